@@ -1,0 +1,270 @@
+"""Parse the two native shapes in which alarm state changes reach triage.
+
+1. EventBridge "CloudWatch Alarm State Change" (single-metric, metric-math and composite alarms).
+2. SNS-to-Lambda events whose records carry alarm notifications (alarm actions, other accounts):
+   `Region` is a long name ("US East (N. Virginia)"), `Trigger` may carry `Metrics` instead of
+   `MetricName`, and composite alarms carry no `Trigger` at all.
+
+Every input becomes an AlarmTransition or a Rejection with a reason; nothing raises out of here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.errors import MalformedEvent
+from controlplane.events import ALARM_STATE_CHANGE
+
+STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
+_ALARM_ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.{1,255})$")
+_REASON_DATAPOINT = re.compile(r"\[(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?) \(")
+
+# The long names SNS alarm notifications use; only needed when a message carries no AlarmArn.
+REGION_BY_LONG_NAME = {
+    "US East (N. Virginia)": "us-east-1", "US East (Ohio)": "us-east-2",
+    "US West (N. California)": "us-west-1", "US West (Oregon)": "us-west-2",
+    "Canada (Central)": "ca-central-1", "EU (Ireland)": "eu-west-1", "EU (London)": "eu-west-2",
+    "EU (Paris)": "eu-west-3", "EU (Frankfurt)": "eu-central-1", "EU (Stockholm)": "eu-north-1",
+    "EU (Milan)": "eu-south-1", "Europe (Ireland)": "eu-west-1", "Europe (Frankfurt)": "eu-central-1",
+    "Asia Pacific (Tokyo)": "ap-northeast-1", "Asia Pacific (Seoul)": "ap-northeast-2",
+    "Asia Pacific (Singapore)": "ap-southeast-1", "Asia Pacific (Sydney)": "ap-southeast-2",
+    "Asia Pacific (Mumbai)": "ap-south-1", "South America (Sao Paulo)": "sa-east-1",
+}
+
+
+@dataclass(frozen=True)
+class AlarmTransition:
+    alarm_arn: str
+    alarm_name: str
+    account: str
+    region: str
+    new_state: str
+    previous_state: str | None
+    changed_at: datetime
+    delivered_at: datetime
+    reason: str
+    description: str
+    path: str  # "eventbridge" | "sns"
+    namespace: str | None = None
+    metric_name: str | None = None
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    composite: bool = False
+    datapoint: float | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Dedup key: (alarm ARN, new state, state-change time), whichever path delivered it."""
+        key = f"{self.alarm_arn}|{self.new_state}|{isoformat(self.changed_at)}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    record: Any
+
+
+def parse_delivery(event: Any) -> list[AlarmTransition | Rejection]:
+    """One Lambda invocation's payload → one result per record it carries."""
+    if not isinstance(event, Mapping):
+        return [Rejection(f"event is {type(event).__name__}, not an object", event)]
+    if "Records" in event:
+        records = event["Records"]
+        if not isinstance(records, list) or not records:
+            return [Rejection("Records is not a non-empty list", event)]
+        return [_guarded(_from_sns_record, record) for record in records]
+    return [_guarded(_from_eventbridge, event)]
+
+
+def _guarded(parse: Any, record: Any) -> AlarmTransition | Rejection:
+    try:
+        return parse(record)  # type: ignore[no-any-return]
+    except MalformedEvent as error:
+        return Rejection(error.reason, record)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+        # Shapes we did not anticipate are still rejections with a reason, never crashes.
+        return Rejection(f"unreadable alarm event: {type(error).__name__}: {error}"[:500], record)
+
+
+def _from_eventbridge(event: Mapping[str, Any]) -> AlarmTransition:
+    if event.get("detail-type") != ALARM_STATE_CHANGE or event.get("source") != "aws.cloudwatch":
+        raise MalformedEvent(f"unsupported event: source={event.get('source')!r} detail-type={event.get('detail-type')!r}")
+    detail = _mapping(event, "detail")
+    state = _mapping(detail, "state")
+    previous = detail.get("previousState")
+    configuration = detail.get("configuration") or {}
+    if not isinstance(configuration, Mapping):
+        raise MalformedEvent("detail.configuration is not an object")
+    resources = event.get("resources")
+    if not isinstance(resources, list) or not resources or not isinstance(resources[0], str):
+        raise MalformedEvent("resources does not name the alarm ARN")
+    alarm_arn = resources[0]
+    region, account, name_in_arn = _split_arn(alarm_arn)
+    namespace, metric_name, dimensions = _eventbridge_metric(configuration.get("metrics"))
+    return AlarmTransition(
+        alarm_arn=alarm_arn,
+        alarm_name=_text(detail, "alarmName"),
+        account=str(event.get("account") or account),
+        region=str(event.get("region") or region),
+        new_state=_state(state.get("value")),
+        previous_state=_optional_state(previous.get("value") if isinstance(previous, Mapping) else None),
+        changed_at=parse_timestamp(_text(state, "timestamp")),
+        delivered_at=parse_timestamp(_text(event, "time")),
+        reason=str(state.get("reason") or ""),
+        description=str(configuration.get("description") or ""),
+        path="eventbridge",
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions=dimensions,
+        composite="alarmRule" in configuration,
+        datapoint=_datapoint_from_reason_data(state.get("reasonData")),
+    )
+
+
+def _from_sns_record(record: Any) -> AlarmTransition:
+    if not isinstance(record, Mapping) or record.get("EventSource") != "aws:sns":
+        raise MalformedEvent("record is not an SNS delivery (EventSource != aws:sns)")
+    sns = _mapping(record, "Sns")
+    try:
+        message = json.loads(_text(sns, "Message"))
+    except json.JSONDecodeError as error:
+        raise MalformedEvent(f"SNS message is not JSON: {error.msg}") from error
+    if not isinstance(message, Mapping) or "NewStateValue" not in message:
+        raise MalformedEvent("SNS message is not a CloudWatch alarm notification (no NewStateValue)")
+    name = _text(message, "AlarmName")
+    alarm_arn = message.get("AlarmArn")
+    if not alarm_arn:
+        region_name = _text(message, "Region")
+        if region_name not in REGION_BY_LONG_NAME:
+            raise MalformedEvent(f"no AlarmArn and unknown Region {region_name!r}")
+        alarm_arn = f"arn:aws:cloudwatch:{REGION_BY_LONG_NAME[region_name]}:{_text(message, 'AWSAccountId')}:alarm:{name}"
+    region, account, _ = _split_arn(str(alarm_arn))
+    trigger = message.get("Trigger")
+    namespace, metric_name, dimensions = _sns_metric(trigger if isinstance(trigger, Mapping) else None)
+    return AlarmTransition(
+        alarm_arn=str(alarm_arn),
+        alarm_name=name,
+        account=str(message.get("AWSAccountId") or account),
+        region=region,
+        new_state=_state(message.get("NewStateValue")),
+        previous_state=_optional_state(message.get("OldStateValue")),
+        changed_at=parse_timestamp(_text(message, "StateChangeTime")),
+        delivered_at=parse_timestamp(_text(sns, "Timestamp")),
+        reason=str(message.get("NewStateReason") or ""),
+        description=str(message.get("AlarmDescription") or ""),
+        path="sns",
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions=dimensions,
+        composite="AlarmRule" in message or trigger is None,
+        datapoint=_datapoint_from_reason(str(message.get("NewStateReason") or "")),
+    )
+
+
+def _eventbridge_metric(metrics: Any) -> tuple[str | None, str | None, dict[str, str]]:
+    """The first metric with a MetricStat (metric-math alarms list expressions beside them)."""
+    if not isinstance(metrics, list):
+        return None, None, {}
+    for entry in metrics:
+        stat = entry.get("metricStat") if isinstance(entry, Mapping) else None
+        metric = stat.get("metric") if isinstance(stat, Mapping) else None
+        if isinstance(metric, Mapping):
+            dimensions = metric.get("dimensions") or {}
+            return (
+                _optional_text(metric.get("namespace")),
+                _optional_text(metric.get("name")),
+                {str(k): str(v) for k, v in dimensions.items()} if isinstance(dimensions, Mapping) else {},
+            )
+    return None, None, {}
+
+
+def _sns_metric(trigger: Mapping[str, Any] | None) -> tuple[str | None, str | None, dict[str, str]]:
+    if trigger is None:
+        return None, None, {}
+    if trigger.get("MetricName"):
+        return (
+            _optional_text(trigger.get("Namespace")),
+            _optional_text(trigger.get("MetricName")),
+            _sns_dimensions(trigger.get("Dimensions")),
+        )
+    for entry in trigger.get("Metrics") or []:
+        stat = entry.get("MetricStat") if isinstance(entry, Mapping) else None
+        metric = stat.get("Metric") if isinstance(stat, Mapping) else None
+        if isinstance(metric, Mapping):
+            return (
+                _optional_text(metric.get("Namespace")),
+                _optional_text(metric.get("MetricName")),
+                _sns_dimensions(metric.get("Dimensions")),
+            )
+    return None, None, {}
+
+
+def _sns_dimensions(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, list):
+        return {}
+    pairs = {}
+    for entry in raw:
+        if isinstance(entry, Mapping):
+            # Alarm notifications spell these "name"/"value"; the metric API spells them "Name"/"Value".
+            key = entry.get("name", entry.get("Name"))
+            value = entry.get("value", entry.get("Value"))
+            if key is not None:
+                pairs[str(key)] = str(value)
+    return pairs
+
+
+def _datapoint_from_reason_data(reason_data: Any) -> float | None:
+    if not isinstance(reason_data, str):
+        return None
+    try:
+        data = json.loads(reason_data)
+        points = data.get("recentDatapoints") if isinstance(data, Mapping) else None
+        return float(points[0]) if isinstance(points, list) and points else None
+    except (json.JSONDecodeError, TypeError, ValueError):
+        return None
+
+
+def _datapoint_from_reason(reason: str) -> float | None:
+    match = _REASON_DATAPOINT.search(reason)
+    return float(match.group(1)) if match else None
+
+
+def _split_arn(arn: str) -> tuple[str, str, str]:
+    match = _ALARM_ARN.match(arn)
+    if not match:
+        raise MalformedEvent(f"not a CloudWatch alarm ARN: {arn[:300]!r}")
+    return match.group(1), match.group(2), match.group(3)
+
+
+def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, Mapping):
+        raise MalformedEvent(f"{key} is missing or not an object")
+    return value
+
+
+def _text(parent: Mapping[str, Any], key: str) -> str:
+    value = parent.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedEvent(f"{key} is missing or not a non-empty string")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _state(value: Any) -> str:
+    if value not in STATES:
+        raise MalformedEvent(f"unknown alarm state {value!r}")
+    return str(value)
+
+
+def _optional_state(value: Any) -> str | None:
+    return str(value) if value in STATES else None

@@ -1,0 +1,1 @@
+"""Code shared by two or more control-plane Lambdas and by the local runtime (`opsctl replay`)."""

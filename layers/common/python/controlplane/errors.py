@@ -1,0 +1,27 @@
+"""Typed domain failures: callers branch on the type, never on a message's text."""
+
+
+class ControlPlaneError(Exception):
+    """Base class for the control plane's own failures."""
+
+
+class MalformedEvent(ControlPlaneError):
+    """The input cannot be understood; retrying cannot help, so it is rejected with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConcurrentUpdate(ControlPlaneError):
+    """A conditional ledger write lost a race; re-read and decide again."""
+
+
+class IncidentNotFound(ControlPlaneError):
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(f"no incident {incident_id}")
+        self.incident_id = incident_id
+
+
+class ConfigError(ControlPlaneError):
+    """Configuration is invalid; the message names the offending key."""

@@ -1,0 +1,30 @@
+"""Event contracts, defined once: the stacks build their rules from these patterns and the local
+runtime routes with the same patterns, so local routing is the deployed routing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+OPS_SOURCE = "ops.control-plane"
+
+INCIDENT_OPENED = "Incident Opened"
+INCIDENT_UPDATED = "Incident Updated"
+INCIDENT_RESOLVED = "Incident Resolved"
+INCIDENT_DETAIL_TYPES = (INCIDENT_OPENED, INCIDENT_UPDATED, INCIDENT_RESOLVED)
+
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+
+# Default-bus rule feeding triage: every alarm state change in the account, ours and others'.
+ALARM_STATE_CHANGE_PATTERN: dict[str, Any] = {
+    "source": ["aws.cloudwatch"],
+    "detail-type": [ALARM_STATE_CHANGE],
+}
+
+
+def incident_pattern(detail_types: tuple[str, ...], remediation: str) -> dict[str, Any]:
+    """Ops-bus pattern for a remediation: only actionable incident events carrying its hint."""
+    return {
+        "source": [OPS_SOURCE],
+        "detail-type": list(detail_types),
+        "detail": {"actionable": [True], "remediation": [remediation]},
+    }

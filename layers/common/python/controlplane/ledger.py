@@ -1,0 +1,277 @@
+"""The ledger: one DynamoDB table, the control plane's source of truth.
+
+Items (pk / sk):
+  ALARM#<arn> / STATE              last transition seen per alarm (dedup + open incident + outbox)
+  COUNTER / INCIDENT#<year>        incident number sequence, one item per year (rolls over)
+  INCIDENT#<id> / META             the incident, with its timeline; listed through GSI1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from controlplane.errors import ConcurrentUpdate, IncidentNotFound
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+INCIDENT_INDEX = "gsi1"
+INCIDENT_PARTITION = "INCIDENTS"
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_dynamo_safe(v)) for k, v in values.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _dynamo_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _dynamo_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_dynamo_safe(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def alarm_key(alarm_arn: str) -> dict[str, Any]:
+    return to_item({"pk": f"ALARM#{alarm_arn}", "sk": "STATE"})
+
+
+def incident_key(incident_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"})
+
+
+def counter_key(year: int) -> dict[str, Any]:
+    return to_item({"pk": "COUNTER", "sk": f"INCIDENT#{year}"})
+
+
+@dataclass
+class AlarmRecord:
+    """What the ledger knows of one alarm; `version` guards every write (optimistic locking)."""
+
+    alarm_arn: str
+    version: int = 0
+    state: str | None = None
+    changed_at: str | None = None
+    fingerprint: str | None = None
+    open_incident: str | None = None
+    open_incident_severity: str | None = None
+    open_incident_opened_at: str | None = None
+    last_resolved_incident: str | None = None
+    last_resolved_at: str | None = None
+    outbox: dict[str, Any] | None = None
+    outbox_lease_until: str | None = None
+
+
+@dataclass
+class IncidentChange:
+    """An update to an existing incident, applied in the same transaction as the alarm record."""
+
+    incident_id: str
+    set_fields: dict[str, Any]
+    timeline_entry: dict[str, Any]
+    add_occurrence: bool = False
+    require_status_not: str | None = None
+
+
+@dataclass
+class Transition:
+    alarm: AlarmRecord
+    expected_version: int
+    new_incident: dict[str, Any] | None = None
+    counter: tuple[int, int] | None = None  # (year, sequence number the new incident takes)
+    incident_change: IncidentChange | None = None
+    extra_puts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class IncidentLedger:
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table_name = table_name
+        self.client = client
+
+    # --- triage ------------------------------------------------------------------------------
+
+    def read_alarm(self, alarm_arn: str, year: int) -> tuple[AlarmRecord, int]:
+        """The alarm's record and the year's last incident number, in one consistent read."""
+        response = self.client.batch_get_item(
+            RequestItems={
+                self.table_name: {
+                    "Keys": [alarm_key(alarm_arn), counter_key(year)],
+                    "ConsistentRead": True,
+                }
+            }
+        )
+        if response.get("UnprocessedKeys"):
+            raise ConcurrentUpdate("ledger read throttled; retry")
+        record = AlarmRecord(alarm_arn=alarm_arn)
+        sequence = 0
+        for raw in response["Responses"].get(self.table_name, []):
+            item = from_item(raw)
+            if item["pk"] == "COUNTER":
+                sequence = int(item["seq"])
+            else:
+                fields = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
+                record = AlarmRecord(alarm_arn=alarm_arn, **fields)
+        return record, sequence
+
+    def apply(self, transition: Transition) -> None:
+        """Commit a transition atomically, or raise ConcurrentUpdate if anything moved since the read."""
+        alarm_item = {"pk": f"ALARM#{transition.alarm.alarm_arn}", "sk": "STATE"} | {
+            k: v for k, v in asdict(transition.alarm).items() if k != "alarm_arn"
+        }
+        operations: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": to_item(alarm_item),
+                    "ConditionExpression": "attribute_not_exists(pk) OR version = :v",
+                    "ExpressionAttributeValues": to_item({":v": transition.expected_version}),
+                }
+            }
+        ]
+        if transition.counter is not None:
+            year, sequence = transition.counter
+            operations.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": to_item({"pk": "COUNTER", "sk": f"INCIDENT#{year}", "seq": sequence}),
+                        "ConditionExpression": "attribute_not_exists(seq) OR seq = :previous",
+                        "ExpressionAttributeValues": to_item({":previous": sequence - 1}),
+                    }
+                }
+            )
+        if transition.new_incident is not None:
+            incident = transition.new_incident
+            operations.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": to_item(
+                            {"pk": f"INCIDENT#{incident['id']}", "sk": "META", "gsi1pk": INCIDENT_PARTITION,
+                             "gsi1sk": incident["opened_at"]} | incident
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        if transition.incident_change is not None:
+            operations.append({"Update": self._incident_update(transition.incident_change)})
+        for extra in transition.extra_puts:
+            operations.append({"Put": {"TableName": self.table_name, "Item": to_item(extra)}})
+        try:
+            self.client.transact_write_items(TransactItems=operations)
+        except self.client.exceptions.TransactionCanceledException as error:
+            raise ConcurrentUpdate(str(error)) from error
+
+    def _incident_update(self, change: IncidentChange) -> dict[str, Any]:
+        names = {f"#f{i}": name for i, name in enumerate(change.set_fields)}
+        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(change.set_fields.values())}
+        assignments = [f"#f{i} = :f{i}" for i in range(len(change.set_fields))]
+        assignments.append("timeline = list_append(timeline, :entry)")
+        values[":entry"] = [change.timeline_entry]
+        expression = "SET " + ", ".join(assignments)
+        if change.add_occurrence:
+            expression += " ADD occurrences :one"
+            values[":one"] = 1
+        condition = "attribute_exists(pk)"
+        if change.require_status_not:
+            condition += " AND #status <> :forbidden"
+            names["#status"] = "status"
+            values[":forbidden"] = change.require_status_not
+        return {
+            "TableName": self.table_name,
+            "Key": incident_key(change.incident_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+
+    def claim_outbox(self, alarm_arn: str, transition_id: str, now: str, lease_until: str) -> bool:
+        """Take over undelivered side effects whose first attempt's lease has run out."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=alarm_key(alarm_arn),
+                UpdateExpression="SET outbox_lease_until = :until",
+                ConditionExpression="outbox.transition_id = :tid AND outbox_lease_until < :now",
+                ExpressionAttributeValues=to_item({":tid": transition_id, ":now": now, ":until": lease_until}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def clear_outbox(self, alarm_arn: str, transition_id: str) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=alarm_key(alarm_arn),
+                UpdateExpression="REMOVE outbox, outbox_lease_until",
+                ConditionExpression="outbox.transition_id = :tid",
+                ExpressionAttributeValues=to_item({":tid": transition_id}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass  # a newer transition replaced the outbox; it delivers its own
+
+    # --- operators -----------------------------------------------------------------------------
+
+    def get_incident(self, incident_id: str) -> dict[str, Any]:
+        response = self.client.get_item(TableName=self.table_name, Key=incident_key(incident_id), ConsistentRead=True)
+        if "Item" not in response:
+            raise IncidentNotFound(incident_id)
+        return _public(from_item(response["Item"]))
+
+    def iter_incidents(self, newest_first: bool = True) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            IndexName=INCIDENT_INDEX,
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues=to_item({":p": INCIDENT_PARTITION}),
+            ScanIndexForward=not newest_first,
+        )
+        for page in pages:
+            for item in page["Items"]:
+                yield _public(from_item(item))
+
+    def acknowledge(self, incident_id: str, by: str, at: str) -> dict[str, Any]:
+        change = IncidentChange(
+            incident_id=incident_id,
+            set_fields={"status": "ACKNOWLEDGED", "acknowledged_at": at, "acknowledged_by": by},
+            timeline_entry={"at": at, "event": "acknowledged", "by": by},
+            require_status_not="RESOLVED",
+        )
+        update = self._incident_update(change)
+        # Acknowledging twice is harmless but must not rewrite who acknowledged first.
+        update["ConditionExpression"] += " AND #status <> :acked"
+        update["ExpressionAttributeValues"] |= to_item({":acked": "ACKNOWLEDGED"})
+        try:
+            self.client.update_item(**update)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            incident = self.get_incident(incident_id)  # raises IncidentNotFound when absent
+            return incident
+        return self.get_incident(incident_id)
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}

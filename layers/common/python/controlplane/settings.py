@@ -1,0 +1,42 @@
+"""Environment, read once and lazily into a typed object (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+SEVERITIES = ("P0", "P1", "P2", "P3")
+
+
+@dataclass(frozen=True)
+class Settings:
+    ledger_table: str
+    ops_bus_name: str
+    notify_topics: Mapping[str, str]
+    rejects_queue_url: str
+    policy_path: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        missing = [
+            key
+            for key in ("LEDGER_TABLE", "OPS_BUS_NAME", "REJECTS_QUEUE_URL", "POLICY_PATH")
+            + tuple(f"NOTIFY_TOPIC_{s}" for s in SEVERITIES)
+            if not env.get(key)
+        ]
+        if missing:
+            raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
+        return cls(
+            ledger_table=env["LEDGER_TABLE"],
+            ops_bus_name=env["OPS_BUS_NAME"],
+            notify_topics={s: env[f"NOTIFY_TOPIC_{s}"] for s in SEVERITIES},
+            rejects_queue_url=env["REJECTS_QUEUE_URL"],
+            policy_path=env["POLICY_PATH"],
+        )
+
+
+@cache
+def lambda_settings() -> Settings:
+    return Settings.from_env(os.environ)

@@ -1,0 +1,1 @@
+"""CDK stacks (compose) and constructs (build) of the Ops Control Plane."""

@@ -1,0 +1,401 @@
+"""Load `config/<env>.yaml`, validate it with errors that name the key, and compile the policy
+the Lambdas read. Runs at synth and in `opsctl replay`; never in a Lambda."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from controlplane.errors import ConfigError
+
+SEVERITIES = ("P0", "P1", "P2", "P3")
+COMPARISONS = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold")
+_STATISTIC = re.compile(r"^(Average|Sum|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d+)?)$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
+             "alarms", "classification", "triage", "schedules"}
+ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
+              "severity", "bands", "remediation", "component", "impact", "runbook_section"}
+RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
+             "runbook_section"}
+TRIAGE_KEYS = {"max_event_age_minutes", "outbox_lease_seconds", "intake_retry_attempts", "intake_max_event_age_minutes"}
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    key: str
+    name: str
+    description: str
+    namespace: str
+    metric_name: str
+    statistic: str
+    period_seconds: int
+    dimensions: dict[str, str]
+    comparison: str
+    threshold: float
+    evaluation_periods: int
+    severity: str
+    remediation: str
+    component: str
+    impact: str
+    runbook_section: str
+    bands: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ControlPlaneConfig:
+    app: str
+    environment: str
+    account: str
+    region: str
+    timezone: str
+    runbook_url: str
+    severities: dict[str, dict[str, Any]]
+    contacts: dict[str, tuple[str, ...]]
+    alarms: tuple[AlarmSpec, ...]
+    classification: dict[str, Any]
+    triage: dict[str, int]
+    schedules: dict[str, str]
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.app}-{self.environment}"
+
+    def policy(self) -> dict[str, Any]:
+        """What the Lambdas read at run time; its hash is the config version in decision records."""
+        body = {
+            "app": self.app,
+            "environment": self.environment,
+            "runbook_url": self.runbook_url,
+            "severities": self.severities,
+            "alarms": {
+                spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands),
+                            "remediation": spec.remediation, "component": spec.component, "impact": spec.impact,
+                            "runbook_section": spec.runbook_section}
+                for spec in self.alarms
+            },
+            "classification": self.classification,
+            "triage": {
+                "max_event_age_seconds": self.triage["max_event_age_minutes"] * 60,
+                "outbox_lease_seconds": self.triage["outbox_lease_seconds"],
+            },
+        }
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+        return {"config_version": digest} | body
+
+    def alarm(self, key: str) -> AlarmSpec:
+        return next(spec for spec in self.alarms if spec.key == key)
+
+
+def load_config(path: str | Path) -> ControlPlaneConfig:
+    source = Path(path)
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"{source}: no such config file") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from error
+    try:
+        return parse_config(raw)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def parse_config(raw: Any) -> ControlPlaneConfig:
+    root = _mapping(raw, "config")
+    _no_unknown(root, TOP_LEVEL, "")
+    app = _name(root, "app")
+    environment = _name(root, "environment")
+    account = _str(root, "account")
+    if not re.fullmatch(r"\d{12}", account):
+        raise ConfigError("account: must be a 12-digit AWS account id")
+    region = _str(root, "region")
+    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
+        raise ConfigError(f"region: {region!r} is not an AWS region name")
+    timezone = _str(root, "timezone")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(f"timezone: unknown time zone {timezone!r}") from error
+    severities = _severities(_mapping(root.get("severities"), "severities"))
+    contacts = _contacts(_mapping(root.get("contacts"), "contacts"))
+    alarms = tuple(
+        _alarm(app, environment, key, _mapping(spec, f"alarms.{key}"))
+        for key, spec in _mapping(root.get("alarms"), "alarms").items()
+    )
+    if not alarms:
+        raise ConfigError("alarms: at least one alarm is required")
+    return ControlPlaneConfig(
+        app=app,
+        environment=environment,
+        account=account,
+        region=region,
+        timezone=timezone,
+        runbook_url=_str(root, "runbook_url"),
+        severities=severities,
+        contacts=contacts,
+        alarms=alarms,
+        classification=_classification(_mapping(root.get("classification"), "classification")),
+        triage=_triage(_mapping(root.get("triage"), "triage")),
+        schedules={name: validate_cron(expr, f"schedules.{name}")
+                   for name, expr in _mapping(root.get("schedules") or {}, "schedules").items()},
+    )
+
+
+def _severities(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if sorted(raw) != list(SEVERITIES):
+        raise ConfigError(f"severities: must define exactly {', '.join(SEVERITIES)} (got {', '.join(sorted(raw))})")
+    result: dict[str, dict[str, Any]] = {}
+    previous = 0
+    for severity in SEVERITIES:
+        level = _mapping(raw[severity], f"severities.{severity}")
+        _no_unknown(level, {"name", "response_minutes", "escalation", "description"}, f"severities.{severity}")
+        minutes = _int(level, "response_minutes", f"severities.{severity}")
+        if minutes <= previous:
+            raise ConfigError(f"severities.{severity}.response_minutes: must be longer than the more severe level's ({previous})")
+        previous = minutes
+        result[severity] = {
+            "name": _str(level, "name", f"severities.{severity}"),
+            "response_minutes": minutes,
+            "escalation": _str(level, "escalation", f"severities.{severity}"),
+            "description": _str(level, "description", f"severities.{severity}"),
+        }
+    return result
+
+
+def _contacts(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    _no_unknown(raw, set(SEVERITIES), "contacts")
+    result = {}
+    for severity in SEVERITIES:
+        emails = raw.get(severity)
+        if not isinstance(emails, list) or not emails:
+            raise ConfigError(f"contacts.{severity}: severity {severity} has no contact; list at least one email")
+        for email in emails:
+            if not isinstance(email, str) or not _EMAIL.match(email):
+                raise ConfigError(f"contacts.{severity}: {email!r} is not an email address")
+        result[severity] = tuple(emails)
+    return result
+
+
+def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSpec:
+    where = f"alarms.{key}"
+    if not _NAME.match(key):
+        raise ConfigError(f"{where}: alarm keys are lower-case words joined by dashes")
+    _no_unknown(raw, ALARM_KEYS, where)
+    metric = _mapping(raw.get("metric"), f"{where}.metric")
+    _no_unknown(metric, {"namespace", "name", "statistic", "period_seconds", "dimensions"}, f"{where}.metric")
+    statistic = _str(metric, "statistic", f"{where}.metric")
+    if not _STATISTIC.match(statistic):
+        raise ConfigError(f"{where}.metric.statistic: {statistic!r} is not a CloudWatch statistic")
+    period = _int(metric, "period_seconds", f"{where}.metric")
+    if period not in (10, 20, 30) and period % 60:
+        raise ConfigError(f"{where}.metric.period_seconds: must be 10, 20, 30 or a multiple of 60 (got {period})")
+    comparison = _str(raw, "comparison", where)
+    if comparison not in COMPARISONS:
+        raise ConfigError(f"{where}.comparison: must be one of {', '.join(COMPARISONS)}")
+    if "baseline" in raw or "multiplier" in raw:
+        baseline, multiplier = _number(raw, "baseline", where), _number(raw, "multiplier", where)
+        if baseline <= 0 or multiplier <= 1:
+            raise ConfigError(f"{where}: baseline must be positive and multiplier above 1")
+        threshold = baseline * multiplier
+    else:
+        threshold = _number(raw, "threshold", where)
+    name = _str(metric, "name", f"{where}.metric")
+    _check_threshold(where, name, comparison, threshold)
+    severity = _severity(raw, "severity", where)
+    bands = tuple(_band(where, i, band, comparison, threshold) for i, band in enumerate(raw.get("bands") or []))
+    evaluation_periods = _int(raw, "evaluation_periods", where)
+    if evaluation_periods < 1:
+        raise ConfigError(f"{where}.evaluation_periods: must be at least 1")
+    dimensions = _mapping(metric.get("dimensions") or {}, f"{where}.metric.dimensions")
+    return AlarmSpec(
+        key=key,
+        name=f"{app}-{environment}-{key}",
+        description=_str(raw, "description", where),
+        namespace=_str(metric, "namespace", f"{where}.metric"),
+        metric_name=name,
+        statistic=statistic,
+        period_seconds=period,
+        dimensions={str(k): str(v) for k, v in dimensions.items()},
+        comparison=comparison,
+        threshold=threshold,
+        evaluation_periods=evaluation_periods,
+        severity=severity,
+        remediation=_str(raw, "remediation", where),
+        component=_str(raw, "component", where),
+        impact=_str(raw, "impact", where),
+        runbook_section=_str(raw, "runbook_section", where),
+        bands=bands,
+    )
+
+
+def _check_threshold(where: str, metric: str, comparison: str, threshold: float) -> None:
+    """Reject thresholds that can never be crossed (or are always crossed)."""
+    greater = comparison.startswith("Greater")
+    if re.search(r"(Rate|Percent|Percentage|Healthy)", metric) and not 0 <= threshold <= 100:
+        raise ConfigError(f"{where}.threshold: {threshold} is impossible for a percentage metric ({metric}): use 0–100")
+    if greater and threshold < 0:
+        raise ConfigError(f"{where}.threshold: {threshold} is below zero, so the alarm would always fire")
+    if not greater and threshold <= 0:
+        raise ConfigError(f"{where}.threshold: {comparison} {threshold} can never fire for a non-negative metric")
+
+
+def _band(where: str, index: int, raw: Any, comparison: str, threshold: float) -> dict[str, Any]:
+    band = _mapping(raw, f"{where}.bands[{index}]")
+    _no_unknown(band, {"above", "below", "severity"}, f"{where}.bands[{index}]")
+    severity = _severity(band, "severity", f"{where}.bands[{index}]")
+    direction = "above" if comparison.startswith("Greater") else "below"
+    if set(band) - {"severity"} != {direction}:
+        raise ConfigError(f"{where}.bands[{index}]: a {comparison} alarm takes bands with '{direction}' only")
+    value = _number(band, direction, f"{where}.bands[{index}]")
+    if (value <= threshold) if direction == "above" else (value >= threshold):
+        raise ConfigError(f"{where}.bands[{index}].{direction}: {value} must be beyond the alarm threshold {threshold}")
+    return {direction: value, "severity": severity}
+
+
+def _classification(raw: dict[str, Any]) -> dict[str, Any]:
+    _no_unknown(raw, {"default_severity", "rules"}, "classification")
+    rules = []
+    for index, rule in enumerate(raw.get("rules") or []):
+        where = f"classification.rules[{index}]"
+        rule = _mapping(rule, where)
+        _no_unknown(rule, RULE_KEYS, where)
+        _str(rule, "name", where)
+        _severity(rule, "severity", where)
+        if not {"alarm_name", "namespace", "metric"} & set(rule):
+            raise ConfigError(f"{where}: a rule needs alarm_name, namespace or metric to match on")
+        if "alarm_name" in rule:
+            try:
+                re.compile(rule["alarm_name"])
+            except re.error as error:
+                raise ConfigError(f"{where}.alarm_name: not a regular expression: {error}") from error
+        rules.append(dict(rule))
+    return {"default_severity": _severity(raw, "default_severity", "classification"), "rules": rules}
+
+
+def _triage(raw: dict[str, Any]) -> dict[str, int]:
+    _no_unknown(raw, TRIAGE_KEYS, "triage")
+    values = {key: _int(raw, key, "triage") for key in sorted(TRIAGE_KEYS)}
+    for key, value in values.items():
+        if value < (0 if key == "intake_retry_attempts" else 1):
+            raise ConfigError(f"triage.{key}: must be positive (got {value})")
+    if values["intake_retry_attempts"] > 2:
+        raise ConfigError("triage.intake_retry_attempts: Lambda allows 0–2 async retries")
+    if not 1 <= values["intake_max_event_age_minutes"] <= 360:
+        raise ConfigError("triage.intake_max_event_age_minutes: Lambda allows 1–360 minutes")
+    return values
+
+
+_CRON_FIELDS = (
+    ("minutes", 0, 59, ()), ("hours", 0, 23, ()), ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    ("day-of-week", 1, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")), ("year", 1970, 2199, ()),
+)
+
+
+def validate_cron(expression: Any, where: str) -> str:
+    """EventBridge Scheduler `cron(min hour dom month dow year)`, including `?`, `L`, `W` and `#`."""
+    if not isinstance(expression, str):
+        raise ConfigError(f"{where}: must be a cron(...) or rate(...) string")
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if rate:
+        if int(rate.group(1)) < 1:
+            raise ConfigError(f"{where}: rate must be at least 1")
+        return expression
+    match = re.fullmatch(r"cron\((.*)\)", expression)
+    fields = match.group(1).split() if match else []
+    if len(fields) != 6:
+        raise ConfigError(f"{where}: {expression!r} is not cron(minutes hours day-of-month month day-of-week year)")
+    for value, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        if not _cron_field_ok(value, name, low, high, names):
+            raise ConfigError(f"{where}: bad {name} field {value!r} in {expression!r}")
+    if (fields[2] == "?") == (fields[4] == "?"):
+        raise ConfigError(f"{where}: exactly one of day-of-month and day-of-week must be '?' in {expression!r}")
+    return expression
+
+
+def _cron_field_ok(value: str, name: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    if value == "?":
+        return name in ("day-of-month", "day-of-week")
+    if name == "day-of-week" and "#" in value:
+        day, _, nth = value.partition("#")
+        return _cron_atom_ok(day, low, high, names) and nth.isdigit() and 1 <= int(nth) <= 5
+    if name == "day-of-month" and re.fullmatch(r"L|LW|\d{1,2}W", value):
+        return value in ("L", "LW") or 1 <= int(value[:-1]) <= 31
+    if name == "day-of-week" and re.fullmatch(r"[1-7]L|L", value):
+        return True
+    for part in value.split(","):
+        base, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) >= 1):
+            return False
+        if base == "*":
+            continue
+        bounds = base.split("-")
+        if len(bounds) > 2 or not all(_cron_atom_ok(bound, low, high, names) for bound in bounds):
+            return False
+    return True
+
+
+def _cron_atom_ok(atom: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    if atom.upper() in names:
+        return True
+    return atom.isdigit() and low <= int(atom) <= high
+
+
+# --- small typed readers whose errors name the key ------------------------------------------------
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    return value
+
+
+def _no_unknown(raw: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        place = f"{where}." if where else ""
+        raise ConfigError(f"{place}{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _str(raw: dict[str, Any], key: str, where: str = "") -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where + '.' if where else ''}{key}: required, a non-empty string")
+    return value
+
+
+def _name(raw: dict[str, Any], key: str) -> str:
+    value = _str(raw, key)
+    if not _NAME.match(value):
+        raise ConfigError(f"{key}: {value!r} must be lower-case letters, digits and dashes (max 31)")
+    return value
+
+
+def _int(raw: dict[str, Any], key: str, where: str) -> int:
+    value = raw.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: required, a whole number")
+    return value
+
+
+def _number(raw: dict[str, Any], key: str, where: str) -> float:
+    value = raw.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: required, a number")
+    return float(value)
+
+
+def _severity(raw: dict[str, Any], key: str, where: str) -> str:
+    value = raw.get(key)
+    if value not in SEVERITIES:
+        raise ConfigError(f"{where}.{key}: {value!r} is not one of {', '.join(SEVERITIES)}")
+    return str(value)

@@ -1,0 +1,49 @@
+"""The runbook's Key Metrics to Monitor as CloudWatch alarms on the configured application.
+
+Each alarm's description carries its severity, remediation hint and runbook section in an
+`[ops: …]` tag, which is how triage knows an alarm's own severity."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from stacks.config import AlarmSpec
+
+
+_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")  # GreaterThanThreshold → GREATER_THAN_THRESHOLD
+
+
+def tagged_description(spec: AlarmSpec) -> str:
+    return (f"{spec.description}. [ops: severity={spec.severity} remediation={spec.remediation} "
+            f"runbook={spec.runbook_section}]")
+
+
+class ApplicationAlarms(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, alarms: tuple[AlarmSpec, ...]) -> None:
+        super().__init__(scope, construct_id)
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for spec in alarms:
+            metric = cloudwatch.Metric(
+                namespace=spec.namespace,
+                metric_name=spec.metric_name,
+                dimensions_map=spec.dimensions,
+                statistic=spec.statistic,
+                period=Duration.seconds(spec.period_seconds),
+            )
+            self.alarms[spec.key] = cloudwatch.Alarm(
+                self, spec.key,
+                alarm_name=spec.name,
+                alarm_description=tagged_description(spec),
+                metric=metric,
+                threshold=spec.threshold,
+                comparison_operator=cloudwatch.ComparisonOperator[_SNAKE.sub("_", spec.comparison).upper()],
+                evaluation_periods=spec.evaluation_periods,
+                # No requests is no spike; for every other metric, missing data is a blind spot
+                # that triage must hear about (INSUFFICIENT_DATA), not silence.
+                treat_missing_data=(cloudwatch.TreatMissingData.NOT_BREACHING if spec.statistic == "Sum"
+                                    else cloudwatch.TreatMissingData.MISSING),
+            )

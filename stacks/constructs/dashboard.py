@@ -1,0 +1,44 @@
+"""A CloudWatch dashboard for the control plane itself."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+TRIAGE_RESULTS = ("opened", "updated", "resolved", "blind_spot", "duplicate", "rejected")
+
+
+class ControlPlaneDashboard(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, functions: list[lambda_.IFunction],
+                 dead_letter_queues: list[sqs.IQueue], alarms: list[cloudwatch.IAlarm]) -> None:
+        super().__init__(scope, construct_id)
+        five_minutes = Duration.minutes(5)
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{prefix}-control-plane")
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Application alarms", alarms=alarms, width=24),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Triage outcomes",
+                left=[cloudwatch.Metric(namespace="OpsControlPlane", metric_name=f"Triage_{result}",
+                                        dimensions_map={"service": "triage"}, statistic="Sum", period=five_minutes)
+                      for result in TRIAGE_RESULTS],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queues (messages waiting)",
+                left=[queue.metric_approximate_number_of_messages_visible(period=five_minutes, statistic="Maximum")
+                      for queue in dead_letter_queues],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Function errors and throttles", width=12,
+                                   left=[m for f in functions for m in (f.metric_errors(period=five_minutes),
+                                                                        f.metric_throttles(period=five_minutes))]),
+            cloudwatch.GraphWidget(title="Function duration p99", width=12,
+                                   left=[f.metric_duration(period=five_minutes, statistic="p99") for f in functions]),
+        )

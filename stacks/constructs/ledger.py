@@ -1,0 +1,50 @@
+"""The ledger table: incidents, alarm records, counters (and later decision records)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.constructs.kms_grants import grant_key_use
+
+from controlplane.ledger import INCIDENT_INDEX
+
+
+class Ledger(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.key = key
+        self.table = dynamodb.TableV2(
+            self, "Table",
+            table_name=f"{prefix}-ledger",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            time_to_live_attribute="expires_at",
+            global_secondary_indexes=[
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name=INCIDENT_INDEX,
+                    partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
+                    sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
+                )
+            ],
+        )
+
+    def grant_triage(self, grantee: iam.IGrantable) -> None:
+        """Exactly the item operations triage performs (TransactWriteItems is authorised per item)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                     "dynamodb:ConditionCheckItem"],
+            resource_arns=[self.table.table_arn],
+        )
+        grant_key_use(self.key, grantee)

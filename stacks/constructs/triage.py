@@ -1,0 +1,75 @@
+"""Alarm intake and the triage Lambda: a default-bus rule on every alarm state change and an SNS
+intake topic (alarm actions, other accounts), both with retries, a maximum event age and a
+dead-letter queue that is itself alarmed."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from controlplane.events import ALARM_STATE_CHANGE_PATTERN
+from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.dead_letters import DeadLetterQueue
+
+# EventBridge → Lambda delivery only fails on throttling or outages: keep trying (EventBridge's
+# maximum) for as long as the event is still young enough to act on, then dead-letter it.
+DELIVERY_RETRIES = 185
+
+
+class AlarmTriage(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        shared: SharedLayers,
+        key: kms.IKey,
+        environment: dict[str, str],
+        retry_attempts: int,
+        max_event_age: Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-triage-dlq")
+        dlq = self.dead_letters.queue
+        self.handler = ControlPlaneFunction(
+            self, "Handler",
+            name="triage",
+            prefix=prefix,
+            shared=shared,
+            environment={"REJECTS_QUEUE_URL": dlq.queue_url, **environment},
+            failure_queue=dlq,
+            retry_attempts=retry_attempts,
+            max_event_age=max_event_age,
+        )
+        function = self.handler.function
+        # Rejected (malformed) events are parked on the DLQ by the handler itself, with their reason.
+        dlq.grant_send_messages(function)
+
+        self.rule = events.Rule(
+            self, "AlarmStateChanges",
+            description="Every CloudWatch alarm state change in this account and Region → triage",
+            event_pattern=events.EventPattern(
+                source=ALARM_STATE_CHANGE_PATTERN["source"],
+                detail_type=ALARM_STATE_CHANGE_PATTERN["detail-type"],
+            ),
+        )
+        self.rule.add_target(targets.LambdaFunction(
+            function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age, dead_letter_queue=dlq,
+        ))
+
+        self.intake_topic = sns.Topic(
+            self, "IntakeTopic", topic_name=f"{prefix}-alarm-intake", master_key=key, enforce_ssl=True,
+        )
+        self.intake_topic.add_to_resource_policy(iam.PolicyStatement(
+            actions=["sns:Publish"],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            resources=[self.intake_topic.topic_arn],
+        ))
+        self.intake_topic.add_subscription(subscriptions.LambdaSubscription(function, dead_letter_queue=dlq))

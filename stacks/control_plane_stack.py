@@ -1,0 +1,82 @@
+"""The control-plane stack: composes the capabilities and makes every grant between them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.config import ControlPlaneConfig
+from stacks.constructs.app_alarms import ApplicationAlarms
+from stacks.constructs.dashboard import ControlPlaneDashboard
+from stacks.constructs.lambda_factory import REPO_ROOT, shared_layers
+from stacks.constructs.ledger import Ledger
+from stacks.constructs.notifications import SeverityTopics
+from stacks.constructs.ops_bus import OpsBus
+from stacks.constructs.triage import AlarmTriage
+
+
+def write_policy(config: ControlPlaneConfig, build_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Compile the config into the policy file the Lambdas read (layer path /opt/policy/policy.json)."""
+    policy = config.policy()
+    layer_dir = build_dir / "policy" / config.prefix
+    (layer_dir / "policy").mkdir(parents=True, exist_ok=True)
+    (layer_dir / "policy" / "policy.json").write_text(json.dumps(policy, sort_keys=True, indent=1), encoding="utf-8")
+    return layer_dir, policy
+
+
+class ControlPlaneStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: ControlPlaneConfig, powertools_version: str,
+                 build_dir: Path = REPO_ROOT / ".build", **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        prefix = config.prefix
+        policy_dir, policy = write_policy(config, build_dir)
+        shared = shared_layers(self, policy_dir=policy_dir, config_version=policy["config_version"],
+                               powertools_version=powertools_version)
+
+        key = kms.Key(self, "Key", alias=f"alias/{prefix}-control-plane", enable_key_rotation=True,
+                      removal_policy=RemovalPolicy.RETAIN,
+                      description="Encrypts the ledger and the control plane's SNS topics")
+        # CloudWatch alarm actions publish to our encrypted topics (DLQ alarms, SNS intake).
+        key.add_to_resource_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            resources=["*"],  # in a key policy, "*" means this key
+            conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+        ))
+
+        ledger = Ledger(self, "Ledger", prefix=prefix, key=key)
+        topics = SeverityTopics(self, "Notifications", prefix=prefix, key=key, contacts=config.contacts)
+        ops_bus = OpsBus(self, "OpsBus", prefix=prefix)
+        triage = AlarmTriage(
+            self, "Triage",
+            prefix=prefix,
+            shared=shared,
+            key=key,
+            environment={"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
+                         **topics.environment()},
+            retry_attempts=config.triage["intake_retry_attempts"],
+            max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
+        )
+        ledger.grant_triage(triage.handler.function)
+        topics.grant_publish(triage.handler.function)
+        ops_bus.grant_put(triage.handler.function)
+        # Dead-letter alarms page directly: if triage itself is broken, they must not depend on it.
+        for dead_letters in (triage.dead_letters, topics.dead_letters):
+            dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
+
+        app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
+        ControlPlaneDashboard(
+            self, "Dashboard",
+            prefix=prefix,
+            functions=[triage.handler.function],
+            dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue],
+            alarms=list(app_alarms.alarms.values()),
+        )
+        self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms
