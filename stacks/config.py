@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from controlplane.alarm_tags import format_tags
 from controlplane.errors import ConfigError
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
@@ -49,6 +50,12 @@ class AlarmSpec:
     impact: str
     runbook_section: str
     bands: tuple[dict[str, Any], ...]
+
+    @property
+    def tagged_description(self) -> str:
+        """The alarm description, carrying the alarm's own severity for triage."""
+        return format_tags(self.description, severity=self.severity, remediation=self.remediation,
+                           runbook=self.runbook_section)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from alarm_parsing import AlarmTransition
+from controlplane.alarm_tags import parse_tags
 from controlplane.policy import Policy
-
-_TAG = re.compile(r"\[ops:([^\]]*)\]")
-
 
 @dataclass(frozen=True)
 class Classification:
@@ -27,19 +25,11 @@ class Classification:
     alarm_key: str | None = None
 
 
-def alarm_tags(description: str) -> dict[str, str]:
-    """`[ops: severity=P1 remediation=waf-rate-limit]` in an alarm description → its key/values."""
-    match = _TAG.search(description)
-    if not match:
-        return {}
-    return dict(part.split("=", 1) for part in match.group(1).split() if "=" in part)
-
-
 def classify(transition: AlarmTransition, policy: Policy) -> Classification:
     severities = policy.section("severities")
     rules = policy.section("classification")
     configured = policy.section("alarms").get(transition.alarm_name)
-    tags = alarm_tags(transition.description)
+    tags = parse_tags(transition.description)
 
     if configured is not None or tags.get("severity") in severities:
         spec: dict[str, Any] = dict(configured or {})

@@ -17,11 +17,6 @@ from stacks.config import AlarmSpec
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")  # GreaterThanThreshold → GREATER_THAN_THRESHOLD
 
 
-def tagged_description(spec: AlarmSpec) -> str:
-    return (f"{spec.description}. [ops: severity={spec.severity} remediation={spec.remediation} "
-            f"runbook={spec.runbook_section}]")
-
-
 class ApplicationAlarms(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, alarms: tuple[AlarmSpec, ...]) -> None:
         super().__init__(scope, construct_id)
@@ -37,7 +32,7 @@ class ApplicationAlarms(Construct):
             self.alarms[spec.key] = cloudwatch.Alarm(
                 self, spec.key,
                 alarm_name=spec.name,
-                alarm_description=tagged_description(spec),
+                alarm_description=spec.tagged_description,
                 metric=metric,
                 threshold=spec.threshold,
                 comparison_operator=cloudwatch.ComparisonOperator[_SNAKE.sub("_", spec.comparison).upper()],

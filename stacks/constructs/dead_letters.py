@@ -7,6 +7,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from controlplane.alarm_tags import format_tags
 from stacks.constructs.nag import acknowledge
 
 
@@ -29,8 +30,9 @@ class DeadLetterQueue(Construct):
         self.alarm = cloudwatch.Alarm(
             self, "DepthAlarm",
             alarm_name=f"{queue_name}-not-empty",
-            alarm_description="Events the control plane could not process are waiting for a human. [ops: severity=P1 "
-                              "remediation=inspect-dead-letters runbook=standard-alert-investigation]",
+            alarm_description=format_tags("Events the control plane could not process are waiting for a human",
+                                          severity="P1", remediation="inspect-dead-letters",
+                                          runbook="standard-alert-investigation"),
             metric=self.queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1),
                                                                              statistic="Maximum"),
             threshold=0,

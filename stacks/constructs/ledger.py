@@ -10,7 +10,7 @@ from constructs import Construct
 
 from stacks.constructs.kms_grants import grant_key_use
 
-from controlplane.ledger import INCIDENT_INDEX
+from controlplane.ledger import INCIDENT_INDEX, TABLE_KEYS
 
 
 class Ledger(Construct):
@@ -20,8 +20,8 @@ class Ledger(Construct):
         self.table = dynamodb.TableV2(
             self, "Table",
             table_name=f"{prefix}-ledger",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=TABLE_KEYS["partition"], type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=TABLE_KEYS["sort"], type=dynamodb.AttributeType.STRING),
             billing=dynamodb.Billing.on_demand(),
             encryption=dynamodb.TableEncryptionV2.customer_managed_key(key),
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
@@ -33,8 +33,8 @@ class Ledger(Construct):
             global_secondary_indexes=[
                 dynamodb.GlobalSecondaryIndexPropsV2(
                     index_name=INCIDENT_INDEX,
-                    partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
-                    sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
+                    partition_key=dynamodb.Attribute(name=TABLE_KEYS["index_partition"], type=dynamodb.AttributeType.STRING),
+                    sort_key=dynamodb.Attribute(name=TABLE_KEYS["index_sort"], type=dynamodb.AttributeType.STRING),
                 )
             ],
         )

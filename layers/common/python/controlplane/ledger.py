@@ -23,6 +23,9 @@ _deserializer = TypeDeserializer()
 INCIDENT_INDEX = "gsi1"
 INCIDENT_PARTITION = "INCIDENTS"
 
+# The key schema, for the local runtime's table; the CDK Ledger construct declares the same one.
+TABLE_KEYS = {"partition": "pk", "sort": "sk", "index_partition": "gsi1pk", "index_sort": "gsi1sk"}
+
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(_dynamo_safe(v)) for k, v in values.items() if v is not None}

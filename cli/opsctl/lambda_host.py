@@ -1,0 +1,60 @@
+"""Runs the real Lambda handlers in-process, as the Lambda runtime would import and call them."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from controlplane import runtime
+from opsctl import REPO_ROOT
+
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def quiet_powertools() -> None:
+    """Replay prints its own timeline: keep handler logs to warnings and errors (rejections show),
+    and metrics off (they would be EMF lines on stdout)."""
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OpsControlPlane")
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import functions/<function>/handler.py under a unique module name, its folder on sys.path
+    (as /var/task is on Lambda), so each function's modules resolve as they do when deployed."""
+    module_name = f"{function}_handler"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    folder = FUNCTIONS_DIR / function
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    os.environ["POWERTOOLS_SERVICE_NAME"] = function
+    spec = importlib.util.spec_from_file_location(module_name, folder / "handler.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke(function: str, event: Any, dependencies: runtime.Dependencies) -> Any:
+    runtime.install(dependencies)
+    return load_handler(function).handler(event, LambdaContext(function_name=function))

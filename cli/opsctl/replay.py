@@ -1,0 +1,170 @@
+"""`opsctl replay`: deliver recorded AWS events to the real handlers against an embedded moto,
+each at its own time, print a timeline and write the JSON report (contract in shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from moto import mock_aws
+from moto.events.models import EventPattern
+
+from controlplane.clock import FixedClock, parse_timestamp
+from controlplane.ledger import IncidentLedger
+from controlplane.runtime import Dependencies
+from opsctl import lambda_host
+from opsctl.routes import INTAKE_ROUTES, OPS_BUS_ROUTES, SNS_INTAKE_FUNCTION
+from opsctl.world import LocalWorld, drain, provision, use_fake_credentials
+from stacks.config import ControlPlaneConfig
+
+
+@dataclass
+class ReplayReport:
+    received: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": {"received": self.received, "processed": self.processed,
+                       "duplicates": self.duplicates, "rejected": self.rejected},
+            "incidents": self.incidents,
+            "actions": self.actions,
+            "notifications": self.notifications,
+        }
+
+
+class Replay:
+    def __init__(self, config: ControlPlaneConfig, *, dry_run: bool = False, out: TextIO = sys.stdout) -> None:
+        self.config = config
+        self.policy = config.policy()
+        self.dry_run = dry_run
+        self.out = out
+        self.report = ReplayReport()
+        self.clock = FixedClock(datetime(1970, 1, 1, tzinfo=timezone.utc))
+        self.world: LocalWorld | None = None
+        self.dependencies: Dependencies | None = None
+        self.intake_patterns = [(route.function, EventPattern.load(json.dumps(route.pattern))) for route in INTAKE_ROUTES]
+
+    def run(self, lines: Iterator[str]) -> ReplayReport:
+        use_fake_credentials()
+        lambda_host.quiet_powertools()
+        with mock_aws():
+            self.world = provision(self.config, self.policy)
+            self.dependencies = Dependencies(settings=self.world.settings, clock=self.clock, session=self.world.session)
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    self.deliver_line(number, line)
+            self.collect_incidents()
+            self.final_ledger = self.dump_ledger()
+        return self.report
+
+    def deliver_line(self, number: int, line: str) -> None:
+        self.report.received += 1
+        try:
+            event = json.loads(line.strip())
+        except json.JSONDecodeError as error:
+            self.reject(number, f"line is not JSON: {error.msg} at column {error.colno}")
+            return
+        functions = self.route(event)
+        if not functions:
+            self.reject(number, "no intake rule matches this event (not an alarm state change or SNS delivery)")
+            return
+        delivered_at = delivery_time(event)
+        if delivered_at is not None:
+            self.clock.set(delivered_at)
+        outcomes: list[dict[str, Any]] = []
+        for function in functions:
+            assert self.dependencies is not None
+            result = lambda_host.invoke(function, event, self.dependencies)
+            outcomes += result.get("outcomes", [])
+        results = {outcome["result"] for outcome in outcomes}
+        if results == {"rejected"}:
+            self.report.rejected += 1
+        elif results == {"duplicate"}:
+            self.report.duplicates += 1
+        else:
+            self.report.processed += 1
+        for outcome in outcomes:
+            self.say(self.clock.now(), f"{outcome['result']:<10} {outcome.get('alarm') or '-'}"
+                     + (f"  {outcome['incident']} ({outcome['severity']})" if outcome.get("incident") else "")
+                     + (f"  [{outcome['reason']}]" if outcome["result"] in ("rejected", "superseded") else "")
+                     + ("  (late delivery: no remediation)" if outcome.get("stale") else ""))
+        self.collect_side_effects()
+
+    def route(self, event: Any) -> list[str]:
+        if isinstance(event, dict) and isinstance(event.get("Records"), list):
+            return [SNS_INTAKE_FUNCTION]
+        if not isinstance(event, dict):
+            return []
+        return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]
+
+    def reject(self, number: int, reason: str) -> None:
+        self.report.rejected += 1
+        # A structured log line per rejection, and the replay goes on.
+        print(json.dumps({"level": "ERROR", "message": "rejected replay line", "line": number, "reason": reason}),
+              file=sys.stderr)
+        self.say(self.clock.now(), f"rejected   line {number}: {reason}")
+
+    def collect_side_effects(self) -> None:
+        assert self.world is not None
+        sqs = self.world.client("sqs")
+        for severity, queue_url in self.world.notification_queues.items():
+            for envelope in drain(sqs, queue_url):
+                attributes = envelope.get("MessageAttributes", {})
+                incident = attributes.get("incident", {}).get("Value")
+                self.report.notifications.append({"topic": envelope["TopicArn"], "severity": severity,
+                                                  "subject": envelope.get("Subject"), "incident": incident})
+                self.say(self.clock.now(), f"notify {severity}  {envelope.get('Subject')}")
+        for event in drain(sqs, self.world.ops_event_queue):
+            self.say(self.clock.now(), f"ops-bus    {event['detail-type']}: {event['detail'].get('incident_id')} "
+                                       f"(remediation={event['detail'].get('remediation')}, "
+                                       f"actionable={event['detail'].get('actionable')})")
+        for route in OPS_BUS_ROUTES:
+            for event in drain(sqs, self.world.route_queues[route.function]):
+                assert self.dependencies is not None
+                result = lambda_host.invoke(route.function, event, self.dependencies)
+                self.report.actions += result.get("actions", [])
+
+    def collect_incidents(self) -> None:
+        assert self.world is not None
+        ledger = IncidentLedger(self.world.settings.ledger_table, self.world.client("dynamodb"))
+        for incident in ledger.iter_incidents(newest_first=False):
+            self.report.incidents.append({
+                "id": incident["id"], "severity": incident["severity"], "status": incident["status"],
+                "alarm": incident["alarm_name"], "opened_at": incident["opened_at"],
+                "resolved_at": incident.get("resolved_at"),
+            })
+
+    def dump_ledger(self) -> list[dict[str, Any]]:
+        """The ledger's raw items, so `opsctl incident …` can work on the replay's state afterwards."""
+        assert self.world is not None
+        paginator = self.world.client("dynamodb").get_paginator("scan")
+        return [item for page in paginator.paginate(TableName=self.world.settings.ledger_table) for item in page["Items"]]
+
+    def say(self, at: datetime, text: str) -> None:
+        print(f"{at.strftime('%Y-%m-%d %H:%M:%S')}Z  {text}", file=self.out)
+
+
+def delivery_time(event: Any) -> datetime | None:
+    """When AWS delivered the event: EventBridge's `time`, or the SNS message's `Timestamp`."""
+    try:
+        if "Records" in event:
+            return parse_timestamp(event["Records"][0]["Sns"]["Timestamp"])
+        return parse_timestamp(event["time"])
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def write_report(report: ReplayReport, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
