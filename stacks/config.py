@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -86,6 +86,7 @@ class ControlPlaneConfig:
             "severities": self.severities,
             "alarms": {
                 spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands),
+                            "threshold": spec.threshold, "comparison": spec.comparison,
                             "remediation": spec.remediation, "component": spec.component, "impact": spec.impact,
                             "runbook_section": spec.runbook_section}
                 for spec in self.alarms
@@ -96,8 +97,12 @@ class ControlPlaneConfig:
                 "outbox_lease_seconds": self.triage["outbox_lease_seconds"],
             },
         }
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-        return {"config_version": digest} | body
+        return {"config_version": self.version} | body
+
+    @property
+    def version(self) -> str:
+        """Hash of the whole validated config: any change to it, deployed or not, is a new version."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
     def alarm(self, key: str) -> AlarmSpec:
         return next(spec for spec in self.alarms if spec.key == key)

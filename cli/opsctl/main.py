@@ -94,8 +94,13 @@ def run_incident(args: argparse.Namespace) -> int:
     else:
         now = isoformat(datetime.now(timezone.utc))
         incident = with_ledger(args, lambda ledger: ledger.acknowledge(args.incident_id, args.by, now), save=True)
-        print(json.dumps(incident, indent=2) if args.json else
-              f"{incident['id']} is {incident['status']} (acknowledged by {incident.get('acknowledged_by')})")
+        if args.json:
+            print(json.dumps(incident, indent=2))
+        elif incident["status"] == "RESOLVED":
+            print(f"{incident['id']} is already RESOLVED; nothing to acknowledge")
+        else:
+            print(f"{incident['id']} is {incident['status']} (acknowledged by {incident['acknowledged_by']} "
+                  f"at {incident['acknowledged_at']})")
     return 0
 
 

@@ -1,0 +1,78 @@
+"""Shared fixtures: fake credentials, the demo config, and the configured world in moto."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from moto import mock_aws  # noqa: E402
+
+from controlplane.clock import FixedClock  # noqa: E402
+from controlplane.ledger import IncidentLedger  # noqa: E402
+from controlplane.runtime import Dependencies  # noqa: E402
+from opsctl import lambda_host  # noqa: E402
+from opsctl.world import LocalWorld, drain, provision, use_fake_credentials  # noqa: E402
+from stacks.config import ControlPlaneConfig, load_config  # noqa: E402
+
+DEMO_CONFIG = ROOT / "config" / "demo.yaml"
+
+
+@pytest.fixture(scope="session")
+def config() -> ControlPlaneConfig:
+    return load_config(DEMO_CONFIG)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    use_fake_credentials()
+    lambda_host.quiet_powertools()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def world(aws: None, config: ControlPlaneConfig, tmp_path: Path) -> LocalWorld:
+    return provision(config, config.policy(), workdir=tmp_path)
+
+
+class Harness:
+    """Drives the real triage handler against the moto world and reads back what it produced."""
+
+    def __init__(self, world: LocalWorld) -> None:
+        self.world = world
+        self.clock = FixedClock(datetime(2026, 11, 26, tzinfo=timezone.utc))
+        self.deps = Dependencies(settings=world.settings, clock=self.clock, session=world.session)
+        self.ledger = IncidentLedger(world.settings.ledger_table, world.client("dynamodb"))
+
+    def triage(self, event: Any, at: datetime | None = None) -> list[dict[str, Any]]:
+        if at is not None:
+            self.clock.set(at)
+        return list(lambda_host.invoke("triage", event, self.deps)["outcomes"])
+
+    def notifications(self, severity: str) -> list[dict[str, Any]]:
+        return drain(self.world.client("sqs"), self.world.notification_queues[severity])
+
+    def all_notifications(self) -> list[dict[str, Any]]:
+        return [n for severity in self.world.notification_queues for n in self.notifications(severity)]
+
+    def ops_events(self) -> list[dict[str, Any]]:
+        return drain(self.world.client("sqs"), self.world.ops_event_queue)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return drain(self.world.client("sqs"), self.world.settings.rejects_queue_url)
+
+    def incidents(self) -> list[dict[str, Any]]:
+        return list(self.ledger.iter_incidents(newest_first=False))
+
+
+@pytest.fixture
+def harness(world: LocalWorld) -> Harness:
+    return Harness(world)

@@ -1,0 +1,216 @@
+"""The triage handler in-process under moto: ledger items, SNS messages (read through SQS
+subscriptions) and ops-bus events (read through an SQS target)."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+from factories import eventbridge_alarm, sns_alarm
+
+from controlplane.errors import ConcurrentUpdate
+from controlplane.ledger import IncidentLedger
+
+T0 = datetime(2026, 11, 26, 9, 14, 3, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def error_rate(config):
+    spec = config.alarm("error-rate")
+
+    def make(state, at, *, via="eventbridge", value=7.2, delivered_at=None, previous="OK"):
+        build = eventbridge_alarm if via == "eventbridge" else sns_alarm
+        return build(spec.name, state, at, value=value, description=spec.tagged_description,
+                     namespace=spec.namespace, metric=spec.metric_name, dimensions=spec.dimensions,
+                     delivered_at=delivered_at, previous=previous)
+
+    return make
+
+
+def test_alarm_opens_an_incident_notifies_and_publishes(harness, error_rate) -> None:
+    outcomes = harness.triage(error_rate("ALARM", T0), at=T0 + timedelta(seconds=1))
+    assert [o["result"] for o in outcomes] == ["opened"]
+
+    [incident] = harness.incidents()
+    assert incident["id"] == "INC-2026-001" and incident["severity"] == "P2" and incident["status"] == "OPEN"
+    assert incident["alarm_name"] == "financeanalyst-pro-demo-error-rate"
+    assert incident["opened_at"] == "2026-11-26T09:14:03.000Z" and incident["occurrences"] == 1
+    assert incident["config_version"] == harness.world.policy["config_version"]
+    assert [entry["event"] for entry in incident["timeline"]] == ["opened"]
+
+    [page] = harness.notifications("P2")
+    assert page["Subject"] == "[P2] INC-2026-001 Opened: financeanalyst-pro-demo-error-rate"
+    assert "**Incident ID:** INC-2026-001" in page["Message"] and "**Status:** Investigating" in page["Message"]
+    assert page["MessageAttributes"]["severity"]["Value"] == "P2"
+    assert harness.all_notifications() == []  # nothing on the other severities
+
+    [event] = harness.ops_events()
+    assert event["detail-type"] == "Incident Opened" and event["source"] == "ops.control-plane"
+    assert event["detail"]["incident_id"] == "INC-2026-001"
+    assert event["detail"]["remediation"] == "check-application-logs" and event["detail"]["actionable"] is True
+
+
+def test_both_paths_and_redeliveries_make_one_incident(harness, error_rate) -> None:
+    deliveries = [error_rate("ALARM", T0), error_rate("ALARM", T0, via="sns"), error_rate("ALARM", T0)]
+    results = [harness.triage(event, at=T0 + timedelta(seconds=i))[0]["result"] for i, event in enumerate(deliveries)]
+    assert results == ["opened", "duplicate", "duplicate"]
+    assert len(harness.incidents()) == 1
+    assert len(harness.all_notifications()) == 1 and len(harness.ops_events()) == 1
+
+
+def test_ok_resolves_and_a_later_alarm_opens_a_new_incident(harness, error_rate) -> None:
+    harness.triage(error_rate("ALARM", T0), at=T0)
+    resolved = harness.triage(error_rate("OK", T0 + timedelta(minutes=17), previous="ALARM"),
+                              at=T0 + timedelta(minutes=17))
+    assert resolved[0]["result"] == "resolved"
+    again = harness.triage(error_rate("ALARM", T0 + timedelta(minutes=21), value=12.0),
+                           at=T0 + timedelta(minutes=21))
+    assert again[0]["result"] == "opened" and again[0]["incident"] == "INC-2026-002"
+
+    first, second = harness.incidents()
+    assert first["status"] == "RESOLVED" and first["time_to_resolve_seconds"] == 17 * 60
+    assert first["resolved_at"] == "2026-11-26T09:31:03.000Z"
+    assert second["severity"] == "P1" and second["previous_incident"] == "INC-2026-001"
+    subjects = [n["Subject"] for n in harness.all_notifications()]
+    assert sorted(subjects) == sorted([
+        "[P2] INC-2026-001 Opened: financeanalyst-pro-demo-error-rate",
+        "[P2] INC-2026-001 Resolved: financeanalyst-pro-demo-error-rate",
+        "[P1] INC-2026-002 Opened: financeanalyst-pro-demo-error-rate",
+    ])
+    assert [e["detail-type"] for e in harness.ops_events()] == ["Incident Opened", "Incident Resolved",
+                                                                "Incident Opened"]
+
+
+def test_repeat_of_an_open_incident_updates_it_without_paging(harness, error_rate) -> None:
+    harness.triage(error_rate("ALARM", T0), at=T0)
+    harness.triage(error_rate("INSUFFICIENT_DATA", T0 + timedelta(minutes=5), value=None),
+                   at=T0 + timedelta(minutes=5))
+    later = T0 + timedelta(minutes=9)
+    assert harness.triage(error_rate("ALARM", later), at=later)[0]["result"] == "updated"
+
+    [incident] = harness.incidents()
+    assert incident["occurrences"] == 2 and incident["last_seen_at"] == "2026-11-26T09:23:03.000Z"
+    assert [e["event"] for e in incident["timeline"]] == ["opened", "blind-spot", "re-triggered"]
+    assert len(harness.notifications("P2")) == 1  # only the opening page
+    assert [n["Subject"][:20] for n in harness.notifications("P3")] == ["[P3] Blind spot: fin"]
+    assert [e["detail-type"] for e in harness.ops_events()] == ["Incident Opened", "Incident Updated"]
+
+
+def test_insufficient_data_is_a_blind_spot_notice(harness, error_rate) -> None:
+    outcome = harness.triage(error_rate("INSUFFICIENT_DATA", T0, value=None), at=T0)[0]
+    assert outcome["result"] == "blind_spot" and outcome["notified"] == "P3"
+    [notice] = harness.notifications("P3")
+    assert "INSUFFICIENT_DATA" in notice["Subject"] and "unnoticed" in notice["Message"]
+    assert harness.incidents() == [] and harness.ops_events() == []
+
+
+def test_incident_numbers_roll_over_with_the_year(harness, error_rate) -> None:
+    new_year = datetime(2027, 1, 1, 0, 0, 5, tzinfo=timezone.utc)
+    harness.triage(error_rate("ALARM", datetime(2026, 12, 31, 23, 50, tzinfo=timezone.utc)))
+    harness.triage(error_rate("OK", datetime(2026, 12, 31, 23, 55, tzinfo=timezone.utc), previous="ALARM"))
+    harness.triage(error_rate("ALARM", new_year), at=new_year)
+    assert [i["id"] for i in harness.incidents()] == ["INC-2026-001", "INC-2027-001"]
+
+
+def test_late_delivery_is_recorded_but_not_actionable(harness, error_rate) -> None:
+    outcome = harness.triage(error_rate("ALARM", T0), at=T0 + timedelta(minutes=40))[0]
+    assert outcome["result"] == "opened" and outcome["stale"] is True
+    [event] = harness.ops_events()
+    assert event["detail"]["actionable"] is False  # no remediation rule matches it
+    assert "delivered late" in harness.notifications("P2")[0]["Message"]
+    assert harness.incidents()[0]["timeline"][0]["delayed"] is True
+
+
+def test_an_older_transition_arriving_late_changes_nothing(harness, error_rate) -> None:
+    harness.triage(error_rate("ALARM", T0), at=T0)
+    harness.triage(error_rate("OK", T0 + timedelta(minutes=5), previous="ALARM"), at=T0 + timedelta(minutes=5))
+    stale_alarm = harness.triage(error_rate("ALARM", T0 + timedelta(minutes=2)), at=T0 + timedelta(minutes=6))
+    assert stale_alarm[0]["result"] == "superseded"
+    assert [i["status"] for i in harness.incidents()] == ["RESOLVED"]
+
+
+def test_malformed_records_go_to_the_dead_letter_queue_and_others_proceed(harness, error_rate) -> None:
+    good = error_rate("ALARM", T0, via="sns")["Records"][0]
+    bad = json.loads(json.dumps(good))
+    bad["Sns"]["Message"] = json.dumps({"NewStateValue": "ALARM"})  # no AlarmName
+    outcomes = harness.triage({"Records": [bad, good]}, at=T0)
+    assert [o["result"] for o in outcomes] == ["rejected", "opened"]
+    [parked] = harness.dead_letters()
+    assert parked["reason"] == "AlarmName is missing or not a non-empty string"
+    assert parked["record"]["Sns"]["MessageId"] == bad["Sns"]["MessageId"]
+    assert len(harness.incidents()) == 1
+
+
+def test_a_failed_page_is_retried_once_and_never_lost(harness, error_rate, monkeypatch) -> None:
+    sns = harness.deps.client("sns")
+    real_publish = sns.publish
+    calls = []
+
+    def flaky_publish(**kwargs):
+        calls.append(kwargs["Subject"])
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "KMSThrottlingException", "Message": "slow down"}}, "Publish")
+        return real_publish(**kwargs)
+
+    monkeypatch.setattr(sns, "publish", flaky_publish)
+    with pytest.raises(ClientError):
+        harness.triage(error_rate("ALARM", T0), at=T0)
+    # The Lambda retry comes a minute later: it finds the committed transition and its outbox.
+    assert harness.triage(error_rate("ALARM", T0), at=T0 + timedelta(minutes=1))[0]["result"] == "duplicate"
+    # A third delivery after the outbox was delivered sends nothing more.
+    harness.triage(error_rate("ALARM", T0, via="sns"), at=T0 + timedelta(minutes=2))
+    assert len(calls) == 2 and len(harness.notifications("P2")) == 1
+    assert len(harness.incidents()) == 1
+    assert len(harness.ops_events()) == 2  # the event went out on the first attempt and again with the outbox
+
+
+def test_redelivery_inside_the_lease_does_not_send_twice(harness, error_rate, monkeypatch) -> None:
+    sns = harness.deps.client("sns")
+    monkeypatch.setattr(sns, "publish", lambda **_: (_ for _ in ()).throw(
+        ClientError({"Error": {"Code": "InternalError", "Message": "x"}}, "Publish")))
+    with pytest.raises(ClientError):
+        harness.triage(error_rate("ALARM", T0), at=T0)
+    monkeypatch.undo()
+    # The other path delivers 5 s later, while the first attempt still owns the outbox.
+    assert harness.triage(error_rate("ALARM", T0, via="sns"), at=T0 + timedelta(seconds=5))[0]["result"] == "duplicate"
+    assert harness.notifications("P2") == []
+
+
+def test_a_lost_race_is_decided_again(harness, error_rate, monkeypatch) -> None:
+    """Both paths deliver at once: the loser's conditional write fails and it re-reads."""
+    real_read = IncidentLedger.read_alarm
+    raced = []
+
+    def read_then_lose_the_race(self, alarm_arn, year):
+        snapshot = real_read(self, alarm_arn, year)
+        if not raced:
+            raced.append(True)
+            monkeypatch.setattr(IncidentLedger, "read_alarm", real_read)
+            harness.triage(error_rate("ALARM", T0, via="sns"), at=T0)  # the other path wins
+        return snapshot
+
+    monkeypatch.setattr(IncidentLedger, "read_alarm", read_then_lose_the_race)
+    outcome = harness.triage(error_rate("ALARM", T0), at=T0)[0]
+    assert outcome["result"] == "duplicate"
+    assert len(harness.incidents()) == 1 and len(harness.notifications("P2")) == 1
+
+
+def test_persistent_conflicts_raise_for_a_retry(harness, error_rate, monkeypatch) -> None:
+    def always_conflict(self, transition):
+        raise ConcurrentUpdate("conflict")
+
+    monkeypatch.setattr(IncidentLedger, "apply", always_conflict)
+    with pytest.raises(ConcurrentUpdate):
+        harness.triage(error_rate("ALARM", T0), at=T0)
+
+
+def test_acknowledge(harness, error_rate) -> None:
+    harness.triage(error_rate("ALARM", T0), at=T0)
+    acked = harness.ledger.acknowledge("INC-2026-001", "alice", "2026-11-26T09:20:00.000Z")
+    assert acked["status"] == "ACKNOWLEDGED" and acked["acknowledged_by"] == "alice"
+    again = harness.ledger.acknowledge("INC-2026-001", "bob", "2026-11-26T09:25:00.000Z")
+    assert again["acknowledged_by"] == "alice"  # the first acknowledgement stands
+    assert [e["event"] for e in again["timeline"]] == ["opened", "acknowledged"]
+    # Resolution still works from ACKNOWLEDGED.
+    harness.triage(error_rate("OK", T0 + timedelta(minutes=30), previous="ALARM"), at=T0 + timedelta(minutes=30))
+    assert harness.incidents()[0]["status"] == "RESOLVED"

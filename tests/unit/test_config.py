@@ -1,0 +1,77 @@
+import copy
+
+import pytest
+import yaml
+
+from controlplane.errors import ConfigError
+from stacks.config import parse_config, validate_cron
+
+from conftest import DEMO_CONFIG
+
+RAW = yaml.safe_load(DEMO_CONFIG.read_text())
+
+
+def broken(change) -> dict:
+    raw = copy.deepcopy(RAW)
+    change(raw)
+    return raw
+
+
+def test_demo_config_carries_the_runbook(config) -> None:
+    assert config.prefix == "financeanalyst-pro-demo"
+    assert {s.key for s in config.alarms} == {"response-time", "error-rate", "availability", "traffic-spike",
+                                              "storage", "health"}
+    assert [config.severities[s]["response_minutes"] for s in ("P0", "P1", "P2", "P3")] == [15, 60, 240, 1440]
+    assert config.alarm("traffic-spike").threshold == 200_000  # 10x the configured baseline
+    assert config.alarm("error-rate").threshold == 5 and config.alarm("response-time").threshold == 2000
+    assert config.alarm("availability").threshold == 99.9 and config.alarm("storage").threshold == 80
+
+
+def test_policy_hash_is_the_config_version(config) -> None:
+    policy = config.policy()
+    assert len(policy["config_version"]) == 12
+    assert policy == config.policy()  # deterministic
+    other = parse_config(broken(lambda r: r["alarms"]["error-rate"].update(threshold=6)))
+    assert other.policy()["config_version"] != policy["config_version"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r.update(colour="blue"), "colour: unknown key"),
+    (lambda r: r["alarms"]["storage"].update(treshold=80), "alarms.storage.treshold: unknown key"),
+    (lambda r: r["schedules"].update(backup="cron(0 25 * * ? *)"), "schedules.backup: bad hours field '25'"),
+    (lambda r: r["schedules"].update(backup="cron(0 2 * * MON *)"), "exactly one of day-of-month and day-of-week"),
+    (lambda r: r["schedules"].update(backup="0 2 * * *"), "is not cron(minutes hours"),
+    (lambda r: r["alarms"]["error-rate"].update(threshold=150), "impossible for a percentage metric"),
+    (lambda r: r["alarms"]["health"].update(threshold=0), "can never fire"),
+    (lambda r: r["alarms"]["error-rate"].update(bands=[{"above": 3, "severity": "P1"}]), "must be beyond the alarm"),
+    (lambda r: r["alarms"]["traffic-spike"].update(multiplier=0.5), "multiplier above 1"),
+    (lambda r: r["contacts"].pop("P2"), "contacts.P2: severity P2 has no contact"),
+    (lambda r: r["contacts"].update(P3=["not-an-email"]), "contacts.P3: 'not-an-email' is not an email"),
+    (lambda r: r["alarms"]["health"].update(severity="P5"), "alarms.health.severity: 'P5' is not one of"),
+    (lambda r: r["severities"]["P2"].update(response_minutes=30), "severities.P2.response_minutes"),
+    (lambda r: r.update(timezone="Mars/Olympus"), "timezone: unknown time zone"),
+    (lambda r: r["classification"]["rules"].append({"name": "x", "severity": "P1"}), "needs alarm_name, namespace"),
+    (lambda r: r["classification"]["rules"].append({"name": "x", "severity": "P1", "alarm_name": "("}),
+     "not a regular expression"),
+    (lambda r: r["triage"].update(intake_retry_attempts=5), "Lambda allows 0–2 async retries"),
+])
+def test_invalid_config_names_the_key(change, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(broken(change))
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("expression", [
+    "cron(0 9 * * ? *)", "cron(0 14 ? * WED *)", "cron(0 9 ? * MON#1 *)", "cron(0 9 ? * MON#3 *)",
+    "cron(0/15 8-18 ? * MON-FRI *)", "cron(0 2 L * ? *)", "rate(1 hour)", "cron(30 6 ? JAN,JUL 2L 2027)",
+])
+def test_valid_scheduler_expressions(expression: str) -> None:
+    assert validate_cron(expression, "x") == expression
+
+
+@pytest.mark.parametrize("expression", [
+    "cron(60 9 * * ? *)", "cron(0 9 ? * MON#6 *)", "cron(0 9 * * * *)", "cron(0 9 ? * FUNDAY *)", "rate(0 hours)",
+])
+def test_invalid_scheduler_expressions(expression: str) -> None:
+    with pytest.raises(ConfigError):
+        validate_cron(expression, "x")
