@@ -10,19 +10,17 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from moto import mock_aws  # noqa: E402
+from moto import mock_aws
 
-from controlplane.clock import FixedClock  # noqa: E402
-from controlplane.ledger import IncidentLedger  # noqa: E402
-from controlplane.runtime import Dependencies  # noqa: E402
-from opsctl import lambda_host  # noqa: E402
-from opsctl.world import LocalWorld, drain, provision, use_fake_credentials  # noqa: E402
-from stacks.config import ControlPlaneConfig, load_config  # noqa: E402
-
-DEMO_CONFIG = ROOT / "config" / "demo.yaml"
+from controlplane.clock import FixedClock
+from controlplane.ledger import IncidentLedger
+from controlplane.runtime import Dependencies
+from opsctl import lambda_host
+from opsctl.world import LocalWorld, drain, provision, use_fake_credentials
+from paths import DEMO_CONFIG
+from stacks.config import ControlPlaneConfig, load_config
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +66,9 @@ class Harness:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         return drain(self.world.client("sqs"), self.world.settings.rejects_queue_url)
+
+    def empty_queues(self) -> None:
+        self.all_notifications(), self.ops_events(), self.dead_letters()
 
     def incidents(self) -> list[dict[str, Any]]:
         return list(self.ledger.iter_incidents(newest_first=False))

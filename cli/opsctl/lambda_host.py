@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import sys
 import uuid
@@ -30,10 +32,8 @@ class LambdaContext:
 
 
 def quiet_powertools() -> None:
-    """Replay prints its own timeline: keep handler logs to warnings and errors (rejections show),
-    and metrics off (they would be EMF lines on stdout)."""
+    """Replay prints its own timeline: keep handler logs to warnings and errors (rejections show)."""
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OpsControlPlane")
 
 
@@ -56,5 +56,8 @@ def load_handler(function: str) -> ModuleType:
 
 
 def invoke(function: str, event: Any, dependencies: runtime.Dependencies) -> Any:
+    """Call the handler as Lambda would. Its EMF metric lines (printed to stdout, where CloudWatch
+    would pick them up) are kept out of the replay's timeline."""
     runtime.install(dependencies)
-    return load_handler(function).handler(event, LambdaContext(function_name=function))
+    with contextlib.redirect_stdout(io.StringIO()):
+        return load_handler(function).handler(event, LambdaContext(function_name=function))

@@ -44,11 +44,11 @@ class ReplayReport:
 
 
 class Replay:
-    def __init__(self, config: ControlPlaneConfig, *, dry_run: bool = False, out: TextIO = sys.stdout) -> None:
+    def __init__(self, config: ControlPlaneConfig, *, dry_run: bool = False, out: TextIO | None = None) -> None:
         self.config = config
         self.policy = config.policy()
         self.dry_run = dry_run
-        self.out = out
+        self.out = out or sys.stdout
         self.report = ReplayReport()
         self.clock = FixedClock(datetime(1970, 1, 1, tzinfo=timezone.utc))
         self.world: LocalWorld | None = None
@@ -106,7 +106,7 @@ class Replay:
             return [SNS_INTAKE_FUNCTION]
         if not isinstance(event, dict):
             return []
-        return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]
+        return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 
     def reject(self, number: int, reason: str) -> None:
         self.report.rejected += 1

@@ -107,7 +107,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
 
 def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     """Everything waiting on a capture queue, as parsed JSON bodies, deleted once read."""
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
         if not messages:

@@ -105,7 +105,7 @@ def _from_eventbridge(event: Mapping[str, Any]) -> AlarmTransition:
     if not isinstance(resources, list) or not resources or not isinstance(resources[0], str):
         raise MalformedEvent("resources does not name the alarm ARN")
     alarm_arn = resources[0]
-    region, account, name_in_arn = _split_arn(alarm_arn)
+    region, account, _name_in_arn = _split_arn(alarm_arn)
     namespace, metric_name, dimensions = _eventbridge_metric(configuration.get("metrics"))
     return AlarmTransition(
         alarm_arn=alarm_arn,

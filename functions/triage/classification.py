@@ -14,6 +14,7 @@ from alarm_parsing import AlarmTransition
 from controlplane.alarm_tags import parse_tags
 from controlplane.policy import Policy
 
+
 @dataclass(frozen=True)
 class Classification:
     severity: str
@@ -33,7 +34,7 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
 
     if configured is not None or tags.get("severity") in severities:
         spec: dict[str, Any] = dict(configured or {})
-        severity = tags.get("severity") if tags.get("severity") in severities else spec["severity"]
+        severity = str(tags["severity"] if tags.get("severity") in severities else spec["severity"])
         severity = _raise_by_bands(severity, spec.get("bands", []), transition.datapoint)
         return Classification(
             severity=severity,

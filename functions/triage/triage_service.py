@@ -52,7 +52,7 @@ def triage_delivery(event: Any, deps: Dependencies) -> list[TriageOutcome]:
             continue
         try:
             outcomes.append(triage_transition(parsed, deps))
-        except Exception as error:  # noqa: BLE001 - isolate records; re-raised below for retry
+        except Exception as error:
             logger.exception("triage failed; delivery will be retried", extra={"alarm": parsed.alarm_arn})
             failure = failure or error
     if failure is not None:

@@ -13,7 +13,6 @@ from constructs import Construct
 
 from stacks.config import AlarmSpec
 
-
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")  # GreaterThanThreshold → GREATER_THAN_THRESHOLD
 
 

@@ -67,7 +67,7 @@ class ControlPlaneFunction(Construct):
         failure_queue: sqs.IQueue,
         retry_attempts: int,
         max_event_age: Duration,
-        timeout: Duration = Duration.seconds(30),
+        timeout_seconds: int = 30,
         memory_mib: int = 512,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -94,7 +94,7 @@ class ControlPlaneFunction(Construct):
             role=self.role,
             layers=list(shared.layers),
             memory_size=memory_mib,
-            timeout=timeout,
+            timeout=Duration.seconds(timeout_seconds),
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,

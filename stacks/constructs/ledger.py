@@ -8,9 +8,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.constructs.kms_grants import grant_key_use
-
 from controlplane.ledger import INCIDENT_INDEX, TABLE_KEYS
+from stacks.constructs.kms_grants import grant_key_use
 
 
 class Ledger(Construct):

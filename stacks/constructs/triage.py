@@ -14,8 +14,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from controlplane.events import ALARM_STATE_CHANGE_PATTERN
-from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
 from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
 
 # EventBridge → Lambda delivery only fails on throttling or outages: keep trying (EventBridge's
 # maximum) for as long as the event is still young enough to act on, then dead-letter it.

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.exceptions import ClientError
-from factories import eventbridge_alarm, sns_alarm
 
 from controlplane.errors import ConcurrentUpdate
 from controlplane.ledger import IncidentLedger
+from factories import eventbridge_alarm, sns_alarm
 
 T0 = datetime(2026, 11, 26, 9, 14, 3, tzinfo=timezone.utc)
 

@@ -2,9 +2,9 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from factories import alarm_arn, eventbridge_alarm, sns_alarm
 
 from alarm_parsing import AlarmTransition, Rejection, parse_delivery
+from factories import alarm_arn, eventbridge_alarm, sns_alarm
 
 AT = datetime(2026, 11, 26, 9, 14, 3, 123000, tzinfo=timezone.utc)
 NAME = "financeanalyst-pro-demo-error-rate"

@@ -3,11 +3,11 @@
 from datetime import datetime, timezone
 
 import pytest
-from factories import eventbridge_alarm
 
 from alarm_parsing import parse_delivery
 from classification import classify
 from controlplane.policy import Policy
+from factories import eventbridge_alarm
 
 AT = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 

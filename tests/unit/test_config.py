@@ -4,9 +4,8 @@ import pytest
 import yaml
 
 from controlplane.errors import ConfigError
+from paths import DEMO_CONFIG
 from stacks.config import parse_config, validate_cron
-
-from conftest import DEMO_CONFIG
 
 RAW = yaml.safe_load(DEMO_CONFIG.read_text())
 

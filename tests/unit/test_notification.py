@@ -1,10 +1,9 @@
 from datetime import datetime, timezone
 
-from factories import eventbridge_alarm
-
 from alarm_parsing import parse_delivery
 from classification import classify
 from controlplane.policy import Policy
+from factories import eventbridge_alarm
 from notification import console_link, render_incident, subject_line
 
 AT = datetime(2026, 11, 26, 14, 30, tzinfo=timezone.utc)

@@ -132,7 +132,7 @@ class IncidentLedger:
             if item["pk"] == "COUNTER":
                 sequence = int(item["seq"])
             else:
-                fields = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
+                fields: dict[str, Any] = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
                 record = AlarmRecord(alarm_arn=alarm_arn, **fields)
         return record, sequence
 

@@ -20,12 +20,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        missing = [
-            key
-            for key in ("LEDGER_TABLE", "OPS_BUS_NAME", "REJECTS_QUEUE_URL", "POLICY_PATH")
-            + tuple(f"NOTIFY_TOPIC_{s}" for s in SEVERITIES)
-            if not env.get(key)
-        ]
+        required = ("LEDGER_TABLE", "OPS_BUS_NAME", "REJECTS_QUEUE_URL", "POLICY_PATH",
+                    *(f"NOTIFY_TOPIC_{s}" for s in SEVERITIES))
+        missing = [key for key in required if not env.get(key)]
         if missing:
             raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
         return cls(

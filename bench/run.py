@@ -1,0 +1,176 @@
+"""`make bench`: the triage spine's speed and cost numbers, printed and written to .bench/results.json.
+
+Every ratio compares two things measured in the same run on the same machine, so the numbers
+travel between machines better than absolute times do."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT / "functions" / "triage"), str(ROOT),
+                str(ROOT / "cli"), str(ROOT / "tests")]
+
+from moto import mock_aws  # noqa: E402
+from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
+
+from controlplane.clock import FixedClock  # noqa: E402
+from controlplane.runtime import Dependencies  # noqa: E402
+from factories import eventbridge_alarm  # noqa: E402
+from opsctl import lambda_host  # noqa: E402
+from opsctl.world import drain, provision, use_fake_credentials  # noqa: E402
+from stacks.config import load_config  # noqa: E402
+
+IMPORT_RUNS = 15
+TRIAGE_RUNS = 200
+STORM_EVENTS = 1000
+T0 = datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc)
+
+TIMED_IMPORT = "import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+
+
+def import_seconds(statement: str, env: dict[str, str]) -> float:
+    result = subprocess.run([sys.executable, "-c", TIMED_IMPORT.format(statement=statement)], env=env,
+                            capture_output=True, text=True, check=True)
+    return float(result.stdout.strip())
+
+
+def import_ratio() -> dict[str, float]:
+    """Cold import of the triage handler module vs a bare `import boto3`, fresh processes,
+    alternating so that both see the same machine state."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path[:2]), POWERTOOLS_SERVICE_NAME="triage",
+               PYTHONDONTWRITEBYTECODE="1")
+    handler, boto3 = [], []
+    for _ in range(IMPORT_RUNS):
+        boto3.append(import_seconds("import boto3", env))
+        handler.append(import_seconds(
+            "import importlib.util as u; s = u.spec_from_file_location('h', "
+            f"{str(ROOT / 'functions' / 'triage' / 'handler.py')!r}); u.module_from_spec(s).__spec__.loader"
+            ".exec_module(u.module_from_spec(s))", env))
+    return {"handler_import_ms": statistics.median(handler) * 1000, "boto3_import_ms": statistics.median(boto3) * 1000,
+            "import_ratio_vs_boto3": statistics.median(handler) / statistics.median(boto3)}
+
+
+class EmulatorTime:
+    """Time spent inside moto answering requests: the part a real AWS endpoint would spend on its
+    side, which says nothing about our code (moto's TransactWriteItems, for one, deep-copies the
+    whole table on every call). Subtracting it leaves our handler plus botocore's client side."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._original = BotocoreStubber.__call__
+
+    def __enter__(self) -> EmulatorTime:
+        original, meter = self._original, self
+
+        def timed(stubber, event_name, request, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return original(stubber, event_name, request, **kwargs)
+            finally:
+                meter.seconds += time.perf_counter() - started
+
+        BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        BotocoreStubber.__call__ = self._original  # type: ignore[method-assign]
+
+
+def alarm(spec, index: int, state: str = "ALARM", at: datetime = T0):
+    return eventbridge_alarm(f"{spec.name}-{index}" if index else spec.name, state, at,
+                             description=spec.tagged_description, value=7.0)
+
+
+def in_world(measure):
+    config = load_config(ROOT / "config" / "demo.yaml")
+    use_fake_credentials()
+    lambda_host.quiet_powertools()
+    with mock_aws():
+        world = provision(config, config.policy())
+        deps = Dependencies(settings=world.settings, clock=FixedClock(T0), session=world.session)
+        return measure(config, world, deps)
+
+
+def triage_cost(config, world, deps) -> dict[str, float | int | str]:
+    """One triage of a fresh ALARM (opens an incident, pages, publishes) vs one moto put_item in
+    the same embedded AWS. The ratio is the triage's own cost (emulator time subtracted); the
+    end-to-end figure with moto's side included is reported beside it."""
+    spec = config.alarm("error-rate")
+    lambda_host.invoke("triage", alarm(spec, 10_000), deps)  # warm imports and clients
+    dynamodb, sqs = world.client("dynamodb"), world.client("sqs")
+    started = time.perf_counter()
+    for index in range(TRIAGE_RUNS):
+        dynamodb.put_item(TableName=world.settings.ledger_table,
+                          Item={"pk": {"S": f"bench#{index}"}, "sk": {"S": "x"}, "payload": {"S": "x" * 200}})
+    put_item = (time.perf_counter() - started) / TRIAGE_RUNS
+    total = emulated = 0.0
+    for index in range(TRIAGE_RUNS):
+        event = alarm(spec, index + 1)
+        with EmulatorTime() as emulator:
+            started = time.perf_counter()
+            lambda_host.invoke("triage", event, deps)
+            total += time.perf_counter() - started
+        emulated += emulator.seconds
+        drain(sqs, world.notification_queues["P2"]), drain(sqs, world.ops_event_queue)  # untimed upkeep
+    own = (total - emulated) / TRIAGE_RUNS
+
+    deps.calls.clear()
+    lambda_host.invoke("triage", alarm(spec, 20_000), deps)
+    calls = list(deps.calls)
+    critical = calls.index("events.PutEvents") + 1
+    deps.calls.clear()
+    lambda_host.invoke("triage", alarm(spec, 20_000), deps)
+    return {"put_item_ms": put_item * 1000, "triage_own_ms": own * 1000,
+            "triage_with_moto_ms": total / TRIAGE_RUNS * 1000,
+            "triage_cost_ratio_vs_put_item": own / put_item,
+            "triage_cost_ratio_incl_moto": total / TRIAGE_RUNS / put_item,
+            "critical_path_api_calls": critical, "alarm_total_api_calls": len(calls),
+            "duplicate_api_calls": len(deps.calls), "critical_path": " → ".join(calls[:critical])}
+
+
+def storm(config, world, deps) -> dict[str, float | int]:
+    """An alarm storm: 50 alarms flapping, every transition delivered by both paths."""
+    spec = config.alarm("error-rate")
+    events = []
+    for index in range(STORM_EVENTS // 2):
+        event = alarm(spec, index % 50 + 1, "ALARM" if (index // 50) % 2 == 0 else "OK", T0 + timedelta(seconds=index))
+        events += [event, event]
+    with EmulatorTime() as emulator:
+        started = time.perf_counter()
+        for event in events:
+            deps.clock.set(datetime.fromisoformat(event["time"].replace("Z", "+00:00")))
+            lambda_host.invoke("triage", event, deps)
+        elapsed = time.perf_counter() - started
+    return {"storm_events": len(events), "storm_events_per_s": len(events) / elapsed,
+            "storm_events_per_s_own": len(events) / (elapsed - emulator.seconds)}
+
+
+def main() -> None:
+    results: dict[str, float | int | str] = {}
+    results |= import_ratio()
+    results |= in_world(triage_cost)
+    results |= in_world(storm)
+    targets = {"import_ratio_vs_boto3": 1.3, "critical_path_api_calls": 3, "triage_cost_ratio_vs_put_item": 3}
+    print(f"{'metric':<32} {'value':>12}  target")
+    for key, value in results.items():
+        shown = f"{value:>12.2f}" if isinstance(value, float) else f"{value!s:>12}"
+        target = ""
+        if key in targets:
+            target = f"≤ {targets[key]}" + ("  ok" if float(value) <= targets[key] else "  MISSED")
+        print(f"{key:<32} {shown}  {target}")
+    out = ROOT / ".bench" / "results.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten: {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Real properties of the synthesized template: retry policies, DLQs, encryption, IAM scoped to
+ARNs, the runbook's alarms, and a Lambda with a trigger for every function folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match
+
+from controlplane.events import ALARM_STATE_CHANGE_PATTERN
+from paths import ROOT
+
+FUNCTION_NAMES = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
+
+
+def resources(template, kind: str) -> dict:
+    return template.find_resources(kind)
+
+
+def logical_id_of_function(template, name: str, config) -> str:
+    found = template.find_resources("AWS::Lambda::Function",
+                                    {"Properties": {"FunctionName": f"{config.prefix}-{name.replace('_', '-')}"}})
+    assert len(found) == 1, f"no Lambda for functions/{name}"
+    return next(iter(found))
+
+
+@pytest.mark.parametrize("name", FUNCTION_NAMES)
+def test_every_function_folder_has_its_lambda_role_and_trigger(template, config, name: str) -> None:
+    logical_id = logical_id_of_function(template, name, config)
+    function = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]
+    assert function["Handler"] == "handler.handler"
+    assert function["Runtime"] == "python3.14" and function["Architectures"] == ["arm64"]
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["LoggingConfig"]["LogFormat"] == "JSON"
+    assert len(function["Layers"]) == 3  # common package, compiled policy, Powertools
+    assert "Fn::GetAtt" in function["Role"]
+    permissions = [p["Properties"] for p in resources(template, "AWS::Lambda::Permission").values()
+                   if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
+    assert permissions, f"functions/{name} has no trigger"
+
+
+def test_triage_environment_names_its_resources(template, config) -> None:
+    logical_id = logical_id_of_function(template, "triage", config)
+    environment = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]["Environment"]["Variables"]
+    assert set(environment) >= {"LEDGER_TABLE", "OPS_BUS_NAME", "REJECTS_QUEUE_URL", "POLICY_PATH", "CONFIG_VERSION",
+                                "NOTIFY_TOPIC_P0", "NOTIFY_TOPIC_P1", "NOTIFY_TOPIC_P2", "NOTIFY_TOPIC_P3",
+                                "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+    assert environment["CONFIG_VERSION"] == config.version
+    assert environment["POLICY_PATH"] == "/opt/policy/policy.json"
+
+
+def test_async_invocations_retry_age_out_and_dead_letter(template) -> None:
+    template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
+        "MaximumRetryAttempts": 2,
+        "MaximumEventAgeInSeconds": 3600,
+        "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [Match.string_like_regexp("TriageDeadLetters"), "Arn"]}}},
+    })
+
+
+def test_alarm_rule_uses_the_shared_pattern_with_retries_and_dlq(template) -> None:
+    rules = template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": ALARM_STATE_CHANGE_PATTERN}})
+    assert len(rules) == 1
+    [target] = next(iter(rules.values()))["Properties"]["Targets"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 185}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("TriageDeadLetters")
+
+
+def test_sns_intake_and_email_subscriptions_have_redrive_policies(template) -> None:
+    subscriptions = [s["Properties"] for s in resources(template, "AWS::SNS::Subscription").values()]
+    assert {s["Protocol"] for s in subscriptions} == {"lambda", "email"}
+    assert all("RedrivePolicy" in s for s in subscriptions)
+    assert sorted(s["Endpoint"] for s in subscriptions if s["Protocol"] == "email") == sorted(
+        ["devops@financeanalyst.pro", "security@financeanalyst.pro", "devops@financeanalyst.pro",
+         "pm@financeanalyst.pro", "devops@financeanalyst.pro"])
+
+
+def test_dead_letter_queues_are_alarmed_and_page_directly(template, config) -> None:
+    for queue in ("triage-dlq", "notify-dlq"):
+        template.has_resource_properties("AWS::SQS::Queue", {
+            "QueueName": f"{config.prefix}-{queue}", "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600})
+        template.has_resource_properties("AWS::CloudWatch::Alarm", {
+            "AlarmName": f"{config.prefix}-{queue}-not-empty",
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "AlarmActions": [{"Ref": Match.string_like_regexp("NotificationsP1")}],
+        })
+
+
+def test_ledger_is_encrypted_recoverable_and_protected(template) -> None:
+    template.has_resource_properties("AWS::DynamoDB::GlobalTable", {
+        "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS"},
+        "Replicas": [Match.object_like({
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "DeletionProtectionEnabled": True,
+            "SSESpecification": {"KMSMasterKeyId": Match.any_value()},
+        })],
+    })
+
+
+def test_topics_are_kms_encrypted_and_tls_only(template) -> None:
+    topics = resources(template, "AWS::SNS::Topic")
+    assert len(topics) == 5  # four severities + intake
+    assert all("KmsMasterKeyId" in t["Properties"] for t in topics.values())
+    policies = resources(template, "AWS::SNS::TopicPolicy").values()
+    denied = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]
+              if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}]
+    assert len(denied) == 5
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_ops_bus_is_archived(template, config) -> None:
+    template.has_resource_properties("AWS::Events::EventBus", {"Name": f"{config.prefix}-ops"})
+    template.has_resource_properties("AWS::Events::Archive", {
+        "EventPattern": {"source": ["ops.control-plane"]}, "RetentionDays": 365})
+
+
+def _statements(template) -> list[dict]:
+    return [s for p in resources(template, "AWS::IAM::Policy").values()
+            for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_iam_is_scoped_to_resource_arns(template) -> None:
+    for statement in _statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(a.endswith("*") for a in actions), statement  # no wildcard actions
+        if statement["Resource"] == "*":
+            assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, statement
+
+
+def test_triage_can_do_exactly_its_ledger_operations(template) -> None:
+    dynamodb = [s for s in _statements(template) if any(str(a).startswith("dynamodb:") for a in s["Action"])]
+    assert len(dynamodb) == 1
+    assert sorted(dynamodb[0]["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
+                                             "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert dynamodb[0]["Resource"]["Fn::GetAtt"][1] == "Arn"
+
+
+@pytest.mark.parametrize(("key", "severity", "threshold", "operator"), [
+    ("response-time", "P2", 2000, "GreaterThanThreshold"),
+    ("error-rate", "P2", 5, "GreaterThanThreshold"),
+    ("availability", "P1", 99.9, "LessThanThreshold"),
+    ("traffic-spike", "P1", 200000, "GreaterThanThreshold"),
+    ("storage", "P2", 80, "GreaterThanThreshold"),
+    ("health", "P0", 1, "LessThanThreshold"),
+])
+def test_runbook_alarms(template, config, key: str, severity: str, threshold: float, operator: str) -> None:
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "AlarmName": f"{config.prefix}-{key}",
+        "AlarmDescription": Match.string_like_regexp(rf"\[ops: severity={severity} remediation="),
+        "Threshold": threshold,
+        "ComparisonOperator": operator,
+    })
+
+
+def test_dashboard_exists(template, config) -> None:
+    template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": f"{config.prefix}-control-plane"})
+
+
+def test_cfn_lint_reports_no_error(template_path: Path) -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    # Run from the repository so .cfnlintrc.yaml (the one deliberate ignore, with its reason) applies.
+    result = subprocess.run([str(cfn_lint), str(template_path), "--format", "parseable"], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    # cfn-lint's exit code is a bit field: 1 it could not run, 2 errors, 4 warnings, 8 informational.
+    assert result.returncode & 1 == 0, f"cfn-lint did not run: {result.stderr}"
+    assert result.returncode & 2 == 0, f"cfn-lint errors:\n{result.stdout}"
+    assert result.returncode == 0, f"cfn-lint warnings (none expected):\n{result.stdout}"
+
+
+def test_an_unacknowledged_nag_finding_fails_synth(config, tmp_path) -> None:
+    """Proves cdk-nag is really enforcing: one unencrypted, non-TLS queue makes synth fail."""
+    from aws_cdk import aws_sqs as sqs
+
+    from app import build_app
+
+    app = build_app(config, outdir=str(tmp_path))
+    stack = app.node.children[0]
+    sqs.Queue(stack, "Careless", encryption=sqs.QueueEncryption.UNENCRYPTED)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads(next(tmp_path.rglob("validation-report.json")).read_text())
+    assert "AwsSolutions-SQS4" in json.dumps(report)
