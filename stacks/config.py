@@ -23,7 +23,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
-             "alarms", "classification", "triage", "schedules"}
+             "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf"}
+GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
+CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_write_interval_seconds"}
+CAPABILITIES = ("waf",)
+WAF_KEYS = {"web_acl_name", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key", "block_action",
+            "hold_minutes", "normal_periods", "baseline_weeks"}
 ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
@@ -72,6 +77,9 @@ class ControlPlaneConfig:
     classification: dict[str, Any]
     triage: dict[str, int]
     schedules: dict[str, str]
+    guardrails: dict[str, int]
+    capabilities: dict[str, dict[str, Any]]
+    waf: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -96,6 +104,10 @@ class ControlPlaneConfig:
                 "max_event_age_seconds": self.triage["max_event_age_minutes"] * 60,
                 "outbox_lease_seconds": self.triage["outbox_lease_seconds"],
             },
+            "guardrails": self.guardrails,
+            "capabilities": self.capabilities,
+            "waf": self.waf | {"traffic_alarm": self.alarm("traffic-spike").name,
+                               "alarm_period_seconds": self.alarm("traffic-spike").period_seconds},
         }
         return {"config_version": self.version} | body
 
@@ -160,6 +172,9 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         triage=_triage(_mapping(root.get("triage"), "triage")),
         schedules={name: validate_cron(expr, f"schedules.{name}")
                    for name, expr in _mapping(root.get("schedules") or {}, "schedules").items()},
+        guardrails=_positive_ints(_mapping(root.get("guardrails"), "guardrails"), GUARDRAIL_KEYS, "guardrails"),
+        capabilities=_capabilities(_mapping(root.get("capabilities"), "capabilities")),
+        waf=_waf(_mapping(root.get("waf"), "waf"), alarms),
     )
 
 
@@ -305,6 +320,52 @@ def _triage(raw: dict[str, Any]) -> dict[str, int]:
     if not 1 <= values["intake_max_event_age_minutes"] <= 360:
         raise ConfigError("triage.intake_max_event_age_minutes: Lambda allows 1–360 minutes")
     return values
+
+
+def _positive_ints(raw: dict[str, Any], keys: set[str], where: str) -> dict[str, int]:
+    _no_unknown(raw, keys, where)
+    values = {key: _int(raw, key, where) for key in sorted(keys)}
+    for key, value in values.items():
+        if value < 1:
+            raise ConfigError(f"{where}.{key}: must be at least 1 (got {value})")
+    return values
+
+
+def _capabilities(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    _no_unknown(raw, set(CAPABILITIES), "capabilities")
+    result = {}
+    for name in CAPABILITIES:
+        where = f"capabilities.{name}"
+        spec = _mapping(raw.get(name), where)
+        mode = spec.get("mode")
+        if mode not in ("enforce", "dry-run"):
+            raise ConfigError(f"{where}.mode: must be 'enforce' or 'dry-run' (got {mode!r})")
+        result[name] = {"mode": mode} | _positive_ints({k: v for k, v in spec.items() if k != "mode"},
+                                                        CAPABILITY_KEYS - {"mode"}, where)
+    return result
+
+
+def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
+    _no_unknown(raw, WAF_KEYS, "waf")
+    if not any(spec.key == "traffic-spike" and spec.remediation == "waf-rate-limit" for spec in alarms):
+        raise ConfigError("waf: needs the alarms.traffic-spike alarm with remediation waf-rate-limit to trigger it")
+    action = _str(raw, "block_action", "waf")
+    if action not in ("BLOCK", "CHALLENGE", "CAPTCHA"):
+        raise ConfigError(f"waf.block_action: must be BLOCK, CHALLENGE or CAPTCHA (got {action!r})")
+    window = _int(raw, "evaluation_window_seconds", "waf")
+    if window not in (60, 120, 300, 600):
+        raise ConfigError(f"waf.evaluation_window_seconds: WAF allows 60, 120, 300 or 600 (got {window})")
+    limit = _int(raw, "limit", "waf")
+    if not 10 <= limit <= 2_000_000_000:
+        raise ConfigError(f"waf.limit: WAF rate limits are 10 to 2,000,000,000 (got {limit})")
+    if _str(raw, "aggregate_key", "waf") not in ("IP", "FORWARDED_IP"):
+        raise ConfigError("waf.aggregate_key: must be IP or FORWARDED_IP")
+    numbers = {k: _int(raw, k, "waf") for k in ("hold_minutes", "normal_periods", "baseline_weeks")}
+    if min(numbers.values()) < 1:
+        raise ConfigError("waf: hold_minutes, normal_periods and baseline_weeks must be at least 1")
+    return {"web_acl_name": _str(raw, "web_acl_name", "waf"), "rule_name": _str(raw, "rule_name", "waf"),
+            "limit": limit, "evaluation_window_seconds": window, "aggregate_key": raw["aggregate_key"],
+            "block_action": action, **numbers}
 
 
 _CRON_FIELDS = (

@@ -1,0 +1,270 @@
+"""WAF rate limiting, driven by the runbook's "traffic > 10x normal → enable rate limiting".
+
+Triggers (all through the guardrails, each decision recorded in the ledger):
+- ops bus "Incident Opened" with remediation waf-rate-limit → flip the rate rule to its blocking action;
+- ops bus "Incident Resolved" → a one-time Scheduler check after the hold time;
+- task "recovery-check" → back to COUNT once held long enough and traffic has been normal M periods;
+- task "outcome-check" → did the traffic alarm clear after we blocked? If not, escalate;
+- task "compute-baseline" (hourly) → the same hour of the week over the last N weeks → alarm threshold;
+- "CloudFormation Stack Status Change" → a deploy reset the rule to COUNT mid-spike? Re-apply the block;
+- task "manual" → `opsctl waf block|unblock`, a human decision recorded as such."""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.errors import MalformedEvent
+from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
+from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Decision, Guardrails
+from controlplane.ledger import from_item, to_item
+from controlplane.runtime import Dependencies
+from rate_limit import RateLimitRule, RuleMissing, WebAcl
+
+logger = logging.getLogger("waf_toggle")
+REMEDIATION = "waf-rate-limit"
+CAPABILITY = "waf"
+
+
+class WafService:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.policy = deps.policy.raw
+        self.waf = self.policy["waf"]
+        self.settings = deps.settings
+        self.table = deps.settings.ledger_table
+        self.acl = WebAcl(name=self.waf["web_acl_name"], id=deps.settings.extra["WEB_ACL_ID"])
+        self.target = f"{self.acl.name}/{self.waf['rule_name']}"
+        self.guardrails = Guardrails(table=self.table, client=deps.client("dynamodb"), policy=self.policy,
+                                     clock=deps.clock)
+        interval = self.policy["capabilities"][CAPABILITY]["min_write_interval_seconds"]
+        self.rule = RateLimitRule(deps.client("wafv2"), self.acl, self.waf["rule_name"], sleep=deps.sleep,
+                                  pace=lambda: deps.pacer("wafv2", interval))
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> list[dict[str, Any]]:
+        if not isinstance(event, dict):
+            raise MalformedEvent("event is not an object")
+        if event.get("source") == OPS_SOURCE and event.get("detail-type") == INCIDENT_OPENED:
+            return [self.block(event)]
+        if event.get("source") == OPS_SOURCE and event.get("detail-type") == INCIDENT_RESOLVED:
+            return [self.schedule_recovery(event)]
+        if event.get("detail-type") == "CloudFormation Stack Status Change":
+            return self.reconcile(event)
+        task = event.get("task")
+        handlers = {"recovery-check": self.recovery_check, "outcome-check": self.outcome_check,
+                    "compute-baseline": self.compute_baseline, "manual": self.manual}
+        if task in handlers:
+            return handlers[task](event)
+        raise MalformedEvent(f"not a WAF toggle trigger: source={event.get('source')!r} task={task!r}")
+
+    # --- automation ----------------------------------------------------------------------------
+
+    def block(self, event: dict[str, Any]) -> dict[str, Any]:
+        detail = event["detail"]
+        baseline = self._item("BASELINE", self.waf["traffic_alarm"])
+        request = ActionRequest(
+            capability=CAPABILITY, action="waf.block", target=self.target,
+            trigger={"kind": event["detail-type"], "event_id": event.get("id"), "alarm": detail.get("alarm_name")},
+            trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]),
+            incident=detail["incident_id"],
+            inputs={"baseline_requests": baseline.get("value") if baseline else None},
+            thresholds={"multiplier": 10, "limit": self.waf["limit"],
+                        "evaluation_window_seconds": self.waf["evaluation_window_seconds"]},
+            missing_data=None if baseline else "no traffic baseline yet: cannot tell a spike from normal traffic",
+        )
+        return self._act(request, self.waf["block_action"])
+
+    def schedule_recovery(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Traffic is back under the threshold: check again after the hold time (a one-time schedule)."""
+        detail = event["detail"]
+        state = self._item(f"TARGET#{self.target}", "STATE") or {}
+        blocked_at = state.get("last_action_at") if state.get("last_action") == "waf.block" else None
+        if blocked_at is None:
+            return self._note("waf.count", "skipped", "recovery: the rule is not blocking; nothing to undo",
+                              detail["incident_id"])
+        due = max(parse_timestamp(blocked_at) + timedelta(minutes=self.waf["hold_minutes"]),
+                  parse_timestamp(event["time"]) + self._normal_window())
+        self.deps.schedule(f"waf-recovery-{detail['incident_id']}", due,
+                           {"task": "recovery-check", "incident": detail["incident_id"], "at": isoformat(due)})
+        return self._note("waf.count", "scheduled", f"recovery check at {isoformat(due)} (hold "
+                          f"{self.waf['hold_minutes']} min, {self.waf['normal_periods']} normal periods)",
+                          detail["incident_id"])
+
+    def recovery_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        now = self.deps.clock.now()
+        alarm = self._item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
+        normal_since = parse_timestamp(alarm["changed_at"]) if alarm and alarm.get("state") == "OK" else None
+        if normal_since is None or now - normal_since < self._normal_window():
+            reason = "traffic not yet normal long enough" if normal_since else "traffic alarm is not OK"
+            return [self._note("waf.count", "skipped", f"recovery: {reason}; still blocking", event.get("incident"))]
+        request = ActionRequest(
+            capability=CAPABILITY, action="waf.count", target=self.target,
+            trigger={"kind": "recovery-check", "at": event.get("at")}, trigger_id=f"recovery|{event.get('at')}",
+            event_time=now, incident=event.get("incident"),
+            inputs={"alarm_state": "OK", "normal_since": isoformat(normal_since)},
+            thresholds={"hold_minutes": self.waf["hold_minutes"], "normal_periods": self.waf["normal_periods"]},
+        )
+        return [self._act(request, "COUNT", cooldown_applies=False)]
+
+    def outcome_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        alarm = self._item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
+        cleared = bool(alarm and alarm.get("state") == "OK")
+        self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
+                                       {"alarm_state": alarm.get("state") if alarm else "unknown"})
+        if not cleared:
+            self._page("P1", f"[P1] Rate limiting did not clear {self.waf['traffic_alarm']}",
+                       f"Decision {event['decision']} set {self.target} to {self.waf['block_action']}, but the "
+                       f"traffic alarm is still {alarm.get('state') if alarm else 'unknown'} "
+                       f"{self.policy['guardrails']['outcome_check_minutes']} minutes later. A human is needed.")
+        return [self._note("outcome-check", "succeeded" if cleared else "failed",
+                           "traffic alarm cleared" if cleared else "traffic alarm still firing: escalated to P1",
+                           event.get("incident"))]
+
+    def reconcile(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """A deploy writes the template's COUNT back over a live block: put the block back."""
+        status = (event.get("detail") or {}).get("status-details", {}).get("status")
+        if status not in ("UPDATE_COMPLETE", "CREATE_COMPLETE"):
+            return []
+        state = self._item(f"TARGET#{self.target}", "STATE") or {}
+        if state.get("last_action") != "waf.block":
+            return []
+        request = ActionRequest(
+            capability=CAPABILITY, action="waf.block", target=self.target,
+            trigger={"kind": "stack-update", "stack": event.get("resources", ["?"])[0], "event_id": event.get("id")},
+            trigger_id=f"reconcile|{event.get('id')}", event_time=parse_timestamp(event["time"]),
+            inputs={"ledger_state": "waf.block since " + state["last_action_at"]}, toggles=False,
+        )
+        return [self._act(request, self.waf["block_action"], cooldown_applies=False)]
+
+    def compute_baseline(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Median requests per alarm period in the same hour of the week over the last N weeks; the
+        traffic alarm's threshold becomes 10x that. Fewer than N weeks of data → no baseline (fail closed)."""
+        now = self.deps.clock.now().replace(minute=0, second=0, microsecond=0)
+        cloudwatch = self.deps.client("cloudwatch")
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[self.waf["traffic_alarm"]])["MetricAlarms"]
+        hours = []
+        for weeks_back in range(1, self.waf["baseline_weeks"] + 1):
+            start = now - timedelta(weeks=weeks_back)
+            points = cloudwatch.get_metric_statistics(
+                Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm["Dimensions"],
+                StartTime=start, EndTime=start + timedelta(hours=1), Period=alarm["Period"], Statistics=["Sum"],
+            )["Datapoints"]
+            if points:
+                hours.append(statistics.median(p["Sum"] for p in points))
+        if len(hours) < self.waf["baseline_weeks"]:
+            return [self._note("baseline", "skipped", f"only {len(hours)} of {self.waf['baseline_weeks']} weeks of "
+                               "history: no baseline, so no automated blocking (fail closed)", None)]
+        baseline = statistics.median(hours)
+        threshold = max(baseline * 10, 1.0)
+        keep = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
+                "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions", "Period",
+                "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData")
+        cloudwatch.put_metric_alarm(**{k: alarm[k] for k in keep if k in alarm}, Threshold=threshold)
+        self.deps.client("dynamodb").put_item(TableName=self.table, Item=to_item({
+            "pk": "BASELINE", "sk": self.waf["traffic_alarm"], "value": baseline, "threshold": threshold,
+            "weeks": len(hours), "computed_at": isoformat(self.deps.clock.now())}))
+        return [self._note("baseline", "executed", f"baseline {baseline:.0f} requests/period → threshold "
+                           f"{threshold:.0f}", None)]
+
+    # --- humans --------------------------------------------------------------------------------
+
+    def manual(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        action = {"block": ("waf.block", self.waf["block_action"]), "unblock": ("waf.count", "COUNT")}[event["action"]]
+        now = self.deps.clock.now()
+        request = ActionRequest(
+            capability=CAPABILITY, action=action[0], target=self.target,
+            trigger={"kind": "opsctl", "by": event["by"], "for_minutes": event.get("for_minutes")},
+            trigger_id=f"manual|{event['by']}|{isoformat(now)}", event_time=now, decided_by=f"human:{event['by']}",
+        )
+        result = self._act(request, action[1], force_dry_run=bool(event.get("dry_run")), cooldown_applies=False)
+        if result["result"] == "executed" and event.get("for_minutes"):
+            due = now + timedelta(minutes=int(event["for_minutes"]))
+            undo = "unblock" if event["action"] == "block" else "block"
+            self.deps.schedule(f"waf-manual-expiry-{int(now.timestamp())}", due,
+                               {"task": "manual", "action": undo, "by": f"{event['by']} (expiry)", "at": isoformat(due)})
+        return [result]
+
+    # --- shared steps --------------------------------------------------------------------------
+
+    def _act(self, request: ActionRequest, waf_action: str, *, force_dry_run: bool = False,
+             cooldown_applies: bool = True) -> dict[str, Any]:
+        if not cooldown_applies:
+            request.decided_by = request.decided_by if request.decided_by != "automation" else "automation:scheduled"
+        decision = self.guardrails.decide(request)
+        if force_dry_run and decision.verdict == EXECUTE:
+            decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
+        if decision.duplicate:
+            return self._report(decision, "skipped")
+        if request.missing_data and decision.reason.startswith("fail closed"):
+            self._page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
+                       f"{request.missing_data}. Incident {request.incident}: no automated action was taken.")
+        if decision.verdict == DRY_RUN:
+            try:
+                current = self.rule.current_action()
+            except RuleMissing as missing:
+                current = f"unknown ({missing})"
+            record = self.guardrails.record(decision, "dry_run", {"current_action": current, "would_set": waf_action})
+            return self._report(decision, "dry_run", record)
+        if decision.verdict != EXECUTE:
+            self.guardrails.record(decision, "skipped")
+            return self._report(decision, "skipped")
+        try:
+            flip = self.rule.set_action(waf_action)
+        except RuleMissing as missing:
+            decision.reason = f"fail closed: {missing}"
+            self.guardrails.record(decision, "failed")
+            return self._report(decision, "failed")
+        if not flip.changed:
+            decision.reason = f"already {waf_action}: no write"
+            self.guardrails.record(decision, "skipped", {"previous": flip.previous})
+            return self._report(decision, "skipped")
+        self.guardrails.record(decision, "executed", {"previous": flip.previous, "now": waf_action,
+                                                      "attempts": flip.attempts})
+        self._page("P1" if request.action == "waf.block" else "P2",
+                   f"[WAF] {self.target}: {flip.previous} -> {waf_action}",
+                   f"{request.action} on {self.target} ({request.decided_by}).\nWhy: {decision.reason}; trigger "
+                   f"{json.dumps(request.trigger)}.\nIncident: {request.incident or '-'}. Decision: {decision.id}. "
+                   f"Config version {decision.config_version}. Undo: `opsctl waf "
+                   f"{'unblock' if request.action == 'waf.block' else 'block'}`.")
+        if request.action == "waf.block" and request.decided_by == "automation":
+            due = self.deps.clock.now() + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
+            self.deps.schedule(f"waf-outcome-{decision.id}", due, {"task": "outcome-check", "decision": decision.id,
+                                                                   "incident": request.incident, "at": isoformat(due)})
+        return self._report(decision, "executed")
+
+    def _report(self, decision: Decision, result: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"type": decision.request.action, "target": self.target, "result": result,
+                "reason": decision.reason, "incident": decision.request.incident, "decision": decision.id}
+
+    def _note(self, kind: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:
+        return {"type": kind, "target": self.target, "result": result, "reason": reason, "incident": incident}
+
+    def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item = self.deps.client("dynamodb").get_item(TableName=self.table, Key=to_item({"pk": pk, "sk": sk}),
+                                                     ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+    def _page(self, severity: str, subject: str, message: str) -> None:
+        self.deps.client("sns").publish(TopicArn=self.settings.notify_topics[severity], Subject=subject[:100],
+                                        Message=message)
+
+    def _normal_window(self) -> timedelta:
+        return timedelta(seconds=self.waf["alarm_period_seconds"] * self.waf["normal_periods"])
+
+    def _traffic_alarm_arn(self) -> str:
+        return f"arn:aws:cloudwatch:{self.deps.region}:{self.deps.account}:alarm:{self.waf['traffic_alarm']}"
+
+
+def wall_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _unused(_: datetime) -> None:  # pragma: no cover
+    return None

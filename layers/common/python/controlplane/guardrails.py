@@ -1,0 +1,194 @@
+"""The one gate every remediation passes: execute, dry-run or skip, and why, recorded in the ledger.
+
+Checks, in order (the first that stops an action names the reason):
+  duplicate trigger → kill switch → capability pause → stale event → missing data (fail closed)
+  → mode dry-run → per-target cooldown → flap guard → global hourly action budget.
+
+Ledger items (pk / sk):
+  CONTROL / KILL_SWITCH, CONTROL / PAUSE#<capability>   {until, by, reason}
+  TARGET#<target> / STATE      {last_action, last_action_at, toggles: [iso, …]} (last hour)
+  BUDGET / <yyyy-mm-ddThh>     {count}
+  DECISION#<id> / META         the decision record (listed through GSI1, partition DECISIONS)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.ledger import from_item, to_item
+
+EXECUTE, DRY_RUN, SKIP = "execute", "dry_run", "skip"
+DECISION_PARTITION = "DECISIONS"
+
+
+@dataclass
+class ActionRequest:
+    """What a remediation wants to do, and everything it based that on."""
+
+    capability: str
+    action: str  # e.g. "waf.block"
+    target: str
+    trigger: dict[str, Any]  # the event that asked for it: kind, id, incident, …
+    trigger_id: str  # stable per trigger: a redelivery of the same trigger is the same decision
+    event_time: datetime
+    inputs: dict[str, Any] = field(default_factory=dict)
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    incident: str | None = None
+    missing_data: str | None = None  # set when a required input could not be read: fail closed
+    decided_by: str = "automation"  # or "human:<name>" for opsctl
+    toggles: bool = True  # counts against the flap guard
+
+
+@dataclass
+class Decision:
+    id: str
+    verdict: str
+    reason: str
+    request: ActionRequest
+    decided_at: str
+    config_version: str
+    mode: str
+    duplicate: bool = False
+    recent_toggles: list[str] = field(default_factory=list)  # the target's toggles in the last hour
+
+    def record(self, result: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        request = asdict(self.request)
+        request["event_time"] = isoformat(self.request.event_time)
+        return {
+            "id": self.id, "capability": self.request.capability, "action": self.request.action,
+            "target": self.request.target, "verdict": self.verdict, "reason": self.reason, "result": result,
+            "details": details or {}, "decided_at": self.decided_at, "decided_by": self.request.decided_by,
+            "mode": self.mode, "config_version": self.config_version, "incident": self.request.incident,
+            "trigger": request["trigger"], "inputs": request["inputs"], "thresholds": request["thresholds"],
+        }
+
+
+def decision_id(request: ActionRequest) -> str:
+    digest = hashlib.sha256(f"{request.capability}|{request.action}|{request.target}|{request.trigger_id}".encode())
+    return "DEC-" + digest.hexdigest()[:16]
+
+
+class Guardrails:
+    def __init__(self, *, table: str, client: Any, policy: dict[str, Any], clock: Any) -> None:
+        self.table = table
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+
+    # --- deciding ------------------------------------------------------------------------------
+
+    def decide(self, request: ActionRequest) -> Decision:
+        """One consistent read of everything the checks need, then the checks in order."""
+        now = self.clock.now()
+        capability = self.policy["capabilities"][request.capability]
+        limits = self.policy["guardrails"]
+        ident = decision_id(request)
+        state = self._read(request, ident, now)
+        mode = capability["mode"]
+
+        target = state["target"] or {}
+        recent = [t for t in target.get("toggles", []) if t > isoformat(now - timedelta(hours=1))]
+
+        def verdict(kind: str, reason: str, duplicate: bool = False) -> Decision:
+            return Decision(ident, kind, reason, request, isoformat(now), self.policy["config_version"], mode,
+                            duplicate, recent)
+
+        if state["decision"] is not None:
+            return verdict(SKIP, f"already decided ({state['decision']['verdict']}) for this trigger", duplicate=True)
+        for control, label in ((state["kill"], "kill switch is on"), (state["pause"], f"{request.capability} is paused")):
+            if control and control["until"] > isoformat(now):
+                return verdict(SKIP, f"{label} until {control['until']} ({control.get('reason') or 'no reason given'})")
+        age = now - request.event_time
+        if age > timedelta(minutes=limits["max_event_age_minutes"]):
+            return verdict(SKIP, f"stale event: {int(age.total_seconds() // 60)} min old "
+                                 f"(limit {limits['max_event_age_minutes']} min)")
+        if request.missing_data:
+            return verdict(SKIP, f"fail closed: {request.missing_data}")
+        if mode == "dry-run":
+            return verdict(DRY_RUN, f"{request.capability} is in dry-run mode: decision recorded, nothing written")
+        cooldown = timedelta(minutes=capability["cooldown_minutes"])
+        if target.get("last_action_at") and parse_timestamp(target["last_action_at"]) > now - cooldown \
+                and request.decided_by == "automation":
+            return verdict(SKIP, f"cooldown: {request.target} was last changed at {target['last_action_at']} "
+                                 f"({capability['cooldown_minutes']} min cooldown)")
+        if request.toggles and len(recent) >= capability["max_toggles_per_hour"]:
+            return verdict(SKIP, f"flap guard: {len(recent)} toggles of {request.target} in the last hour "
+                                 f"(limit {capability['max_toggles_per_hour']})")
+        if state["budget"] >= limits["action_budget_per_hour"]:
+            return verdict(SKIP, f"action budget spent: {state['budget']} actions this hour "
+                                 f"(limit {limits['action_budget_per_hour']})")
+        return verdict(EXECUTE, "all guardrails passed")
+
+    def _read(self, request: ActionRequest, ident: str, now: datetime) -> dict[str, Any]:
+        keys = {
+            "kill": ("CONTROL", "KILL_SWITCH"),
+            "pause": ("CONTROL", f"PAUSE#{request.capability}"),
+            "target": (f"TARGET#{request.target}", "STATE"),
+            "budget": ("BUDGET", now.strftime("%Y-%m-%dT%H")),
+            "decision": (f"DECISION#{ident}", "META"),
+        }
+        response = self.client.batch_get_item(RequestItems={self.table: {
+            "Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in keys.values()], "ConsistentRead": True}})
+        found = {(i["pk"], i["sk"]): i for i in map(from_item, response["Responses"].get(self.table, []))}
+        state: dict[str, Any] = {name: found.get(key) for name, key in keys.items()}
+        state["budget"] = int((state["budget"] or {}).get("count", 0))
+        return state
+
+    # --- recording -----------------------------------------------------------------------------
+
+    def record(self, decision: Decision, result: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One ledger write: the decision record and, for an executed change, the target's state
+        and the hour's budget, atomically. A redelivered trigger cannot record twice."""
+        record = decision.record(result, details)
+        now = decision.decided_at
+        operations: list[dict[str, Any]] = [{"Put": {
+            "TableName": self.table,
+            "Item": to_item({"pk": f"DECISION#{decision.id}", "sk": "META", "gsi1pk": DECISION_PARTITION,
+                             "gsi1sk": now} | record),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}]
+        if result == "executed":
+            operations.append({"Put": {"TableName": self.table, "Item": to_item({
+                "pk": f"TARGET#{decision.request.target}", "sk": "STATE", "last_action": decision.request.action,
+                "last_action_at": now, "toggles": [*decision.recent_toggles, now] if decision.request.toggles else decision.recent_toggles,
+            })}})
+            operations.append({"Update": {
+                "TableName": self.table, "Key": to_item({"pk": "BUDGET", "sk": now[:13]}),
+                "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"},
+                "ExpressionAttributeValues": to_item({":one": 1}),
+            }})
+        self.client.transact_write_items(TransactItems=operations)
+        return record
+
+    def record_outcome(self, decision_id_: str, outcome: str, details: dict[str, Any]) -> None:
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": f"DECISION#{decision_id_}", "sk": "META"}),
+            UpdateExpression="SET outcome = :o", ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_item({":o": {"status": outcome, "checked_at": isoformat(self.clock.now()),
+                                                      **details}}),
+        )
+
+    # --- operators -----------------------------------------------------------------------------
+
+    def set_control(self, name: str, *, until: datetime, by: str, reason: str) -> None:
+        self.client.put_item(TableName=self.table, Item=to_item({
+            "pk": "CONTROL", "sk": name, "until": isoformat(until), "by": by, "reason": reason,
+            "set_at": isoformat(self.clock.now())}))
+
+    def clear_control(self, name: str) -> None:
+        self.client.delete_item(TableName=self.table, Key=to_item({"pk": "CONTROL", "sk": name}))
+
+    def controls(self) -> list[dict[str, Any]]:
+        response = self.client.query(TableName=self.table, KeyConditionExpression="pk = :p",
+                                     ExpressionAttributeValues=to_item({":p": "CONTROL"}), ConsistentRead=True)
+        now = isoformat(self.clock.now())
+        return [item | {"active": item["until"] > now} for item in map(from_item, response["Items"])]
+
+
+def summary(record: dict[str, Any]) -> str:
+    return json.dumps({k: record[k] for k in ("id", "action", "target", "verdict", "result", "reason")})
