@@ -14,6 +14,7 @@ from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION  
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 
 from controlplane.errors import ConfigError  # noqa: E402
+from controlplane.events import stack_name  # noqa: E402
 from stacks.config import ControlPlaneConfig, load_config  # noqa: E402
 from stacks.control_plane_stack import ControlPlaneStack  # noqa: E402
 
@@ -22,7 +23,7 @@ def build_app(config: ControlPlaneConfig, outdir: str | None = None) -> cdk.App:
     app = cdk.App(outdir=outdir) if outdir else cdk.App()
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), ServerlessChecks())
     ControlPlaneStack(
-        app, f"{config.prefix}-control-plane",
+        app, stack_name(config.prefix),
         config=config,
         powertools_version=POWERTOOLS_VERSION,
         env=cdk.Environment(account=config.account, region=config.region),

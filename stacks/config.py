@@ -90,6 +90,8 @@ class ControlPlaneConfig:
         body = {
             "app": self.app,
             "environment": self.environment,
+            "account": self.account,
+            "region": self.region,
             "runbook_url": self.runbook_url,
             "severities": self.severities,
             "alarms": {

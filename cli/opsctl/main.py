@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--state", type=Path, default=REPLAY_DIR / "ledger.json",
                         help="where to keep the ledger for `opsctl incident` afterwards")
     replay.add_argument("--dry-run", action="store_true", help="every remediation decides but writes nothing")
+    replay.add_argument("--no-traffic-history", dest="traffic_history", action="store_false",
+                        help="start with no traffic history (a brand-new deployment: no baseline yet)")
     replay.set_defaults(run=run_replay)
 
     incident = commands.add_parser("incident", help="list, show and acknowledge incidents")
@@ -59,7 +61,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from opsctl.replay import Replay, write_report
 
     config = load_config(args.config)
-    replay = Replay(config, dry_run=args.dry_run)
+    replay = Replay(config, dry_run=args.dry_run, traffic_history=args.traffic_history)
     with args.events.open(encoding="utf-8") as lines:
         report = replay.run(iter(lines))
     write_report(report, args.report)

@@ -15,11 +15,11 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from controlplane.clock import FixedClock, parse_timestamp
+from controlplane.events import stack_name
 from controlplane.ledger import IncidentLedger
-from controlplane.runtime import Dependencies
 from opsctl import lambda_host
-from opsctl.routes import INTAKE_ROUTES, OPS_BUS_ROUTES, SNS_INTAKE_FUNCTION
-from opsctl.world import LocalWorld, drain, provision, use_fake_credentials
+from opsctl.routes import OPS_BUS_ROUTES, SNS_INTAKE_FUNCTION, intake_routes
+from opsctl.world import LocalWorld, drain, provision, seed_traffic_history, use_fake_credentials
 from stacks.config import ControlPlaneConfig
 
 
@@ -44,29 +44,70 @@ class ReplayReport:
 
 
 class Replay:
-    def __init__(self, config: ControlPlaneConfig, *, dry_run: bool = False, out: TextIO | None = None) -> None:
+    def __init__(self, config: ControlPlaneConfig, *, dry_run: bool = False, traffic_history: bool = True,
+                 out: TextIO | None = None) -> None:
         self.config = config
         self.policy = config.policy()
-        self.dry_run = dry_run
+        if dry_run:
+            # Every capability decides and records, none writes: "what would it have done?"
+            for capability in self.policy["capabilities"].values():
+                capability["mode"] = "dry-run"
+        self.traffic_history = traffic_history
         self.out = out or sys.stdout
         self.report = ReplayReport()
         self.clock = FixedClock(datetime(1970, 1, 1, tzinfo=timezone.utc))
         self.world: LocalWorld | None = None
-        self.dependencies: Dependencies | None = None
-        self.intake_patterns = [(route.function, EventPattern.load(json.dumps(route.pattern))) for route in INTAKE_ROUTES]
+        self.intake_patterns = [(route.function, EventPattern.load(json.dumps(route.pattern)))
+                                for route in intake_routes(stack_name(config.prefix))]
+        self.final_ledger: list[dict[str, Any]] = []
 
     def run(self, lines: Iterator[str]) -> ReplayReport:
         use_fake_credentials()
         lambda_host.quiet_powertools()
         with mock_aws():
             self.world = provision(self.config, self.policy)
-            self.dependencies = Dependencies(settings=self.world.settings, clock=self.clock, session=self.world.session)
             for number, line in enumerate(lines, start=1):
                 if line.strip():
                     self.deliver_line(number, line)
+            self.fire_schedules(until=None)  # what is still scheduled runs at its own time
             self.collect_incidents()
             self.final_ledger = self.dump_ledger()
         return self.report
+
+    def invoke(self, function: str, event: Any) -> Any:
+        assert self.world is not None
+        return lambda_host.invoke(function, event, self.world.dependencies(function, self.clock))
+
+    def fire_schedules(self, until: datetime | None) -> None:
+        """EventBridge Scheduler's one-time schedules whose time has come (all of them, in time order,
+        when `until` is None): run their target with their input at their time, then delete them."""
+        assert self.world is not None
+        scheduler = self.world.client("scheduler")
+        group = self.world.settings.schedule_group
+        while True:
+            due = []
+            for summary in scheduler.list_schedules(GroupName=group)["Schedules"]:
+                schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+                at = parse_timestamp(schedule["ScheduleExpression"][3:-1] + "Z")
+                if until is None or at <= until:
+                    due.append((at, schedule))
+            if not due:
+                return
+            at, schedule = min(due, key=lambda pair: pair[0])
+            scheduler.delete_schedule(Name=schedule["Name"], GroupName=group)
+            self.clock.set(max(at, self.clock.now()))
+            payload = json.loads(schedule["Target"]["Input"])
+            self.say(self.clock.now(), f"scheduler  {schedule['Name']} → {payload.get('task')}")
+            self.run_function(self.world.function_of(schedule["Target"]["Arn"]), payload)
+            self.collect_side_effects()
+
+    def run_function(self, function: str, event: Any) -> list[dict[str, Any]]:
+        """Run one handler and record the actions it reports (what it sent on is collected after)."""
+        result = self.invoke(function, event)
+        for action in result.get("actions", []):
+            self.report.actions.append({k: action.get(k) for k in ("type", "target", "result", "reason", "incident")})
+            self.say(self.clock.now(), f"action     {action['type']} {action['result']}: {action['reason']}")
+        return list(result.get("outcomes", []))
 
     def deliver_line(self, number: int, line: str) -> None:
         self.report.received += 1
@@ -77,18 +118,21 @@ class Replay:
             return
         functions = self.route(event)
         if not functions:
-            self.reject(number, "no intake rule matches this event (not an alarm state change or SNS delivery)")
+            self.reject(number, "no intake rule or scheduled task matches this event")
             return
         delivered_at = delivery_time(event)
         if delivered_at is not None:
+            if self.traffic_history and self.world is not None and not self.world.traffic_seeded:
+                self.seed_history(delivered_at)
+            self.fire_schedules(until=delivered_at)
             self.clock.set(delivered_at)
         outcomes: list[dict[str, Any]] = []
         for function in functions:
-            assert self.dependencies is not None
-            result = lambda_host.invoke(function, event, self.dependencies)
-            outcomes += result.get("outcomes", [])
+            outcomes += self.run_function(function, event)
         results = {outcome["result"] for outcome in outcomes}
-        if results == {"rejected"}:
+        if not outcomes:
+            self.report.processed += 1
+        elif results == {"rejected"}:
             self.report.rejected += 1
         elif results == {"duplicate"}:
             self.report.duplicates += 1
@@ -102,11 +146,21 @@ class Replay:
         self.collect_side_effects()
 
     def route(self, event: Any) -> list[str]:
-        if isinstance(event, dict) and isinstance(event.get("Records"), list):
-            return [SNS_INTAKE_FUNCTION]
         if not isinstance(event, dict):
             return []
+        if isinstance(event.get("Records"), list):
+            return [SNS_INTAKE_FUNCTION]
+        if "task" in event:
+            return [SCHEDULED_TASKS[event["task"]]] if event["task"] in SCHEDULED_TASKS else []
         return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
+
+    def seed_history(self, first_event: datetime) -> None:
+        """The demo application's normal traffic before the replay starts (see README)."""
+        assert self.world is not None
+        spec = self.config.alarm("traffic-spike")
+        baseline = spec.threshold / 10
+        seed_traffic_history(self.world.session, self.config, first_event, self.config.waf["baseline_weeks"], baseline)
+        self.world.traffic_seeded = True
 
     def reject(self, number: int, reason: str) -> None:
         self.report.rejected += 1
@@ -131,9 +185,8 @@ class Replay:
                                        f"actionable={event['detail'].get('actionable')})")
         for route in OPS_BUS_ROUTES:
             for event in drain(sqs, self.world.route_queues[route.function]):
-                assert self.dependencies is not None
-                result = lambda_host.invoke(route.function, event, self.dependencies)
-                self.report.actions += result.get("actions", [])
+                self.run_function(route.function, event)
+                self.collect_side_effects()
 
     def collect_incidents(self) -> None:
         assert self.world is not None
@@ -155,9 +208,17 @@ class Replay:
         print(f"{at.strftime('%Y-%m-%d %H:%M:%S')}Z  {text}", file=self.out)
 
 
+# Scheduled payloads (EventBridge Scheduler delivers its Input verbatim) and the function they target.
+SCHEDULED_TASKS = {"compute-baseline": "waf_toggle", "recovery-check": "waf_toggle", "outcome-check": "waf_toggle",
+                   "manual": "waf_toggle"}
+
+
 def delivery_time(event: Any) -> datetime | None:
-    """When AWS delivered the event: EventBridge's `time`, or the SNS message's `Timestamp`."""
+    """When AWS delivered the event: EventBridge's `time`, the SNS message's `Timestamp`, or a
+    scheduled payload's `at`."""
     try:
+        if "task" in event:
+            return parse_timestamp(event["at"])
         if "Records" in event:
             return parse_timestamp(event["Records"][0]["Sns"]["Timestamp"])
         return parse_timestamp(event["time"])

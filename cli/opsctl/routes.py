@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.events import ALARM_STATE_CHANGE_PATTERN
+from controlplane.events import (
+    ALARM_STATE_CHANGE_PATTERN,
+    INCIDENT_OPENED,
+    INCIDENT_RESOLVED,
+    stack_status_pattern,
+    incident_pattern,
+)
 
 
 @dataclass(frozen=True)
@@ -14,9 +20,14 @@ class Route:
     pattern: dict[str, Any]
 
 
-# Default-bus rules (events delivered from AWS services).
-INTAKE_ROUTES: tuple[Route, ...] = (Route("triage", ALARM_STATE_CHANGE_PATTERN),)
+def intake_routes(stack_name: str) -> tuple[Route, ...]:
+    """Default-bus rules (events delivered by AWS services)."""
+    return (Route("triage", ALARM_STATE_CHANGE_PATTERN), Route("waf_toggle", stack_status_pattern(stack_name)))
+
+
 # The SNS intake topic's Lambda subscription.
 SNS_INTAKE_FUNCTION = "triage"
-# Ops-bus rules of the remediation capabilities (each is a Route on an incident pattern).
-OPS_BUS_ROUTES: tuple[Route, ...] = ()
+# Ops-bus rules of the remediation capabilities.
+OPS_BUS_ROUTES: tuple[Route, ...] = (
+    Route("waf_toggle", incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit")),
+)

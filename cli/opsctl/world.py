@@ -3,19 +3,24 @@ the stacks deploy, with SQS subscriptions that capture what the control plane se
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from controlplane.clock import Clock
 from controlplane.ledger import INCIDENT_INDEX, TABLE_KEYS
+from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
 from opsctl.routes import OPS_BUS_ROUTES
 from stacks.config import ControlPlaneConfig
+from stacks.waf_rules import web_acl_properties
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -33,9 +38,25 @@ class LocalWorld:
     notification_queues: dict[str, str]  # severity → capture queue URL
     ops_event_queue: str
     route_queues: dict[str, str] = field(default_factory=dict)  # function → queue URL of its ops-bus rule
+    waits: list[float] = field(default_factory=list)  # pacing sleeps the handlers asked for
+    traffic_seeded: bool = False
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
+
+    def function_arn(self, function: str) -> str:
+        name = f"{self.config.prefix}-{function.replace('_', '-')}"
+        return f"arn:aws:lambda:{self.config.region}:{self.config.account}:function:{name}"
+
+    def function_of(self, arn: str) -> str:
+        return arn.rsplit(":", 1)[-1].removeprefix(f"{self.config.prefix}-").replace("-", "_")
+
+    def dependencies(self, function: str, clock: Clock) -> Dependencies:
+        """What the deployed function would get: its own ARN (for schedules that call it back), the
+        world's clients, the event-time clock; pacing waits are recorded instead of slept."""
+        settings = dataclasses.replace(self.settings, self_arn=self.function_arn(function))
+        return Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,
+                            monotonic=lambda: clock.now().timestamp())
 
 
 def use_fake_credentials() -> None:
@@ -91,6 +112,11 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
                            Targets=[{"Id": "q", "Arn": _queue_arn(sqs, queue_url)}])
         route_queues[route.function] = queue_url
 
+    web_acl_id = _provision_waf(session, config)
+    scheduler = session.client("scheduler")
+    scheduler.create_schedule_group(Name=f"{prefix}-checks")
+    _provision_alarms(session, config)
+
     policy_dir = Path(tempfile.mkdtemp(prefix="opsctl-policy-", dir=workdir))
     policy_path = policy_dir / "policy.json"
     policy_path.write_text(json.dumps(policy), encoding="utf-8")
@@ -100,9 +126,49 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         notify_topics=topics,
         rejects_queue_url=dlq_url,
         policy_path=str(policy_path),
+        web_acl_id=web_acl_id,
+        schedule_group=f"{prefix}-checks",
+        scheduler_role_arn=f"arn:aws:iam::{config.account}:role/{prefix}-scheduler",
     )
     return LocalWorld(config=config, policy=policy, settings=settings, session=session,
                       notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues)
+
+
+def _provision_waf(session: Any, config: ControlPlaneConfig) -> str:
+    properties = web_acl_properties(config.waf)
+    # CLOUDFRONT-scope WebACLs live in us-east-1, whatever the stack's Region.
+    wafv2 = session.client("wafv2", region_name="us-east-1")
+    return str(wafv2.create_web_acl(**properties)["Summary"]["Id"])
+
+
+def _provision_alarms(session: Any, config: ControlPlaneConfig) -> None:
+    """The stacks' alarms, so jobs that read or retune them (the traffic baseline) find them."""
+    cloudwatch = session.client("cloudwatch")
+    for spec in config.alarms:
+        cloudwatch.put_metric_alarm(
+            AlarmName=spec.name, AlarmDescription=spec.tagged_description, Namespace=spec.namespace,
+            MetricName=spec.metric_name, Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
+            Period=spec.period_seconds, EvaluationPeriods=spec.evaluation_periods, Threshold=spec.threshold,
+            ComparisonOperator=spec.comparison,
+            **({"Statistic": spec.statistic} if not spec.statistic.startswith("p") else
+               {"ExtendedStatistic": spec.statistic}),
+        )
+
+
+def seed_traffic_history(session: Any, config: ControlPlaneConfig, until: datetime, weeks: int,
+                         requests_per_period: float) -> None:
+    """Normal traffic for the traffic alarm's metric, one datapoint per alarm period over `weeks`
+    weeks before `until`: the history the application would have when the control plane arrives."""
+    spec = config.alarm("traffic-spike")
+    cloudwatch = session.client("cloudwatch")
+    dimensions = [{"Name": k, "Value": v} for k, v in spec.dimensions.items()]
+    for week in range(1, weeks + 1):
+        start = until - timedelta(weeks=week) - timedelta(hours=1)
+        data = [{"MetricName": spec.metric_name, "Dimensions": dimensions, "Unit": "Count",
+                 "Timestamp": start + timedelta(seconds=spec.period_seconds * i), "Value": requests_per_period}
+                for i in range(int(3 * 3600 / spec.period_seconds))]
+        for chunk in range(0, len(data), 20):
+            cloudwatch.put_metric_data(Namespace=spec.namespace, MetricData=data[chunk:chunk + 20])
 
 
 def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:

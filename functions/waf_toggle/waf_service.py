@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
@@ -38,7 +37,9 @@ class WafService:
         self.waf = self.policy["waf"]
         self.settings = deps.settings
         self.table = deps.settings.ledger_table
-        self.acl = WebAcl(name=self.waf["web_acl_name"], id=deps.settings.extra["WEB_ACL_ID"])
+        if not deps.settings.web_acl_id:
+            raise RuntimeError("WEB_ACL_ID is not set: the WAF toggle does not know its WebACL")
+        self.acl = WebAcl(name=self.waf["web_acl_name"], id=deps.settings.web_acl_id)
         self.target = f"{self.acl.name}/{self.waf['rule_name']}"
         self.guardrails = Guardrails(table=self.table, client=deps.client("dynamodb"), policy=self.policy,
                                      clock=deps.clock)
@@ -259,12 +260,4 @@ class WafService:
         return timedelta(seconds=self.waf["alarm_period_seconds"] * self.waf["normal_periods"])
 
     def _traffic_alarm_arn(self) -> str:
-        return f"arn:aws:cloudwatch:{self.deps.region}:{self.deps.account}:alarm:{self.waf['traffic_alarm']}"
-
-
-def wall_sleep(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-def _unused(_: datetime) -> None:  # pragma: no cover
-    return None
+        return f"arn:aws:cloudwatch:{self.policy['region']}:{self.policy['account']}:alarm:{self.waf['traffic_alarm']}"

@@ -28,3 +28,17 @@ def incident_pattern(detail_types: tuple[str, ...], remediation: str) -> dict[st
         "detail-type": list(detail_types),
         "detail": {"actionable": [True], "remediation": [remediation]},
     }
+
+
+def stack_status_pattern(stack_name: str) -> dict[str, Any]:
+    """Our own stack finished deploying: remediations re-assert state a deploy may have reset."""
+    return {
+        "source": ["aws.cloudformation"],
+        "detail-type": ["CloudFormation Stack Status Change"],
+        "detail": {"stack-id": [{"wildcard": f"*:stack/{stack_name}/*"}],
+                   "status-details": {"status": ["UPDATE_COMPLETE", "CREATE_COMPLETE"]}},
+    }
+
+
+def stack_name(prefix: str) -> str:
+    return f"{prefix}-control-plane"

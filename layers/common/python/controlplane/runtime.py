@@ -5,7 +5,11 @@ own Dependencies (moto clients, an event-time clock) with `install()`."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -22,6 +26,9 @@ class Dependencies:
     session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    _last_write: dict[str, float] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -38,6 +45,32 @@ class Dependencies:
     @property
     def policy(self) -> Policy:
         return load_policy(self.settings.policy_path)
+
+    def pacer(self, api: str, interval_seconds: float) -> None:
+        """Space our own writes to low-quota APIs (WAF: about one write per second per account and
+        Region). The WAF function runs with a reserved concurrency of 1, so pacing per process is
+        pacing per account."""
+        last = self._last_write.get(api)
+        if last is not None:
+            wait = interval_seconds - (self.monotonic() - last)
+            if wait > 0:
+                self.sleep(wait)
+        self._last_write[api] = self.monotonic()
+
+    def schedule(self, name: str, at: datetime, payload: dict[str, Any]) -> None:
+        """A one-time EventBridge Scheduler schedule that invokes this function with `payload` and
+        deletes itself after running. Creating it twice is harmless."""
+        scheduler = self.client("scheduler")
+        try:
+            scheduler.create_schedule(
+                Name=name[:64], GroupName=self.settings.schedule_group,
+                ScheduleExpression=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})", ScheduleExpressionTimezone="UTC",
+                FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE",
+                Target={"Arn": self.settings.self_arn, "RoleArn": self.settings.scheduler_role_arn,
+                        "Input": json.dumps(payload)},
+            )
+        except scheduler.exceptions.ConflictException:
+            pass
 
 
 _installed: Dependencies | None = None

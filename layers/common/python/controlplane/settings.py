@@ -17,6 +17,11 @@ class Settings:
     notify_topics: Mapping[str, str]
     rejects_queue_url: str
     policy_path: str
+    # Only for functions that act on the WAF or schedule follow-up checks.
+    web_acl_id: str | None = None
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
+    self_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -31,6 +36,10 @@ class Settings:
             notify_topics={s: env[f"NOTIFY_TOPIC_{s}"] for s in SEVERITIES},
             rejects_queue_url=env["REJECTS_QUEUE_URL"],
             policy_path=env["POLICY_PATH"],
+            web_acl_id=env.get("WEB_ACL_ID"),
+            schedule_group=env.get("SCHEDULE_GROUP"),
+            scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN"),
+            self_arn=env.get("SELF_ARN"),
         )
 
 
