@@ -109,7 +109,9 @@ class ControlPlaneConfig:
             "guardrails": self.guardrails,
             "capabilities": self.capabilities,
             "waf": self.waf | {"traffic_alarm": self.alarm("traffic-spike").name,
-                               "alarm_period_seconds": self.alarm("traffic-spike").period_seconds},
+                               "alarm_period_seconds": self.alarm("traffic-spike").period_seconds,
+                               # Alarms our own block sets off: they join the incident, they do not page.
+                               "side_effect_alarms": [f"{self.prefix}-waf-blocked-requests"]},
         }
         return {"config_version": self.version} | body
 

@@ -20,6 +20,7 @@ from stacks.constructs.ledger import Ledger
 from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
 from stacks.constructs.triage import AlarmTriage
+from stacks.constructs.waf import WafRateLimiting
 
 
 def write_policy(config: ControlPlaneConfig, build_dir: Path) -> tuple[Path, dict[str, Any]]:
@@ -72,11 +73,30 @@ class ControlPlaneStack(Stack):
             dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
 
         app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
+
+        if config.region != "us-east-1":
+            raise ValueError("WAF rate limiting protects CloudFront: its WebACL must be in us-east-1 "
+                             f"(config region is {config.region})")
+        waf = WafRateLimiting(
+            self, "Waf",
+            prefix=prefix,
+            waf=policy["waf"],
+            shared=shared,
+            ops_bus=ops_bus.bus,
+            stack_name=construct_id,
+            environment={"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
+                         **topics.environment()},
+            retry_attempts=config.triage["intake_retry_attempts"],
+            max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
+        )
+        ledger.grant_remediation(waf.handler.function)
+        topics.grant_publish(waf.handler.function)
+        waf.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
         ControlPlaneDashboard(
             self, "Dashboard",
             prefix=prefix,
-            functions=[triage.handler.function],
-            dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue],
+            functions=[triage.handler.function, waf.handler.function],
+            dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, waf.dead_letters.queue],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms

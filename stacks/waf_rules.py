@@ -40,7 +40,7 @@ def web_acl_properties(waf: dict[str, Any]) -> dict[str, Any]:
         "Name": waf["web_acl_name"],
         "Scope": "CLOUDFRONT",
         "DefaultAction": {"Allow": {}},
-        "Description": "Edge protection; the rate rule is toggled by the Ops Control Plane",
+        "Description": "Edge protection - the rate rule is toggled by the Ops Control Plane",
         "Rules": web_acl_rules(waf),
         "VisibilityConfig": _visibility(waf["web_acl_name"]),
     }

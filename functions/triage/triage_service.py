@@ -28,7 +28,7 @@ MAX_COMMIT_ATTEMPTS = 4
 
 @dataclass
 class TriageOutcome:
-    result: str  # opened | updated | resolved | recorded | blind_spot | duplicate | superseded | rejected
+    result: str  # opened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected
     reason: str
     alarm: str | None = None
     incident: str | None = None
@@ -81,13 +81,13 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
     stale = now - transition.changed_at > timedelta(seconds=settings["max_event_age_seconds"])
 
     for _ in range(MAX_COMMIT_ATTEMPTS):
-        record, sequence = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
+        record, sequence, caused = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
         seen = _already_seen(transition, record)
         if seen is not None:
             _resume_outbox(transition, record, ledger, deps)
             return TriageOutcome(result=seen, reason=f"{seen} delivery via {transition.path}", alarm=transition.alarm_name,
                                  incident=record.open_incident, severity=classification.severity)
-        planned = _plan(transition, record, sequence, classification, deps, stale)
+        planned = _plan(transition, record, sequence, classification, deps, stale, caused)
         try:
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
@@ -119,6 +119,7 @@ def _plan(
     classification: Classification,
     deps: Dependencies,
     stale: bool,
+    caused: dict[str, Any] | None = None,
 ) -> _Planned:
     policy = deps.policy
     now = deps.clock.now()
@@ -143,7 +144,15 @@ def _plan(
                             alarm=transition.alarm_name, severity=classification.severity)
     outbox: dict[str, Any] = {"transition_id": transition.fingerprint}
 
-    if transition.new_state == "ALARM" and record.open_incident is None:
+    if transition.new_state == "ALARM" and record.open_incident is None and caused and caused.get("incident"):
+        # Our own remediation set this alarm off (e.g. blocked requests while rate limiting): it joins
+        # the incident that caused it instead of paging again.
+        planned.incident_change = IncidentChange(caused["incident"], {},
+                                                 timeline_entry | {"event": "side-effect", "alarm": transition.alarm_name,
+                                                                   "decision": caused.get("decision")})
+        outcome = TriageOutcome(result="joined", reason=f"expected effect of decision {caused.get('decision')}",
+                                alarm=transition.alarm_name, incident=caused["incident"], severity=classification.severity)
+    elif transition.new_state == "ALARM" and record.open_incident is None:
         incident = _new_incident(transition, record, sequence + 1, classification, policy.config_version, timeline_entry)
         planned.new_incident, planned.counter = incident, (transition.changed_at.year, sequence + 1)
         alarm.open_incident, alarm.open_incident_severity = incident["id"], incident["severity"]

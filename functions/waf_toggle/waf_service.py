@@ -226,8 +226,11 @@ class WafService:
             decision.reason = f"already {waf_action}: no write"
             self.guardrails.record(decision, "skipped", {"previous": flip.previous})
             return self._report(decision, "skipped")
+        blocking = waf_action != "COUNT"
+        side_effects = tuple(self.waf["side_effect_alarms"])
         self.guardrails.record(decision, "executed", {"previous": flip.previous, "now": waf_action,
-                                                      "attempts": flip.attempts})
+                                                      "attempts": flip.attempts},
+                               causes=side_effects if blocking else (), ends=() if blocking else side_effects)
         self._page("P1" if request.action == "waf.block" else "P2",
                    f"[WAF] {self.target}: {flip.previous} -> {waf_action}",
                    f"{request.action} on {self.target} ({request.decided_by}).\nWhy: {decision.reason}; trigger "

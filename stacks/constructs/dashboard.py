@@ -8,7 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-TRIAGE_RESULTS = ("opened", "updated", "resolved", "blind_spot", "duplicate", "rejected")
+TRIAGE_RESULTS = ("opened", "updated", "resolved", "joined", "blind_spot", "duplicate", "rejected")
 
 
 class ControlPlaneDashboard(Construct):

@@ -69,6 +69,8 @@ class ControlPlaneFunction(Construct):
         max_event_age: Duration,
         timeout_seconds: int = 30,
         memory_mib: int = 512,
+        reserved_concurrency: int | None = None,
+        unscoped_actions: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         function_name = f"{prefix}-{name.replace('_', '-')}"
@@ -94,6 +96,7 @@ class ControlPlaneFunction(Construct):
             role=self.role,
             layers=list(shared.layers),
             memory_size=memory_mib,
+            reserved_concurrent_executions=reserved_concurrency,
             timeout=Duration.seconds(timeout_seconds),
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -111,9 +114,12 @@ class ControlPlaneFunction(Construct):
                 **environment,
             },
         )
+        if unscoped_actions:
+            self.role.add_to_policy(iam.PolicyStatement(actions=list(unscoped_actions), resources=["*"]))
+        unscoped = ", ".join(("xray:PutTraceSegments", "xray:PutTelemetryRecords", *unscoped_actions))
         acknowledge(self.role, {
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "X-Ray PutTraceSegments/PutTelemetryRecords accept no resource scope; "
-                                 "every other statement of this role names its resources.",
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]": f"{unscoped} accept no resource scope (AWS offers none); "
+                                                            "every other statement of this role names its resources.",
         })
         acknowledge(self.function, {
             "Serverless::Serverless-LambdaDLQ": "Failed async invocations go to an SQS on-failure destination, which "

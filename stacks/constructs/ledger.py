@@ -47,3 +47,13 @@ class Ledger(Construct):
             resource_arns=[self.table.table_arn],
         )
         grant_key_use(self.key, grantee)
+
+    def grant_remediation(self, grantee: iam.IGrantable) -> None:
+        """Guardrail reads and decision records: item reads and writes, and the control-item query."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                     "dynamodb:Query"],
+            resource_arns=[self.table.table_arn],
+        )
+        grant_key_use(self.key, grantee)

@@ -118,8 +118,9 @@ def test_ops_bus_is_archived(template, config) -> None:
         "EventPattern": {"source": ["ops.control-plane"]}, "RetentionDays": 365})
 
 
-def _statements(template) -> list[dict]:
+def _statements(template, role_prefix: str = "") -> list[dict]:
     return [s for p in resources(template, "AWS::IAM::Policy").values()
+            if any(r["Ref"].startswith(role_prefix) for r in p["Properties"]["Roles"])
             for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
@@ -128,11 +129,14 @@ def test_iam_is_scoped_to_resource_arns(template) -> None:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any(a.endswith("*") for a in actions), statement  # no wildcard actions
         if statement["Resource"] == "*":
-            assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, statement
+            # Only actions AWS offers no resource scope for.
+            assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                                    "cloudwatch:GetMetricStatistics"}, statement
 
 
 def test_triage_can_do_exactly_its_ledger_operations(template) -> None:
-    dynamodb = [s for s in _statements(template) if any(str(a).startswith("dynamodb:") for a in s["Action"])]
+    dynamodb = [s for s in _statements(template, "TriageHandlerRole")
+                if any(str(a).startswith("dynamodb:") for a in s["Action"])]
     assert len(dynamodb) == 1
     assert sorted(dynamodb[0]["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
                                              "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
@@ -184,3 +188,48 @@ def test_an_unacknowledged_nag_finding_fails_synth(config, tmp_path) -> None:
         app.synth()
     report = json.loads(next(tmp_path.rglob("validation-report.json")).read_text())
     assert "AwsSolutions-SQS4" in json.dumps(report)
+
+
+def test_waf_web_acl_has_the_rate_rule_in_count(template, config) -> None:
+    [acl] = resources(template, "AWS::WAFv2::WebACL").values()
+    properties = acl["Properties"]
+    assert properties["Scope"] == "CLOUDFRONT" and properties["Name"] == config.waf["web_acl_name"]
+    rate = next(r for r in properties["Rules"] if r["Name"] == config.waf["rule_name"])
+    assert rate["Action"] == {"Count": {}}
+    assert rate["Statement"]["RateBasedStatement"] == {"Limit": 2000, "EvaluationWindowSec": 300,
+                                                       "AggregateKeyType": "IP"}
+
+
+def test_waf_toggle_can_touch_only_its_web_acl_alarm_and_schedules(template, config) -> None:
+    statements = _statements(template, "WafHandlerRole")
+    by_action = {a: s["Resource"] for s in statements for a in (s["Action"] if isinstance(s["Action"], list)
+                                                                 else [s["Action"]])}
+    web_acl, attribute = by_action["wafv2:UpdateWebACL"]["Fn::GetAtt"]
+    assert web_acl.startswith("WafWebAcl") and attribute == "Arn"
+    assert "financeanalyst-pro-demo-checks/*" in json.dumps(by_action["scheduler:CreateSchedule"])
+    assert "alarm:financeanalyst-pro-demo-traffic-spike" in json.dumps(by_action["cloudwatch:PutMetricAlarm"])
+    logical_id = logical_id_of_function(template, "waf_toggle", config)
+    function = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1
+
+
+def test_waf_toggle_rules_use_the_shared_patterns(template, config) -> None:
+    from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, incident_pattern, stack_status_pattern
+
+    on_incident = incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit")
+    on_deploy = stack_status_pattern(f"{config.prefix}-control-plane")
+    for pattern in (on_incident, on_deploy):
+        rules = template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": pattern}})
+        assert len(rules) == 1, pattern
+        [target] = next(iter(rules.values()))["Properties"]["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185 and "DeadLetterConfig" in target
+
+
+def test_hourly_baseline_schedule_retries_and_dead_letters(template, config) -> None:
+    template.has_resource_properties("AWS::Scheduler::Schedule", {
+        "Name": f"{config.prefix}-traffic-baseline",
+        "ScheduleExpression": "cron(5 * * * ? *)",
+        "Target": Match.object_like({"Input": '{"task": "compute-baseline"}',
+                                     "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3},
+                                     "DeadLetterConfig": Match.any_value()}),
+    })

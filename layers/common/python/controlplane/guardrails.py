@@ -141,9 +141,11 @@ class Guardrails:
 
     # --- recording -----------------------------------------------------------------------------
 
-    def record(self, decision: Decision, result: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One ledger write: the decision record and, for an executed change, the target's state
-        and the hour's budget, atomically. A redelivered trigger cannot record twice."""
+    def record(self, decision: Decision, result: str, details: dict[str, Any] | None = None, *,
+               causes: tuple[str, ...] = (), ends: tuple[str, ...] = ()) -> dict[str, Any]:
+        """One ledger write: the decision record and, for an executed change, the target's state,
+        the hour's budget and the alarms the change sets off (`causes`) or stops (`ends`), atomically.
+        A redelivered trigger cannot record twice."""
         record = decision.record(result, details)
         now = decision.decided_at
         operations: list[dict[str, Any]] = [{"Put": {
@@ -157,6 +159,13 @@ class Guardrails:
                 "pk": f"TARGET#{decision.request.target}", "sk": "STATE", "last_action": decision.request.action,
                 "last_action_at": now, "toggles": [*decision.recent_toggles, now] if decision.request.toggles else decision.recent_toggles,
             })}})
+            for alarm in causes:
+                operations.append({"Put": {"TableName": self.table, "Item": to_item({
+                    "pk": f"CAUSED#{alarm}", "sk": "ACTION", "incident": decision.request.incident,
+                    "decision": decision.id, "since": now})}})
+            for alarm in ends:
+                operations.append({"Delete": {"TableName": self.table,
+                                              "Key": to_item({"pk": f"CAUSED#{alarm}", "sk": "ACTION"})}})
             operations.append({"Update": {
                 "TableName": self.table, "Key": to_item({"pk": "BUDGET", "sk": now[:13]}),
                 "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"},

@@ -113,12 +113,15 @@ class IncidentLedger:
 
     # --- triage ------------------------------------------------------------------------------
 
-    def read_alarm(self, alarm_arn: str, year: int) -> tuple[AlarmRecord, int]:
-        """The alarm's record and the year's last incident number, in one consistent read."""
+    def read_alarm(self, alarm_arn: str, year: int) -> tuple[AlarmRecord, int, dict[str, Any] | None]:
+        """The alarm's record, the year's last incident number and, if one of our own actions is
+        setting this alarm off, which: in one consistent read."""
+        alarm_name = alarm_arn.split(":alarm:", 1)[-1]
+        caused_key = to_item({"pk": f"CAUSED#{alarm_name}", "sk": "ACTION"})
         response = self.client.batch_get_item(
             RequestItems={
                 self.table_name: {
-                    "Keys": [alarm_key(alarm_arn), counter_key(year)],
+                    "Keys": [alarm_key(alarm_arn), counter_key(year), caused_key],
                     "ConsistentRead": True,
                 }
             }
@@ -127,14 +130,17 @@ class IncidentLedger:
             raise ConcurrentUpdate("ledger read throttled; retry")
         record = AlarmRecord(alarm_arn=alarm_arn)
         sequence = 0
+        caused = None
         for raw in response["Responses"].get(self.table_name, []):
             item = from_item(raw)
             if item["pk"] == "COUNTER":
                 sequence = int(item["seq"])
+            elif item["pk"].startswith("CAUSED#"):
+                caused = item
             else:
                 fields: dict[str, Any] = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
                 record = AlarmRecord(alarm_arn=alarm_arn, **fields)
-        return record, sequence
+        return record, sequence, caused
 
     def apply(self, transition: Transition) -> None:
         """Commit a transition atomically, or raise ConcurrentUpdate if anything moved since the read."""
@@ -201,14 +207,14 @@ class IncidentLedger:
             condition += " AND #status <> :forbidden"
             names["#status"] = "status"
             values[":forbidden"] = change.require_status_not
-        return {
+        update = {
             "TableName": self.table_name,
             "Key": incident_key(change.incident_id),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": to_item(values),
         }
+        return update | ({"ExpressionAttributeNames": names} if names else {})
 
     def claim_outbox(self, alarm_arn: str, transition_id: str, now: str, lease_until: str) -> bool:
         """Take over undelivered side effects whose first attempt's lease has run out."""
@@ -266,7 +272,7 @@ class IncidentLedger:
         )
         update = self._incident_update(change)
         # Acknowledging twice is harmless but must not rewrite who acknowledged first.
-        update["ConditionExpression"] += " AND #status <> :acked"
+        update["ConditionExpression"] += " AND #status <> :acked"  # names has #status: require_status_not
         update["ExpressionAttributeValues"] |= to_item({":acked": "ACKNOWLEDGED"})
         try:
             self.client.update_item(**update)
