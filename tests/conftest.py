@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ def world(aws: None, config: ControlPlaneConfig, tmp_path: Path) -> LocalWorld:
 
 
 class Harness:
-    """Drives the real triage handler against the moto world and reads back what it produced."""
+    """Drives the real handlers against the moto world and reads back what they produced."""
 
     def __init__(self, world: LocalWorld) -> None:
         self.world = world
@@ -54,6 +56,20 @@ class Harness:
         if at is not None:
             self.clock.set(at)
         return list(lambda_host.invoke("triage", event, self.deps)["outcomes"])
+
+    def waf(self, event: Any, at: datetime | None = None) -> list[dict[str, Any]]:
+        if at is not None:
+            self.clock.set(at)
+        return list(lambda_host.invoke("waf_toggle", event, self.world.dependencies("waf_toggle", self.clock))["actions"])
+
+    def use_policy(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Run the handlers under a changed policy (a new file, as a new deploy would ship)."""
+        policy = json.loads(Path(self.world.settings.policy_path).read_text())
+        change(policy)
+        path = Path(self.world.settings.policy_path).with_name(f"policy-{len(policy)}-{id(change)}.json")
+        path.write_text(json.dumps(policy))
+        self.world.settings = dataclasses.replace(self.world.settings, policy_path=str(path))
+        self.deps.settings = self.world.settings
 
     def notifications(self, severity: str) -> list[dict[str, Any]]:
         return drain(self.world.client("sqs"), self.world.notification_queues[severity])

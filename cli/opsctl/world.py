@@ -40,6 +40,7 @@ class LocalWorld:
     route_queues: dict[str, str] = field(default_factory=dict)  # function → queue URL of its ops-bus rule
     waits: list[float] = field(default_factory=list)  # pacing sleeps the handlers asked for
     traffic_seeded: bool = False
+    _containers: dict[str, Dependencies] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -53,10 +54,15 @@ class LocalWorld:
 
     def dependencies(self, function: str, clock: Clock) -> Dependencies:
         """What the deployed function would get: its own ARN (for schedules that call it back), the
-        world's clients, the event-time clock; pacing waits are recorded instead of slept."""
+        world's clients, the event-time clock; pacing waits are recorded instead of slept. Kept per
+        function, like a warm Lambda container, until the settings change."""
         settings = dataclasses.replace(self.settings, self_arn=self.function_arn(function))
-        return Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,
-                            monotonic=lambda: clock.now().timestamp())
+        cached = self._containers.get(function)
+        if cached is None or cached.settings != settings or cached.clock is not clock:
+            cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,
+                                  monotonic=lambda: clock.now().timestamp())
+            self._containers[function] = cached
+        return cached
 
 
 def use_fake_credentials() -> None:

@@ -1,0 +1,281 @@
+"""WAF rate limiting under moto (WAFv2 with LockToken conflicts, Scheduler, DynamoDB), every
+decision through the guardrails and recorded in the ledger."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from factories import eventbridge_alarm
+
+from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
+from controlplane.ledger import from_item, to_item
+from opsctl.world import seed_traffic_history
+
+T0 = datetime(2026, 11, 27, 14, 5, tzinfo=timezone.utc)
+RULE = "runbook-rate-limit"
+
+
+def ops_event(detail_type: str, at: datetime, *, incident: str = "INC-2026-001", transition: str = "t-1",
+              actionable: bool = True) -> dict[str, Any]:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": OPS_SOURCE,
+            "account": "123456789012", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1",
+            "resources": [], "detail": {"incident_id": incident, "severity": "P1", "status": "OPEN",
+                                        "alarm_name": "financeanalyst-pro-demo-traffic-spike",
+                                        "remediation": "waf-rate-limit", "actionable": actionable,
+                                        "transition_id": transition}}
+
+
+class Waf:
+    def __init__(self, harness) -> None:
+        self.harness = harness
+        self.client = harness.world.session.client("wafv2", region_name="us-east-1")
+        self.name = harness.world.config.waf["web_acl_name"]
+        self.id = harness.world.settings.web_acl_id
+
+    def acl(self) -> tuple[dict[str, Any], str]:
+        response = self.client.get_web_acl(Name=self.name, Scope="CLOUDFRONT", Id=self.id)
+        return response["WebACL"], response["LockToken"]
+
+    def action(self, rule: str = RULE) -> str:
+        return next(iter(next(r for r in self.acl()[0]["Rules"] if r["Name"] == rule)["Action"])).upper()
+
+    def write(self, change) -> None:
+        """Another writer (a person in the console, a deploy) changes the WebACL."""
+        acl, token = self.acl()
+        rules = [change(dict(r)) for r in acl["Rules"]]
+        self.client.update_web_acl(Name=self.name, Scope="CLOUDFRONT", Id=self.id, LockToken=token,
+                                   DefaultAction=acl["DefaultAction"], Rules=rules,
+                                   VisibilityConfig=acl["VisibilityConfig"])
+
+
+@pytest.fixture
+def waf(harness) -> Waf:
+    return Waf(harness)
+
+
+@pytest.fixture
+def baseline(harness) -> None:
+    harness.world.client("dynamodb").put_item(TableName=harness.world.settings.ledger_table, Item=to_item({
+        "pk": "BASELINE", "sk": "financeanalyst-pro-demo-traffic-spike", "value": 20000, "threshold": 200000}))
+
+
+def decisions(harness) -> list[dict[str, Any]]:
+    items = harness.world.client("dynamodb").scan(TableName=harness.world.settings.ledger_table)["Items"]
+    return sorted((from_item(i) for i in items if i["pk"]["S"].startswith("DECISION#")), key=lambda d: d["decided_at"])
+
+
+def waf_client(harness) -> Any:
+    """The WAF client of the toggle's (warm) container, to watch or interfere with its calls."""
+    return harness.world.dependencies("waf_toggle", harness.clock).client("wafv2")
+
+
+def count_updates(harness, monkeypatch) -> list[dict[str, Any]]:
+    client = waf_client(harness)
+    calls: list[dict[str, Any]] = []
+    original = client.update_web_acl
+
+    def update(**kwargs):
+        calls.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(client, "update_web_acl", update)
+    return calls
+
+
+def test_spike_blocks_with_a_decision_record_a_page_and_an_outcome_check(harness, waf, baseline) -> None:
+    [action] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0 + timedelta(seconds=2))
+    assert (action["type"], action["result"], action["incident"]) == ("waf.block", "executed", "INC-2026-001")
+    assert waf.action() == "BLOCK" and waf.action("block-oversized-bodies") == "BLOCK"
+    [record] = decisions(harness)
+    assert record["verdict"] == "execute" and record["result"] == "executed"
+    assert record["trigger"]["kind"] == "Incident Opened" and record["inputs"]["baseline_requests"] == 20000
+    assert record["thresholds"]["multiplier"] == 10 and record["config_version"] == harness.world.policy["config_version"]
+    assert record["details"] == {"previous": "COUNT", "now": "BLOCK", "attempts": 1}
+    [page] = harness.notifications("P1")
+    assert page["Subject"].endswith("COUNT -> BLOCK") and "opsctl waf unblock" in page["Message"]
+    schedules = harness.world.client("scheduler").list_schedules(GroupName="financeanalyst-pro-demo-checks")
+    [outcome] = [s["Name"] for s in schedules["Schedules"]]
+    assert outcome == f"waf-outcome-{record['id']}"
+
+
+def test_a_concurrent_writer_keeps_its_change_and_ours_retries(harness, waf, baseline, monkeypatch) -> None:
+    client = waf_client(harness)
+    original = client.update_web_acl
+    attempts = []
+
+    def update(**kwargs):
+        attempts.append(kwargs["LockToken"])
+        if len(attempts) == 1:  # between our read and our write, someone tightens the body rule
+            waf.write(lambda r: r | {"Statement": {"SizeConstraintStatement": r["Statement"][
+                "SizeConstraintStatement"] | {"Size": 4096}}} if r["Name"] == "block-oversized-bodies" else r)
+        return original(**kwargs)
+
+    monkeypatch.setattr(client, "update_web_acl", update)
+    [action] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    assert action["result"] == "executed" and len(attempts) == 2 and attempts[0] != attempts[1]
+    acl, _ = waf.acl()
+    body = next(r for r in acl["Rules"] if r["Name"] == "block-oversized-bodies")
+    assert body["Statement"]["SizeConstraintStatement"]["Size"] == 4096  # their change survived
+    assert waf.action() == "BLOCK"  # ours landed
+    assert decisions(harness)[0]["details"]["attempts"] == 2
+
+
+def test_hundred_duplicate_deliveries_write_once(harness, waf, baseline, monkeypatch) -> None:
+    updates = count_updates(harness, monkeypatch)
+    event = ops_event(INCIDENT_OPENED, T0)
+    results = [harness.waf(event, at=T0 + timedelta(seconds=i))[0]["result"] for i in range(100)]
+    assert results.count("executed") == 1 and results.count("skipped") == 99
+    assert len(updates) == 1 and len(decisions(harness)) == 1
+    assert len(harness.notifications("P1")) == 1
+
+
+def test_already_blocking_means_no_write(harness, waf, baseline, monkeypatch) -> None:
+    waf.write(lambda r: r | {"Action": {"Block": {}}} if r["Name"] == RULE else r)
+    updates = count_updates(harness, monkeypatch)
+    [action] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    assert action["result"] == "skipped" and "already BLOCK" in action["reason"] and updates == []
+
+
+def test_dry_run_records_the_decision_and_writes_nothing(harness, waf, baseline) -> None:
+    harness.use_policy(lambda p: p["capabilities"]["waf"].update(mode="dry-run"))
+    [action] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    assert action["result"] == "dry_run" and waf.action() == "COUNT"
+    [record] = decisions(harness)
+    assert record["mode"] == "dry-run" and record["details"] == {"current_action": "COUNT", "would_set": "BLOCK"}
+
+
+@pytest.mark.parametrize("control", ["KILL_SWITCH", "PAUSE#waf"])
+def test_kill_switch_and_pause_stop_actions_until_they_expire(harness, waf, baseline, control) -> None:
+    from controlplane.guardrails import Guardrails
+
+    guardrails = Guardrails(table=harness.world.settings.ledger_table, client=harness.world.client("dynamodb"),
+                            policy=harness.world.policy, clock=harness.clock)
+    harness.clock.set(T0)
+    guardrails.set_control(control, until=T0 + timedelta(hours=2), by="alice", reason="investigating")
+    [held] = harness.waf(ops_event(INCIDENT_OPENED, T0, transition="t-1"), at=T0)
+    assert held["result"] == "skipped" and "investigating" in held["reason"] and waf.action() == "COUNT"
+    later = T0 + timedelta(hours=2, minutes=1)
+    [acted] = harness.waf(ops_event(INCIDENT_OPENED, later, transition="t-2"), at=later)
+    assert acted["result"] == "executed" and waf.action() == "BLOCK"
+
+
+def test_stale_event_is_not_acted_on(harness, waf, baseline) -> None:
+    [action] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0 + timedelta(minutes=20))
+    assert action["result"] == "skipped" and action["reason"].startswith("stale event: 20 min old")
+    assert waf.action() == "COUNT"
+
+
+def test_no_baseline_fails_closed_with_a_blind_spot_notice(harness, waf) -> None:
+    [action] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    assert action["result"] == "skipped" and "no traffic baseline" in action["reason"]
+    assert waf.action() == "COUNT"
+    [notice] = harness.notifications("P3")
+    assert notice["Subject"].startswith("[P3] Blind spot: WAF rate limiting is blind")
+
+
+def test_flap_guard_stops_the_fifth_toggle_in_an_hour(harness, waf, baseline) -> None:
+    results = []
+    for minute in range(5):
+        action = "block" if minute % 2 == 0 else "unblock"
+        at = T0 + timedelta(minutes=minute * 5)
+        results.append(harness.waf({"task": "manual", "action": action, "by": "alice"}, at=at)[0])
+    assert [r["result"] for r in results] == ["executed"] * 4 + ["skipped"]
+    assert results[-1]["reason"].startswith("flap guard: 4 toggles")
+    assert waf.action() == "COUNT"
+
+
+def test_cooldown_and_budget(harness, waf, baseline) -> None:
+    harness.waf(ops_event(INCIDENT_OPENED, T0, transition="t-1"), at=T0)
+    waf.write(lambda r: r | {"Action": {"Count": {}}} if r["Name"] == RULE else r)  # someone undid it
+    [cooling] = harness.waf(ops_event(INCIDENT_OPENED, T0 + timedelta(minutes=5), transition="t-2"),
+                            at=T0 + timedelta(minutes=5))
+    assert cooling["result"] == "skipped" and cooling["reason"].startswith("cooldown")
+    harness.use_policy(lambda p: p["guardrails"].update(action_budget_per_hour=1))
+    at = T0 + timedelta(minutes=15)
+    [budget] = harness.waf(ops_event(INCIDENT_OPENED, at, transition="t-3"), at=at)
+    assert budget["result"] == "skipped" and budget["reason"].startswith("action budget spent: 1 actions")
+
+
+def test_recovery_holds_then_returns_to_count(harness, waf, baseline, config) -> None:
+    spec = config.alarm("traffic-spike")
+    harness.triage(eventbridge_alarm(spec.name, "ALARM", T0, description=spec.tagged_description), at=T0)
+    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    ok_at = T0 + timedelta(minutes=10)
+    harness.triage(eventbridge_alarm(spec.name, "OK", ok_at, previous="ALARM", description=spec.tagged_description),
+                   at=ok_at)
+    [scheduled] = harness.waf(ops_event(INCIDENT_RESOLVED, ok_at), at=ok_at)
+    assert scheduled["result"] == "scheduled" and "2026-11-27T14:35:00.000Z" in scheduled["reason"]  # block + 30 min
+    # A check that comes too early (say, a manual run) keeps blocking.
+    [early] = harness.waf({"task": "recovery-check", "incident": "INC-2026-001", "at": "x"},
+                          at=ok_at + timedelta(minutes=5))
+    assert early["result"] == "skipped" and waf.action() == "BLOCK"
+    [back] = harness.waf({"task": "recovery-check", "incident": "INC-2026-001", "at": "2026-11-27T14:35:00.000Z"},
+                         at=T0 + timedelta(minutes=30))
+    assert back["type"] == "waf.count" and back["result"] == "executed" and waf.action() == "COUNT"
+
+
+def test_a_deploy_during_a_spike_does_not_undo_the_block(harness, waf, baseline) -> None:
+    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    waf.write(lambda r: r | {"Action": {"Count": {}}} if r["Name"] == RULE else r)  # CloudFormation resets it
+    deployed = {"version": "0", "id": "cfn-1", "detail-type": "CloudFormation Stack Status Change",
+                "source": "aws.cloudformation", "account": "123456789012", "time": "2026-11-27T14:12:00Z",
+                "region": "us-east-1",
+                "resources": ["arn:aws:cloudformation:us-east-1:123456789012:stack/financeanalyst-pro-demo-control-plane/1"],
+                "detail": {"stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/"
+                                       "financeanalyst-pro-demo-control-plane/1",
+                           "status-details": {"status": "UPDATE_COMPLETE", "status-reason": ""}}}
+    [action] = harness.waf(deployed, at=T0 + timedelta(minutes=7))
+    assert action["result"] == "executed" and action["type"] == "waf.block" and waf.action() == "BLOCK"
+    assert decisions(harness)[-1]["trigger"]["kind"] == "stack-update"
+
+
+def test_failed_outcome_escalates(harness, waf, baseline, config) -> None:
+    spec = config.alarm("traffic-spike")
+    harness.triage(eventbridge_alarm(spec.name, "ALARM", T0, description=spec.tagged_description), at=T0)
+    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    harness.notifications("P1")
+    decision = decisions(harness)[0]["id"]
+    [checked] = harness.waf({"task": "outcome-check", "decision": decision, "at": "x"}, at=T0 + timedelta(minutes=15))
+    assert checked["result"] == "failed"
+    assert decisions(harness)[0]["outcome"]["status"] == "failed"
+    [escalation] = harness.notifications("P1")
+    assert escalation["Subject"].startswith("[P1] Rate limiting did not clear")
+
+
+def test_our_block_s_side_effect_alarm_joins_the_incident(harness, waf, baseline, config) -> None:
+    spec = config.alarm("traffic-spike")
+    harness.triage(eventbridge_alarm(spec.name, "ALARM", T0, description=spec.tagged_description), at=T0)
+    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    harness.all_notifications()
+    blocked = eventbridge_alarm("financeanalyst-pro-demo-waf-blocked-requests", "ALARM", T0 + timedelta(minutes=6),
+                                namespace="AWS/WAFV2", metric="BlockedRequests")
+    [outcome] = harness.triage(blocked, at=T0 + timedelta(minutes=6))
+    assert outcome["result"] == "joined" and outcome["incident"] == "INC-2026-001"
+    assert harness.all_notifications() == [] and len(harness.incidents()) == 1
+    assert harness.incidents()[0]["timeline"][-1]["event"] == "side-effect"
+
+
+def test_baseline_job_sets_the_alarm_threshold_from_the_same_hour_of_week(harness, config) -> None:
+    seed_traffic_history(harness.world.session, config, T0, weeks=4, requests_per_period=18000)
+    [result] = harness.waf({"task": "compute-baseline", "at": "x"}, at=T0)
+    assert result["result"] == "executed"
+    [alarm] = harness.world.client("cloudwatch").describe_alarms(AlarmNames=[config.alarm("traffic-spike").name])[
+        "MetricAlarms"]
+    assert alarm["Threshold"] == 180000
+    assert alarm["AlarmDescription"] == config.alarm("traffic-spike").tagged_description  # kept as deployed
+
+
+def test_writes_are_paced(harness, waf, baseline) -> None:
+    harness.waf({"task": "manual", "action": "block", "by": "alice"}, at=T0)
+    harness.waf({"task": "manual", "action": "unblock", "by": "alice"}, at=T0)  # same second
+    assert harness.world.waits and max(harness.world.waits) == pytest.approx(1.0)
+
+
+def test_malformed_trigger_is_rejected(harness) -> None:
+    from controlplane.errors import MalformedEvent
+
+    with pytest.raises(MalformedEvent):
+        harness.waf({"hello": "world"}, at=T0)
