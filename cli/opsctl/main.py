@@ -5,18 +5,30 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
-from datetime import datetime, timezone
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from controlplane.clock import isoformat
 from controlplane.errors import ConfigError, IncidentNotFound
-from opsctl import REPO_ROOT
-from opsctl.incidents import format_incident, format_table, with_ledger
-from stacks.config import load_config
+from controlplane.guardrails import DECISION_PARTITION, Guardrails
+from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
+from opsctl import REPO_ROOT, formatting
+from opsctl.context import OperatorContext, operator_context
+from stacks.config import CAPABILITIES, load_config
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 REPLAY_DIR = Path(".replay")
+
+
+def duration(text: str) -> timedelta:
+    """30m, 2h, 1d."""
+    match = re.fullmatch(r"(\d+)([mhd])", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 2h or 1d")
+    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]: int(match.group(1))})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,46 +39,84 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("events", type=Path, help="JSON Lines file, one AWS event per line")
     replay.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     replay.add_argument("--report", type=Path, default=REPLAY_DIR / "report.json")
-    replay.add_argument("--state", type=Path, default=REPLAY_DIR / "ledger.json",
-                        help="where to keep the ledger for `opsctl incident` afterwards")
+    replay.add_argument("--state", type=Path, default=REPLAY_DIR / "state.json",
+                        help="where to leave the ledger and WebACL for `opsctl` afterwards")
     replay.add_argument("--dry-run", action="store_true", help="every remediation decides but writes nothing")
     replay.add_argument("--no-traffic-history", dest="traffic_history", action="store_false",
                         help="start with no traffic history (a brand-new deployment: no baseline yet)")
     replay.set_defaults(run=run_replay)
 
-    incident = commands.add_parser("incident", help="list, show and acknowledge incidents")
-    actions = incident.add_subparsers(dest="action", required=True)
-    for name, helptext in (("list", "incidents, newest first"), ("show", "one incident with its timeline"),
-                           ("ack", "acknowledge an incident")):
-        sub = actions.add_parser(name, help=helptext)
-        if name != "list":
-            sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
-        else:
-            sub.add_argument("--status", choices=["OPEN", "ACKNOWLEDGED", "RESOLVED"])
-            sub.add_argument("--limit", type=int, default=50)
-        if name == "ack":
-            sub.add_argument("--by", default=getpass.getuser(), help="who acknowledges (default: you)")
+    def target(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--profile", help="AWS profile: act on a real account")
         sub.add_argument("--region", help="AWS Region: act on a real account")
-        sub.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="names the ledger table")
-        sub.add_argument("--table", help="ledger table name (default: <app>-<env>-ledger from --config)")
-        sub.add_argument("--state", default=str(REPLAY_DIR / "ledger.json"),
-                         help="replay state used when no account is named (no --profile/--region/AWS_ENDPOINT_URL)")
+        sub.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="names the deployed resources")
+        sub.add_argument("--state", type=Path, default=REPLAY_DIR / "state.json",
+                         help="replay state, used when no account is named (no --profile/--region/AWS_ENDPOINT_URL)")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
-        sub.set_defaults(run=run_incident)
+        return sub
+
+    incident = commands.add_parser("incident", help="list, show and acknowledge incidents").add_subparsers(
+        dest="action", required=True)
+    listing = target(incident.add_parser("list", help="incidents, newest first"))
+    listing.add_argument("--status", choices=["OPEN", "ACKNOWLEDGED", "RESOLVED"])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
+    for name in ("show", "ack"):
+        sub = target(incident.add_parser(name, help="one incident with its timeline" if name == "show"
+                                         else "acknowledge an incident"))
+        sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
+        sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
+        if name == "ack":
+            sub.add_argument("--by", default=getpass.getuser(), help="who acknowledges (default: you)")
+    incident_parser = commands.choices["incident"]
+    incident_parser.set_defaults(run=run_incident)
+
+    waf = commands.add_parser("waf", help="WAF rate limiting: status, block, unblock").add_subparsers(
+        dest="action", required=True)
+    target(waf.add_parser("status", help="the rate rule's action, the ledger's view and recent decisions"))
+    for name in ("block", "unblock"):
+        sub = target(waf.add_parser(name, help=f"{name} now, through the guardrails (a human decision)"))
+        sub.add_argument("--for", dest="for_", type=duration, help="undo automatically after 30m, 2h, …")
+        sub.add_argument("--dry-run", action="store_true", help="decide and record, write nothing")
+        sub.add_argument("--by", default=getpass.getuser())
+    commands.choices["waf"].set_defaults(run=run_waf)
+
+    automation = commands.add_parser("automation", help="kill switch and per-capability pause").add_subparsers(
+        dest="action", required=True)
+    for name in ("pause", "resume", "status"):
+        sub = target(automation.add_parser(name, help={"pause": "stop automated actions (all, or one capability)",
+                                                       "resume": "lift a pause", "status": "what is paused"}[name]))
+        if name != "status":
+            sub.add_argument("capability", nargs="?", choices=CAPABILITIES,
+                             help="one capability; without it, the global kill switch")
+        if name == "pause":
+            sub.add_argument("--for", dest="for_", type=duration, default=timedelta(hours=2))
+            sub.add_argument("--reason", default="paused by an operator")
+            sub.add_argument("--by", default=getpass.getuser())
+    commands.choices["automation"].set_defaults(run=run_automation)
+
+    decisions = commands.add_parser("decisions", help="the decision records of automated and human actions")
+    decision_actions = decisions.add_subparsers(dest="action", required=True)
+    sub = target(decision_actions.add_parser("list", help="newest first"))
+    sub.add_argument("--limit", type=int, default=20)
+    sub = target(decision_actions.add_parser("show", help="one decision with its inputs and outcome"))
+    sub.add_argument("decision_id", metavar="DEC-…")
+    decisions.set_defaults(run=run_decisions)
     return parser
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
 
 
 def run_replay(args: argparse.Namespace) -> int:
     from opsctl.replay import Replay, write_report
 
     config = load_config(args.config)
-    replay = Replay(config, dry_run=args.dry_run, traffic_history=args.traffic_history)
+    replay = Replay(config, dry_run=args.dry_run, traffic_history=args.traffic_history, state=args.state)
     with args.events.open(encoding="utf-8") as lines:
         report = replay.run(iter(lines))
     write_report(report, args.report)
-    args.state.parent.mkdir(parents=True, exist_ok=True)
-    args.state.write_text(json.dumps(replay.final_ledger), encoding="utf-8")
     counts = report.as_dict()["events"]
     print(f"\n{counts['received']} events: {counts['processed']} processed, {counts['duplicates']} duplicates, "
           f"{counts['rejected']} rejected; {len(report.incidents)} incidents, {len(report.notifications)} "
@@ -76,33 +126,95 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_incident(args: argparse.Namespace) -> int:
-    if args.table is None:
-        args.table = f"{load_config(args.config).prefix}-ledger"
-    if args.action == "list":
-        def listing(ledger):  # type: ignore[no-untyped-def]
-            found = []
-            for incident in ledger.iter_incidents():
-                if args.status is None or incident["status"] == args.status:
-                    found.append(incident)
-                if len(found) >= args.limit:
-                    break
-            return found
-
-        incidents = with_ledger(args, listing)
-        print(json.dumps(incidents, indent=2) if args.json else format_table(incidents))
-    elif args.action == "show":
-        incident = with_ledger(args, lambda ledger: ledger.get_incident(args.incident_id))
-        print(json.dumps(incident, indent=2) if args.json else format_incident(incident))
-    else:
-        now = isoformat(datetime.now(timezone.utc))
-        incident = with_ledger(args, lambda ledger: ledger.acknowledge(args.incident_id, args.by, now), save=True)
-        if args.json:
-            print(json.dumps(incident, indent=2))
-        elif incident["status"] == "RESOLVED":
-            print(f"{incident['id']} is already RESOLVED; nothing to acknowledge")
+    with operator_context(args, save=args.action == "ack") as context:
+        ledger = context.ledger
+        if args.action == "list":
+            found = [i for i in ledger.iter_incidents() if args.status in (None, i["status"])][: args.limit]
+            emit(args, found, formatting.incident_table(found))
+        elif args.action == "show":
+            incident = ledger.get_incident(args.incident_id)
+            emit(args, incident, formatting.incident_detail(incident))
         else:
-            print(f"{incident['id']} is {incident['status']} (acknowledged by {incident['acknowledged_by']} "
-                  f"at {incident['acknowledged_at']})")
+            incident = ledger.acknowledge(args.incident_id, args.by, isoformat(context.deps.clock.now()))
+            if incident["status"] == "RESOLVED":
+                text = f"{incident['id']} is already RESOLVED; nothing to acknowledge"
+            else:
+                text = (f"{incident['id']} is {incident['status']} (acknowledged by {incident['acknowledged_by']} "
+                        f"at {incident['acknowledged_at']})")
+            emit(args, incident, text)
+    return 0
+
+
+def _waf_service(context: OperatorContext) -> Any:
+    from opsctl.lambda_host import load_handler
+
+    load_handler("waf_toggle")  # puts functions/waf_toggle on the path, as on Lambda
+    from waf_service import WafService  # type: ignore[import-not-found]
+
+    return WafService(context.deps)
+
+
+def run_waf(args: argparse.Namespace) -> int:
+    with operator_context(args, save=args.action != "status") as context:
+        service = _waf_service(context)
+        if args.action == "status":
+            state = _item(context, f"TARGET#{service.target}", "STATE") or {}
+            status = {"target": service.target, "rule_action": service.rule.current_action(),
+                      "ledger_last_action": state.get("last_action"), "since": state.get("last_action_at"),
+                      "baseline": _item(context, "BASELINE", service.waf["traffic_alarm"]),
+                      "controls": _guardrails(context).controls()}
+            emit(args, status, "\n".join(f"{k:>18}: {v}" for k, v in status.items()))
+            return 0
+        actions = service.handle({"task": "manual", "action": args.action, "by": args.by, "dry_run": args.dry_run,
+                                  "for_minutes": int(args.for_.total_seconds() // 60) if args.for_ else None})
+        for action in actions:
+            emit(args, action, f"{action['type']} {action['result']}: {action['reason']} ({action.get('decision')})")
+        return 0 if all(a["result"] in ("executed", "dry_run") for a in actions) else 1
+
+
+def _guardrails(context: OperatorContext) -> Guardrails:
+    return Guardrails(table=context.deps.settings.ledger_table, client=context.deps.client("dynamodb"),
+                      policy=context.deps.policy.raw, clock=context.deps.clock)
+
+
+def _item(context: OperatorContext, pk: str, sk: str) -> dict[str, Any] | None:
+    item = context.deps.client("dynamodb").get_item(TableName=context.deps.settings.ledger_table,
+                                                    Key=to_item({"pk": pk, "sk": sk})).get("Item")
+    return from_item(item) if item else None
+
+
+def run_automation(args: argparse.Namespace) -> int:
+    with operator_context(args, save=args.action != "status") as context:
+        guardrails = _guardrails(context)
+        control = "KILL_SWITCH" if not getattr(args, "capability", None) else f"PAUSE#{args.capability}"
+        if args.action == "pause":
+            until = context.deps.clock.now() + args.for_
+            guardrails.set_control(control, until=until, by=args.by, reason=args.reason)
+            emit(args, {"control": control, "until": isoformat(until)}, f"{control} on until {isoformat(until)}")
+        elif args.action == "resume":
+            guardrails.clear_control(control)
+            emit(args, {"control": control, "cleared": True}, f"{control} cleared")
+        else:
+            controls = guardrails.controls()
+            emit(args, controls, "\n".join(f"{c['sk']:<14} active={c['active']} until {c['until']} by {c['by']}: "
+                                           f"{c['reason']}" for c in controls) or "nothing is paused")
+    return 0
+
+
+def run_decisions(args: argparse.Namespace) -> int:
+    with operator_context(args) as context:
+        client, table = context.deps.client("dynamodb"), context.deps.settings.ledger_table
+        if args.action == "list":
+            response = client.query(TableName=table, IndexName=INCIDENT_INDEX, KeyConditionExpression="gsi1pk = :p",
+                                    ExpressionAttributeValues=to_item({":p": DECISION_PARTITION}),
+                                    ScanIndexForward=False, Limit=args.limit)
+            found = [from_item(i) for i in response["Items"]]
+            emit(args, found, formatting.decision_table(found))
+        else:
+            decision = _item(context, f"DECISION#{args.decision_id}", "META")
+            if decision is None:
+                raise IncidentNotFound(args.decision_id)
+            emit(args, decision, formatting.decision_detail(decision))
     return 0
 
 

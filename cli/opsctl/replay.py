@@ -18,6 +18,7 @@ from controlplane.clock import FixedClock, parse_timestamp
 from controlplane.events import stack_name
 from controlplane.ledger import IncidentLedger
 from opsctl import lambda_host
+from opsctl.context import write_state
 from opsctl.routes import OPS_BUS_ROUTES, SNS_INTAKE_FUNCTION, intake_routes
 from opsctl.world import LocalWorld, drain, provision, seed_traffic_history, use_fake_credentials
 from stacks.config import ControlPlaneConfig
@@ -45,7 +46,7 @@ class ReplayReport:
 
 class Replay:
     def __init__(self, config: ControlPlaneConfig, *, dry_run: bool = False, traffic_history: bool = True,
-                 out: TextIO | None = None) -> None:
+                 out: TextIO | None = None, state: Path | None = None) -> None:
         self.config = config
         self.policy = config.policy()
         if dry_run:
@@ -59,7 +60,7 @@ class Replay:
         self.world: LocalWorld | None = None
         self.intake_patterns = [(route.function, EventPattern.load(json.dumps(route.pattern)))
                                 for route in intake_routes(stack_name(config.prefix))]
-        self.final_ledger: list[dict[str, Any]] = []
+        self.state = state  # where to leave the ledger and WebACL for `opsctl` afterwards
 
     def run(self, lines: Iterator[str]) -> ReplayReport:
         use_fake_credentials()
@@ -71,7 +72,8 @@ class Replay:
                     self.deliver_line(number, line)
             self.fire_schedules(until=None)  # what is still scheduled runs at its own time
             self.collect_incidents()
-            self.final_ledger = self.dump_ledger()
+            if self.state is not None:
+                write_state(self.state, self.world)
         return self.report
 
     def invoke(self, function: str, event: Any) -> Any:
@@ -197,12 +199,6 @@ class Replay:
                 "alarm": incident["alarm_name"], "opened_at": incident["opened_at"],
                 "resolved_at": incident.get("resolved_at"),
             })
-
-    def dump_ledger(self) -> list[dict[str, Any]]:
-        """The ledger's raw items, so `opsctl incident …` can work on the replay's state afterwards."""
-        assert self.world is not None
-        paginator = self.world.client("dynamodb").get_paginator("scan")
-        return [item for page in paginator.paginate(TableName=self.world.settings.ledger_table) for item in page["Items"]]
 
     def say(self, at: datetime, text: str) -> None:
         print(f"{at.strftime('%Y-%m-%d %H:%M:%S')}Z  {text}", file=self.out)

@@ -9,8 +9,8 @@ from controlplane.events import (
     ALARM_STATE_CHANGE_PATTERN,
     INCIDENT_OPENED,
     INCIDENT_RESOLVED,
-    stack_status_pattern,
     incident_pattern,
+    stack_status_pattern,
 )
 
 

@@ -17,13 +17,14 @@ import statistics
 from datetime import timedelta
 from typing import Any
 
+from rate_limit import RateLimitRule, RuleMissing, WebAcl
+
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Decision, Guardrails
 from controlplane.ledger import from_item, to_item
 from controlplane.runtime import Dependencies
-from rate_limit import RateLimitRule, RuleMissing, WebAcl
 
 logger = logging.getLogger("waf_toggle")
 REMEDIATION = "waf-rate-limit"
@@ -69,18 +70,17 @@ class WafService:
 
     def block(self, event: dict[str, Any]) -> dict[str, Any]:
         detail = event["detail"]
-        baseline = self._item("BASELINE", self.waf["traffic_alarm"])
         request = ActionRequest(
             capability=CAPABILITY, action="waf.block", target=self.target,
             trigger={"kind": event["detail-type"], "event_id": event.get("id"), "alarm": detail.get("alarm_name")},
             trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]),
             incident=detail["incident_id"],
-            inputs={"baseline_requests": baseline.get("value") if baseline else None},
             thresholds={"multiplier": 10, "limit": self.waf["limit"],
                         "evaluation_window_seconds": self.waf["evaluation_window_seconds"]},
-            missing_data=None if baseline else "no traffic baseline yet: cannot tell a spike from normal traffic",
         )
-        return self._act(request, self.waf["block_action"])
+        requires = {"baseline": ("BASELINE", self.waf["traffic_alarm"],
+                                 "no traffic baseline yet: cannot tell a spike from normal traffic")}
+        return self._act(request, self.waf["block_action"], requires=requires)
 
     def schedule_recovery(self, event: dict[str, Any]) -> dict[str, Any]:
         """Traffic is back under the threshold: check again after the hold time (a one-time schedule)."""
@@ -111,8 +111,9 @@ class WafService:
             event_time=now, incident=event.get("incident"),
             inputs={"alarm_state": "OK", "normal_since": isoformat(normal_since)},
             thresholds={"hold_minutes": self.waf["hold_minutes"], "normal_periods": self.waf["normal_periods"]},
+            cooldown=False,
         )
-        return [self._act(request, "COUNT", cooldown_applies=False)]
+        return [self._act(request, "COUNT")]
 
     def outcome_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         alarm = self._item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
@@ -140,9 +141,9 @@ class WafService:
             capability=CAPABILITY, action="waf.block", target=self.target,
             trigger={"kind": "stack-update", "stack": event.get("resources", ["?"])[0], "event_id": event.get("id")},
             trigger_id=f"reconcile|{event.get('id')}", event_time=parse_timestamp(event["time"]),
-            inputs={"ledger_state": "waf.block since " + state["last_action_at"]}, toggles=False,
+            inputs={"ledger_state": "waf.block since " + state["last_action_at"]}, toggles=False, cooldown=False,
         )
-        return [self._act(request, self.waf["block_action"], cooldown_applies=False)]
+        return [self._act(request, self.waf["block_action"])]
 
     def compute_baseline(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Median requests per alarm period in the same hour of the week over the last N weeks; the
@@ -183,8 +184,9 @@ class WafService:
             capability=CAPABILITY, action=action[0], target=self.target,
             trigger={"kind": "opsctl", "by": event["by"], "for_minutes": event.get("for_minutes")},
             trigger_id=f"manual|{event['by']}|{isoformat(now)}", event_time=now, decided_by=f"human:{event['by']}",
+            cooldown=False,
         )
-        result = self._act(request, action[1], force_dry_run=bool(event.get("dry_run")), cooldown_applies=False)
+        result = self._act(request, action[1], force_dry_run=bool(event.get("dry_run")))
         if result["result"] == "executed" and event.get("for_minutes"):
             due = now + timedelta(minutes=int(event["for_minutes"]))
             undo = "unblock" if event["action"] == "block" else "block"
@@ -195,10 +197,8 @@ class WafService:
     # --- shared steps --------------------------------------------------------------------------
 
     def _act(self, request: ActionRequest, waf_action: str, *, force_dry_run: bool = False,
-             cooldown_applies: bool = True) -> dict[str, Any]:
-        if not cooldown_applies:
-            request.decided_by = request.decided_by if request.decided_by != "automation" else "automation:scheduled"
-        decision = self.guardrails.decide(request)
+             requires: dict[str, tuple[str, str, str]] | None = None) -> dict[str, Any]:
+        decision = self.guardrails.decide(request, requires)
         if force_dry_run and decision.verdict == EXECUTE:
             decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
         if decision.duplicate:
@@ -237,7 +237,7 @@ class WafService:
                    f"{json.dumps(request.trigger)}.\nIncident: {request.incident or '-'}. Decision: {decision.id}. "
                    f"Config version {decision.config_version}. Undo: `opsctl waf "
                    f"{'unblock' if request.action == 'waf.block' else 'block'}`.")
-        if request.action == "waf.block" and request.decided_by == "automation":
+        if request.action == "waf.block" and request.decided_by == "automation" and request.cooldown:
             due = self.deps.clock.now() + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
             self.deps.schedule(f"waf-outcome-{decision.id}", due, {"task": "outcome-check", "decision": decision.id,
                                                                    "incident": request.incident, "at": isoformat(due)})

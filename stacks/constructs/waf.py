@@ -54,7 +54,9 @@ class WafRateLimiting(Construct):
         function_name = f"{prefix}-waf-toggle"
         self_arn = stack.format_arn(service="lambda", resource="function", resource_name=function_name,
                                     arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        self.scheduler_role = iam.Role(self, "SchedulerRole", assumed_by=iam.ServicePrincipal(
+        # Named, so that `opsctl waf block --for 30m` can hand it to the expiry schedule it creates.
+        self.scheduler_role = iam.Role(self, "SchedulerRole", role_name=f"{prefix}-scheduler",
+                                       assumed_by=iam.ServicePrincipal(
             "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
         self.scheduler_role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self_arn]))
 

@@ -11,7 +11,7 @@ from paths import ROOT
 
 def test_incident_day_report(tmp_path, capsys) -> None:
     report_path = tmp_path / "report.json"
-    state = tmp_path / "ledger.json"
+    state = tmp_path / "state.json"
     code = main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(report_path),
                  "--state", str(state)])
     assert code == 0
@@ -73,3 +73,57 @@ def test_incident_commands_on_a_real_account_endpoint(aws, world, harness, confi
     assert main(["incident", "show", "INC-2026-001", "--region", "us-east-1", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "ACKNOWLEDGED" and shown["timeline"][-1]["by"] == "bob"
+
+
+def test_traffic_spike_blocks_then_returns_to_count(tmp_path) -> None:
+    report_path = tmp_path / "report.json"
+    assert main(["replay", str(ROOT / "examples" / "traffic-spike.jsonl"), "--report", str(report_path),
+                 "--state", str(tmp_path / "state.json")]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["events"] == {"received": 4, "processed": 3, "duplicates": 1, "rejected": 0}
+    assert [(i["id"], i["severity"], i["status"]) for i in report["incidents"]] == [("INC-2026-001", "P1", "RESOLVED")]
+    assert [(a["type"], a["result"]) for a in report["actions"]] == [
+        ("baseline", "executed"), ("waf.block", "executed"), ("waf.count", "scheduled"),
+        ("outcome-check", "succeeded"), ("waf.count", "executed")]
+    assert {a["incident"] for a in report["actions"] if a["type"].startswith("waf.")} == {"INC-2026-001"}
+    subjects = [n["subject"] for n in report["notifications"]]
+    assert "[WAF] financeanalyst-pro-demo-edge/runbook-rate-limit: COUNT -> BLOCK" in subjects
+    assert "[WAF] financeanalyst-pro-demo-edge/runbook-rate-limit: BLOCK -> COUNT" in subjects
+
+
+def test_traffic_spike_dry_run_decides_and_writes_nothing(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "traffic-spike.jsonl"), "--dry-run", "--report",
+                 str(tmp_path / "r.json"), "--state", str(state)]) == 0
+    actions = json.loads((tmp_path / "r.json").read_text())["actions"]
+    assert [(a["type"], a["result"]) for a in actions if a["type"].startswith("waf.")] == [
+        ("waf.block", "dry_run"), ("waf.count", "skipped")]
+    capsys.readouterr()
+    assert main(["waf", "status", "--json", "--state", str(state)]) == 0
+    assert json.loads(capsys.readouterr().out)["rule_action"] == "COUNT"
+
+
+def test_operator_commands_on_the_replay_state(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    main(["replay", str(ROOT / "examples" / "traffic-spike.jsonl"), "--report", str(tmp_path / "r.json"),
+          "--state", str(state)])
+    capsys.readouterr()
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = main([*argv, "--state", str(state)])
+        return code, capsys.readouterr().out
+
+    assert run("waf", "block", "--for", "30m", "--by", "alice")[0] == 0
+    assert json.loads(run("waf", "status", "--json")[1])["rule_action"] == "BLOCK"
+    assert run("automation", "pause", "waf", "--for", "1h", "--reason", "load test", "--by", "alice")[0] == 0
+    code, out = run("waf", "unblock", "--by", "alice")
+    assert code == 1 and "waf is paused until" in out and "load test" in out
+    assert run("automation", "resume", "waf")[0] == 0
+    assert run("waf", "unblock", "--by", "alice")[0] == 0
+    assert json.loads(run("waf", "status", "--json")[1])["rule_action"] == "COUNT"
+    decisions = json.loads(run("decisions", "list", "--json")[1])
+    assert [d["decided_by"] for d in decisions[:3]] == ["human:alice", "human:alice", "human:alice"]
+    assert [d["result"] for d in decisions[:3]] == ["executed", "skipped", "executed"]
+    code, out = run("decisions", "show", decisions[0]["id"])
+    assert code == 0 and "waf.count" in out and "human:alice" in out
+    assert run("decisions", "show", "DEC-nope")[0] == 2

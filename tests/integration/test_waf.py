@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from factories import eventbridge_alarm
 
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.ledger import from_item, to_item
+from factories import eventbridge_alarm
 from opsctl.world import seed_traffic_history
 
 T0 = datetime(2026, 11, 27, 14, 5, tzinfo=timezone.utc)
@@ -91,7 +91,7 @@ def test_spike_blocks_with_a_decision_record_a_page_and_an_outcome_check(harness
     assert waf.action() == "BLOCK" and waf.action("block-oversized-bodies") == "BLOCK"
     [record] = decisions(harness)
     assert record["verdict"] == "execute" and record["result"] == "executed"
-    assert record["trigger"]["kind"] == "Incident Opened" and record["inputs"]["baseline_requests"] == 20000
+    assert record["trigger"]["kind"] == "Incident Opened" and record["inputs"]["baseline"]["value"] == 20000
     assert record["thresholds"]["multiplier"] == 10 and record["config_version"] == harness.world.policy["config_version"]
     assert record["details"] == {"previous": "COUNT", "now": "BLOCK", "attempts": 1}
     [page] = harness.notifications("P1")

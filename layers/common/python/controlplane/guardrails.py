@@ -42,6 +42,7 @@ class ActionRequest:
     missing_data: str | None = None  # set when a required input could not be read: fail closed
     decided_by: str = "automation"  # or "human:<name>" for opsctl
     toggles: bool = True  # counts against the flap guard
+    cooldown: bool = True  # humans, scheduled follow-ups and reconciliation are not cooled down
 
 
 @dataclass
@@ -82,13 +83,18 @@ class Guardrails:
 
     # --- deciding ------------------------------------------------------------------------------
 
-    def decide(self, request: ActionRequest) -> Decision:
-        """One consistent read of everything the checks need, then the checks in order."""
+    def decide(self, request: ActionRequest, requires: dict[str, tuple[str, str, str]] | None = None) -> Decision:
+        """One consistent read of everything the checks need (and of the ledger items the action
+        `requires`: name → (pk, sk, what it means when missing)), then the checks in order."""
         now = self.clock.now()
         capability = self.policy["capabilities"][request.capability]
         limits = self.policy["guardrails"]
         ident = decision_id(request)
-        state = self._read(request, ident, now)
+        state = self._read(request, ident, now, {name: (pk, sk) for name, (pk, sk, _) in (requires or {}).items()})
+        for name, (_, _, meaning) in (requires or {}).items():
+            request.inputs[name] = state["required"][name]
+            if state["required"][name] is None and request.missing_data is None:
+                request.missing_data = meaning
         mode = capability["mode"]
 
         target = state["target"] or {}
@@ -112,8 +118,8 @@ class Guardrails:
         if mode == "dry-run":
             return verdict(DRY_RUN, f"{request.capability} is in dry-run mode: decision recorded, nothing written")
         cooldown = timedelta(minutes=capability["cooldown_minutes"])
-        if target.get("last_action_at") and parse_timestamp(target["last_action_at"]) > now - cooldown \
-                and request.decided_by == "automation":
+        if request.cooldown and target.get("last_action_at") \
+                and parse_timestamp(target["last_action_at"]) > now - cooldown:
             return verdict(SKIP, f"cooldown: {request.target} was last changed at {target['last_action_at']} "
                                  f"({capability['cooldown_minutes']} min cooldown)")
         if request.toggles and len(recent) >= capability["max_toggles_per_hour"]:
@@ -124,19 +130,22 @@ class Guardrails:
                                  f"(limit {limits['action_budget_per_hour']})")
         return verdict(EXECUTE, "all guardrails passed")
 
-    def _read(self, request: ActionRequest, ident: str, now: datetime) -> dict[str, Any]:
+    def _read(self, request: ActionRequest, ident: str, now: datetime,
+              required: dict[str, tuple[str, str]]) -> dict[str, Any]:
         keys = {
             "kill": ("CONTROL", "KILL_SWITCH"),
             "pause": ("CONTROL", f"PAUSE#{request.capability}"),
             "target": (f"TARGET#{request.target}", "STATE"),
             "budget": ("BUDGET", now.strftime("%Y-%m-%dT%H")),
             "decision": (f"DECISION#{ident}", "META"),
+            **{f"required:{name}": key for name, key in required.items()},
         }
         response = self.client.batch_get_item(RequestItems={self.table: {
             "Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in keys.values()], "ConsistentRead": True}})
         found = {(i["pk"], i["sk"]): i for i in map(from_item, response["Responses"].get(self.table, []))}
         state: dict[str, Any] = {name: found.get(key) for name, key in keys.items()}
         state["budget"] = int((state["budget"] or {}).get("count", 0))
+        state["required"] = {name: state.pop(f"required:{name}") for name in required}
         return state
 
     # --- recording -----------------------------------------------------------------------------
@@ -155,9 +164,10 @@ class Guardrails:
             "ConditionExpression": "attribute_not_exists(pk)",
         }}]
         if result == "executed":
+            toggles = [*decision.recent_toggles, now] if decision.request.toggles else decision.recent_toggles
             operations.append({"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"TARGET#{decision.request.target}", "sk": "STATE", "last_action": decision.request.action,
-                "last_action_at": now, "toggles": [*decision.recent_toggles, now] if decision.request.toggles else decision.recent_toggles,
+                "last_action_at": now, "toggles": toggles,
             })}})
             for alarm in causes:
                 operations.append({"Put": {"TableName": self.table, "Item": to_item({

@@ -1,0 +1,119 @@
+"""Where an `opsctl` command acts: a real account (`--profile`, `--region` or `AWS_ENDPOINT_URL`),
+or the state the last `opsctl replay` left behind, loaded into a fresh embedded moto.
+
+Either way the command gets the same objects the Lambdas use (ledger, Dependencies with the
+compiled policy), so a human decision goes through the same code, guardrails and ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from controlplane.clock import FixedClock, SystemClock
+from controlplane.ledger import IncidentLedger
+from controlplane.runtime import Dependencies
+from controlplane.settings import SEVERITIES, Settings
+from opsctl.world import provision, use_fake_credentials
+from stacks.config import ControlPlaneConfig, load_config
+
+
+@dataclass
+class OperatorContext:
+    config: ControlPlaneConfig
+    deps: Dependencies
+    local: bool
+
+    @property
+    def ledger(self) -> IncidentLedger:
+        return IncidentLedger(self.deps.settings.ledger_table, self.deps.client("dynamodb"))
+
+
+def uses_real_account(args: Any) -> bool:
+    return bool(args.profile or args.region or os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@contextmanager
+def operator_context(args: Any, *, save: bool = False) -> Iterator[OperatorContext]:
+    config = load_config(args.config)
+    if uses_real_account(args):
+        yield _real(args, config)
+        return
+    yield from _local(Path(args.state), config, save=save)
+
+
+def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
+    """Names follow the stacks' conventions ({app}-{env}-…), so the config is all a human needs."""
+    # boto3 honours AWS_ENDPOINT_URL itself (LocalStack, a moto server, a VPC endpoint).
+    session = boto3.session.Session(profile_name=args.profile, region_name=args.region or config.region)
+    prefix, account, region = config.prefix, config.account, config.region
+    policy_dir = Path(tempfile.mkdtemp(prefix="opsctl-policy-"))
+    (policy_dir / "policy.json").write_text(json.dumps(config.policy()), encoding="utf-8")
+    settings = Settings(
+        ledger_table=getattr(args, "table", None) or f"{prefix}-ledger",
+        ops_bus_name=f"{prefix}-ops",
+        notify_topics={s: f"arn:aws:sns:{region}:{account}:{prefix}-notify-{s.lower()}" for s in SEVERITIES},
+        rejects_queue_url=f"https://sqs.{region}.amazonaws.com/{account}/{prefix}-triage-dlq",
+        policy_path=str(policy_dir / "policy.json"),
+        web_acl_id=_web_acl_id(session, config.waf["web_acl_name"]),
+        schedule_group=f"{prefix}-checks",
+        scheduler_role_arn=f"arn:aws:iam::{account}:role/{prefix}-scheduler",
+        self_arn=f"arn:aws:lambda:{region}:{account}:function:{prefix}-waf-toggle",
+    )
+    return OperatorContext(config, Dependencies(settings=settings, clock=SystemClock(), session=session), local=False)
+
+
+def _web_acl_id(session: Any, name: str) -> str | None:
+    try:
+        acls = session.client("wafv2", region_name="us-east-1").list_web_acls(Scope="CLOUDFRONT")["WebACLs"]
+    except Exception:  # noqa: BLE001 - without WAF access the incident commands still work
+        return None
+    return next((acl["Id"] for acl in acls if acl["Name"] == name), None)
+
+
+def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[OperatorContext]:
+    if not state.exists():
+        raise FileNotFoundError(f"{state}: no replay state yet; run `opsctl replay` (or `make demo`) first")
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    use_fake_credentials()
+    with mock_aws():
+        world = provision(config, config.policy())
+        clock = FixedClock(datetime.now(timezone.utc))
+        deps = world.dependencies("waf_toggle", clock)
+        dynamodb = world.client("dynamodb")
+        for item in saved["ledger"]:
+            dynamodb.put_item(TableName=world.settings.ledger_table, Item=item)
+        _restore_waf(world, saved.get("waf_rules"))
+        yield OperatorContext(config, deps, local=True)
+        if save:
+            write_state(state, world)
+
+
+def _restore_waf(world: Any, rules: list[dict[str, Any]] | None) -> None:
+    if not rules:
+        return
+    wafv2 = world.session.client("wafv2", region_name="us-east-1")
+    name, acl_id = world.config.waf["web_acl_name"], world.settings.web_acl_id
+    current = wafv2.get_web_acl(Name=name, Scope="CLOUDFRONT", Id=acl_id)
+    acl = current["WebACL"]
+    wafv2.update_web_acl(Name=name, Scope="CLOUDFRONT", Id=acl_id, LockToken=current["LockToken"],
+                         DefaultAction=acl["DefaultAction"], Rules=rules, VisibilityConfig=acl["VisibilityConfig"])
+
+
+def write_state(state: Path, world: Any) -> None:
+    """The replay's ledger and WebACL rules, for `opsctl` to work on afterwards."""
+    pages = world.client("dynamodb").get_paginator("scan").paginate(TableName=world.settings.ledger_table)
+    wafv2 = world.session.client("wafv2", region_name="us-east-1")
+    acl = wafv2.get_web_acl(Name=world.config.waf["web_acl_name"], Scope="CLOUDFRONT", Id=world.settings.web_acl_id)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"ledger": [i for page in pages for i in page["Items"]],
+                                 "waf_rules": acl["WebACL"]["Rules"]}, default=str), encoding="utf-8")
