@@ -106,34 +106,47 @@ def triage_cost(config, world, deps) -> dict[str, float | int | str]:
     spec = config.alarm("error-rate")
     lambda_host.invoke("triage", alarm(spec, 10_000), deps)  # warm imports and clients
     dynamodb, sqs = world.client("dynamodb"), world.client("sqs")
-    started = time.perf_counter()
+    put_items = []
     for index in range(TRIAGE_RUNS):
+        started = time.perf_counter()
         dynamodb.put_item(TableName=world.settings.ledger_table,
                           Item={"pk": {"S": f"bench#{index}"}, "sk": {"S": "x"}, "payload": {"S": "x" * 200}})
-    put_item = (time.perf_counter() - started) / TRIAGE_RUNS
-    total = emulated = 0.0
+        put_items.append(time.perf_counter() - started)
+    put_item = statistics.median(put_items)
+    totals, owns = [], []
     for index in range(TRIAGE_RUNS):
         event = alarm(spec, index + 1)
         with EmulatorTime() as emulator:
             started = time.perf_counter()
             lambda_host.invoke("triage", event, deps)
-            total += time.perf_counter() - started
-        emulated += emulator.seconds
-        drain(sqs, world.notification_queues["P2"]), drain(sqs, world.ops_event_queue)  # untimed upkeep
-    own = (total - emulated) / TRIAGE_RUNS
+            totals.append(time.perf_counter() - started)
+        owns.append(totals[-1] - emulator.seconds)
+        relay(world, deps)  # untimed: the relay is another function, on the stream
+        drain(sqs, world.notification_queues["P2"]), drain(sqs, world.ops_event_queue)
+    # Medians: a garbage-collection pause in one sample says nothing about the code.
+    own, total = statistics.median(owns), statistics.median(totals)
 
     deps.calls.clear()
     lambda_host.invoke("triage", alarm(spec, 20_000), deps)
+    relay(world, deps)
     calls = list(deps.calls)
     critical = calls.index("events.PutEvents") + 1
     deps.calls.clear()
     lambda_host.invoke("triage", alarm(spec, 20_000), deps)
+    relay(world, deps)
     return {"put_item_ms": put_item * 1000, "triage_own_ms": own * 1000,
-            "triage_with_moto_ms": total / TRIAGE_RUNS * 1000,
+            "triage_with_moto_ms": total * 1000,
             "triage_cost_ratio_vs_put_item": own / put_item,
-            "triage_cost_ratio_incl_moto": total / TRIAGE_RUNS / put_item,
+            "triage_cost_ratio_incl_moto": total / put_item,
             "critical_path_api_calls": critical, "alarm_total_api_calls": len(calls),
+            "triage_api_calls": len([c for c in calls if c.startswith("dynamodb.")]),
             "duplicate_api_calls": len(deps.calls), "critical_path": " → ".join(calls[:critical])}
+
+
+def relay(world, deps) -> None:
+    """What the ledger stream's event-source mapping does after a commit: hand new outbox items to
+    the outbox relay."""
+    world.pump_outbox(lambda function, event: lambda_host.invoke(function, event, deps))
 
 
 def storm(config, world, deps) -> dict[str, float | int]:
@@ -148,6 +161,7 @@ def storm(config, world, deps) -> dict[str, float | int]:
         for event in events:
             deps.clock.set(datetime.fromisoformat(event["time"].replace("Z", "+00:00")))
             lambda_host.invoke("triage", event, deps)
+            relay(world, deps)
         elapsed = time.perf_counter() - started
     return {"storm_events": len(events), "storm_events_per_s": len(events) / elapsed,
             "storm_events_per_s_own": len(events) / (elapsed - emulator.seconds)}

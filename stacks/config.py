@@ -33,7 +33,7 @@ ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "m
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
              "runbook_section"}
-TRIAGE_KEYS = {"max_event_age_minutes", "outbox_lease_seconds", "intake_retry_attempts", "intake_max_event_age_minutes"}
+TRIAGE_KEYS = {"max_event_age_minutes", "intake_retry_attempts", "intake_max_event_age_minutes"}
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,6 @@ class ControlPlaneConfig:
             "classification": self.classification,
             "triage": {
                 "max_event_age_seconds": self.triage["max_event_age_minutes"] * 60,
-                "outbox_lease_seconds": self.triage["outbox_lease_seconds"],
             },
             "guardrails": self.guardrails,
             "capabilities": self.capabilities,

@@ -19,6 +19,7 @@ from stacks.constructs.lambda_factory import REPO_ROOT, shared_layers
 from stacks.constructs.ledger import Ledger
 from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
+from stacks.constructs.outbox_relay import OutboxRelay
 from stacks.constructs.triage import AlarmTriage
 from stacks.constructs.waf import WafRateLimiting
 
@@ -66,10 +67,19 @@ class ControlPlaneStack(Stack):
             max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         )
         ledger.grant_triage(triage.handler.function)
-        topics.grant_publish(triage.handler.function)
-        ops_bus.grant_put(triage.handler.function)
+        relay = OutboxRelay(
+            self, "OutboxRelay",
+            prefix=prefix,
+            shared=shared,
+            table=ledger.table,
+            environment={"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
+                         **topics.environment()},
+            max_record_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
+        )
+        topics.grant_publish(relay.handler.function)
+        ops_bus.grant_put(relay.handler.function)
         # Dead-letter alarms page directly: if triage itself is broken, they must not depend on it.
-        for dead_letters in (triage.dead_letters, topics.dead_letters):
+        for dead_letters in (triage.dead_letters, topics.dead_letters, relay.dead_letters):
             dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
 
         app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
@@ -95,8 +105,9 @@ class ControlPlaneStack(Stack):
         ControlPlaneDashboard(
             self, "Dashboard",
             prefix=prefix,
-            functions=[triage.handler.function, waf.handler.function],
-            dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, waf.dead_letters.queue],
+            functions=[triage.handler.function, relay.handler.function, waf.handler.function],
+            dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, relay.dead_letters.queue,
+                                waf.dead_letters.queue],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms

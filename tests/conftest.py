@@ -52,10 +52,17 @@ class Harness:
         self.deps = Dependencies(settings=world.settings, clock=self.clock, session=world.session)
         self.ledger = IncidentLedger(world.settings.ledger_table, world.client("dynamodb"))
 
-    def triage(self, event: Any, at: datetime | None = None) -> list[dict[str, Any]]:
+    def triage(self, event: Any, at: datetime | None = None, *, relay: bool = True) -> list[dict[str, Any]]:
+        """Triage, then (as the ledger stream would) the outbox relay."""
         if at is not None:
             self.clock.set(at)
-        return list(lambda_host.invoke("triage", event, self.deps)["outcomes"])
+        outcomes = list(lambda_host.invoke("triage", event, self.deps)["outcomes"])
+        if relay:
+            self.relay()
+        return outcomes
+
+    def relay(self) -> int:
+        return self.world.pump_outbox(lambda function, event: lambda_host.invoke(function, event, self.deps))
 
     def waf(self, event: Any, at: datetime | None = None) -> list[dict[str, Any]]:
         if at is not None:

@@ -173,6 +173,7 @@ class Replay:
 
     def collect_side_effects(self) -> None:
         assert self.world is not None
+        self.world.pump_outbox(self.invoke)
         sqs = self.world.client("sqs")
         for severity, queue_url in self.world.notification_queues.items():
             for envelope in drain(sqs, queue_url):

@@ -7,15 +7,18 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
+from moto.events.models import EventPattern
 
 from controlplane.clock import Clock
-from controlplane.ledger import INCIDENT_INDEX, TABLE_KEYS
+from controlplane.events import OUTBOX_STREAM_FILTER
+from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
 from opsctl.routes import OPS_BUS_ROUTES
@@ -41,6 +44,8 @@ class LocalWorld:
     waits: list[float] = field(default_factory=list)  # pacing sleeps the handlers asked for
     traffic_seeded: bool = False
     _containers: dict[str, Dependencies] = field(default_factory=dict)
+    _relayed: set[str] = field(default_factory=set)  # outbox keys taken at the high-water time
+    _relayed_up_to: str = "0"  # outbox keys start with their commit time; "0" sorts before all
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -63,6 +68,52 @@ class LocalWorld:
                                   monotonic=lambda: clock.now().timestamp())
             self._containers[function] = cached
         return cached
+
+
+    def pump_outbox(self, invoke: Callable[[str, Any], Any]) -> int:
+        """Play the ledger stream's event-source mapping (moto has no DynamoDB Streams reader): each
+        new OUTBOX item becomes a stream INSERT record, filtered by the deployed filter and handed to
+        the outbox relay in batches; a reported failure is redelivered on the next pump, as Lambda
+        retries from it. Returns how many records were delivered."""
+        pages = self.client("dynamodb").get_paginator("query").paginate(
+            TableName=self.settings.ledger_table, ConsistentRead=True,
+            KeyConditionExpression="pk = :p AND sk >= :since",
+            ExpressionAttributeValues={":p": {"S": OUTBOX_PARTITION}, ":since": {"S": self._relayed_up_to}})
+        new = [item for page in pages for item in page["Items"] if item["sk"]["S"] not in self._relayed]
+        records = [stream_record(item, self.config.region, item["sk"]["S"]) for item in new]
+        records = [r for r in records if self._outbox_filter.matches_event(r)]  # type: ignore[arg-type]
+        delivered = 0
+        for start in range(0, len(records), 10):
+            batch = records[start:start + 10]
+            failures = invoke("outbox_relay", {"Records": batch}).get("batchItemFailures", [])
+            failed = {f["itemIdentifier"] for f in failures}
+            for record in batch:
+                if record["dynamodb"]["SequenceNumber"] in failed:
+                    return delivered
+                self._mark_relayed(record["dynamodb"]["Keys"]["sk"]["S"])
+                delivered += 1
+        return delivered
+
+    def _mark_relayed(self, key: str) -> None:
+        committed_at = key.split("#", 1)[0]
+        if committed_at > self._relayed_up_to:
+            self._relayed_up_to, self._relayed = committed_at, set()
+        self._relayed.add(key)
+
+    @property
+    def _outbox_filter(self) -> EventPattern:
+        return EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
+
+
+def stream_record(item: dict[str, Any], region: str, sequence: str) -> dict[str, Any]:
+    """A DynamoDB stream INSERT record for `item`, as Lambda receives it (the item's key stands in
+    for the sequence number)."""
+    return {
+        "eventID": sequence[-40:], "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "NewImage": item, "SequenceNumber": sequence,
+                     "SizeBytes": len(json.dumps(item)), "StreamViewType": "NEW_IMAGE"},
+    }
 
 
 def use_fake_credentials() -> None:

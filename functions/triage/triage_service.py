@@ -1,9 +1,10 @@
 """Alarm transitions → incidents in the ledger, severity notifications and ops-bus events.
 
-Critical path for an ALARM (see `make bench`): one consistent BatchGetItem (alarm record + year
-counter), one TransactWriteItems (dedup, counter, incident, outbox, all conditional), one PutEvents.
-The outbox written in the transaction makes delivery retry-safe: a retry whose transition is
-already committed finds the undelivered outbox and sends it, instead of losing it as a duplicate."""
+Two AWS calls per transition: one consistent BatchGetItem (alarm record, year counter, and whether
+one of our own actions set this alarm off), one TransactWriteItems (dedup, next incident number,
+incident, and an OUTBOX item holding the ops-bus event and the page, all or nothing). The table's
+stream hands the outbox item to the outbox relay, which sends both: a transition is committed and
+announced exactly once, or not at all, whatever fails in between (see functions/outbox_relay)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,6 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
         record, sequence, caused = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
         seen = _already_seen(transition, record)
         if seen is not None:
-            _resume_outbox(transition, record, ledger, deps)
             return TriageOutcome(result=seen, reason=f"{seen} delivery via {transition.path}", alarm=transition.alarm_name,
                                  incident=record.open_incident, severity=classification.severity)
         planned = _plan(transition, record, sequence, classification, deps, stale, caused)
@@ -92,7 +92,6 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
             continue  # someone else moved this alarm (or took the next number): read and decide again
-        _deliver(planned.transition.alarm.outbox, transition.alarm_arn, ledger, deps)
         planned.outcome.stale = stale
         return planned.outcome
     raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
@@ -122,9 +121,7 @@ def _plan(
     caused: dict[str, Any] | None = None,
 ) -> _Planned:
     policy = deps.policy
-    now = deps.clock.now()
     at = isoformat(transition.changed_at)
-    lease = isoformat(now + timedelta(seconds=policy.section("triage")["outbox_lease_seconds"]))
     alarm = AlarmRecord(
         alarm_arn=transition.alarm_arn,
         version=record.version + 1,
@@ -200,7 +197,7 @@ def _plan(
                                 alarm=transition.alarm_name, incident=record.open_incident, severity="P3", notified="P3")
 
     if len(outbox) > 1:
-        alarm.outbox, alarm.outbox_lease_until = outbox, lease
+        planned.outbox, planned.committed_at = outbox, isoformat(deps.clock.now())
     return _Planned(planned, outcome)
 
 
@@ -290,38 +287,3 @@ def _notification(
         "message": message,
         "attributes": {"kind": f"incident-{kind.lower()}", "severity": incident["severity"], "incident": incident["id"]},
     }
-
-
-def _deliver(outbox: dict[str, Any] | None, alarm_arn: str, ledger: IncidentLedger, deps: Dependencies) -> None:
-    """Ops-bus event first (it is the remediation's critical path), then the page, then clear."""
-    if not outbox:
-        return
-    if "event" in outbox:
-        event = dict(outbox["event"])
-        response = deps.client("events").put_events(Entries=[event])
-        if response.get("FailedEntryCount"):
-            raise ConcurrentUpdate(f"ops bus refused the event: {response['Entries'][0].get('ErrorCode')}")
-    if "notification" in outbox:
-        note = outbox["notification"]
-        deps.client("sns").publish(
-            TopicArn=deps.settings.notify_topics[note["severity"]],
-            Subject=note["subject"],
-            Message=note["message"],
-            MessageAttributes={k: {"DataType": "String", "StringValue": str(v)} for k, v in note["attributes"].items()},
-        )
-    ledger.clear_outbox(alarm_arn, outbox["transition_id"])
-
-
-def _resume_outbox(transition: AlarmTransition, record: AlarmRecord, ledger: IncidentLedger, deps: Dependencies) -> None:
-    """A redelivery of a committed transition whose side effects never completed delivers them,
-    once the first attempt's lease has run out (so two live attempts never both send)."""
-    outbox = record.outbox
-    if not outbox or outbox.get("transition_id") != transition.fingerprint:
-        return
-    now = deps.clock.now()
-    lease = isoformat(now + timedelta(seconds=deps.policy.section("triage")["outbox_lease_seconds"]))
-    if ledger.claim_outbox(transition.alarm_arn, transition.fingerprint, isoformat(now), lease):
-        logger.warning("delivering an outbox left by an earlier attempt", extra={"alarm": transition.alarm_arn})
-        _deliver(outbox, transition.alarm_arn, ledger, deps)
-
-

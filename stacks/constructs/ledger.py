@@ -29,6 +29,8 @@ class Ledger(Construct):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
             time_to_live_attribute="expires_at",
+            # The outbox relay reads new OUTBOX items from the stream.
+            dynamo_stream=dynamodb.StreamViewType.NEW_IMAGE,
             global_secondary_indexes=[
                 dynamodb.GlobalSecondaryIndexPropsV2(
                     index_name=INCIDENT_INDEX,

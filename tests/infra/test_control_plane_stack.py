@@ -40,7 +40,9 @@ def test_every_function_folder_has_its_lambda_role_and_trigger(template, config,
     assert "Fn::GetAtt" in function["Role"]
     permissions = [p["Properties"] for p in resources(template, "AWS::Lambda::Permission").values()
                    if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
-    assert permissions, f"functions/{name} has no trigger"
+    mappings = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+                if m["Properties"]["FunctionName"] == {"Ref": logical_id}]
+    assert permissions or mappings, f"functions/{name} has no trigger"
 
 
 def test_triage_environment_names_its_resources(template, config) -> None:
@@ -233,3 +235,30 @@ def test_hourly_baseline_schedule_retries_and_dead_letters(template, config) -> 
                                      "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3},
                                      "DeadLetterConfig": Match.any_value()}),
     })
+
+
+def test_outbox_relay_reads_only_new_outbox_items_with_retries_and_a_dlq(template) -> None:
+    from controlplane.events import OUTBOX_STREAM_FILTER
+
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "BisectBatchOnFunctionError": True,
+        "MaximumRetryAttempts": 10,
+        "MaximumRecordAgeInSeconds": 3600,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "StartingPosition": "TRIM_HORIZON",
+        "FilterCriteria": {"Filters": [{"Pattern": json.dumps(OUTBOX_STREAM_FILTER, separators=(",", ":"))}]},
+        "DestinationConfig": {"OnFailure": {"Destination": {
+            "Fn::GetAtt": [Match.string_like_regexp("OutboxRelayDeadLetters"), "Arn"]}}},
+    })
+    template.has_resource_properties("AWS::DynamoDB::GlobalTable", {
+        "StreamSpecification": {"StreamViewType": "NEW_IMAGE"}})
+
+
+def test_triage_no_longer_publishes_itself(template) -> None:
+    """Triage writes the outbox; only the relay may put events and publish pages."""
+    triage_actions = {a for s in _statements(template, "TriageHandlerRole")
+                      for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert not triage_actions & {"events:PutEvents", "sns:Publish"}
+    relay_actions = {a for s in _statements(template, "OutboxRelayHandlerRole")
+                     for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert {"events:PutEvents", "sns:Publish"} <= relay_actions

@@ -141,7 +141,7 @@ def test_malformed_records_go_to_the_dead_letter_queue_and_others_proceed(harnes
     assert len(harness.incidents()) == 1
 
 
-def test_a_failed_page_is_retried_once_and_never_lost(harness, error_rate, monkeypatch) -> None:
+def test_a_failed_page_is_retried_by_the_relay_and_never_lost(harness, error_rate, monkeypatch) -> None:
     sns = harness.deps.client("sns")
     real_publish = sns.publish
     calls = []
@@ -153,27 +153,44 @@ def test_a_failed_page_is_retried_once_and_never_lost(harness, error_rate, monke
         return real_publish(**kwargs)
 
     monkeypatch.setattr(sns, "publish", flaky_publish)
-    with pytest.raises(ClientError):
-        harness.triage(error_rate("ALARM", T0), at=T0)
-    # The Lambda retry comes a minute later: it finds the committed transition and its outbox.
-    assert harness.triage(error_rate("ALARM", T0), at=T0 + timedelta(minutes=1))[0]["result"] == "duplicate"
-    # A third delivery after the outbox was delivered sends nothing more.
-    harness.triage(error_rate("ALARM", T0, via="sns"), at=T0 + timedelta(minutes=2))
+    # Triage commits the transition with its outbox; the relay's first attempt fails on the page.
+    assert harness.triage(error_rate("ALARM", T0), at=T0)[0]["result"] == "opened"
+    assert harness.notifications("P2") == []
+    # The stream redelivers the record (Lambda retries from the reported failure).
+    assert harness.relay() == 1
+    # Redeliveries of the alarm itself change nothing and send nothing.
+    assert harness.triage(error_rate("ALARM", T0, via="sns"), at=T0 + timedelta(minutes=2))[0]["result"] == "duplicate"
     assert len(calls) == 2 and len(harness.notifications("P2")) == 1
     assert len(harness.incidents()) == 1
-    assert len(harness.ops_events()) == 2  # the event went out on the first attempt and again with the outbox
+    # The event went out on both relay attempts: consumers deduplicate on transition_id.
+    events = harness.ops_events()
+    assert len(events) == 2 and len({e["detail"]["transition_id"] for e in events}) == 1
 
 
-def test_redelivery_inside_the_lease_does_not_send_twice(harness, error_rate, monkeypatch) -> None:
-    sns = harness.deps.client("sns")
-    monkeypatch.setattr(sns, "publish", lambda **_: (_ for _ in ()).throw(
-        ClientError({"Error": {"Code": "InternalError", "Message": "x"}}, "Publish")))
-    with pytest.raises(ClientError):
-        harness.triage(error_rate("ALARM", T0), at=T0)
-    monkeypatch.undo()
-    # The other path delivers 5 s later, while the first attempt still owns the outbox.
-    assert harness.triage(error_rate("ALARM", T0, via="sns"), at=T0 + timedelta(seconds=5))[0]["result"] == "duplicate"
-    assert harness.notifications("P2") == []
+def test_relay_retries_from_the_first_failed_record_only(harness, config, monkeypatch) -> None:
+    from opsctl import lambda_host
+
+    events = harness.deps.client("events")
+    real_put = events.put_events
+    refused = []
+
+    def put_events(**kwargs):
+        if kwargs["Entries"][0]["Detail"].count("error-rate-2") and not refused:
+            refused.append(1)
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure"}]}
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(events, "put_events", put_events)
+    spec = config.alarm("error-rate")
+    for index in (1, 2, 3):
+        harness.triage(eventbridge_alarm(f"{spec.name}-{index}", "ALARM", T0 + timedelta(seconds=index),
+                                         description=spec.tagged_description),
+                       at=T0 + timedelta(seconds=index), relay=False)
+    first = harness.world.pump_outbox(lambda f, e: lambda_host.invoke(f, e, harness.deps))
+    assert first == 1  # record 1 sent; record 2 refused, so Lambda retries from it (3 waits behind it)
+    assert harness.relay() == 2
+    subjects = sorted(n["Subject"] for n in harness.notifications("P2"))
+    assert [s[-7:] for s in subjects] == ["-rate-1", "-rate-2", "-rate-3"]  # each page exactly once
 
 
 def test_a_lost_race_is_decided_again(harness, error_rate, monkeypatch) -> None:

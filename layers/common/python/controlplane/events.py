@@ -42,3 +42,11 @@ def stack_status_pattern(stack_name: str) -> dict[str, Any]:
 
 def stack_name(prefix: str) -> str:
     return f"{prefix}-control-plane"
+
+
+# The ledger stream's records the outbox relay receives (a Lambda event-source filter, which uses
+# the EventBridge pattern syntax): new OUTBOX items only, not their TTL deletion nor other items.
+OUTBOX_STREAM_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT"],
+    "dynamodb": {"Keys": {"pk": {"S": ["OUTBOX"]}}},
+}

@@ -1,20 +1,23 @@
 """The ledger: one DynamoDB table, the control plane's source of truth.
 
 Items (pk / sk):
-  ALARM#<arn> / STATE              last transition seen per alarm (dedup + open incident + outbox)
+  ALARM#<arn> / STATE              last transition seen per alarm (dedup + open incident)
   COUNTER / INCIDENT#<year>        incident number sequence, one item per year (rolls over)
   INCIDENT#<id> / META             the incident, with its timeline; listed through GSI1
+  OUTBOX / <time>#<transition>     what a transition must send (ops-bus event, page); the table's
+                                   stream hands each new one to the outbox relay, which sends it
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from controlplane.clock import parse_timestamp
 from controlplane.errors import ConcurrentUpdate, IncidentNotFound
 
 _serializer = TypeSerializer()
@@ -32,7 +35,7 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: plain(_deserializer.deserialize(v)) for k, v in item.items()}
 
 
 def _dynamo_safe(value: Any) -> Any:
@@ -45,14 +48,23 @@ def _dynamo_safe(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
+
+
+OUTBOX_PARTITION = "OUTBOX"
+OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600  # TTL: the stream has long delivered them by then
+
+
+def outbox_item(committed_at: str, outbox: dict[str, Any]) -> dict[str, Any]:
+    expires = int(parse_timestamp(committed_at).timestamp()) + OUTBOX_RETENTION_SECONDS
+    return {"pk": OUTBOX_PARTITION, "sk": f"{committed_at}#{outbox['transition_id']}", "expires_at": expires} | outbox
 
 
 def alarm_key(alarm_arn: str) -> dict[str, Any]:
@@ -81,8 +93,6 @@ class AlarmRecord:
     open_incident_opened_at: str | None = None
     last_resolved_incident: str | None = None
     last_resolved_at: str | None = None
-    outbox: dict[str, Any] | None = None
-    outbox_lease_until: str | None = None
 
 
 @dataclass
@@ -103,7 +113,8 @@ class Transition:
     new_incident: dict[str, Any] | None = None
     counter: tuple[int, int] | None = None  # (year, sequence number the new incident takes)
     incident_change: IncidentChange | None = None
-    extra_puts: list[dict[str, Any]] = field(default_factory=list)
+    outbox: dict[str, Any] | None = None  # {"transition_id", "event"?, "notification"?}
+    committed_at: str = ""  # processing time: orders the outbox as the stream would
 
 
 class IncidentLedger:
@@ -185,8 +196,9 @@ class IncidentLedger:
             )
         if transition.incident_change is not None:
             operations.append({"Update": self._incident_update(transition.incident_change)})
-        for extra in transition.extra_puts:
-            operations.append({"Put": {"TableName": self.table_name, "Item": to_item(extra)}})
+        if transition.outbox is not None:
+            operations.append({"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(
+                transition.committed_at, transition.outbox))}})
         try:
             self.client.transact_write_items(TransactItems=operations)
         except self.client.exceptions.TransactionCanceledException as error:
@@ -215,32 +227,6 @@ class IncidentLedger:
             "ExpressionAttributeValues": to_item(values),
         }
         return update | ({"ExpressionAttributeNames": names} if names else {})
-
-    def claim_outbox(self, alarm_arn: str, transition_id: str, now: str, lease_until: str) -> bool:
-        """Take over undelivered side effects whose first attempt's lease has run out."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=alarm_key(alarm_arn),
-                UpdateExpression="SET outbox_lease_until = :until",
-                ConditionExpression="outbox.transition_id = :tid AND outbox_lease_until < :now",
-                ExpressionAttributeValues=to_item({":tid": transition_id, ":now": now, ":until": lease_until}),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def clear_outbox(self, alarm_arn: str, transition_id: str) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=alarm_key(alarm_arn),
-                UpdateExpression="REMOVE outbox, outbox_lease_until",
-                ConditionExpression="outbox.transition_id = :tid",
-                ExpressionAttributeValues=to_item({":tid": transition_id}),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass  # a newer transition replaced the outbox; it delivers its own
 
     # --- operators -----------------------------------------------------------------------------
 
