@@ -42,20 +42,14 @@ class Ledger(Construct):
 
     def grant_triage(self, grantee: iam.IGrantable) -> None:
         """Exactly the item operations triage performs (TransactWriteItems is authorised per item)."""
-        iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                     "dynamodb:ConditionCheckItem"],
-            resource_arns=[self.table.table_arn],
-        )
-        grant_key_use(self.key, grantee)
+        self._grant_items(grantee, "ConditionCheckItem")
 
     def grant_remediation(self, grantee: iam.IGrantable) -> None:
-        """Guardrail reads and decision records: item reads and writes, and the control-item query."""
-        iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                     "dynamodb:Query"],
-            resource_arns=[self.table.table_arn],
-        )
+        """Guardrail reads and decision records, and the query of the control items."""
+        self._grant_items(grantee, "Query", "DeleteItem")
+
+    def _grant_items(self, grantee: iam.IGrantable, *extra: str) -> None:
+        actions = ["BatchGetItem", "GetItem", "PutItem", "UpdateItem", *extra]
+        iam.Grant.add_to_principal(grantee=grantee, actions=[f"dynamodb:{a}" for a in actions],
+                                   resource_arns=[self.table.table_arn])
         grant_key_use(self.key, grantee)

@@ -210,6 +210,8 @@ def test_waf_toggle_can_touch_only_its_web_acl_alarm_and_schedules(template, con
     assert web_acl.startswith("WafWebAcl") and attribute == "Arn"
     assert "financeanalyst-pro-demo-checks/*" in json.dumps(by_action["scheduler:CreateSchedule"])
     assert "alarm:financeanalyst-pro-demo-traffic-spike" in json.dumps(by_action["cloudwatch:PutMetricAlarm"])
+    # Decision records are transactions that also delete the side-effect markers of an undone block.
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(by_action)
     logical_id = logical_id_of_function(template, "waf_toggle", config)
     function = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]
     assert function["ReservedConcurrentExecutions"] == 1
