@@ -221,6 +221,8 @@ class WafService:
         except RuleMissing as missing:
             decision.reason = f"fail closed: {missing}"
             self.guardrails.record(decision, "failed")
+            self._page("P3", f"[P3] Blind spot: {self.target} cannot be toggled", f"{missing}. Incident "
+                       f"{request.incident or '-'}: no automated action was taken. Decision {decision.id}.")
             return self._report(decision, "failed")
         if not flip.changed:
             decision.reason = f"already {waf_action}: no write"

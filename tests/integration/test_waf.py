@@ -279,3 +279,13 @@ def test_malformed_trigger_is_rejected(harness) -> None:
 
     with pytest.raises(MalformedEvent):
         harness.waf({"hello": "world"}, at=T0)
+
+
+def test_a_missing_rule_fails_closed_with_a_blind_spot_notice(harness, waf, baseline) -> None:
+    waf.write(lambda r: r | {"Name": "renamed-by-someone", "VisibilityConfig": r["VisibilityConfig"] | {
+        "MetricName": "renamed"}} if r["Name"] == RULE else r)
+    [action] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    assert action["result"] == "failed" and "has no rule 'runbook-rate-limit'" in action["reason"]
+    [notice] = harness.notifications("P3")
+    assert "cannot be toggled" in notice["Subject"]
+    assert decisions(harness)[0]["result"] == "failed"
