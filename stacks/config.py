@@ -23,10 +23,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
-             "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf"}
+             "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback"}
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
 CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_write_interval_seconds"}
-CAPABILITIES = ("waf",)
+CAPABILITIES = ("waf", "rollback")
+ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
+                  "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
 WAF_KEYS = {"web_acl_name", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key", "block_action",
             "hold_minutes", "normal_periods", "baseline_weeks"}
 ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
@@ -80,6 +82,7 @@ class ControlPlaneConfig:
     guardrails: dict[str, int]
     capabilities: dict[str, dict[str, Any]]
     waf: dict[str, Any]
+    rollback: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -111,6 +114,7 @@ class ControlPlaneConfig:
                                "alarm_period_seconds": self.alarm("traffic-spike").period_seconds,
                                # Alarms our own block sets off: they join the incident, they do not page.
                                "side_effect_alarms": [f"{self.prefix}-waf-blocked-requests"]},
+            "rollback": self.rollback,
         }
         return {"config_version": self.version} | body
 
@@ -178,6 +182,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         guardrails=_positive_ints(_mapping(root.get("guardrails"), "guardrails"), GUARDRAIL_KEYS, "guardrails"),
         capabilities=_capabilities(_mapping(root.get("capabilities"), "capabilities")),
         waf=_waf(_mapping(root.get("waf"), "waf"), alarms),
+        rollback=_rollback(_mapping(root.get("rollback"), "rollback")),
     )
 
 
@@ -369,6 +374,42 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
     return {"web_acl_name": _str(raw, "web_acl_name", "waf"), "rule_name": _str(raw, "rule_name", "waf"),
             "limit": limit, "evaluation_window_seconds": window, "aggregate_key": raw["aggregate_key"],
             "block_action": action, **numbers}
+
+
+def _rollback(raw: dict[str, Any]) -> dict[str, Any]:
+    _no_unknown(raw, {"severities", "bake_minutes", "outcome_minutes", "targets"}, "rollback")
+    severities = raw.get("severities")
+    if not isinstance(severities, list) or not severities or any(s not in SEVERITIES for s in severities):
+        raise ConfigError(f"rollback.severities: a list of {', '.join(SEVERITIES)}")
+    result: dict[str, Any] = {"severities": severities, "targets": {}}
+    for key in ("bake_minutes", "outcome_minutes"):
+        result[key] = _int(raw, key, "rollback")
+        if result[key] < 1:
+            raise ConfigError(f"rollback.{key}: must be at least 1")
+    seen_alarms: dict[str, str] = {}
+    for name, spec in _mapping(raw.get("targets"), "rollback.targets").items():
+        where = f"rollback.targets.{name}"
+        spec = _mapping(spec, where)
+        kind = spec.get("kind")
+        if kind not in ROLLBACK_KINDS:
+            raise ConfigError(f"{where}.kind: must be one of {', '.join(ROLLBACK_KINDS)}")
+        _no_unknown(spec, ROLLBACK_KINDS[kind] | {"kind", "alarms"}, where)
+        for key in ROLLBACK_KINDS[kind] - {"entry_paths"}:
+            _str(spec, key, where)
+        if kind == "static-site":
+            paths = spec.get("entry_paths")
+            if not isinstance(paths, list) or not paths or any(not str(p).startswith("/") or "*" in str(p)
+                                                                for p in paths):
+                raise ConfigError(f"{where}.entry_paths: absolute paths, no wildcards (invalidate entries, not /*)")
+        alarms = spec.get("alarms")
+        if not isinstance(alarms, list) or not alarms:
+            raise ConfigError(f"{where}.alarms: the alarms whose incidents may roll this target back")
+        for alarm in alarms:
+            if alarm in seen_alarms:
+                raise ConfigError(f"{where}.alarms: {alarm} already rolls back {seen_alarms[alarm]}")
+            seen_alarms[alarm] = name
+        result["targets"][name] = dict(spec)
+    return result
 
 
 _CRON_FIELDS = (

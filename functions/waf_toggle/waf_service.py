@@ -22,8 +22,9 @@ from rate_limit import RateLimitRule, RuleMissing, WebAcl
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
-from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Decision, Guardrails
-from controlplane.ledger import from_item, to_item
+from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest
+from controlplane.ledger import to_item
+from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 
 logger = logging.getLogger("waf_toggle")
@@ -31,19 +32,16 @@ REMEDIATION = "waf-rate-limit"
 CAPABILITY = "waf"
 
 
-class WafService:
+class WafService(Remediation):
+    capability = CAPABILITY
+
     def __init__(self, deps: Dependencies) -> None:
-        self.deps = deps
-        self.policy = deps.policy.raw
+        super().__init__(deps)
         self.waf = self.policy["waf"]
-        self.settings = deps.settings
-        self.table = deps.settings.ledger_table
         if not deps.settings.web_acl_id:
             raise RuntimeError("WEB_ACL_ID is not set: the WAF toggle does not know its WebACL")
         self.acl = WebAcl(name=self.waf["web_acl_name"], id=deps.settings.web_acl_id)
         self.target = f"{self.acl.name}/{self.waf['rule_name']}"
-        self.guardrails = Guardrails(table=self.table, client=deps.client("dynamodb"), policy=self.policy,
-                                     clock=deps.clock)
         interval = self.policy["capabilities"][CAPABILITY]["min_write_interval_seconds"]
         self.rule = RateLimitRule(deps.client("wafv2"), self.acl, self.waf["rule_name"], sleep=deps.sleep,
                                   pace=lambda: deps.pacer("wafv2", interval))
@@ -85,7 +83,7 @@ class WafService:
     def schedule_recovery(self, event: dict[str, Any]) -> dict[str, Any]:
         """Traffic is back under the threshold: check again after the hold time (a one-time schedule)."""
         detail = event["detail"]
-        state = self._item(f"TARGET#{self.target}", "STATE") or {}
+        state = self.item(f"TARGET#{self.target}", "STATE") or {}
         blocked_at = state.get("last_action_at") if state.get("last_action") == "waf.block" else None
         if blocked_at is None:
             return self._note("waf.count", "skipped", "recovery: the rule is not blocking; nothing to undo",
@@ -100,7 +98,7 @@ class WafService:
 
     def recovery_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         now = self.deps.clock.now()
-        alarm = self._item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
+        alarm = self.item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
         normal_since = parse_timestamp(alarm["changed_at"]) if alarm and alarm.get("state") == "OK" else None
         if normal_since is None or now - normal_since < self._normal_window():
             reason = "traffic not yet normal long enough" if normal_since else "traffic alarm is not OK"
@@ -116,12 +114,12 @@ class WafService:
         return [self._act(request, "COUNT")]
 
     def outcome_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        alarm = self._item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
+        alarm = self.item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
         cleared = bool(alarm and alarm.get("state") == "OK")
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
                                        {"alarm_state": alarm.get("state") if alarm else "unknown"})
         if not cleared:
-            self._page("P1", f"[P1] Rate limiting did not clear {self.waf['traffic_alarm']}",
+            self.page("P1", f"[P1] Rate limiting did not clear {self.waf['traffic_alarm']}",
                        f"Decision {event['decision']} set {self.target} to {self.waf['block_action']}, but the "
                        f"traffic alarm is still {alarm.get('state') if alarm else 'unknown'} "
                        f"{self.policy['guardrails']['outcome_check_minutes']} minutes later. A human is needed.")
@@ -134,7 +132,7 @@ class WafService:
         status = (event.get("detail") or {}).get("status-details", {}).get("status")
         if status not in ("UPDATE_COMPLETE", "CREATE_COMPLETE"):
             return []
-        state = self._item(f"TARGET#{self.target}", "STATE") or {}
+        state = self.item(f"TARGET#{self.target}", "STATE") or {}
         if state.get("last_action") != "waf.block":
             return []
         request = ActionRequest(
@@ -202,38 +200,38 @@ class WafService:
         if force_dry_run and decision.verdict == EXECUTE:
             decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
         if decision.duplicate:
-            return self._report(decision, "skipped")
+            return self.report(decision, self.target, "skipped")
         if request.missing_data and decision.reason.startswith("fail closed"):
-            self._page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
+            self.page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
                        f"{request.missing_data}. Incident {request.incident}: no automated action was taken.")
         if decision.verdict == DRY_RUN:
             try:
                 current = self.rule.current_action()
             except RuleMissing as missing:
                 current = f"unknown ({missing})"
-            record = self.guardrails.record(decision, "dry_run", {"current_action": current, "would_set": waf_action})
-            return self._report(decision, "dry_run", record)
+            self.guardrails.record(decision, "dry_run", {"current_action": current, "would_set": waf_action})
+            return self.report(decision, self.target, "dry_run")
         if decision.verdict != EXECUTE:
             self.guardrails.record(decision, "skipped")
-            return self._report(decision, "skipped")
+            return self.report(decision, self.target, "skipped")
         try:
             flip = self.rule.set_action(waf_action)
         except RuleMissing as missing:
             decision.reason = f"fail closed: {missing}"
             self.guardrails.record(decision, "failed")
-            self._page("P3", f"[P3] Blind spot: {self.target} cannot be toggled", f"{missing}. Incident "
+            self.page("P3", f"[P3] Blind spot: {self.target} cannot be toggled", f"{missing}. Incident "
                        f"{request.incident or '-'}: no automated action was taken. Decision {decision.id}.")
-            return self._report(decision, "failed")
+            return self.report(decision, self.target, "failed")
         if not flip.changed:
             decision.reason = f"already {waf_action}: no write"
             self.guardrails.record(decision, "skipped", {"previous": flip.previous})
-            return self._report(decision, "skipped")
+            return self.report(decision, self.target, "skipped")
         blocking = waf_action != "COUNT"
         side_effects = tuple(self.waf["side_effect_alarms"])
         self.guardrails.record(decision, "executed", {"previous": flip.previous, "now": waf_action,
                                                       "attempts": flip.attempts},
                                causes=side_effects if blocking else (), ends=() if blocking else side_effects)
-        self._page("P1" if request.action == "waf.block" else "P2",
+        self.page("P1" if request.action == "waf.block" else "P2",
                    f"[WAF] {self.target}: {flip.previous} -> {waf_action}",
                    f"{request.action} on {self.target} ({request.decided_by}).\nWhy: {decision.reason}; trigger "
                    f"{json.dumps(request.trigger)}.\nIncident: {request.incident or '-'}. Decision: {decision.id}. "
@@ -243,26 +241,14 @@ class WafService:
             due = self.deps.clock.now() + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
             self.deps.schedule(f"waf-outcome-{decision.id}", due, {"task": "outcome-check", "decision": decision.id,
                                                                    "incident": request.incident, "at": isoformat(due)})
-        return self._report(decision, "executed")
-
-    def _report(self, decision: Decision, result: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"type": decision.request.action, "target": self.target, "result": result,
-                "reason": decision.reason, "incident": decision.request.incident, "decision": decision.id}
+        return self.report(decision, self.target, "executed")
 
     def _note(self, kind: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:
-        return {"type": kind, "target": self.target, "result": result, "reason": reason, "incident": incident}
+        return self.note(kind, self.target, result, reason, incident)
 
-    def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
-        item = self.deps.client("dynamodb").get_item(TableName=self.table, Key=to_item({"pk": pk, "sk": sk}),
-                                                     ConsistentRead=True).get("Item")
-        return from_item(item) if item else None
-
-    def _page(self, severity: str, subject: str, message: str) -> None:
-        self.deps.client("sns").publish(TopicArn=self.settings.notify_topics[severity], Subject=subject[:100],
-                                        Message=message)
+    def _traffic_alarm_arn(self) -> str:
+        return f"arn:aws:cloudwatch:{self.policy['region']}:{self.policy['account']}:alarm:{self.waf['traffic_alarm']}"
 
     def _normal_window(self) -> timedelta:
         return timedelta(seconds=self.waf["alarm_period_seconds"] * self.waf["normal_periods"])
 
-    def _traffic_alarm_arn(self) -> str:
-        return f"arn:aws:cloudwatch:{self.policy['region']}:{self.policy['account']}:alarm:{self.waf['traffic_alarm']}"

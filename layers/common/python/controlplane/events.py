@@ -50,3 +50,18 @@ OUTBOX_STREAM_FILTER: dict[str, Any] = {
     "eventName": ["INSERT"],
     "dynamodb": {"Keys": {"pk": {"S": ["OUTBOX"]}}},
 }
+
+
+# Pipelines announce deployments on the ops bus (schema in the README).
+DEPLOY_SOURCE = "ops.deploy"
+DEPLOYMENT_COMPLETED = "Deployment Completed"
+DEPLOYMENT_PATTERN: dict[str, Any] = {"source": [DEPLOY_SOURCE], "detail-type": [DEPLOYMENT_COMPLETED]}
+
+
+def rollback_pattern(alarms: list[str], severities: list[str]) -> dict[str, Any]:
+    """Incidents that may roll a target back: opened, actionable, severe enough, on a mapped alarm."""
+    return {
+        "source": [OPS_SOURCE],
+        "detail-type": [INCIDENT_OPENED],
+        "detail": {"actionable": [True], "severity": list(severities), "alarm_name": sorted(alarms)},
+    }

@@ -1,0 +1,87 @@
+"""Deployments per target in the ledger: versions in order, who deployed them, and their status.
+
+Items (pk / sk):
+  DEPLOY#<target> / HEAD                      {live_version, live_since, deployed_by}
+  DEPLOY#<target> / V#<deployed_at>#<version> {version, artifact, deployed_at, deployed_by, status}
+  QUARANTINE#<target> / <version>             {reason, at, decision}: never a rollback target again
+status: live | superseded | rolled-back (a rolled-back version is also quarantined)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.ledger import from_item, to_item
+
+
+class QuarantinedVersion(Exception):
+    """A quarantined version may only be recorded again with force (the roll-forward bypass)."""
+
+
+class DeploymentLedger:
+    def __init__(self, table: str, client: Any) -> None:
+        self.table = table
+        self.client = client
+
+    def head(self, target: str) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.table, ConsistentRead=True,
+                                    Key=to_item({"pk": f"DEPLOY#{target}", "sk": "HEAD"})).get("Item")
+        return from_item(item) if item else None
+
+    def history(self, target: str) -> list[dict[str, Any]]:
+        """Newest first."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table, ConsistentRead=True, ScanIndexForward=False,
+            KeyConditionExpression="pk = :p AND begins_with(sk, :v)",
+            ExpressionAttributeValues=to_item({":p": f"DEPLOY#{target}", ":v": "V#"}))
+        return [from_item(item) for page in pages for item in page["Items"]]
+
+    def quarantined(self, target: str) -> set[str]:
+        response = self.client.query(TableName=self.table, ConsistentRead=True, KeyConditionExpression="pk = :p",
+                                     ExpressionAttributeValues=to_item({":p": f"QUARANTINE#{target}"}))
+        return {from_item(item)["sk"] for item in response["Items"]}
+
+    def previous_good(self, target: str, live_version: str) -> str | None:
+        """The newest version before the live one that was never quarantined."""
+        bad = self.quarantined(target) | {live_version}
+        history = self.history(target)
+        live_seen = False
+        for entry in history:
+            if entry["version"] == live_version:
+                live_seen = True
+            elif live_seen and entry["version"] not in bad:
+                return str(entry["version"])
+        return None
+
+    def record(self, target: str, version: str, *, at: str, by: str, artifact: str | None = None,
+               force: bool = False) -> dict[str, Any]:
+        if version in self.quarantined(target) and not force:
+            raise QuarantinedVersion(f"{target} {version} is quarantined after a rollback; record it with --force "
+                                     "to roll forward anyway")
+        entry = {"pk": f"DEPLOY#{target}", "sk": f"V#{at}#{version}", "version": version, "artifact": artifact,
+                 "deployed_at": at, "deployed_by": by, "status": "live", "forced": force or None}
+        operations: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": to_item(entry)}},
+            {"Put": {"TableName": self.table, "Item": to_item({
+                "pk": f"DEPLOY#{target}", "sk": "HEAD", "live_version": version, "live_since": at,
+                "deployed_by": by})}},
+        ]
+        if force:
+            operations.append({"Delete": {"TableName": self.table,
+                                          "Key": to_item({"pk": f"QUARANTINE#{target}", "sk": version})}})
+        self.client.transact_write_items(TransactItems=operations)
+        return {k: v for k, v in entry.items() if k not in ("pk", "sk") and v is not None}
+
+    def rollback_operations(self, target: str, bad: str, good: str, *, at: str, decision: str,
+                            reason: str) -> list[dict[str, Any]]:
+        """Ledger writes of a rollback, for the decision record's transaction: quarantine the bad
+        version and make the good one live, on condition that nobody recorded a newer deployment
+        meanwhile (then the roll-forward wins; see RollbackService)."""
+        return [
+            {"Put": {"TableName": self.table, "Item": to_item({
+                "pk": f"QUARANTINE#{target}", "sk": bad, "reason": reason, "at": at, "decision": decision})}},
+            {"Put": {"TableName": self.table, "Item": to_item({
+                "pk": f"DEPLOY#{target}", "sk": "HEAD", "live_version": good, "live_since": at,
+                "deployed_by": f"rollback {decision}"}),
+                "ConditionExpression": "live_version = :bad",
+                "ExpressionAttributeValues": to_item({":bad": bad})}},
+        ]

@@ -1,0 +1,44 @@
+"""What every remediation function shares: its guardrails, ledger reads, pages and action reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.guardrails import Decision, Guardrails
+from controlplane.ledger import from_item, to_item
+from controlplane.runtime import Dependencies
+
+
+class Remediation:
+    capability: str
+
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.policy = deps.policy.raw
+        self.table = deps.settings.ledger_table
+        self.guardrails = Guardrails(table=self.table, client=deps.client("dynamodb"), policy=self.policy,
+                                     clock=deps.clock)
+
+    def item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        found = self.deps.client("dynamodb").get_item(TableName=self.table, Key=to_item({"pk": pk, "sk": sk}),
+                                                      ConsistentRead=True).get("Item")
+        return from_item(found) if found else None
+
+    def alarm_state(self, alarm_name: str) -> str | None:
+        """The alarm's state as triage last recorded it."""
+        arn = f"arn:aws:cloudwatch:{self.policy['region']}:{self.policy['account']}:alarm:{alarm_name}"
+        record = self.item(f"ALARM#{arn}", "STATE")
+        return str(record["state"]) if record and record.get("state") else None
+
+    def page(self, severity: str, subject: str, message: str) -> None:
+        self.deps.client("sns").publish(TopicArn=self.deps.settings.notify_topics[severity], Subject=subject[:100],
+                                        Message=message)
+
+    @staticmethod
+    def report(decision: Decision, target: str, result: str) -> dict[str, Any]:
+        return {"type": decision.request.action, "target": target, "result": result, "reason": decision.reason,
+                "incident": decision.request.incident, "decision": decision.id}
+
+    @staticmethod
+    def note(kind: str, target: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:
+        return {"type": kind, "target": target, "result": result, "reason": reason, "incident": incident}
