@@ -21,6 +21,8 @@ from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
 from stacks.constructs.outbox_relay import OutboxRelay
 from stacks.constructs.triage import AlarmTriage
+from stacks.constructs.follow_ups import FollowUpSchedules
+from stacks.constructs.rollback import Rollback
 from stacks.constructs.waf import WafRateLimiting
 
 
@@ -87,27 +89,27 @@ class ControlPlaneStack(Stack):
         if config.region != "us-east-1":
             raise ValueError("WAF rate limiting protects CloudFront: its WebACL must be in us-east-1 "
                              f"(config region is {config.region})")
-        waf = WafRateLimiting(
-            self, "Waf",
-            prefix=prefix,
-            waf=policy["waf"],
-            shared=shared,
-            ops_bus=ops_bus.bus,
-            stack_name=construct_id,
-            environment={"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
-                         **topics.environment()},
-            retry_attempts=config.triage["intake_retry_attempts"],
-            max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
-        )
-        ledger.grant_remediation(waf.handler.function)
-        topics.grant_publish(waf.handler.function)
-        waf.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
+        follow_ups = FollowUpSchedules(self, "FollowUps", prefix=prefix)
+        remediation = {
+            "shared": shared, "ops_bus": ops_bus.bus, "follow_ups": follow_ups,
+            "environment": {"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
+                            **topics.environment()},
+            "retry_attempts": config.triage["intake_retry_attempts"],
+            "max_event_age": Duration.minutes(config.triage["intake_max_event_age_minutes"]),
+        }
+        waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=policy["waf"], stack_name=construct_id, **remediation)
+        rollback = Rollback(self, "Rollback", prefix=prefix, rollback=policy["rollback"], **remediation)
+        for capability in (waf, rollback):
+            ledger.grant_remediation(capability.handler.function)
+            topics.grant_publish(capability.handler.function)
+            capability.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
         ControlPlaneDashboard(
             self, "Dashboard",
             prefix=prefix,
-            functions=[triage.handler.function, relay.handler.function, waf.handler.function],
+            functions=[triage.handler.function, relay.handler.function, waf.handler.function,
+                       rollback.handler.function],
             dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, relay.dead_letters.queue,
-                                waf.dead_letters.queue],
+                                waf.dead_letters.queue, rollback.dead_letters.queue],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms

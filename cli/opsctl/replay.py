@@ -15,11 +15,11 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from controlplane.clock import FixedClock, parse_timestamp
-from controlplane.events import stack_name
+from controlplane.events import DEPLOY_SOURCE, stack_name
 from controlplane.ledger import IncidentLedger
 from opsctl import lambda_host
 from opsctl.context import write_state
-from opsctl.routes import OPS_BUS_ROUTES, SNS_INTAKE_FUNCTION, intake_routes
+from opsctl.routes import SNS_INTAKE_FUNCTION, intake_routes
 from opsctl.world import LocalWorld, drain, provision, seed_traffic_history, use_fake_credentials
 from stacks.config import ControlPlaneConfig
 
@@ -118,6 +118,9 @@ class Replay:
         except json.JSONDecodeError as error:
             self.reject(number, f"line is not JSON: {error.msg} at column {error.colno}")
             return
+        if isinstance(event, dict) and event.get("source") == DEPLOY_SOURCE:
+            self.publish_to_ops_bus(event)
+            return
         functions = self.route(event)
         if not functions:
             self.reject(number, "no intake rule or scheduled task matches this event")
@@ -145,6 +148,20 @@ class Replay:
                      + (f"  {outcome['incident']} ({outcome['severity']})" if outcome.get("incident") else "")
                      + (f"  [{outcome['reason']}]" if outcome["result"] in ("rejected", "superseded") else "")
                      + ("  (late delivery: no remediation)" if outcome.get("stale") else ""))
+        self.collect_side_effects()
+
+    def publish_to_ops_bus(self, event: dict[str, Any]) -> None:
+        """A pipeline's "Deployment Completed" goes to the ops bus, whose rules deliver it."""
+        assert self.world is not None
+        delivered_at = delivery_time(event)
+        if delivered_at is not None:
+            self.fire_schedules(until=delivered_at)
+            self.clock.set(delivered_at)
+        self.world.client("events").put_events(Entries=[{
+            "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
+            "EventBusName": self.world.settings.ops_bus_name, "Time": event["time"]}])
+        self.report.processed += 1
+        self.say(self.clock.now(), f"deploy     {event['detail'].get('target')} {event['detail'].get('version')}")
         self.collect_side_effects()
 
     def route(self, event: Any) -> list[str]:
@@ -183,12 +200,15 @@ class Replay:
                                                   "subject": envelope.get("Subject"), "incident": incident})
                 self.say(self.clock.now(), f"notify {severity}  {envelope.get('Subject')}")
         for event in drain(sqs, self.world.ops_event_queue):
-            self.say(self.clock.now(), f"ops-bus    {event['detail-type']}: {event['detail'].get('incident_id')} "
-                                       f"(remediation={event['detail'].get('remediation')}, "
-                                       f"actionable={event['detail'].get('actionable')})")
-        for route in OPS_BUS_ROUTES:
-            for event in drain(sqs, self.world.route_queues[route.function]):
-                self.run_function(route.function, event)
+            detail = event["detail"]
+            if "incident_id" in detail:
+                self.say(self.clock.now(), f"ops-bus    {event['detail-type']}: {detail['incident_id']} "
+                                           f"(remediation={detail.get('remediation')}, actionable={detail.get('actionable')})")
+            else:
+                self.say(self.clock.now(), f"ops-bus    {event['detail-type']}: {json.dumps(detail)[:100]}")
+        for function, queue_url in self.world.route_queues:
+            for event in drain(sqs, queue_url):
+                self.run_function(function, event)
                 self.collect_side_effects()
 
     def collect_incidents(self) -> None:

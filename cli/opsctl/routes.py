@@ -7,9 +7,11 @@ from typing import Any
 
 from controlplane.events import (
     ALARM_STATE_CHANGE_PATTERN,
+    DEPLOYMENT_PATTERN,
     INCIDENT_OPENED,
     INCIDENT_RESOLVED,
     incident_pattern,
+    rollback_pattern,
     stack_status_pattern,
 )
 
@@ -27,7 +29,12 @@ def intake_routes(stack_name: str) -> tuple[Route, ...]:
 
 # The SNS intake topic's Lambda subscription.
 SNS_INTAKE_FUNCTION = "triage"
-# Ops-bus rules of the remediation capabilities.
-OPS_BUS_ROUTES: tuple[Route, ...] = (
-    Route("waf_toggle", incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit")),
-)
+def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
+    """Ops-bus rules of the remediation capabilities (the stacks build theirs from the same calls)."""
+    rollback = policy["rollback"]
+    mapped = [alarm for target in rollback["targets"].values() for alarm in target["alarms"]]
+    return (
+        Route("waf_toggle", incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit")),
+        Route("rollback", rollback_pattern(mapped, rollback["severities"])),
+        Route("rollback", DEPLOYMENT_PATTERN),
+    )

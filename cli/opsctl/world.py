@@ -21,7 +21,7 @@ from controlplane.events import OUTBOX_STREAM_FILTER
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
-from opsctl.routes import OPS_BUS_ROUTES
+from opsctl.routes import ops_bus_routes
 from stacks.config import ControlPlaneConfig
 from stacks.waf_rules import web_acl_properties
 
@@ -40,7 +40,7 @@ class LocalWorld:
     session: Any
     notification_queues: dict[str, str]  # severity → capture queue URL
     ops_event_queue: str
-    route_queues: dict[str, str] = field(default_factory=dict)  # function → queue URL of its ops-bus rule
+    route_queues: list[tuple[str, str]] = field(default_factory=list)  # (function, queue URL) per ops-bus rule
     waits: list[float] = field(default_factory=list)  # pacing sleeps the handlers asked for
     traffic_seeded: bool = False
     _containers: dict[str, Dependencies] = field(default_factory=dict)
@@ -161,15 +161,16 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     ops_queue = sqs.create_queue(QueueName=f"{prefix}-capture-ops")["QueueUrl"]
     events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
     events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, ops_queue)}])
-    route_queues = {}
-    for route in OPS_BUS_ROUTES:
-        queue_url = sqs.create_queue(QueueName=f"{prefix}-route-{route.function}")["QueueUrl"]
-        events.put_rule(Name=f"route-{route.function}", EventBusName=bus, EventPattern=json.dumps(route.pattern))
-        events.put_targets(Rule=f"route-{route.function}", EventBusName=bus,
-                           Targets=[{"Id": "q", "Arn": _queue_arn(sqs, queue_url)}])
-        route_queues[route.function] = queue_url
-
     web_acl_id = _provision_waf(session, config)
+    policy = _provision_rollback_targets(session, config, policy)
+    route_queues = []
+    for number, route in enumerate(ops_bus_routes(policy)):
+        name = f"route-{number}-{route.function}"
+        queue_url = sqs.create_queue(QueueName=f"{prefix}-{name}")["QueueUrl"]
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(route.pattern))
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, queue_url)}])
+        route_queues.append((route.function, queue_url))
+
     scheduler = session.client("scheduler")
     scheduler.create_schedule_group(Name=f"{prefix}-checks")
     _provision_alarms(session, config)
@@ -196,6 +197,59 @@ def _provision_waf(session: Any, config: ControlPlaneConfig) -> str:
     # CLOUDFRONT-scope WebACLs live in us-east-1, whatever the stack's Region.
     wafv2 = session.client("wafv2", region_name="us-east-1")
     return str(wafv2.create_web_acl(**properties)["Summary"]["Id"])
+
+
+def _provision_rollback_targets(session: Any, config: ControlPlaneConfig, policy: dict[str, Any]) -> dict[str, Any]:
+    """The application's deployable targets: a Lambda function with two published versions and its
+    alias on the newest, and a static site whose distribution serves `releases/v2/` from S3.
+    CloudFront assigns distribution ids, so the policy gets the one it assigned."""
+    policy = json.loads(json.dumps(policy))
+    iam = session.client("iam")
+    role = iam.create_role(RoleName=f"{config.prefix}-app-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    for spec in policy["rollback"]["targets"].values():
+        if spec["kind"] == "lambda-alias":
+            _provision_function(session.client("lambda"), spec, role)
+        else:
+            spec["distribution_id"] = _provision_site(session, spec)
+    return policy
+
+
+def _provision_function(client: Any, spec: dict[str, Any], role: str) -> None:
+    code = _zip({"index.py": "def handler(event, context):\n    return {'statusCode': 200}\n"})
+    client.create_function(FunctionName=spec["function"], Runtime="python3.13", Role=role, Handler="index.handler",
+                           Code={"ZipFile": code}, Publish=True)
+    client.update_function_code(FunctionName=spec["function"], ZipFile=code, Publish=True)
+    client.create_alias(FunctionName=spec["function"], Name=spec["alias"], FunctionVersion="2")
+
+
+def _provision_site(session: Any, spec: dict[str, Any]) -> str:
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=spec["bucket"])
+    for release in ("v1", "v2"):
+        s3.put_object(Bucket=spec["bucket"], Key=f"releases/{release}/index.html", Body=f"<h1>{release}</h1>".encode())
+    distribution = session.client("cloudfront").create_distribution(DistributionConfig={
+        "CallerReference": spec["bucket"], "Comment": "static site", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": spec["origin_id"], "DomainName": f"{spec['bucket']}.s3.amazonaws.com", "OriginPath": "/releases/v2",
+            "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": spec["origin_id"], "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+        "DefaultRootObject": "index.html",
+    })
+    return str(distribution["Distribution"]["Id"])
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, body in files.items():
+            archive.writestr(name, body)
+    return buffer.getvalue()
 
 
 def _provision_alarms(session: Any, config: ControlPlaneConfig) -> None:

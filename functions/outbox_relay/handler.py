@@ -3,9 +3,9 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from relay import relay_batch
 
 from controlplane.runtime import dependencies
+from relay import relay_batch
 
 logger = Logger()
 

@@ -43,8 +43,8 @@ class StaticSite:
         return str(self._origin(config)["OriginPath"]).rsplit("/", 1)[-1]
 
     def switch(self, version: str, reference: str) -> dict[str, Any]:
-        calls = 0
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        calls = attempts = 0
+        for attempts in range(1, MAX_ATTEMPTS + 1):  # noqa: B007 - reported below
             response = self.client.get_distribution_config(Id=self.distribution_id)
             calls += 1
             config = response["DistributionConfig"]
@@ -64,4 +64,4 @@ class StaticSite:
         self.client.create_invalidation(DistributionId=self.distribution_id, InvalidationBatch={
             "Paths": {"Quantity": len(self.entry_paths), "Items": list(self.entry_paths)},
             "CallerReference": reference})
-        return {"previous": previous, "now": version, "attempts": attempt, "api_calls": calls + 1}
+        return {"previous": previous, "now": version, "attempts": attempts, "api_calls": calls + 1}

@@ -3,9 +3,9 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from waf_service import WafService
 
 from controlplane.runtime import dependencies
+from waf_service import WafService
 
 logger = Logger()
 

@@ -17,8 +17,6 @@ import statistics
 from datetime import timedelta
 from typing import Any
 
-from rate_limit import RateLimitRule, RuleMissing, WebAcl
-
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
@@ -26,6 +24,7 @@ from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest
 from controlplane.ledger import to_item
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
+from rate_limit import RateLimitRule, RuleMissing, WebAcl
 
 logger = logging.getLogger("waf_toggle")
 REMEDIATION = "waf-rate-limit"

@@ -73,7 +73,7 @@ class ControlPlaneFunction(Construct):
         unscoped_actions: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        function_name = f"{prefix}-{name.replace('_', '-')}"
+        self.function_name = function_name = f"{prefix}-{name.replace('_', '-')}"
         self.log_group = logs.LogGroup(
             self, "Logs",
             log_group_name=f"/aws/lambda/{function_name}",

@@ -17,8 +17,8 @@ from constructs import Construct
 
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, incident_pattern, stack_status_pattern
 from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
-from stacks.constructs.nag import acknowledge
 from stacks.constructs.triage import DELIVERY_RETRIES
 from stacks.waf_rules import web_acl_properties
 
@@ -38,6 +38,7 @@ class WafRateLimiting(Construct):
         waf: dict[str, Any],
         shared: SharedLayers,
         ops_bus: events.IEventBus,
+        follow_ups: FollowUpSchedules,
         stack_name: str,
         environment: dict[str, str],
         retry_attempts: int,
@@ -50,24 +51,13 @@ class WafRateLimiting(Construct):
         self.web_acl_arn = self.web_acl.get_att("Arn").to_string()
 
         self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-waf-toggle-dlq")
-        self.schedule_group = scheduler.CfnScheduleGroup(self, "Checks", name=f"{prefix}-checks")
-        function_name = f"{prefix}-waf-toggle"
-        self_arn = stack.format_arn(service="lambda", resource="function", resource_name=function_name,
-                                    arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        # Named, so that `opsctl waf block --for 30m` can hand it to the expiry schedule it creates.
-        self.scheduler_role = iam.Role(self, "SchedulerRole", role_name=f"{prefix}-scheduler",
-                                       assumed_by=iam.ServicePrincipal(
-            "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
-        self.scheduler_role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self_arn]))
-
         self.handler = ControlPlaneFunction(
             self, "Handler",
             name="waf_toggle",
             prefix=prefix,
             shared=shared,
-            environment={"WEB_ACL_ID": self.web_acl_id, "SCHEDULE_GROUP": f"{prefix}-checks",
-                         "SCHEDULER_ROLE_ARN": self.scheduler_role.role_arn, "SELF_ARN": self_arn,
-                         "REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url, **environment},
+            environment={"WEB_ACL_ID": self.web_acl_id, "REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url,
+                         **environment},
             failure_queue=self.dead_letters.queue,
             retry_attempts=retry_attempts,
             max_event_age=max_event_age,
@@ -76,6 +66,8 @@ class WafRateLimiting(Construct):
             unscoped_actions=("cloudwatch:GetMetricStatistics",),
         )
         function = self.handler.function
+        for key, value in follow_ups.allow(self.handler.function_name, self.handler.role).items():
+            function.add_environment(key, value)
         target = targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
                                         dead_letter_queue=self.dead_letters.queue)
         events.Rule(self, "OnIncident", event_bus=ops_bus,
@@ -88,35 +80,24 @@ class WafRateLimiting(Construct):
         scheduler.CfnSchedule(
             self, "HourlyBaseline",
             name=f"{prefix}-traffic-baseline",
-            group_name=self.schedule_group.name,
+            group_name=follow_ups.group_name,
             schedule_expression="cron(5 * * * ? *)",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn, role_arn=self.scheduler_role.role_arn,
+                arn=function.function_arn, role_arn=follow_ups.role.role_arn,
                 input=json.dumps({"task": "compute-baseline"}),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
                                                                        maximum_retry_attempts=3),
                 dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
                     arn=self.dead_letters.queue.queue_arn),
             ),
-        ).node.add_dependency(self.schedule_group)
-        self.dead_letters.queue.grant_send_messages(self.scheduler_role)
+        ).node.add_dependency(follow_ups.group)
+        self.dead_letters.queue.grant_send_messages(follow_ups.role)
 
         # What the toggle does, and nothing else.
         role = self.handler.role
         role.add_to_policy(iam.PolicyStatement(actions=["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
                                                resources=[self.web_acl_arn]))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["scheduler:CreateSchedule"],
-            resources=[stack.format_arn(service="scheduler", resource="schedule",
-                                        resource_name=f"{prefix}-checks/*")]))
-        role.add_to_policy(iam.PolicyStatement(actions=["iam:PassRole"], resources=[self.scheduler_role.role_arn]))
-        acknowledge(role, {
-            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:{stack.region}:{stack.account}"
-            f":schedule/{prefix}-checks/*]": "Follow-up checks are one-time schedules named at run time after the "
-                                            "decision or incident they check; creation is confined to this stack's "
-                                            "own schedule group, whose only target is this function.",
-        })
         traffic_alarm = stack.format_arn(service="cloudwatch", resource="alarm", resource_name=waf["traffic_alarm"],
                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],

@@ -151,10 +151,11 @@ class Guardrails:
     # --- recording -----------------------------------------------------------------------------
 
     def record(self, decision: Decision, result: str, details: dict[str, Any] | None = None, *,
-               causes: tuple[str, ...] = (), ends: tuple[str, ...] = ()) -> dict[str, Any]:
+               causes: tuple[str, ...] = (), ends: tuple[str, ...] = (),
+               extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """One ledger write: the decision record and, for an executed change, the target's state,
-        the hour's budget and the alarms the change sets off (`causes`) or stops (`ends`), atomically.
-        A redelivered trigger cannot record twice."""
+        the hour's budget, the alarms the change sets off (`causes`) or stops (`ends`) and the
+        capability's own items (`extra`), atomically. A redelivered trigger cannot record twice."""
         record = decision.record(result, details)
         now = decision.decided_at
         operations: list[dict[str, Any]] = [{"Put": {
@@ -181,6 +182,7 @@ class Guardrails:
                 "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"},
                 "ExpressionAttributeValues": to_item({":one": 1}),
             }})
+        operations += extra or []
         self.client.transact_write_items(TransactItems=operations)
         return record
 

@@ -1,0 +1,192 @@
+"""Roll a bad deployment back, automatically inside the bake window or on a human's word.
+
+Triggers (every decision through the guardrails and recorded in the ledger):
+- ops bus "Deployment Completed" (or `opsctl deploy record`) → the deployment ledger;
+- ops bus "Incident Opened" on an alarm mapped to a target, P0/P1 by default → rollback if the
+  target's latest deployment is inside the bake window and the alarm did not already fire before it;
+- task "outcome-check" → did the alarm return to OK? If not, escalate to P0;
+- task "manual" (`opsctl deploy rollback`) → the same path, recorded as a human decision."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.errors import MalformedEvent
+from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
+from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Decision
+from controlplane.remediation import Remediation
+from controlplane.runtime import Dependencies
+from deployments import DeploymentLedger
+from strategies import LambdaAlias, StaticSite, Strategy
+
+CAPABILITY = "rollback"
+
+
+class RollbackService(Remediation):
+    capability = CAPABILITY
+
+    def __init__(self, deps: Dependencies) -> None:
+        super().__init__(deps)
+        self.config = self.policy["rollback"]
+        self.deployments = DeploymentLedger(self.table, deps.client("dynamodb"))
+
+    def handle(self, event: Any) -> list[dict[str, Any]]:
+        if not isinstance(event, dict):
+            raise MalformedEvent("event is not an object")
+        if event.get("source") == DEPLOY_SOURCE and event.get("detail-type") == DEPLOYMENT_COMPLETED:
+            return [self.record_deployment(event["detail"], at=event["time"])]
+        if event.get("source") == OPS_SOURCE and event.get("detail-type") == INCIDENT_OPENED:
+            return [self.on_incident(event)]
+        if event.get("task") == "outcome-check":
+            return [self.outcome_check(event)]
+        if event.get("task") == "manual":
+            return [self.manual(event)]
+        if event.get("task") == "record":
+            return [self.record_deployment(event, at=isoformat(self.deps.clock.now()))]
+        raise MalformedEvent(f"not a rollback trigger: source={event.get('source')!r} task={event.get('task')!r}")
+
+    # --- deployments ---------------------------------------------------------------------------
+
+    def record_deployment(self, detail: dict[str, Any], *, at: str) -> dict[str, Any]:
+        target = str(detail["target"])
+        if target not in self.config["targets"]:
+            raise MalformedEvent(f"unknown deployment target {target!r}")
+        entry = self.deployments.record(target, str(detail["version"]), at=isoformat(parse_timestamp(at)),
+                                        by=str(detail.get("deployed_by") or "unknown"),
+                                        artifact=detail.get("artifact"), force=bool(detail.get("force")))
+        return self.note("deploy.record", target, "recorded", f"{target} {entry['version']} is live", None)
+
+    # --- automatic ------------------------------------------------------------------------------
+
+    def on_incident(self, event: dict[str, Any]) -> dict[str, Any]:
+        detail = event["detail"]
+        target = self.target_for(detail["alarm_name"])
+        incident = detail["incident_id"]
+        if target is None:
+            return self.note("rollback", "-", "skipped", f"{detail['alarm_name']} rolls back no target", incident)
+        head = self.deployments.head(target)
+        now = self.deps.clock.now()
+        if head is None:
+            return self.note("rollback", target, "skipped", f"no deployment of {target} is known", incident)
+        deployed_at = parse_timestamp(head["live_since"])
+        bake = timedelta(minutes=self.config["bake_minutes"])
+        if now - deployed_at > bake:
+            return self.note("rollback", target, "skipped", f"outside the bake window: {head['live_version']} was "
+                             f"deployed {int((now - deployed_at).total_seconds() // 60)} min ago "
+                             f"(bake {self.config['bake_minutes']} min)", incident)
+        if parse_timestamp(detail["state_changed_at"]) < deployed_at:
+            # The alarm fired before this deployment: it is no evidence against it. A human decides.
+            self.page("P0", f"[P0] {incident}: {target} not rolled back, needs a human",
+                      f"{detail['alarm_name']} was already in ALARM ({detail['state_changed_at']}) before "
+                      f"{target} {head['live_version']} was deployed ({head['live_since']}), so it is no evidence "
+                      f"against that deployment. Escalating instead of rolling back.")
+            return self.note("rollback", target, "escalated", "alarm predates the deployment: escalated, "
+                             "not rolled back", incident)
+        request = ActionRequest(
+            capability=CAPABILITY, action="rollback", target=target,
+            trigger={"kind": INCIDENT_OPENED, "event_id": event.get("id"), "alarm": detail["alarm_name"],
+                     "severity": detail["severity"]},
+            trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]), incident=incident,
+            thresholds={"bake_minutes": self.config["bake_minutes"]},
+            inputs={"live_version": head["live_version"], "deployed_at": head["live_since"]},
+        )
+        return self.roll_back(request, head["live_version"], to_version=None, alarm=detail["alarm_name"])
+
+    def outcome_check(self, event: dict[str, Any]) -> dict[str, Any]:
+        state = self.alarm_state(event["alarm"])
+        cleared = state == "OK"
+        self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed", {"alarm_state": state})
+        if not cleared:
+            self.page("P0", f"[P0] Rollback of {event['target']} did not clear {event['alarm']}",
+                      f"Decision {event['decision']} rolled {event['target']} back, but {event['alarm']} is "
+                      f"{state or 'unknown'} {self.config['outcome_minutes']} minutes later. Escalated to P0.")
+        return self.note("outcome-check", event["target"], "succeeded" if cleared else "failed",
+                         "alarm back to OK" if cleared else f"alarm still {state}: escalated to P0",
+                         event.get("incident"))
+
+    # --- humans ---------------------------------------------------------------------------------
+
+    def manual(self, event: dict[str, Any]) -> dict[str, Any]:
+        target = str(event["target"])
+        if target not in self.config["targets"]:
+            raise MalformedEvent(f"unknown target {target!r}")
+        head = self.deployments.head(target)
+        if head is None:
+            return self.note("rollback", target, "skipped", f"no deployment of {target} is known", None)
+        now = self.deps.clock.now()
+        request = ActionRequest(
+            capability=CAPABILITY, action="rollback", target=target,
+            trigger={"kind": "opsctl", "by": event["by"], "to": event.get("to")},
+            trigger_id=f"manual|{event['by']}|{isoformat(now)}", event_time=now, decided_by=f"human:{event['by']}",
+            inputs={"live_version": head["live_version"], "deployed_at": head["live_since"]}, cooldown=False,
+        )
+        return self.roll_back(request, head["live_version"], to_version=event.get("to"),
+                              force_dry_run=bool(event.get("dry_run")))
+
+    # --- shared ---------------------------------------------------------------------------------
+
+    def roll_back(self, request: ActionRequest, bad: str, *, to_version: str | None, alarm: str | None = None,
+                  force_dry_run: bool = False) -> dict[str, Any]:
+        target = request.target
+        if to_version is not None and to_version in self.deployments.quarantined(target):
+            request.missing_data = f"{to_version} is quarantined: never a rollback target"
+        good = to_version or self.deployments.previous_good(target, bad)
+        request.inputs["to_version"] = good
+        if good is None and request.missing_data is None:
+            request.missing_data = f"no previous good version of {target} is known"
+        decision = self.guardrails.decide(request)
+        if force_dry_run and decision.verdict == EXECUTE:
+            decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
+        if decision.duplicate:
+            return self.report(decision, target, "skipped")
+        if decision.verdict != EXECUTE:
+            if request.missing_data and decision.reason.startswith("fail closed"):
+                self.page("P3", f"[P3] Blind spot: cannot roll back {target}",
+                          f"{request.missing_data}. Incident {request.incident or '-'}: no rollback was made.")
+            result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
+            self.guardrails.record(decision, result, {"from": bad, "to": good})
+            return self.report(decision, target, result)
+        assert good is not None
+        switched = self.strategy(target).switch(good, reference=decision.id)
+        at = isoformat(self.deps.clock.now())
+        reason = f"rolled back by {request.decided_by} ({decision.id}): {request.incident or 'manual'}"
+        try:
+            self.guardrails.record(decision, "executed", switched | {"from": bad, "to": good},
+                                   extra=self.deployments.rollback_operations(target, bad, good, at=at,
+                                                                              decision=decision.id, reason=reason))
+        except self.deps.client("dynamodb").exceptions.TransactionCanceledException:
+            return self._rolled_forward_meanwhile(decision, target, bad, good)
+        self.page(request.trigger.get("severity", "P1"), f"[ROLLBACK] {target}: {bad} -> {good}",
+                  f"{target} rolled back from {bad} to {good} ({request.decided_by}).\nWhy: "
+                  f"{request.trigger.get('alarm') or 'operator decision'} — incident {request.incident or '-'}; "
+                  f"{decision.reason}.\n{bad} is quarantined: it will not be rolled back to, and a new deployment "
+                  f"of it needs `opsctl deploy record --force`.\nDecision {decision.id}, config {decision.config_version}.")
+        if alarm:
+            due = self.deps.clock.now() + timedelta(minutes=self.config["outcome_minutes"])
+            self.deps.schedule(f"rollback-outcome-{decision.id}", due, {
+                "task": "outcome-check", "decision": decision.id, "target": target, "alarm": alarm,
+                "incident": request.incident, "at": isoformat(due)})
+        return self.report(decision, target, "executed")
+
+    def _rolled_forward_meanwhile(self, decision: Decision, target: str, bad: str, good: str) -> dict[str, Any]:
+        """A newer deployment was recorded while we rolled back: the roll-forward wins. Put it back
+        live (it may well be the fix) and say so."""
+        head = self.deployments.head(target) or {}
+        newest = str(head.get("live_version"))
+        self.strategy(target).switch(newest, reference=f"{decision.id}-forward")
+        decision.reason = f"superseded: {target} {newest} was deployed while rolling back to {good}; {newest} kept"
+        self.guardrails.record(decision, "superseded", {"from": bad, "to": good, "kept": newest})
+        self.page("P1", f"[ROLLBACK] {target}: superseded by {newest}", decision.reason)
+        return self.report(decision, target, "superseded")
+
+    def strategy(self, target: str) -> Strategy:
+        spec = self.config["targets"][target]
+        if spec["kind"] == "lambda-alias":
+            return LambdaAlias(self.deps.client("lambda"), spec["function"], spec["alias"])
+        return StaticSite(self.deps.client("cloudfront"), spec["distribution_id"], spec["origin_id"],
+                          spec["entry_paths"])
+
+    def target_for(self, alarm: str) -> str | None:
+        return next((name for name, spec in self.config["targets"].items() if alarm in spec["alarms"]), None)

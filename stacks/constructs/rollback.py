@@ -1,0 +1,61 @@
+"""Automatic and on-demand rollback: the rollback Lambda on ops-bus incident and deployment events,
+with exactly the permissions its configured targets need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
+from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.follow_ups import FollowUpSchedules
+from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.triage import DELIVERY_RETRIES
+from stacks.constructs.waf import event_pattern
+
+
+class Rollback(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, rollback: dict[str, Any],
+                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
+                 environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-rollback-dlq")
+        self.handler = ControlPlaneFunction(
+            self, "Handler", name="rollback", prefix=prefix, shared=shared,
+            environment={"REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url, **environment},
+            failure_queue=self.dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age,
+            # One decision at a time: a deployment record and a rollback never interleave in the ledger.
+            reserved_concurrency=1,
+        )
+        function = self.handler.function
+        for key, value in follow_ups.allow(self.handler.function_name, self.handler.role).items():
+            function.add_environment(key, value)
+        target = targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
+                                        dead_letter_queue=self.dead_letters.queue)
+        mapped = [alarm for spec in rollback["targets"].values() for alarm in spec["alarms"]]
+        events.Rule(self, "OnIncident", event_bus=ops_bus, targets=[target],
+                    description="Severe incidents on alarms mapped to a deployment target → rollback",
+                    event_pattern=event_pattern(rollback_pattern(mapped, rollback["severities"])))
+        events.Rule(self, "OnDeployment", event_bus=ops_bus, targets=[target],
+                    description="Pipelines' Deployment Completed → the deployment ledger",
+                    event_pattern=event_pattern(DEPLOYMENT_PATTERN))
+
+        role = self.handler.role
+        for spec in rollback["targets"].values():
+            if spec["kind"] == "lambda-alias":
+                arn = stack.format_arn(service="lambda", resource="function", resource_name=spec["function"],
+                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                role.add_to_policy(iam.PolicyStatement(actions=["lambda:GetAlias", "lambda:UpdateAlias"],
+                                                       resources=[arn]))
+            else:
+                arn = stack.format_arn(service="cloudfront", region="", resource="distribution",
+                                       resource_name=spec["distribution_id"])
+                role.add_to_policy(iam.PolicyStatement(
+                    actions=["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
+                             "cloudfront:CreateInvalidation"], resources=[arn]))
