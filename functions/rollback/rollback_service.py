@@ -18,7 +18,7 @@ from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OP
 from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Decision
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
-from deployments import DeploymentLedger
+from deployments import DeploymentLedger, QuarantinedVersion
 from strategies import LambdaAlias, StaticSite, Strategy
 
 CAPABILITY = "rollback"
@@ -53,9 +53,14 @@ class RollbackService(Remediation):
         target = str(detail["target"])
         if target not in self.config["targets"]:
             raise MalformedEvent(f"unknown deployment target {target!r}")
-        entry = self.deployments.record(target, str(detail["version"]), at=isoformat(parse_timestamp(at)),
-                                        by=str(detail.get("deployed_by") or "unknown"),
-                                        artifact=detail.get("artifact"), force=bool(detail.get("force")))
+        try:
+            entry = self.deployments.record(target, str(detail["version"]), at=isoformat(parse_timestamp(at)),
+                                            by=str(detail.get("deployed_by") or "unknown"),
+                                            artifact=detail.get("artifact"), force=bool(detail.get("force")))
+        except QuarantinedVersion as refused:
+            # Not retried: the same record would be refused again. Someone must look (or use --force).
+            self.page("P1", f"[DEPLOY] {target} {detail['version']} refused: quarantined", str(refused))
+            return self.note("deploy.record", target, "refused", str(refused), None)
         return self.note("deploy.record", target, "recorded", f"{target} {entry['version']} is live", None)
 
     # --- automatic ------------------------------------------------------------------------------
