@@ -187,12 +187,34 @@ def waf_toggle_calls(config, world, deps) -> dict[str, float | int | str]:
             "waf_toggle_ledger_writes": len(ledger_writes), "waf_toggle_calls": " → ".join(calls)}
 
 
+def rollback_calls(config, world, deps) -> dict[str, float | int | str]:
+    """AWS calls of one automatic rollback of a Lambda alias (bad deploy, alarm inside the bake window)."""
+    from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
+
+    rollback_deps = world.dependencies("rollback", deps.clock)
+    for version, at in (("1", "2026-11-26T01:00:00Z"), ("2", "2026-11-26T02:55:00Z")):
+        lambda_host.invoke("rollback", {"source": DEPLOY_SOURCE, "detail-type": DEPLOYMENT_COMPLETED, "time": at,
+                                        "detail": {"target": "api", "version": version}}, rollback_deps)
+    alarm = config.rollback["targets"]["api"]["alarms"][0]
+    event = {"id": "bench", "source": OPS_SOURCE, "detail-type": INCIDENT_OPENED, "time": "2026-11-26T03:00:00Z",
+             "detail": {"incident_id": "INC-2026-001", "severity": "P1", "alarm_name": alarm, "transition_id": "b",
+                        "state_changed_at": "2026-11-26T03:00:00.000Z", "actionable": True}}
+    rollback_deps.calls.clear()
+    [action] = lambda_host.invoke("rollback", event, rollback_deps)["actions"]
+    assert action["result"] == "executed", action
+    calls = list(rollback_deps.calls)
+    return {"rollback_api_calls": len(calls),
+            "rollback_target_calls": sum(c.startswith("lambda.") for c in calls),
+            "rollback_calls": " → ".join(calls)}
+
+
 def main() -> None:
     results: dict[str, float | int | str] = {}
     results |= import_ratio()
     results |= in_world(triage_cost)
     results |= in_world(storm)
     results |= in_world(waf_toggle_calls)
+    results |= in_world(rollback_calls)
     targets = {"import_ratio_vs_boto3": 1.3, "critical_path_api_calls": 3, "triage_cost_ratio_vs_put_item": 3,
                "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 1}
     print(f"{'metric':<32} {'value':>12}  target")

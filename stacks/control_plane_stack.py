@@ -15,14 +15,14 @@ from constructs import Construct
 from stacks.config import ControlPlaneConfig
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.dashboard import ControlPlaneDashboard
+from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import REPO_ROOT, shared_layers
 from stacks.constructs.ledger import Ledger
 from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
 from stacks.constructs.outbox_relay import OutboxRelay
-from stacks.constructs.triage import AlarmTriage
-from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.rollback import Rollback
+from stacks.constructs.triage import AlarmTriage
 from stacks.constructs.waf import WafRateLimiting
 
 
@@ -90,7 +90,7 @@ class ControlPlaneStack(Stack):
             raise ValueError("WAF rate limiting protects CloudFront: its WebACL must be in us-east-1 "
                              f"(config region is {config.region})")
         follow_ups = FollowUpSchedules(self, "FollowUps", prefix=prefix)
-        remediation = {
+        remediation: dict[str, Any] = {
             "shared": shared, "ops_bus": ops_bus.bus, "follow_ups": follow_ups,
             "environment": {"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
                             **topics.environment()},

@@ -6,6 +6,7 @@ compiled policy), so a human decision goes through the same code, guardrails and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -37,6 +38,13 @@ class OperatorContext:
     def ledger(self) -> IncidentLedger:
         return IncidentLedger(self.deps.settings.ledger_table, self.deps.client("dynamodb"))
 
+    def deps_for(self, function: str) -> Dependencies:
+        """The dependencies `function` has when deployed (its own ARN for the checks it schedules)."""
+        name = f"{self.config.prefix}-{function.replace('_', '-')}"
+        arn = f"arn:aws:lambda:{self.config.region}:{self.config.account}:function:{name}"
+        return dataclasses.replace(self.deps, settings=dataclasses.replace(self.deps.settings, self_arn=arn),
+                                   _clients={})
+
 
 def uses_real_account(args: Any) -> bool:
     return bool(args.profile or args.region or os.environ.get("AWS_ENDPOINT_URL"))
@@ -67,7 +75,6 @@ def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
         web_acl_id=_web_acl_id(session, config.waf["web_acl_name"]),
         schedule_group=f"{prefix}-checks",
         scheduler_role_arn=f"arn:aws:iam::{account}:role/{prefix}-scheduler",
-        self_arn=f"arn:aws:lambda:{region}:{account}:function:{prefix}-waf-toggle",
     )
     return OperatorContext(config, Dependencies(settings=settings, clock=SystemClock(), session=session), local=False)
 
@@ -88,7 +95,7 @@ def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[O
     with mock_aws():
         world = provision(config, config.policy())
         clock = FixedClock(datetime.now(timezone.utc))
-        deps = world.dependencies("waf_toggle", clock)
+        deps = world.dependencies("opsctl", clock)
         dynamodb = world.client("dynamodb")
         for item in saved["ledger"]:
             dynamodb.put_item(TableName=world.settings.ledger_table, Item=item)

@@ -95,6 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--by", default=getpass.getuser())
     commands.choices["automation"].set_defaults(run=run_automation)
 
+    deploy = commands.add_parser("deploy", help="deployments: record, status, history, rollback").add_subparsers(
+        dest="action", required=True)
+    sub = target(deploy.add_parser("record", help="a deployment, as a pipeline reports it"))
+    sub.add_argument("--target", required=True)
+    sub.add_argument("--version", required=True)
+    sub.add_argument("--artifact")
+    sub.add_argument("--force", action="store_true", help="record a quarantined version anyway (roll forward)")
+    sub.add_argument("--by", default=getpass.getuser())
+    for name in ("status", "history"):
+        sub = target(deploy.add_parser(name, help="live version per target" if name == "status"
+                                       else "versions in order, newest first"))
+        sub.add_argument("--target")
+    sub = target(deploy.add_parser("rollback", help="roll back now (a human decision, through the guardrails)"))
+    sub.add_argument("--target", required=True)
+    sub.add_argument("--to", help="version to go back to (default: the previous good one)")
+    sub.add_argument("--environment", help="config/<environment>.yaml (instead of --config)")
+    sub.add_argument("--dry-run", action="store_true")
+    sub.add_argument("--by", default=getpass.getuser())
+    commands.choices["deploy"].set_defaults(run=run_deploy)
+
     decisions = commands.add_parser("decisions", help="the decision records of automated and human actions")
     decision_actions = decisions.add_subparsers(dest="action", required=True)
     sub = target(decision_actions.add_parser("list", help="newest first"))
@@ -145,18 +165,19 @@ def run_incident(args: argparse.Namespace) -> int:
     return 0
 
 
-def _waf_service(context: OperatorContext) -> Any:
+def _service(context: OperatorContext, function: str, module: str, cls: str) -> Any:
+    """The deployed function's own service class, run here with the operator's credentials."""
+    import importlib
+
     from opsctl.lambda_host import load_handler
 
-    load_handler("waf_toggle")  # puts functions/waf_toggle on the path, as on Lambda
-    from waf_service import WafService  # type: ignore[import-not-found]
-
-    return WafService(context.deps)
+    load_handler(function)  # puts functions/<function> on the path, as on Lambda
+    return getattr(importlib.import_module(module), cls)(context.deps_for(function))
 
 
 def run_waf(args: argparse.Namespace) -> int:
     with operator_context(args, save=args.action != "status") as context:
-        service = _waf_service(context)
+        service = _service(context, "waf_toggle", "waf_service", "WafService")
         if args.action == "status":
             state = _item(context, f"TARGET#{service.target}", "STATE") or {}
             status = {"target": service.target, "rule_action": service.rule.current_action(),
@@ -198,6 +219,35 @@ def run_automation(args: argparse.Namespace) -> int:
             controls = guardrails.controls()
             emit(args, controls, "\n".join(f"{c['sk']:<14} active={c['active']} until {c['until']} by {c['by']}: "
                                            f"{c['reason']}" for c in controls) or "nothing is paused")
+    return 0
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    if getattr(args, "environment", None):
+        args.config = REPO_ROOT / "config" / f"{args.environment}.yaml"
+    with operator_context(args, save=args.action in ("record", "rollback")) as context:
+        service = _service(context, "rollback", "rollback_service", "RollbackService")
+        targets = [args.target] if getattr(args, "target", None) else sorted(service.config["targets"])
+        if args.action == "record":
+            [result] = service.handle({"task": "record", "target": args.target, "version": args.version,
+                                       "artifact": args.artifact, "deployed_by": args.by, "force": args.force})
+            emit(args, result, f"{result['result']}: {result['reason']}")
+            return 0 if result["result"] == "recorded" else 1
+        if args.action == "rollback":
+            [result] = service.handle({"task": "manual", "target": args.target, "to": args.to, "by": args.by,
+                                       "dry_run": args.dry_run})
+            emit(args, result, f"{result['type']} {result['result']}: {result['reason']} ({result.get('decision')})")
+            return 0 if result["result"] in ("executed", "dry_run") else 1
+        if args.action == "status":
+            rows = [{"target": t, **(service.deployments.head(t) or {"live_version": None}),
+                     "quarantined": sorted(service.deployments.quarantined(t))} for t in targets]
+            emit(args, rows, "\n".join(f"{r['target']:<8} live={r['live_version']} since {r.get('live_since', '-')} "
+                                       f"by {r.get('deployed_by', '-')}; quarantined: {r['quarantined'] or 'none'}"
+                                       for r in rows))
+        else:
+            rows = [entry | {"target": t} for t in targets for entry in service.deployments.history_with_status(t)]
+            emit(args, rows, "\n".join(f"{r['target']:<8} {r['version']:<6} {r['status']:<12} {r['deployed_at'][:19]} "
+                                       f"{r['deployed_by']}" for r in rows) or "no deployments")
     return 0
 
 

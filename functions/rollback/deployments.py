@@ -2,9 +2,9 @@
 
 Items (pk / sk):
   DEPLOY#<target> / HEAD                      {live_version, live_since, deployed_by}
-  DEPLOY#<target> / V#<deployed_at>#<version> {version, artifact, deployed_at, deployed_by, status}
+  DEPLOY#<target> / V#<deployed_at>#<version> {version, artifact, deployed_at, deployed_by}
   QUARANTINE#<target> / <version>             {reason, at, decision}: never a rollback target again
-status: live | superseded | rolled-back (a rolled-back version is also quarantined)."""
+A version's status follows from those: live (HEAD), quarantined (rolled back), or superseded."""
 
 from __future__ import annotations
 
@@ -35,6 +35,18 @@ class DeploymentLedger:
             ExpressionAttributeValues=to_item({":p": f"DEPLOY#{target}", ":v": "V#"}))
         return [from_item(item) for page in pages for item in page["Items"]]
 
+    def history_with_status(self, target: str) -> list[dict[str, Any]]:
+        live = (self.head(target) or {}).get("live_version")
+        quarantined = self.quarantined(target)
+        rows, live_seen = [], False
+        for entry in self.history(target):  # newest first: only the newest record of the live version is live
+            if entry["version"] == live and not live_seen:
+                status, live_seen = "live", True
+            else:
+                status = "quarantined" if entry["version"] in quarantined else "superseded"
+            rows.append({k: v for k, v in entry.items() if k not in ("pk", "sk")} | {"status": status})
+        return rows
+
     def quarantined(self, target: str) -> set[str]:
         response = self.client.query(TableName=self.table, ConsistentRead=True, KeyConditionExpression="pk = :p",
                                      ExpressionAttributeValues=to_item({":p": f"QUARANTINE#{target}"}))
@@ -58,7 +70,7 @@ class DeploymentLedger:
             raise QuarantinedVersion(f"{target} {version} is quarantined after a rollback; record it with --force "
                                      "to roll forward anyway")
         entry = {"pk": f"DEPLOY#{target}", "sk": f"V#{at}#{version}", "version": version, "artifact": artifact,
-                 "deployed_at": at, "deployed_by": by, "status": "live", "forced": force or None}
+                 "deployed_at": at, "deployed_by": by, "forced": force or None}
         operations: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table, "Item": to_item(entry)}},
             {"Put": {"TableName": self.table, "Item": to_item({

@@ -33,7 +33,10 @@ def test_incident_day_report(tmp_path, capsys) -> None:
     assert {n["severity"] for n in report["notifications"] if n["incident"] == "INC-2026-005"} == {"P0"}
     assert [n["subject"] for n in report["notifications"] if n["severity"] == "P3"] == [
         "[P3] Blind spot: financeanalyst-pro-demo-storage has INSUFFICIENT_DATA"]
-    assert report["actions"] == []
+    # The P1 error-rate and P0 health incidents are on alarms mapped to rollback targets, but this day
+    # has no deployments on record: nothing to roll back, said as such.
+    assert [(a["type"], a["target"], a["result"], a["incident"]) for a in report["actions"]] == [
+        ("rollback", "api", "skipped", "INC-2026-002"), ("rollback", "web", "skipped", "INC-2026-005")]
 
     timeline = capsys.readouterr().out
     assert "2026-11-26 09:14:04Z  opened     financeanalyst-pro-demo-error-rate  INC-2026-001 (P2)" in timeline
@@ -127,3 +130,32 @@ def test_operator_commands_on_the_replay_state(tmp_path, capsys) -> None:
     code, out = run("decisions", "show", decisions[0]["id"])
     assert code == 0 and "waf.count" in out and "human:alice" in out
     assert run("decisions", "show", "DEC-nope")[0] == 2
+
+
+def test_bad_deploy_is_rolled_back_inside_the_bake_window(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    report_path = tmp_path / "report.json"
+    assert main(["replay", str(ROOT / "examples" / "bad-deploy.jsonl"), "--report", str(report_path),
+                 "--state", str(state)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["events"] == {"received": 5, "processed": 4, "duplicates": 1, "rejected": 0}
+    assert [(a["type"], a["target"], a["result"]) for a in report["actions"]] == [
+        ("deploy.record", "api", "recorded"), ("deploy.record", "api", "recorded"),
+        ("rollback", "api", "executed"), ("outcome-check", "api", "succeeded")]
+    assert report["actions"][2]["incident"] == "INC-2026-001"
+    assert "[ROLLBACK] api: 2 -> 1" in [n["subject"] for n in report["notifications"]]
+    capsys.readouterr()
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = main([*argv, "--state", str(state)])
+        return code, capsys.readouterr().out
+
+    history = json.loads(run("deploy", "history", "--target", "api", "--json")[1])
+    assert [(h["version"], h["status"]) for h in history] == [("2", "quarantined"), ("1", "live")]
+    code, out = run("deploy", "record", "--target", "api", "--version", "2")
+    assert code == 1 and "quarantined" in out
+    assert run("deploy", "record", "--target", "api", "--version", "2", "--force")[0] == 0
+    status = json.loads(run("deploy", "status", "--target", "api", "--json")[1])
+    assert status[0]["live_version"] == "2" and status[0]["quarantined"] == []
+    code, out = run("deploy", "rollback", "--target", "api", "--dry-run")
+    assert code == 0 and "dry_run" in out

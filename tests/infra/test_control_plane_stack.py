@@ -264,3 +264,33 @@ def test_triage_no_longer_publishes_itself(template) -> None:
     relay_actions = {a for s in _statements(template, "OutboxRelayHandlerRole")
                      for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert {"events:PutEvents", "sns:Publish"} <= relay_actions
+
+
+def test_rollback_may_touch_only_its_configured_targets(template, config) -> None:
+    statements = _statements(template, "RollbackHandlerRole")
+    by_action = {a: json.dumps(s["Resource"]) for s in statements
+                 for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert "function:financeanalyst-pro-demo-api" in by_action["lambda:UpdateAlias"]
+    assert "distribution/E2DEMO0EXAMPLE" in by_action["cloudfront:UpdateDistribution"]
+    assert "distribution/E2DEMO0EXAMPLE" in by_action["cloudfront:CreateInvalidation"]
+    logical_id = logical_id_of_function(template, "rollback", config)
+    function = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1
+
+
+def test_rollback_rules_use_the_shared_patterns(template, config) -> None:
+    from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
+
+    mapped = [a for t in config.rollback["targets"].values() for a in t["alarms"]]
+    for pattern in (rollback_pattern(mapped, ["P0", "P1"]), DEPLOYMENT_PATTERN):
+        rules = template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": pattern}})
+        assert len(rules) == 1, pattern
+        [target] = next(iter(rules.values()))["Properties"]["Targets"]
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+
+
+def test_follow_up_scheduler_role_invokes_only_our_functions(template) -> None:
+    invokes = [s for s in _statements(template, "FollowUpsRole") if s["Action"] == "lambda:InvokeFunction"]
+    resources_ = json.dumps([s["Resource"] for s in invokes])
+    assert "function:financeanalyst-pro-demo-waf-toggle" in resources_
+    assert "function:financeanalyst-pro-demo-rollback" in resources_ and "*" not in resources_

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from factories import eventbridge_alarm
 
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
 from controlplane.ledger import from_item
+from factories import eventbridge_alarm
 
 DEPLOYED = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 ERROR_RATE = "financeanalyst-pro-demo-error-rate"
