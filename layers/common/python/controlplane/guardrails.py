@@ -1,8 +1,9 @@
 """The one gate every remediation passes: execute, dry-run or skip, and why, recorded in the ledger.
 
 Checks, in order (the first that stops an action names the reason):
-  duplicate trigger → kill switch → capability pause → stale event → missing data (fail closed)
-  → mode dry-run → per-target cooldown → flap guard → global hourly action budget.
+  duplicate trigger → kill switch → capability pause (both: automation only) → stale event
+  → missing data (fail closed) → mode dry-run → per-target cooldown (automation only) → flap guard
+  → global hourly action budget.
 
 Ledger items (pk / sk):
   CONTROL / KILL_SWITCH, CONTROL / PAUSE#<capability>   {until, by, reason}
@@ -106,8 +107,11 @@ class Guardrails:
 
         if state["decision"] is not None:
             return verdict(SKIP, f"already decided ({state['decision']['verdict']}) for this trigger", duplicate=True)
+        # The kill switch and pauses stop the automation; a human on call acting through opsctl is
+        # exactly who they hand control to, so they do not stop humans.
+        human = request.decided_by.startswith("human:")
         for control, label in ((state["kill"], "kill switch is on"), (state["pause"], f"{request.capability} is paused")):
-            if control and control["until"] > isoformat(now):
+            if control and control["until"] > isoformat(now) and not human:
                 return verdict(SKIP, f"{label} until {control['until']} ({control.get('reason') or 'no reason given'})")
         age = now - request.event_time
         if age > timedelta(minutes=limits["max_event_age_minutes"]):
