@@ -29,8 +29,8 @@ CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_writ
 CAPABILITIES = ("waf", "rollback")
 ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
                   "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
-WAF_KEYS = {"web_acl_name", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key", "block_action",
-            "hold_minutes", "normal_periods", "baseline_weeks"}
+WAF_KEYS = {"web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key",
+            "block_action", "hold_minutes", "normal_periods", "baseline_weeks"}
 ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
@@ -371,7 +371,11 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
     numbers = {k: _int(raw, k, "waf") for k in ("hold_minutes", "normal_periods", "baseline_weeks")}
     if min(numbers.values()) < 1:
         raise ConfigError("waf: hold_minutes, normal_periods and baseline_weeks must be at least 1")
+    existing = raw.get("existing_web_acl_id")
+    if existing is not None and not re.fullmatch(r"[0-9a-f-]{36}", str(existing)):
+        raise ConfigError("waf.existing_web_acl_id: the Id of a CLOUDFRONT WebACL (36 characters)")
     return {"web_acl_name": _str(raw, "web_acl_name", "waf"), "rule_name": _str(raw, "rule_name", "waf"),
+            "existing_web_acl_id": existing,
             "limit": limit, "evaluation_window_seconds": window, "aggregate_key": raw["aggregate_key"],
             "block_action": action, **numbers}
 

@@ -46,9 +46,16 @@ class WafRateLimiting(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.web_acl = CfnResource(self, "WebAcl", type="AWS::WAFv2::WebACL", properties=web_acl_properties(waf))
-        self.web_acl_id = self.web_acl.get_att("Id").to_string()
-        self.web_acl_arn = self.web_acl.get_att("Arn").to_string()
+        if waf.get("existing_web_acl_id"):
+            # Someone else's WebACL: its owner pre-provisions the rate rule (in COUNT), and our deploys
+            # never write it. Without that rule the toggle fails closed with a blind-spot notice.
+            self.web_acl_id = waf["existing_web_acl_id"]
+            self.web_acl_arn = stack.format_arn(service="wafv2", region="us-east-1", resource="global/webacl",
+                                                resource_name=f"{waf['web_acl_name']}/{self.web_acl_id}")
+        else:
+            web_acl = CfnResource(self, "WebAcl", type="AWS::WAFv2::WebACL", properties=web_acl_properties(waf))
+            self.web_acl_id = web_acl.get_att("Id").to_string()
+            self.web_acl_arn = web_acl.get_att("Arn").to_string()
 
         self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-waf-toggle-dlq")
         self.handler = ControlPlaneFunction(

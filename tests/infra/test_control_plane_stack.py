@@ -294,3 +294,33 @@ def test_follow_up_scheduler_role_invokes_only_our_functions(template) -> None:
     resources_ = json.dumps([s["Resource"] for s in invokes])
     assert "function:financeanalyst-pro-demo-waf-toggle" in resources_
     assert "function:financeanalyst-pro-demo-rollback" in resources_ and "*" not in resources_
+
+
+def test_an_existing_web_acl_is_used_not_created(config, tmp_path) -> None:
+    import dataclasses
+
+    from aws_cdk.assertions import Template
+
+    from app import build_app
+
+    existing = dataclasses.replace(config, waf=config.waf | {"existing_web_acl_id": "0a1b2c3d-4e5f-6789-abcd-ef0123456789"})
+    app = build_app(existing, outdir=str(tmp_path))
+    template = Template.from_stack(app.node.children[0])
+    assert template.find_resources("AWS::WAFv2::WebACL") == {}
+    statements = _statements(template, "WafHandlerRole")
+    [waf] = [s for s in statements if "wafv2:UpdateWebACL" in s["Action"]]
+    assert "global/webacl/financeanalyst-pro-demo-edge/0a1b2c3d-4e5f-6789-abcd-ef0123456789" in json.dumps(waf["Resource"])
+    logical_id = logical_id_of_function(template, "waf_toggle", config)
+    variables = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]["Environment"]["Variables"]
+    assert variables["WEB_ACL_ID"] == "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
+
+def test_the_production_example_synthesizes_through_cdk_nag(tmp_path) -> None:
+    from app import build_app
+    from stacks.config import load_config
+
+    production = load_config(ROOT / "config" / "production.example.yaml")
+    assembly = build_app(production, outdir=str(tmp_path)).synth()  # raises on any unacknowledged finding
+    [stack] = assembly.stacks
+    assert stack.stack_name == "financeanalyst-pro-production-control-plane"
+    assert "financeanalyst-pro-production-ledger" in json.dumps(stack.template)

@@ -74,3 +74,15 @@ def test_valid_scheduler_expressions(expression: str) -> None:
 def test_invalid_scheduler_expressions(expression: str) -> None:
     with pytest.raises(ConfigError):
         validate_cron(expression, "x")
+
+
+def test_the_production_example_is_valid_and_differs_where_it_should() -> None:
+    from paths import ROOT
+
+    from stacks.config import load_config
+
+    production = load_config(ROOT / "config" / "production.example.yaml")
+    assert production.prefix == "financeanalyst-pro-production" and production.account == "111122223333"
+    assert production.alarm("traffic-spike").threshold == 850_000
+    assert production.rollback["targets"]["api"]["function"] == "financeanalyst-pro-production-api"
+    assert production.version != load_config(DEMO_CONFIG).version
