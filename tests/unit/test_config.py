@@ -78,7 +78,6 @@ def test_invalid_scheduler_expressions(expression: str) -> None:
 
 def test_the_production_example_is_valid_and_differs_where_it_should() -> None:
     from paths import ROOT
-
     from stacks.config import load_config
 
     production = load_config(ROOT / "config" / "production.example.yaml")
