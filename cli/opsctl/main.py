@@ -15,6 +15,7 @@ from controlplane.clock import isoformat
 from controlplane.errors import ConfigError, IncidentNotFound
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
 from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
+from controlplane.remediation import Remediation
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
 from stacks.config import CAPABILITIES, load_config
@@ -194,14 +195,11 @@ def run_waf(args: argparse.Namespace) -> int:
 
 
 def _guardrails(context: OperatorContext) -> Guardrails:
-    return Guardrails(table=context.deps.settings.ledger_table, client=context.deps.client("dynamodb"),
-                      policy=context.deps.policy.raw, clock=context.deps.clock)
+    return Remediation(context.deps).guardrails
 
 
 def _item(context: OperatorContext, pk: str, sk: str) -> dict[str, Any] | None:
-    item = context.deps.client("dynamodb").get_item(TableName=context.deps.settings.ledger_table,
-                                                    Key=to_item({"pk": pk, "sk": sk})).get("Item")
-    return from_item(item) if item else None
+    return Remediation(context.deps).item(pk, sk)
 
 
 def run_automation(args: argparse.Namespace) -> int:

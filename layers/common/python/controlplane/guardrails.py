@@ -15,7 +15,6 @@ Ledger items (pk / sk):
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -214,6 +213,3 @@ class Guardrails:
         now = isoformat(self.clock.now())
         return [item | {"active": item["until"] > now} for item in map(from_item, response["Items"])]
 
-
-def summary(record: dict[str, Any]) -> str:
-    return json.dumps({k: record[k] for k in ("id", "action", "target", "verdict", "result", "reason")})
