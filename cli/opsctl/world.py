@@ -81,7 +81,7 @@ class LocalWorld:
             ExpressionAttributeValues={":p": {"S": OUTBOX_PARTITION}, ":since": {"S": self._relayed_up_to}})
         new = [item for page in pages for item in page["Items"] if item["sk"]["S"] not in self._relayed]
         records = [stream_record(item, self.config.region, item["sk"]["S"]) for item in new]
-        records = [r for r in records if self._outbox_filter.matches_event(r)]  # type: ignore[arg-type]
+        records = [r for r in records if _OUTBOX_FILTER.matches_event(r)]  # type: ignore[arg-type]
         delivered = 0
         for start in range(0, len(records), 10):
             batch = records[start:start + 10]
@@ -100,9 +100,8 @@ class LocalWorld:
             self._relayed_up_to, self._relayed = committed_at, set()
         self._relayed.add(key)
 
-    @property
-    def _outbox_filter(self) -> EventPattern:
-        return EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
+
+_OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
 
 
 def stream_record(item: dict[str, Any], region: str, sequence: str) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def _plan(
         seconds = int((transition.changed_at - parse_timestamp(opened_at)).total_seconds())
         resolved = {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds}
         planned.incident_change = IncidentChange(incident_id, resolved, timeline_entry | {"event": "resolved"},
-                                                 require_status_not="RESOLVED")
+                                                 require_status_not=("RESOLVED",))
         alarm.open_incident, alarm.last_resolved_incident, alarm.last_resolved_at = None, incident_id, at
         alarm.open_incident_severity = alarm.open_incident_opened_at = None
         incident = {"id": incident_id, "severity": severity, "opened_at": opened_at,

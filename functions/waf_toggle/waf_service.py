@@ -97,7 +97,7 @@ class WafService(Remediation):
 
     def recovery_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         now = self.deps.clock.now()
-        alarm = self.item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
+        alarm = self.alarm_record(self.waf["traffic_alarm"])
         normal_since = parse_timestamp(alarm["changed_at"]) if alarm and alarm.get("state") == "OK" else None
         if normal_since is None or now - normal_since < self._normal_window():
             reason = "traffic not yet normal long enough" if normal_since else "traffic alarm is not OK"
@@ -113,14 +113,14 @@ class WafService(Remediation):
         return [self._act(request, "COUNT")]
 
     def outcome_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        alarm = self.item(f"ALARM#{self._traffic_alarm_arn()}", "STATE")
-        cleared = bool(alarm and alarm.get("state") == "OK")
+        state = self.alarm_state(self.waf["traffic_alarm"])
+        cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
-                                       {"alarm_state": alarm.get("state") if alarm else "unknown"})
+                                       {"alarm_state": state or "unknown"})
         if not cleared:
             self.page("P1", f"[P1] Rate limiting did not clear {self.waf['traffic_alarm']}",
                        f"Decision {event['decision']} set {self.target} to {self.waf['block_action']}, but the "
-                       f"traffic alarm is still {alarm.get('state') if alarm else 'unknown'} "
+                       f"traffic alarm is still {state or 'unknown'} "
                        f"{self.policy['guardrails']['outcome_check_minutes']} minutes later. A human is needed.")
         return [self._note("outcome-check", "succeeded" if cleared else "failed",
                            "traffic alarm cleared" if cleared else "traffic alarm still firing: escalated to P1",
@@ -244,9 +244,6 @@ class WafService(Remediation):
 
     def _note(self, kind: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:
         return self.note(kind, self.target, result, reason, incident)
-
-    def _traffic_alarm_arn(self) -> str:
-        return f"arn:aws:cloudwatch:{self.policy['region']}:{self.policy['account']}:alarm:{self.waf['traffic_alarm']}"
 
     def _normal_window(self) -> timedelta:
         return timedelta(seconds=self.waf["alarm_period_seconds"] * self.waf["normal_periods"])

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from controlplane.events import OPS_SOURCE
+
+
+def rule_pattern(pattern: dict[str, Any]) -> events.EventPattern:
+    """A pattern from controlplane.events as a CDK rule pattern: the deployed rule is the shared one."""
+    return events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"],
+                               detail=pattern.get("detail"))
 
 
 class OpsBus(Construct):

@@ -15,8 +15,8 @@ from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.ops_bus import rule_pattern
 from stacks.constructs.triage import DELIVERY_RETRIES
-from stacks.constructs.waf import event_pattern
 
 
 class Rollback(Construct):
@@ -41,10 +41,10 @@ class Rollback(Construct):
         mapped = [alarm for spec in rollback["targets"].values() for alarm in spec["alarms"]]
         events.Rule(self, "OnIncident", event_bus=ops_bus, targets=[target],
                     description="Severe incidents on alarms mapped to a deployment target → rollback",
-                    event_pattern=event_pattern(rollback_pattern(mapped, rollback["severities"])))
+                    event_pattern=rule_pattern(rollback_pattern(mapped, rollback["severities"])))
         events.Rule(self, "OnDeployment", event_bus=ops_bus, targets=[target],
                     description="Pipelines' Deployment Completed → the deployment ledger",
-                    event_pattern=event_pattern(DEPLOYMENT_PATTERN))
+                    event_pattern=rule_pattern(DEPLOYMENT_PATTERN))
 
         role = self.handler.role
         for spec in rollback["targets"].values():

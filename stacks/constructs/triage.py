@@ -16,6 +16,7 @@ from constructs import Construct
 from controlplane.events import ALARM_STATE_CHANGE_PATTERN
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.ops_bus import rule_pattern
 
 # EventBridge → Lambda delivery only fails on throttling or outages: keep trying (EventBridge's
 # maximum) for as long as the event is still young enough to act on, then dead-letter it.
@@ -55,10 +56,7 @@ class AlarmTriage(Construct):
         self.rule = events.Rule(
             self, "AlarmStateChanges",
             description="Every CloudWatch alarm state change in this account and Region → triage",
-            event_pattern=events.EventPattern(
-                source=ALARM_STATE_CHANGE_PATTERN["source"],
-                detail_type=ALARM_STATE_CHANGE_PATTERN["detail-type"],
-            ),
+            event_pattern=rule_pattern(ALARM_STATE_CHANGE_PATTERN),
         )
         self.rule.add_target(targets.LambdaFunction(
             function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age, dead_letter_queue=dlq,

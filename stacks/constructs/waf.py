@@ -19,13 +19,9 @@ from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, incident_pat
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.ops_bus import rule_pattern
 from stacks.constructs.triage import DELIVERY_RETRIES
 from stacks.waf_rules import web_acl_properties
-
-
-def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
-    return events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"],
-                               detail=pattern.get("detail"))
 
 
 class WafRateLimiting(Construct):
@@ -79,11 +75,11 @@ class WafRateLimiting(Construct):
                                         dead_letter_queue=self.dead_letters.queue)
         events.Rule(self, "OnIncident", event_bus=ops_bus,
                     description="Traffic-spike incidents opened or resolved → WAF rate limiting",
-                    event_pattern=event_pattern(incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED),
+                    event_pattern=rule_pattern(incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED),
                                                                  "waf-rate-limit")),
                     targets=[target])
         events.Rule(self, "OnDeploy", description="Our stack deployed → re-assert an active block a deploy reset",
-                    event_pattern=event_pattern(stack_status_pattern(stack_name)), targets=[target])
+                    event_pattern=rule_pattern(stack_status_pattern(stack_name)), targets=[target])
         scheduler.CfnSchedule(
             self, "HourlyBaseline",
             name=f"{prefix}-traffic-baseline",

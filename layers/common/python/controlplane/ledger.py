@@ -103,7 +103,7 @@ class IncidentChange:
     set_fields: dict[str, Any]
     timeline_entry: dict[str, Any]
     add_occurrence: bool = False
-    require_status_not: str | None = None
+    require_status_not: tuple[str, ...] = ()  # refuse the change while the incident has one of these
 
 
 @dataclass
@@ -216,9 +216,10 @@ class IncidentLedger:
             values[":one"] = 1
         condition = "attribute_exists(pk)"
         if change.require_status_not:
-            condition += " AND #status <> :forbidden"
+            forbidden = [f":forbidden{i}" for i in range(len(change.require_status_not))]
+            condition += f" AND NOT #status IN ({', '.join(forbidden)})"
             names["#status"] = "status"
-            values[":forbidden"] = change.require_status_not
+            values |= dict(zip(forbidden, change.require_status_not, strict=True))
         update = {
             "TableName": self.table_name,
             "Key": incident_key(change.incident_id),
@@ -254,17 +255,13 @@ class IncidentLedger:
             incident_id=incident_id,
             set_fields={"status": "ACKNOWLEDGED", "acknowledged_at": at, "acknowledged_by": by},
             timeline_entry={"at": at, "event": "acknowledged", "by": by},
-            require_status_not="RESOLVED",
+            # Acknowledging twice is harmless but must not rewrite who acknowledged first.
+            require_status_not=("RESOLVED", "ACKNOWLEDGED"),
         )
-        update = self._incident_update(change)
-        # Acknowledging twice is harmless but must not rewrite who acknowledged first.
-        update["ConditionExpression"] += " AND #status <> :acked"  # names has #status: require_status_not
-        update["ExpressionAttributeValues"] |= to_item({":acked": "ACKNOWLEDGED"})
         try:
-            self.client.update_item(**update)
+            self.client.update_item(**self._incident_update(change))
         except self.client.exceptions.ConditionalCheckFailedException:
-            incident = self.get_incident(incident_id)  # raises IncidentNotFound when absent
-            return incident
+            pass  # resolved, already acknowledged, or absent (get_incident raises IncidentNotFound)
         return self.get_incident(incident_id)
 
 

@@ -24,10 +24,13 @@ class Remediation:
                                                       ConsistentRead=True).get("Item")
         return from_item(found) if found else None
 
-    def alarm_state(self, alarm_name: str) -> str | None:
-        """The alarm's state as triage last recorded it."""
+    def alarm_record(self, alarm_name: str) -> dict[str, Any] | None:
+        """The alarm as triage last recorded it (state, changed_at, open incident)."""
         arn = f"arn:aws:cloudwatch:{self.policy['region']}:{self.policy['account']}:alarm:{alarm_name}"
-        record = self.item(f"ALARM#{arn}", "STATE")
+        return self.item(f"ALARM#{arn}", "STATE")
+
+    def alarm_state(self, alarm_name: str) -> str | None:
+        record = self.alarm_record(alarm_name)
         return str(record["state"]) if record and record.get("state") else None
 
     def page(self, severity: str, subject: str, message: str) -> None:
