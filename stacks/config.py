@@ -23,7 +23,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
-             "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback"}
+             "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
+             "maintenance"}
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
 CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_write_interval_seconds"}
 CAPABILITIES = ("waf", "rollback")
@@ -35,6 +36,9 @@ ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "m
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
              "runbook_section"}
+MAINTENANCE_KEYS = {"health_check_url", "default_minutes", "max_minutes", "windows"}
+WINDOW_KEYS = {"duration_minutes", "message", "components", "alarms", "mute_alarm_actions"}
+MUTE_RULE_MAX_MINUTES = 15 * 24 * 60  # CloudWatch alarm mute rules last at most 15 days
 TRIAGE_KEYS = {"max_event_age_minutes", "intake_retry_attempts", "intake_max_event_age_minutes"}
 
 
@@ -83,6 +87,7 @@ class ControlPlaneConfig:
     capabilities: dict[str, dict[str, Any]]
     waf: dict[str, Any]
     rollback: dict[str, Any]
+    maintenance: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -115,6 +120,9 @@ class ControlPlaneConfig:
                                # Alarms our own block sets off: they join the incident, they do not page.
                                "side_effect_alarms": [f"{self.prefix}-waf-blocked-requests"]},
             "rollback": self.rollback,
+            "timezone": self.timezone,
+            "schedules": self.schedules,
+            "maintenance": self.maintenance,
         }
         return {"config_version": self.version} | body
 
@@ -165,6 +173,11 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
     )
     if not alarms:
         raise ConfigError("alarms: at least one alarm is required")
+    schedules = {name: validate_cron(expr, f"schedules.{name}")
+                 for name, expr in _mapping(root.get("schedules") or {}, "schedules").items()}
+    classification = _classification(_mapping(root.get("classification"), "classification"))
+    components = {spec.component for spec in alarms} | {rule["component"] for rule in classification["rules"]
+                                                         if rule.get("component")}
     return ControlPlaneConfig(
         app=app,
         environment=environment,
@@ -175,14 +188,14 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         severities=severities,
         contacts=contacts,
         alarms=alarms,
-        classification=_classification(_mapping(root.get("classification"), "classification")),
+        classification=classification,
         triage=_triage(_mapping(root.get("triage"), "triage")),
-        schedules={name: validate_cron(expr, f"schedules.{name}")
-                   for name, expr in _mapping(root.get("schedules") or {}, "schedules").items()},
+        schedules=schedules,
         guardrails=_positive_ints(_mapping(root.get("guardrails"), "guardrails"), GUARDRAIL_KEYS, "guardrails"),
         capabilities=_capabilities(_mapping(root.get("capabilities"), "capabilities")),
         waf=_waf(_mapping(root.get("waf"), "waf"), alarms),
         rollback=_rollback(_mapping(root.get("rollback"), "rollback")),
+        maintenance=_maintenance(_mapping(root.get("maintenance"), "maintenance"), schedules, components),
     )
 
 
@@ -413,6 +426,39 @@ def _rollback(raw: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"{where}.alarms: {alarm} already rolls back {seen_alarms[alarm]}")
             seen_alarms[alarm] = name
         result["targets"][name] = dict(spec)
+    return result
+
+
+def _maintenance(raw: dict[str, Any], schedules: dict[str, str], components: set[str]) -> dict[str, Any]:
+    _no_unknown(raw, MAINTENANCE_KEYS, "maintenance")
+    url = _str(raw, "health_check_url", "maintenance")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ConfigError(f"maintenance.health_check_url: {url!r} is not an http(s) URL")
+    result: dict[str, Any] = {"health_check_url": url, "windows": {}}
+    for key in ("default_minutes", "max_minutes"):
+        result[key] = _int(raw, key, "maintenance")
+    if not 1 <= result["default_minutes"] <= result["max_minutes"]:
+        raise ConfigError("maintenance.default_minutes: must be between 1 and max_minutes")
+    for name, spec in _mapping(raw.get("windows") or {}, "maintenance.windows").items():
+        where = f"maintenance.windows.{name}"
+        spec = _mapping(spec, where)
+        _no_unknown(spec, WINDOW_KEYS, where)
+        if name not in schedules or not schedules[name].startswith("cron("):
+            raise ConfigError(f"{where}: a window opens when the cron schedule of the same name fires; "
+                              f"schedules.{name} is {'not cron' if name in schedules else 'missing'}")
+        minutes = _int(spec, "duration_minutes", where)
+        if not 1 <= minutes <= min(result["max_minutes"], MUTE_RULE_MAX_MINUTES):
+            raise ConfigError(f"{where}.duration_minutes: between 1 and max_minutes ({result['max_minutes']})")
+        scope = {key: spec.get(key) or [] for key in ("components", "alarms")}
+        for key, values in scope.items():
+            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                raise ConfigError(f"{where}.{key}: a list of names")
+        unknown = sorted(set(scope["components"]) - components)
+        if unknown:
+            raise ConfigError(f"{where}.components: {unknown[0]!r} is no alarm's or rule's component "
+                              f"(known: {', '.join(sorted(components))})")
+        result["windows"][name] = {"duration_minutes": minutes, "message": _str(spec, "message", where), **scope,
+                                   "mute_alarm_actions": bool(spec.get("mute_alarm_actions", False))}
     return result
 
 

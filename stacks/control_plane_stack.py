@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,10 +14,12 @@ from constructs import Construct
 
 from stacks.config import ControlPlaneConfig
 from stacks.constructs.app_alarms import ApplicationAlarms
+from stacks.constructs.calendar import MaintenanceCalendar
 from stacks.constructs.dashboard import ControlPlaneDashboard
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import REPO_ROOT, shared_layers
 from stacks.constructs.ledger import Ledger
+from stacks.constructs.nag import acknowledge
 from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
 from stacks.constructs.outbox_relay import OutboxRelay
@@ -99,17 +101,34 @@ class ControlPlaneStack(Stack):
         }
         waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=policy["waf"], stack_name=construct_id, **remediation)
         rollback = Rollback(self, "Rollback", prefix=prefix, rollback=policy["rollback"], **remediation)
-        for capability in (waf, rollback):
+        calendar = MaintenanceCalendar(
+            self, "Calendar", prefix=prefix, policy=policy, recheck=triage.handler.function,
+            recheck_dead_letters=triage.dead_letters,
+            alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.alarms}, **remediation)
+        for capability in (waf, rollback, calendar):
             ledger.grant_remediation(capability.handler.function)
             topics.grant_publish(capability.handler.function)
             capability.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
+        follow_ups.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
+        # The end-of-window re-check looks at every alarm in ALARM (ours and others', like triage).
+        triage.handler.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["cloudwatch:DescribeAlarms"],
+            resources=[self.format_arn(service="cloudwatch", resource="alarm", resource_name="*",
+                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        acknowledge(triage.handler.role, {
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:{self.region}:{self.account}"
+            ":alarm:*]": "Triage takes every alarm of the account and Region (ours and others'); the re-check at a "
+                         "window's end must list the ones still in ALARM. Read-only; alarms of this account only.",
+        })
         ControlPlaneDashboard(
             self, "Dashboard",
             prefix=prefix,
             functions=[triage.handler.function, relay.handler.function, waf.handler.function,
-                       rollback.handler.function],
+                       rollback.handler.function, calendar.handler.function],
             dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, relay.dead_letters.queue,
-                                waf.dead_letters.queue, rollback.dead_letters.queue],
+                                waf.dead_letters.queue, rollback.dead_letters.queue, calendar.dead_letters.queue,
+                                follow_ups.dead_letters.queue],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms
+        self.calendar = calendar

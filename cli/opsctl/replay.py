@@ -19,7 +19,7 @@ from controlplane.events import DEPLOY_SOURCE, stack_name
 from controlplane.ledger import IncidentLedger
 from opsctl import lambda_host
 from opsctl.context import write_state
-from opsctl.routes import SNS_INTAKE_FUNCTION, intake_routes
+from opsctl.routes import SNS_INTAKE_FUNCTION, intake_routes, scheduled_task_function
 from opsctl.world import LocalWorld, drain, provision, seed_traffic_history, use_fake_credentials
 from stacks.config import ControlPlaneConfig
 
@@ -33,6 +33,7 @@ class ReplayReport:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: list[dict[str, Any]] = field(default_factory=list)  # pages maintenance windows held back
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class ReplayReport:
             "incidents": self.incidents,
             "actions": self.actions,
             "notifications": self.notifications,
+            "suppressed_notifications": self.suppressed,
         }
 
 
@@ -109,7 +111,12 @@ class Replay:
         for action in result.get("actions", []):
             self.report.actions.append({k: action.get(k) for k in ("type", "target", "result", "reason", "incident")})
             self.say(self.clock.now(), f"action     {action['type']} {action['result']}: {action['reason']}")
-        return list(result.get("outcomes", []))
+        outcomes = list(result.get("outcomes", []))
+        for outcome in outcomes:
+            if outcome.get("suppressed_by"):
+                self.report.suppressed.append({"incident": outcome.get("incident"), "severity": outcome.get("severity"),
+                                               "alarm": outcome.get("alarm"), "window": outcome["suppressed_by"]})
+        return outcomes
 
     def deliver_line(self, number: int, line: str) -> None:
         self.report.received += 1
@@ -131,6 +138,8 @@ class Replay:
                 self.seed_history(delivered_at)
             self.fire_schedules(until=delivered_at)
             self.clock.set(delivered_at)
+        if self.world is not None:
+            self.world.mirror_alarm_state(event)
         outcomes: list[dict[str, Any]] = []
         for function in functions:
             outcomes += self.run_function(function, event)
@@ -143,12 +152,17 @@ class Replay:
             self.report.duplicates += 1
         else:
             self.report.processed += 1
+        self.say_outcomes(outcomes)
+        self.collect_side_effects()
+
+    def say_outcomes(self, outcomes: list[dict[str, Any]]) -> None:
         for outcome in outcomes:
             self.say(self.clock.now(), f"{outcome['result']:<10} {outcome.get('alarm') or '-'}"
                      + (f"  {outcome['incident']} ({outcome['severity']})" if outcome.get("incident") else "")
-                     + (f"  [{outcome['reason']}]" if outcome["result"] in ("rejected", "superseded") else "")
+                     + (f"  [{outcome['reason']}]" if outcome["result"] in ("rejected", "superseded", "paged") else "")
+                     + (f"  (page held back: maintenance window {outcome['suppressed_by']})"
+                        if outcome.get("suppressed_by") else "")
                      + ("  (late delivery: no remediation)" if outcome.get("stale") else ""))
-        self.collect_side_effects()
 
     def publish_to_ops_bus(self, event: dict[str, Any]) -> None:
         """A pipeline's "Deployment Completed" goes to the ops bus, whose rules deliver it."""
@@ -170,7 +184,8 @@ class Replay:
         if isinstance(event.get("Records"), list):
             return [SNS_INTAKE_FUNCTION]
         if "task" in event:
-            return [SCHEDULED_TASKS[event["task"]]] if event["task"] in SCHEDULED_TASKS else []
+            function = scheduled_task_function(str(event["task"]), self.policy)
+            return [function] if function else []
         return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 
     def seed_history(self, first_event: datetime) -> None:
@@ -201,14 +216,16 @@ class Replay:
                 self.say(self.clock.now(), f"notify {severity}  {envelope.get('Subject')}")
         for event in drain(sqs, self.world.ops_event_queue):
             detail = event["detail"]
-            if "incident_id" in detail:
+            if "window" in detail:
+                self.say(self.clock.now(), f"ops-bus    {event['detail-type']}: {detail['window']['id']}")
+            elif "incident_id" in detail:
                 self.say(self.clock.now(), f"ops-bus    {event['detail-type']}: {detail['incident_id']} "
                                            f"(remediation={detail.get('remediation')}, actionable={detail.get('actionable')})")
             else:
                 self.say(self.clock.now(), f"ops-bus    {event['detail-type']}: {json.dumps(detail)[:100]}")
         for function, queue_url in self.world.route_queues:
             for event in drain(sqs, queue_url):
-                self.run_function(function, event)
+                self.say_outcomes(self.run_function(function, event))
                 self.collect_side_effects()
 
     def collect_incidents(self) -> None:
@@ -223,11 +240,6 @@ class Replay:
 
     def say(self, at: datetime, text: str) -> None:
         print(f"{at.strftime('%Y-%m-%d %H:%M:%S')}Z  {text}", file=self.out)
-
-
-# Scheduled payloads (EventBridge Scheduler delivers its Input verbatim) and the function they target.
-SCHEDULED_TASKS = {"compute-baseline": "waf_toggle", "recovery-check": "waf_toggle", "outcome-check": "waf_toggle",
-                   "manual": "waf_toggle"}
 
 
 def delivery_time(event: Any) -> datetime | None:

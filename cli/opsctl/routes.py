@@ -10,6 +10,7 @@ from controlplane.events import (
     DEPLOYMENT_PATTERN,
     INCIDENT_OPENED,
     INCIDENT_RESOLVED,
+    MAINTENANCE_ENDED_PATTERN,
     incident_pattern,
     rollback_pattern,
     stack_status_pattern,
@@ -29,6 +30,22 @@ def intake_routes(stack_name: str) -> tuple[Route, ...]:
 
 # The SNS intake topic's Lambda subscription.
 SNS_INTAKE_FUNCTION = "triage"
+
+# Scheduler payloads `{"task": …}` (EventBridge Scheduler delivers its Input verbatim) → function.
+WAF_TASKS = ("compute-baseline", "recovery-check", "outcome-check", "manual")
+CALENDAR_TASKS = ("window-end", "maintenance")
+
+
+def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
+    """The function a scheduled task runs in: the WAF's own jobs, or the calendar's (its configured
+    schedules, window ends and operator requests)."""
+    if task in WAF_TASKS:
+        return "waf_toggle"
+    if task in CALENDAR_TASKS or task in policy["schedules"]:
+        return "calendar"
+    return None
+
+
 def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
     """Ops-bus rules of the remediation capabilities (the stacks build theirs from the same calls)."""
     rollback = policy["rollback"]
@@ -37,4 +54,5 @@ def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
         Route("waf_toggle", incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit")),
         Route("rollback", rollback_pattern(mapped, rollback["severities"])),
         Route("rollback", DEPLOYMENT_PATTERN),
+        Route("triage", MAINTENANCE_ENDED_PATTERN),
     )

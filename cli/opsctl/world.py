@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.events.models import EventPattern
 
-from controlplane.clock import Clock
-from controlplane.events import OUTBOX_STREAM_FILTER
+from controlplane.clock import Clock, parse_timestamp
+from controlplane.events import ALARM_STATE_CHANGE, OUTBOX_STREAM_FILTER
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -46,6 +47,8 @@ class LocalWorld:
     _containers: dict[str, Dependencies] = field(default_factory=dict)
     _relayed: set[str] = field(default_factory=set)  # outbox keys taken at the high-water time
     _relayed_up_to: str = "0"  # outbox keys start with their commit time; "0" sorts before all
+    # The demo application is fictional: its health check answers 200 unless a test says otherwise.
+    http_answers: dict[str, int] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -65,10 +68,26 @@ class LocalWorld:
         cached = self._containers.get(function)
         if cached is None or cached.settings != settings or cached.clock is not clock:
             cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,
-                                  monotonic=lambda: clock.now().timestamp())
+                                  monotonic=lambda: clock.now().timestamp(),
+                                  http_status=lambda url: self.http_answers.get(url, 200))
             self._containers[function] = cached
         return cached
 
+
+    def mirror_alarm_state(self, event: Any) -> None:
+        """An alarm state change delivered in a replay is what the alarm did: set the emulated alarm
+        to it (state and time), so jobs that look at alarms (the end-of-window re-check) see it."""
+        if not (isinstance(event, dict) and event.get("detail-type") == ALARM_STATE_CHANGE):
+            return
+        try:
+            name, state = event["detail"]["alarmName"], event["detail"]["state"]
+            changed_at = parse_timestamp(state["timestamp"])
+        except (KeyError, TypeError, ValueError):
+            return  # triage rejects it with the reason
+        alarm = cloudwatch_backends[self.config.account][self.config.region].alarms.get(name)
+        if alarm is not None:
+            alarm.update_state(str(state.get("reason", "")), str(state.get("reasonData", "{}")), str(state["value"]))
+            alarm.state_updated_timestamp = changed_at.replace(tzinfo=None)
 
     def pump_outbox(self, invoke: Callable[[str, Any], Any]) -> int:
         """Play the ledger stream's event-source mapping (moto has no DynamoDB Streams reader): each

@@ -94,6 +94,7 @@ class RollbackService(Remediation):
             trigger={"kind": INCIDENT_OPENED, "event_id": event.get("id"), "alarm": detail["alarm_name"],
                      "severity": detail["severity"]},
             trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]), incident=incident,
+            scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
             thresholds={"bake_minutes": self.config["bake_minutes"]},
             inputs={"live_version": head["live_version"], "deployed_at": head["live_since"]},
         )

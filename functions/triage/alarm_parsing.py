@@ -50,7 +50,7 @@ class AlarmTransition:
     delivered_at: datetime
     reason: str
     description: str
-    path: str  # "eventbridge" | "sns"
+    path: str  # "eventbridge" | "sns" | "recheck"
     namespace: str | None = None
     metric_name: str | None = None
     dimensions: Mapping[str, str] = field(default_factory=dict)
@@ -164,6 +164,31 @@ def _from_sns_record(record: Any) -> AlarmTransition:
         dimensions=dimensions,
         composite="AlarmRule" in message or trigger is None,
         datapoint=_datapoint_from_reason(str(message.get("NewStateReason") or "")),
+    )
+
+
+def from_described_alarm(alarm: Mapping[str, Any], composite: bool, looked_at: datetime) -> AlarmTransition:
+    """An alarm as DescribeAlarms shows it, as the transition that put it in its current state (the
+    end-of-window re-check looks at alarms rather than receiving their events)."""
+    region, account, _ = _split_arn(str(alarm["AlarmArn"]))
+    changed = alarm["StateUpdatedTimestamp"]
+    return AlarmTransition(
+        alarm_arn=str(alarm["AlarmArn"]),
+        alarm_name=str(alarm["AlarmName"]),
+        account=account,
+        region=region,
+        new_state=_state(alarm.get("StateValue")),
+        previous_state=None,
+        changed_at=changed if isinstance(changed, datetime) else parse_timestamp(str(changed)),
+        delivered_at=looked_at,
+        reason=str(alarm.get("StateReason") or ""),
+        description=str(alarm.get("AlarmDescription") or ""),
+        path="recheck",
+        namespace=alarm.get("Namespace"),
+        metric_name=alarm.get("MetricName"),
+        dimensions={d["Name"]: d["Value"] for d in alarm.get("Dimensions") or []},
+        composite=composite,
+        datapoint=_datapoint_from_reason_data(alarm.get("StateReasonData")),
     )
 
 

@@ -8,18 +8,20 @@ announced exactly once, or not at all, whatever fails in between (see functions/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from alarm_parsing import AlarmTransition, Rejection, parse_delivery
+from alarm_parsing import AlarmTransition, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
-from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, OPS_SOURCE
-from controlplane.ledger import AlarmRecord, IncidentChange, IncidentLedger, Transition
+from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
+from controlplane.ledger import AlarmRead, AlarmRecord, IncidentChange, IncidentLedger, Transition
+from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
 from controlplane.runtime import Dependencies
 from notification import render_blind_spot, render_incident
 
@@ -29,13 +31,15 @@ MAX_COMMIT_ATTEMPTS = 4
 
 @dataclass
 class TriageOutcome:
-    result: str  # opened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected
+    # opened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected | paged
+    result: str
     reason: str
     alarm: str | None = None
     incident: str | None = None
     severity: str | None = None
     stale: bool = False
     notified: str | None = None  # topic severity notified, if any
+    suppressed_by: str | None = None  # the maintenance window that held the notification back
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,6 +49,8 @@ def triage_delivery(event: Any, deps: Dependencies) -> list[TriageOutcome]:
     """Triage every record of one delivery. A bad record is rejected with its reason and the others
     go on; a transient failure is raised after the others are done, so Lambda retries the delivery
     (records already committed are then recognised as duplicates)."""
+    if isinstance(event, dict) and event.get("detail-type") == MAINTENANCE_ENDED and event.get("source") == OPS_SOURCE:
+        return recheck_after_window(event, deps)
     outcomes: list[TriageOutcome] = []
     failure: Exception | None = None
     for parsed in parse_delivery(event):
@@ -82,12 +88,13 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
     stale = now - transition.changed_at > timedelta(seconds=settings["max_event_age_seconds"])
 
     for _ in range(MAX_COMMIT_ATTEMPTS):
-        record, sequence, caused = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
-        seen = _already_seen(transition, record)
+        read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
+        seen = _already_seen(transition, read.record)
         if seen is not None:
             return TriageOutcome(result=seen, reason=f"{seen} delivery via {transition.path}", alarm=transition.alarm_name,
-                                 incident=record.open_incident, severity=classification.severity)
-        planned = _plan(transition, record, sequence, classification, deps, stale, caused)
+                                 incident=read.record.open_incident, severity=classification.severity)
+        planned = _plan(transition, read, classification, deps, stale)
+        _hold_back_in_maintenance(planned, read, transition, classification, deps)
         try:
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
@@ -95,6 +102,76 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
         planned.outcome.stale = stale
         return planned.outcome
     raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
+
+
+def recheck_after_window(event: dict[str, Any], deps: Dependencies) -> list[TriageOutcome]:
+    """A maintenance window ended: every alarm in its scope still in ALARM is looked at again, so
+    nothing is lost by having been held back. An incident whose page the window held back is paged
+    now; an alarm in ALARM with no open incident (its event never reached us, or came while another
+    path was muted) opens one; an alarm another window still covers waits for that window's end."""
+    window = Window.from_dict(event["detail"]["window"])
+    cloudwatch = deps.client("cloudwatch")
+    outcomes = []
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(
+            StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+        described = [(a, False) for a in page.get("MetricAlarms", [])] + [(a, True) for a in page.get("CompositeAlarms", [])]
+        for alarm, composite in described:
+            transition = from_described_alarm(alarm, composite, deps.clock.now())
+            classification = classify(transition, deps.policy)
+            if window.covers(transition.alarm_name, classification.component):
+                outcomes.append(_recheck(transition, classification, window, deps))
+    return outcomes
+
+
+def _recheck(transition: AlarmTransition, classification: Classification, ended: Window,
+             deps: Dependencies) -> TriageOutcome:
+    ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
+    name = transition.alarm_name
+    for _ in range(MAX_COMMIT_ATTEMPTS):
+        read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
+        record = read.record
+        still = covering(read.windows, name, classification.component, deps.clock.now())
+        if still is not None:
+            return TriageOutcome(result="recorded", reason=f"still in ALARM; maintenance window {still.id} covers it "
+                                 f"until {still.ends_at}", alarm=name, incident=record.open_incident)
+        if record.open_incident is None:
+            break
+        if record.open_incident_suppressed is None:
+            return TriageOutcome(result="recorded", reason="still in ALARM; its incident was paged already", alarm=name,
+                                 incident=record.open_incident, severity=record.open_incident_severity)
+        try:
+            return _page_held_back(transition, classification, ended, read, ledger, deps)
+        except ConcurrentUpdate:
+            continue
+    outcome = triage_transition(transition, deps)
+    outcome.reason = f"still in ALARM at the end of maintenance window {ended.id}: {outcome.reason}"
+    return outcome
+
+
+def _page_held_back(transition: AlarmTransition, classification: Classification, ended: Window, read: AlarmRead,
+                    ledger: IncidentLedger, deps: Dependencies) -> TriageOutcome:
+    record = read.record
+    incident_id = str(record.open_incident)
+    incident = ledger.get_incident(incident_id)
+    at = isoformat(deps.clock.now())
+    alarm = dataclasses.replace(record, version=record.version + 1, open_incident_suppressed=None)
+    change = IncidentChange(incident_id, {"paged_after_window": ended.id},
+                            {"at": at, "event": "paged-after-maintenance", "window": ended.id},
+                            require_status_not=("RESOLVED",))
+    update = {"id": incident_id, "status": incident["status"], "severity": incident["severity"],
+              "component": incident["component"]}
+    outbox = {
+        "transition_id": f"{transition.fingerprint}|after|{ended.id}",
+        # For the record only: the automation stood down during the window and a human now has the page.
+        "event": _ops_event(INCIDENT_UPDATED, update, transition, classification, True, deps),
+        "notification": _notification("Still firing after maintenance", incident, transition, classification, deps,
+                                      False),
+    }
+    ledger.apply(Transition(alarm=alarm, expected_version=record.version, incident_change=change, outbox=outbox,
+                            committed_at=at))
+    return TriageOutcome(result="paged", reason=f"still in ALARM after maintenance window {ended.id}: held-back page "
+                         "sent", alarm=transition.alarm_name, incident=incident_id, severity=incident["severity"],
+                         notified=incident["severity"])
 
 
 def _already_seen(transition: AlarmTransition, record: AlarmRecord) -> str | None:
@@ -113,27 +190,16 @@ class _Planned:
 
 def _plan(
     transition: AlarmTransition,
-    record: AlarmRecord,
-    sequence: int,
+    read: AlarmRead,
     classification: Classification,
     deps: Dependencies,
     stale: bool,
-    caused: dict[str, Any] | None = None,
 ) -> _Planned:
     policy = deps.policy
+    record, sequence, caused = read.record, read.sequence, read.caused
     at = isoformat(transition.changed_at)
-    alarm = AlarmRecord(
-        alarm_arn=transition.alarm_arn,
-        version=record.version + 1,
-        state=transition.new_state,
-        changed_at=at,
-        fingerprint=transition.fingerprint,
-        open_incident=record.open_incident,
-        open_incident_severity=record.open_incident_severity,
-        open_incident_opened_at=record.open_incident_opened_at,
-        last_resolved_incident=record.last_resolved_incident,
-        last_resolved_at=record.last_resolved_at,
-    )
+    alarm = dataclasses.replace(record, version=record.version + 1, state=transition.new_state, changed_at=at,
+                                fingerprint=transition.fingerprint)
     planned = Transition(alarm=alarm, expected_version=record.version)
     timeline_entry = {"at": at, "event": transition.new_state, "via": transition.path, "reason": transition.reason[:500],
                       "delayed": stale}
@@ -179,7 +245,7 @@ def _plan(
         planned.incident_change = IncidentChange(incident_id, resolved, timeline_entry | {"event": "resolved"},
                                                  require_status_not=("RESOLVED",))
         alarm.open_incident, alarm.last_resolved_incident, alarm.last_resolved_at = None, incident_id, at
-        alarm.open_incident_severity = alarm.open_incident_opened_at = None
+        alarm.open_incident_severity = alarm.open_incident_opened_at = alarm.open_incident_suppressed = None
         incident = {"id": incident_id, "severity": severity, "opened_at": opened_at,
                     "component": classification.component, "impact": classification.impact} | resolved
         outbox["event"] = _ops_event(INCIDENT_RESOLVED, incident, transition, classification, stale, deps)
@@ -199,6 +265,40 @@ def _plan(
     if len(outbox) > 1:
         planned.outbox, planned.committed_at = outbox, isoformat(deps.clock.now())
     return _Planned(planned, outcome)
+
+
+def _hold_back_in_maintenance(planned: _Planned, read: AlarmRead, transition: AlarmTransition,
+                              classification: Classification, deps: Dependencies) -> None:
+    """Inside a maintenance window covering the alarm (by processing time, so a transition delivered
+    after the window's end-of-window re-check still pages), a P1–P3 page is held back and recorded:
+    on the incident's timeline, on the alarm (so the re-check pages it if it is still firing), and as
+    a SUPPRESSED item of the window. P0 always pages. Resolution notices of incidents paged before
+    the window still go out: whoever was paged must hear it is over."""
+    outbox = planned.transition.outbox or {}
+    notification = outbox.get("notification")
+    now = deps.clock.now()
+    window = covering(read.windows, transition.alarm_name, classification.component, now)
+    outcome = planned.outcome
+    if notification is None or window is None or notification["severity"] in PAGES_THROUGH:
+        return
+    if outcome.result == "resolved" and read.record.open_incident_suppressed is None:
+        return
+    del outbox["notification"]
+    at = isoformat(now)
+    planned.transition.records.append(suppressed_item(window, at, transition.alarm_name, notification, outcome.incident))
+    entry = {"at": at, "event": "notification-suppressed", "window": window.id, "subject": notification["subject"]}
+    if outcome.result == "opened":
+        incident = planned.transition.new_incident
+        assert incident is not None
+        incident["suppressed_by"] = window.id
+        incident["timeline"].append(entry)
+        planned.transition.alarm.open_incident_suppressed = window.id
+    elif planned.transition.incident_change is not None:
+        planned.transition.incident_change.followed_by.append(entry)
+    outcome.notified, outcome.suppressed_by = None, window.id
+    outcome.reason += f"; page held back by maintenance window {window.id} until {window.ends_at}"
+    if "event" not in outbox:
+        planned.transition.outbox = None
 
 
 def _new_incident(
@@ -285,5 +385,6 @@ def _notification(
         "severity": incident["severity"],
         "subject": subject,
         "message": message,
-        "attributes": {"kind": f"incident-{kind.lower()}", "severity": incident["severity"], "incident": incident["id"]},
+        "attributes": {"kind": "incident-" + kind.lower().replace(" ", "-"), "severity": incident["severity"],
+                       "incident": incident["id"]},
     }

@@ -71,7 +71,7 @@ class WafService(Remediation):
             capability=CAPABILITY, action="waf.block", target=self.target,
             trigger={"kind": event["detail-type"], "event_id": event.get("id"), "alarm": detail.get("alarm_name")},
             trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]),
-            incident=detail["incident_id"],
+            incident=detail["incident_id"], scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
             thresholds={"multiplier": 10, "limit": self.waf["limit"],
                         "evaluation_window_seconds": self.waf["evaluation_window_seconds"]},
         )

@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.nag import acknowledge
 
 
@@ -21,6 +22,9 @@ class FollowUpSchedules(Construct):
         # Named, so that opsctl (`waf block --for 30m`) can hand it to the expiry schedule it creates.
         self.role = iam.Role(self, "Role", role_name=f"{prefix}-scheduler", assumed_by=iam.ServicePrincipal(
             "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
+        # Where Scheduler parks a follow-up it could not deliver (runtime.Dependencies.schedule).
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-follow-ups-dlq")
+        self.dead_letters.queue.grant_send_messages(self.role)
 
     def function_arn(self, function_name: str) -> str:
         """By name, not by reference: a function that schedules calls to itself needs its own ARN."""
@@ -43,4 +47,5 @@ class FollowUpSchedules(Construct):
                                               "decision or incident they check; creation is confined to this "
                                               "stack's own schedule group, whose role may invoke only our functions.",
         })
-        return {"SCHEDULE_GROUP": self.group_name, "SCHEDULER_ROLE_ARN": self.role.role_arn, "SELF_ARN": self_arn}
+        return {"SCHEDULE_GROUP": self.group_name, "SCHEDULER_ROLE_ARN": self.role.role_arn, "SELF_ARN": self_arn,
+                "SCHEDULE_DLQ_ARN": self.dead_letters.queue.queue_arn}

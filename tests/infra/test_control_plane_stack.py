@@ -42,7 +42,9 @@ def test_every_function_folder_has_its_lambda_role_and_trigger(template, config,
                    if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
     mappings = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
                 if m["Properties"]["FunctionName"] == {"Ref": logical_id}]
-    assert permissions or mappings, f"functions/{name} has no trigger"
+    schedules = [s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
+                 if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
+    assert permissions or mappings or schedules, f"functions/{name} has no trigger"
 
 
 def test_triage_environment_names_its_resources(template, config) -> None:

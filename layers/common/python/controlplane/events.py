@@ -14,6 +14,11 @@ INCIDENT_DETAIL_TYPES = (INCIDENT_OPENED, INCIDENT_UPDATED, INCIDENT_RESOLVED)
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 
+MAINTENANCE_STARTED = "Maintenance Window Started"
+MAINTENANCE_ENDED = "Maintenance Window Ended"
+# At a window's end triage looks again at the alarms it covered (see triage_service.recheck_after_window).
+MAINTENANCE_ENDED_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [MAINTENANCE_ENDED]}
+
 # Default-bus rule feeding triage: every alarm state change in the account, ours and others'.
 ALARM_STATE_CHANGE_PATTERN: dict[str, Any] = {
     "source": ["aws.cloudwatch"],

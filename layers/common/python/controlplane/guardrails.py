@@ -1,7 +1,8 @@
 """The one gate every remediation passes: execute, dry-run or skip, and why, recorded in the ledger.
 
 Checks, in order (the first that stops an action names the reason):
-  duplicate trigger → kill switch → capability pause (both: automation only) → stale event
+  duplicate trigger → kill switch → capability pause → maintenance window covering the action's
+  alarm or component (all three: automation only) → stale event
   → missing data (fail closed) → mode dry-run → per-target cooldown (automation only) → flap guard
   → global hourly action budget.
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.ledger import from_item, to_item
+from controlplane.maintenance import ACTIVE_KEY, covering, windows_of
 
 EXECUTE, DRY_RUN, SKIP = "execute", "dry_run", "skip"
 DECISION_PARTITION = "DECISIONS"
@@ -43,6 +45,9 @@ class ActionRequest:
     decided_by: str = "automation"  # or "human:<name>" for opsctl
     toggles: bool = True  # counts against the flap guard
     cooldown: bool = True  # humans, scheduled follow-ups and reconciliation are not cooled down
+    # The alarm and component an incident-triggered action is about: a maintenance window covering
+    # either pauses it. Follow-ups that check or undo an earlier action have none and carry on.
+    scope: dict[str, Any] | None = None
 
 
 @dataclass
@@ -112,6 +117,11 @@ class Guardrails:
         for control, label in ((state["kill"], "kill switch is on"), (state["pause"], f"{request.capability} is paused")):
             if control and control["until"] > isoformat(now) and not human:
                 return verdict(SKIP, f"{label} until {control['until']} ({control.get('reason') or 'no reason given'})")
+        window = covering(windows_of(state["maintenance"]), request.scope["alarm"], request.scope.get("component"),
+                          now) if request.scope and not human else None
+        if window is not None:
+            return verdict(SKIP, f"maintenance window {window.id} until {window.ends_at} covers "
+                                 f"{request.scope['alarm']} ({window.message}): automation paused in its scope")
         age = now - request.event_time
         if age > timedelta(minutes=limits["max_event_age_minutes"]):
             return verdict(SKIP, f"stale event: {int(age.total_seconds() // 60)} min old "
@@ -141,6 +151,7 @@ class Guardrails:
             "target": (f"TARGET#{request.target}", "STATE"),
             "budget": ("BUDGET", now.strftime("%Y-%m-%dT%H")),
             "decision": (f"DECISION#{ident}", "META"),
+            "maintenance": ACTIVE_KEY,
             **{f"required:{name}": key for name, key in required.items()},
         }
         response = self.client.batch_get_item(RequestItems={self.table: {

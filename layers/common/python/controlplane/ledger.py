@@ -6,12 +6,13 @@ Items (pk / sk):
   INCIDENT#<id> / META             the incident, with its timeline; listed through GSI1
   OUTBOX / <time>#<transition>     what a transition must send (ops-bus event, page); the table's
                                    stream hands each new one to the outbox relay, which sends it
+  (maintenance windows: see controlplane.maintenance)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from controlplane.clock import parse_timestamp
 from controlplane.errors import ConcurrentUpdate, IncidentNotFound
+from controlplane.maintenance import ACTIVE_KEY, Window, windows_of
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -93,6 +95,17 @@ class AlarmRecord:
     open_incident_opened_at: str | None = None
     last_resolved_incident: str | None = None
     last_resolved_at: str | None = None
+    open_incident_suppressed: str | None = None  # the maintenance window that held back its page
+
+
+@dataclass
+class AlarmRead:
+    """Everything triage decides on, from one consistent read."""
+
+    record: AlarmRecord
+    sequence: int  # the year's last incident number
+    caused: dict[str, Any] | None  # set when one of our own actions is setting this alarm off
+    windows: list[Window]  # maintenance windows recorded as open (callers check expiry)
 
 
 @dataclass
@@ -104,6 +117,7 @@ class IncidentChange:
     timeline_entry: dict[str, Any]
     add_occurrence: bool = False
     require_status_not: tuple[str, ...] = ()  # refuse the change while the incident has one of these
+    followed_by: list[dict[str, Any]] = field(default_factory=list)  # further timeline entries
 
 
 @dataclass
@@ -115,6 +129,7 @@ class Transition:
     incident_change: IncidentChange | None = None
     outbox: dict[str, Any] | None = None  # {"transition_id", "event"?, "notification"?}
     committed_at: str = ""  # processing time: orders the outbox as the stream would
+    records: list[dict[str, Any]] = field(default_factory=list)  # further items written with it
 
 
 class IncidentLedger:
@@ -124,34 +139,35 @@ class IncidentLedger:
 
     # --- triage ------------------------------------------------------------------------------
 
-    def read_alarm(self, alarm_arn: str, year: int) -> tuple[AlarmRecord, int, dict[str, Any] | None]:
-        """The alarm's record, the year's last incident number and, if one of our own actions is
-        setting this alarm off, which: in one consistent read."""
+    def read_alarm(self, alarm_arn: str, year: int) -> AlarmRead:
+        """The alarm's record, the year's last incident number, which of our own actions (if any)
+        is setting this alarm off, and the open maintenance windows: in one consistent read."""
         alarm_name = alarm_arn.split(":alarm:", 1)[-1]
         caused_key = to_item({"pk": f"CAUSED#{alarm_name}", "sk": "ACTION"})
+        windows_key = to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True)))
         response = self.client.batch_get_item(
             RequestItems={
                 self.table_name: {
-                    "Keys": [alarm_key(alarm_arn), counter_key(year), caused_key],
+                    "Keys": [alarm_key(alarm_arn), counter_key(year), caused_key, windows_key],
                     "ConsistentRead": True,
                 }
             }
         )
         if response.get("UnprocessedKeys"):
             raise ConcurrentUpdate("ledger read throttled; retry")
-        record = AlarmRecord(alarm_arn=alarm_arn)
-        sequence = 0
-        caused = None
+        read = AlarmRead(AlarmRecord(alarm_arn=alarm_arn), 0, None, [])
         for raw in response["Responses"].get(self.table_name, []):
             item = from_item(raw)
             if item["pk"] == "COUNTER":
-                sequence = int(item["seq"])
+                read.sequence = int(item["seq"])
             elif item["pk"].startswith("CAUSED#"):
-                caused = item
+                read.caused = item
+            elif (item["pk"], item["sk"]) == ACTIVE_KEY:
+                read.windows = windows_of(item)
             else:
                 fields: dict[str, Any] = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
-                record = AlarmRecord(alarm_arn=alarm_arn, **fields)
-        return record, sequence, caused
+                read.record = AlarmRecord(alarm_arn=alarm_arn, **fields)
+        return read
 
     def apply(self, transition: Transition) -> None:
         """Commit a transition atomically, or raise ConcurrentUpdate if anything moved since the read."""
@@ -199,6 +215,7 @@ class IncidentLedger:
         if transition.outbox is not None:
             operations.append({"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(
                 transition.committed_at, transition.outbox))}})
+        operations += [{"Put": {"TableName": self.table_name, "Item": to_item(item)}} for item in transition.records]
         try:
             self.client.transact_write_items(TransactItems=operations)
         except self.client.exceptions.TransactionCanceledException as error:
@@ -209,7 +226,7 @@ class IncidentLedger:
         values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(change.set_fields.values())}
         assignments = [f"#f{i} = :f{i}" for i in range(len(change.set_fields))]
         assignments.append("timeline = list_append(timeline, :entry)")
-        values[":entry"] = [change.timeline_entry]
+        values[":entry"] = [change.timeline_entry, *change.followed_by]
         expression = "SET " + ", ".join(assignments)
         if change.add_occurrence:
             expression += " ADD occurrences :one"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +21,21 @@ from controlplane.policy import Policy, load_policy
 from controlplane.settings import Settings, lambda_settings
 
 
+def http_status(url: str) -> int:
+    """Status of a GET, as `curl -f` judges it (0: no answer within 10 s)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, TimeoutError, OSError):
+        return 0
+
+
+# Scheduler's own delivery retries for follow-ups: a missed check is worse than a late one.
+SCHEDULE_RETRY_POLICY = {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 6 * 3600}
+
+
 @dataclass
 class Dependencies:
     settings: Settings
@@ -29,6 +46,7 @@ class Dependencies:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     _last_write: dict[str, float] = field(default_factory=dict)
+    http_status: Callable[[str], int] = http_status
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -61,13 +79,15 @@ class Dependencies:
         """A one-time EventBridge Scheduler schedule that invokes this function with `payload` and
         deletes itself after running. Creating it twice is harmless."""
         scheduler = self.client("scheduler")
+        target: dict[str, Any] = {"Arn": self.settings.self_arn, "RoleArn": self.settings.scheduler_role_arn,
+                                  "Input": json.dumps(payload), "RetryPolicy": SCHEDULE_RETRY_POLICY}
+        if self.settings.schedule_dlq_arn:
+            target["DeadLetterConfig"] = {"Arn": self.settings.schedule_dlq_arn}
         try:
             scheduler.create_schedule(
                 Name=name[:64], GroupName=self.settings.schedule_group,
                 ScheduleExpression=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})", ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE",
-                Target={"Arn": self.settings.self_arn, "RoleArn": self.settings.scheduler_role_arn,
-                        "Input": json.dumps(payload)},
+                FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE", Target=target,
             )
         except scheduler.exceptions.ConflictException:
             pass

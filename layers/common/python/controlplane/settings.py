@@ -22,6 +22,7 @@ class Settings:
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
     self_arn: str | None = None
+    schedule_dlq_arn: str | None = None  # where Scheduler parks a follow-up it could not deliver
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -40,6 +41,7 @@ class Settings:
             schedule_group=env.get("SCHEDULE_GROUP"),
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN"),
             self_arn=env.get("SELF_ARN"),
+            schedule_dlq_arn=env.get("SCHEDULE_DLQ_ARN"),
         )
 
 

@@ -1,0 +1,142 @@
+"""The maintenance calendar: the runbook's scheduled tasks and windows, and `opsctl maintenance`.
+
+Triggers (EventBridge Scheduler delivers its Input verbatim; `at` is its scheduled time):
+  {"task": "<schedule name>", "at": …}     a configured schedule fired: a checklist, a window, or both
+  {"task": "window-end", "window": …}     a window's end (one-time schedule; harmless if extended)
+  {"task": "maintenance", "action": …}    opsctl: enable | disable | extend
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from checklists import TASKS, run_checklist
+from maintenance_windows import MaintenanceWindows, WindowNotOpen
+
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.errors import MalformedEvent
+from controlplane.ledger import outbox_item, to_item
+from controlplane.maintenance import Window
+from controlplane.runtime import Dependencies
+
+logger = logging.getLogger("calendar")
+
+
+class CalendarService:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.policy = deps.policy.raw
+        self.config = self.policy["maintenance"]
+        self.windows = MaintenanceWindows(deps)
+
+    def handle(self, event: Any) -> list[dict[str, Any]]:
+        if not isinstance(event, dict) or not isinstance(event.get("task"), str):
+            raise MalformedEvent("not a calendar trigger: expected {\"task\": …}")
+        task = event["task"]
+        if task == "window-end":
+            return [self.end_window(str(event.get("window")))]
+        if task == "maintenance":
+            return [self.operator(event)]
+        if task not in self.policy["schedules"] or (task not in TASKS and task not in self.config["windows"]):
+            raise MalformedEvent(f"unknown calendar task {task!r}")
+        at = parse_timestamp(event["at"]) if event.get("at") else self.deps.clock.now()
+        results = []
+        if task in self.config["windows"]:
+            results.append(self.open_scheduled(task, at))
+        if task in TASKS:
+            results.append(self.checklist(task, at))
+        return results
+
+    # --- scheduled ------------------------------------------------------------------------------
+
+    def open_scheduled(self, name: str, at: datetime) -> dict[str, Any]:
+        spec = self.config["windows"][name]
+        local = at.astimezone(ZoneInfo(self.policy["timezone"]))
+        ends = at + timedelta(minutes=spec["duration_minutes"])
+        window = Window(id=f"{name}-{local:%Y%m%d-%H%M}", message=spec["message"], starts_at=isoformat(at),
+                        ends_at=isoformat(ends), components=tuple(spec["components"]), alarms=tuple(spec["alarms"]),
+                        opened_by="calendar", kind="scheduled", schedule=name)
+        if self.deps.clock.now() >= ends:
+            # Scheduler delivered it after the window would have ended: opening it now would pause
+            # automation for nothing.
+            return self._note("maintenance.open", window.id, "skipped", "delivered after the window's end")
+        if not self.windows.open(window):
+            return self._note("maintenance.open", window.id, "skipped", "already opened (redelivery)")
+        return self._note("maintenance.open", window.id, "executed", f"until {window.ends_at}: {window.message}")
+
+    def end_window(self, window_id: str) -> dict[str, Any]:
+        record = self.windows.record(window_id)
+        if record is None or record["status"] != "OPEN":
+            return self._note("maintenance.close", window_id, "skipped", "not open (closed already or never opened)")
+        if record["ends_at"] > isoformat(self.deps.clock.now()):
+            return self._note("maintenance.close", window_id, "skipped", f"extended: now ends {record['ends_at']}")
+        self.windows.close(window_id, by="calendar", reason="scheduled end")
+        return self._note("maintenance.close", window_id, "executed", "scheduled end; in-scope alarms re-checked")
+
+    def checklist(self, name: str, at: datetime) -> dict[str, Any]:
+        """Run a checklist and send its summary once, whatever Scheduler redelivers: the record and
+        the outbox item holding the summary are written together, conditionally."""
+        result = run_checklist(name, at, self.deps, self.windows.active())
+        now = isoformat(self.deps.clock.now())
+        key = f"checklist|{name}|{isoformat(at)}"
+        outbox = {"transition_id": key, "notification": {
+            "severity": result.severity, "subject": result.subject, "message": result.message,
+            "attributes": {"kind": "checklist", "severity": result.severity, "task": name}}}
+        client = self.deps.client("dynamodb")
+        try:
+            client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.deps.settings.ledger_table, "ConditionExpression": "attribute_not_exists(pk)",
+                         "Item": to_item({"pk": f"CHECKLIST#{name}", "sk": isoformat(at), "ran_at": now,
+                                          "severity": result.severity, "facts": result.facts})}},
+                {"Put": {"TableName": self.deps.settings.ledger_table, "Item": to_item(outbox_item(now, outbox))}},
+            ])
+        except client.exceptions.TransactionCanceledException:
+            return self._note(f"checklist.{name}", name, "skipped", "already ran for this occurrence (redelivery)")
+        return self._note(f"checklist.{name}", name, "executed", result.subject)
+
+    # --- operators ------------------------------------------------------------------------------
+
+    def operator(self, event: dict[str, Any]) -> dict[str, Any]:
+        action, by = event.get("action"), str(event.get("by") or "unknown")
+        now = self.deps.clock.now()
+        minutes = int(event.get("minutes") or self.config["default_minutes"])
+        if not 1 <= minutes <= self.config["max_minutes"]:
+            raise MalformedEvent(f"--for must be between 1 minute and {self.config['max_minutes']} minutes")
+        if action == "enable":
+            if not event.get("message"):
+                raise MalformedEvent("maintenance enable needs a --message for the users")
+            window = Window(id=f"adhoc-{now:%Y%m%d-%H%M%S}", message=str(event["message"]), starts_at=isoformat(now),
+                            ends_at=isoformat(now + timedelta(minutes=minutes)),
+                            components=tuple(event.get("components") or ()), alarms=tuple(event.get("alarms") or ()),
+                            opened_by=f"human:{by}", kind="adhoc")
+            opened = self.windows.open(window)
+            return self._note("maintenance.open", window.id, "executed" if opened else "skipped",
+                              f"until {window.ends_at} ({window.scope_text}): {window.message}") | {"window": window.as_dict()}
+        target = self._target(event.get("window"))
+        try:
+            if action == "disable":
+                self.windows.close(target, by=f"human:{by}", reason=f"disabled by {by}")
+                return self._note("maintenance.close", target, "executed", f"disabled by {by}; in-scope alarms re-checked")
+            if action == "extend":
+                extended = self.windows.extend(target, minutes, by=by)
+                return self._note("maintenance.extend", target, "executed", f"now ends {extended.ends_at}")
+        except WindowNotOpen:
+            return self._note(f"maintenance.{action}", target, "failed", "that window is not open")
+        raise MalformedEvent(f"unknown maintenance action {action!r}")
+
+    def _target(self, window_id: Any) -> str:
+        """The window an operator means: the one named, or the only one open."""
+        if window_id:
+            return str(window_id)
+        active = self.windows.active()
+        if len(active) != 1:
+            raise MalformedEvent(f"{len(active)} windows are open ({', '.join(w.id for w in active) or 'none'}): "
+                                 "name one with --window")
+        return active[0].id
+
+    @staticmethod
+    def _note(kind: str, target: str, result: str, reason: str) -> dict[str, Any]:
+        return {"type": kind, "target": target, "result": result, "reason": reason, "incident": None}

@@ -1,0 +1,140 @@
+"""The runbook's Daily Operations and Weekly/Monthly Maintenance checklists, done by the control plane
+as far as it can (health check, incidents, automated actions, controls, what is coming) and handed
+to the humans with the rest of the runbook's steps."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from controlplane.clock import isoformat
+from controlplane.cron import occurrences
+from controlplane.guardrails import DECISION_PARTITION
+from controlplane.ledger import INCIDENT_INDEX, IncidentLedger, from_item, to_item
+from controlplane.maintenance import Window
+from controlplane.runtime import Dependencies
+
+
+@dataclass(frozen=True)
+class Task:
+    title: str
+    steps: tuple[str, ...]  # the runbook's commands for this task, for the humans
+    looks_back: timedelta  # the period its summary covers
+    health_check: bool = False
+
+
+TASKS = {
+    "morning-checklist": Task("Morning Checklist (9:00 AM)", (
+        "Check system health: curl -f <health_check_url> (done below)", "Review overnight metrics: npm run monitor:metrics",
+        "Check for alerts: npm run monitor:alerts (incidents below)",
+        'Review error logs: npm run logs:search -- --since "24 hours ago"', "Verify backup status: npm run backup:list",
+    ), timedelta(hours=15), health_check=True),
+    "end-of-day": Task("End of Day Checklist (6:00 PM)", (
+        "Generate daily report: npm run monitor:health (summary below)", "Archive logs: npm run logs:archive",
+        "Update documentation: npm run docs:update", "Plan tomorrow's tasks: npm run maintenance:schedule (calendar below)",
+    ), timedelta(hours=24)),
+    "weekly-health-check": Task("Monday 9:00 AM - System Health Check", (
+        "System diagnostics: npm run support:diagnostics", "Performance audit: npm run perf:audit",
+        "Security scan: npm run security:audit", "Log rotation: npm run logs:archive", "Update documentation: npm run docs:update",
+    ), timedelta(days=7), health_check=True),
+    "database-maintenance": Task("Wednesday 2:00 PM - Database Maintenance", (
+        "Backup verification: npm run db:backup", "Index optimization: npm run db:optimize",
+        "Cleanup old data: npm run db:cleanup", "Performance tuning: npm run db:tune",
+    ), timedelta(days=7)),
+    "security-update": Task("First Monday - Security Update", (
+        "Dependency updates: npm audit fix", "Security patches: npm run security:update",
+        "Vulnerability scan: npm run security:scan", "Access review: npm run security:audit",
+    ), timedelta(days=31)),
+    "performance-review": Task("Third Monday - Performance Review", (
+        "Performance analysis: npm run perf:analyze", "Resource optimization: npm run perf:optimize",
+        "Capacity planning: npm run perf:capacity", "Cost optimization: npm run perf:cost",
+    ), timedelta(days=31)),
+}
+
+
+@dataclass
+class Checklist:
+    severity: str
+    subject: str
+    message: str
+    facts: dict[str, Any]
+
+
+def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Window]) -> Checklist:
+    task = TASKS[name]
+    policy = deps.policy.raw
+    zone = ZoneInfo(policy["timezone"])
+    since = at - task.looks_back
+    facts: dict[str, Any] = {"task": name, "at": isoformat(at), "since": isoformat(since)}
+    lines = [f"## {task.title}", "", f"Period: since {since.astimezone(zone):%a %d %b %H:%M %Z}", ""]
+    severity = "P3"
+    if task.health_check:
+        url = policy["maintenance"]["health_check_url"]
+        status = deps.http_status(url)
+        healthy = 200 <= status < 400
+        facts["health"] = {"url": url, "status": status, "healthy": healthy}
+        lines.append(f"**Health check:** {url} → {status or 'no answer'} ({'OK' if healthy else 'FAILED'})")
+        if not healthy:
+            severity = "P1"  # the runbook's first step failed: someone must look now, not read a digest
+    incidents = _incidents_since(deps, since)
+    opened = [i for i in incidents if i["opened_at"] >= isoformat(since)]
+    still_open = [i for i in incidents if i["status"] != "RESOLVED"]
+    by_severity = Counter(i["severity"] for i in opened)
+    facts |= {"opened": len(opened), "opened_by_severity": dict(sorted(by_severity.items())),
+              "resolved": sum(1 for i in opened if i["status"] == "RESOLVED"),
+              "open": [i["id"] for i in still_open]}
+    lines.append(f"**Incidents opened:** {len(opened)} "
+                 f"({', '.join(f'{s}: {n}' for s, n in sorted(by_severity.items())) or 'none'}), "
+                 f"{facts['resolved']} of them resolved")
+    lines += [f"- still {i['status']}: {i['id']} [{i['severity']}] {i['alarm_name']} since {i['opened_at'][:16]}"
+              for i in still_open]
+    decisions = _decisions_since(deps, since)
+    facts["automated_actions"] = dict(sorted(Counter(f"{d['action']}:{d['result']}" for d in decisions).items()))
+    lines.append(f"**Automated decisions:** {len(decisions)} "
+                 + (f"({', '.join(f'{k} ×{n}' for k, n in facts['automated_actions'].items())})" if decisions else ""))
+    controls = [c for c in _controls(deps) if c["until"] > isoformat(at)]
+    facts["controls"] = [c["sk"] for c in controls]
+    lines.append("**Automation controls on:** " + (", ".join(f"{c['sk']} until {c['until'][:16]} ({c.get('reason')})"
+                                                           for c in controls) or "none"))
+    facts["windows"] = [w.id for w in windows]
+    lines.append("**Maintenance windows open:** " + (", ".join(f"{w.id} until {w.ends_at[:16]}" for w in windows)
+                                                      or "none"))
+    coming = upcoming(policy, at, at + timedelta(hours=24))
+    lines += ["", "### Next 24 hours"] + [f"- {when.astimezone(zone):%a %H:%M %Z} {what}" for when, what in coming]
+    lines += ["", "### Runbook steps"] + [f"{n}. {step}" for n, step in enumerate(task.steps, start=1)]
+    status = "" if severity == "P3" else " - HEALTH CHECK FAILED"
+    return Checklist(severity, f"[{severity}] {task.title}{status}", "\n".join(lines), facts)
+
+
+def upcoming(policy: dict[str, Any], start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """The calendar's tasks and windows firing in [start, end), in time order."""
+    windows = policy["maintenance"]["windows"]
+    found = [(when, f"{name} (window, {windows[name]['duration_minutes']} min)" if name in windows else name)
+             for name, expression in policy["schedules"].items()
+             for when in occurrences(expression, policy["timezone"], start, end)]
+    return sorted(found)
+
+
+def _incidents_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]]:
+    """Incidents opened since `since`, and older ones still open (the index is ordered by opening)."""
+    ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
+    cutoff = isoformat(since)
+    return [i for i in ledger.iter_incidents() if i["opened_at"] >= cutoff or i["status"] != "RESOLVED"]
+
+
+def _decisions_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]]:
+    pages = deps.client("dynamodb").get_paginator("query").paginate(
+        TableName=deps.settings.ledger_table, IndexName=INCIDENT_INDEX,
+        KeyConditionExpression="gsi1pk = :p AND gsi1sk >= :since",
+        ExpressionAttributeValues=to_item({":p": DECISION_PARTITION, ":since": isoformat(since)}))
+    return [from_item(item) for page in pages for item in page["Items"]]
+
+
+def _controls(deps: Dependencies) -> list[dict[str, Any]]:
+    response = deps.client("dynamodb").query(
+        TableName=deps.settings.ledger_table, KeyConditionExpression="pk = :p", ConsistentRead=True,
+        ExpressionAttributeValues=to_item({":p": "CONTROL"}))
+    return [from_item(item) for item in response["Items"]]
