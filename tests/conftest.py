@@ -69,6 +69,14 @@ class Harness:
             self.clock.set(at)
         return list(lambda_host.invoke("waf_toggle", event, self.world.dependencies("waf_toggle", self.clock))["actions"])
 
+    def calendar(self, event: Any, at: datetime | None = None) -> list[dict[str, Any]]:
+        """The calendar Lambda, then (as the ledger stream would) the outbox relay."""
+        if at is not None:
+            self.clock.set(at)
+        actions = list(lambda_host.invoke("calendar", event, self.world.dependencies("calendar", self.clock))["actions"])
+        self.relay()
+        return actions
+
     def use_policy(self, change: Callable[[dict[str, Any]], None]) -> None:
         """Run the handlers under a changed policy (a new file, as a new deploy would ship)."""
         policy = json.loads(Path(self.world.settings.policy_path).read_text())

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.clock import isoformat
-from controlplane.errors import ConfigError, IncidentNotFound
+from controlplane.errors import ConfigError, IncidentNotFound, MalformedEvent
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
 from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
 from controlplane.remediation import Remediation
@@ -115,6 +115,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dry-run", action="store_true")
     sub.add_argument("--by", default=getpass.getuser())
     commands.choices["deploy"].set_defaults(run=run_deploy)
+
+    maintenance = commands.add_parser("maintenance", help="maintenance windows and maintenance mode").add_subparsers(
+        dest="action", required=True)
+    sub = target(maintenance.add_parser("enable", help="open a window now: pages held back, automation paused"))
+    sub.add_argument("--message", required=True, help="what users and on-call are told")
+    sub.add_argument("--for", dest="for_", type=duration, help="how long (default: config maintenance.default_minutes)")
+    sub.add_argument("--component", action="append", default=[], help="limit the scope to a component (repeatable)")
+    sub.add_argument("--alarm", action="append", default=[], help="limit the scope to alarms (name or pattern, repeatable)")
+    sub.add_argument("--by", default=getpass.getuser())
+    target(maintenance.add_parser("status", help="open windows, what they held back, and recent ones"))
+    sub = target(maintenance.add_parser("disable", help="close a window now; its alarms are re-checked"))
+    sub.add_argument("--window", help="which one (default: the only one open)")
+    sub.add_argument("--by", default=getpass.getuser())
+    sub = target(maintenance.add_parser("extend", help="push a window's end later"))
+    sub.add_argument("--for", dest="for_", type=duration, required=True)
+    sub.add_argument("--window", help="which one (default: the only one open)")
+    sub.add_argument("--by", default=getpass.getuser())
+    commands.choices["maintenance"].set_defaults(run=run_maintenance)
+
+    calendar = commands.add_parser("calendar", help="upcoming runbook tasks and windows, in local time")
+    calendar.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    calendar.add_argument("--days", type=int, default=7)
+    calendar.add_argument("--json", action="store_true")
+    calendar.set_defaults(run=run_calendar)
 
     decisions = commands.add_parser("decisions", help="the decision records of automated and human actions")
     decision_actions = decisions.add_subparsers(dest="action", required=True)
@@ -246,6 +270,50 @@ def run_deploy(args: argparse.Namespace) -> int:
             rows = [entry | {"target": t} for t in targets for entry in service.deployments.history_with_status(t)]
             emit(args, rows, "\n".join(f"{r['target']:<8} {r['version']:<6} {r['status']:<12} {r['deployed_at'][:19]} "
                                        f"{r['deployed_by']}" for r in rows) or "no deployments")
+    return 0
+
+
+def run_maintenance(args: argparse.Namespace) -> int:
+    with operator_context(args, save=args.action != "status") as context:
+        service = _service(context, "calendar", "calendar_service", "CalendarService")
+        if args.action == "status":
+            windows = service.windows
+            active = [w.as_dict() | {"held_back": len(windows.suppressed(w.id))} for w in windows.active()]
+            recent = windows.history(limit=10)
+            text = "\n".join([f"OPEN {w['id']} until {w['ends_at']} ({w['kind']}, by {w['opened_by']}): {w['message']} "
+                              f"- {w['held_back']} pages held back" for w in active] or ["no window is open"])
+            text += "\n\nrecent:\n" + "\n".join(f"  {r['id']:<40} {r['status']:<6} {r['starts_at'][:16]} → {r['ends_at'][:16]}"
+                                                 for r in recent)
+            emit(args, {"active": active, "recent": recent}, text)
+            return 0
+        event: dict[str, Any] = {"task": "maintenance", "action": args.action, "by": args.by,
+                                 "window": getattr(args, "window", None)}
+        if getattr(args, "for_", None):
+            event["minutes"] = int(args.for_.total_seconds() // 60)
+        if args.action == "enable":
+            event |= {"message": args.message, "components": args.component, "alarms": args.alarm}
+        try:
+            [result] = service.handle(event)
+        except MalformedEvent as error:
+            print(f"opsctl: {error.reason}", file=sys.stderr)
+            return 2
+        emit(args, result, f"{result['type']} {result['result']}: {result['target']} {result['reason']}")
+        return 0 if result["result"] == "executed" else 1
+
+
+def run_calendar(args: argparse.Namespace) -> int:
+    """From the config alone: the schedules the stacks deploy, as they will fire."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from controlplane.cron import upcoming
+
+    config = load_config(args.config)
+    zone = ZoneInfo(config.timezone)
+    now = datetime.now(timezone.utc)
+    rows = [{"at": isoformat(when), "local": f"{when.astimezone(zone):%a %d %b %H:%M %Z}", "task": what}
+            for when, what in upcoming(config.policy(), now, now + timedelta(days=args.days))]
+    emit(args, rows, "\n".join(f"{r['local']:<22} {r['task']}" for r in rows) or f"nothing in the next {args.days} days")
     return 0
 
 

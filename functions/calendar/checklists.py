@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat
-from controlplane.cron import occurrences
+from controlplane.cron import upcoming
 from controlplane.guardrails import DECISION_PARTITION
 from controlplane.ledger import INCIDENT_INDEX, IncidentLedger, from_item, to_item
 from controlplane.maintenance import Window
@@ -73,10 +73,10 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     severity = "P3"
     if task.health_check:
         url = policy["maintenance"]["health_check_url"]
-        status = deps.http_status(url)
-        healthy = 200 <= status < 400
-        facts["health"] = {"url": url, "status": status, "healthy": healthy}
-        lines.append(f"**Health check:** {url} → {status or 'no answer'} ({'OK' if healthy else 'FAILED'})")
+        http = deps.http_status(url)
+        healthy = 200 <= http < 400
+        facts["health"] = {"url": url, "status": http, "healthy": healthy}
+        lines.append(f"**Health check:** {url} → {http or 'no answer'} ({'OK' if healthy else 'FAILED'})")
         if not healthy:
             severity = "P1"  # the runbook's first step failed: someone must look now, not read a digest
     incidents = _incidents_since(deps, since)
@@ -105,17 +105,8 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     coming = upcoming(policy, at, at + timedelta(hours=24))
     lines += ["", "### Next 24 hours"] + [f"- {when.astimezone(zone):%a %H:%M %Z} {what}" for when, what in coming]
     lines += ["", "### Runbook steps"] + [f"{n}. {step}" for n, step in enumerate(task.steps, start=1)]
-    status = "" if severity == "P3" else " - HEALTH CHECK FAILED"
-    return Checklist(severity, f"[{severity}] {task.title}{status}", "\n".join(lines), facts)
-
-
-def upcoming(policy: dict[str, Any], start: datetime, end: datetime) -> list[tuple[datetime, str]]:
-    """The calendar's tasks and windows firing in [start, end), in time order."""
-    windows = policy["maintenance"]["windows"]
-    found = [(when, f"{name} (window, {windows[name]['duration_minutes']} min)" if name in windows else name)
-             for name, expression in policy["schedules"].items()
-             for when in occurrences(expression, policy["timezone"], start, end)]
-    return sorted(found)
+    flag = "" if severity == "P3" else " - HEALTH CHECK FAILED"
+    return Checklist(severity, f"[{severity}] {task.title}{flag}", "\n".join(lines), facts)
 
 
 def _incidents_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]]:

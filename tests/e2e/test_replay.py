@@ -160,3 +160,29 @@ def test_bad_deploy_is_rolled_back_inside_the_bake_window(tmp_path, capsys) -> N
     assert status[0]["live_version"] == "2" and status[0]["quarantined"] == []
     code, out = run("deploy", "rollback", "--target", "api", "--dry-run")
     assert code == 0 and "dry_run" in out
+
+
+def test_maintenance_window_holds_back_pauses_and_rechecks(tmp_path) -> None:
+    report_path = tmp_path / "report.json"
+    assert main(["replay", str(ROOT / "examples" / "maintenance-window.jsonl"), "--report", str(report_path),
+                 "--state", str(tmp_path / "state.json")]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["events"] == {"received": 10, "processed": 9, "duplicates": 1, "rejected": 0}
+    # Held back: the storage P2 inside the database window, the traffic P1 inside the emergency window.
+    assert [(s["incident"], s["severity"], s["window"]) for s in report["suppressed_notifications"]] == [
+        ("INC-2026-001", "P2", "database-maintenance-20261125-1400"), ("INC-2026-003", "P1", "adhoc-20261125-220000")]
+    subjects = [(n["severity"], n["subject"]) for n in report["notifications"] if n["severity"] != "P3"]
+    assert subjects == [
+        ("P0", "[P0] INC-2026-002 Opened: financeanalyst-pro-demo-db-data-loss"),  # P0 pages inside the window
+        ("P0", "[P0] INC-2026-002 Resolved: financeanalyst-pro-demo-db-data-loss"),
+        ("P2", "[P2] INC-2026-001 Still firing after maintenance: financeanalyst-pro-demo-storage"),  # re-check
+        ("P2", "[P2] INC-2026-001 Resolved: financeanalyst-pro-demo-storage"),
+        ("P1", "[P1] INC-2026-003 Still firing after maintenance: financeanalyst-pro-demo-traffic-spike"),
+        ("P1", "[P1] INC-2026-003 Resolved: financeanalyst-pro-demo-traffic-spike"),
+    ]
+    # No automated action inside the window: the WAF block was decided and skipped.
+    [block] = [a for a in report["actions"] if a["type"] == "waf.block"]
+    assert block["result"] == "skipped" and "maintenance window adhoc-20261125-220000" in block["reason"]
+    assert [(a["type"], a["result"]) for a in report["actions"] if a["type"].startswith("maintenance")] == [
+        ("maintenance.open", "executed"), ("maintenance.close", "executed"),
+        ("maintenance.open", "executed"), ("maintenance.close", "executed")]

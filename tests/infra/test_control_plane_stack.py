@@ -296,6 +296,7 @@ def test_follow_up_scheduler_role_invokes_only_our_functions(template) -> None:
     resources_ = json.dumps([s["Resource"] for s in invokes])
     assert "function:financeanalyst-pro-demo-waf-toggle" in resources_
     assert "function:financeanalyst-pro-demo-rollback" in resources_ and "*" not in resources_
+    assert "function:financeanalyst-pro-demo-calendar" in resources_
 
 
 def test_an_existing_web_acl_is_used_not_created(config, tmp_path) -> None:
@@ -326,3 +327,55 @@ def test_the_production_example_synthesizes_through_cdk_nag(tmp_path) -> None:
     [stack] = assembly.stacks
     assert stack.stack_name == "financeanalyst-pro-production-control-plane"
     assert "financeanalyst-pro-production-ledger" in json.dumps(stack.template)
+
+
+# The runbook's calendar: Daily Operations, Weekly and Monthly Maintenance (New York time).
+RUNBOOK_CALENDAR = {
+    "morning-checklist": "cron(0 9 * * ? *)",
+    "end-of-day": "cron(0 18 * * ? *)",
+    "weekly-health-check": "cron(0 9 ? * MON *)",
+    "database-maintenance": "cron(0 14 ? * WED *)",
+    "security-update": "cron(0 9 ? * MON#1 *)",
+    "performance-review": "cron(0 9 ? * MON#3 *)",
+}
+
+
+@pytest.mark.parametrize(("task", "expression"), sorted(RUNBOOK_CALENDAR.items()))
+def test_runbook_calendar_schedules(template, config, task: str, expression: str) -> None:
+    calendar_function = logical_id_of_function(template, "calendar", config)
+    found = template.find_resources("AWS::Scheduler::Schedule", {"Properties": {"Name": f"{config.prefix}-{task}"}})
+    [schedule] = [r["Properties"] for r in found.values()]
+    assert schedule["ScheduleExpression"] == expression
+    assert schedule["ScheduleExpressionTimezone"] == "America/New_York"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": [calendar_function, "Arn"]}
+    assert json.loads(target["Input"]) == {"task": task, "at": "<aws.scheduler.scheduled-time>"}
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("CalendarDeadLetters")
+
+
+def test_database_window_mutes_the_storage_alarm_on_its_schedule(template) -> None:
+    [rule] = [r["Properties"] for r in resources(template, "AWS::CloudWatch::AlarmMuteRule").values()]
+    assert rule["Rule"]["Schedule"] == {"Duration": "PT2H", "Expression": "cron(0 14 * * WED)",
+                                        "Timezone": "America/New_York"}
+    [alarm] = rule["MuteTargets"]["AlarmNames"]
+    assert alarm["Ref"].startswith("ApplicationAlarmsstorage")
+
+
+def test_window_end_reaches_triage_which_may_list_alarms(template, config) -> None:
+    from controlplane.events import MAINTENANCE_ENDED_PATTERN
+
+    rules = template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": MAINTENANCE_ENDED_PATTERN}})
+    [target] = next(iter(rules.values()))["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [logical_id_of_function(template, "triage", config), "Arn"]}
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+    describe = [s for s in _statements(template, "TriageHandlerRole") if s["Action"] == "cloudwatch:DescribeAlarms"]
+    assert len(describe) == 1 and ":alarm:*" in json.dumps(describe[0]["Resource"])
+
+
+def test_one_time_follow_ups_dead_letter(template, config) -> None:
+    environment = resources(template, "AWS::Lambda::Function")[
+        logical_id_of_function(template, "calendar", config)]["Properties"]["Environment"]["Variables"]
+    assert environment["SCHEDULE_DLQ_ARN"]["Fn::GetAtt"][0].startswith("FollowUpsDeadLetters")
+    assert environment["SCHEDULE_GROUP"] == f"{config.prefix}-checks"

@@ -53,6 +53,15 @@ def test_policy_hash_is_the_config_version(config) -> None:
     (lambda r: r["classification"]["rules"].append({"name": "x", "severity": "P1", "alarm_name": "("}),
      "not a regular expression"),
     (lambda r: r["triage"].update(intake_retry_attempts=5), "Lambda allows 0–2 async retries"),
+    (lambda r: r["maintenance"]["windows"].update(patching={"duration_minutes": 60, "message": "m"}),
+     "maintenance.windows.patching: a window opens when the cron schedule of the same name fires; "
+     "schedules.patching is missing"),
+    (lambda r: r["maintenance"]["windows"]["database-maintenance"].update(components=["Databse"]),
+     "maintenance.windows.database-maintenance.components: 'Databse' is no alarm's or rule's component"),
+    (lambda r: r["maintenance"]["windows"]["database-maintenance"].update(duration_minutes=721),
+     "maintenance.windows.database-maintenance.duration_minutes: between 1 and max_minutes (720)"),
+    (lambda r: r["maintenance"].update(health_check_url="app.financeanalyst.pro"), "is not an http(s) URL"),
+    (lambda r: r["maintenance"].update(default_minutes=0), "maintenance.default_minutes: must be between"),
 ])
 def test_invalid_config_names_the_key(change, message: str) -> None:
     with pytest.raises(ConfigError) as raised:

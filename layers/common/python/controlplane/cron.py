@@ -8,6 +8,7 @@ import calendar
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -88,3 +89,12 @@ def occurrences(expression: str, zone: str, start: datetime, end: datetime) -> I
                     if start <= fires < end:
                         yield fires
         day += timedelta(days=1)
+
+
+def upcoming(policy: dict[str, Any], start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """The calendar's tasks and windows firing in [start, end), in time order."""
+    windows = policy["maintenance"]["windows"]
+    found = [(when, f"{name} (window, {windows[name]['duration_minutes']} min)" if name in windows else name)
+             for name, expression in policy["schedules"].items()
+             for when in occurrences(expression, policy["timezone"], start, end)]
+    return sorted(found)

@@ -117,11 +117,12 @@ class Guardrails:
         for control, label in ((state["kill"], "kill switch is on"), (state["pause"], f"{request.capability} is paused")):
             if control and control["until"] > isoformat(now) and not human:
                 return verdict(SKIP, f"{label} until {control['until']} ({control.get('reason') or 'no reason given'})")
-        window = covering(windows_of(state["maintenance"]), request.scope["alarm"], request.scope.get("component"),
-                          now) if request.scope and not human else None
-        if window is not None:
+        scope = request.scope
+        window = covering(windows_of(state["maintenance"]), scope["alarm"], scope.get("component"), now) \
+            if scope and not human else None
+        if scope and window is not None:
             return verdict(SKIP, f"maintenance window {window.id} until {window.ends_at} covers "
-                                 f"{request.scope['alarm']} ({window.message}): automation paused in its scope")
+                                 f"{scope['alarm']} ({window.message}): automation paused in its scope")
         age = now - request.event_time
         if age > timedelta(minutes=limits["max_event_age_minutes"]):
             return verdict(SKIP, f"stale event: {int(age.total_seconds() // 60)} min old "

@@ -9,7 +9,7 @@ Ledger items (pk / sk):
   MAINTENANCE / ACTIVE                 one attribute `window:<id>` per open window (read in the same
                                        batch as everything else triage and the guardrails read)
   WINDOW#<id> / META                   the window's record: opened, extended, closed (GSI1 WINDOWS)
-  SUPPRESSED#<window> / <at>#<alarm>   a notification the window held back
+  SUPPRESSED#<window> / <at>#<alarm>#<kind>   a notification the window held back
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def covering(windows: list[Window], alarm_name: str, component: str | None, now:
 
 def suppressed_item(window: Window, at: str, alarm_name: str, notification: dict[str, Any],
                     incident: str | None) -> dict[str, Any]:
-    return {"pk": f"SUPPRESSED#{window.id}", "sk": f"{at}#{alarm_name}", "window": window.id, "alarm": alarm_name,
+    kind = notification["attributes"]["kind"]
+    return {"pk": f"SUPPRESSED#{window.id}", "sk": f"{at}#{alarm_name}#{kind}", "window": window.id, "alarm": alarm_name,
             "incident": incident, "severity": notification["severity"], "subject": notification["subject"],
             "suppressed_at": at}
