@@ -109,6 +109,7 @@ class ControlPlaneStack(Stack):
             ledger.grant_remediation(capability.handler.function)
             topics.grant_publish(capability.handler.function)
             capability.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
+        ledger.grant_index_reads(calendar.handler.function)
         follow_ups.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
         # The end-of-window re-check looks at every alarm in ALARM (ours and others', like triage).
         triage.handler.role.add_to_principal_policy(iam.PolicyStatement(

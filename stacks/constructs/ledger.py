@@ -48,6 +48,11 @@ class Ledger(Construct):
         """Guardrail reads and decision records, and the query of the control items."""
         self._grant_items(grantee, "Query", "DeleteItem")
 
+    def grant_index_reads(self, grantee: iam.IGrantable) -> None:
+        """Listing incidents, decisions and windows in time order (the checklists and reports)."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"],
+                                   resource_arns=[f"{self.table.table_arn}/index/{INCIDENT_INDEX}"])
+
     def _grant_items(self, grantee: iam.IGrantable, *extra: str) -> None:
         actions = ["BatchGetItem", "GetItem", "PutItem", "UpdateItem", *extra]
         iam.Grant.add_to_principal(grantee=grantee, actions=[f"dynamodb:{a}" for a in actions],

@@ -379,3 +379,12 @@ def test_one_time_follow_ups_dead_letter(template, config) -> None:
         logical_id_of_function(template, "calendar", config)]["Properties"]["Environment"]["Variables"]
     assert environment["SCHEDULE_DLQ_ARN"]["Fn::GetAtt"][0].startswith("FollowUpsDeadLetters")
     assert environment["SCHEDULE_GROUP"] == f"{config.prefix}-checks"
+
+
+def test_the_calendar_may_list_the_ledger_index_and_only_it_of_the_functions(template) -> None:
+    def index_queries(role: str) -> list[dict]:
+        return [s for s in _statements(template, role) if s["Action"] == "dynamodb:Query"
+                and "/index/gsi1" in json.dumps(s["Resource"])]
+
+    assert len(index_queries("CalendarHandlerRole")) == 1
+    assert index_queries("TriageHandlerRole") == [] and index_queries("WafHandlerRole") == []
