@@ -24,7 +24,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
-             "maintenance"}
+             "maintenance", "escalation", "status_page", "reports"}
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
 CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_write_interval_seconds"}
 CAPABILITIES = ("waf", "rollback")
@@ -88,6 +88,9 @@ class ControlPlaneConfig:
     waf: dict[str, Any]
     rollback: dict[str, Any]
     maintenance: dict[str, Any]
+    escalation: dict[str, Any]
+    status_page: dict[str, Any]
+    reports: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -123,6 +126,10 @@ class ControlPlaneConfig:
             "timezone": self.timezone,
             "schedules": self.schedules,
             "maintenance": self.maintenance,
+            "escalation": self.escalation,
+            "status_page": self.status_page,
+            "reports": self.reports,
+            "components": sorted({spec.component for spec in self.alarms}),
         }
         return {"config_version": self.version} | body
 
@@ -196,6 +203,9 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         waf=_waf(_mapping(root.get("waf"), "waf"), alarms),
         rollback=_rollback(_mapping(root.get("rollback"), "rollback")),
         maintenance=_maintenance(_mapping(root.get("maintenance"), "maintenance"), schedules, components),
+        escalation=_escalation(_mapping(root.get("escalation"), "escalation"), severities),
+        status_page=_status_page(_mapping(root.get("status_page"), "status_page")),
+        reports=_reports(_mapping(root.get("reports"), "reports")),
     )
 
 
@@ -460,6 +470,45 @@ def _maintenance(raw: dict[str, Any], schedules: dict[str, str], components: set
         result["windows"][name] = {"duration_minutes": minutes, "message": _str(spec, "message", where), **scope,
                                    "mute_alarm_actions": bool(spec.get("mute_alarm_actions", False))}
     return result
+
+
+def _escalation(raw: dict[str, Any], severities: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    _no_unknown(raw, {"max_levels", "resolve_minutes"}, "escalation")
+    levels = _int(raw, "max_levels", "escalation")
+    if not 1 <= levels <= 5:
+        raise ConfigError("escalation.max_levels: between 1 and 5 escalations per incident")
+    targets = _mapping(raw.get("resolve_minutes"), "escalation.resolve_minutes")
+    if sorted(targets) != list(SEVERITIES):
+        raise ConfigError(f"escalation.resolve_minutes: one resolution target per severity {', '.join(SEVERITIES)}")
+    for severity in SEVERITIES:
+        minutes = _int(targets, severity, "escalation.resolve_minutes")
+        if minutes <= severities[severity]["response_minutes"]:
+            raise ConfigError(f"escalation.resolve_minutes.{severity}: must be longer than its response time "
+                              f"({severities[severity]['response_minutes']} min)")
+    return {"max_levels": levels, "resolve_minutes": {s: int(targets[s]) for s in SEVERITIES}}
+
+
+def _status_page(raw: dict[str, Any]) -> dict[str, Any]:
+    _no_unknown(raw, {"title", "appear_after_minutes", "calm_minutes", "refresh"}, "status_page")
+    values: dict[str, Any] = {"title": _str(raw, "title", "status_page")}
+    for key in ("appear_after_minutes", "calm_minutes"):
+        values[key] = _int(raw, key, "status_page")
+        if values[key] < 0:
+            raise ConfigError(f"status_page.{key}: must not be negative")
+    values["refresh"] = validate_cron(raw.get("refresh"), "status_page.refresh")
+    return values
+
+
+def _reports(raw: dict[str, Any]) -> dict[str, Any]:
+    _no_unknown(raw, {"availability_target", "daily", "weekly", "monthly", "incident_report_severities"}, "reports")
+    target = _number(raw, "availability_target", "reports")
+    if not 0 < target < 100:
+        raise ConfigError("reports.availability_target: a percentage between 0 and 100 (runbook: 99.9)")
+    severities = raw.get("incident_report_severities")
+    if not isinstance(severities, list) or any(s not in SEVERITIES for s in severities):
+        raise ConfigError(f"reports.incident_report_severities: a list of {', '.join(SEVERITIES)}")
+    return {"availability_target": target, "incident_report_severities": severities,
+            **{period: validate_cron(raw.get(period), f"reports.{period}") for period in ("daily", "weekly", "monthly")}}
 
 
 _CRON_FIELDS = (

@@ -9,6 +9,7 @@ from controlplane.events import (
     ALARM_STATE_CHANGE_PATTERN,
     DEPLOYMENT_PATTERN,
     INCIDENT_OPENED,
+    INCIDENT_OPENED_PATTERN,
     INCIDENT_RESOLVED,
     MAINTENANCE_ENDED_PATTERN,
     incident_pattern,
@@ -34,6 +35,7 @@ SNS_INTAKE_FUNCTION = "triage"
 # Scheduler payloads `{"task": …}` (EventBridge Scheduler delivers its Input verbatim) → function.
 WAF_TASKS = ("compute-baseline", "recovery-check", "outcome-check", "manual")
 CALENDAR_TASKS = ("window-end", "maintenance")
+ESCALATION_TASKS = ("ack-deadline", "resolve-deadline")
 
 
 def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
@@ -43,6 +45,8 @@ def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
         return "waf_toggle"
     if task in CALENDAR_TASKS or task in policy["schedules"]:
         return "calendar"
+    if task in ESCALATION_TASKS:
+        return "escalation"
     return None
 
 
@@ -55,4 +59,5 @@ def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
         Route("rollback", rollback_pattern(mapped, rollback["severities"])),
         Route("rollback", DEPLOYMENT_PATTERN),
         Route("triage", MAINTENANCE_ENDED_PATTERN),
+        Route("escalation", INCIDENT_OPENED_PATTERN),
     )

@@ -22,6 +22,7 @@ from controlplane.errors import ConcurrentUpdate
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
 from controlplane.ledger import AlarmRead, AlarmRecord, IncidentChange, IncidentLedger, Transition
 from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
+from controlplane.policy import Policy
 from controlplane.runtime import Dependencies
 from notification import render_blind_spot, render_incident
 
@@ -216,7 +217,7 @@ def _plan(
         outcome = TriageOutcome(result="joined", reason=f"expected effect of decision {caused.get('decision')}",
                                 alarm=transition.alarm_name, incident=caused["incident"], severity=classification.severity)
     elif transition.new_state == "ALARM" and record.open_incident is None:
-        incident = _new_incident(transition, record, sequence + 1, classification, policy.config_version, timeline_entry)
+        incident = _new_incident(transition, record, sequence + 1, classification, policy, timeline_entry)
         planned.new_incident, planned.counter = incident, (transition.changed_at.year, sequence + 1)
         alarm.open_incident, alarm.open_incident_severity = incident["id"], incident["severity"]
         alarm.open_incident_opened_at = incident["opened_at"]
@@ -306,13 +307,14 @@ def _new_incident(
     record: AlarmRecord,
     number: int,
     classification: Classification,
-    config_version: str,
+    policy: Policy,
     timeline_entry: dict[str, Any],
 ) -> dict[str, Any]:
     at = isoformat(transition.changed_at)
+    severity = classification.severity
     incident = {
         "id": f"INC-{transition.changed_at.year}-{number:03d}",
-        "severity": classification.severity,
+        "severity": severity,
         "status": "OPEN",
         "alarm_arn": transition.alarm_arn,
         "alarm_name": transition.alarm_name,
@@ -327,7 +329,13 @@ def _new_incident(
         "opened_at": at,
         "last_seen_at": at,
         "occurrences": 1,
-        "config_version": config_version,
+        "config_version": policy.config_version,
+        # The escalation matrix's clocks: unacknowledged by ack_due_at, or still open at
+        # resolve_due_at, and the escalation function pages the next level.
+        "ack_due_at": isoformat(transition.changed_at + timedelta(
+            minutes=policy.section("severities")[severity]["response_minutes"])),
+        "resolve_due_at": isoformat(transition.changed_at + timedelta(
+            minutes=policy.section("escalation")["resolve_minutes"][severity])),
         "timeline": [timeline_entry | {"event": "opened"}],
     }
     if record.last_resolved_incident and record.last_resolved_at:
@@ -362,6 +370,7 @@ def _ops_event(
         "transition_id": transition.fingerprint,
         "config_version": deps.policy.config_version,
     }
+    detail |= {key: incident[key] for key in ("ack_due_at", "resolve_due_at") if key in incident}
     return {
         "Source": OPS_SOURCE,
         "DetailType": detail_type,

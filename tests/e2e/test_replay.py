@@ -63,7 +63,15 @@ def test_thousand_duplicate_deliveries_make_one_incident_and_one_page(config) ->
     report = Replay(config, out=open("/dev/null", "w")).run(iter(lines)).as_dict()
     assert report["events"] == {"received": 1000, "processed": 1, "duplicates": 999, "rejected": 0}
     assert len(report["incidents"]) == 1 and report["incidents"][0]["severity"] == "P0"
-    assert len(report["notifications"]) == 1
+    [page] = [n for n in report["notifications"] if "ESCALATION" not in n["subject"]]
+    assert page["subject"].startswith("[P0] INC-2026-001 Opened")
+    # Nobody acknowledged it: the escalation matrix takes over, up to its configured levels, then
+    # once more at the resolution target.
+    assert [n["subject"] for n in report["notifications"] if "ESCALATION" in n["subject"]] == [
+        "[P0] ESCALATION L1: INC-2026-001 unacknowledged 15 min after opening",
+        "[P0] ESCALATION L2: INC-2026-001 unacknowledged 30 min after opening",
+        "[P0] ESCALATION L3: INC-2026-001 unacknowledged 45 min after opening",
+        "[P0] ESCALATION L4: INC-2026-001 still OPEN past its resolution target (240 min)"]
 
 
 def test_incident_commands_on_a_real_account_endpoint(aws, world, harness, config, capsys) -> None:
@@ -174,6 +182,7 @@ def test_maintenance_window_holds_back_pauses_and_rechecks(tmp_path) -> None:
     subjects = [(n["severity"], n["subject"]) for n in report["notifications"] if n["severity"] != "P3"]
     assert subjects == [
         ("P0", "[P0] INC-2026-002 Opened: financeanalyst-pro-demo-db-data-loss"),  # P0 pages inside the window
+        ("P0", "[P0] ESCALATION L1: INC-2026-002 unacknowledged 15 min after opening"),  # nobody acked it
         ("P0", "[P0] INC-2026-002 Resolved: financeanalyst-pro-demo-db-data-loss"),
         ("P2", "[P2] INC-2026-001 Still firing after maintenance: financeanalyst-pro-demo-storage"),  # re-check
         ("P2", "[P2] INC-2026-001 Resolved: financeanalyst-pro-demo-storage"),

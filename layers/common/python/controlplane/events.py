@@ -26,6 +26,10 @@ ALARM_STATE_CHANGE_PATTERN: dict[str, Any] = {
 }
 
 
+# Every incident opened, whatever its remediation: the escalation matrix's clocks start.
+INCIDENT_OPENED_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [INCIDENT_OPENED]}
+
+
 def incident_pattern(detail_types: tuple[str, ...], remediation: str) -> dict[str, Any]:
     """Ops-bus pattern for a remediation: only actionable incident events carrying its hint."""
     return {

@@ -1,0 +1,214 @@
+"""The runbook's escalation matrix, on a clock.
+
+Every incident gets two one-time schedules when it opens (both delete themselves after running):
+its acknowledgement deadline (response time: P0 15 min, P1 1 h, P2 4 h, P3 24 h) and its resolution
+target. Unacknowledged at the deadline, it pages the next level up the matrix — the topic of the
+next severity, whose contacts are that level (P3 Team Lead → P2 Product Owner → P1 Tech Lead → P0
+Immediate; P0 pages Immediate again) — and re-arms at that level's response time, until
+`escalation.max_levels`. Still open at its resolution target, acknowledged or not, it escalates
+again. `opsctl incident ack` cancels the pending deadline. Every escalation is one transaction:
+the incident's level and timeline entry, conditional on the level before, and the page in the
+outbox, so a redelivered deadline never pages twice.
+
+Triggers:
+  ops bus "Incident Opened"                          → arm both schedules
+  {"task": "ack-deadline", "incident", "level", "at"} → escalate if still unacknowledged
+  {"task": "resolve-deadline", "incident", "at"}      → escalate if still open
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.errors import IncidentNotFound, MalformedEvent
+from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
+from controlplane.ledger import IncidentLedger, incident_key, outbox_item, to_item
+from controlplane.runtime import Dependencies
+from controlplane.settings import SEVERITIES
+
+
+def next_level(severity: str) -> str:
+    """One step up the matrix; P0 (Immediate) is the top and pages itself again."""
+    return SEVERITIES[max(SEVERITIES.index(severity) - 1, 0)]
+
+
+def ack_schedule(incident_id: str, level: int) -> str:
+    return f"ack-{incident_id}-{level}"
+
+
+class EscalationService:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.policy = deps.policy.raw
+        self.ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
+
+    def handle(self, event: Any) -> list[dict[str, Any]]:
+        if not isinstance(event, dict):
+            raise MalformedEvent("not an escalation trigger")
+        if event.get("source") == OPS_SOURCE and event.get("detail-type") == INCIDENT_OPENED:
+            return [self.arm(event["detail"])]
+        task = event.get("task")
+        if task == "ack-deadline":
+            return [self.ack_deadline(str(event["incident"]), int(event["level"]))]
+        if task == "resolve-deadline":
+            return [self.resolve_deadline(str(event["incident"]))]
+        raise MalformedEvent(f"not an escalation trigger: task={task!r} detail-type={event.get('detail-type')!r}")
+
+    # --- arming ---------------------------------------------------------------------------------
+
+    def arm(self, detail: dict[str, Any]) -> dict[str, Any]:
+        incident_id = detail["incident_id"]
+        ack_due, resolve_due = parse_timestamp(detail["ack_due_at"]), parse_timestamp(detail["resolve_due_at"])
+        self._schedule(ack_schedule(incident_id, 1), ack_due, {"task": "ack-deadline", "incident": incident_id,
+                                                                "level": 1, "at": detail["ack_due_at"]})
+        self._schedule(f"resolve-{incident_id}", resolve_due, {"task": "resolve-deadline", "incident": incident_id,
+                                                                "at": detail["resolve_due_at"]})
+        return _note("escalation.arm", incident_id, "executed",
+                     f"acknowledge by {detail['ack_due_at']}, resolve by {detail['resolve_due_at']}")
+
+    def _schedule(self, name: str, at: datetime, payload: dict[str, Any]) -> None:
+        # A deadline already past (a late delivery) fires in a minute rather than never.
+        self.deps.schedule(name, max(at, self.deps.clock.now() + timedelta(minutes=1)), payload)
+
+    def cancel(self, incident: dict[str, Any]) -> None:
+        """Delete the pending acknowledgement deadline (opsctl ack); gone already is fine."""
+        scheduler = self.deps.client("scheduler")
+        name = ack_schedule(incident["id"], int(incident.get("escalation_level", 0)) + 1)
+        try:
+            scheduler.delete_schedule(Name=name, GroupName=self.deps.settings.schedule_group)
+        except scheduler.exceptions.ResourceNotFoundException:
+            pass
+
+    def acknowledge(self, incident_id: str, by: str) -> dict[str, Any]:
+        incident = self.ledger.acknowledge(incident_id, by, isoformat(self.deps.clock.now()))
+        self.cancel(incident)
+        return incident
+
+    # --- deadlines ------------------------------------------------------------------------------
+
+    def ack_deadline(self, incident_id: str, level: int) -> dict[str, Any]:
+        incident = self._incident(incident_id)
+        if incident is None:
+            return _note("escalation.ack", incident_id, "skipped", "no such incident")
+        current = int(incident.get("escalation_level", 0))
+        if incident["status"] != "OPEN":
+            return _note("escalation.ack", incident_id, "skipped", f"{incident['status'].lower()}: nothing to escalate")
+        if current >= level:
+            return _note("escalation.ack", incident_id, "skipped", f"level {level} already escalated (redelivery)")
+        due = self._due(incident, level)
+        now = self.deps.clock.now()
+        if now < due:
+            # Early (a clock or an extension moved it): come back at the deadline itself.
+            self._schedule(ack_schedule(incident_id, level), due, {"task": "ack-deadline", "incident": incident_id,
+                                                                   "level": level, "at": isoformat(due)})
+            return _note("escalation.ack", incident_id, "skipped", f"not due until {isoformat(due)}")
+        if incident.get("suppressed_by") and not incident.get("paged_after_window"):
+            # Nobody was paged yet: a maintenance window holds the page back. Its end re-checks the
+            # alarm and pages; the acknowledgement clock starts over from there.
+            self._rearm(incident_id, level, now + self._response(incident["severity"]))
+            return _note("escalation.ack", incident_id, "skipped",
+                         f"page held back by maintenance window {incident['suppressed_by']}: deferred")
+        return self._escalate(incident, level, reason=f"unacknowledged {self._age(incident, now)} after opening")
+
+    def resolve_deadline(self, incident_id: str) -> dict[str, Any]:
+        incident = self._incident(incident_id)
+        if incident is None or incident["status"] == "RESOLVED":
+            return _note("escalation.resolve", incident_id, "skipped", "resolved: nothing to escalate")
+        if incident.get("resolution_escalated_at"):
+            return _note("escalation.resolve", incident_id, "skipped", "already escalated for its resolution target")
+        level = int(incident.get("escalation_level", 0)) + 1
+        target = self.policy["escalation"]["resolve_minutes"][incident["severity"]]
+        return self._escalate(incident, level, reason=f"still {incident['status']} past its resolution target "
+                                                      f"({target} min)", resolution=True)
+
+    # --- escalating -----------------------------------------------------------------------------
+
+    def _escalate(self, incident: dict[str, Any], level: int, *, reason: str, resolution: bool = False) -> dict[str, Any]:
+        incident_id, severity = incident["id"], incident["severity"]
+        previous = int(incident.get("escalation_level", 0))
+        paged = severity
+        # The resolution target's escalation may come after the last level: it pages that one again.
+        for _ in range(min(level, self.policy["escalation"]["max_levels"])):
+            paged = next_level(paged)
+        role = self.policy["severities"][paged]["escalation"]
+        now = isoformat(self.deps.clock.now())
+        entry = {"at": now, "event": "escalated", "level": level, "to": f"{paged} ({role})", "reason": reason}
+        sets = {":level": level, ":entry": [entry], ":previous": previous, ":to": paged, ":now": now}
+        expression = ("SET escalation_level = :level, escalated_to = :to, escalated_at = :now, "
+                      "timeline = list_append(timeline, :entry)")
+        if resolution:
+            # Past its resolution target: whatever its state, except resolved.
+            expression += ", resolution_escalated_at = :now"
+            condition, sets[":status"] = "#s <> :status", "RESOLVED"
+        else:
+            # Unacknowledged: an acknowledgement that lands meanwhile wins.
+            condition, sets[":status"] = "#s = :status", "OPEN"
+        notification = {
+            "severity": paged,
+            "subject": f"[{paged}] ESCALATION L{level}: {incident_id} {reason}"[:100],
+            "message": _message(incident, level, paged, role, reason),
+            "attributes": {"kind": "escalation", "severity": paged, "incident": incident_id, "level": level},
+        }
+        client = self.deps.client("dynamodb")
+        table = self.deps.settings.ledger_table
+        try:
+            client.transact_write_items(TransactItems=[
+                {"Update": {"TableName": table, "Key": incident_key(incident_id), "UpdateExpression": expression,
+                            "ConditionExpression": f"{condition} AND (attribute_not_exists(escalation_level) "
+                                                   "OR escalation_level = :previous)",
+                            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item(sets)}},
+                {"Put": {"TableName": table, "Item": to_item(outbox_item(now, {
+                    "transition_id": f"escalation|{incident_id}|{level}", "notification": notification}))}},
+            ])
+        except client.exceptions.TransactionCanceledException:
+            return _note("escalation.page", incident_id, "skipped", "changed meanwhile (resolved, or escalated already)")
+        max_levels = self.policy["escalation"]["max_levels"]
+        if not resolution and incident["status"] == "OPEN" and level < max_levels:
+            self._rearm(incident_id, level + 1, self.deps.clock.now() + self._response(paged))
+        stop = "" if level < max_levels else f"; last level ({max_levels})"
+        return _note("escalation.page", incident_id, "executed", f"L{level} → {paged} ({role}): {reason}{stop}")
+
+    def _rearm(self, incident_id: str, level: int, at: datetime) -> None:
+        self._schedule(ack_schedule(incident_id, level), at, {"task": "ack-deadline", "incident": incident_id,
+                                                              "level": level, "at": isoformat(at)})
+
+    def _due(self, incident: dict[str, Any], level: int) -> datetime:
+        if level == 1:
+            return parse_timestamp(incident["ack_due_at"])
+        # Later levels are due one response time of the level last paged after that page.
+        return parse_timestamp(incident["escalated_at"]) + self._response(incident["escalated_to"])
+
+    def _response(self, severity: str) -> timedelta:
+        return timedelta(minutes=self.policy["severities"][severity]["response_minutes"])
+
+    def _incident(self, incident_id: str) -> dict[str, Any] | None:
+        try:
+            return self.ledger.get_incident(incident_id)
+        except IncidentNotFound:
+            return None
+
+    @staticmethod
+    def _age(incident: dict[str, Any], now: datetime) -> str:
+        minutes = int((now - parse_timestamp(incident["opened_at"])).total_seconds() // 60)
+        return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _message(incident: dict[str, Any], level: int, paged: str, role: str, reason: str) -> str:
+    return "\n".join([
+        f"## Escalation level {level}: {incident['id']}",
+        "",
+        f"**Severity:** {incident['severity']}",
+        f"**Status:** {incident['status']}",
+        f"**Start Time:** {incident['opened_at'][:16].replace('T', ' ')} UTC",
+        f"**Affected Systems:** {incident.get('component', 'unknown')}",
+        f"**Impact:** {incident.get('impact', 'unknown')}",
+        "",
+        f"Escalated to {role} ({paged} contacts): {reason}.",
+        f"Acknowledge: `opsctl incident ack {incident['id']}`",
+    ])
+
+
+def _note(kind: str, incident: str, result: str, reason: str) -> dict[str, Any]:
+    return {"type": kind, "target": incident, "result": result, "reason": reason, "incident": incident}
