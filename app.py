@@ -20,7 +20,9 @@ from stacks.control_plane_stack import ControlPlaneStack  # noqa: E402
 
 
 def build_app(config: ControlPlaneConfig, outdir: str | None = None) -> cdk.App:
-    app = cdk.App(outdir=outdir) if outdir else cdk.App()
+    # S3 access logs are granted by bucket policy, not the legacy LogDeliveryWrite ACL.
+    context = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+    app = cdk.App(outdir=outdir, context=context) if outdir else cdk.App(context=context)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), ServerlessChecks())
     ControlPlaneStack(
         app, stack_name(config.prefix),

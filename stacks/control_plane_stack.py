@@ -16,6 +16,7 @@ from stacks.config import ControlPlaneConfig
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.calendar import MaintenanceCalendar
 from stacks.constructs.dashboard import ControlPlaneDashboard
+from stacks.constructs.escalation import Escalation
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import REPO_ROOT, shared_layers
 from stacks.constructs.ledger import Ledger
@@ -23,6 +24,7 @@ from stacks.constructs.nag import acknowledge
 from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
 from stacks.constructs.outbox_relay import OutboxRelay
+from stacks.constructs.reporting import Reporting
 from stacks.constructs.rollback import Rollback
 from stacks.constructs.triage import AlarmTriage
 from stacks.constructs.waf import WafRateLimiting
@@ -105,7 +107,11 @@ class ControlPlaneStack(Stack):
             self, "Calendar", prefix=prefix, policy=policy, recheck=triage.handler.function,
             recheck_dead_letters=triage.dead_letters,
             alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.alarms}, **remediation)
-        for capability in (waf, rollback, calendar):
+        escalation = Escalation(self, "Escalation", prefix=prefix, **remediation)
+        reporting = Reporting(self, "Reporting", prefix=prefix, policy=policy, schedule_group=calendar.group.name,
+                              web_acl_arn=waf.web_acl_arn, **remediation)
+        ledger.grant_index_reads(reporting.handler.function)
+        for capability in (waf, rollback, calendar, escalation, reporting):
             ledger.grant_remediation(capability.handler.function)
             topics.grant_publish(capability.handler.function)
             capability.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
@@ -125,11 +131,12 @@ class ControlPlaneStack(Stack):
             self, "Dashboard",
             prefix=prefix,
             functions=[triage.handler.function, relay.handler.function, waf.handler.function,
-                       rollback.handler.function, calendar.handler.function],
+                       rollback.handler.function, calendar.handler.function, escalation.handler.function,
+                       reporting.handler.function],
             dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, relay.dead_letters.queue,
                                 waf.dead_letters.queue, rollback.dead_letters.queue, calendar.dead_letters.queue,
-                                follow_ups.dead_letters.queue],
+                                escalation.dead_letters.queue, reporting.dead_letters.queue, follow_ups.dead_letters.queue],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms
-        self.calendar = calendar
+        self.calendar, self.reporting = calendar, reporting

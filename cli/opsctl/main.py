@@ -7,7 +7,7 @@ import getpass
 import json
 import re
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=["OPEN", "ACKNOWLEDGED", "RESOLVED"])
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
-    for name in ("show", "ack"):
-        sub = target(incident.add_parser(name, help="one incident with its timeline" if name == "show"
-                                         else "acknowledge an incident"))
+    for name, text in (("show", "one incident with its timeline"), ("ack", "acknowledge (stops its escalation)"),
+                       ("report", "the incident report (runbook: Internal Communication)")):
+        sub = target(incident.add_parser(name, help=text))
         sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
         sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
         if name == "ack":
@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dry-run", action="store_true")
     sub.add_argument("--by", default=getpass.getuser())
     commands.choices["deploy"].set_defaults(run=run_deploy)
+
+    report = commands.add_parser("report", help="daily, weekly and monthly reports (runbook: Metrics & Reporting)")
+    target(report)
+    report.add_argument("period", choices=["daily", "weekly", "monthly"])
+    report.add_argument("--date", type=date.fromisoformat, help="a day in the period (default: the last full one)")
+    report.set_defaults(run=run_report)
+    target(commands.add_parser("status", help="what the status page says now")).set_defaults(run=run_status)
 
     maintenance = commands.add_parser("maintenance", help="maintenance windows and maintenance mode").add_subparsers(
         dest="action", required=True)
@@ -179,8 +186,15 @@ def run_incident(args: argparse.Namespace) -> int:
         elif args.action == "show":
             incident = ledger.get_incident(args.incident_id)
             emit(args, incident, formatting.incident_detail(incident))
+        elif args.action == "report":
+            _service(context, "reporting", "reporting_service", "ReportingService")  # its modules on the path
+            from reports import render_incident_report
+
+            incident = ledger.get_incident(args.incident_id)
+            emit(args, incident, render_incident_report(incident))
         else:
-            incident = ledger.acknowledge(args.incident_id, args.by, isoformat(context.deps.clock.now()))
+            escalation = _service(context, "escalation", "escalation_service", "EscalationService")
+            incident = escalation.acknowledge(args.incident_id, args.by)
             if incident["status"] == "RESOLVED":
                 text = f"{incident['id']} is already RESOLVED; nothing to acknowledge"
             else:
@@ -270,6 +284,28 @@ def run_deploy(args: argparse.Namespace) -> int:
             rows = [entry | {"target": t} for t in targets for entry in service.deployments.history_with_status(t)]
             emit(args, rows, "\n".join(f"{r['target']:<8} {r['version']:<6} {r['status']:<12} {r['deployed_at'][:19]} "
                                        f"{r['deployed_by']}" for r in rows) or "no deployments")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    with operator_context(args) as context:
+        service = _service(context, "reporting", "reporting_service", "ReportingService")
+        from reports import previous_period, render_period
+
+        day = args.date or previous_period(args.period, context.deps.clock.now(), context.config.timezone)
+        metrics = service.period_metrics(args.period, day)
+        emit(args, metrics, render_period(args.period, metrics, context.config.app))
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with operator_context(args) as context:
+        status = _service(context, "reporting", "reporting_service", "ReportingService").status()
+        lines = [f"{status['title']}: {status['status']}"]
+        lines += [f"  {c['name']:<28} {c['status']}" for c in status["components"]]
+        lines += [f"  incident: {i['component']} {i['status']} since {i['started_at'][:16]}" for i in status["incidents"]]
+        lines += [f"  maintenance: {m['message']} until {m['until'][:16]}" for m in status["maintenance"]]
+        emit(args, status, "\n".join(lines))
     return 0
 
 

@@ -111,6 +111,9 @@ class Replay:
         for action in result.get("actions", []):
             self.report.actions.append({k: action.get(k) for k in ("type", "target", "result", "reason", "incident")})
             self.say(self.clock.now(), f"action     {action['type']} {action['result']}: {action['reason']}")
+        for check in result.get("checks", []):
+            if check["result"] == "executed":
+                self.say(self.clock.now(), f"{check['type']:<10} {check['reason']}")
         outcomes = list(result.get("outcomes", []))
         for outcome in outcomes:
             if outcome.get("suppressed_by"):

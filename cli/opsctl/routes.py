@@ -12,6 +12,7 @@ from controlplane.events import (
     INCIDENT_OPENED_PATTERN,
     INCIDENT_RESOLVED,
     MAINTENANCE_ENDED_PATTERN,
+    STATUS_PAGE_PATTERN,
     incident_pattern,
     rollback_pattern,
     stack_status_pattern,
@@ -36,6 +37,7 @@ SNS_INTAKE_FUNCTION = "triage"
 WAF_TASKS = ("compute-baseline", "recovery-check", "outcome-check", "manual")
 CALENDAR_TASKS = ("window-end", "maintenance")
 ESCALATION_TASKS = ("ack-deadline", "resolve-deadline")
+REPORTING_TASKS = ("status-page", "report")
 
 
 def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
@@ -47,6 +49,8 @@ def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
         return "calendar"
     if task in ESCALATION_TASKS:
         return "escalation"
+    if task in REPORTING_TASKS:
+        return "reporting"
     return None
 
 
@@ -60,4 +64,5 @@ def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
         Route("rollback", DEPLOYMENT_PATTERN),
         Route("triage", MAINTENANCE_ENDED_PATTERN),
         Route("escalation", INCIDENT_OPENED_PATTERN),
+        Route("reporting", STATUS_PAGE_PATTERN),
     )

@@ -191,6 +191,9 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
 
     scheduler = session.client("scheduler")
     scheduler.create_schedule_group(Name=f"{prefix}-checks")
+    s3 = session.client("s3")
+    for bucket in (f"{prefix}-status", f"{prefix}-reports"):
+        s3.create_bucket(Bucket=bucket)
     _provision_alarms(session, config)
 
     policy_dir = Path(tempfile.mkdtemp(prefix="opsctl-policy-", dir=workdir))
@@ -205,6 +208,8 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         web_acl_id=web_acl_id,
         schedule_group=f"{prefix}-checks",
         scheduler_role_arn=f"arn:aws:iam::{config.account}:role/{prefix}-scheduler",
+        status_bucket=f"{prefix}-status",
+        reports_bucket=f"{prefix}-reports",
     )
     return LocalWorld(config=config, policy=policy, settings=settings, session=session,
                       notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues)

@@ -18,7 +18,7 @@ from maintenance_windows import MaintenanceWindows, WindowNotOpen
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
-from controlplane.ledger import outbox_item, to_item
+from controlplane.ledger import write_once
 from controlplane.maintenance import Window
 from controlplane.runtime import Dependencies
 
@@ -85,15 +85,9 @@ class CalendarService:
         outbox = {"transition_id": key, "notification": {
             "severity": result.severity, "subject": result.subject, "message": result.message,
             "attributes": {"kind": "checklist", "severity": result.severity, "task": name}}}
-        client = self.deps.client("dynamodb")
-        try:
-            client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.deps.settings.ledger_table, "ConditionExpression": "attribute_not_exists(pk)",
-                         "Item": to_item({"pk": f"CHECKLIST#{name}", "sk": isoformat(at), "ran_at": now,
-                                          "severity": result.severity, "facts": result.facts})}},
-                {"Put": {"TableName": self.deps.settings.ledger_table, "Item": to_item(outbox_item(now, outbox))}},
-            ])
-        except client.exceptions.TransactionCanceledException:
+        record = {"pk": f"CHECKLIST#{name}", "sk": isoformat(at), "ran_at": now, "severity": result.severity,
+                  "facts": result.facts}
+        if not write_once(self.deps.client("dynamodb"), self.deps.settings.ledger_table, record, outbox, now):
             return self._note(f"checklist.{name}", name, "skipped", "already ran for this occurrence (redelivery)")
         return self._note(f"checklist.{name}", name, "executed", result.subject)
 

@@ -31,11 +31,16 @@ class FollowUpSchedules(Construct):
         return Stack.of(self).format_arn(service="lambda", resource="function", resource_name=function_name,
                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
 
+    def allow_invoke(self, function_name: str) -> str:
+        """Let schedules (ours, or recurring ones of other groups using this role) invoke the function."""
+        arn = self.function_arn(function_name)
+        self.role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[arn]))
+        return arn
+
     def allow(self, function_name: str, handler_role: iam.IRole) -> dict[str, str]:
         """Let the function schedule checks of its own; returns the environment it needs."""
         stack = Stack.of(self)
-        self_arn = self.function_arn(function_name)
-        self.role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self_arn]))
+        self_arn = self.allow_invoke(function_name)
         schedules = stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.group_name}/*")
         handler_role.add_to_principal_policy(iam.PolicyStatement(actions=["scheduler:CreateSchedule"],
                                                                  resources=[schedules]))

@@ -30,6 +30,11 @@ ALARM_STATE_CHANGE_PATTERN: dict[str, Any] = {
 INCIDENT_OPENED_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [INCIDENT_OPENED]}
 
 
+# Everything the status page shows changes with one of these.
+STATUS_PAGE_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [
+    *INCIDENT_DETAIL_TYPES, MAINTENANCE_STARTED, MAINTENANCE_ENDED]}
+
+
 def incident_pattern(detail_types: tuple[str, ...], remediation: str) -> dict[str, Any]:
     """Ops-bus pattern for a remediation: only actionable incident events carrying its hint."""
     return {

@@ -69,6 +69,19 @@ def outbox_item(committed_at: str, outbox: dict[str, Any]) -> dict[str, Any]:
     return {"pk": OUTBOX_PARTITION, "sk": f"{committed_at}#{outbox['transition_id']}", "expires_at": expires} | outbox
 
 
+def write_once(client: Any, table: str, record: dict[str, Any], outbox: dict[str, Any], committed_at: str) -> bool:
+    """Put `record` unless it exists, together with the OUTBOX item announcing it, in one
+    transaction: a redelivered job records and announces once. False if it was there already."""
+    try:
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": to_item(record), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": table, "Item": to_item(outbox_item(committed_at, outbox))}},
+        ])
+    except client.exceptions.TransactionCanceledException:
+        return False
+    return True
+
+
 def alarm_key(alarm_arn: str) -> dict[str, Any]:
     return to_item({"pk": f"ALARM#{alarm_arn}", "sk": "STATE"})
 

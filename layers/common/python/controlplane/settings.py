@@ -23,6 +23,8 @@ class Settings:
     scheduler_role_arn: str | None = None
     self_arn: str | None = None
     schedule_dlq_arn: str | None = None  # where Scheduler parks a follow-up it could not deliver
+    status_bucket: str | None = None  # the status page's private bucket (served by CloudFront)
+    reports_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -42,6 +44,8 @@ class Settings:
             scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN"),
             self_arn=env.get("SELF_ARN"),
             schedule_dlq_arn=env.get("SCHEDULE_DLQ_ARN"),
+            status_bucket=env.get("STATUS_BUCKET"),
+            reports_bucket=env.get("REPORTS_BUCKET"),
         )
 
 

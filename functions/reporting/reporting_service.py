@@ -1,0 +1,150 @@
+"""What users and stakeholders read: the status page, incident reports and period reports.
+
+Triggers:
+  ops bus incident and maintenance events, {"task": "status-page"} (every minute: the anti-flap
+      timers move with the clock)                       → re-render the status page if it changed
+  ops bus "Incident Resolved" of a configured severity  → the incident report, Markdown in S3
+  {"task": "report", "period": daily|weekly|monthly, "at"} → the period's report in S3 (Markdown and
+      JSON) and its summary on the P3 topic, once per period
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from reports import PERIODS, period_bounds, period_metrics, previous_period, render_incident_report, render_period
+from status_page import compute_status, render_html
+
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.errors import IncidentNotFound, MalformedEvent
+from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
+from controlplane.guardrails import DECISION_PARTITION
+from controlplane.ledger import INCIDENT_INDEX, INCIDENT_PARTITION, IncidentLedger, from_item, to_item, write_once
+from controlplane.maintenance import ACTIVE_KEY, windows_of
+from controlplane.runtime import Dependencies
+
+# Incidents older than this that are still open are rare enough to leave off the status page's
+# query (it runs every minute); the period reports look back as far as their period needs.
+STATUS_LOOKBACK = timedelta(days=30)
+
+
+class ReportingService:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.policy = deps.policy.raw
+        self.client = deps.client("dynamodb")
+        self.table = deps.settings.ledger_table
+
+    def handle(self, event: Any) -> list[dict[str, Any]]:
+        if not isinstance(event, dict):
+            raise MalformedEvent("not a reporting trigger")
+        notes = []
+        if event.get("task") == "report":
+            if event.get("period") not in PERIODS:
+                raise MalformedEvent(f"report period must be one of {', '.join(PERIODS)}")
+            at = parse_timestamp(event["at"]) if event.get("at") else self.deps.clock.now()
+            day = previous_period(event["period"], at, self.policy["timezone"])
+            return [self.period_report(event["period"], day)]
+        if event.get("source") == OPS_SOURCE and event.get("detail-type") == INCIDENT_RESOLVED \
+                and event["detail"].get("severity") in self.policy["reports"]["incident_report_severities"]:
+            notes.append(self.incident_report(event["detail"]["incident_id"]))
+        if event.get("source") == OPS_SOURCE or event.get("task") == "status-page":
+            notes.append(self.publish_status())
+            return notes
+        raise MalformedEvent(f"not a reporting trigger: task={event.get('task')!r}")
+
+    # --- status page ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        now = self.deps.clock.now()
+        active = self.client.get_item(TableName=self.table, Key=to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True))),
+                                      ConsistentRead=True).get("Item")
+        return compute_status(self.incidents_since(now - STATUS_LOOKBACK), windows_of(from_item(active) if active else None),
+                              self.policy, now)
+
+    def publish_status(self) -> dict[str, Any]:
+        """Write index.html and status.json when what they say changed (not on every tick)."""
+        status = self.status()
+        body = json.dumps({k: v for k, v in status.items() if k != "updated_at"}, sort_keys=True)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        s3 = self.deps.client("s3")
+        bucket = self.deps.settings.status_bucket
+        try:
+            current = s3.head_object(Bucket=bucket, Key="status.json")["Metadata"].get("digest")
+        except s3.exceptions.ClientError:
+            current = None
+        if current == digest:
+            return _note("status-page", "status.json", "skipped", f"unchanged: {status['status']}")
+        # The JSON first: machines polling it see the change no later than people.
+        s3.put_object(Bucket=bucket, Key="status.json", Body=json.dumps(status, indent=1).encode(),
+                      ContentType="application/json", CacheControl="max-age=30", Metadata={"digest": digest})
+        s3.put_object(Bucket=bucket, Key="index.html", Body=render_html(status).encode(),
+                      ContentType="text/html; charset=utf-8", CacheControl="max-age=30")
+        return _note("status-page", "index.html", "executed", f"now {status['status']}")
+
+    # --- reports --------------------------------------------------------------------------------
+
+    def incident_report(self, incident_id: str) -> dict[str, Any]:
+        try:
+            incident = IncidentLedger(self.table, self.client).get_incident(incident_id)
+        except IncidentNotFound:
+            return _note("incident-report", incident_id, "skipped", "no such incident")
+        key = f"incidents/{incident['opened_at'][:4]}/{incident_id}.md"
+        self.deps.client("s3").put_object(Bucket=self.deps.settings.reports_bucket, Key=key,
+                                          Body=render_incident_report(incident).encode(),
+                                          ContentType="text/markdown; charset=utf-8")
+        return _note("incident-report", incident_id, "executed", f"s3://{self.deps.settings.reports_bucket}/{key}")
+
+    def period_metrics(self, period: str, day: date) -> dict[str, Any]:
+        start, end = period_bounds(period, day, self.policy["timezone"])
+        # Incidents resolved in the period may have opened before it: look back one more period.
+        incidents = self.incidents_since(start - (end - start) - STATUS_LOOKBACK)
+        return period_metrics(incidents, self.decisions_between(start, end), start, end, self.policy, self.backup())
+
+    def period_report(self, period: str, day: date) -> dict[str, Any]:
+        metrics = self.period_metrics(period, day)
+        markdown = render_period(period, metrics, self.policy["app"])
+        stem = f"reports/{period}/{day.isoformat()}"
+        s3 = self.deps.client("s3")
+        bucket = self.deps.settings.reports_bucket
+        s3.put_object(Bucket=bucket, Key=f"{stem}.md", Body=markdown.encode(), ContentType="text/markdown; charset=utf-8")
+        s3.put_object(Bucket=bucket, Key=f"{stem}.json", Body=json.dumps(metrics, indent=1).encode(),
+                      ContentType="application/json")
+        now = isoformat(self.deps.clock.now())
+        subject = (f"[P3] {period.capitalize()} report {day.isoformat()}: {metrics['opened']} incidents, "
+                   f"availability {metrics['availability_percent']} %")
+        outbox = {"transition_id": f"report|{period}|{day.isoformat()}", "notification": {
+            "severity": "P3", "subject": subject[:100], "message": markdown + f"\nFull report: s3://{bucket}/{stem}.md",
+            "attributes": {"kind": "report", "severity": "P3", "period": period}}}
+        record = {"pk": f"REPORT#{period}", "sk": day.isoformat(), "written_at": now, "key": f"{stem}.md"}
+        if not write_once(self.client, self.table, record, outbox, now):
+            return _note(f"report.{period}", day.isoformat(), "skipped", "already sent for this period (rewritten in S3)")
+        return _note(f"report.{period}", day.isoformat(), "executed", subject)
+
+    # --- ledger reads ---------------------------------------------------------------------------
+
+    def incidents_since(self, since: datetime) -> list[dict[str, Any]]:
+        return self._index(INCIDENT_PARTITION, isoformat(since), None)
+
+    def decisions_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return self._index(DECISION_PARTITION, isoformat(start), isoformat(end))
+
+    def _index(self, partition: str, since: str, until: str | None) -> list[dict[str, Any]]:
+        condition = "gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi" if until else "gsi1pk = :p AND gsi1sk >= :lo"
+        values = {":p": partition, ":lo": since} | ({":hi": until} if until else {})
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.table, IndexName=INCIDENT_INDEX, KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_item(values))
+        return [from_item(item) for page in pages for item in page["Items"]]
+
+    def backup(self) -> dict[str, Any] | None:
+        """The backup verifier's latest summary, if one is deployed."""
+        item = self.client.get_item(TableName=self.table, Key=to_item({"pk": "BACKUP", "sk": "STATUS"})).get("Item")
+        return from_item(item) if item else None
+
+
+def _note(kind: str, target: str, result: str, reason: str) -> dict[str, Any]:
+    return {"type": kind, "target": target, "result": result, "reason": reason, "incident": None}

@@ -1,0 +1,117 @@
+"""What users and stakeholders read: the status page (a private bucket served by CloudFront through
+origin access control, behind the control plane's WebACL), incident and period reports in a private
+bucket, and the reporting Lambda with its triggers and schedules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from controlplane.events import STATUS_PAGE_PATTERN
+from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.follow_ups import FollowUpSchedules
+from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.nag import acknowledge
+from stacks.constructs.ops_bus import rule_pattern
+from stacks.constructs.triage import DELIVERY_RETRIES
+
+
+def private_bucket(scope: Construct, construct_id: str, *, logs: s3.IBucket | None, **kwargs: Any) -> s3.Bucket:
+    return s3.Bucket(scope, construct_id, block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
+                     encryption=s3.BucketEncryption.S3_MANAGED, removal_policy=RemovalPolicy.RETAIN,
+                     server_access_logs_bucket=logs, server_access_logs_prefix=f"s3/{construct_id.lower()}/" if logs else None,
+                     **kwargs)
+
+
+class Reporting(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
+                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules, schedule_group: str,
+                 web_acl_arn: str, environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
+        super().__init__(scope, construct_id)
+        expire = [s3.LifecycleRule(expiration=Duration.days(90))]
+        self.access_logs = private_bucket(self, "AccessLogs", logs=None, lifecycle_rules=expire)
+        # CloudFront's standard logs are delivered with ACLs, so they get a bucket of their own; the
+        # S3 access logs stay on a policy-only bucket.
+        self.cdn_logs = private_bucket(self, "CdnLogs", logs=self.access_logs, lifecycle_rules=expire,
+                                       object_ownership=s3.ObjectOwnership.OBJECT_WRITER)
+        acknowledge(self.access_logs, {"AwsSolutions::AwsSolutions-S1": "This is the access-log bucket; logging "
+                                                                         "it into itself would loop."})
+        self.status_bucket = private_bucket(self, "StatusBucket", logs=self.access_logs)
+        self.reports_bucket = private_bucket(self, "ReportsBucket", logs=self.access_logs, versioned=True)
+        self.distribution = cloudfront.Distribution(
+            self, "StatusPage",
+            comment=f"{prefix} status page",
+            default_root_object="index.html",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(self.status_bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                cache_policy=cloudfront.CachePolicy.USE_ORIGIN_CACHE_CONTROL_HEADERS),
+            web_acl_id=web_acl_arn,
+            enable_logging=True, log_bucket=self.cdn_logs, log_file_prefix="status-page/",
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+        )
+        acknowledge(self.distribution, {
+            "AwsSolutions::AwsSolutions-CFR1": "The status page is for every user, wherever they are.",
+            "AwsSolutions::AwsSolutions-CFR4": "Served on the CloudFront domain with its default certificate; a "
+                                               "custom domain with TLS 1.2+ is configured where the app's DNS lives.",
+        })
+
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-reporting-dlq")
+        self.handler = ControlPlaneFunction(
+            self, "Handler", name="reporting", prefix=prefix, shared=shared,
+            environment={"REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url,
+                         "STATUS_BUCKET": self.status_bucket.bucket_name,
+                         "REPORTS_BUCKET": self.reports_bucket.bucket_name, **environment},
+            failure_queue=self.dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age,
+            # One render at a time: two racing renders could leave the older status last.
+            reserved_concurrency=1,
+        )
+        function = self.handler.function
+        # Exactly the objects it writes (and the one it reads back to skip unchanged renders).
+        role = self.handler.role
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"],
+                                               resources=[self.status_bucket.arn_for_objects("status.json")]))
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[
+            self.status_bucket.arn_for_objects("status.json"), self.status_bucket.arn_for_objects("index.html")]))
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[
+            self.reports_bucket.arn_for_objects("reports/*"), self.reports_bucket.arn_for_objects("incidents/*")]))
+        reports_arn = f"<{Stack.of(self).get_logical_id(self.reports_bucket.node.default_child)}.Arn>"  # type: ignore[arg-type]
+        acknowledge(role, {
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::{reports_arn}/reports/*]": "Period reports are keyed by "
+                "period and date (reports/daily/2026-11-25.md): written only under this prefix, never read.",
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::{reports_arn}/incidents/*]": "Incident reports are keyed by "
+                "year and incident id: written only under this prefix, never read.",
+        })
+        events.Rule(self, "OnChange", event_bus=ops_bus, event_pattern=rule_pattern(STATUS_PAGE_PATTERN),
+                    description="Incident and maintenance events → status page (and incident reports)",
+                    targets=[targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
+                                                    dead_letter_queue=self.dead_letters.queue)])
+
+        follow_ups.allow_invoke(self.handler.function_name)
+        self.dead_letters.queue.grant_send_messages(follow_ups.role)
+        tasks = {"status-page": (policy["status_page"]["refresh"], {"task": "status-page"}, Duration.minutes(5))}
+        for period in ("daily", "weekly", "monthly"):
+            tasks[f"{period}-report"] = (policy["reports"][period], {"task": "report", "period": period,
+                                                                      "at": "<aws.scheduler.scheduled-time>"},
+                                         Duration.hours(6))
+        for name, (expression, payload, max_age) in tasks.items():
+            scheduler.CfnSchedule(
+                self, f"Schedule-{name}", name=f"{prefix}-{name}", group_name=schedule_group,
+                schedule_expression=expression, schedule_expression_timezone=policy["timezone"],
+                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+                target=scheduler.CfnSchedule.TargetProperty(
+                    arn=function.function_arn, role_arn=follow_ups.role.role_arn, input=json.dumps(payload),
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                        maximum_event_age_in_seconds=int(max_age.to_seconds()), maximum_retry_attempts=3),
+                    dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue.queue_arn)),
+            )
