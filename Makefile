@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup demo test test-fast synth lint bench deploy clean
+.PHONY: setup browser demo test test-fast synth lint bench deploy clean
 
 setup: $(STAMP)
 
@@ -26,10 +26,13 @@ demo: setup  ## the main job: synth with cdk-nag, then replay a realistic day
 	@echo "synth: cdk-nag clean; template in cdk.out/"
 	$(BIN)/opsctl replay examples/incident-day.jsonl --report .replay/report.json
 
-test: setup
+browser:  ## chromium, for the status page's browser test
+	bash tools/ensure_chromium.sh
+
+test: setup browser
 	$(BIN)/pytest
 
-test-fast: setup  ## the same suite with a smaller fuzz budget, for the edit loop
+test-fast: setup browser  ## the same suite with a smaller fuzz budget, for the edit loop
 	FUZZ_EXAMPLES=500 $(BIN)/pytest -x
 
 synth: setup

@@ -108,7 +108,7 @@ class ControlPlaneStack(Stack):
             recheck_dead_letters=triage.dead_letters,
             alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.alarms}, **remediation)
         escalation = Escalation(self, "Escalation", prefix=prefix, **remediation)
-        reporting = Reporting(self, "Reporting", prefix=prefix, policy=policy, schedule_group=calendar.group.name,
+        reporting = Reporting(self, "Reporting", prefix=prefix, policy=policy, schedule_group=calendar.group,
                               web_acl_arn=waf.web_acl_arn, **remediation)
         ledger.grant_index_reads(reporting.handler.function)
         for capability in (waf, rollback, calendar, escalation, reporting):

@@ -34,8 +34,10 @@ def next_level(severity: str) -> str:
     return SEVERITIES[max(SEVERITIES.index(severity) - 1, 0)]
 
 
-def ack_schedule(incident_id: str, level: int) -> str:
-    return f"ack-{incident_id}-{level}"
+def ack_schedule(incident_id: str, level: int, due: datetime) -> str:
+    """Named by its due time too: a schedule still exists while its own invocation runs (Scheduler
+    deletes it after), so re-arming the same level needs a new name."""
+    return f"ack-{incident_id}-{level}-{int(due.timestamp())}"
 
 
 class EscalationService:
@@ -61,8 +63,7 @@ class EscalationService:
     def arm(self, detail: dict[str, Any]) -> dict[str, Any]:
         incident_id = detail["incident_id"]
         ack_due, resolve_due = parse_timestamp(detail["ack_due_at"]), parse_timestamp(detail["resolve_due_at"])
-        self._schedule(ack_schedule(incident_id, 1), ack_due, {"task": "ack-deadline", "incident": incident_id,
-                                                                "level": 1, "at": detail["ack_due_at"]})
+        self._rearm(incident_id, 1, ack_due)
         self._schedule(f"resolve-{incident_id}", resolve_due, {"task": "resolve-deadline", "incident": incident_id,
                                                                 "at": detail["resolve_due_at"]})
         return _note("escalation.arm", incident_id, "executed",
@@ -73,13 +74,16 @@ class EscalationService:
         self.deps.schedule(name, max(at, self.deps.clock.now() + timedelta(minutes=1)), payload)
 
     def cancel(self, incident: dict[str, Any]) -> None:
-        """Delete the pending acknowledgement deadline (opsctl ack); gone already is fine."""
+        """Delete the pending acknowledgement deadlines (opsctl ack); gone already is fine, and one
+        that fires anyway finds the acknowledgement and stands down."""
         scheduler = self.deps.client("scheduler")
-        name = ack_schedule(incident["id"], int(incident.get("escalation_level", 0)) + 1)
-        try:
-            scheduler.delete_schedule(Name=name, GroupName=self.deps.settings.schedule_group)
-        except scheduler.exceptions.ResourceNotFoundException:
-            pass
+        group = self.deps.settings.schedule_group
+        pages = scheduler.get_paginator("list_schedules").paginate(GroupName=group, NamePrefix=f"ack-{incident['id']}-")
+        for schedule in (s for page in pages for s in page["Schedules"]):
+            try:
+                scheduler.delete_schedule(Name=schedule["Name"], GroupName=group)
+            except scheduler.exceptions.ResourceNotFoundException:
+                pass
 
     def acknowledge(self, incident_id: str, by: str) -> dict[str, Any]:
         incident = self.ledger.acknowledge(incident_id, by, isoformat(self.deps.clock.now()))
@@ -101,8 +105,7 @@ class EscalationService:
         now = self.deps.clock.now()
         if now < due:
             # Early (a clock or an extension moved it): come back at the deadline itself.
-            self._schedule(ack_schedule(incident_id, level), due, {"task": "ack-deadline", "incident": incident_id,
-                                                                   "level": level, "at": isoformat(due)})
+            self._rearm(incident_id, level, due)
             return _note("escalation.ack", incident_id, "skipped", f"not due until {isoformat(due)}")
         if incident.get("suppressed_by") and not incident.get("paged_after_window"):
             # Nobody was paged yet: a maintenance window holds the page back. Its end re-checks the
@@ -171,7 +174,7 @@ class EscalationService:
         return _note("escalation.page", incident_id, "executed", f"L{level} → {paged} ({role}): {reason}{stop}")
 
     def _rearm(self, incident_id: str, level: int, at: datetime) -> None:
-        self._schedule(ack_schedule(incident_id, level), at, {"task": "ack-deadline", "incident": incident_id,
+        self._schedule(ack_schedule(incident_id, level, at), at, {"task": "ack-deadline", "incident": incident_id,
                                                               "level": level, "at": isoformat(at)})
 
     def _due(self, incident: dict[str, Any], level: int) -> datetime:

@@ -46,13 +46,14 @@ class MaintenanceCalendar(Construct):
         for key, value in follow_ups.allow(self.handler.function_name, self.handler.role).items():
             function.add_environment(key, value)
 
-        self.group = scheduler.CfnScheduleGroup(self, "Group", name=f"{prefix}-calendar")
+        self.group_name = f"{prefix}-calendar"
+        self.group = scheduler.CfnScheduleGroup(self, "Group", name=self.group_name)
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
         for name, expression in policy["schedules"].items():
             schedule = scheduler.CfnSchedule(
                 self, f"Task-{name}",
                 name=f"{prefix}-{name}"[:64],
-                group_name=self.group.name,
+                group_name=self.group_name,
                 description=f"Runbook calendar: {name}",
                 schedule_expression=expression,
                 schedule_expression_timezone=policy["timezone"],

@@ -35,7 +35,8 @@ def private_bucket(scope: Construct, construct_id: str, *, logs: s3.IBucket | No
 
 class Reporting(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
-                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules, schedule_group: str,
+                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
+                 schedule_group: scheduler.CfnScheduleGroup,
                  web_acl_arn: str, environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
         expire = [s3.LifecycleRule(expiration=Duration.days(90))]
@@ -106,7 +107,8 @@ class Reporting(Construct):
                                          Duration.hours(6))
         for name, (expression, payload, max_age) in tasks.items():
             scheduler.CfnSchedule(
-                self, f"Schedule-{name}", name=f"{prefix}-{name}", group_name=schedule_group,
+                self, f"Schedule-{name}", name=f"{prefix}-{name}",
+                group_name=schedule_group.ref,  # Ref is the group's name, and orders the group first
                 schedule_expression=expression, schedule_expression_timezone=policy["timezone"],
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
                 target=scheduler.CfnSchedule.TargetProperty(

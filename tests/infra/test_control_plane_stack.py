@@ -388,3 +388,51 @@ def test_the_calendar_may_list_the_ledger_index_and_only_it_of_the_functions(tem
 
     assert len(index_queries("CalendarHandlerRole")) == 1
     assert index_queries("TriageHandlerRole") == [] and index_queries("WafHandlerRole") == []
+
+
+def test_status_page_is_a_private_bucket_behind_cloudfront_with_oac_and_the_web_acl(template) -> None:
+    [distribution] = [r["Properties"]["DistributionConfig"] for r in resources(template, "AWS::CloudFront::Distribution").values()]
+    assert distribution["DefaultRootObject"] == "index.html"
+    assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    [origin] = distribution["Origins"]
+    assert "OriginAccessControlId" in origin and origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    assert distribution["WebACLId"]["Fn::GetAtt"][0].startswith("WafWebAcl")
+    assert distribution["Logging"]["Bucket"]["Fn::GetAtt"][0].startswith("ReportingCdnLogs")
+    [oac] = [r["Properties"]["OriginAccessControlConfig"]
+             for r in resources(template, "AWS::CloudFront::OriginAccessControl").values()]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
+    for logical_id, bucket in resources(template, "AWS::S3::Bucket").items():
+        block = bucket["Properties"]["PublicAccessBlockConfiguration"]
+        flags = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        assert all(block[k] for k in flags), logical_id
+    policies = json.dumps([p["Properties"] for p in resources(template, "AWS::S3::BucketPolicy").values()])
+    assert "cloudfront.amazonaws.com" in policies and "AWS:SourceArn" in policies
+
+
+def test_reporting_writes_only_its_objects(template) -> None:
+    statements = [s for s in _statements(template, "ReportingHandlerRole") if str(s["Action"]).startswith("s3:")]
+    assert sorted(json.dumps(s["Action"]) for s in statements) == ['"s3:GetObject"', '"s3:PutObject"', '"s3:PutObject"']
+    resources_ = json.dumps([s["Resource"] for s in statements])
+    assert "/status.json" in resources_ and "/index.html" in resources_ and "/reports/*" in resources_
+    assert "/incidents/*" in resources_
+
+
+@pytest.mark.parametrize(("name", "expression"), [
+    ("status-page", "cron(* * * * ? *)"), ("daily-report", "cron(0 7 * * ? *)"),
+    ("weekly-report", "cron(0 7 ? * MON *)"), ("monthly-report", "cron(0 7 1 * ? *)")])
+def test_reporting_schedules(template, config, name: str, expression: str) -> None:
+    found = template.find_resources("AWS::Scheduler::Schedule", {"Properties": {"Name": f"{config.prefix}-{name}"}})
+    [schedule] = [r["Properties"] for r in found.values()]
+    assert schedule["ScheduleExpression"] == expression and schedule["ScheduleExpressionTimezone"] == "America/New_York"
+    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [logical_id_of_function(template, "reporting", config), "Arn"]}
+    assert "DeadLetterConfig" in schedule["Target"] and schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 3
+
+
+def test_every_incident_opened_reaches_escalation_and_status_changes_reach_reporting(template, config) -> None:
+    from controlplane.events import INCIDENT_OPENED_PATTERN, STATUS_PAGE_PATTERN
+
+    for pattern, function in ((INCIDENT_OPENED_PATTERN, "escalation"), (STATUS_PAGE_PATTERN, "reporting")):
+        [rule] = [r for r in resources(template, "AWS::Events::Rule").values() if r["Properties"]["EventPattern"] == pattern]
+        [target] = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": [logical_id_of_function(template, function, config), "Arn"]}
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 185

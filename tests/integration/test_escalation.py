@@ -1,0 +1,169 @@
+"""The escalation matrix on an event-time clock: deadlines armed by "Incident Opened", pages up the
+matrix when unacknowledged, cancelled by an acknowledgement, stopping at the configured level."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from controlplane.events import INCIDENT_OPENED
+from factories import eventbridge_alarm
+from opsctl import lambda_host
+
+OPENED = datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc)
+ERROR_RATE = "financeanalyst-pro-demo-error-rate"  # P2: Product Owner; 4 h to acknowledge
+
+
+class Escalations:
+    def __init__(self, harness) -> None:
+        self.harness = harness
+        self.group = harness.world.settings.schedule_group
+
+    def open_incident(self, at: datetime = OPENED) -> str:
+        [outcome] = self.harness.triage(eventbridge_alarm(ERROR_RATE, "ALARM", at), at)
+        [opened] = [e for e in self.harness.ops_events() if e["detail-type"] == INCIDENT_OPENED]
+        self.run(opened, at + timedelta(seconds=2))
+        self.harness.empty_queues()
+        return str(outcome["incident"])
+
+    def run(self, event: dict[str, Any], at: datetime) -> dict[str, Any]:
+        self.harness.clock.set(at)
+        result = lambda_host.invoke("escalation", event, self.harness.world.dependencies("escalation", self.harness.clock))
+        self.harness.relay()
+        return result
+
+    def deadline(self, incident: str, level: int, at: datetime) -> dict[str, Any]:
+        result = self.run({"task": "ack-deadline", "incident": incident, "level": level}, at)
+        return (result["actions"] + result["checks"])[0]
+
+    def pending(self) -> list[dict[str, Any]]:
+        scheduler = self.harness.world.client("scheduler")
+        return [scheduler.get_schedule(Name=s["Name"], GroupName=self.group)
+                for s in scheduler.list_schedules(GroupName=self.group)["Schedules"]]
+
+    def schedules(self) -> dict[str, dict[str, Any]]:
+        """Pending schedules by name, the due-time suffix of acknowledgement deadlines left off."""
+        return {s["Name"].rsplit("-", 1)[0] if s["Name"].startswith("ack-") else s["Name"]: s for s in self.pending()}
+
+    def ack_schedules(self) -> list[str]:
+        return sorted(s["ScheduleExpression"] for s in self.pending() if s["Name"].startswith("ack-"))
+
+    def service(self) -> Any:
+        lambda_host.load_handler("escalation")
+        from escalation_service import EscalationService
+
+        return EscalationService(self.harness.world.dependencies("escalation", self.harness.clock))
+
+
+@pytest.fixture
+def escalations(harness) -> Escalations:
+    return Escalations(harness)
+
+
+def test_opening_arms_the_acknowledgement_deadline_and_the_resolution_target(escalations) -> None:
+    incident = escalations.open_incident()
+    schedules = escalations.schedules()
+    assert schedules[f"ack-{incident}-1"]["ScheduleExpression"] == "at(2026-11-26T07:00:00)"  # P2: 4 hours
+    assert json.loads(schedules[f"ack-{incident}-1"]["Target"]["Input"])["task"] == "ack-deadline"
+    assert schedules[f"resolve-{incident}"]["ScheduleExpression"] == "at(2026-11-28T03:00:00)"  # 2880 min
+    assert all(s["ActionAfterCompletion"] == "DELETE" for s in schedules.values())
+
+
+def test_before_the_deadline_nothing_happens(escalations, harness) -> None:
+    incident = escalations.open_incident()
+    check = escalations.deadline(incident, 1, OPENED + timedelta(hours=3, minutes=59))
+    assert (check["result"], check["reason"]) == ("skipped", "not due until 2026-11-26T07:00:00.000Z")
+    assert harness.all_notifications() == []
+
+
+def test_at_the_deadline_it_pages_the_next_level_and_rearms(escalations, harness) -> None:
+    incident = escalations.open_incident()
+    page = escalations.deadline(incident, 1, OPENED + timedelta(hours=4))
+    assert (page["type"], page["result"]) == ("escalation.page", "executed")
+    assert page["reason"] == "L1 → P1 (Tech Lead): unacknowledged 4 h 0 min after opening"
+    [notice] = harness.notifications("P1")  # the Tech Lead's topic
+    assert notice["Subject"] == f"[P1] ESCALATION L1: {incident} unacknowledged 4 h 0 min after opening"
+    assert f"opsctl incident ack {incident}" in notice["Message"]
+    stored = harness.ledger.get_incident(incident)
+    assert (stored["escalation_level"], stored["escalated_to"]) == (1, "P1")
+    assert stored["timeline"][-1]["event"] == "escalated" and stored["timeline"][-1]["to"] == "P1 (Tech Lead)"
+    # Next level: one P1 response time (1 h) later.
+    assert escalations.schedules()[f"ack-{incident}-2"]["ScheduleExpression"] == "at(2026-11-26T08:00:00)"
+
+
+def test_a_late_deadline_still_escalates_once(escalations, harness) -> None:
+    incident = escalations.open_incident()
+    first = escalations.deadline(incident, 1, OPENED + timedelta(hours=6))
+    again = escalations.deadline(incident, 1, OPENED + timedelta(hours=6, minutes=1))  # Scheduler redelivers
+    assert first["result"] == "executed" and again["result"] == "skipped"
+    assert len(harness.notifications("P1")) == 1
+
+
+def test_levels_climb_the_matrix_and_stop(escalations, harness) -> None:
+    incident = escalations.open_incident()
+    at = OPENED + timedelta(hours=4)
+    pages = [escalations.deadline(incident, 1, at)]
+    pages.append(escalations.deadline(incident, 2, at + timedelta(hours=1)))  # P1's response time
+    pages.append(escalations.deadline(incident, 3, at + timedelta(hours=1, minutes=15)))  # P0's
+    assert [p["reason"].split(":")[0] for p in pages] == ["L1 → P1 (Tech Lead)", "L2 → P0 (Immediate)",
+                                                         "L3 → P0 (Immediate)"]
+    assert pages[-1]["reason"].endswith("last level (3)")
+    assert f"ack-{incident}-4" not in escalations.schedules()
+    assert len(harness.notifications("P1")) == 1 and len(harness.notifications("P0")) == 2
+
+
+def test_acknowledging_cancels_the_deadline(escalations, harness) -> None:
+    incident = escalations.open_incident()
+    harness.clock.set(OPENED + timedelta(minutes=20))
+    acknowledged = escalations.service().acknowledge(incident, "alice")
+    assert acknowledged["status"] == "ACKNOWLEDGED"
+    assert f"ack-{incident}-1" not in escalations.schedules()
+    # Had the schedule fired anyway (deleted too late), it finds the acknowledgement and stands down.
+    check = escalations.deadline(incident, 1, OPENED + timedelta(hours=4))
+    assert (check["result"], check["reason"]) == ("skipped", "acknowledged: nothing to escalate")
+    assert harness.all_notifications() == []
+
+
+def test_an_acknowledged_incident_open_past_its_resolution_target_re_escalates(escalations, harness) -> None:
+    incident = escalations.open_incident()
+    harness.clock.set(OPENED + timedelta(minutes=20))
+    escalations.service().acknowledge(incident, "alice")
+    # Re-triggers of an acknowledged incident never page.
+    harness.triage(eventbridge_alarm(ERROR_RATE, "ALARM", OPENED + timedelta(hours=1)), OPENED + timedelta(hours=1))
+    assert harness.notifications("P2") == []
+    result = escalations.run({"task": "resolve-deadline", "incident": incident}, OPENED + timedelta(minutes=2880))
+    [page] = result["actions"]
+    assert page["reason"] == "L1 → P1 (Tech Lead): still ACKNOWLEDGED past its resolution target (2880 min)"
+    assert len(harness.notifications("P1")) == 1
+    again = escalations.run({"task": "resolve-deadline", "incident": incident}, OPENED + timedelta(minutes=2881))
+    assert again["actions"] == [] and again["checks"][0]["result"] == "skipped"
+    assert harness.all_notifications() == []
+
+
+def test_a_resolved_incident_is_not_escalated(escalations, harness) -> None:
+    incident = escalations.open_incident()
+    harness.triage(eventbridge_alarm(ERROR_RATE, "OK", OPENED + timedelta(minutes=30)), OPENED + timedelta(minutes=30))
+    harness.empty_queues()
+    check = escalations.deadline(incident, 1, OPENED + timedelta(hours=4))
+    assert check["reason"] == "resolved: nothing to escalate"
+    resolution = escalations.run({"task": "resolve-deadline", "incident": incident}, OPENED + timedelta(days=2))
+    assert resolution["actions"] == []
+    assert harness.all_notifications() == []
+
+
+def test_an_incident_whose_page_a_window_holds_back_is_deferred(escalations, harness) -> None:
+    harness.calendar({"task": "maintenance", "action": "enable", "message": "m", "minutes": 600, "by": "alice"},
+                     OPENED - timedelta(minutes=1))
+    incident = escalations.open_incident()
+    check = escalations.deadline(incident, 1, OPENED + timedelta(hours=4))
+    assert check["result"] == "skipped" and "held back by maintenance window" in check["reason"]
+    assert escalations.ack_schedules() == ["at(2026-11-26T07:00:00)", "at(2026-11-26T11:00:00)"]
+    assert harness.all_notifications() == []
+
+
+def test_garbage_is_rejected_with_a_reason(harness) -> None:
+    with pytest.raises(Exception, match="not an escalation trigger: task='nonsense'"):
+        lambda_host.invoke("escalation", {"task": "nonsense"}, harness.world.dependencies("escalation", harness.clock))

@@ -1,0 +1,75 @@
+"""The reporting function under moto: the status page written to its bucket when it changes, incident
+reports for P0/P1, period reports in S3 and once on the P3 topic."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from controlplane.events import INCIDENT_RESOLVED
+from factories import eventbridge_alarm
+from opsctl import lambda_host
+
+OPENED = datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc)
+AVAILABILITY = "financeanalyst-pro-demo-availability"  # P1, Web Application
+
+
+def reporting(harness, event: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+    harness.clock.set(at)
+    checks = lambda_host.invoke("reporting", event, harness.world.dependencies("reporting", harness.clock))["checks"]
+    harness.relay()
+    return list(checks)
+
+
+def status_json(harness) -> dict[str, Any]:
+    body = harness.world.client("s3").get_object(Bucket=harness.world.settings.status_bucket, Key="status.json")["Body"]
+    return json.loads(body.read())
+
+
+def test_the_status_page_is_written_when_it_changes_and_only_then(harness) -> None:
+    [first] = reporting(harness, {"task": "status-page"}, OPENED)
+    assert (first["result"], status_json(harness)["status"]) == ("executed", "Operational")
+    [same] = reporting(harness, {"task": "status-page"}, OPENED + timedelta(minutes=1))
+    assert same["result"] == "skipped"
+
+    harness.triage(eventbridge_alarm(AVAILABILITY, "ALARM", OPENED + timedelta(minutes=2), value=97.0), OPENED)
+    [too_soon] = reporting(harness, {"task": "status-page"}, OPENED + timedelta(minutes=4))
+    assert too_soon["result"] == "skipped"  # not yet lasted 5 minutes
+    [shown] = reporting(harness, {"task": "status-page"}, OPENED + timedelta(minutes=7))
+    assert shown["reason"] == "now Investigating"
+    page = harness.world.client("s3").get_object(Bucket=harness.world.settings.status_bucket, Key="index.html")
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    assert b'data-status="Investigating"' in page["Body"].read()
+
+
+def test_resolved_p1_gets_an_incident_report_and_the_page_moves_to_monitoring(harness) -> None:
+    harness.triage(eventbridge_alarm(AVAILABILITY, "ALARM", OPENED, value=97.0), OPENED)
+    harness.triage(eventbridge_alarm(AVAILABILITY, "OK", OPENED + timedelta(minutes=40), value=100.0),
+                   OPENED + timedelta(minutes=40))
+    [resolved] = [e for e in harness.ops_events() if e["detail-type"] == INCIDENT_RESOLVED]
+    checks = reporting(harness, resolved, OPENED + timedelta(minutes=41))
+    assert [c["type"] for c in checks] == ["incident-report", "status-page"]
+    report = harness.world.client("s3").get_object(Bucket=harness.world.settings.reports_bucket,
+                                                   Key="incidents/2026/INC-2026-001.md")["Body"].read().decode()
+    assert "**Incident ID:** INC-2026-001" in report and "**Status:** Resolved" in report
+    assert status_json(harness)["status"] == "Monitoring"
+
+
+def test_the_daily_report_is_written_and_announced_once(harness) -> None:
+    harness.triage(eventbridge_alarm(AVAILABILITY, "ALARM", OPENED, value=97.0), OPENED)
+    harness.triage(eventbridge_alarm(AVAILABILITY, "OK", OPENED + timedelta(minutes=30), value=100.0),
+                   OPENED + timedelta(minutes=30))
+    harness.empty_queues()
+    morning = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)  # 07:00 in New York: yesterday's report
+    [written] = reporting(harness, {"task": "report", "period": "daily", "at": "2026-11-26T12:00:00Z"}, morning)
+    assert written["result"] == "executed"
+    s3 = harness.world.client("s3")
+    metrics = json.loads(s3.get_object(Bucket=harness.world.settings.reports_bucket,
+                                       Key="reports/daily/2026-11-25.json")["Body"].read())
+    assert (metrics["opened"], metrics["resolved"], metrics["mttr_seconds"]) == (1, 1, 1800.0)
+    [summary] = harness.notifications("P3")
+    assert summary["Subject"] == "[P3] Daily report 2026-11-25: 1 incidents, availability 100.0 %"
+    [again] = reporting(harness, {"task": "report", "period": "daily", "at": "2026-11-26T12:00:00Z"},
+                        morning + timedelta(minutes=2))
+    assert again["result"] == "skipped" and harness.notifications("P3") == []
