@@ -24,7 +24,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
-             "maintenance", "escalation", "status_page", "reports"}
+             "maintenance", "escalation", "status_page", "reports", "backup"}
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
 CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_write_interval_seconds"}
 CAPABILITIES = ("waf", "rollback")
@@ -91,6 +91,7 @@ class ControlPlaneConfig:
     escalation: dict[str, Any]
     status_page: dict[str, Any]
     reports: dict[str, Any]
+    backup: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -129,6 +130,7 @@ class ControlPlaneConfig:
             "escalation": self.escalation,
             "status_page": self.status_page,
             "reports": self.reports,
+            "backup": self.backup,
             "components": sorted({spec.component for spec in self.alarms}),
         }
         return {"config_version": self.version} | body
@@ -206,6 +208,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         escalation=_escalation(_mapping(root.get("escalation"), "escalation"), severities),
         status_page=_status_page(_mapping(root.get("status_page"), "status_page")),
         reports=_reports(_mapping(root.get("reports"), "reports")),
+        backup=_backup(_mapping(root.get("backup"), "backup")),
     )
 
 
@@ -509,6 +512,63 @@ def _reports(raw: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"reports.incident_report_severities: a list of {', '.join(SEVERITIES)}")
     return {"availability_target": target, "incident_report_severities": severities,
             **{period: validate_cron(raw.get(period), f"reports.{period}") for period in ("daily", "weekly", "monthly")}}
+
+
+BACKUP_KEYS = {"vault_name", "tag_key", "rpo_tag_key", "rto_tag_key", "classes", "rto_minutes", "configuration", "logs",
+               "restore_testing", "verify_schedule", "cleanup", "sample_size", "tolerance_percent"}
+BACKUP_CLASS_KEYS = {"schedule", "retention_days", "rpo_minutes", "rto_tier", "continuous"}
+RESTORE_TIERS = ("critical", "core", "full")
+
+
+def _backup(raw: dict[str, Any]) -> dict[str, Any]:
+    where = "backup"
+    _no_unknown(raw, BACKUP_KEYS, where)
+    result: dict[str, Any] = {key: _str(raw, key, where) for key in ("vault_name", "tag_key", "rpo_tag_key", "rto_tag_key")}
+    result["verify_schedule"] = validate_cron(raw.get("verify_schedule"), "backup.verify_schedule")
+    rto = _mapping(raw.get("rto_minutes"), "backup.rto_minutes")
+    if sorted(rto) != sorted(RESTORE_TIERS):
+        raise ConfigError(f"backup.rto_minutes: one per tier: {', '.join(RESTORE_TIERS)} (runbook: 60, 240, 1440)")
+    result["rto_minutes"] = {tier: _int(rto, tier, "backup.rto_minutes") for tier in RESTORE_TIERS}
+    classes = _mapping(raw.get("classes"), "backup.classes")
+    if not classes:
+        raise ConfigError("backup.classes: at least one backup class")
+    result["classes"] = {}
+    for name, spec in classes.items():
+        here = f"backup.classes.{name}"
+        spec = _mapping(spec, here)
+        _no_unknown(spec, BACKUP_CLASS_KEYS, here)
+        schedule = validate_cron(spec.get("schedule"), f"{here}.schedule")
+        retention, rpo = _int(spec, "retention_days", here), _int(spec, "rpo_minutes", here)
+        if retention < 1 or rpo < 1:
+            raise ConfigError(f"{here}: retention_days and rpo_minutes must be positive")
+        if spec.get("rto_tier") not in RESTORE_TIERS:
+            raise ConfigError(f"{here}.rto_tier: one of {', '.join(RESTORE_TIERS)}")
+        if spec.get("continuous") and retention > 35:
+            raise ConfigError(f"{here}.retention_days: continuous backup keeps at most 35 days")
+        result["classes"][name] = {"schedule": schedule, "retention_days": retention, "rpo_minutes": rpo,
+                                   "rto_tier": spec["rto_tier"], "continuous": bool(spec.get("continuous", False))}
+    configuration = _mapping(raw.get("configuration"), "backup.configuration")
+    _no_unknown(configuration, {"bucket", "retention_days"}, "backup.configuration")
+    logs = _mapping(raw.get("logs"), "backup.logs")
+    _no_unknown(logs, {"retention_days", "log_group_prefix"}, "backup.logs")
+    result["configuration"] = {"bucket": _str(configuration, "bucket", "backup.configuration"),
+                               "retention_days": _int(configuration, "retention_days", "backup.configuration")}
+    result["logs"] = {"retention_days": _int(logs, "retention_days", "backup.logs"),
+                      "log_group_prefix": _str(logs, "log_group_prefix", "backup.logs")}
+    testing = _mapping(raw.get("restore_testing"), "backup.restore_testing")
+    _no_unknown(testing, {"schedule", "validation_window_hours"}, "backup.restore_testing")
+    result["restore_testing"] = {"schedule": validate_cron(testing.get("schedule"), "backup.restore_testing.schedule"),
+                                 "validation_window_hours": _int(testing, "validation_window_hours",
+                                                                 "backup.restore_testing")}
+    cleanup = _mapping(raw.get("cleanup"), "backup.cleanup")
+    _no_unknown(cleanup, {"delete_orphans", "max_deletions_per_run"}, "backup.cleanup")
+    result["cleanup"] = {"delete_orphans": bool(cleanup.get("delete_orphans", False)),
+                         "max_deletions_per_run": _int(cleanup, "max_deletions_per_run", "backup.cleanup")}
+    result["sample_size"] = _int(raw, "sample_size", where)
+    result["tolerance_percent"] = _number(raw, "tolerance_percent", where)
+    if not 0 <= result["tolerance_percent"] < 100:
+        raise ConfigError("backup.tolerance_percent: between 0 and 100")
+    return result
 
 
 _CRON_FIELDS = (

@@ -142,7 +142,7 @@ class Replay:
             self.fire_schedules(until=delivered_at)
             self.clock.set(delivered_at)
         if self.world is not None:
-            self.world.mirror_alarm_state(event)
+            self.world.mirror(event)
         outcomes: list[dict[str, Any]] = []
         for function in functions:
             outcomes += self.run_function(function, event)

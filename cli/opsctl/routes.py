@@ -7,6 +7,8 @@ from typing import Any
 
 from controlplane.events import (
     ALARM_STATE_CHANGE_PATTERN,
+    BACKUP_CHECK_PATTERN,
+    BACKUP_JOB_PATTERN,
     DEPLOYMENT_PATTERN,
     INCIDENT_OPENED,
     INCIDENT_OPENED_PATTERN,
@@ -27,7 +29,8 @@ class Route:
 
 def intake_routes(stack_name: str) -> tuple[Route, ...]:
     """Default-bus rules (events delivered by AWS services)."""
-    return (Route("triage", ALARM_STATE_CHANGE_PATTERN), Route("waf_toggle", stack_status_pattern(stack_name)))
+    return (Route("triage", ALARM_STATE_CHANGE_PATTERN), Route("waf_toggle", stack_status_pattern(stack_name)),
+            Route("backup_verify", BACKUP_JOB_PATTERN))
 
 
 # The SNS intake topic's Lambda subscription.
@@ -38,6 +41,7 @@ WAF_TASKS = ("compute-baseline", "recovery-check", "outcome-check", "manual")
 CALENDAR_TASKS = ("window-end", "maintenance")
 ESCALATION_TASKS = ("ack-deadline", "resolve-deadline")
 REPORTING_TASKS = ("status-page", "report")
+BACKUP_TASKS = ("verify", "cleanup", "test-restore")
 
 
 def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
@@ -51,6 +55,8 @@ def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
         return "escalation"
     if task in REPORTING_TASKS:
         return "reporting"
+    if task in BACKUP_TASKS:
+        return "backup_verify"
     return None
 
 
@@ -65,4 +71,5 @@ def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
         Route("triage", MAINTENANCE_ENDED_PATTERN),
         Route("escalation", INCIDENT_OPENED_PATTERN),
         Route("reporting", STATUS_PAGE_PATTERN),
+        Route("triage", BACKUP_CHECK_PATTERN),
     )

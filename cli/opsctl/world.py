@@ -49,6 +49,7 @@ class LocalWorld:
     _relayed_up_to: str = "0"  # outbox keys start with their commit time; "0" sorts before all
     # The demo application is fictional: its health check answers 200 unless a test says otherwise.
     http_answers: dict[str, int] = field(default_factory=dict)
+    backup: LocalBackup | None = None  # set by provision()
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -69,15 +70,20 @@ class LocalWorld:
         if cached is None or cached.settings != settings or cached.clock is not clock:
             cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,
                                   monotonic=lambda: clock.now().timestamp(),
-                                  http_status=lambda url: self.http_answers.get(url, 200))
+                                  http_status=lambda url: self.http_answers.get(url, 200),
+                                  _clients={"backup": self.backup})
             self._containers[function] = cached
         return cached
 
 
-    def mirror_alarm_state(self, event: Any) -> None:
-        """An alarm state change delivered in a replay is what the alarm did: set the emulated alarm
-        to it (state and time), so jobs that look at alarms (the end-of-window re-check) see it."""
-        if not (isinstance(event, dict) and event.get("detail-type") == ALARM_STATE_CHANGE):
+    def mirror(self, event: Any) -> None:
+        """A replayed event is also what happened to the world: an alarm changed state, a backup
+        completed. Jobs that look at the world (the end-of-window re-check, backup freshness) see it."""
+        if not isinstance(event, dict):
+            return
+        if event.get("detail-type") == "Backup Job State Change":
+            self.backup.record(event.get("detail") or {})
+        if event.get("detail-type") != ALARM_STATE_CHANGE:
             return
         try:
             name, state = event["detail"]["alarmName"], event["detail"]["state"]
@@ -121,6 +127,68 @@ class LocalWorld:
 
 
 _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
+
+
+class LocalBackup:
+    """AWS Backup for the local runtime. moto keeps vaults and plans but has no jobs or recovery
+    points: those come from the replayed "Backup Job State Change" events (as AWS would record them)."""
+
+    def __init__(self, client: Any, region: str, account: str) -> None:
+        self._client = client
+        self._region, self._account = region, account
+        self.points: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def record(self, detail: dict[str, Any]) -> None:
+        if detail.get("state") != "COMPLETED" or not detail.get("resourceArn"):
+            return
+        job = detail.get("backupJobId", str(len(self.points)))
+        self.points.append({
+            "RecoveryPointArn": detail.get("recoveryPointArn")
+            or f"arn:aws:backup:{self._region}:{self._account}:recovery-point:{job}",
+            "ResourceArn": detail["resourceArn"], "ResourceType": detail.get("resourceType"),
+            "BackupVaultName": detail.get("backupVaultName"), "Status": "COMPLETED",
+            "CreationDate": parse_timestamp(detail["creationDate"])})
+
+    def list_recovery_points_by_resource(self, ResourceArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803 - AWS's name
+        return {"RecoveryPoints": [p for p in self.points if p["ResourceArn"] == ResourceArn]}
+
+
+# The demo application's protected resources (tagged with their backup class), for `opsctl replay`.
+DEMO_PROTECTED = {"s3": ("data", "full"), "dynamodb": ("orders", "database")}
+
+
+def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
+    """The vault and plan the stacks deploy, the configuration bucket and log groups the verifier
+    checks, and the demo application's protected resources."""
+    backup_config, prefix = config.backup, config.prefix
+    backup = session.client("backup")
+    backup.create_backup_vault(BackupVaultName=backup_config["vault_name"])
+    backup.create_backup_plan(BackupPlan={"BackupPlanName": f"{prefix}-backups", "Rules": [
+        {"RuleName": name, "TargetBackupVaultName": backup_config["vault_name"], "ScheduleExpression": spec["schedule"],
+         "Lifecycle": {"DeleteAfterDays": spec["retention_days"]}} for name, spec in backup_config["classes"].items()]})
+    s3 = session.client("s3")
+    bucket = backup_config["configuration"]["bucket"]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "keep-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": backup_config["configuration"]["retention_days"]}}]})
+    logs = session.client("logs")
+    group = f"{backup_config['logs']['log_group_prefix']}triage"
+    logs.create_log_group(logGroupName=group)
+    logs.put_retention_policy(logGroupName=group, retentionInDays=backup_config["logs"]["retention_days"])
+    tag = backup_config["tag_key"]
+    s3.create_bucket(Bucket=f"{prefix}-{DEMO_PROTECTED['s3'][0]}")
+    s3.put_bucket_tagging(Bucket=f"{prefix}-{DEMO_PROTECTED['s3'][0]}",
+                          Tagging={"TagSet": [{"Key": tag, "Value": DEMO_PROTECTED["s3"][1]}]})
+    session.client("dynamodb").create_table(
+        TableName=f"{prefix}-{DEMO_PROTECTED['dynamodb'][0]}", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], Tags=[{"Key": tag, "Value": DEMO_PROTECTED["dynamodb"][1]}])
+    return LocalBackup(backup, config.region, config.account)
 
 
 def stream_record(item: dict[str, Any], region: str, sequence: str) -> dict[str, Any]:
@@ -194,6 +262,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     s3 = session.client("s3")
     for bucket in (f"{prefix}-status", f"{prefix}-reports"):
         s3.create_bucket(Bucket=bucket)
+    local_backup = _provision_backups(session, config)
     _provision_alarms(session, config)
 
     policy_dir = Path(tempfile.mkdtemp(prefix="opsctl-policy-", dir=workdir))
@@ -212,7 +281,8 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         reports_bucket=f"{prefix}-reports",
     )
     return LocalWorld(config=config, policy=policy, settings=settings, session=session,
-                      notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues)
+                      notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues,
+                      backup=local_backup)
 
 
 def _provision_waf(session: Any, config: ControlPlaneConfig) -> str:

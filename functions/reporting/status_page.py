@@ -16,6 +16,8 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.maintenance import Window
 
 PUBLIC_SEVERITIES = ("P0", "P1")
+# The control plane's own findings about itself (backup checks) are for on-call, not for users.
+INTERNAL_COMPONENTS = ("Backups",)
 OTHER = "Other services"
 # Worst first: a component shows the worst status among what affects it.
 STATUSES = ("Investigating", "Identified", "Monitoring", "Maintenance", "Operational")
@@ -39,7 +41,7 @@ def compute_status(incidents: list[dict[str, Any]], windows: list[Window], polic
     components = {name: "Operational" for name in policy["components"]}
     shown: list[dict[str, Any]] = []
     for incident in incidents:
-        if incident["severity"] not in PUBLIC_SEVERITIES:
+        if incident["severity"] not in PUBLIC_SEVERITIES or incident.get("component") in INTERNAL_COMPONENTS:
             continue
         opened = parse_timestamp(incident["opened_at"])
         resolved = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else None

@@ -19,7 +19,7 @@ from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
-from controlplane.events import ALARM_STATE_CHANGE
+from controlplane.events import ALARM_STATE_CHANGE, BACKUP_CHECK, OPS_SOURCE
 
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 _ALARM_ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.{1,255})$")
@@ -50,7 +50,7 @@ class AlarmTransition:
     delivered_at: datetime
     reason: str
     description: str
-    path: str  # "eventbridge" | "sns" | "recheck"
+    path: str  # "eventbridge" | "sns" | "recheck" | "backup-check"
     namespace: str | None = None
     metric_name: str | None = None
     dimensions: Mapping[str, str] = field(default_factory=dict)
@@ -93,6 +93,8 @@ def _guarded(parse: Any, record: Any) -> AlarmTransition | Rejection:
 
 
 def _from_eventbridge(event: Mapping[str, Any]) -> AlarmTransition:
+    if event.get("detail-type") == BACKUP_CHECK and event.get("source") == OPS_SOURCE:
+        return _from_backup_check(event)
     if event.get("detail-type") != ALARM_STATE_CHANGE or event.get("source") != "aws.cloudwatch":
         raise MalformedEvent(f"unsupported event: source={event.get('source')!r} detail-type={event.get('detail-type')!r}")
     detail = _mapping(event, "detail")
@@ -164,6 +166,30 @@ def _from_sns_record(record: Any) -> AlarmTransition:
         dimensions=dimensions,
         composite="AlarmRule" in message or trigger is None,
         datapoint=_datapoint_from_reason(str(message.get("NewStateReason") or "")),
+    )
+
+
+def _from_backup_check(event: Mapping[str, Any]) -> AlarmTransition:
+    """A backup check's finding, as the virtual alarm `alarm_name` (see functions/backup_verify)."""
+    detail = _mapping(event, "detail")
+    name = _text(detail, "alarm_name")
+    # The check names its account and Region itself: the ops bus is ours, whoever relays the event.
+    account, region = _text(detail, "account"), _text(detail, "region")
+    return AlarmTransition(
+        alarm_arn=f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+        alarm_name=name,
+        account=account,
+        region=region,
+        new_state=_state(detail.get("state")),
+        previous_state=None,
+        changed_at=parse_timestamp(_text(detail, "observed_at")),
+        delivered_at=parse_timestamp(_text(event, "time")),
+        reason=str(detail.get("reason") or ""),
+        description=str(detail.get("description") or ""),
+        path="backup-check",
+        namespace="Backups",
+        metric_name=str(detail.get("check") or "") or None,
+        dimensions={"Resource": str(detail.get("resource_arn") or "")},
     )
 
 

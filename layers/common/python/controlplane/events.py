@@ -14,6 +14,14 @@ INCIDENT_DETAIL_TYPES = (INCIDENT_OPENED, INCIDENT_UPDATED, INCIDENT_RESOLVED)
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 
+# Backup verification reports each check of each protected resource as a "virtual alarm" in ALARM
+# or OK; triage turns them into incidents like any alarm (dedup, severity tag, windows, escalation).
+BACKUP_CHECK = "Backup Check"
+BACKUP_CHECK_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [BACKUP_CHECK]}
+# AWS Backup's own events (default bus) that backup verification judges.
+BACKUP_JOB_PATTERN: dict[str, Any] = {"source": ["aws.backup"],
+                                      "detail-type": ["Backup Job State Change", "Restore Job State Change"]}
+
 MAINTENANCE_STARTED = "Maintenance Window Started"
 MAINTENANCE_ENDED = "Maintenance Window Ended"
 # At a window's end triage looks again at the alarms it covered (see triage_service.recheck_after_window).

@@ -1,0 +1,380 @@
+"""Backup verification: the runbook's `backup:verify`, `backup:test-restore` and `backup:cleanup`,
+continuous and evidence-based. Fails closed: an API error or an empty listing is a blind spot,
+never "all good".
+
+Triggers:
+  {"task": "verify", "at", "resource"?}        hourly: freshness, retention (and the resource's only)
+  aws.backup "Backup Job State Change"          FAILED/ABORTED/EXPIRED → incident; COMPLETED → recheck
+  aws.backup "Restore Job State Change"         COMPLETED → validate the content, RTO, clean up
+  {"task": "cleanup", "dry_run"?}               orphaned recovery points
+  {"task": "test-restore", "resource", "by"}    opsctl: start a restore of the newest recovery point
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from findings import Finding, FindingSink
+from restore_validation import Validator, name_of
+
+from controlplane.clock import isoformat
+from controlplane.errors import MalformedEvent
+from controlplane.ledger import to_item
+from controlplane.runtime import Dependencies
+
+FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED")
+RESOURCE_TYPES = {"s3": "S3", "dynamodb": "DynamoDB", "rds": "RDS"}
+API_ERRORS = (ClientError, BotoCoreError)
+
+
+@dataclass(frozen=True)
+class Protected:
+    arn: str
+    backup_class: str
+    rpo_minutes: int
+    rto_tier: str
+
+    @property
+    def resource_type(self) -> str:
+        return RESOURCE_TYPES.get(self.arn.split(":")[2], self.arn.split(":")[2])
+
+
+@dataclass
+class Run:
+    """What one invocation found, measured and did."""
+
+    findings: list[Finding]
+    metrics: list[tuple[str, float, str, dict[str, str]]]  # name, value, unit, dimensions
+    notes: list[dict[str, Any]]
+
+    def as_dict(self, sent: list[Finding]) -> dict[str, Any]:
+        return {"checks": self.notes, "findings": [f.__dict__ for f in self.findings],
+                "sent": [f.__dict__ for f in sent]}
+
+
+class BackupService:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.policy = deps.policy.raw
+        self.config = self.policy["backup"]
+        self.backup = deps.client("backup")
+        self.validator = Validator(deps.client, self.config["sample_size"], self.config["tolerance_percent"])
+
+    def handle(self, event: Any) -> tuple[Run, list[Finding]]:
+        if not isinstance(event, dict):
+            raise MalformedEvent("not a backup verification trigger")
+        run = self.dispatch(event)
+        sent = FindingSink(self.deps).emit(run.findings)
+        return run, sent
+
+    def dispatch(self, event: dict[str, Any]) -> Run:
+        if event.get("source") == "aws.backup":
+            if event.get("detail-type") == "Backup Job State Change":
+                return self.on_backup_job(event["detail"])
+            if event.get("detail-type") == "Restore Job State Change":
+                return self.on_restore_job(event["detail"])
+        task = event.get("task")
+        if task == "verify":
+            return self.verify(event.get("resource"))
+        if task == "cleanup":
+            return self.cleanup(dry_run=bool(event.get("dry_run")))
+        if task == "test-restore":
+            return self.start_test_restore(str(event["resource"]), str(event.get("by") or "opsctl"))
+        raise MalformedEvent(f"not a backup verification trigger: source={event.get('source')!r} task={task!r}")
+
+    # --- freshness ------------------------------------------------------------------------------
+
+    def protected(self) -> list[Protected]:
+        """Every resource tagged with a backup class: what should have backups, whether it has any."""
+        tag_key = self.config["tag_key"]
+        pages = self.deps.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
+            TagFilters=[{"Key": tag_key}], ResourceTypeFilters=["s3", "dynamodb:table", "rds:db"])
+        found = []
+        for mapping in (m for page in pages for m in page["ResourceTagMappingList"]):
+            tags = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+            backup_class = self.config["classes"].get(tags[tag_key])
+            rpo = tags.get(self.config["rpo_tag_key"])
+            found.append(Protected(
+                arn=mapping["ResourceARN"], backup_class=tags[tag_key],
+                rpo_minutes=int(rpo) if rpo and rpo.isdigit() else (backup_class or {}).get("rpo_minutes", 0),
+                rto_tier=tags.get(self.config["rto_tag_key"]) or (backup_class or {}).get("rto_tier", "full")))
+        return found
+
+    def newest_point(self, arn: str) -> datetime | None:
+        """Creation time of the newest COMPLETED recovery point (the moment its data is from)."""
+        newest: datetime | None = None
+        kwargs: dict[str, Any] = {"ResourceArn": arn}
+        while True:
+            page = self.backup.list_recovery_points_by_resource(**kwargs)
+            for point in page.get("RecoveryPoints", []):
+                created = point["CreationDate"]
+                if point.get("Status") == "COMPLETED" and (newest is None or created > newest):
+                    newest = created
+            if not page.get("NextToken"):
+                return newest
+            kwargs["NextToken"] = page["NextToken"]
+
+    def freshness(self, resource: Protected, now: datetime) -> tuple[Finding, float | None]:
+        at = isoformat(now)
+        if resource.backup_class not in self.config["classes"]:
+            return Finding("freshness", resource.arn, "ALARM", f"unknown backup class {resource.backup_class!r} "
+                           f"(known: {', '.join(self.config['classes'])}): it is backed up by no plan", at), None
+        newest = self.newest_point(resource.arn)
+        if newest is None:
+            return Finding("freshness", resource.arn, "ALARM", f"no completed recovery point at all "
+                           f"(class {resource.backup_class}, RPO {resource.rpo_minutes} min)", at), None
+        age = (now - newest).total_seconds() / 60
+        fresh = age <= resource.rpo_minutes
+        reason = (f"newest recovery point {isoformat(newest)} is {age:.0f} min old; RPO {resource.rpo_minutes} min "
+                  f"(class {resource.backup_class})")
+        return Finding("freshness", resource.arn, "OK" if fresh else "ALARM", reason, at), age
+
+    def verify(self, only: str | None = None) -> Run:
+        now = self.deps.clock.now()
+        run = Run([], [], [])
+        try:
+            resources = self.protected()
+        except API_ERRORS as error:
+            run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
+                                        f"cannot list protected resources: {error}", isoformat(now)))
+            run.metrics.append(("VerificationFailures", 1, "Count", {}))
+            return run
+        if not resources:
+            run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
+                                        f"no resource carries the {self.config['tag_key']} tag: nothing is verified, "
+                                        "so nothing is known to be backed up", isoformat(now)))
+        elif only is None:
+            run.findings.append(Finding("blind-spot", "protected-resources", "OK",
+                                        f"{len(resources)} protected resources", isoformat(now)))
+        for resource in resources:
+            if only is not None and resource.arn != only:
+                continue
+            try:
+                finding, age = self.freshness(resource, now)
+            except API_ERRORS as error:
+                finding, age = Finding("freshness", resource.arn, "ALARM",
+                                       f"cannot list its recovery points ({error}): freshness unknown", isoformat(now)), None
+            run.findings.append(finding)
+            if age is not None:
+                run.metrics.append(("BackupAgeMinutes", round(age, 1), "Count",
+                                    {"Resource": name_of(resource.arn), "BackupClass": resource.backup_class}))
+            run.notes.append({"type": "backup.freshness", "target": resource.arn, "result": finding.state,
+                              "reason": finding.reason, "incident": None})
+        if only is None:
+            run.findings += self.retention(now)
+        failures = sum(1 for f in run.findings if f.state == "ALARM")
+        run.metrics.append(("VerificationFailures", failures, "Count", {}))
+        self._record_status(run, now)
+        return run
+
+    def _record_status(self, run: Run, now: datetime) -> None:
+        """The latest verification, for the daily report's backup line."""
+        failing = [f for f in run.findings if f.state == "ALARM"]
+        checked = sum(1 for f in run.findings if f.check == "freshness")
+        summary = (f"{checked} resources checked at {isoformat(now)[:16]}Z: "
+                   + (f"{len(failing)} failing ({', '.join(sorted({f.check for f in failing}))})" if failing
+                      else "all fresh, retention as configured"))
+        self.deps.client("dynamodb").put_item(TableName=self.deps.settings.ledger_table, Item=to_item({
+            "pk": "BACKUP", "sk": "STATUS", "checked_at": isoformat(now), "summary": summary,
+            "failing": [{"check": f.check, "subject": f.subject, "reason": f.reason} for f in failing[:50]]}))
+
+    # --- retention ------------------------------------------------------------------------------
+
+    def retention(self, now: datetime) -> list[Finding]:
+        at = isoformat(now)
+        findings = []
+        try:
+            rules = {rule["RuleName"]: rule for plan in self.backup.list_backup_plans()["BackupPlansList"]
+                     for rule in self.backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]["Rules"]}
+        except API_ERRORS as error:
+            return [Finding("retention", "backup-plans", "ALARM", f"cannot read the backup plans: {error}", at)]
+        for name, spec in self.config["classes"].items():
+            rule = rules.get(name)
+            days = ((rule or {}).get("Lifecycle") or {}).get("DeleteAfterDays")
+            ok = rule is not None and days == spec["retention_days"]
+            reason = (f"rule {name} keeps recovery points {days} days (runbook: {spec['retention_days']})" if rule
+                      else f"no backup plan rule named {name}")
+            findings.append(Finding("retention", f"backup-rule:{name}", "OK" if ok else "ALARM", reason, at))
+        findings.append(self._configuration_retention(at))
+        findings.append(self._log_retention(at))
+        return findings
+
+    def _configuration_retention(self, at: str) -> Finding:
+        spec = self.config["configuration"]
+        s3 = self.deps.client("s3")
+        subject = f"arn:aws:s3:::{spec['bucket']}"
+        try:
+            versioning = s3.get_bucket_versioning(Bucket=spec["bucket"]).get("Status")
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=spec["bucket"]).get("Rules", [])
+        except API_ERRORS as error:
+            return Finding("retention", subject, "ALARM", f"cannot read versioning and lifecycle: {error}", at)
+        kept = [r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") for r in rules if r.get("Status") == "Enabled"]
+        ok = versioning == "Enabled" and spec["retention_days"] in kept
+        return Finding("retention", subject, "OK" if ok else "ALARM",
+                       f"versioning {versioning or 'off'}; noncurrent versions kept {kept or 'forever'} days "
+                       f"(runbook: {spec['retention_days']})", at)
+
+    def _log_retention(self, at: str) -> Finding:
+        spec = self.config["logs"]
+        logs = self.deps.client("logs")
+        subject = f"logs:{spec['log_group_prefix']}"
+        try:
+            groups = [g for page in logs.get_paginator("describe_log_groups").paginate(
+                logGroupNamePrefix=spec["log_group_prefix"]) for g in page["logGroups"]]
+        except API_ERRORS as error:
+            return Finding("retention", subject, "ALARM", f"cannot list log groups: {error}", at)
+        wrong = sorted(g["logGroupName"] for g in groups if g.get("retentionInDays") != spec["retention_days"])
+        if not groups:
+            return Finding("retention", subject, "ALARM", "no log groups found: their retention is unknown", at)
+        return Finding("retention", subject, "ALARM" if wrong else "OK",
+                       f"{len(groups)} log groups; not kept {spec['retention_days']} days: {', '.join(wrong[:10]) or 'none'}",
+                       at)
+
+    # --- jobs -----------------------------------------------------------------------------------
+
+    def on_backup_job(self, detail: dict[str, Any]) -> Run:
+        arn, state = detail.get("resourceArn"), detail.get("state")
+        at = isoformat(self.deps.clock.now())
+        if not arn or not state:
+            raise MalformedEvent("Backup Job State Change without resourceArn or state")
+        if state in FAILED_JOB_STATES:
+            reason = f"backup job {detail.get('backupJobId')} {state}: {detail.get('statusMessage') or 'no reason given'}"
+            return Run([Finding("job", arn, "ALARM", reason, at)], [("VerificationFailures", 1, "Count", {})],
+                       [{"type": "backup.job", "target": arn, "result": state, "reason": reason, "incident": None}])
+        if state == "COMPLETED":
+            # A fresh point: the job is fine again and its resource may be fresh again, now.
+            run = self.verify(arn)
+            run.findings.append(Finding("job", arn, "OK", f"backup job {detail.get('backupJobId')} completed", at))
+            return run
+        return Run([], [], [])  # CREATED, RUNNING, …: nothing to judge yet
+
+    # --- restores -------------------------------------------------------------------------------
+
+    def on_restore_job(self, detail: dict[str, Any]) -> Run:
+        job_id, status = detail.get("restoreJobId"), detail.get("status")
+        if not job_id:
+            raise MalformedEvent("Restore Job State Change without restoreJobId")
+        if status == "COMPLETED":
+            return self.validate_restore(str(job_id))
+        if status in ("FAILED", "ABORTED"):
+            job = self.backup.describe_restore_job(RestoreJobId=job_id)
+            source = job.get("SourceResourceArn") or job["RecoveryPointArn"]
+            reason = f"restore job {job_id} {status}: {job.get('StatusMessage') or 'no reason given'}"
+            return Run([Finding("restore", source, "ALARM", reason, isoformat(self.deps.clock.now()))],
+                       [("VerificationFailures", 1, "Count", {})],
+                       [{"type": "backup.restore", "target": source, "result": status, "reason": reason, "incident": None}])
+        return Run([], [], [])
+
+    def validate_restore(self, job_id: str) -> Run:
+        job = self.backup.describe_restore_job(RestoreJobId=job_id)
+        now = self.deps.clock.now()
+        at = isoformat(now)
+        source, restored, kind = job.get("SourceResourceArn") or "", job.get("CreatedResourceArn") or "", job["ResourceType"]
+        run = Run([], [], [])
+        try:
+            verdict = self.validator.validate(kind, source, restored)
+        except API_ERRORS as error:
+            verdict = None
+            message = f"could not compare the restore with its source: {error}"
+        finally:
+            # Always: a test copy left behind costs money and may hold production data.
+            try:
+                self.validator.cleanup(kind, restored)
+                cleaned = "restored copy deleted"
+            except API_ERRORS as error:
+                cleaned = f"restored copy NOT deleted: {error}"
+        ok = verdict is not None and verdict.ok
+        message = verdict.message if verdict is not None else message
+        self.backup.put_restore_validation_result(RestoreJobId=job_id, ValidationStatus="SUCCESSFUL" if ok else "FAILED",
+                                                  ValidationStatusMessage=message[:1000])
+        run.findings.append(Finding("restore", source, "OK" if ok else "ALARM", f"restore job {job_id}: {message}", at))
+        duration = (job["CompletionDate"] - job["CreationDate"]).total_seconds() if job.get("CompletionDate") else None
+        if duration is not None:
+            tier = self._rto_tier(source)
+            limit = self.config["rto_minutes"][tier]
+            within = duration <= limit * 60
+            run.findings.append(Finding("rto", source, "OK" if within else "ALARM",
+                                        f"restore took {duration / 60:.0f} min; RTO ({tier}) {limit} min", at))
+            run.metrics.append(("RestoreDurationSeconds", duration, "Seconds", {"ResourceType": kind}))
+        run.metrics.append(("VerificationFailures", sum(1 for f in run.findings if f.state == "ALARM"), "Count", {}))
+        run.notes.append({"type": "backup.restore", "target": source, "result": "validated" if ok else "failed",
+                          "reason": f"{message}; {cleaned}", "incident": None})
+        return run
+
+    def _rto_tier(self, arn: str) -> str:
+        try:
+            tags = self.deps.client("resourcegroupstaggingapi").get_resources(ResourceARNList=[arn])["ResourceTagMappingList"]
+        except API_ERRORS:
+            tags = []
+        values = {t["Key"]: t["Value"] for m in tags for t in m.get("Tags", [])}
+        if values.get(self.config["rto_tag_key"]) in self.config["rto_minutes"]:
+            return values[self.config["rto_tag_key"]]
+        backup_class = self.config["classes"].get(values.get(self.config["tag_key"], ""))
+        return backup_class["rto_tier"] if backup_class else "full"
+
+    def start_test_restore(self, arn: str, by: str) -> Run:
+        """opsctl backup test-restore: restore the newest recovery point into a copy named for the
+        test; its completion event validates and deletes it."""
+        points = [p for p in self.backup.list_recovery_points_by_resource(ResourceArn=arn).get("RecoveryPoints", [])
+                  if p.get("Status") == "COMPLETED"]
+        if not points:
+            raise MalformedEvent(f"{arn} has no completed recovery point to restore")
+        point = max(points, key=lambda p: p["CreationDate"])
+        metadata = self.backup.get_recovery_point_restore_metadata(
+            BackupVaultName=point["BackupVaultName"], RecoveryPointArn=point["RecoveryPointArn"])["RestoreMetadata"]
+        copy = f"{name_of(arn)}-restore-test-{self.deps.clock.now():%Y%m%d%H%M}"[:63].lower()
+        for key in ("BucketName", "TargetTableName", "DBInstanceIdentifier"):
+            if key in metadata:
+                metadata[key] = copy
+        role = f"arn:aws:iam::{self.policy['account']}:role/{self.policy['app']}-{self.policy['environment']}-backup"
+        job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
+                                            ResourceType=Protected(arn, "", 0, "").resource_type)
+        return Run([], [], [{"type": "backup.test-restore", "target": arn, "result": "started",
+                             "reason": f"restore job {job['RestoreJobId']} of {point['RecoveryPointArn']} into {copy} "
+                                       f"(by {by})", "incident": None, "restore_job": job["RestoreJobId"]}])
+
+    # --- cleanup --------------------------------------------------------------------------------
+
+    def cleanup(self, *, dry_run: bool) -> Run:
+        at = isoformat(self.deps.clock.now())
+        vault = self.config["vault_name"]
+        try:
+            points = [p for page in self.backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+                BackupVaultName=vault) for p in page["RecoveryPoints"]]
+        except API_ERRORS as error:
+            return Run([Finding("blind-spot", f"vault:{vault}", "ALARM", f"cannot list recovery points: {error}", at)], [], [])
+        orphans = [p for p in points if not self._exists(p["ResourceArn"], p.get("ResourceType", ""))]
+        limit = self.config["cleanup"]["max_deletions_per_run"]
+        deleting = orphans[:limit] if self.config["cleanup"]["delete_orphans"] and not dry_run else []
+        for point in deleting:
+            self.backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point["RecoveryPointArn"])
+        left = len(orphans) - len(deleting)
+        reason = (f"{len(orphans)} recovery points of resources that no longer exist; deleted {len(deleting)}"
+                  + (f" (at most {limit} per run)" if len(orphans) > limit and deleting else "")
+                  + ("" if self.config["cleanup"]["delete_orphans"] else " (deletion off in config: reported only)")
+                  + (" (dry run)" if dry_run else ""))
+        notes = [{"type": "backup.cleanup", "target": p["RecoveryPointArn"],
+                  "result": "deleted" if p in deleting else "kept", "reason": p["ResourceArn"], "incident": None}
+                 for p in orphans]
+        return Run([Finding("orphans", f"vault:{vault}", "ALARM" if left else "OK", reason, at)], [], notes)
+
+    def _exists(self, arn: str, resource_type: str) -> bool:
+        name = name_of(arn)
+        try:
+            if resource_type == "S3" or arn.startswith("arn:aws:s3:"):
+                self.deps.client("s3").head_bucket(Bucket=name)
+            elif resource_type == "DynamoDB" or ":dynamodb:" in arn:
+                self.deps.client("dynamodb").describe_table(TableName=name)
+            elif resource_type == "RDS" or ":rds:" in arn:
+                self.deps.client("rds").describe_db_instances(DBInstanceIdentifier=name)
+            else:
+                return True  # a type we cannot look up is never called an orphan
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in ("404", "NoSuchBucket", "ResourceNotFoundException", "DBInstanceNotFound", "DBInstanceNotFoundFault"):
+                return False
+            raise
+        return True

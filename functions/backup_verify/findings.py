@@ -1,0 +1,92 @@
+"""What a backup check found, as a virtual alarm: one name per (check, resource), in ALARM or OK.
+
+Each finding becomes a "Backup Check" event on the ops bus, which triage turns into incidents like
+any alarm transition. Only changes are sent: the verifier reads the virtual alarms' records from the
+ledger (one BatchGetItem per 100) and emits a finding whose state differs from what triage holds."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.alarm_tags import format_tags
+from controlplane.events import BACKUP_CHECK, OPS_SOURCE
+from controlplane.ledger import from_item, to_item
+from controlplane.runtime import Dependencies
+
+SEVERITY = {"freshness": "P1", "restore": "P1", "job": "P2", "rto": "P2", "retention": "P2", "blind-spot": "P2",
+            "orphans": "P3"}
+RUNBOOK_SECTION = "backup--recovery"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # freshness | job | restore | rto | retention | blind-spot | orphans
+    subject: str  # the resource ARN, or what the check looked at
+    state: str  # ALARM | OK
+    reason: str
+    observed_at: str
+
+    def alarm_name(self, prefix: str) -> str:
+        return f"{prefix}-backup-{self.check}-{slug(self.subject)}"[:255]
+
+
+def slug(arn: str) -> str:
+    """arn:aws:rds:us-east-1:1:db:orders → rds-db-orders; anything else keeps its safe characters."""
+    parts = arn.split(":")
+    readable = "-".join([parts[2], *parts[5:]]) if arn.startswith("arn:") and len(parts) > 5 else arn
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", readable).strip("-")[:180]
+
+
+class FindingSink:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.policy = deps.policy.raw
+        self.prefix = f"{self.policy['app']}-{self.policy['environment']}"
+        self.states: dict[str, str] = {}
+
+    def emit(self, findings: list[Finding]) -> list[Finding]:
+        """Send the findings whose state differs from the ledger's record of their virtual alarm."""
+        self.load(findings)
+        changed = [f for f in findings if self.states[f.alarm_name(self.prefix)] != f.state]
+        events = self.deps.client("events")
+        for start in range(0, len(changed), 10):
+            entries = [self._entry(f) for f in changed[start:start + 10]]
+            response = events.put_events(Entries=entries)
+            if response.get("FailedEntryCount"):
+                raise RuntimeError(f"ops bus refused {response['FailedEntryCount']} backup findings; retrying")
+        for finding in changed:
+            self.states[finding.alarm_name(self.prefix)] = finding.state
+        return changed
+
+    def load(self, findings: list[Finding]) -> None:
+        """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
+        region, account = self.policy["region"], self.policy["account"]
+        names = sorted({f.alarm_name(self.prefix) for f in findings} - set(self.states))
+        table = self.deps.settings.ledger_table
+        client = self.deps.client("dynamodb")
+        for start in range(0, len(names), 100):
+            keys = [to_item({"pk": f"ALARM#arn:aws:cloudwatch:{region}:{account}:alarm:{name}", "sk": "STATE"})
+                    for name in names[start:start + 100]]
+            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in map(from_item, response["Responses"].get(table, [])):
+                    self.states[item["pk"].rsplit(":alarm:", 1)[1]] = str(item.get("state"))
+                request = response.get("UnprocessedKeys") or {}
+        for name in names:
+            self.states.setdefault(name, "OK")  # never in ALARM: an OK finding changes nothing
+
+    def _entry(self, finding: Finding) -> dict[str, Any]:
+        severity = SEVERITY[finding.check]
+        description = format_tags(f"Backup check {finding.check} of {finding.subject}", severity=severity,
+                                   remediation="verify-backups", runbook=RUNBOOK_SECTION)
+        return {"Source": OPS_SOURCE, "DetailType": BACKUP_CHECK, "EventBusName": self.deps.settings.ops_bus_name,
+                "Resources": [finding.subject] if finding.subject.startswith("arn:") else [],
+                "Detail": json.dumps({"check": finding.check, "resource_arn": finding.subject,
+                                      "alarm_name": finding.alarm_name(self.prefix), "state": finding.state,
+                                      "reason": finding.reason[:1000], "observed_at": finding.observed_at,
+                                      "description": description, "severity": severity,
+                                      "account": self.policy["account"], "region": self.policy["region"]})}

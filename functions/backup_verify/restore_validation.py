@@ -1,0 +1,131 @@
+"""A restore counts only if its content matches its source: S3 (object count and checksums of a
+sample), DynamoDB (item count and sampled items), RDS (available, same engine and size). Live data
+moves on after a backup, so counts and samples may differ by `tolerance_percent`. The restored copy
+is deleted afterwards, whatever the verdict."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    message: str
+    details: dict[str, Any]
+
+
+def name_of(arn: str) -> str:
+    """arn:aws:s3:::bucket → bucket; …:table/orders → orders; …:db:orders → orders."""
+    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
+def within(expected: int, actual: int, tolerance_percent: float) -> bool:
+    return abs(expected - actual) <= expected * tolerance_percent / 100
+
+
+class Validator:
+    def __init__(self, session_client: Any, sample_size: int, tolerance_percent: float) -> None:
+        self.client = session_client  # client(service) → boto3 client
+        self.sample_size = sample_size
+        self.tolerance = tolerance_percent
+
+    def validate(self, resource_type: str, source_arn: str, restored_arn: str) -> Verdict:
+        check = {"S3": self.s3, "DynamoDB": self.dynamodb, "RDS": self.rds}.get(resource_type)
+        if check is None:
+            return Verdict(False, f"no content check for resource type {resource_type}", {})
+        return check(name_of(source_arn), name_of(restored_arn))
+
+    def cleanup(self, resource_type: str, restored_arn: str) -> str:
+        name = name_of(restored_arn)
+        if resource_type == "S3":
+            s3 = self.client("s3")
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+                doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                          for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                if doomed:
+                    s3.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
+            s3.delete_bucket(Bucket=name)
+        elif resource_type == "DynamoDB":
+            self.client("dynamodb").delete_table(TableName=name)
+        elif resource_type == "RDS":
+            self.client("rds").delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
+                                                  DeleteAutomatedBackups=True)
+        return name
+
+    # --- per type -------------------------------------------------------------------------------
+
+    def s3(self, source: str, restored: str) -> Verdict:
+        s3 = self.client("s3")
+
+        def keys(bucket: str) -> list[str]:
+            return [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                    for o in page.get("Contents", [])]
+
+        def digest(bucket: str, key: str) -> str | None:
+            try:
+                return hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+            except s3.exceptions.NoSuchKey:
+                return None
+
+        source_keys, restored_keys = keys(source), keys(restored)
+        sample = sorted(restored_keys)[: self.sample_size]
+        mismatched = [k for k in sample if digest(source, k) != digest(restored, k)]
+        details = {"source_objects": len(source_keys), "restored_objects": len(restored_keys), "sampled": len(sample),
+                   "mismatched": mismatched[:10]}
+        if not restored_keys and source_keys:
+            return Verdict(False, f"restored bucket is empty; source has {len(source_keys)} objects", details)
+        if not within(len(source_keys), len(restored_keys), self.tolerance):
+            return Verdict(False, f"object count {len(restored_keys)} vs source {len(source_keys)} "
+                                  f"(tolerance {self.tolerance} %)", details)
+        if len(mismatched) > len(sample) * self.tolerance / 100:
+            return Verdict(False, f"{len(mismatched)} of {len(sample)} sampled objects differ from the source "
+                                  f"(sha256), e.g. {mismatched[0]}", details)
+        return Verdict(True, f"{len(restored_keys)} objects (source {len(source_keys)}); "
+                             f"{len(sample) - len(mismatched)}/{len(sample)} sampled checksums match", details)
+
+    def dynamodb(self, source: str, restored: str) -> Verdict:
+        dynamodb = self.client("dynamodb")
+
+        def count(table: str) -> int:
+            return sum(page["Count"] for page in dynamodb.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
+
+        key_names = [k["AttributeName"] for k in dynamodb.describe_table(TableName=source)["Table"]["KeySchema"]]
+        source_count, restored_count = count(source), count(restored)
+        sample = dynamodb.scan(TableName=restored, Limit=self.sample_size, ConsistentRead=True)["Items"]
+        deserialize = TypeDeserializer().deserialize
+        mismatched = []
+        for item in sample:
+            found = dynamodb.get_item(TableName=source, Key={k: item[k] for k in key_names}, ConsistentRead=True)
+            if {k: deserialize(v) for k, v in found.get("Item", {}).items()} != {k: deserialize(v) for k, v in item.items()}:
+                mismatched.append({k: deserialize(item[k]) for k in key_names})
+        details = {"source_items": source_count, "restored_items": restored_count, "sampled": len(sample),
+                   "mismatched": [str(m) for m in mismatched[:10]]}
+        if not restored_count and source_count:
+            return Verdict(False, f"restored table is empty; source has {source_count} items", details)
+        if not within(source_count, restored_count, self.tolerance):
+            return Verdict(False, f"item count {restored_count} vs source {source_count} (tolerance {self.tolerance} %)",
+                           details)
+        if len(mismatched) > len(sample) * self.tolerance / 100:
+            return Verdict(False, f"{len(mismatched)} of {len(sample)} sampled items differ from the source", details)
+        return Verdict(True, f"{restored_count} items (source {source_count}); "
+                             f"{len(sample) - len(mismatched)}/{len(sample)} sampled items match", details)
+
+    def rds(self, source: str, restored: str) -> Verdict:
+        rds = self.client("rds")
+        fields = ("Engine", "EngineVersion", "AllocatedStorage", "DBInstanceClass")
+        src = rds.describe_db_instances(DBInstanceIdentifier=source)["DBInstances"][0]
+        new = rds.describe_db_instances(DBInstanceIdentifier=restored)["DBInstances"][0]
+        details = {"status": new["DBInstanceStatus"], **{f: [src.get(f), new.get(f)] for f in fields}}
+        if new["DBInstanceStatus"] != "available":
+            return Verdict(False, f"restored instance is {new['DBInstanceStatus']}, not available", details)
+        differing = [f for f in fields if src.get(f) != new.get(f)]
+        if differing:
+            return Verdict(False, "restored instance differs from the source in " + ", ".join(
+                f"{f} ({src.get(f)} → {new.get(f)})" for f in differing), details)
+        return Verdict(True, f"available; {src['Engine']} {src.get('EngineVersion')}, {src['AllocatedStorage']} GiB, "
+                             f"{src['DBInstanceClass']} as the source", details)
