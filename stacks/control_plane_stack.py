@@ -14,6 +14,7 @@ from constructs import Construct
 
 from stacks.config import ControlPlaneConfig
 from stacks.constructs.app_alarms import ApplicationAlarms
+from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
 from stacks.constructs.dashboard import ControlPlaneDashboard
 from stacks.constructs.escalation import Escalation
@@ -111,7 +112,10 @@ class ControlPlaneStack(Stack):
         reporting = Reporting(self, "Reporting", prefix=prefix, policy=policy, schedule_group=calendar.group,
                               web_acl_arn=waf.web_acl_arn, **remediation)
         ledger.grant_index_reads(reporting.handler.function)
-        for capability in (waf, rollback, calendar, escalation, reporting):
+        backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy, schedule_group=calendar.group,
+                                     access_logs=reporting.access_logs, **remediation)
+        ops_bus.grant_put(backups.handler.function)  # findings go to triage through the ops bus
+        for capability in (waf, rollback, calendar, escalation, reporting, backups):
             ledger.grant_remediation(capability.handler.function)
             topics.grant_publish(capability.handler.function)
             capability.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
@@ -132,10 +136,11 @@ class ControlPlaneStack(Stack):
             prefix=prefix,
             functions=[triage.handler.function, relay.handler.function, waf.handler.function,
                        rollback.handler.function, calendar.handler.function, escalation.handler.function,
-                       reporting.handler.function],
+                       reporting.handler.function, backups.handler.function],
             dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, relay.dead_letters.queue,
                                 waf.dead_letters.queue, rollback.dead_letters.queue, calendar.dead_letters.queue,
-                                escalation.dead_letters.queue, reporting.dead_letters.queue, follow_ups.dead_letters.queue],
+                                escalation.dead_letters.queue, reporting.dead_letters.queue, backups.dead_letters.queue,
+                                follow_ups.dead_letters.queue],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms

@@ -152,7 +152,7 @@ class LocalBackup:
             "BackupVaultName": detail.get("backupVaultName"), "Status": "COMPLETED",
             "CreationDate": parse_timestamp(detail["creationDate"])})
 
-    def list_recovery_points_by_resource(self, ResourceArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803 - AWS's name
+    def list_recovery_points_by_resource(self, ResourceArn: str, **_: Any) -> dict[str, Any]:
         return {"RecoveryPoints": [p for p in self.points if p["ResourceArn"] == ResourceArn]}
 
 

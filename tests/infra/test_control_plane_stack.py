@@ -135,7 +135,9 @@ def test_iam_is_scoped_to_resource_arns(template) -> None:
         if statement["Resource"] == "*":
             # Only actions AWS offers no resource scope for.
             assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
-                                    "cloudwatch:GetMetricStatistics"}, statement
+                                    "cloudwatch:GetMetricStatistics", "tag:GetResources",
+                                    "backup:ListRecoveryPointsByResource", "backup:ListBackupPlans",
+                                    "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"}, statement
 
 
 def test_triage_can_do_exactly_its_ledger_operations(template) -> None:

@@ -1,0 +1,162 @@
+"""Backup & Recovery per the runbook's table: an encrypted vault and a plan with one rule per backup
+class (resources selected by tag), weekly restore testing, the configuration bucket's 90-day version
+history, and the backup_verify Lambda on AWS Backup's job events and an hourly freshness check."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, TimeZone
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from controlplane.events import BACKUP_JOB_PATTERN
+from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.follow_ups import FollowUpSchedules
+from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.nag import acknowledge
+from stacks.constructs.ops_bus import rule_pattern
+from stacks.constructs.reporting import private_bucket
+from stacks.constructs.triage import DELIVERY_RETRIES
+
+RESTORE_TESTED_TYPES = ("S3", "DynamoDB", "RDS")
+# Restored copies we create (opsctl backup test-restore) carry this in their name; the verifier may
+# delete only those, and AWS Backup deletes restore-testing copies itself after the validation window.
+RESTORE_COPY = "*-restore-test-*"
+
+
+class BackupVerification(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
+                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
+                 schedule_group: scheduler.CfnScheduleGroup, access_logs: s3.IBucket, environment: dict[str, str],
+                 retry_attempts: int, max_event_age: Duration) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        config = policy["backup"]
+        zone = TimeZone.of(policy["timezone"])
+        key = kms.Key(self, "VaultKey", alias=f"alias/{prefix}-backups", enable_key_rotation=True,
+                      removal_policy=RemovalPolicy.RETAIN, description="Encrypts the backup vault")
+        self.vault = backup.BackupVault(self, "Vault", backup_vault_name=config["vault_name"], encryption_key=key,
+                                        removal_policy=RemovalPolicy.RETAIN)
+        self.role = iam.Role(self, "Role", role_name=f"{prefix}-backup",
+                             assumed_by=iam.ServicePrincipal("backup.amazonaws.com"), managed_policies=[
+                                 iam.ManagedPolicy.from_aws_managed_policy_name(f"service-role/{name}") for name in (
+                                     "AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores",
+                                     "AWSBackupServiceRolePolicyForS3Backup", "AWSBackupServiceRolePolicyForS3Restore")])
+        acknowledge(self.role, {"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                                f"service-role/{name}]": "AWS Backup's own service-role policies: what it needs to back "
+                                                         "up and restore the resources our tag selections choose."
+                                for name in ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores",
+                                             "AWSBackupServiceRolePolicyForS3Backup",
+                                             "AWSBackupServiceRolePolicyForS3Restore")})
+        self.plan = backup.BackupPlan(self, "Plan", backup_plan_name=f"{prefix}-backups", backup_vault=self.vault)
+        for name, spec in config["classes"].items():
+            self.plan.add_rule(backup.BackupPlanRule(
+                rule_name=name, delete_after=Duration.days(spec["retention_days"]),
+                enable_continuous_backup=spec["continuous"] or None, schedule_expression_timezone=zone,
+                schedule_expression=events.Schedule.expression(spec["schedule"]),
+                start_window=Duration.hours(1), completion_window=Duration.hours(4)))
+            self.plan.add_selection(f"Select-{name}", backup_selection_name=f"{prefix}-{name}", role=self.role,
+                                    resources=[backup.BackupResource.from_tag(config["tag_key"], name)])
+
+        testing_name = re.sub(r"[^A-Za-z0-9_]", "_", f"{prefix}_restore_tests")
+        testing = backup.CfnRestoreTestingPlan(
+            self, "RestoreTesting", restore_testing_plan_name=testing_name,
+            schedule_expression=config["restore_testing"]["schedule"], schedule_expression_timezone=policy["timezone"],
+            start_window_hours=1,
+            recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
+                algorithm="LATEST_WITHIN_WINDOW", include_vaults=[self.vault.backup_vault_arn],
+                recovery_point_types=["SNAPSHOT"], selection_window_days=7))
+        for kind in RESTORE_TESTED_TYPES:
+            selection = backup.CfnRestoreTestingSelection(
+                self, f"RestoreTesting{kind}", restore_testing_plan_name=testing_name,
+                restore_testing_selection_name=f"{testing_name}_{kind.lower()}", protected_resource_type=kind,
+                iam_role_arn=self.role.role_arn, validation_window_hours=config["restore_testing"]["validation_window_hours"],
+                protected_resource_conditions=backup.CfnRestoreTestingSelection.ProtectedResourceConditionsProperty(
+                    string_equals=[backup.CfnRestoreTestingSelection.KeyValueProperty(
+                        key=f"aws:ResourceTag/{config['tag_key']}", value=name) for name in config["classes"]]))
+            selection.add_dependency(testing)
+
+        # Configuration: "after changes, 90 days" — every change is a version, kept that long.
+        self.configuration = private_bucket(
+            self, "Configuration", logs=access_logs, versioned=True, bucket_name=config["configuration"]["bucket"],
+            lifecycle_rules=[s3.LifecycleRule(id="keep-versions", noncurrent_version_expiration=Duration.days(
+                config["configuration"]["retention_days"]))])
+
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-backup-verify-dlq")
+        self.handler = ControlPlaneFunction(
+            self, "Handler", name="backup_verify", prefix=prefix, shared=shared,
+            environment={"REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url, **environment},
+            failure_queue=self.dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age,
+            timeout_seconds=300,
+            unscoped_actions=("tag:GetResources", "backup:ListRecoveryPointsByResource", "backup:ListBackupPlans",
+                              "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"),
+        )
+        function = self.handler.function
+        events.Rule(self, "OnBackupJobs", event_pattern=rule_pattern(BACKUP_JOB_PATTERN),
+                    description="AWS Backup and restore job state changes → backup verification",
+                    targets=[targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
+                                                    dead_letter_queue=self.dead_letters.queue)])
+        follow_ups.allow_invoke(self.handler.function_name)
+        self.dead_letters.queue.grant_send_messages(follow_ups.role)
+        scheduler.CfnSchedule(
+            self, "HourlyVerify", name=f"{prefix}-backup-verify", group_name=schedule_group.ref,
+            schedule_expression=config["verify_schedule"], schedule_expression_timezone=policy["timezone"],
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=function.function_arn, role_arn=follow_ups.role.role_arn,
+                input=json.dumps({"task": "verify", "at": "<aws.scheduler.scheduled-time>"}),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
+                                                                       maximum_retry_attempts=3),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue.queue_arn)))
+        self._grant(stack, config, prefix)
+
+    def _grant(self, stack: Stack, config: dict[str, Any], prefix: str) -> None:
+        role = self.handler.role
+        vault_points = stack.format_arn(service="backup", resource="recovery-point", resource_name="*",
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        role.add_to_policy(iam.PolicyStatement(actions=["backup:GetBackupPlan"], resources=[self.plan.backup_plan_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["backup:ListRecoveryPointsByBackupVault", "backup:GetRecoveryPointRestoreMetadata"],
+            resources=[self.vault.backup_vault_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["backup:StartRestoreJob", "backup:DeleteRecoveryPoint",
+                                                        "backup:GetRecoveryPointRestoreMetadata"],
+                                               resources=[vault_points]))
+        role.add_to_policy(iam.PolicyStatement(actions=["iam:PassRole"], resources=[self.role.role_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[self.configuration.bucket_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=[stack.format_arn(
+            service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        # Restore validation compares a protected resource (chosen by tag, so unknown at deploy time)
+        # with its restored copy: read access to the resource types that can be protected.
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket", "s3:GetObject", "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem",
+                     "rds:DescribeDBInstances"],
+            resources=[f"arn:{stack.partition}:s3:::*", f"arn:{stack.partition}:s3:::*/*",
+                       stack.format_arn(service="dynamodb", resource="table", resource_name="*"),
+                       stack.format_arn(service="rds", resource="db", resource_name="*",
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        # …and deletes only the copies it restored.
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket",
+                     "dynamodb:DeleteTable", "rds:DeleteDBInstance"],
+            resources=[f"arn:{stack.partition}:s3:::{RESTORE_COPY}", f"arn:{stack.partition}:s3:::{RESTORE_COPY}/*",
+                       stack.format_arn(service="dynamodb", resource="table", resource_name=RESTORE_COPY),
+                       stack.format_arn(service="rds", resource="db", resource_name=RESTORE_COPY,
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        reason = ("Backup verification works on whatever resources carry the backup-class tag (unknown at deploy time) "
+                  "and on the copies restore tests create (named at run time): read-only on protected resources, "
+                  "deletes only on copies named *-restore-test-*, backup actions confined to this vault.")
+        here = f"{stack.region}:{stack.account}"
+        wildcards = [f"backup:{here}:recovery-point:*", f"logs:{here}:log-group:*", "s3:::*", "s3:::*/*",
+                     f"dynamodb:{here}:table/*", f"rds:{here}:db:*", f"s3:::{RESTORE_COPY}", f"s3:::{RESTORE_COPY}/*",
+                     f"dynamodb:{here}:table/{RESTORE_COPY}", f"rds:{here}:db:{RESTORE_COPY}"]
+        acknowledge(role, {f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{w}]": reason for w in wildcards})
