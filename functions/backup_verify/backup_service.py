@@ -101,7 +101,7 @@ class BackupService:
                 arn=mapping["ResourceARN"], backup_class=tags[tag_key],
                 rpo_minutes=int(rpo) if rpo and rpo.isdigit() else (backup_class or {}).get("rpo_minutes", 0),
                 rto_tier=tags.get(self.config["rto_tag_key"]) or (backup_class or {}).get("rto_tier", "full")))
-        return found
+        return sorted(found, key=lambda resource: resource.arn)
 
     def newest_point(self, arn: str) -> datetime | None:
         """Creation time of the newest COMPLETED recovery point (the moment its data is from)."""
