@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from controlplane.clock import FixedClock, SystemClock
+from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timestamp
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -42,8 +42,9 @@ class OperatorContext:
         """The dependencies `function` has when deployed (its own ARN for the checks it schedules)."""
         name = f"{self.config.prefix}-{function.replace('_', '-')}"
         arn = f"arn:aws:lambda:{self.config.region}:{self.config.account}:function:{name}"
-        return dataclasses.replace(self.deps, settings=dataclasses.replace(self.deps.settings, self_arn=arn),
-                                   _clients={})
+        # Fresh clients (they count calls per function), but the local runtime's AWS Backup stand-in stays.
+        kept = {name: client for name, client in self.deps._clients.items() if name == "backup" and self.local}
+        return dataclasses.replace(self.deps, settings=dataclasses.replace(self.deps.settings, self_arn=arn), _clients=kept)
 
 
 def uses_real_account(args: Any) -> bool:
@@ -100,6 +101,8 @@ def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[O
         for item in saved["ledger"]:
             dynamodb.put_item(TableName=world.settings.ledger_table, Item=item)
         _restore_waf(world, saved.get("waf_rules"))
+        if world.backup is not None:
+            world.backup.points = [p | {"CreationDate": parse_timestamp(p["CreationDate"])} for p in saved.get("backup_points", [])]
         yield OperatorContext(config, deps, local=True)
         if save:
             write_state(state, world)
@@ -117,10 +120,12 @@ def _restore_waf(world: Any, rules: list[dict[str, Any]] | None) -> None:
 
 
 def write_state(state: Path, world: Any) -> None:
-    """The replay's ledger and WebACL rules, for `opsctl` to work on afterwards."""
+    """The replay's ledger, WebACL rules and recovery points, for `opsctl` to work on afterwards."""
     pages = world.client("dynamodb").get_paginator("scan").paginate(TableName=world.settings.ledger_table)
     wafv2 = world.session.client("wafv2", region_name="us-east-1")
     acl = wafv2.get_web_acl(Name=world.config.waf["web_acl_name"], Scope="CLOUDFRONT", Id=world.settings.web_acl_id)
     state.parent.mkdir(parents=True, exist_ok=True)
+    points = [p | {"CreationDate": isoformat(p["CreationDate"])} for p in (world.backup.points if world.backup else [])]
     state.write_text(json.dumps({"ledger": [i for page in pages for i in page["Items"]],
-                                 "waf_rules": acl["WebACL"]["Rules"]}, default=str), encoding="utf-8")
+                                 "waf_rules": acl["WebACL"]["Rules"], "backup_points": points}, default=str),
+                     encoding="utf-8")

@@ -141,6 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--by", default=getpass.getuser())
     commands.choices["maintenance"].set_defaults(run=run_maintenance)
 
+    backup = commands.add_parser("backup", help="backups: list, verify, test-restore, cleanup").add_subparsers(
+        dest="action", required=True)
+    target(backup.add_parser("list", help="protected resources, their newest recovery point and its age"))
+    sub = target(backup.add_parser("verify", help="freshness against RPO and retention, now (findings → incidents)"))
+    sub.add_argument("--resource", help="one resource ARN (default: all protected resources)")
+    sub = target(backup.add_parser("test-restore", help="restore the newest recovery point into a test copy"))
+    sub.add_argument("--resource", required=True, help="the protected resource's ARN")
+    sub.add_argument("--wait", action="store_true", help="show progress until it is restored and validated")
+    sub.add_argument("--by", default=getpass.getuser())
+    sub = target(backup.add_parser("cleanup", help="recovery points whose resource is gone"))
+    sub.add_argument("--dry-run", action="store_true")
+    commands.choices["backup"].set_defaults(run=run_backup)
+
     calendar = commands.add_parser("calendar", help="upcoming runbook tasks and windows, in local time")
     calendar.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     calendar.add_argument("--days", type=int, default=7)
@@ -335,6 +348,51 @@ def run_maintenance(args: argparse.Namespace) -> int:
             return 2
         emit(args, result, f"{result['type']} {result['result']}: {result['target']} {result['reason']}")
         return 0 if result["result"] == "executed" else 1
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    with operator_context(args, save=args.action != "list") as context:
+        service = _service(context, "backup_verify", "backup_service", "BackupService")
+        now = context.deps.clock.now()
+        if args.action == "list":
+            rows = []
+            for resource in service.protected():
+                newest = service.newest_point(resource.arn)
+                age = round((now - newest).total_seconds() / 60) if newest else None
+                rows.append({"resource": resource.arn, "class": resource.backup_class, "rpo_minutes": resource.rpo_minutes,
+                             "newest": isoformat(newest) if newest else None, "age_minutes": age,
+                             "fresh": age is not None and age <= resource.rpo_minutes})
+            emit(args, rows, "\n".join(f"{'ok   ' if r['fresh'] else 'STALE'} {r['resource']:<70} {r['class']:<9} "
+                                       f"newest {r['newest'] or 'none'} ({r['age_minutes']} min, RPO {r['rpo_minutes']})"
+                                       for r in rows) or "no protected resources (nothing carries the backup-class tag)")
+            return 0 if rows and all(r["fresh"] for r in rows) else 1
+        event: dict[str, Any] = {"verify": {"task": "verify", "resource": getattr(args, "resource", None)},
+                                 "cleanup": {"task": "cleanup", "dry_run": getattr(args, "dry_run", False)},
+                                 "test-restore": {"task": "test-restore", "resource": getattr(args, "resource", None),
+                                                  "by": getattr(args, "by", None)}}[args.action]
+        run, sent = service.handle(event)
+        lines = [f"{n['type']} {n['result']}: {n['target']} {n['reason']}" for n in run.notes]
+        lines += [f"{f.state:<5} {f.check:<10} {f.subject}: {f.reason}" for f in run.findings if f.check != "freshness"]
+        lines.append(f"{len(sent)} findings changed state and went to triage")
+        emit(args, run.as_dict(sent), "\n".join(lines))
+        if args.action == "test-restore" and args.wait:
+            return _wait_for_restore(service, run.notes[0]["restore_job"])
+        return 0 if not any(f.state == "ALARM" for f in run.findings) else 1
+
+
+def _wait_for_restore(service: Any, job_id: str) -> int:
+    """Progress until AWS Backup has restored the copy and the verifier (on the job's completion
+    event) has validated and deleted it."""
+    import time
+
+    while True:
+        job = service.backup.describe_restore_job(RestoreJobId=job_id)
+        print(f"  {job['Status']:<10} {job.get('PercentDone', '?')} % "
+              f"validation {job.get('ValidationStatus', 'pending')}", flush=True)
+        if job["Status"] in ("FAILED", "ABORTED") or job.get("ValidationStatus") in ("SUCCESSFUL", "FAILED", "TIMED_OUT"):
+            print(job.get("ValidationStatusMessage") or job.get("StatusMessage") or "")
+            return 0 if job.get("ValidationStatus") == "SUCCESSFUL" else 1
+        time.sleep(15)
 
 
 def run_calendar(args: argparse.Namespace) -> int:

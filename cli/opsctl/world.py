@@ -155,6 +155,9 @@ class LocalBackup:
     def list_recovery_points_by_resource(self, ResourceArn: str, **_: Any) -> dict[str, Any]:
         return {"RecoveryPoints": [p for p in self.points if p["ResourceArn"] == ResourceArn]}
 
+    def list_recovery_points_by_backup_vault(self, BackupVaultName: str, **_: Any) -> dict[str, Any]:
+        return {"RecoveryPoints": [p for p in self.points if p.get("BackupVaultName") == BackupVaultName]}
+
 
 # The demo application's protected resources (tagged with their backup class), for `opsctl replay`.
 DEMO_PROTECTED = {"s3": ("data", "full"), "dynamodb": ("orders", "database")}

@@ -47,7 +47,7 @@ class Run:
     """What one invocation found, measured and did."""
 
     findings: list[Finding]
-    metrics: list[tuple[str, float, str, dict[str, str]]]  # name, value, unit, dimensions
+    metrics: list[tuple[str, float, str, dict[str, str]]]  # name, value, unit, dimensions (per resource)
     notes: list[dict[str, Any]]
 
     def as_dict(self, sent: list[Finding]) -> dict[str, Any]:
@@ -140,7 +140,6 @@ class BackupService:
         except API_ERRORS as error:
             run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
                                         f"cannot list protected resources: {error}", isoformat(now)))
-            run.metrics.append(("VerificationFailures", 1, "Count", {}))
             return run
         if not resources:
             run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
@@ -165,8 +164,6 @@ class BackupService:
                               "reason": finding.reason, "incident": None})
         if only is None:
             run.findings += self.retention(now)
-        failures = sum(1 for f in run.findings if f.state == "ALARM")
-        run.metrics.append(("VerificationFailures", failures, "Count", {}))
         self._record_status(run, now)
         return run
 
@@ -242,7 +239,7 @@ class BackupService:
             raise MalformedEvent("Backup Job State Change without resourceArn or state")
         if state in FAILED_JOB_STATES:
             reason = f"backup job {detail.get('backupJobId')} {state}: {detail.get('statusMessage') or 'no reason given'}"
-            return Run([Finding("job", arn, "ALARM", reason, at)], [("VerificationFailures", 1, "Count", {})],
+            return Run([Finding("job", arn, "ALARM", reason, at)], [],
                        [{"type": "backup.job", "target": arn, "result": state, "reason": reason, "incident": None}])
         if state == "COMPLETED":
             # A fresh point: the job is fine again and its resource may be fresh again, now.
@@ -264,8 +261,7 @@ class BackupService:
             source = job.get("SourceResourceArn") or job["RecoveryPointArn"]
             reason = f"restore job {job_id} {status}: {job.get('StatusMessage') or 'no reason given'}"
             return Run([Finding("restore", source, "ALARM", reason, isoformat(self.deps.clock.now()))],
-                       [("VerificationFailures", 1, "Count", {})],
-                       [{"type": "backup.restore", "target": source, "result": status, "reason": reason, "incident": None}])
+                       [], [{"type": "backup.restore", "target": source, "result": status, "reason": reason, "incident": None}])
         return Run([], [], [])
 
     def validate_restore(self, job_id: str) -> Run:
@@ -299,7 +295,6 @@ class BackupService:
             run.findings.append(Finding("rto", source, "OK" if within else "ALARM",
                                         f"restore took {duration / 60:.0f} min; RTO ({tier}) {limit} min", at))
             run.metrics.append(("RestoreDurationSeconds", duration, "Seconds", {"ResourceType": kind}))
-        run.metrics.append(("VerificationFailures", sum(1 for f in run.findings if f.state == "ALARM"), "Count", {}))
         run.notes.append({"type": "backup.restore", "target": source, "result": "validated" if ok else "failed",
                           "reason": f"{message}; {cleaned}", "incident": None})
         return run
@@ -342,8 +337,7 @@ class BackupService:
         at = isoformat(self.deps.clock.now())
         vault = self.config["vault_name"]
         try:
-            points = [p for page in self.backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
-                BackupVaultName=vault) for p in page["RecoveryPoints"]]
+            points = self._vault_points(vault)
         except API_ERRORS as error:
             return Run([Finding("blind-spot", f"vault:{vault}", "ALARM", f"cannot list recovery points: {error}", at)], [], [])
         orphans = [p for p in points if not self._exists(p["ResourceArn"], p.get("ResourceType", ""))]
@@ -360,6 +354,16 @@ class BackupService:
                   "result": "deleted" if p in deleting else "kept", "reason": p["ResourceArn"], "incident": None}
                  for p in orphans]
         return Run([Finding("orphans", f"vault:{vault}", "ALARM" if left else "OK", reason, at)], [], notes)
+
+    def _vault_points(self, vault: str) -> list[dict[str, Any]]:
+        points: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"BackupVaultName": vault}
+        while True:
+            page = self.backup.list_recovery_points_by_backup_vault(**kwargs)
+            points += page.get("RecoveryPoints", [])
+            if not page.get("NextToken"):
+                return points
+            kwargs["NextToken"] = page["NextToken"]
 
     def _exists(self, arn: str, resource_type: str) -> bool:
         name = name_of(arn)

@@ -17,13 +17,12 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run, sent = BackupService(dependencies()).handle(event)
     for name, value, unit, dimensions in run.metrics:
-        if dimensions:
-            # Per-resource series (BackupAgeMinutes by resource) need their own dimension set.
-            with single_metric(name=name, unit=MetricUnit[unit], value=value, namespace=metrics.namespace) as metric:
-                for key, dimension in dimensions.items():
-                    metric.add_dimension(name=key, value=dimension)
-        else:
-            metrics.add_metric(name=name, unit=MetricUnit[unit], value=value)
+        # Per-resource series (BackupAgeMinutes by resource) need their own dimension set.
+        with single_metric(name=name, unit=MetricUnit[unit], value=value, namespace=metrics.namespace) as metric:
+            for key, dimension in dimensions.items():
+                metric.add_dimension(name=key, value=dimension)
+    metrics.add_metric(name="VerificationFailures", unit=MetricUnit.Count,
+                       value=sum(1 for finding in run.findings if finding.state == "ALARM"))
     for finding in sent:
         logger.info("backup finding sent", extra=finding.__dict__)
     return run.as_dict(sent)
