@@ -113,7 +113,8 @@ class ControlPlaneStack(Stack):
                               web_acl_arn=waf.web_acl_arn, **remediation)
         ledger.grant_index_reads(reporting.handler.function)
         backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy, schedule_group=calendar.group,
-                                     access_logs=reporting.access_logs, **remediation)
+                                     access_logs=reporting.access_logs, triage=triage.handler.function,
+                                     triage_dead_letters=triage.dead_letters, **remediation)
         ops_bus.grant_put(backups.handler.function)  # findings go to triage through the ops bus
         for capability in (waf, rollback, calendar, escalation, reporting, backups):
             ledger.grant_remediation(capability.handler.function)

@@ -14,11 +14,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import BACKUP_JOB_PATTERN
+from controlplane.events import BACKUP_CHECK_PATTERN, BACKUP_JOB_PATTERN
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
@@ -37,7 +38,8 @@ class BackupVerification(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
                  shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
                  schedule_group: scheduler.CfnScheduleGroup, access_logs: s3.IBucket, environment: dict[str, str],
-                 retry_attempts: int, max_event_age: Duration) -> None:
+                 retry_attempts: int, max_event_age: Duration, triage: lambda_.IFunction,
+                 triage_dead_letters: DeadLetterQueue) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         config = policy["backup"]
@@ -105,6 +107,11 @@ class BackupVerification(Construct):
                     description="AWS Backup and restore job state changes → backup verification",
                     targets=[targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
                                                     dead_letter_queue=self.dead_letters.queue)])
+        # Findings become incidents through triage, like any alarm.
+        events.Rule(self, "FindingsToTriage", event_bus=ops_bus, event_pattern=rule_pattern(BACKUP_CHECK_PATTERN),
+                    description="Backup check findings (virtual alarms) → triage",
+                    targets=[targets.LambdaFunction(triage, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
+                                                    dead_letter_queue=triage_dead_letters.queue)])
         follow_ups.allow_invoke(self.handler.function_name)
         self.dead_letters.queue.grant_send_messages(follow_ups.role)
         scheduler.CfnSchedule(

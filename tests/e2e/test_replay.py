@@ -195,3 +195,19 @@ def test_maintenance_window_holds_back_pauses_and_rechecks(tmp_path) -> None:
     assert [(a["type"], a["result"]) for a in report["actions"] if a["type"].startswith("maintenance")] == [
         ("maintenance.open", "executed"), ("maintenance.close", "executed"),
         ("maintenance.open", "executed"), ("maintenance.close", "executed")]
+
+
+def test_stale_backup_opens_a_p1_and_a_fresh_point_resolves_it(tmp_path) -> None:
+    report_path = tmp_path / "report.json"
+    assert main(["replay", str(ROOT / "examples" / "stale-backup.jsonl"), "--report", str(report_path),
+                 "--state", str(tmp_path / "state.json")]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["events"] == {"received": 9, "processed": 9, "duplicates": 0, "rejected": 0}
+    orders = "dynamodb-table-financeanalyst-pro-demo-orders"
+    assert [(i["id"], i["severity"], i["status"], i["alarm"], i["opened_at"], i["resolved_at"]) for i in report["incidents"]] == [
+        ("INC-2026-001", "P2", "RESOLVED", f"financeanalyst-pro-demo-backup-job-{orders}",  # the failed job
+         "2026-11-24T18:02:00.000Z", "2026-11-24T21:33:00.000Z"),
+        ("INC-2026-002", "P1", "RESOLVED", f"financeanalyst-pro-demo-backup-freshness-{orders}",  # 7 h 15 min > 7 h
+         "2026-11-24T19:15:00.000Z", "2026-11-24T21:33:00.000Z")]
+    opened = [n["subject"] for n in report["notifications"] if "Opened" in n["subject"]]
+    assert [s[:25] for s in opened] == ["[P2] INC-2026-001 Opened:", "[P1] INC-2026-002 Opened:"]  # one page each

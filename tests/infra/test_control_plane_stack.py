@@ -438,3 +438,55 @@ def test_every_incident_opened_reaches_escalation_and_status_changes_reach_repor
         [target] = rule["Properties"]["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [logical_id_of_function(template, function, config), "Arn"]}
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+
+
+def test_backup_plan_follows_the_runbook_table(template, config) -> None:
+    [plan] = [r["Properties"]["BackupPlan"] for r in resources(template, "AWS::Backup::BackupPlan").values()]
+    rules = {r["RuleName"]: r for r in plan["BackupPlanRule"]}
+    assert rules["full"]["ScheduleExpression"] == "cron(0 2 * * ? *)"  # Full System: daily 2:00 AM
+    assert rules["full"]["Lifecycle"] == {"DeleteAfterDays": 30}
+    assert rules["database"]["ScheduleExpression"] == "cron(0 0/6 * * ? *)"  # Database: every 6 hours
+    assert rules["database"]["Lifecycle"] == {"DeleteAfterDays": 7}
+    assert rules["database"]["EnableContinuousBackup"] is True
+    assert {r["ScheduleExpressionTimezone"] for r in rules.values()} == {"America/New_York"}
+    assert all("Fn::GetAtt" in json.dumps(r["TargetBackupVault"]) for r in rules.values())
+    [vault] = [r["Properties"] for r in resources(template, "AWS::Backup::BackupVault").values()]
+    assert vault["BackupVaultName"] == config.backup["vault_name"] and "EncryptionKeyArn" in vault
+    selections = [r["Properties"]["BackupSelection"] for r in resources(template, "AWS::Backup::BackupSelection").values()]
+    assert sorted(t["ConditionValue"] for s in selections for t in s["ListOfTags"]) == ["database", "full"]
+    assert {t["ConditionKey"] for s in selections for t in s["ListOfTags"]} == {"backup-class"}
+
+
+def test_configuration_versions_are_kept_90_days_and_restores_are_tested(template, config) -> None:
+    [bucket] = [r["Properties"] for r in resources(template, "AWS::S3::Bucket").values()
+                if r["Properties"].get("BucketName") == config.backup["configuration"]["bucket"]]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90} and rule["Status"] == "Enabled"
+    [plan] = [r["Properties"] for r in resources(template, "AWS::Backup::RestoreTestingPlan").values()]
+    assert plan["ScheduleExpression"] == "cron(0 4 ? * SUN *)" and plan["ScheduleExpressionTimezone"] == "America/New_York"
+    selections = resources(template, "AWS::Backup::RestoreTestingSelection").values()
+    kinds = sorted(r["Properties"]["ProtectedResourceType"] for r in selections)
+    assert kinds == ["DynamoDB", "RDS", "S3"]
+
+
+def test_backup_events_and_the_hourly_check_reach_the_verifier(template, config) -> None:
+    from controlplane.events import BACKUP_CHECK_PATTERN, BACKUP_JOB_PATTERN
+
+    verifier = logical_id_of_function(template, "backup_verify", config)
+    for pattern, function in ((BACKUP_JOB_PATTERN, verifier), (BACKUP_CHECK_PATTERN, None)):
+        [rule] = [r for r in resources(template, "AWS::Events::Rule").values() if r["Properties"]["EventPattern"] == pattern]
+        [target] = rule["Properties"]["Targets"]
+        if function:
+            assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+    found = template.find_resources("AWS::Scheduler::Schedule", {"Properties": {"Name": f"{config.prefix}-backup-verify"}})
+    [schedule] = [r["Properties"] for r in found.values()]
+    assert schedule["ScheduleExpression"] == "cron(15 * * * ? *)" and "DeadLetterConfig" in schedule["Target"]
+
+
+def test_the_verifier_deletes_only_restore_test_copies(template) -> None:
+    deletes = [s for s in _statements(template, "BackupsHandlerRole")
+               if any(a in json.dumps(s["Action"]) for a in ("DeleteBucket", "DeleteTable", "DeleteDBInstance"))]
+    resources_ = [r for s in deletes for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert resources_ and all("-restore-test-" in json.dumps(r) for r in resources_)
