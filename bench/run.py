@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -208,6 +209,39 @@ def rollback_calls(config, world, deps) -> dict[str, float | int | str]:
             "rollback_calls": " → ".join(calls)}
 
 
+BACKUP_RESOURCES = 100
+
+
+def backup_verify_run(config, world, deps) -> dict[str, float | int | str]:
+    """One hourly verification of 100 protected resources (DynamoDB tables, all fresh but one), with
+    AWS Backup's recovery points from the local stand-in (LocalBackup counts no calls, so they are
+    added: one ListRecoveryPointsByResource per resource plus ListBackupPlans and GetBackupPlan)."""
+    dynamodb = world.client("dynamodb")
+    tag = config.backup["tag_key"]
+    for index in range(BACKUP_RESOURCES):
+        name = f"bench-table-{index:03d}"
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", Tags=[{"Key": tag, "Value": "database"}],
+                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        created = T0 - timedelta(hours=9 if index == 0 else 1)
+        world.backup.record({"state": "COMPLETED", "resourceArn": f"arn:aws:dynamodb:us-east-1:{config.account}:table/{name}",
+                             "backupJobId": name, "creationDate": created.isoformat(), "backupVaultName": "v"})
+    verify_deps = world.dependencies("backup_verify", deps.clock)
+    lambda_host.invoke("backup_verify", {"task": "verify"}, verify_deps)  # warm; sends the one stale finding
+    verify_deps.calls.clear()
+    with EmulatorTime() as emulator:
+        started = time.perf_counter()
+        result = lambda_host.invoke("backup_verify", {"task": "verify"}, verify_deps)
+        elapsed = time.perf_counter() - started
+    protected = sum(1 for f in result["findings"] if f["check"] == "freshness")
+    backup_calls = protected + 2
+    return {"backup_verify_resources": protected,
+            "backup_verify_api_calls": len(verify_deps.calls) + backup_calls,
+            "backup_verify_ms": elapsed * 1000, "backup_verify_own_ms": (elapsed - emulator.seconds) * 1000,
+            "backup_verify_calls": ", ".join(f"{c} ×{n}" for c, n in sorted(Counter(verify_deps.calls).items()))
+            + f", backup.ListRecoveryPointsByResource ×{protected}, backup.ListBackupPlans ×1, backup.GetBackupPlan ×1"}
+
+
 def main() -> None:
     results: dict[str, float | int | str] = {}
     results |= import_ratio()
@@ -215,6 +249,7 @@ def main() -> None:
     results |= in_world(storm)
     results |= in_world(waf_toggle_calls)
     results |= in_world(rollback_calls)
+    results |= in_world(backup_verify_run)
     targets = {"import_ratio_vs_boto3": 1.3, "critical_path_api_calls": 3, "triage_cost_ratio_vs_put_item": 3,
                "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 1}
     print(f"{'metric':<32} {'value':>12}  target")

@@ -8,6 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+NAMESPACE = "OpsControlPlane"
 TRIAGE_RESULTS = ("opened", "updated", "resolved", "joined", "blind_spot", "duplicate", "rejected")
 
 
@@ -23,7 +24,7 @@ class ControlPlaneDashboard(Construct):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Triage outcomes",
-                left=[cloudwatch.Metric(namespace="OpsControlPlane", metric_name=f"Triage_{result}",
+                left=[cloudwatch.Metric(namespace=NAMESPACE, metric_name=f"Triage_{result}",
                                         dimensions_map={"service": "triage"}, statistic="Sum", period=five_minutes)
                       for result in TRIAGE_RESULTS],
                 width=12,
@@ -34,6 +35,20 @@ class ControlPlaneDashboard(Construct):
                       for queue in dead_letter_queues],
                 width=12,
             ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Backups: age of the newest recovery point (max, minutes)", width=8, left=[
+                cloudwatch.MathExpression(
+                    label="BackupAgeMinutes", period=Duration.hours(1),
+                    expression=f"MAX(SEARCH('{{{NAMESPACE}}} MetricName=\"BackupAgeMinutes\"', "
+                               "'Maximum', 3600))")]),
+            cloudwatch.GraphWidget(title="Backups: verification failures", width=8, left=[cloudwatch.Metric(
+                namespace=NAMESPACE, metric_name="VerificationFailures", dimensions_map={"service": "backup_verify"},
+                statistic="Maximum", period=Duration.hours(1))]),
+            cloudwatch.GraphWidget(title="Restore duration (s)", width=8, left=[cloudwatch.MathExpression(
+                label="RestoreDurationSeconds", period=Duration.days(1),
+                expression=f"MAX(SEARCH('{{{NAMESPACE}}} MetricName=\"RestoreDurationSeconds\"', "
+                           "'Maximum', 86400))")]),
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Function errors and throttles", width=12,
