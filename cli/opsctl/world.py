@@ -81,7 +81,7 @@ class LocalWorld:
         completed. Jobs that look at the world (the end-of-window re-check, backup freshness) see it."""
         if not isinstance(event, dict):
             return
-        if event.get("detail-type") == "Backup Job State Change":
+        if event.get("detail-type") == "Backup Job State Change" and self.backup is not None:
             self.backup.record(event.get("detail") or {})
         if event.get("detail-type") != ALARM_STATE_CHANGE:
             return
