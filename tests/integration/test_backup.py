@@ -292,3 +292,27 @@ def test_orphans_are_only_reported_when_deletion_is_off(backups) -> None:
     result = backups.run({"task": "cleanup"})
     assert [n["result"] for n in result["checks"]] == ["kept"]
     assert "(deletion off in config: reported only)" in result["findings"][0]["reason"]
+
+
+def test_opsctl_test_restore_starts_a_restore_of_the_newest_point_into_a_named_copy(backups) -> None:
+    backups.points(ORDERS, point(ORDERS, NOW - timedelta(hours=8), ident="old"),
+                   point(ORDERS, NOW - timedelta(hours=2), ident="new"))
+    backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"TargetTableName": f"{PREFIX}-orders"}},
+                              {"BackupVaultName": VAULT, "RecoveryPointArn": point(ORDERS, NOW, ident="new")["RecoveryPointArn"]})
+    backups.stub.add_response("start_restore_job", {"RestoreJobId": "R-9"}, {
+        "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:new",
+        "Metadata": {"TargetTableName": f"{PREFIX}-orders-restore-test-202611241915"},
+        "IamRoleArn": f"arn:aws:iam::123456789012:role/{PREFIX}-backup", "ResourceType": "DynamoDB"})
+    result = backups.run({"task": "test-restore", "resource": ORDERS, "by": "alice"})
+    [note] = result["checks"]
+    assert (note["result"], note["restore_job"]) == ("started", "R-9")
+
+
+def test_a_failed_restore_job_is_an_incident(backups, harness) -> None:
+    backups.stub.add_response("describe_restore_job", {
+        "RestoreJobId": "R-2", "SourceResourceArn": DATA, "Status": "FAILED", "StatusMessage": "Access denied to KMS key",
+        "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:1"}, {"RestoreJobId": "R-2"})
+    result = backups.run({"source": "aws.backup", "detail-type": "Restore Job State Change",
+                          "detail": {"restoreJobId": "R-2", "status": "FAILED"}})
+    assert backups.findings(result, "restore") == {DATA: "ALARM"}
+    assert incidents(harness) == [("restore-s3-financeanalyst-pro-demo-data", "P1", "OPEN")]
