@@ -11,7 +11,6 @@ from typing import Any
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, TimeZone
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -20,13 +19,13 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.events import BACKUP_CHECK_PATTERN, BACKUP_JOB_PATTERN
+from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
-from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.ops_bus import rule_pattern
 from stacks.constructs.reporting import private_bucket
-from stacks.constructs.triage import DELIVERY_RETRIES
 
 RESTORE_TESTED_TYPES = ("S3", "DynamoDB", "RDS")
 # Restored copies we create (opsctl backup test-restore) carry this in their name; the verifier may
@@ -93,11 +92,9 @@ class BackupVerification(Construct):
             lifecycle_rules=[s3.LifecycleRule(id="keep-versions", noncurrent_version_expiration=Duration.days(
                 config["configuration"]["retention_days"]))])
 
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-backup-verify-dlq")
-        self.handler = ControlPlaneFunction(
-            self, "Handler", name="backup_verify", prefix=prefix, shared=shared,
-            environment={"REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url, **environment},
-            failure_queue=self.dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age,
+        self.dead_letters, self.handler = capability_function(
+            self, name="backup_verify", prefix=prefix, shared=shared, environment=environment,
+            retry_attempts=retry_attempts, max_event_age=max_event_age,
             timeout_seconds=300,
             unscoped_actions=("tag:GetResources", "backup:ListRecoveryPointsByResource", "backup:ListBackupPlans",
                               "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"),
@@ -105,13 +102,11 @@ class BackupVerification(Construct):
         function = self.handler.function
         events.Rule(self, "OnBackupJobs", event_pattern=rule_pattern(BACKUP_JOB_PATTERN),
                     description="AWS Backup and restore job state changes → backup verification",
-                    targets=[targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
-                                                    dead_letter_queue=self.dead_letters.queue)])
+                    targets=[rule_target(function, self.dead_letters, max_event_age)])
         # Findings become incidents through triage, like any alarm.
         events.Rule(self, "FindingsToTriage", event_bus=ops_bus, event_pattern=rule_pattern(BACKUP_CHECK_PATTERN),
                     description="Backup check findings (virtual alarms) → triage",
-                    targets=[targets.LambdaFunction(triage, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
-                                                    dead_letter_queue=triage_dead_letters.queue)])
+                    targets=[rule_target(triage, triage_dead_letters, max_event_age)])
         follow_ups.allow_invoke(self.handler.function_name)
         self.dead_letters.queue.grant_send_messages(follow_ups.role)
         scheduler.CfnSchedule(

@@ -11,17 +11,16 @@ from typing import Any
 from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.events import MAINTENANCE_ENDED_PATTERN
+from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
-from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.ops_bus import rule_pattern
-from stacks.constructs.triage import DELIVERY_RETRIES
 
 # Scheduler redelivers a task it could not deliver for up to an hour: a checklist or window that
 # late is still worth running (the window is skipped if its whole duration has passed).
@@ -36,15 +35,10 @@ class MaintenanceCalendar(Construct):
                  recheck: lambda_.IFunction, recheck_dead_letters: DeadLetterQueue,
                  alarms: dict[str, tuple[cloudwatch.Alarm, str]]) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-calendar-dlq")
-        self.handler = ControlPlaneFunction(
-            self, "Handler", name="calendar", prefix=prefix, shared=shared,
-            environment={"REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url, **environment},
-            failure_queue=self.dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age,
-        )
+        self.dead_letters, self.handler = capability_function(
+            self, name="calendar", prefix=prefix, shared=shared, environment=environment, retry_attempts=retry_attempts,
+            max_event_age=max_event_age, follow_ups=follow_ups)
         function = self.handler.function
-        for key, value in follow_ups.allow(self.handler.function_name, self.handler.role).items():
-            function.add_environment(key, value)
 
         self.group_name = f"{prefix}-calendar"
         self.group = scheduler.CfnScheduleGroup(self, "Group", name=self.group_name)
@@ -76,8 +70,7 @@ class MaintenanceCalendar(Construct):
         # A window's end → triage looks again at the alarms it covered.
         events.Rule(self, "RecheckAfterWindow", event_bus=ops_bus, event_pattern=rule_pattern(MAINTENANCE_ENDED_PATTERN),
                     description="Maintenance window ended → triage re-checks the alarms it covered",
-                    targets=[targets.LambdaFunction(recheck, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
-                                                    dead_letter_queue=recheck_dead_letters.queue)])
+                    targets=[rule_target(recheck, recheck_dead_letters, max_event_age)])
 
         self.mute_rules = [
             self._mute_rule(name, spec, policy, alarms)

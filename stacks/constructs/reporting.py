@@ -11,19 +11,17 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.events import STATUS_PAGE_PATTERN
-from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.follow_ups import FollowUpSchedules
-from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.ops_bus import rule_pattern
-from stacks.constructs.triage import DELIVERY_RETRIES
 
 
 def private_bucket(scope: Construct, construct_id: str, *, logs: s3.IBucket | None, **kwargs: Any) -> s3.Bucket:
@@ -67,13 +65,10 @@ class Reporting(Construct):
                                                "custom domain with TLS 1.2+ is configured where the app's DNS lives.",
         })
 
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-reporting-dlq")
-        self.handler = ControlPlaneFunction(
-            self, "Handler", name="reporting", prefix=prefix, shared=shared,
-            environment={"REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url,
-                         "STATUS_BUCKET": self.status_bucket.bucket_name,
+        self.dead_letters, self.handler = capability_function(
+            self, name="reporting", prefix=prefix, shared=shared, retry_attempts=retry_attempts, max_event_age=max_event_age,
+            environment={"STATUS_BUCKET": self.status_bucket.bucket_name,
                          "REPORTS_BUCKET": self.reports_bucket.bucket_name, **environment},
-            failure_queue=self.dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age,
             # One render at a time: two racing renders could leave the older status last.
             reserved_concurrency=1,
         )
@@ -95,8 +90,7 @@ class Reporting(Construct):
         })
         events.Rule(self, "OnChange", event_bus=ops_bus, event_pattern=rule_pattern(STATUS_PAGE_PATTERN),
                     description="Incident and maintenance events → status page (and incident reports)",
-                    targets=[targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
-                                                    dead_letter_queue=self.dead_letters.queue)])
+                    targets=[rule_target(function, self.dead_letters, max_event_age)])
 
         follow_ups.allow_invoke(self.handler.function_name)
         self.dead_letters.queue.grant_send_messages(follow_ups.role)

@@ -7,16 +7,14 @@ from typing import Any
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
-from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.follow_ups import FollowUpSchedules
-from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.ops_bus import rule_pattern
-from stacks.constructs.triage import DELIVERY_RETRIES
 
 
 class Rollback(Construct):
@@ -25,19 +23,14 @@ class Rollback(Construct):
                  environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-rollback-dlq")
-        self.handler = ControlPlaneFunction(
-            self, "Handler", name="rollback", prefix=prefix, shared=shared,
-            environment={"REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url, **environment},
-            failure_queue=self.dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age,
+        self.dead_letters, self.handler = capability_function(
+            self, name="rollback", prefix=prefix, shared=shared, environment=environment, retry_attempts=retry_attempts,
+            max_event_age=max_event_age, follow_ups=follow_ups,
             # One decision at a time: a deployment record and a rollback never interleave in the ledger.
             reserved_concurrency=1,
         )
         function = self.handler.function
-        for key, value in follow_ups.allow(self.handler.function_name, self.handler.role).items():
-            function.add_environment(key, value)
-        target = targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
-                                        dead_letter_queue=self.dead_letters.queue)
+        target = rule_target(function, self.dead_letters, max_event_age)
         mapped = [alarm for spec in rollback["targets"].values() for alarm in spec["alarms"]]
         events.Rule(self, "OnIncident", event_bus=ops_bus, targets=[target],
                     description="Severe incidents on alarms mapped to a deployment target → rollback",

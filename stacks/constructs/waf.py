@@ -10,17 +10,15 @@ from typing import Any
 from aws_cdk import ArnFormat, CfnResource, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, incident_pattern, stack_status_pattern
-from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.follow_ups import FollowUpSchedules
-from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.ops_bus import rule_pattern
-from stacks.constructs.triage import DELIVERY_RETRIES
 from stacks.waf_rules import web_acl_properties
 
 
@@ -53,26 +51,15 @@ class WafRateLimiting(Construct):
             self.web_acl_id = web_acl.get_att("Id").to_string()
             self.web_acl_arn = web_acl.get_att("Arn").to_string()
 
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-waf-toggle-dlq")
-        self.handler = ControlPlaneFunction(
-            self, "Handler",
-            name="waf_toggle",
-            prefix=prefix,
-            shared=shared,
-            environment={"WEB_ACL_ID": self.web_acl_id, "REJECTS_QUEUE_URL": self.dead_letters.queue.queue_url,
-                         **environment},
-            failure_queue=self.dead_letters.queue,
-            retry_attempts=retry_attempts,
-            max_event_age=max_event_age,
+        self.dead_letters, self.handler = capability_function(
+            self, name="waf_toggle", prefix=prefix, shared=shared, environment={"WEB_ACL_ID": self.web_acl_id, **environment},
+            retry_attempts=retry_attempts, max_event_age=max_event_age, follow_ups=follow_ups,
             # One at a time: no two toggles race, and pacing per process is pacing per account.
             reserved_concurrency=1,
             unscoped_actions=("cloudwatch:GetMetricStatistics",),
         )
         function = self.handler.function
-        for key, value in follow_ups.allow(self.handler.function_name, self.handler.role).items():
-            function.add_environment(key, value)
-        target = targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
-                                        dead_letter_queue=self.dead_letters.queue)
+        target = rule_target(function, self.dead_letters, max_event_age)
         events.Rule(self, "OnIncident", event_bus=ops_bus,
                     description="Traffic-spike incidents opened or resolved → WAF rate limiting",
                     event_pattern=rule_pattern(incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED),

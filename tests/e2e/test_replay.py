@@ -9,6 +9,14 @@ from opsctl.replay import Replay
 from paths import ROOT
 
 
+def replay_example(tmp_path, name: str) -> dict:
+    """`opsctl replay examples/<name>`, as a user runs it; its report."""
+    report_path = tmp_path / "report.json"
+    assert main(["replay", str(ROOT / "examples" / name), "--report", str(report_path),
+                 "--state", str(tmp_path / "state.json")]) == 0
+    return json.loads(report_path.read_text())
+
+
 def test_incident_day_report(tmp_path, capsys) -> None:
     report_path = tmp_path / "report.json"
     state = tmp_path / "state.json"
@@ -87,10 +95,7 @@ def test_incident_commands_on_a_real_account_endpoint(aws, world, harness, confi
 
 
 def test_traffic_spike_blocks_then_returns_to_count(tmp_path) -> None:
-    report_path = tmp_path / "report.json"
-    assert main(["replay", str(ROOT / "examples" / "traffic-spike.jsonl"), "--report", str(report_path),
-                 "--state", str(tmp_path / "state.json")]) == 0
-    report = json.loads(report_path.read_text())
+    report = replay_example(tmp_path, "traffic-spike.jsonl")
     assert report["events"] == {"received": 4, "processed": 3, "duplicates": 1, "rejected": 0}
     assert [(i["id"], i["severity"], i["status"]) for i in report["incidents"]] == [("INC-2026-001", "P1", "RESOLVED")]
     assert [(a["type"], a["result"]) for a in report["actions"]] == [
@@ -171,10 +176,7 @@ def test_bad_deploy_is_rolled_back_inside_the_bake_window(tmp_path, capsys) -> N
 
 
 def test_maintenance_window_holds_back_pauses_and_rechecks(tmp_path) -> None:
-    report_path = tmp_path / "report.json"
-    assert main(["replay", str(ROOT / "examples" / "maintenance-window.jsonl"), "--report", str(report_path),
-                 "--state", str(tmp_path / "state.json")]) == 0
-    report = json.loads(report_path.read_text())
+    report = replay_example(tmp_path, "maintenance-window.jsonl")
     assert report["events"] == {"received": 10, "processed": 9, "duplicates": 1, "rejected": 0}
     # Held back: the storage P2 inside the database window, the traffic P1 inside the emergency window.
     assert [(s["incident"], s["severity"], s["window"]) for s in report["suppressed_notifications"]] == [
@@ -198,10 +200,7 @@ def test_maintenance_window_holds_back_pauses_and_rechecks(tmp_path) -> None:
 
 
 def test_stale_backup_opens_a_p1_and_a_fresh_point_resolves_it(tmp_path) -> None:
-    report_path = tmp_path / "report.json"
-    assert main(["replay", str(ROOT / "examples" / "stale-backup.jsonl"), "--report", str(report_path),
-                 "--state", str(tmp_path / "state.json")]) == 0
-    report = json.loads(report_path.read_text())
+    report = replay_example(tmp_path, "stale-backup.jsonl")
     assert report["events"] == {"received": 9, "processed": 9, "duplicates": 0, "rejected": 0}
     orders = "dynamodb-table-financeanalyst-pro-demo-orders"
     assert [(i["id"], i["severity"], i["status"], i["alarm"], i["opened_at"], i["resolved_at"]) for i in report["incidents"]] == [
