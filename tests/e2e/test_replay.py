@@ -210,3 +210,31 @@ def test_stale_backup_opens_a_p1_and_a_fresh_point_resolves_it(tmp_path) -> None
          "2026-11-24T19:15:00.000Z", "2026-11-24T21:33:00.000Z")]
     opened = [n["subject"] for n in report["notifications"] if "Opened" in n["subject"]]
     assert [s[:25] for s in opened] == ["[P2] INC-2026-001 Opened:", "[P1] INC-2026-002 Opened:"]  # one page each
+
+
+def test_calendar_report_status_and_backup_commands_on_the_replay_state(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    replay_example(tmp_path, "stale-backup.jsonl")
+    capsys.readouterr()
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = main([*argv, "--state", str(state)])
+        return code, capsys.readouterr().out
+
+    code, out = run("report", "daily", "--date", "2026-11-24")
+    assert code == 0 and "- Opened: 2 (P0: 0, P1: 1, P2: 1, P3: 0)" in out
+    assert "- MTTR (time to resolve): 2 h 54 min" in out  # (211 + 138) / 2 minutes
+    code, out = run("incident", "report", "INC-2026-002")
+    assert code == 0 and "**Severity:** P1" in out and "escalated" in out
+    code, out = run("backup", "list")
+    assert code == 1 and out.count("STALE") == 2  # "now" is days after the replayed backups
+    code, out = run("maintenance", "enable", "--message", "Emergency maintenance in progress", "--for", "30m",
+                    "--component", "Web Application", "--by", "alice")
+    assert code == 0 and "maintenance.open executed" in out
+    assert "OPEN adhoc-" in run("maintenance", "status")[1]
+    assert json.loads(run("status", "--json")[1])["status"] == "Maintenance"
+    assert run("maintenance", "extend", "--for", "1h", "--by", "alice")[0] == 0
+    assert run("maintenance", "disable", "--by", "alice")[0] == 0
+    assert run("maintenance", "disable", "--by", "alice")[0] == 2  # none open: says so
+    code, out = main(["calendar", "--days", "8"]), capsys.readouterr().out
+    assert code == 0 and "database-maintenance (window, 120 min)" in out and "morning-checklist" in out
