@@ -12,10 +12,13 @@ from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat
 from controlplane.cron import upcoming
-from controlplane.guardrails import DECISION_PARTITION
-from controlplane.ledger import INCIDENT_INDEX, IncidentLedger, from_item, to_item
+from controlplane.guardrails import decision_records
+from controlplane.ledger import IncidentLedger, from_item, to_item
 from controlplane.maintenance import Window
 from controlplane.runtime import Dependencies
+
+# How far back a checklist looks for incidents still open (the query is ordered by opening time).
+OPEN_LOOKBACK = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
                  f"{facts['resolved']} of them resolved")
     lines += [f"- still {i['status']}: {i['id']} [{i['severity']}] {i['alarm_name']} since {i['opened_at'][:16]}"
               for i in still_open]
-    decisions = _decisions_since(deps, since)
+    decisions = decision_records(deps.client("dynamodb"), deps.settings.ledger_table, isoformat(since))
     facts["automated_actions"] = dict(sorted(Counter(f"{d['action']}:{d['result']}" for d in decisions).items()))
     lines.append(f"**Automated decisions:** {len(decisions)} "
                  + (f"({', '.join(f'{k} ×{n}' for k, n in facts['automated_actions'].items())})" if decisions else ""))
@@ -110,18 +113,11 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
 
 
 def _incidents_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]]:
-    """Incidents opened since `since`, and older ones still open (the index is ordered by opening)."""
+    """Incidents opened since `since`, and older ones still open within OPEN_LOOKBACK."""
     ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
     cutoff = isoformat(since)
-    return [i for i in ledger.iter_incidents() if i["opened_at"] >= cutoff or i["status"] != "RESOLVED"]
-
-
-def _decisions_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]]:
-    pages = deps.client("dynamodb").get_paginator("query").paginate(
-        TableName=deps.settings.ledger_table, IndexName=INCIDENT_INDEX,
-        KeyConditionExpression="gsi1pk = :p AND gsi1sk >= :since",
-        ExpressionAttributeValues=to_item({":p": DECISION_PARTITION, ":since": isoformat(since)}))
-    return [from_item(item) for page in pages for item in page["Items"]]
+    return [i for i in ledger.iter_incidents(opened_since=isoformat(since - OPEN_LOOKBACK))
+            if i["opened_at"] >= cutoff or i["status"] != "RESOLVED"]
 
 
 def _controls(deps: Dependencies) -> list[dict[str, Any]]:

@@ -21,8 +21,8 @@ from status_page import compute_status, render_html
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
-from controlplane.guardrails import DECISION_PARTITION
-from controlplane.ledger import INCIDENT_INDEX, INCIDENT_PARTITION, IncidentLedger, from_item, to_item, write_once
+from controlplane.guardrails import decision_records
+from controlplane.ledger import IncidentLedger, from_item, to_item, write_once
 from controlplane.maintenance import ACTIVE_KEY, windows_of
 from controlplane.runtime import Dependencies
 
@@ -127,18 +127,11 @@ class ReportingService:
     # --- ledger reads ---------------------------------------------------------------------------
 
     def incidents_since(self, since: datetime) -> list[dict[str, Any]]:
-        return self._index(INCIDENT_PARTITION, isoformat(since), None)
+        return list(IncidentLedger(self.table, self.client).iter_incidents(newest_first=False,
+                                                                           opened_since=isoformat(since)))
 
     def decisions_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        return self._index(DECISION_PARTITION, isoformat(start), isoformat(end))
-
-    def _index(self, partition: str, since: str, until: str | None) -> list[dict[str, Any]]:
-        condition = "gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi" if until else "gsi1pk = :p AND gsi1sk >= :lo"
-        values = {":p": partition, ":lo": since} | ({":hi": until} if until else {})
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table, IndexName=INCIDENT_INDEX, KeyConditionExpression=condition,
-            ExpressionAttributeValues=to_item(values))
-        return [from_item(item) for page in pages for item in page["Items"]]
+        return decision_records(self.client, self.table, isoformat(start), isoformat(end))
 
     def backup(self) -> dict[str, Any] | None:
         """The backup verifier's latest summary, if one is deployed."""

@@ -74,6 +74,14 @@ class Decision:
         }
 
 
+def decision_records(client: Any, table: str, since: str, until: str = "~") -> list[dict[str, Any]]:
+    """Decision records made in [since, until] ("~" sorts after every timestamp), oldest first."""
+    pages = client.get_paginator("query").paginate(
+        TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues=to_item({":p": DECISION_PARTITION, ":lo": since, ":hi": until}))
+    return [from_item(item) for page in pages for item in page["Items"]]
+
+
 def decision_id(request: ActionRequest) -> str:
     digest = hashlib.sha256(f"{request.capability}|{request.action}|{request.target}|{request.trigger_id}".encode())
     return "DEC-" + digest.hexdigest()[:16]

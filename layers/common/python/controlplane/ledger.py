@@ -267,13 +267,17 @@ class IncidentLedger:
             raise IncidentNotFound(incident_id)
         return _public(from_item(response["Item"]))
 
-    def iter_incidents(self, newest_first: bool = True) -> Iterator[dict[str, Any]]:
+    def iter_incidents(self, newest_first: bool = True, opened_since: str | None = None) -> Iterator[dict[str, Any]]:
+        """Incidents in opening order (the index's sort key), all or those opened since a time."""
         paginator = self.client.get_paginator("query")
+        condition, values = "gsi1pk = :p", {":p": INCIDENT_PARTITION}
+        if opened_since is not None:
+            condition, values = condition + " AND gsi1sk >= :since", values | {":since": opened_since}
         pages = paginator.paginate(
             TableName=self.table_name,
             IndexName=INCIDENT_INDEX,
-            KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues=to_item({":p": INCIDENT_PARTITION}),
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=to_item(values),
             ScanIndexForward=not newest_first,
         )
         for page in pages:
