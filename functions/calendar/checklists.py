@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat
 from controlplane.cron import upcoming
-from controlplane.guardrails import decision_records
-from controlplane.ledger import IncidentLedger, from_item, to_item
+from controlplane.guardrails import Guardrails, decision_records
+from controlplane.ledger import IncidentLedger
 from controlplane.maintenance import Window
 from controlplane.runtime import Dependencies
 
@@ -98,7 +98,8 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     facts["automated_actions"] = dict(sorted(Counter(f"{d['action']}:{d['result']}" for d in decisions).items()))
     lines.append(f"**Automated decisions:** {len(decisions)} "
                  + (f"({', '.join(f'{k} ×{n}' for k, n in facts['automated_actions'].items())})" if decisions else ""))
-    controls = [c for c in _controls(deps) if c["until"] > isoformat(at)]
+    controls = [c for c in Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=policy,
+                                      clock=deps.clock).controls() if c["until"] > isoformat(at)]
     facts["controls"] = [c["sk"] for c in controls]
     lines.append("**Automation controls on:** " + (", ".join(f"{c['sk']} until {c['until'][:16]} ({c.get('reason')})"
                                                            for c in controls) or "none"))
@@ -118,10 +119,3 @@ def _incidents_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]
     cutoff = isoformat(since)
     return [i for i in ledger.iter_incidents(opened_since=isoformat(since - OPEN_LOOKBACK))
             if i["opened_at"] >= cutoff or i["status"] != "RESOLVED"]
-
-
-def _controls(deps: Dependencies) -> list[dict[str, Any]]:
-    response = deps.client("dynamodb").query(
-        TableName=deps.settings.ledger_table, KeyConditionExpression="pk = :p", ConsistentRead=True,
-        ExpressionAttributeValues=to_item({":p": "CONTROL"}))
-    return [from_item(item) for item in response["Items"]]

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.events import MAINTENANCE_ENDED, MAINTENANCE_STARTED, OPS_SOURCE
-from controlplane.ledger import from_item, outbox_item, to_item
-from controlplane.maintenance import ACTIVE_KEY, WINDOW_ATTRIBUTE, WINDOW_PARTITION, Window, windows_of
+from controlplane.ledger import from_item, outbox_item, read_windows, to_item
+from controlplane.maintenance import ACTIVE_KEY, WINDOW_ATTRIBUTE, WINDOW_PARTITION, Window
 from controlplane.runtime import Dependencies
 
 ACTIVE = to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True)))
@@ -35,9 +35,8 @@ class MaintenanceWindows:
     # --- reading -------------------------------------------------------------------------------
 
     def active(self) -> list[Window]:
-        item = self.client.get_item(TableName=self.table, Key=ACTIVE, ConsistentRead=True).get("Item")
         now = self.deps.clock.now()
-        return [w for w in windows_of(from_item(item) if item else None) if w.is_active(now)]
+        return [w for w in read_windows(self.client, self.table) if w.is_active(now)]
 
     def record(self, window_id: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table, Key=_window_key(window_id), ConsistentRead=True).get("Item")

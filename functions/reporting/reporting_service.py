@@ -22,8 +22,7 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.guardrails import decision_records
-from controlplane.ledger import IncidentLedger, from_item, to_item, write_once
-from controlplane.maintenance import ACTIVE_KEY, windows_of
+from controlplane.ledger import IncidentLedger, from_item, read_windows, to_item, write_once
 from controlplane.runtime import Dependencies
 
 # Incidents older than this that are still open are rare enough to leave off the status page's
@@ -60,9 +59,7 @@ class ReportingService:
 
     def status(self) -> dict[str, Any]:
         now = self.deps.clock.now()
-        active = self.client.get_item(TableName=self.table, Key=to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True))),
-                                      ConsistentRead=True).get("Item")
-        return compute_status(self.incidents_since(now - STATUS_LOOKBACK), windows_of(from_item(active) if active else None),
+        return compute_status(self.incidents_since(now - STATUS_LOOKBACK), read_windows(self.client, self.table),
                               self.policy, now)
 
     def publish_status(self) -> dict[str, Any]:

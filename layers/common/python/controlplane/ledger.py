@@ -82,6 +82,13 @@ def write_once(client: Any, table: str, record: dict[str, Any], outbox: dict[str
     return True
 
 
+def read_windows(client: Any, table: str) -> list[Window]:
+    """The maintenance windows recorded as open (one consistent GetItem); callers check expiry."""
+    item = client.get_item(TableName=table, Key=to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True))),
+                           ConsistentRead=True).get("Item")
+    return windows_of(from_item(item) if item else None)
+
+
 def alarm_key(alarm_arn: str) -> dict[str, Any]:
     return to_item({"pk": f"ALARM#{alarm_arn}", "sk": "STATE"})
 
