@@ -15,6 +15,7 @@ import yaml
 
 from controlplane.alarm_tags import format_tags
 from controlplane.errors import ConfigError
+from controlplane.events import BACKUP_COMPONENT
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 COMPARISONS = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold")
@@ -27,7 +28,7 @@ TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url
              "maintenance", "escalation", "status_page", "reports", "backup"}
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
 CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_write_interval_seconds"}
-CAPABILITIES = ("waf", "rollback")
+CAPABILITIES = ("waf", "rollback", "restore_test")
 ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
                   "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
 WAF_KEYS = {"web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key",
@@ -186,7 +187,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
                  for name, expr in _mapping(root.get("schedules") or {}, "schedules").items()}
     classification = _classification(_mapping(root.get("classification"), "classification"))
     components = {spec.component for spec in alarms} | {rule["component"] for rule in classification["rules"]
-                                                         if rule.get("component")}
+                                                         if rule.get("component")} | {BACKUP_COMPONENT}
     return ControlPlaneConfig(
         app=app,
         environment=environment,
@@ -556,10 +557,13 @@ def _backup(raw: dict[str, Any]) -> dict[str, Any]:
     result["logs"] = {"retention_days": _int(logs, "retention_days", "backup.logs"),
                       "log_group_prefix": _str(logs, "log_group_prefix", "backup.logs")}
     testing = _mapping(raw.get("restore_testing"), "backup.restore_testing")
-    _no_unknown(testing, {"schedule", "validation_window_hours"}, "backup.restore_testing")
-    result["restore_testing"] = {"schedule": validate_cron(testing.get("schedule"), "backup.restore_testing.schedule"),
-                                 "validation_window_hours": _int(testing, "validation_window_hours",
-                                                                 "backup.restore_testing")}
+    _no_unknown(testing, {"schedule", "validation_window_hours", "critical_schedule", "critical_every_days"},
+                "backup.restore_testing")
+    result["restore_testing"] = {
+        "schedule": validate_cron(testing.get("schedule"), "backup.restore_testing.schedule"),
+        "critical_schedule": validate_cron(testing.get("critical_schedule"), "backup.restore_testing.critical_schedule"),
+        "critical_every_days": _int(testing, "critical_every_days", "backup.restore_testing"),
+        "validation_window_hours": _int(testing, "validation_window_hours", "backup.restore_testing")}
     cleanup = _mapping(raw.get("cleanup"), "backup.cleanup")
     _no_unknown(cleanup, {"delete_orphans", "max_deletions_per_run"}, "backup.cleanup")
     result["cleanup"] = {"delete_orphans": bool(cleanup.get("delete_orphans", False)),

@@ -375,8 +375,12 @@ def run_backup(args: argparse.Namespace) -> int:
         lines += [f"{f.state:<5} {f.check:<10} {f.subject}: {f.reason}" for f in run.findings if f.check != "freshness"]
         lines.append(f"{len(sent)} findings changed state and went to triage")
         emit(args, run.as_dict(sent), "\n".join(lines))
-        if args.action == "test-restore" and args.wait:
-            return _wait_for_restore(service, run.notes[0]["restore_job"])
+        if args.action == "test-restore":
+            [note] = run.notes
+            if note["result"] != "executed":
+                return 1
+            if args.wait:
+                return _wait_for_restore(service, note["restore_job"])
         return 0 if not any(f.state == "ALARM" for f in run.findings) else 1
 
 

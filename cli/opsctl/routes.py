@@ -41,7 +41,7 @@ WAF_TASKS = ("compute-baseline", "recovery-check", "outcome-check", "manual")
 CALENDAR_TASKS = ("window-end", "maintenance")
 ESCALATION_TASKS = ("ack-deadline", "resolve-deadline")
 REPORTING_TASKS = ("status-page", "report")
-BACKUP_TASKS = ("verify", "cleanup", "test-restore")
+BACKUP_TASKS = ("verify", "cleanup", "test-restore", "restore-tests")
 
 
 def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:

@@ -155,6 +155,13 @@ class LocalBackup:
     def list_recovery_points_by_resource(self, ResourceArn: str, **_: Any) -> dict[str, Any]:
         return {"RecoveryPoints": [p for p in self.points if p["ResourceArn"] == ResourceArn]}
 
+    def get_recovery_point_restore_metadata(self, **_: Any) -> dict[str, Any]:
+        return {"RestoreMetadata": {}}
+
+    def start_restore_job(self, **_: Any) -> dict[str, Any]:
+        """Accepted, never run: the replay has no data to restore (the tests stub AWS Backup instead)."""
+        return {"RestoreJobId": f"local-restore-{len(self.points)}"}
+
     def list_recovery_points_by_backup_vault(self, BackupVaultName: str, **_: Any) -> dict[str, Any]:
         return {"RecoveryPoints": [p for p in self.points if p.get("BackupVaultName") == BackupVaultName]}
 

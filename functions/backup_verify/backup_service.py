@@ -8,12 +8,16 @@ Triggers:
   aws.backup "Restore Job State Change"         COMPLETED → validate the content, RTO, clean up
   {"task": "cleanup", "dry_run"?}               orphaned recovery points
   {"task": "test-restore", "resource", "by"}    opsctl: start a restore of the newest recovery point
+  {"task": "restore-tests"}                     daily: our own restore test of the critical resource
+                                                whose last validated restore is oldest (if too old)
+Starting a restore test is an action: it passes the guardrails (capability restore_test), so it can be
+paused, run in dry-run, and stops inside a maintenance window covering backups (humans excepted).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,7 +26,9 @@ from restore_validation import Validator, name_of
 
 from controlplane.clock import isoformat
 from controlplane.errors import MalformedEvent
-from controlplane.ledger import to_item
+from controlplane.events import BACKUP_COMPONENT
+from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Guardrails
+from controlplane.ledger import from_item, to_item
 from controlplane.runtime import Dependencies
 
 FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED")
@@ -62,6 +68,9 @@ class BackupService:
         self.config = self.policy["backup"]
         self.backup = deps.client("backup")
         self.validator = Validator(deps.client, self.config["sample_size"], self.config["tolerance_percent"])
+        self.prefix = f"{self.policy['app']}-{self.policy['environment']}"
+        self.guardrails = Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=self.policy,
+                                     clock=deps.clock)
 
     def handle(self, event: Any) -> tuple[Run, list[Finding]]:
         if not isinstance(event, dict):
@@ -82,7 +91,9 @@ class BackupService:
         if task == "cleanup":
             return self.cleanup(dry_run=bool(event.get("dry_run")))
         if task == "test-restore":
-            return self.start_test_restore(str(event["resource"]), str(event.get("by") or "opsctl"))
+            return self.test_restore(str(event["resource"]), by=str(event.get("by") or "opsctl"))
+        if task == "restore-tests":
+            return self.automated_restore_test()
         raise MalformedEvent(f"not a backup verification trigger: source={event.get('source')!r} task={task!r}")
 
     # --- freshness ------------------------------------------------------------------------------
@@ -284,6 +295,9 @@ class BackupService:
                 cleaned = f"restored copy NOT deleted: {error}"
         ok = verdict is not None and verdict.ok
         message = verdict.message if verdict is not None else message
+        if ok:
+            self.deps.client("dynamodb").put_item(TableName=self.deps.settings.ledger_table, Item=to_item({
+                "pk": f"RESTORE#{source}", "sk": "LATEST", "validated_at": at, "restore_job": job_id, "message": message}))
         self.backup.put_restore_validation_result(RestoreJobId=job_id, ValidationStatus="SUCCESSFUL" if ok else "FAILED",
                                                   ValidationStatusMessage=message[:1000])
         run.findings.append(Finding("restore", source, "OK" if ok else "ALARM", f"restore job {job_id}: {message}", at))
@@ -310,9 +324,49 @@ class BackupService:
         backup_class = self.config["classes"].get(values.get(self.config["tag_key"], ""))
         return backup_class["rto_tier"] if backup_class else "full"
 
-    def start_test_restore(self, arn: str, by: str) -> Run:
-        """opsctl backup test-restore: restore the newest recovery point into a copy named for the
-        test; its completion event validates and deletes it."""
+    def automated_restore_test(self) -> Run:
+        """One restore test a run, of the critical resource whose last validated restore is oldest,
+        when that is older than `critical_every_days` (never tested counts as oldest)."""
+        now = self.deps.clock.now()
+        critical = [r for r in self.protected() if r.rto_tier == "critical"]
+        table = self.deps.settings.ledger_table
+        last: dict[str, str] = {}
+        for start in range(0, len(critical), 100):
+            keys = [to_item({"pk": f"RESTORE#{r.arn}", "sk": "LATEST"}) for r in critical[start:start + 100]]
+            response = self.deps.client("dynamodb").batch_get_item(RequestItems={table: {"Keys": keys}})
+            last |= {item["pk"].removeprefix("RESTORE#"): item["validated_at"]
+                     for item in map(from_item, response["Responses"].get(table, []))}
+        cutoff = isoformat(now - timedelta(days=self.config["restore_testing"]["critical_every_days"]))
+        due = sorted((last.get(r.arn, ""), r.arn) for r in critical if last.get(r.arn, "") < cutoff)
+        if not due:
+            reason = (f"every critical resource ({len(critical)}) has a validated restore since {cutoff[:10]}" if critical
+                      else "no protected resource is in the critical RTO tier")
+            return Run([], [], [{"type": "backup.test-restore", "target": "critical resources", "result": "not due",
+                                 "reason": reason, "incident": None}])
+        return self.test_restore(due[0][1], by=None)
+
+    def test_restore(self, arn: str, *, by: str | None) -> Run:
+        """Restore the newest recovery point into a copy named for the test, through the guardrails;
+        its completion event validates and deletes it. `by` names the human (None: automation)."""
+        now = self.deps.clock.now()
+        request = ActionRequest(
+            capability="restore_test", action="backup.test-restore", target=arn,
+            trigger={"kind": "opsctl" if by else "restore-tests", "by": by}, trigger_id=f"{by or 'schedule'}|{isoformat(now)}",
+            event_time=now, decided_by=f"human:{by}" if by else "automation", toggles=False, cooldown=by is None,
+            scope={"alarm": Finding("restore", arn, "", "", "").alarm_name(self.prefix), "component": BACKUP_COMPONENT})
+        decision = self.guardrails.decide(request)
+        if decision.verdict != EXECUTE:
+            result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
+            self.guardrails.record(decision, result)
+            return Run([], [], [{"type": "backup.test-restore", "target": arn, "result": result, "reason": decision.reason,
+                                 "incident": None, "decision": decision.id}])
+        job, point, copy = self._start_restore(arn)
+        self.guardrails.record(decision, "executed", {"restore_job": job, "recovery_point": point, "copy": copy})
+        return Run([], [], [{"type": "backup.test-restore", "target": arn, "result": "executed",
+                             "reason": f"restore job {job} of {point} into {copy}", "incident": None,
+                             "decision": decision.id, "restore_job": job}])
+
+    def _start_restore(self, arn: str) -> tuple[str, str, str]:
         points = [p for p in self.backup.list_recovery_points_by_resource(ResourceArn=arn).get("RecoveryPoints", [])
                   if p.get("Status") == "COMPLETED"]
         if not points:
@@ -327,9 +381,7 @@ class BackupService:
         role = f"arn:aws:iam::{self.policy['account']}:role/{self.policy['app']}-{self.policy['environment']}-backup"
         job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
                                             ResourceType=Protected(arn, "", 0, "").resource_type)
-        return Run([], [], [{"type": "backup.test-restore", "target": arn, "result": "started",
-                             "reason": f"restore job {job['RestoreJobId']} of {point['RecoveryPointArn']} into {copy} "
-                                       f"(by {by})", "incident": None, "restore_job": job["RestoreJobId"]}])
+        return str(job["RestoreJobId"]), str(point["RecoveryPointArn"]), copy
 
     # --- cleanup --------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
-from controlplane.events import ALARM_STATE_CHANGE, BACKUP_CHECK, OPS_SOURCE
+from controlplane.events import ALARM_STATE_CHANGE, BACKUP_CHECK, BACKUP_COMPONENT, OPS_SOURCE
 
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 _ALARM_ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.{1,255})$")
@@ -187,7 +187,7 @@ def _from_backup_check(event: Mapping[str, Any]) -> AlarmTransition:
         reason=str(detail.get("reason") or ""),
         description=str(detail.get("description") or ""),
         path="backup-check",
-        namespace="Backups",
+        namespace=BACKUP_COMPONENT,
         metric_name=str(detail.get("check") or "") or None,
         dimensions={"Resource": str(detail.get("resource_arn") or "")},
     )

@@ -109,16 +109,20 @@ class BackupVerification(Construct):
                     targets=[rule_target(triage, triage_dead_letters, max_event_age)])
         follow_ups.allow_invoke(self.handler.function_name)
         self.dead_letters.queue.grant_send_messages(follow_ups.role)
-        scheduler.CfnSchedule(
-            self, "HourlyVerify", name=f"{prefix}-backup-verify", group_name=schedule_group.ref,
-            schedule_expression=config["verify_schedule"], schedule_expression_timezone=policy["timezone"],
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn, role_arn=follow_ups.role.role_arn,
-                input=json.dumps({"task": "verify", "at": "<aws.scheduler.scheduled-time>"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
-                                                                       maximum_retry_attempts=3),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue.queue_arn)))
+        for schedule_id, name, expression, task in (
+                ("HourlyVerify", "backup-verify", config["verify_schedule"], "verify"),
+                ("CriticalRestoreTests", "restore-tests", config["restore_testing"]["critical_schedule"], "restore-tests")):
+            scheduler.CfnSchedule(
+                self, schedule_id, name=f"{prefix}-{name}", group_name=schedule_group.ref,
+                schedule_expression=expression, schedule_expression_timezone=policy["timezone"],
+                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+                target=scheduler.CfnSchedule.TargetProperty(
+                    arn=function.function_arn, role_arn=follow_ups.role.role_arn,
+                    input=json.dumps({"task": task, "at": "<aws.scheduler.scheduled-time>"}),
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
+                                                                           maximum_retry_attempts=3),
+                    dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                        arn=self.dead_letters.queue.queue_arn)))
         self._grant(stack, config, prefix)
 
     def _grant(self, stack: Stack, config: dict[str, Any], prefix: str) -> None:

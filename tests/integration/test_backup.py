@@ -12,6 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from controlplane.events import BACKUP_CHECK
+from controlplane.ledger import from_item
 from opsctl import lambda_host
 
 NOW = datetime(2026, 11, 24, 19, 15, tzinfo=timezone.utc)
@@ -66,6 +67,10 @@ class Backups:
         self.points(DATA, *([point(DATA, at - data_age)] if data_age is not None else []))
         self.plans()
         return self.run({"task": "verify", "at": at.isoformat()}, at)
+
+    def decisions(self) -> list[dict[str, Any]]:
+        rows = self.harness.world.client("dynamodb").scan(TableName=self.harness.world.settings.ledger_table)["Items"]
+        return [from_item(r) for r in rows if r["pk"]["S"].startswith("DECISION#")]
 
     def findings(self, result: dict[str, Any], check: str) -> dict[str, str]:
         return {f["subject"]: f["state"] for f in result["findings"] if f["check"] == check}
@@ -305,7 +310,9 @@ def test_opsctl_test_restore_starts_a_restore_of_the_newest_point_into_a_named_c
         "IamRoleArn": f"arn:aws:iam::123456789012:role/{PREFIX}-backup", "ResourceType": "DynamoDB"})
     result = backups.run({"task": "test-restore", "resource": ORDERS, "by": "alice"})
     [note] = result["checks"]
-    assert (note["result"], note["restore_job"]) == ("started", "R-9")
+    assert (note["result"], note["restore_job"]) == ("executed", "R-9")
+    [decision] = [d for d in backups.decisions() if d["action"] == "backup.test-restore"]
+    assert (decision["decided_by"], decision["result"], decision["details"]["restore_job"]) == ("human:alice", "executed", "R-9")
 
 
 def test_a_failed_restore_job_is_an_incident(backups, harness) -> None:
@@ -316,3 +323,52 @@ def test_a_failed_restore_job_is_an_incident(backups, harness) -> None:
                           "detail": {"restoreJobId": "R-2", "status": "FAILED"}})
     assert backups.findings(result, "restore") == {DATA: "ALARM"}
     assert incidents(harness) == [("restore-s3-financeanalyst-pro-demo-data", "P1", "OPEN")]
+
+
+# --- our own restore tests of critical resources, through the guardrails -------------------------
+
+def expect_restore_start(backups, job: str = "R-7") -> None:
+    backups.points(ORDERS, point(ORDERS, NOW - timedelta(hours=2), ident="new"))
+    backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"TargetTableName": "x"}},
+                              {"BackupVaultName": VAULT, "RecoveryPointArn": ANY})
+    backups.stub.add_response("start_restore_job", {"RestoreJobId": job}, {
+        "RecoveryPointArn": ANY, "Metadata": ANY, "IamRoleArn": ANY, "ResourceType": "DynamoDB"})
+
+
+def test_the_critical_resource_least_recently_restored_is_restore_tested(backups, harness) -> None:
+    expect_restore_start(backups)
+    [note] = backups.run({"task": "restore-tests"})["checks"]
+    assert (note["target"], note["result"]) == (ORDERS, "executed")  # orders is critical; the bucket is not
+    [decision] = backups.decisions()
+    assert (decision["decided_by"], decision["result"], decision["details"]["restore_job"]) == ("automation", "executed", "R-7")
+    # Validated since: not due again for critical_every_days.
+    harness.world.client("dynamodb").put_item(TableName=harness.world.settings.ledger_table, Item={
+        "pk": {"S": f"RESTORE#{ORDERS}"}, "sk": {"S": "LATEST"}, "validated_at": {"S": "2026-11-24T19:20:00.000Z"}})
+    [again] = backups.run({"task": "restore-tests"}, NOW + timedelta(days=1))["checks"]
+    assert again["result"] == "not due" and "has a validated restore since 2026-11-22" in again["reason"]
+
+
+def test_a_maintenance_window_on_backups_pauses_automated_restore_tests_not_humans(backups, harness) -> None:
+    harness.calendar({"task": "maintenance", "action": "enable", "message": "Storage migration", "minutes": 120,
+                      "components": ["Backups"], "by": "alice"}, NOW - timedelta(minutes=5))
+    [paused] = backups.run({"task": "restore-tests"})["checks"]
+    assert paused["result"] == "skipped" and "maintenance window adhoc-" in paused["reason"]
+    expect_restore_start(backups, job="R-8")
+    [human] = backups.run({"task": "test-restore", "resource": ORDERS, "by": "alice"})["checks"]
+    assert (human["result"], human["restore_job"]) == ("executed", "R-8")
+
+
+def test_a_paused_or_dry_run_capability_starts_nothing(backups, harness) -> None:
+    lambda_host.load_handler("backup_verify")
+    from backup_service import BackupService
+
+    guardrails = BackupService(backups.deps).guardrails  # what `opsctl automation pause restore_test` uses
+    guardrails.set_control("PAUSE#restore_test", until=NOW + timedelta(hours=1), by="alice", reason="audit")
+    [paused] = backups.run({"task": "restore-tests"})["checks"]
+    assert paused["result"] == "skipped" and paused["reason"].startswith("restore_test is paused")
+    guardrails.clear_control("PAUSE#restore_test")
+    harness.use_policy(lambda p: p["capabilities"]["restore_test"].update(mode="dry-run"))
+    backups.deps = harness.world.dependencies("backup_verify", harness.clock)
+    backups.deps._clients["backup"] = backups.client
+    [dry] = backups.run({"task": "restore-tests"}, NOW + timedelta(minutes=1))["checks"]
+    assert dry["result"] == "dry_run"

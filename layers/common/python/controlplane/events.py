@@ -17,6 +17,7 @@ ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 # Backup verification reports each check of each protected resource as a "virtual alarm" in ALARM
 # or OK; triage turns them into incidents like any alarm (dedup, severity tag, windows, escalation).
 BACKUP_CHECK = "Backup Check"
+BACKUP_COMPONENT = "Backups"  # the component backup findings (and restore tests) belong to
 BACKUP_CHECK_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [BACKUP_CHECK]}
 # AWS Backup's own events (default bus) that backup verification judges.
 BACKUP_JOB_PATTERN: dict[str, Any] = {"source": ["aws.backup"],
