@@ -480,9 +480,11 @@ def test_backup_events_and_the_hourly_check_reach_the_verifier(template, config)
         if function:
             assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 185
-    found = template.find_resources("AWS::Scheduler::Schedule", {"Properties": {"Name": f"{config.prefix}-backup-verify"}})
-    [schedule] = [r["Properties"] for r in found.values()]
-    assert schedule["ScheduleExpression"] == "cron(15 * * * ? *)" and "DeadLetterConfig" in schedule["Target"]
+    for name, expression in (("backup-verify", "cron(15 * * * ? *)"), ("restore-tests", "cron(30 3 * * ? *)")):
+        found = template.find_resources("AWS::Scheduler::Schedule", {"Properties": {"Name": f"{config.prefix}-{name}"}})
+        [schedule] = [r["Properties"] for r in found.values()]
+        assert schedule["ScheduleExpression"] == expression and "DeadLetterConfig" in schedule["Target"]
+        assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [verifier, "Arn"]}
 
 
 def test_the_verifier_deletes_only_restore_test_copies(template) -> None:
