@@ -20,7 +20,7 @@ from classification import Classification, classify
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
-from controlplane.ledger import AlarmRead, AlarmRecord, IncidentChange, IncidentLedger, Transition
+from controlplane.ledger import AlarmRead, AlarmRecord, IncidentChange, IncidentLedger, Transition, from_item, to_item
 from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
 from controlplane.policy import Policy
 from controlplane.runtime import Dependencies
@@ -113,14 +113,41 @@ def recheck_after_window(event: dict[str, Any], deps: Dependencies) -> list[Tria
     window = Window.from_dict(event["detail"]["window"])
     cloudwatch = deps.client("cloudwatch")
     outcomes = []
+    described_arns = set()
     for page in cloudwatch.get_paginator("describe_alarms").paginate(
             StateValue="ALARM", AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
         described = [(a, False) for a in page.get("MetricAlarms", [])] + [(a, True) for a in page.get("CompositeAlarms", [])]
         for alarm, composite in described:
             transition = from_described_alarm(alarm, composite, deps.clock.now())
+            described_arns.add(transition.alarm_arn)
             classification = classify(transition, deps.policy)
             if window.covers(transition.alarm_name, classification.component):
                 outcomes.append(_recheck(transition, classification, window, deps))
+    return outcomes + _recheck_virtual(window, described_arns, deps)
+
+
+def _recheck_virtual(window: Window, described_arns: set[str], deps: Dependencies) -> list[TriageOutcome]:
+    """Held-back pages of alarms DescribeAlarms does not list (the backup checks' virtual alarms):
+    found through the window's SUPPRESSED items, re-checked from the ledger's record of them."""
+    client = deps.client("dynamodb")
+    pages = client.get_paginator("query").paginate(
+        TableName=deps.settings.ledger_table, KeyConditionExpression="pk = :p", ConsistentRead=True,
+        ExpressionAttributeValues=to_item({":p": f"SUPPRESSED#{window.id}"}))
+    held = {item["alarm_arn"]: item for page in pages for item in map(from_item, page["Items"])
+            if item.get("alarm_arn") and item["alarm_arn"] not in described_arns}
+    ledger = IncidentLedger(deps.settings.ledger_table, client)
+    outcomes = []
+    for arn, item in sorted(held.items()):
+        record = ledger.read_alarm(arn, deps.clock.now().year).record
+        if record.state != "ALARM" or record.open_incident_suppressed is None or record.changed_at is None:
+            continue  # recovered (its resolution was held back too) or paged already
+        account, region = arn.split(":")[4], arn.split(":")[3]
+        transition = AlarmTransition(
+            alarm_arn=arn, alarm_name=item["alarm"], account=account, region=region, new_state="ALARM",
+            previous_state=None, changed_at=parse_timestamp(record.changed_at), delivered_at=deps.clock.now(),
+            reason="still in ALARM at the end of the maintenance window", description="", path="recheck",
+            namespace=item.get("component"))
+        outcomes.append(_recheck(transition, classify(transition, deps.policy), window, deps))
     return outcomes
 
 
@@ -286,7 +313,8 @@ def _hold_back_in_maintenance(planned: _Planned, read: AlarmRead, transition: Al
         return
     del outbox["notification"]
     at = isoformat(now)
-    planned.transition.records.append(suppressed_item(window, at, transition.alarm_name, notification, outcome.incident))
+    alarm = (transition.alarm_arn, transition.alarm_name, classification.component)
+    planned.transition.records.append(suppressed_item(window, at, alarm, notification, outcome.incident))
     entry = {"at": at, "event": "notification-suppressed", "window": window.id, "subject": notification["subject"]}
     if outcome.result == "opened":
         incident = planned.transition.new_incident

@@ -372,3 +372,21 @@ def test_a_paused_or_dry_run_capability_starts_nothing(backups, harness) -> None
     backups.deps._clients["backup"] = backups.client
     [dry] = backups.run({"task": "restore-tests"}, NOW + timedelta(minutes=1))["checks"]
     assert dry["result"] == "dry_run"
+
+
+def test_a_backup_page_held_back_by_a_window_is_paged_at_its_end(backups, harness) -> None:
+    """Backup checks are virtual alarms: DescribeAlarms does not list them, so the end-of-window
+    re-check finds them through what the window held back."""
+    [window] = harness.calendar({"task": "maintenance", "action": "enable", "message": "Emergency maintenance",
+                                 "minutes": 60, "by": "alice"}, NOW - timedelta(minutes=10))
+    harness.empty_queues()
+    backups.verify(orders_age=timedelta(hours=8))
+    [incident] = harness.incidents()
+    assert incident["suppressed_by"] == window["target"] and harness.notifications("P1") == []
+    ends = NOW + timedelta(minutes=50)
+    harness.calendar({"task": "window-end", "window": window["target"]}, ends)
+    outcomes = [o for e in harness.ops_events() if e["detail-type"] == "Maintenance Window Ended"
+                for o in harness.triage(e, ends)]
+    assert [(o["result"], o["incident"]) for o in outcomes] == [("paged", incident["id"])]
+    [page] = harness.notifications("P1")
+    assert page["Subject"].startswith(f"[P1] {incident['id']} Still firing after maintenance: {PREFIX}-backup-freshness")

@@ -79,9 +79,11 @@ def covering(windows: list[Window], alarm_name: str, component: str | None, now:
     return max(matches, key=lambda w: w.ends_at) if matches else None
 
 
-def suppressed_item(window: Window, at: str, alarm_name: str, notification: dict[str, Any],
+def suppressed_item(window: Window, at: str, alarm: tuple[str, str, str | None], notification: dict[str, Any],
                     incident: str | None) -> dict[str, Any]:
+    """`alarm` is (ARN, name, component): enough for the end-of-window re-check to find it again."""
+    arn, name, component = alarm
     kind = notification["attributes"]["kind"]
-    return {"pk": f"SUPPRESSED#{window.id}", "sk": f"{at}#{alarm_name}#{kind}", "window": window.id, "alarm": alarm_name,
-            "incident": incident, "severity": notification["severity"], "subject": notification["subject"],
-            "suppressed_at": at}
+    return {"pk": f"SUPPRESSED#{window.id}", "sk": f"{at}#{name}#{kind}", "window": window.id, "alarm": name,
+            "alarm_arn": arn, "component": component, "incident": incident, "severity": notification["severity"],
+            "subject": notification["subject"], "suppressed_at": at}
