@@ -18,6 +18,7 @@ from maintenance_windows import MaintenanceWindows, WindowNotOpen
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
+from controlplane.events import BACKUP_COMPONENT
 from controlplane.ledger import write_once
 from controlplane.maintenance import Window
 from controlplane.runtime import Dependencies
@@ -102,6 +103,11 @@ class CalendarService:
         if action == "enable":
             if not event.get("message"):
                 raise MalformedEvent("maintenance enable needs a --message for the users")
+            known = {*self.policy["components"], BACKUP_COMPONENT}
+            unknown = sorted(set(event.get("components") or ()) - known)
+            if unknown:
+                # A misspelt scope would cover nothing and silently page through the maintenance.
+                raise MalformedEvent(f"unknown component {unknown[0]!r} (known: {', '.join(sorted(known))})")
             window = Window(id=f"adhoc-{now:%Y%m%d-%H%M%S}", message=str(event["message"]), starts_at=isoformat(now),
                             ends_at=isoformat(now + timedelta(minutes=minutes)),
                             components=tuple(event.get("components") or ()), alarms=tuple(event.get("alarms") or ()),

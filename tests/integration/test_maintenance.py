@@ -235,6 +235,9 @@ def test_disable_closes_now_and_enable_validates(harness) -> None:
     with pytest.raises(Exception, match="needs a --message"):
         lambda_host.invoke("calendar", {"task": "maintenance", "action": "enable", "by": "x"},
                            harness.world.dependencies("calendar", harness.clock))
+    with pytest.raises(Exception, match="unknown component 'Web App' \\(known: Backups, Data storage"):
+        lambda_host.invoke("calendar", {"task": "maintenance", "action": "enable", "message": "m", "components": ["Web App"]},
+                           harness.world.dependencies("calendar", harness.clock))
     with pytest.raises(Exception, match="between 1 minute and 720 minutes"):
         lambda_host.invoke("calendar", {"task": "maintenance", "action": "enable", "message": "m", "minutes": 9999},
                            harness.world.dependencies("calendar", harness.clock))
