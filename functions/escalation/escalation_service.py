@@ -62,6 +62,9 @@ class EscalationService:
 
     def arm(self, detail: dict[str, Any]) -> dict[str, Any]:
         incident_id = detail["incident_id"]
+        if not detail.get("ack_due_at") or not detail.get("resolve_due_at"):
+            # Announced by a triage that predates the escalation matrix (archive replays, a rollout).
+            return _note("escalation.arm", incident_id, "skipped", "the incident carries no deadlines")
         ack_due, resolve_due = parse_timestamp(detail["ack_due_at"]), parse_timestamp(detail["resolve_due_at"])
         self._rearm(incident_id, 1, ack_due)
         self._schedule(f"resolve-{incident_id}", resolve_due, {"task": "resolve-deadline", "incident": incident_id,

@@ -164,6 +164,12 @@ def test_an_incident_whose_page_a_window_holds_back_is_deferred(escalations, har
     assert harness.all_notifications() == []
 
 
+def test_an_incident_announced_without_deadlines_is_not_armed(escalations, harness) -> None:
+    event = {"source": "ops.control-plane", "detail-type": INCIDENT_OPENED, "detail": {"incident_id": "INC-2025-001"}}
+    result = escalations.run(event, OPENED)
+    assert result["checks"][0]["reason"] == "the incident carries no deadlines" and escalations.pending() == []
+
+
 def test_garbage_is_rejected_with_a_reason(harness) -> None:
     with pytest.raises(Exception, match="not an escalation trigger: task='nonsense'"):
         lambda_host.invoke("escalation", {"task": "nonsense"}, harness.world.dependencies("escalation", harness.clock))
