@@ -390,3 +390,25 @@ def test_a_backup_page_held_back_by_a_window_is_paged_at_its_end(backups, harnes
     assert [(o["result"], o["incident"]) for o in outcomes] == [("paged", incident["id"])]
     [page] = harness.notifications("P1")
     assert page["Subject"].startswith(f"[P1] {incident['id']} Still firing after maintenance: {PREFIX}-backup-freshness")
+
+
+def test_test_restore_wait_shows_progress_until_validated(backups, monkeypatch, capsys) -> None:
+    import time
+
+    from opsctl.main import _wait_for_restore
+
+    lambda_host.load_handler("backup_verify")
+    from backup_service import BackupService
+
+    service = BackupService(backups.deps)
+    for status, done, validation in (("RUNNING", 40.0, None), ("COMPLETED", 100.0, None),
+                                     ("COMPLETED", 100.0, "SUCCESSFUL")):
+        response = {"RestoreJobId": "R-5", "Status": status, "PercentDone": str(done)}
+        backups.stub.add_response("describe_restore_job", response | ({"ValidationStatus": validation,
+                                                                        "ValidationStatusMessage": "20/20 match"}
+                                                                       if validation else {}), {"RestoreJobId": "R-5"})
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    assert _wait_for_restore(service, "R-5") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["RUNNING", "COMPLETED", "COMPLETED"]
+    assert lines[2].endswith("validation SUCCESSFUL") and lines[3] == "20/20 match"
