@@ -29,6 +29,7 @@ from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT
 from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Guardrails
 from controlplane.ledger import from_item, to_item
+from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
 FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED")
@@ -171,8 +172,7 @@ class BackupService:
             if age is not None:
                 run.metrics.append(("BackupAgeMinutes", round(age, 1), "Count",
                                     {"Resource": name_of(resource.arn), "BackupClass": resource.backup_class}))
-            run.notes.append({"type": "backup.freshness", "target": resource.arn, "result": finding.state,
-                              "reason": finding.reason, "incident": None})
+            run.notes.append(action_note("backup.freshness", resource.arn, finding.state, finding.reason))
         if only is None:
             run.findings += self.retention(now)
         self._record_status(run, now)
@@ -251,7 +251,7 @@ class BackupService:
         if state in FAILED_JOB_STATES:
             reason = f"backup job {detail.get('backupJobId')} {state}: {detail.get('statusMessage') or 'no reason given'}"
             return Run([Finding("job", arn, "ALARM", reason, at)], [],
-                       [{"type": "backup.job", "target": arn, "result": state, "reason": reason, "incident": None}])
+                       [action_note("backup.job", arn, state, reason)])
         if state == "COMPLETED":
             # A fresh point: the job is fine again and its resource may be fresh again, now.
             run = self.verify(arn)
@@ -272,7 +272,7 @@ class BackupService:
             source = job.get("SourceResourceArn") or job["RecoveryPointArn"]
             reason = f"restore job {job_id} {status}: {job.get('StatusMessage') or 'no reason given'}"
             return Run([Finding("restore", source, "ALARM", reason, isoformat(self.deps.clock.now()))],
-                       [], [{"type": "backup.restore", "target": source, "result": status, "reason": reason, "incident": None}])
+                       [], [action_note("backup.restore", source, status, reason)])
         return Run([], [], [])
 
     def validate_restore(self, job_id: str) -> Run:
@@ -309,8 +309,7 @@ class BackupService:
             run.findings.append(Finding("rto", source, "OK" if within else "ALARM",
                                         f"restore took {duration / 60:.0f} min; RTO ({tier}) {limit} min", at))
             run.metrics.append(("RestoreDurationSeconds", duration, "Seconds", {"ResourceType": kind}))
-        run.notes.append({"type": "backup.restore", "target": source, "result": "validated" if ok else "failed",
-                          "reason": f"{message}; {cleaned}", "incident": None})
+        run.notes.append(action_note("backup.restore", source, "validated" if ok else "failed", f"{message}; {cleaned}"))
         return run
 
     def _rto_tier(self, arn: str) -> str:
@@ -341,8 +340,7 @@ class BackupService:
         if not due:
             reason = (f"every critical resource ({len(critical)}) has a validated restore since {cutoff[:10]}" if critical
                       else "no protected resource is in the critical RTO tier")
-            return Run([], [], [{"type": "backup.test-restore", "target": "critical resources", "result": "not due",
-                                 "reason": reason, "incident": None}])
+            return Run([], [], [action_note("backup.test-restore", "critical resources", "not due", reason)])
         return self.test_restore(due[0][1], by=None)
 
     def test_restore(self, arn: str, *, by: str | None) -> Run:
@@ -358,13 +356,11 @@ class BackupService:
         if decision.verdict != EXECUTE:
             result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
             self.guardrails.record(decision, result)
-            return Run([], [], [{"type": "backup.test-restore", "target": arn, "result": result, "reason": decision.reason,
-                                 "incident": None, "decision": decision.id}])
+            return Run([], [], [action_note("backup.test-restore", arn, result, decision.reason, decision=decision.id)])
         job, point, copy = self._start_restore(arn)
         self.guardrails.record(decision, "executed", {"restore_job": job, "recovery_point": point, "copy": copy})
-        return Run([], [], [{"type": "backup.test-restore", "target": arn, "result": "executed",
-                             "reason": f"restore job {job} of {point} into {copy}", "incident": None,
-                             "decision": decision.id, "restore_job": job}])
+        return Run([], [], [action_note("backup.test-restore", arn, "executed", f"restore job {job} of {point} into {copy}",
+                                        decision=decision.id, restore_job=job)])
 
     def _start_restore(self, arn: str) -> tuple[str, str, str]:
         points = [p for p in self.backup.list_recovery_points_by_resource(ResourceArn=arn).get("RecoveryPoints", [])
@@ -402,8 +398,7 @@ class BackupService:
                   + (f" (at most {limit} per run)" if len(orphans) > limit and deleting else "")
                   + ("" if self.config["cleanup"]["delete_orphans"] else " (deletion off in config: reported only)")
                   + (" (dry run)" if dry_run else ""))
-        notes = [{"type": "backup.cleanup", "target": p["RecoveryPointArn"],
-                  "result": "deleted" if p in deleting else "kept", "reason": p["ResourceArn"], "incident": None}
+        notes = [action_note("backup.cleanup", p["RecoveryPointArn"], "deleted" if p in deleting else "kept", p["ResourceArn"])
                  for p in orphans]
         return Run([Finding("orphans", f"vault:{vault}", "ALARM" if left else "OK", reason, at)], [], notes)
 

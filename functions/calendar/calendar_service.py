@@ -21,6 +21,7 @@ from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT
 from controlplane.ledger import write_once
 from controlplane.maintenance import Window
+from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
 logger = logging.getLogger("calendar")
@@ -63,19 +64,19 @@ class CalendarService:
         if self.deps.clock.now() >= ends:
             # Scheduler delivered it after the window would have ended: opening it now would pause
             # automation for nothing.
-            return self._note("maintenance.open", window.id, "skipped", "delivered after the window's end")
+            return action_note("maintenance.open", window.id, "skipped", "delivered after the window's end")
         if not self.windows.open(window):
-            return self._note("maintenance.open", window.id, "skipped", "already opened (redelivery)")
-        return self._note("maintenance.open", window.id, "executed", f"until {window.ends_at}: {window.message}")
+            return action_note("maintenance.open", window.id, "skipped", "already opened (redelivery)")
+        return action_note("maintenance.open", window.id, "executed", f"until {window.ends_at}: {window.message}")
 
     def end_window(self, window_id: str) -> dict[str, Any]:
         record = self.windows.record(window_id)
         if record is None or record["status"] != "OPEN":
-            return self._note("maintenance.close", window_id, "skipped", "not open (closed already or never opened)")
+            return action_note("maintenance.close", window_id, "skipped", "not open (closed already or never opened)")
         if record["ends_at"] > isoformat(self.deps.clock.now()):
-            return self._note("maintenance.close", window_id, "skipped", f"extended: now ends {record['ends_at']}")
+            return action_note("maintenance.close", window_id, "skipped", f"extended: now ends {record['ends_at']}")
         self.windows.close(window_id, by="calendar", reason="scheduled end")
-        return self._note("maintenance.close", window_id, "executed", "scheduled end; in-scope alarms re-checked")
+        return action_note("maintenance.close", window_id, "executed", "scheduled end; in-scope alarms re-checked")
 
     def checklist(self, name: str, at: datetime) -> dict[str, Any]:
         """Run a checklist and send its summary once, whatever Scheduler redelivers: the record and
@@ -89,8 +90,8 @@ class CalendarService:
         record = {"pk": f"CHECKLIST#{name}", "sk": isoformat(at), "ran_at": now, "severity": result.severity,
                   "facts": result.facts}
         if not write_once(self.deps.client("dynamodb"), self.deps.settings.ledger_table, record, outbox, now):
-            return self._note(f"checklist.{name}", name, "skipped", "already ran for this occurrence (redelivery)")
-        return self._note(f"checklist.{name}", name, "executed", result.subject)
+            return action_note(f"checklist.{name}", name, "skipped", "already ran for this occurrence (redelivery)")
+        return action_note(f"checklist.{name}", name, "executed", result.subject)
 
     # --- operators ------------------------------------------------------------------------------
 
@@ -113,18 +114,18 @@ class CalendarService:
                             components=tuple(event.get("components") or ()), alarms=tuple(event.get("alarms") or ()),
                             opened_by=f"human:{by}", kind="adhoc")
             opened = self.windows.open(window)
-            return self._note("maintenance.open", window.id, "executed" if opened else "skipped",
+            return action_note("maintenance.open", window.id, "executed" if opened else "skipped",
                               f"until {window.ends_at} ({window.scope_text}): {window.message}") | {"window": window.as_dict()}
         target = self._target(event.get("window"))
         try:
             if action == "disable":
                 self.windows.close(target, by=f"human:{by}", reason=f"disabled by {by}")
-                return self._note("maintenance.close", target, "executed", f"disabled by {by}; in-scope alarms re-checked")
+                return action_note("maintenance.close", target, "executed", f"disabled by {by}; in-scope alarms re-checked")
             if action == "extend":
                 extended = self.windows.extend(target, minutes, by=by)
-                return self._note("maintenance.extend", target, "executed", f"now ends {extended.ends_at}")
+                return action_note("maintenance.extend", target, "executed", f"now ends {extended.ends_at}")
         except WindowNotOpen:
-            return self._note(f"maintenance.{action}", target, "failed", "that window is not open")
+            return action_note(f"maintenance.{action}", target, "failed", "that window is not open")
         raise MalformedEvent(f"unknown maintenance action {action!r}")
 
     def _target(self, window_id: Any) -> str:
@@ -137,6 +138,3 @@ class CalendarService:
                                  "name one with --window")
         return active[0].id
 
-    @staticmethod
-    def _note(kind: str, target: str, result: str, reason: str) -> dict[str, Any]:
-        return {"type": kind, "target": target, "result": result, "reason": reason, "incident": None}

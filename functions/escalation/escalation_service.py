@@ -25,8 +25,13 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
 from controlplane.ledger import IncidentLedger, incident_key, outbox_item, to_item
+from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES
+
+
+def _incident_note(kind: str, incident: str, result: str, reason: str) -> dict[str, Any]:
+    return action_note(kind, incident, result, reason, incident)
 
 
 def next_level(severity: str) -> str:
@@ -64,12 +69,12 @@ class EscalationService:
         incident_id = detail["incident_id"]
         if not detail.get("ack_due_at") or not detail.get("resolve_due_at"):
             # Announced by a triage that predates the escalation matrix (archive replays, a rollout).
-            return _note("escalation.arm", incident_id, "skipped", "the incident carries no deadlines")
+            return _incident_note("escalation.arm", incident_id, "skipped", "the incident carries no deadlines")
         ack_due, resolve_due = parse_timestamp(detail["ack_due_at"]), parse_timestamp(detail["resolve_due_at"])
         self._rearm(incident_id, 1, ack_due)
         self._schedule(f"resolve-{incident_id}", resolve_due, {"task": "resolve-deadline", "incident": incident_id,
                                                                 "at": detail["resolve_due_at"]})
-        return _note("escalation.arm", incident_id, "executed",
+        return _incident_note("escalation.arm", incident_id, "executed",
                      f"acknowledge by {detail['ack_due_at']}, resolve by {detail['resolve_due_at']}")
 
     def _schedule(self, name: str, at: datetime, payload: dict[str, Any]) -> None:
@@ -98,32 +103,32 @@ class EscalationService:
     def ack_deadline(self, incident_id: str, level: int) -> dict[str, Any]:
         incident = self._incident(incident_id)
         if incident is None:
-            return _note("escalation.ack", incident_id, "skipped", "no such incident")
+            return _incident_note("escalation.ack", incident_id, "skipped", "no such incident")
         current = int(incident.get("escalation_level", 0))
         if incident["status"] != "OPEN":
-            return _note("escalation.ack", incident_id, "skipped", f"{incident['status'].lower()}: nothing to escalate")
+            return _incident_note("escalation.ack", incident_id, "skipped", f"{incident['status'].lower()}: nothing to escalate")
         if current >= level:
-            return _note("escalation.ack", incident_id, "skipped", f"level {level} already escalated (redelivery)")
+            return _incident_note("escalation.ack", incident_id, "skipped", f"level {level} already escalated (redelivery)")
         due = self._due(incident, level)
         now = self.deps.clock.now()
         if now < due:
             # Early (a clock or an extension moved it): come back at the deadline itself.
             self._rearm(incident_id, level, due)
-            return _note("escalation.ack", incident_id, "skipped", f"not due until {isoformat(due)}")
+            return _incident_note("escalation.ack", incident_id, "skipped", f"not due until {isoformat(due)}")
         if incident.get("suppressed_by") and not incident.get("paged_after_window"):
             # Nobody was paged yet: a maintenance window holds the page back. Its end re-checks the
             # alarm and pages; the acknowledgement clock starts over from there.
             self._rearm(incident_id, level, now + self._response(incident["severity"]))
-            return _note("escalation.ack", incident_id, "skipped",
+            return _incident_note("escalation.ack", incident_id, "skipped",
                          f"page held back by maintenance window {incident['suppressed_by']}: deferred")
         return self._escalate(incident, level, reason=f"unacknowledged {self._age(incident, now)} after opening")
 
     def resolve_deadline(self, incident_id: str) -> dict[str, Any]:
         incident = self._incident(incident_id)
         if incident is None or incident["status"] == "RESOLVED":
-            return _note("escalation.resolve", incident_id, "skipped", "resolved: nothing to escalate")
+            return _incident_note("escalation.resolve", incident_id, "skipped", "resolved: nothing to escalate")
         if incident.get("resolution_escalated_at"):
-            return _note("escalation.resolve", incident_id, "skipped", "already escalated for its resolution target")
+            return _incident_note("escalation.resolve", incident_id, "skipped", "already escalated for its resolution target")
         level = int(incident.get("escalation_level", 0)) + 1
         target = self.policy["escalation"]["resolve_minutes"][incident["severity"]]
         return self._escalate(incident, level, reason=f"still {incident['status']} past its resolution target "
@@ -169,12 +174,12 @@ class EscalationService:
                     "transition_id": f"escalation|{incident_id}|{level}", "notification": notification}))}},
             ])
         except client.exceptions.TransactionCanceledException:
-            return _note("escalation.page", incident_id, "skipped", "changed meanwhile (resolved, or escalated already)")
+            return _incident_note("escalation.page", incident_id, "skipped", "changed meanwhile (resolved, or escalated already)")
         max_levels = self.policy["escalation"]["max_levels"]
         if not resolution and incident["status"] == "OPEN" and level < max_levels:
             self._rearm(incident_id, level + 1, self.deps.clock.now() + self._response(paged))
         stop = "" if level < max_levels else f"; last level ({max_levels})"
-        return _note("escalation.page", incident_id, "executed", f"L{level} → {paged} ({role}): {reason}{stop}")
+        return _incident_note("escalation.page", incident_id, "executed", f"L{level} → {paged} ({role}): {reason}{stop}")
 
     def _rearm(self, incident_id: str, level: int, at: datetime) -> None:
         self._schedule(ack_schedule(incident_id, level, at), at, {"task": "ack-deadline", "incident": incident_id,
@@ -215,6 +220,3 @@ def _message(incident: dict[str, Any], level: int, paged: str, role: str, reason
         f"Acknowledge: `opsctl incident ack {incident['id']}`",
     ])
 
-
-def _note(kind: str, incident: str, result: str, reason: str) -> dict[str, Any]:
-    return {"type": kind, "target": incident, "result": result, "reason": reason, "incident": incident}

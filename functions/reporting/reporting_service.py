@@ -23,6 +23,7 @@ from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.guardrails import decision_records
 from controlplane.ledger import IncidentLedger, from_item, read_windows, to_item, write_once
+from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
 # Incidents older than this that are still open are rare enough to leave off the status page's
@@ -74,13 +75,13 @@ class ReportingService:
         except s3.exceptions.ClientError:
             current = None
         if current == digest:
-            return _note("status-page", "status.json", "skipped", f"unchanged: {status['status']}")
+            return action_note("status-page", "status.json", "skipped", f"unchanged: {status['status']}")
         # The JSON first: machines polling it see the change no later than people.
         s3.put_object(Bucket=bucket, Key="status.json", Body=json.dumps(status, indent=1).encode(),
                       ContentType="application/json", CacheControl="max-age=30", Metadata={"digest": digest})
         s3.put_object(Bucket=bucket, Key="index.html", Body=render_html(status).encode(),
                       ContentType="text/html; charset=utf-8", CacheControl="max-age=30")
-        return _note("status-page", "index.html", "executed", f"now {status['status']}")
+        return action_note("status-page", "index.html", "executed", f"now {status['status']}")
 
     # --- reports --------------------------------------------------------------------------------
 
@@ -88,12 +89,12 @@ class ReportingService:
         try:
             incident = IncidentLedger(self.table, self.client).get_incident(incident_id)
         except IncidentNotFound:
-            return _note("incident-report", incident_id, "skipped", "no such incident")
+            return action_note("incident-report", incident_id, "skipped", "no such incident")
         key = f"incidents/{incident['opened_at'][:4]}/{incident_id}.md"
         self.deps.client("s3").put_object(Bucket=self.deps.settings.reports_bucket, Key=key,
                                           Body=render_incident_report(incident).encode(),
                                           ContentType="text/markdown; charset=utf-8")
-        return _note("incident-report", incident_id, "executed", f"s3://{self.deps.settings.reports_bucket}/{key}")
+        return action_note("incident-report", incident_id, "executed", f"s3://{self.deps.settings.reports_bucket}/{key}")
 
     def period_metrics(self, period: str, day: date) -> dict[str, Any]:
         start, end = period_bounds(period, day, self.policy["timezone"])
@@ -118,8 +119,8 @@ class ReportingService:
             "attributes": {"kind": "report", "severity": "P3", "period": period}}}
         record = {"pk": f"REPORT#{period}", "sk": day.isoformat(), "written_at": now, "key": f"{stem}.md"}
         if not write_once(self.client, self.table, record, outbox, now):
-            return _note(f"report.{period}", day.isoformat(), "skipped", "already sent for this period (rewritten in S3)")
-        return _note(f"report.{period}", day.isoformat(), "executed", subject)
+            return action_note(f"report.{period}", day.isoformat(), "skipped", "already sent for this period (rewritten in S3)")
+        return action_note(f"report.{period}", day.isoformat(), "executed", subject)
 
     # --- ledger reads ---------------------------------------------------------------------------
 
@@ -135,6 +136,3 @@ class ReportingService:
         item = self.client.get_item(TableName=self.table, Key=to_item({"pk": "BACKUP", "sk": "STATUS"})).get("Item")
         return from_item(item) if item else None
 
-
-def _note(kind: str, target: str, result: str, reason: str) -> dict[str, Any]:
-    return {"type": kind, "target": target, "result": result, "reason": reason, "incident": None}

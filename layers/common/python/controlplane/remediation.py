@@ -9,6 +9,12 @@ from controlplane.ledger import from_item, to_item
 from controlplane.runtime import Dependencies
 
 
+def action_note(kind: str, target: str, result: str, reason: str, incident: str | None = None,
+                **extra: Any) -> dict[str, Any]:
+    """What a function reports of one thing it did or decided not to do (the replay's `actions`)."""
+    return {"type": kind, "target": target, "result": result, "reason": reason, "incident": incident, **extra}
+
+
 class Remediation:
     capability: str
 
@@ -42,6 +48,4 @@ class Remediation:
         return {"type": decision.request.action, "target": target, "result": result, "reason": decision.reason,
                 "incident": decision.request.incident, "decision": decision.id}
 
-    @staticmethod
-    def note(kind: str, target: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:
-        return {"type": kind, "target": target, "result": result, "reason": reason, "incident": incident}
+    note = staticmethod(action_note)
