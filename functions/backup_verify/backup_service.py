@@ -28,7 +28,7 @@ from controlplane.clock import isoformat
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT
 from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Guardrails
-from controlplane.ledger import from_item, to_item
+from controlplane.ledger import read_items, to_item
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
@@ -328,13 +328,9 @@ class BackupService:
         when that is older than `critical_every_days` (never tested counts as oldest)."""
         now = self.deps.clock.now()
         critical = [r for r in self.protected() if r.rto_tier == "critical"]
-        table = self.deps.settings.ledger_table
-        last: dict[str, str] = {}
-        for start in range(0, len(critical), 100):
-            keys = [to_item({"pk": f"RESTORE#{r.arn}", "sk": "LATEST"}) for r in critical[start:start + 100]]
-            response = self.deps.client("dynamodb").batch_get_item(RequestItems={table: {"Keys": keys}})
-            last |= {item["pk"].removeprefix("RESTORE#"): item["validated_at"]
-                     for item in map(from_item, response["Responses"].get(table, []))}
+        validated = read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table,
+                               [(f"RESTORE#{r.arn}", "LATEST") for r in critical])
+        last = {item["pk"].removeprefix("RESTORE#"): item["validated_at"] for item in validated}
         cutoff = isoformat(now - timedelta(days=self.config["restore_testing"]["critical_every_days"]))
         due = sorted((last.get(r.arn, ""), r.arn) for r in critical if last.get(r.arn, "") < cutoff)
         if not due:

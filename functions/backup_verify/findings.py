@@ -13,7 +13,7 @@ from typing import Any
 
 from controlplane.alarm_tags import format_tags
 from controlplane.events import BACKUP_CHECK, OPS_SOURCE
-from controlplane.ledger import from_item, to_item
+from controlplane.ledger import read_items
 from controlplane.runtime import Dependencies
 
 SEVERITY = {"freshness": "P1", "restore": "P1", "job": "P2", "rto": "P2", "retention": "P2", "blind-spot": "P2",
@@ -65,17 +65,9 @@ class FindingSink:
         """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
         region, account = self.policy["region"], self.policy["account"]
         names = sorted({f.alarm_name(self.prefix) for f in findings} - set(self.states))
-        table = self.deps.settings.ledger_table
-        client = self.deps.client("dynamodb")
-        for start in range(0, len(names), 100):
-            keys = [to_item({"pk": f"ALARM#arn:aws:cloudwatch:{region}:{account}:alarm:{name}", "sk": "STATE"})
-                    for name in names[start:start + 100]]
-            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = client.batch_get_item(RequestItems=request)
-                for item in map(from_item, response["Responses"].get(table, [])):
-                    self.states[item["pk"].rsplit(":alarm:", 1)[1]] = str(item.get("state"))
-                request = response.get("UnprocessedKeys") or {}
+        keys = [(f"ALARM#arn:aws:cloudwatch:{region}:{account}:alarm:{name}", "STATE") for name in names]
+        for item in read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table, keys):
+            self.states[item["pk"].rsplit(":alarm:", 1)[1]] = str(item.get("state"))
         for name in names:
             self.states.setdefault(name, "OK")  # never in ALARM: an OK finding changes nothing
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.events import MAINTENANCE_ENDED, MAINTENANCE_STARTED, OPS_SOURCE
-from controlplane.ledger import from_item, outbox_item, read_windows, to_item
+from controlplane.ledger import from_item, outbox_item, read_item, read_windows, to_item
 from controlplane.maintenance import ACTIVE_KEY, WINDOW_ATTRIBUTE, WINDOW_PARTITION, Window
 from controlplane.runtime import Dependencies
 
@@ -39,8 +39,7 @@ class MaintenanceWindows:
         return [w for w in read_windows(self.client, self.table) if w.is_active(now)]
 
     def record(self, window_id: str) -> dict[str, Any] | None:
-        item = self.client.get_item(TableName=self.table, Key=_window_key(window_id), ConsistentRead=True).get("Item")
-        return from_item(item) if item else None
+        return read_item(self.client, self.table, f"WINDOW#{window_id}", "META")
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
         response = self.client.query(TableName=self.table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",

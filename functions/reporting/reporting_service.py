@@ -22,7 +22,7 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.guardrails import decision_records
-from controlplane.ledger import IncidentLedger, from_item, read_windows, to_item, write_once
+from controlplane.ledger import IncidentLedger, read_item, read_windows, write_once
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
@@ -133,6 +133,5 @@ class ReportingService:
 
     def backup(self) -> dict[str, Any] | None:
         """The backup verifier's latest summary, if one is deployed."""
-        item = self.client.get_item(TableName=self.table, Key=to_item({"pk": "BACKUP", "sk": "STATUS"})).get("Item")
-        return from_item(item) if item else None
+        return read_item(self.client, self.table, "BACKUP", "STATUS")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.ledger import from_item, to_item
+from controlplane.ledger import from_item, read_item, to_item
 
 
 class QuarantinedVersion(Exception):
@@ -23,9 +23,7 @@ class DeploymentLedger:
         self.client = client
 
     def head(self, target: str) -> dict[str, Any] | None:
-        item = self.client.get_item(TableName=self.table, ConsistentRead=True,
-                                    Key=to_item({"pk": f"DEPLOY#{target}", "sk": "HEAD"})).get("Item")
-        return from_item(item) if item else None
+        return read_item(self.client, self.table, f"DEPLOY#{target}", "HEAD")
 
     def history(self, target: str) -> list[dict[str, Any]]:
         """Newest first."""

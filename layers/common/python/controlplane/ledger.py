@@ -82,11 +82,28 @@ def write_once(client: Any, table: str, record: dict[str, Any], outbox: dict[str
     return True
 
 
+def read_item(client: Any, table: str, pk: str, sk: str) -> dict[str, Any] | None:
+    """One item, consistently read, or None."""
+    item = client.get_item(TableName=table, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True).get("Item")
+    return from_item(item) if item else None
+
+
+def read_items(client: Any, table: str, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Many items, consistently read: BatchGetItem in hundreds, unprocessed keys asked again."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        chunk = [to_item({"pk": pk, "sk": sk}) for pk, sk in keys[start:start + 100]]
+        request: dict[str, Any] = {table: {"Keys": chunk, "ConsistentRead": True}}
+        while request:
+            response = client.batch_get_item(RequestItems=request)
+            found += map(from_item, response["Responses"].get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
 def read_windows(client: Any, table: str) -> list[Window]:
     """The maintenance windows recorded as open (one consistent GetItem); callers check expiry."""
-    item = client.get_item(TableName=table, Key=to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True))),
-                           ConsistentRead=True).get("Item")
-    return windows_of(from_item(item) if item else None)
+    return windows_of(read_item(client, table, *ACTIVE_KEY))
 
 
 def alarm_key(alarm_arn: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane.guardrails import Decision, Guardrails
-from controlplane.ledger import from_item, to_item
+from controlplane.ledger import read_item
 from controlplane.runtime import Dependencies
 
 
@@ -26,9 +26,7 @@ class Remediation:
                                      clock=deps.clock)
 
     def item(self, pk: str, sk: str) -> dict[str, Any] | None:
-        found = self.deps.client("dynamodb").get_item(TableName=self.table, Key=to_item({"pk": pk, "sk": sk}),
-                                                      ConsistentRead=True).get("Item")
-        return from_item(found) if found else None
+        return read_item(self.deps.client("dynamodb"), self.table, pk, sk)
 
     def alarm_record(self, alarm_name: str) -> dict[str, Any] | None:
         """The alarm as triage last recorded it (state, changed_at, open incident)."""
