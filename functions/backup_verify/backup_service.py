@@ -16,12 +16,13 @@ paused, run in dry-run, and stops inside a maintenance window covering backups (
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from findings import Finding, FindingSink
+from findings import Finding, FindingSink, check_alarm_name
 from restore_validation import Validator, name_of
 
 from controlplane.clock import isoformat
@@ -46,7 +47,13 @@ class Protected:
 
     @property
     def resource_type(self) -> str:
-        return RESOURCE_TYPES.get(self.arn.split(":")[2], self.arn.split(":")[2])
+        return resource_type_of(self.arn)
+
+
+def resource_type_of(arn: str) -> str:
+    """AWS Backup's name for the resource type of an ARN (S3, DynamoDB, RDS)."""
+    service = arn.split(":")[2]
+    return RESOURCE_TYPES.get(service, service)
 
 
 @dataclass
@@ -69,7 +76,7 @@ class BackupService:
         self.config = self.policy["backup"]
         self.backup = deps.client("backup")
         self.validator = Validator(deps.client, self.config["sample_size"], self.config["tolerance_percent"])
-        self.prefix = f"{self.policy['app']}-{self.policy['environment']}"
+        self.prefix = deps.policy.prefix
         self.guardrails = Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=self.policy,
                                      clock=deps.clock)
 
@@ -99,14 +106,22 @@ class BackupService:
 
     # --- freshness ------------------------------------------------------------------------------
 
-    def protected(self) -> list[Protected]:
-        """Every resource tagged with a backup class: what should have backups, whether it has any."""
+    def protected(self, only: str | None = None) -> list[Protected]:
+        """Every resource tagged with a backup class (or just `only`, if it is one): what should have
+        backups, whether it has any."""
         tag_key = self.config["tag_key"]
-        pages = self.deps.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
-            TagFilters=[{"Key": tag_key}], ResourceTypeFilters=["s3", "dynamodb:table", "rds:db"])
+        tagging = self.deps.client("resourcegroupstaggingapi")
+        if only is not None:
+            mappings = tagging.get_resources(ResourceARNList=[only])["ResourceTagMappingList"]
+        else:
+            mappings = [m for page in tagging.get_paginator("get_resources").paginate(
+                TagFilters=[{"Key": tag_key}], ResourceTypeFilters=["s3", "dynamodb:table", "rds:db"])
+                for m in page["ResourceTagMappingList"]]
         found = []
-        for mapping in (m for page in pages for m in page["ResourceTagMappingList"]):
+        for mapping in mappings:
             tags = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+            if tag_key not in tags:
+                continue
             backup_class = self.config["classes"].get(tags[tag_key])
             rpo = tags.get(self.config["rpo_tag_key"])
             found.append(Protected(
@@ -115,19 +130,19 @@ class BackupService:
                 rto_tier=tags.get(self.config["rto_tag_key"]) or (backup_class or {}).get("rto_tier", "full")))
         return sorted(found, key=lambda resource: resource.arn)
 
+    def recovery_points(self, listing: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every page of one of AWS Backup's recovery-point listings (it pages with NextToken)."""
+        while True:
+            page = getattr(self.backup, listing)(**kwargs)
+            yield from page.get("RecoveryPoints", [])
+            if not page.get("NextToken"):
+                return
+            kwargs["NextToken"] = page["NextToken"]
+
     def newest_point(self, arn: str) -> datetime | None:
         """Creation time of the newest COMPLETED recovery point (the moment its data is from)."""
-        newest: datetime | None = None
-        kwargs: dict[str, Any] = {"ResourceArn": arn}
-        while True:
-            page = self.backup.list_recovery_points_by_resource(**kwargs)
-            for point in page.get("RecoveryPoints", []):
-                created = point["CreationDate"]
-                if point.get("Status") == "COMPLETED" and (newest is None or created > newest):
-                    newest = created
-            if not page.get("NextToken"):
-                return newest
-            kwargs["NextToken"] = page["NextToken"]
+        return max((p["CreationDate"] for p in self.recovery_points("list_recovery_points_by_resource", ResourceArn=arn)
+                    if p.get("Status") == "COMPLETED"), default=None)
 
     def freshness(self, resource: Protected, now: datetime) -> tuple[Finding, float | None]:
         at = isoformat(now)
@@ -148,12 +163,12 @@ class BackupService:
         now = self.deps.clock.now()
         run = Run([], [], [])
         try:
-            resources = self.protected()
+            resources = self.protected(only)
         except API_ERRORS as error:
             run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
                                         f"cannot list protected resources: {error}", isoformat(now)))
             return run
-        if not resources:
+        if only is None and not resources:
             run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
                                         f"no resource carries the {self.config['tag_key']} tag: nothing is verified, "
                                         "so nothing is known to be backed up", isoformat(now)))
@@ -161,8 +176,6 @@ class BackupService:
             run.findings.append(Finding("blind-spot", "protected-resources", "OK",
                                         f"{len(resources)} protected resources", isoformat(now)))
         for resource in resources:
-            if only is not None and resource.arn != only:
-                continue
             try:
                 finding, age = self.freshness(resource, now)
             except API_ERRORS as error:
@@ -174,8 +187,9 @@ class BackupService:
                                     {"Resource": name_of(resource.arn), "BackupClass": resource.backup_class}))
             run.notes.append(action_note("backup.freshness", resource.arn, finding.state, finding.reason))
         if only is None:
+            # The latest full verification is what the reports quote; a one-resource re-check is not.
             run.findings += self.retention(now)
-        self._record_status(run, now)
+            self._record_status(run, now)
         return run
 
     def _record_status(self, run: Run, now: datetime) -> None:
@@ -314,14 +328,10 @@ class BackupService:
 
     def _rto_tier(self, arn: str) -> str:
         try:
-            tags = self.deps.client("resourcegroupstaggingapi").get_resources(ResourceARNList=[arn])["ResourceTagMappingList"]
+            tiers = [resource.rto_tier for resource in self.protected(arn)]
         except API_ERRORS:
-            tags = []
-        values = {t["Key"]: t["Value"] for m in tags for t in m.get("Tags", [])}
-        if values.get(self.config["rto_tag_key"]) in self.config["rto_minutes"]:
-            return values[self.config["rto_tag_key"]]
-        backup_class = self.config["classes"].get(values.get(self.config["tag_key"], ""))
-        return backup_class["rto_tier"] if backup_class else "full"
+            tiers = []
+        return tiers[0] if tiers and tiers[0] in self.config["rto_minutes"] else "full"
 
     def automated_restore_test(self) -> Run:
         """One restore test a run, of the critical resource whose last validated restore is oldest,
@@ -347,7 +357,7 @@ class BackupService:
             capability="restore_test", action="backup.test-restore", target=arn,
             trigger={"kind": "opsctl" if by else "restore-tests", "by": by}, trigger_id=f"{by or 'schedule'}|{isoformat(now)}",
             event_time=now, decided_by=f"human:{by}" if by else "automation", toggles=False, cooldown=by is None,
-            scope={"alarm": Finding("restore", arn, "", "", "").alarm_name(self.prefix), "component": BACKUP_COMPONENT})
+            scope={"alarm": check_alarm_name(self.prefix, "restore", arn), "component": BACKUP_COMPONENT})
         decision = self.guardrails.decide(request)
         if decision.verdict != EXECUTE:
             result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
@@ -359,7 +369,7 @@ class BackupService:
                                         decision=decision.id, restore_job=job)])
 
     def _start_restore(self, arn: str) -> tuple[str, str, str]:
-        points = [p for p in self.backup.list_recovery_points_by_resource(ResourceArn=arn).get("RecoveryPoints", [])
+        points = [p for p in self.recovery_points("list_recovery_points_by_resource", ResourceArn=arn)
                   if p.get("Status") == "COMPLETED"]
         if not points:
             raise MalformedEvent(f"{arn} has no completed recovery point to restore")
@@ -370,9 +380,9 @@ class BackupService:
         for key in ("BucketName", "TargetTableName", "DBInstanceIdentifier"):
             if key in metadata:
                 metadata[key] = copy
-        role = f"arn:aws:iam::{self.policy['account']}:role/{self.policy['app']}-{self.policy['environment']}-backup"
+        role = f"arn:aws:iam::{self.policy['account']}:role/{self.prefix}-backup"
         job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
-                                            ResourceType=Protected(arn, "", 0, "").resource_type)
+                                            ResourceType=resource_type_of(arn))
         return str(job["RestoreJobId"]), str(point["RecoveryPointArn"]), copy
 
     # --- cleanup --------------------------------------------------------------------------------
@@ -381,7 +391,7 @@ class BackupService:
         at = isoformat(self.deps.clock.now())
         vault = self.config["vault_name"]
         try:
-            points = self._vault_points(vault)
+            points = list(self.recovery_points("list_recovery_points_by_backup_vault", BackupVaultName=vault))
         except API_ERRORS as error:
             return Run([Finding("blind-spot", f"vault:{vault}", "ALARM", f"cannot list recovery points: {error}", at)], [], [])
         orphans = [p for p in points if not self._exists(p["ResourceArn"], p.get("ResourceType", ""))]
@@ -397,16 +407,6 @@ class BackupService:
         notes = [action_note("backup.cleanup", p["RecoveryPointArn"], "deleted" if p in deleting else "kept", p["ResourceArn"])
                  for p in orphans]
         return Run([Finding("orphans", f"vault:{vault}", "ALARM" if left else "OK", reason, at)], [], notes)
-
-    def _vault_points(self, vault: str) -> list[dict[str, Any]]:
-        points: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"BackupVaultName": vault}
-        while True:
-            page = self.backup.list_recovery_points_by_backup_vault(**kwargs)
-            points += page.get("RecoveryPoints", [])
-            if not page.get("NextToken"):
-                return points
-            kwargs["NextToken"] = page["NextToken"]
 
     def _exists(self, arn: str, resource_type: str) -> bool:
         name = name_of(arn)

@@ -30,7 +30,12 @@ class Finding:
     observed_at: str
 
     def alarm_name(self, prefix: str) -> str:
-        return f"{prefix}-backup-{self.check}-{slug(self.subject)}"[:255]
+        return check_alarm_name(prefix, self.check, self.subject)
+
+
+def check_alarm_name(prefix: str, check: str, subject: str) -> str:
+    """The virtual alarm a check of a subject reports as."""
+    return f"{prefix}-backup-{check}-{slug(subject)}"[:255]
 
 
 def slug(arn: str) -> str:
@@ -44,7 +49,7 @@ class FindingSink:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self.policy = deps.policy.raw
-        self.prefix = f"{self.policy['app']}-{self.policy['environment']}"
+        self.prefix = deps.policy.prefix
         self.states: dict[str, str] = {}
 
     def emit(self, findings: list[Finding]) -> list[Finding]:

@@ -26,6 +26,11 @@ class Policy:
     def environment(self) -> str:
         return str(self.raw["environment"])
 
+    @property
+    def prefix(self) -> str:
+        """{app}-{environment}: how the stacks name everything they create."""
+        return f"{self.app}-{self.environment}"
+
     def section(self, name: str) -> dict[str, Any]:
         value = self.raw[name]
         assert isinstance(value, dict)
