@@ -329,8 +329,8 @@ def run_maintenance(args: argparse.Namespace) -> int:
             windows = service.windows
             active = [w.as_dict() | {"held_back": len(windows.suppressed(w.id))} for w in windows.active()]
             recent = windows.history(limit=10)
-            text = "\n".join([f"OPEN {w['id']} until {w['ends_at']} ({w['kind']}, by {w['opened_by']}): {w['message']} "
-                              f"- {w['held_back']} pages held back" for w in active] or ["no window is open"])
+            text = "\n".join([f"OPEN {w['id']} until {w['ends_at']} ({w['schedule'] or 'ad hoc'}, by {w['opened_by']}): "
+                              f"{w['message']} - {w['held_back']} pages held back" for w in active] or ["no window is open"])
             text += "\n\nrecent:\n" + "\n".join(f"  {r['id']:<40} {r['status']:<6} {r['starts_at'][:16]} → {r['ends_at'][:16]}"
                                                  for r in recent)
             emit(args, {"active": active, "recent": recent}, text)

@@ -60,7 +60,7 @@ class CalendarService:
         ends = at + timedelta(minutes=spec["duration_minutes"])
         window = Window(id=f"{name}-{local:%Y%m%d-%H%M}", message=spec["message"], starts_at=isoformat(at),
                         ends_at=isoformat(ends), components=tuple(spec["components"]), alarms=tuple(spec["alarms"]),
-                        opened_by="calendar", kind="scheduled", schedule=name)
+                        opened_by="calendar", schedule=name)
         if self.deps.clock.now() >= ends:
             # Scheduler delivered it after the window would have ended: opening it now would pause
             # automation for nothing.
@@ -112,7 +112,7 @@ class CalendarService:
             window = Window(id=f"adhoc-{now:%Y%m%d-%H%M%S}", message=str(event["message"]), starts_at=isoformat(now),
                             ends_at=isoformat(now + timedelta(minutes=minutes)),
                             components=tuple(event.get("components") or ()), alarms=tuple(event.get("alarms") or ()),
-                            opened_by=f"human:{by}", kind="adhoc")
+                            opened_by=f"human:{by}")
             opened = self.windows.open(window)
             return action_note("maintenance.open", window.id, "executed" if opened else "skipped",
                               f"until {window.ends_at} ({window.scope_text}): {window.message}") | {"window": window.as_dict()}

@@ -36,8 +36,7 @@ class Window:
     components: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # alarm names or fnmatch patterns ("*-storage")
     opened_by: str = "calendar"
-    kind: str = "scheduled"  # scheduled | adhoc
-    schedule: str | None = None  # the config schedule that opened it
+    schedule: str | None = None  # the config schedule that opened it; None: opened ad hoc
 
     def is_active(self, now: datetime) -> bool:
         return self.starts_at <= isoformat(now) < self.ends_at
