@@ -76,15 +76,19 @@ class BackupVerification(Construct):
             recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
                 algorithm="LATEST_WITHIN_WINDOW", include_vaults=[self.vault.backup_vault_arn],
                 recovery_point_types=["SNAPSHOT"], selection_window_days=7))
+        # One selection per resource type and class: the conditions of one selection must all hold,
+        # so listing every class in one would select only resources tagged with all of them.
         for kind in RESTORE_TESTED_TYPES:
-            selection = backup.CfnRestoreTestingSelection(
-                self, f"RestoreTesting{kind}", restore_testing_plan_name=testing_name,
-                restore_testing_selection_name=f"{testing_name}_{kind.lower()}", protected_resource_type=kind,
-                iam_role_arn=self.role.role_arn, validation_window_hours=config["restore_testing"]["validation_window_hours"],
-                protected_resource_conditions=backup.CfnRestoreTestingSelection.ProtectedResourceConditionsProperty(
-                    string_equals=[backup.CfnRestoreTestingSelection.KeyValueProperty(
-                        key=f"aws:ResourceTag/{config['tag_key']}", value=name) for name in config["classes"]]))
-            selection.add_dependency(testing)
+            for name in config["classes"]:
+                selection = backup.CfnRestoreTestingSelection(
+                    self, f"RestoreTesting{kind}{name}", restore_testing_plan_name=testing_name,
+                    restore_testing_selection_name=re.sub(r"[^A-Za-z0-9_]", "_", f"{testing_name}_{kind}_{name}").lower(),
+                    protected_resource_type=kind, protected_resource_arns=["*"], iam_role_arn=self.role.role_arn,
+                    validation_window_hours=config["restore_testing"]["validation_window_hours"],
+                    protected_resource_conditions=backup.CfnRestoreTestingSelection.ProtectedResourceConditionsProperty(
+                        string_equals=[backup.CfnRestoreTestingSelection.KeyValueProperty(
+                            key=f"aws:ResourceTag/{config['tag_key']}", value=name)]))
+                selection.add_dependency(testing)
 
         # Configuration: "after changes, 90 days" — every change is a version, kept that long.
         self.configuration = private_bucket(

@@ -465,9 +465,11 @@ def test_configuration_versions_are_kept_90_days_and_restores_are_tested(templat
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90} and rule["Status"] == "Enabled"
     [plan] = [r["Properties"] for r in resources(template, "AWS::Backup::RestoreTestingPlan").values()]
     assert plan["ScheduleExpression"] == "cron(0 4 ? * SUN *)" and plan["ScheduleExpressionTimezone"] == "America/New_York"
-    selections = resources(template, "AWS::Backup::RestoreTestingSelection").values()
-    kinds = sorted(r["Properties"]["ProtectedResourceType"] for r in selections)
-    assert kinds == ["DynamoDB", "RDS", "S3"]
+    selections = [r["Properties"] for r in resources(template, "AWS::Backup::RestoreTestingSelection").values()]
+    chosen = sorted((s["ProtectedResourceType"], c["Value"]) for s in selections
+                    for c in s["ProtectedResourceConditions"]["StringEquals"])
+    assert chosen == [(kind, name) for kind in ("DynamoDB", "RDS", "S3") for name in ("database", "full")]
+    assert all(len(s["ProtectedResourceConditions"]["StringEquals"]) == 1 for s in selections)
 
 
 def test_backup_events_and_the_hourly_check_reach_the_verifier(template, config) -> None:
