@@ -19,7 +19,7 @@ from controlplane.events import DEPLOY_SOURCE, stack_name
 from controlplane.ledger import IncidentLedger
 from opsctl import lambda_host
 from opsctl.context import write_state
-from opsctl.routes import SNS_INTAKE_FUNCTION, intake_routes, scheduled_task_function
+from opsctl.routes import ALARM_ACTION_FUNCTION, SNS_INTAKE_FUNCTION, intake_routes, scheduled_task_function
 from opsctl.world import LocalWorld, drain, provision, seed_traffic_history, use_fake_credentials
 from stacks.config import ControlPlaneConfig
 
@@ -33,7 +33,9 @@ class ReplayReport:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
-    suppressed: list[dict[str, Any]] = field(default_factory=list)  # pages maintenance windows held back
+    suppressed: list[dict[str, Any]] = field(default_factory=list)  # pages held back (windows, CloudWatch)
+    rejections: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}: counted in `rejected`
+    ignored: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}: counted in `processed`
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,8 @@ class ReplayReport:
             "actions": self.actions,
             "notifications": self.notifications,
             "suppressed_notifications": self.suppressed,
+            "rejections": self.rejections,
+            "ignored": self.ignored,
         }
 
 
@@ -106,19 +110,30 @@ class Replay:
             self.collect_side_effects()
 
     def run_function(self, function: str, event: Any) -> list[dict[str, Any]]:
-        """Run one handler and record the actions it reports (what it sent on is collected after)."""
-        result = self.invoke(function, event)
+        """Run one handler and record the actions it reports (what it sent on is collected after).
+        A handler that raises is one failed delivery (in AWS: retried, then dead-lettered), shown as a
+        rejected outcome with the exception's reason; the replay goes on."""
+        try:
+            result = self.invoke(function, event)
+        except Exception as error:  # noqa: BLE001 - any handler failure is reported, never fatal to the replay
+            reason = f"{function} raised {type(error).__name__}: {error}"[:500]
+            print(json.dumps({"level": "ERROR", "message": "handler failed", "function": function, "reason": reason}),
+                  file=sys.stderr)
+            return [{"result": "rejected", "reason": reason}]
         for action in result.get("actions", []):
             self.report.actions.append({k: action.get(k) for k in ("type", "target", "result", "reason", "incident")})
             self.say(self.clock.now(), f"action     {action['type']} {action['result']}: {action['reason']}")
+        outcomes = list(result.get("outcomes", []))
         for check in result.get("checks", []):
             if check["result"] == "executed":
                 self.say(self.clock.now(), f"{check['type']:<10} {check['reason']}")
-        outcomes = list(result.get("outcomes", []))
+            elif check["result"] == "ignored":
+                outcomes.append({"result": "ignored", "reason": check["reason"]})
         for outcome in outcomes:
-            if outcome.get("suppressed_by"):
+            if outcome.get("held_back_by"):
                 self.report.suppressed.append({"incident": outcome.get("incident"), "severity": outcome.get("severity"),
-                                               "alarm": outcome.get("alarm"), "window": outcome["suppressed_by"]})
+                                               "alarm": outcome.get("alarm"), "window": outcome.get("suppressed_by"),
+                                               "suppressed_by": outcome["held_back_by"]})
         return outcomes
 
     def deliver_line(self, number: int, line: str) -> None:
@@ -132,6 +147,10 @@ class Replay:
             self.publish_to_ops_bus(event)
             return
         functions = self.route(event)
+        if not functions and is_aws_service_event(event):
+            self.ignore(number, f"{event['source']} {event['detail-type']!r}: no rule of ours matches it, so AWS "
+                                "would deliver it to none of our functions")
+            return
         if not functions:
             self.reject(number, "no intake rule or scheduled task matches this event")
             return
@@ -151,6 +170,10 @@ class Replay:
             self.report.processed += 1
         elif results == {"rejected"}:
             self.report.rejected += 1
+            self.report.rejections.append({"line": number, "reason": "; ".join(o["reason"] for o in outcomes)})
+        elif results == {"ignored"}:
+            self.report.processed += 1
+            self.report.ignored.append({"line": number, "reason": "; ".join(o["reason"] for o in outcomes)})
         elif results == {"duplicate"}:
             self.report.duplicates += 1
         else:
@@ -162,9 +185,11 @@ class Replay:
         for outcome in outcomes:
             self.say(self.clock.now(), f"{outcome['result']:<10} {outcome.get('alarm') or '-'}"
                      + (f"  {outcome['incident']} ({outcome['severity']})" if outcome.get("incident") else "")
-                     + (f"  [{outcome['reason']}]" if outcome["result"] in ("rejected", "superseded", "paged") else "")
-                     + (f"  (page held back: maintenance window {outcome['suppressed_by']})"
-                        if outcome.get("suppressed_by") else "")
+                     + (f"  [{outcome['reason']}]" if outcome["result"] in ("rejected", "ignored", "superseded", "paged")
+                        else "")
+                     + (f"  (page held back: {outcome['held_back_by']})" if outcome.get("held_back_by") else "")
+                     + (f"  (clock skew: reported {outcome['clock_skew_seconds']} s after its delivery)"
+                        if outcome.get("clock_skew_seconds") else "")
                      + ("  (late delivery: no remediation)" if outcome.get("stale") else ""))
 
     def publish_to_ops_bus(self, event: dict[str, Any]) -> None:
@@ -186,6 +211,8 @@ class Replay:
             return []
         if isinstance(event.get("Records"), list):
             return [SNS_INTAKE_FUNCTION]
+        if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
+            return [ALARM_ACTION_FUNCTION]
         if "task" in event:
             function = scheduled_task_function(str(event["task"]), self.policy)
             return [function] if function else []
@@ -199,8 +226,14 @@ class Replay:
         seed_traffic_history(self.world.session, self.config, first_event, self.config.waf["baseline_weeks"], baseline)
         self.world.traffic_seeded = True
 
+    def ignore(self, number: int, reason: str) -> None:
+        self.report.processed += 1
+        self.report.ignored.append({"line": number, "reason": reason})
+        self.say(self.clock.now(), f"ignored    line {number}: {reason}")
+
     def reject(self, number: int, reason: str) -> None:
         self.report.rejected += 1
+        self.report.rejections.append({"line": number, "reason": reason})
         # A structured log line per rejection, and the replay goes on.
         print(json.dumps({"level": "ERROR", "message": "rejected replay line", "line": number, "reason": reason}),
               file=sys.stderr)
@@ -243,6 +276,12 @@ class Replay:
 
     def say(self, at: datetime, text: str) -> None:
         print(f"{at.strftime('%Y-%m-%d %H:%M:%S')}Z  {text}", file=self.out)
+
+
+def is_aws_service_event(event: Any) -> bool:
+    """An EventBridge event only AWS can put on the default bus (`aws.*` source)."""
+    return (isinstance(event, dict) and isinstance(event.get("source"), str) and event["source"].startswith("aws.")
+            and isinstance(event.get("detail-type"), str))
 
 
 def delivery_time(event: Any) -> datetime | None:

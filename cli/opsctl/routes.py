@@ -35,6 +35,8 @@ def intake_routes(stack_name: str) -> tuple[Route, ...]:
 
 # The SNS intake topic's Lambda subscription.
 SNS_INTAKE_FUNCTION = "triage"
+# The function CloudWatch alarms may name as their action (its resource policy admits them).
+ALARM_ACTION_FUNCTION = "triage"
 
 # Scheduler payloads `{"task": …}` (EventBridge Scheduler delivers its Input verbatim) → function.
 WAF_TASKS = ("compute-baseline", "recovery-check", "outcome-check", "manual")

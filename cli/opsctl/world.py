@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.events.models import EventPattern
 
@@ -45,8 +46,9 @@ class LocalWorld:
     waits: list[float] = field(default_factory=list)  # pacing sleeps the handlers asked for
     traffic_seeded: bool = False
     _containers: dict[str, Dependencies] = field(default_factory=dict)
-    _relayed: set[str] = field(default_factory=set)  # outbox keys taken at the high-water time
-    _relayed_up_to: str = "0"  # outbox keys start with their commit time; "0" sorts before all
+    # Outbox items the relay has taken. The stream hands over every new item whatever time it was
+    # committed with, so the local pump must not skip one committed "before" the last relayed.
+    _relayed: set[str] = field(default_factory=set)
     # The demo application is fictional: its health check answers 200 unless a test says otherwise.
     http_answers: dict[str, int] = field(default_factory=dict)
     backup: LocalBackup | None = None  # set by provision()
@@ -78,15 +80,21 @@ class LocalWorld:
 
     def mirror(self, event: Any) -> None:
         """A replayed event is also what happened to the world: an alarm changed state, a backup
-        completed. Jobs that look at the world (the end-of-window re-check, backup freshness) see it."""
+        or restore job moved on. Jobs that look at the world (the end-of-window re-check, backup
+        freshness, restore validation) see it."""
         if not isinstance(event, dict):
             return
-        if event.get("detail-type") == "Backup Job State Change" and self.backup is not None:
-            self.backup.record(event.get("detail") or {})
-        if event.get("detail-type") != ALARM_STATE_CHANGE:
+        if event.get("source") == "aws.backup" and self.backup is not None and isinstance(event.get("detail"), dict):
+            self.backup.record(str(event.get("detail-type")), event["detail"])
+        # An EventBridge alarm event carries the change as `detail`, a Lambda alarm action as `alarmData`.
+        if event.get("detail-type") == ALARM_STATE_CHANGE:
+            change = event.get("detail")
+        elif event.get("source") == "aws.cloudwatch" and "alarmData" in event:
+            change = event.get("alarmData")
+        else:
             return
         try:
-            name, state = event["detail"]["alarmName"], event["detail"]["state"]
+            name, state = change["alarmName"], change["state"]  # type: ignore[index]
             changed_at = parse_timestamp(state["timestamp"])
         except (KeyError, TypeError, ValueError):
             return  # triage rejects it with the reason
@@ -101,9 +109,8 @@ class LocalWorld:
         the outbox relay in batches; a reported failure is redelivered on the next pump, as Lambda
         retries from it. Returns how many records were delivered."""
         pages = self.client("dynamodb").get_paginator("query").paginate(
-            TableName=self.settings.ledger_table, ConsistentRead=True,
-            KeyConditionExpression="pk = :p AND sk >= :since",
-            ExpressionAttributeValues={":p": {"S": OUTBOX_PARTITION}, ":since": {"S": self._relayed_up_to}})
+            TableName=self.settings.ledger_table, ConsistentRead=True, KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": OUTBOX_PARTITION}})
         new = [item for page in pages for item in page["Items"] if item["sk"]["S"] not in self._relayed]
         records = [stream_record(item, self.config.region, item["sk"]["S"]) for item in new]
         records = [r for r in records if _OUTBOX_FILTER.matches_event(r)]  # type: ignore[arg-type]
@@ -115,15 +122,9 @@ class LocalWorld:
             for record in batch:
                 if record["dynamodb"]["SequenceNumber"] in failed:
                     return delivered
-                self._mark_relayed(record["dynamodb"]["Keys"]["sk"]["S"])
+                self._relayed.add(record["dynamodb"]["Keys"]["sk"]["S"])
                 delivered += 1
         return delivered
-
-    def _mark_relayed(self, key: str) -> None:
-        committed_at = key.split("#", 1)[0]
-        if committed_at > self._relayed_up_to:
-            self._relayed_up_to, self._relayed = committed_at, set()
-        self._relayed.add(key)
 
 
 _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
@@ -131,18 +132,24 @@ _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
 
 class LocalBackup:
     """AWS Backup for the local runtime. moto keeps vaults and plans but has no jobs or recovery
-    points: those come from the replayed "Backup Job State Change" events (as AWS would record them)."""
+    points: those come from the replayed "Backup Job State Change" and "Restore Job State Change"
+    events (as AWS would record them) and from the restore jobs the verifier starts."""
 
     def __init__(self, client: Any, region: str, account: str) -> None:
         self._client = client
         self._region, self._account = region, account
         self.points: list[dict[str, Any]] = []
+        self.restore_jobs: dict[str, dict[str, Any]] = {}
+        self.validations: dict[str, tuple[str, str]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def record(self, detail: dict[str, Any]) -> None:
-        if detail.get("state") != "COMPLETED" or not detail.get("resourceArn"):
+    def record(self, detail_type: str, detail: dict[str, Any]) -> None:
+        if detail_type == "Restore Job State Change":
+            self._record_restore_job(detail)
+            return
+        if detail_type != "Backup Job State Change" or detail.get("state") != "COMPLETED" or not detail.get("resourceArn"):
             return
         job = detail.get("backupJobId", str(len(self.points)))
         self.points.append({
@@ -158,9 +165,43 @@ class LocalBackup:
     def get_recovery_point_restore_metadata(self, **_: Any) -> dict[str, Any]:
         return {"RestoreMetadata": {}}
 
-    def start_restore_job(self, **_: Any) -> dict[str, Any]:
-        """Accepted, never run: the replay has no data to restore (the tests stub AWS Backup instead)."""
-        return {"RestoreJobId": f"local-restore-{len(self.points)}"}
+    def _record_restore_job(self, detail: dict[str, Any]) -> None:
+        """A restore job as DescribeRestoreJob would show it, from its state-change event's fields."""
+        job_id = detail.get("restoreJobId")
+        if not isinstance(job_id, str):
+            return
+        job = self.restore_jobs.setdefault(job_id, {"RestoreJobId": job_id, "AccountId": self._account})
+        fields = {"status": "Status", "statusMessage": "StatusMessage", "resourceType": "ResourceType",
+                  "createdResourceArn": "CreatedResourceArn", "sourceResourceArn": "SourceResourceArn",
+                  "recoveryPointArn": "RecoveryPointArn", "iamRoleArn": "IamRoleArn"}
+        job.update({api: detail[key] for key, api in fields.items() if detail.get(key)})
+        for key, api in (("creationDate", "CreationDate"), ("completionDate", "CompletionDate")):
+            if isinstance(detail.get(key), str):
+                job[api] = parse_timestamp(detail[key])
+
+    def start_restore_job(self, RecoveryPointArn: str, ResourceType: str, IamRoleArn: str = "",
+                          **_: Any) -> dict[str, Any]:
+        """Accepted, never run: the replay has no data to restore (the tests stub AWS Backup instead).
+        Its completion comes, if at all, as a replayed "Restore Job State Change"."""
+        job_id = f"local-restore-{len(self.restore_jobs) + 1}"
+        source = next((p["ResourceArn"] for p in self.points if p["RecoveryPointArn"] == RecoveryPointArn), None)
+        self.restore_jobs[job_id] = {"RestoreJobId": job_id, "AccountId": self._account, "Status": "PENDING",
+                                     "RecoveryPointArn": RecoveryPointArn, "ResourceType": ResourceType,
+                                     "IamRoleArn": IamRoleArn, **({"SourceResourceArn": source} if source else {})}
+        return {"RestoreJobId": job_id}
+
+    def describe_restore_job(self, RestoreJobId: str) -> dict[str, Any]:
+        job = self.restore_jobs.get(RestoreJobId)
+        if job is None:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException",
+                                         "Message": f"Restore job {RestoreJobId} not found"}}, "DescribeRestoreJob")
+        return dict(job)
+
+    def put_restore_validation_result(self, RestoreJobId: str, ValidationStatus: str,
+                                      ValidationStatusMessage: str = "") -> dict[str, Any]:
+        self.describe_restore_job(RestoreJobId)
+        self.validations[RestoreJobId] = (ValidationStatus, ValidationStatusMessage)
+        return {}
 
     def list_recovery_points_by_backup_vault(self, BackupVaultName: str, **_: Any) -> dict[str, Any]:
         return {"RecoveryPoints": [p for p in self.points if p.get("BackupVaultName") == BackupVaultName]}

@@ -4,8 +4,12 @@ never "all good".
 
 Triggers:
   {"task": "verify", "at", "resource"?}        hourly: freshness, retention (and the resource's only)
-  aws.backup "Backup Job State Change"          FAILED/ABORTED/EXPIRED → incident; COMPLETED → recheck
-  aws.backup "Restore Job State Change"         COMPLETED → validate the content, RTO, clean up
+  aws.backup "Backup Job State Change"          FAILED/ABORTED/EXPIRED/PARTIAL → incident; COMPLETED →
+                                                recheck; the others (CREATED, PENDING, RUNNING, …) and
+                                                events naming no resource are ignored with the reason
+  aws.backup "Restore Job State Change"         COMPLETED → validate the content, RTO, clean up;
+                                                FAILED/ABORTED → incident
+  other aws.backup events (Copy Job, …)         ignored with the reason
   {"task": "cleanup", "dry_run"?}               orphaned recovery points
   {"task": "test-restore", "resource", "by"}    opsctl: start a restore of the newest recovery point
   {"task": "restore-tests"}                     daily: our own restore test of the critical resource
@@ -25,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from findings import Finding, FindingSink, check_alarm_name
 from restore_validation import Validator, name_of
 
-from controlplane.clock import isoformat
+from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT
 from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Guardrails
@@ -33,8 +37,13 @@ from controlplane.ledger import read_items, to_item
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
-FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED")
+FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
 RESOURCE_TYPES = {"s3": "S3", "dynamodb": "DynamoDB", "rds": "RDS"}
+# The restore metadata key naming the copy, per resource type, and what else AWS Backup needs to
+# restore into a new resource rather than over the original (AWS Backup's restore pages per type).
+COPY_METADATA = {"S3": ("DestinationBucketName", {"NewBucket": "true"}),
+                 "DynamoDB": ("targetTableName", {}),
+                 "RDS": ("DBInstanceIdentifier", {})}
 API_ERRORS = (ClientError, BotoCoreError)
 
 
@@ -89,10 +98,14 @@ class BackupService:
 
     def dispatch(self, event: dict[str, Any]) -> Run:
         if event.get("source") == "aws.backup":
+            detail = event.get("detail")
+            if not isinstance(detail, dict):
+                raise MalformedEvent("aws.backup event without a detail object")
             if event.get("detail-type") == "Backup Job State Change":
-                return self.on_backup_job(event["detail"])
+                return self.on_backup_job(detail)
             if event.get("detail-type") == "Restore Job State Change":
-                return self.on_restore_job(event["detail"])
+                return self.on_restore_job(detail)
+            return ignored(f"{event.get('detail-type')!r} is not a job this verifier judges")
         task = event.get("task")
         if task == "verify":
             return self.verify(event.get("resource"))
@@ -260,8 +273,9 @@ class BackupService:
     def on_backup_job(self, detail: dict[str, Any]) -> Run:
         arn, state = detail.get("resourceArn"), detail.get("state")
         at = isoformat(self.deps.clock.now())
-        if not arn or not state:
-            raise MalformedEvent("Backup Job State Change without resourceArn or state")
+        if not arn:
+            # AWS sends CREATED with only the job id, state and creation date: nothing to judge yet.
+            return ignored(f"backup job {detail.get('backupJobId')} {state or 'without a state'} names no resource")
         if state in FAILED_JOB_STATES:
             reason = f"backup job {detail.get('backupJobId')} {state}: {detail.get('statusMessage') or 'no reason given'}"
             return Run([Finding("job", arn, "ALARM", reason, at)], [],
@@ -271,7 +285,7 @@ class BackupService:
             run = self.verify(arn)
             run.findings.append(Finding("job", arn, "OK", f"backup job {detail.get('backupJobId')} completed", at))
             return run
-        return Run([], [], [])  # CREATED, RUNNING, …: nothing to judge yet
+        return ignored(f"backup job {detail.get('backupJobId')} is {state}: nothing to judge until it ends")
 
     # --- restores -------------------------------------------------------------------------------
 
@@ -279,21 +293,43 @@ class BackupService:
         job_id, status = detail.get("restoreJobId"), detail.get("status")
         if not job_id:
             raise MalformedEvent("Restore Job State Change without restoreJobId")
+        if status not in ("COMPLETED", "FAILED", "ABORTED"):
+            return ignored(f"restore job {job_id} is {status}: nothing to judge until it ends")
+        job = self.restore_job(str(job_id), detail)
         if status == "COMPLETED":
-            return self.validate_restore(str(job_id))
-        if status in ("FAILED", "ABORTED"):
-            job = self.backup.describe_restore_job(RestoreJobId=job_id)
-            source = job.get("SourceResourceArn") or job["RecoveryPointArn"]
-            reason = f"restore job {job_id} {status}: {job.get('StatusMessage') or 'no reason given'}"
-            return Run([Finding("restore", source, "ALARM", reason, isoformat(self.deps.clock.now()))],
-                       [], [action_note("backup.restore", source, status, reason)])
-        return Run([], [], [])
+            return self.validate_restore(job)
+        source = job.get("SourceResourceArn") or job.get("RecoveryPointArn") or f"restore-job:{job_id}"
+        reason = f"restore job {job_id} {status}: {job.get('StatusMessage') or 'no reason given'}"
+        return Run([Finding("restore", source, "ALARM", reason, isoformat(self.deps.clock.now()))],
+                   [], [action_note("backup.restore", source, status, reason)])
 
-    def validate_restore(self, job_id: str) -> Run:
-        job = self.backup.describe_restore_job(RestoreJobId=job_id)
+    def restore_job(self, job_id: str, detail: dict[str, Any]) -> dict[str, Any]:
+        """The job as DescribeRestoreJob shows it; where AWS Backup no longer knows it, what its
+        state-change event said (the event carries the same fields in camelCase)."""
+        try:
+            return dict(self.backup.describe_restore_job(RestoreJobId=job_id))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+        job: dict[str, Any] = {"RestoreJobId": job_id}
+        for key, value in detail.items():
+            if key in ("creationDate", "completionDate") and isinstance(value, str):
+                job[key[0].upper() + key[1:]] = parse_timestamp(value)
+            elif isinstance(value, str):
+                job[key[0].upper() + key[1:]] = value
+        return job
+
+    def validate_restore(self, job: dict[str, Any]) -> Run:
+        job_id = str(job["RestoreJobId"])
         now = self.deps.clock.now()
         at = isoformat(now)
-        source, restored, kind = job.get("SourceResourceArn") or "", job.get("CreatedResourceArn") or "", job["ResourceType"]
+        source, restored, kind = job.get("SourceResourceArn") or "", job.get("CreatedResourceArn") or "", job.get("ResourceType")
+        if not (source and restored and kind):
+            reason = (f"restore job {job_id} completed but neither AWS Backup nor its event names its source, copy "
+                      "and resource type: its content cannot be checked")
+            subject = source or str(job.get("RecoveryPointArn") or f"restore-job:{job_id}")
+            return Run([Finding("restore", subject, "ALARM", reason, isoformat(now))], [],
+                       [action_note("backup.restore", subject, "failed", reason)])
         run = Run([], [], [])
         try:
             verdict = self.validator.validate(kind, source, restored)
@@ -377,12 +413,14 @@ class BackupService:
         metadata = self.backup.get_recovery_point_restore_metadata(
             BackupVaultName=point["BackupVaultName"], RecoveryPointArn=point["RecoveryPointArn"])["RestoreMetadata"]
         copy = f"{name_of(arn)}-restore-test-{self.deps.clock.now():%Y%m%d%H%M}"[:63].lower()
-        for key in ("BucketName", "TargetTableName", "DBInstanceIdentifier"):
-            if key in metadata:
-                metadata[key] = copy
+        kind = resource_type_of(arn)
+        if kind not in COPY_METADATA:
+            raise MalformedEvent(f"{arn}: no restore test for resource type {kind}")
+        copy_key, extra = COPY_METADATA[kind]
+        metadata |= {copy_key: copy, **extra}
         role = f"arn:aws:iam::{self.policy['account']}:role/{self.prefix}-backup"
         job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
-                                            ResourceType=resource_type_of(arn))
+                                            ResourceType=kind)
         return str(job["RestoreJobId"]), str(point["RecoveryPointArn"]), copy
 
     # --- cleanup --------------------------------------------------------------------------------
@@ -425,3 +463,8 @@ class BackupService:
                 return False
             raise
         return True
+
+
+def ignored(reason: str) -> Run:
+    """An AWS Backup event with nothing to judge: a note with the reason, no finding, no failure."""
+    return Run([], [], [action_note("backup.event", "-", "ignored", reason)])

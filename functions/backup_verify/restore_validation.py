@@ -1,7 +1,11 @@
 """A restore counts only if its content matches its source: S3 (object count and checksums of a
 sample), DynamoDB (item count and sampled items), RDS (available, same engine and size). Live data
 moves on after a backup, so counts and samples may differ by `tolerance_percent`. The restored copy
-is deleted afterwards, whatever the verdict."""
+is deleted afterwards, whatever the verdict.
+
+Bounded whatever the size, so one invocation always finishes: DynamoDB counts are the service's
+own (DescribeTable's ItemCount), items are sampled with one Scan page; S3 listings stop after
+LIST_PAGE_CAP pages a bucket, and a count past the cap is "at least", judged by the sample alone."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+
+LIST_PAGE_CAP = 10  # ListObjectsV2 pages (1,000 keys each) read per bucket
+COUNT_PAGE_CAP = 10  # Scan pages (1 MB each) counted when DynamoDB has not yet published a new table's count
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,15 @@ class Validator:
     def s3(self, source: str, restored: str) -> Verdict:
         s3 = self.client("s3")
 
-        def keys(bucket: str) -> list[str]:
-            return [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                    for o in page.get("Contents", [])]
+        def keys(bucket: str) -> tuple[list[str], bool]:
+            """Up to LIST_PAGE_CAP pages of keys, and whether that was all of them."""
+            found: list[str] = []
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for number, page in enumerate(pages, start=1):
+                found += [o["Key"] for o in page.get("Contents", [])]
+                if number == LIST_PAGE_CAP and page.get("IsTruncated"):
+                    return found, False
+            return found, True
 
         def digest(bucket: str, key: str) -> str | None:
             try:
@@ -72,30 +85,37 @@ class Validator:
             except s3.exceptions.NoSuchKey:
                 return None
 
-        source_keys, restored_keys = keys(source), keys(restored)
+        (source_keys, source_whole), (restored_keys, restored_whole) = keys(source), keys(restored)
         sample = sorted(restored_keys)[: self.sample_size]
         mismatched = [k for k in sample if digest(source, k) != digest(restored, k)]
+        source_count = f"{len(source_keys)}" if source_whole else f"at least {len(source_keys)}"
+        restored_count = f"{len(restored_keys)}" if restored_whole else f"at least {len(restored_keys)}"
         details = {"source_objects": len(source_keys), "restored_objects": len(restored_keys), "sampled": len(sample),
-                   "mismatched": mismatched[:10]}
+                   "counted_all": source_whole and restored_whole, "mismatched": mismatched[:10]}
         if not restored_keys and source_keys:
-            return Verdict(False, f"restored bucket is empty; source has {len(source_keys)} objects", details)
-        if not within(len(source_keys), len(restored_keys), self.tolerance):
+            return Verdict(False, f"restored bucket is empty; source has {source_count} objects", details)
+        if source_whole and restored_whole and not within(len(source_keys), len(restored_keys), self.tolerance):
             return Verdict(False, f"object count {len(restored_keys)} vs source {len(source_keys)} "
                                   f"(tolerance {self.tolerance} %)", details)
         if len(mismatched) > len(sample) * self.tolerance / 100:
             return Verdict(False, f"{len(mismatched)} of {len(sample)} sampled objects differ from the source "
                                   f"(sha256), e.g. {mismatched[0]}", details)
-        return Verdict(True, f"{len(restored_keys)} objects (source {len(source_keys)}); "
+        return Verdict(True, f"{restored_count} objects (source {source_count}); "
                              f"{len(sample) - len(mismatched)}/{len(sample)} sampled checksums match", details)
 
     def dynamodb(self, source: str, restored: str) -> Verdict:
         dynamodb = self.client("dynamodb")
-
-        def count(table: str) -> int:
-            return sum(page["Count"] for page in dynamodb.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
-
-        key_names = [k["AttributeName"] for k in dynamodb.describe_table(TableName=source)["Table"]["KeySchema"]]
-        source_count, restored_count = count(source), count(restored)
+        described = dynamodb.describe_table(TableName=source)["Table"]
+        key_names = [k["AttributeName"] for k in described["KeySchema"]]
+        source_count = int(described.get("ItemCount", 0))
+        restored_count = int(dynamodb.describe_table(TableName=restored)["Table"].get("ItemCount", 0))
+        counted = "DescribeTable"
+        if restored_count == 0 and source_count:
+            # DynamoDB refreshes ItemCount about every six hours: a fresh copy may not show one yet.
+            restored_count, whole = self._bounded_count(restored)
+            counted = "a count of the copy" if whole else f"a count capped at {COUNT_PAGE_CAP} pages"
+        else:
+            whole = True
         sample = dynamodb.scan(TableName=restored, Limit=self.sample_size, ConsistentRead=True)["Items"]
         deserialize = TypeDeserializer().deserialize
         mismatched = []
@@ -103,17 +123,27 @@ class Validator:
             found = dynamodb.get_item(TableName=source, Key={k: item[k] for k in key_names}, ConsistentRead=True)
             if {k: deserialize(v) for k, v in found.get("Item", {}).items()} != {k: deserialize(v) for k, v in item.items()}:
                 mismatched.append({k: deserialize(item[k]) for k in key_names})
-        details = {"source_items": source_count, "restored_items": restored_count, "sampled": len(sample),
-                   "mismatched": [str(m) for m in mismatched[:10]]}
+        details = {"source_items": source_count, "restored_items": restored_count, "counted_by": counted,
+                   "sampled": len(sample), "mismatched": [str(m) for m in mismatched[:10]]}
         if not restored_count and source_count:
             return Verdict(False, f"restored table is empty; source has {source_count} items", details)
-        if not within(source_count, restored_count, self.tolerance):
+        if whole and not within(source_count, restored_count, self.tolerance):
             return Verdict(False, f"item count {restored_count} vs source {source_count} (tolerance {self.tolerance} %)",
                            details)
         if len(mismatched) > len(sample) * self.tolerance / 100:
             return Verdict(False, f"{len(mismatched)} of {len(sample)} sampled items differ from the source", details)
-        return Verdict(True, f"{restored_count} items (source {source_count}); "
+        return Verdict(True, f"{restored_count if whole else f'at least {restored_count}'} items (source {source_count}); "
                              f"{len(sample) - len(mismatched)}/{len(sample)} sampled items match", details)
+
+    def _bounded_count(self, table: str) -> tuple[int, bool]:
+        """Items of `table` counted over at most COUNT_PAGE_CAP Scan pages, and whether that was all."""
+        total = 0
+        pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=table, Select="COUNT")
+        for number, page in enumerate(pages, start=1):
+            total += page["Count"]
+            if number == COUNT_PAGE_CAP and page.get("LastEvaluatedKey"):
+                return total, False
+        return total, True
 
     def rds(self, source: str, restored: str) -> Verdict:
         rds = self.client("rds")

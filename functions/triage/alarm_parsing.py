@@ -1,11 +1,16 @@
-"""Parse the two native shapes in which alarm state changes reach triage.
+"""Parse the native shapes in which alarm state changes reach triage, by its three intake paths.
 
-1. EventBridge "CloudWatch Alarm State Change" (single-metric, metric-math and composite alarms).
-2. SNS-to-Lambda events whose records carry alarm notifications (alarm actions, other accounts):
-   `Region` is a long name ("US East (N. Virginia)"), `Trigger` may carry `Metrics` instead of
-   `MetricName`, and composite alarms carry no `Trigger` at all.
+1. EventBridge "CloudWatch Alarm State Change" on the default bus (single-metric, metric-math,
+   anomaly-detection, composite and multi-time-series alarms).
+2. SNS-to-Lambda events whose records carry either a CloudWatch alarm notification (alarm actions,
+   other accounts: `Region` is a long name, `Trigger` may carry `Metrics` instead of `MetricName`,
+   composite alarms carry no `Trigger`) or a whole EventBridge alarm event that a rule forwarded to
+   a topic (a common cross-account set-up).
+3. The payload CloudWatch sends when an alarm names a Lambda function as its action
+   (`source: aws.cloudwatch`, `alarmArn`, `alarmData`).
 
-Every input becomes an AlarmTransition or a Rejection with a reason; nothing raises out of here."""
+Every input becomes an AlarmTransition, an Ignored (an authentic AWS event that is not an alarm
+state change: nothing to keep for a human) or a Rejection with a reason; nothing raises out of here."""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
@@ -24,6 +29,9 @@ from controlplane.events import ALARM_STATE_CHANGE, BACKUP_CHECK, BACKUP_COMPONE
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 _ALARM_ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.{1,255})$")
 _REASON_DATAPOINT = re.compile(r"\[(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?) \(")
+# A state change reported as happening after it was delivered is a clock or sample error: past this
+# much it is taken as the delivery time, or it would make every real transition look older than it.
+CLOCK_SKEW_TOLERANCE = timedelta(minutes=5)
 
 # The long names SNS alarm notifications use; only needed when a message carries no AlarmArn.
 REGION_BY_LONG_NAME = {
@@ -56,12 +64,24 @@ class AlarmTransition:
     dimensions: Mapping[str, str] = field(default_factory=dict)
     composite: bool = False
     datapoint: float | None = None
+    # CloudWatch itself held this transition's actions back: a composite alarm's actions suppressor
+    # (`actionsSuppressedBy`) or an alarm mute rule (`muteDetail.mutedByArn`). We record, page nobody.
+    held_back_by: str | None = None
+    # The state-change time as reported, when it was ahead of the delivery (then `changed_at` is the
+    # delivery time): kept for dedup, so every path's copy of the same change still matches.
+    reported_changed_at: datetime | None = None
 
     @property
     def fingerprint(self) -> str:
         """Dedup key: (alarm ARN, new state, state-change time), whichever path delivered it."""
-        key = f"{self.alarm_arn}|{self.new_state}|{isoformat(self.changed_at)}"
+        key = f"{self.alarm_arn}|{self.new_state}|{isoformat(self.reported_changed_at or self.changed_at)}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    @property
+    def clock_skew_seconds(self) -> int | None:
+        if self.reported_changed_at is None:
+            return None
+        return int((self.reported_changed_at - self.changed_at).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -70,7 +90,25 @@ class Rejection:
     record: Any
 
 
-def parse_delivery(event: Any) -> list[AlarmTransition | Rejection]:
+@dataclass(frozen=True)
+class Ignored:
+    """An authentic AWS event that is not ours to judge (only AWS can put `aws.*` events on the
+    default bus): logged with the reason, never parked for a human, never retried."""
+
+    reason: str
+    record: Any
+
+
+class _NotAnAlarmEvent(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Parsed = AlarmTransition | Rejection | Ignored
+
+
+def parse_delivery(event: Any) -> list[Parsed]:
     """One Lambda invocation's payload → one result per record it carries."""
     if not isinstance(event, Mapping):
         return [Rejection(f"event is {type(event).__name__}, not an object", event)]
@@ -79,12 +117,16 @@ def parse_delivery(event: Any) -> list[AlarmTransition | Rejection]:
         if not isinstance(records, list) or not records:
             return [Rejection("Records is not a non-empty list", event)]
         return [_guarded(_from_sns_record, record) for record in records]
+    if "alarmData" in event:
+        return [_guarded(_from_alarm_action, event)]
     return [_guarded(_from_eventbridge, event)]
 
 
-def _guarded(parse: Any, record: Any) -> AlarmTransition | Rejection:
+def _guarded(parse: Any, record: Any) -> Parsed:
     try:
-        return parse(record)  # type: ignore[no-any-return]
+        return _skew_corrected(parse(record))
+    except _NotAnAlarmEvent as ignored:
+        return Ignored(ignored.reason, record)
     except MalformedEvent as error:
         return Rejection(error.reason, record)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
@@ -92,41 +134,81 @@ def _guarded(parse: Any, record: Any) -> AlarmTransition | Rejection:
         return Rejection(f"unreadable alarm event: {type(error).__name__}: {error}"[:500], record)
 
 
-def _from_eventbridge(event: Mapping[str, Any]) -> AlarmTransition:
-    if event.get("detail-type") == BACKUP_CHECK and event.get("source") == OPS_SOURCE:
+def _skew_corrected(transition: AlarmTransition) -> AlarmTransition:
+    if transition.changed_at - transition.delivered_at <= CLOCK_SKEW_TOLERANCE:
+        return transition
+    return replace(transition, changed_at=transition.delivered_at, reported_changed_at=transition.changed_at)
+
+
+def _from_eventbridge(event: Mapping[str, Any], path: str = "eventbridge") -> AlarmTransition:
+    source, detail_type = event.get("source"), event.get("detail-type")
+    if detail_type == BACKUP_CHECK and source == OPS_SOURCE:
         return _from_backup_check(event)
-    if event.get("detail-type") != ALARM_STATE_CHANGE or event.get("source") != "aws.cloudwatch":
-        raise MalformedEvent(f"unsupported event: source={event.get('source')!r} detail-type={event.get('detail-type')!r}")
+    if detail_type != ALARM_STATE_CHANGE or source != "aws.cloudwatch":
+        if isinstance(source, str) and source.startswith("aws.") and isinstance(detail_type, str) and path == "eventbridge":
+            raise _NotAnAlarmEvent(f"{source} {detail_type!r} is not an alarm state change: nothing to triage")
+        raise MalformedEvent(f"unsupported event: source={source!r} detail-type={detail_type!r}")
     detail = _mapping(event, "detail")
+    resources = event.get("resources")
+    if not isinstance(resources, list) or not resources or not isinstance(resources[0], str):
+        raise MalformedEvent("resources does not name the alarm ARN")
+    return _from_alarm_detail(detail, resources[0], event.get("account"), event.get("region"),
+                              parse_timestamp(_text(event, "time")), path)
+
+
+def _from_alarm_action(event: Mapping[str, Any]) -> AlarmTransition:
+    """The payload of an alarm whose action is this function: the EventBridge detail's fields under
+    `alarmData`, the ARN in `alarmArn`."""
+    if event.get("source") != "aws.cloudwatch":
+        raise MalformedEvent(f"alarm action payload from source={event.get('source')!r}, not aws.cloudwatch")
+    return _from_alarm_detail(_mapping(event, "alarmData"), _text(event, "alarmArn"), event.get("accountId"),
+                              event.get("region"), parse_timestamp(_text(event, "time")), "lambda")
+
+
+def _from_alarm_detail(detail: Mapping[str, Any], alarm_arn: str, account: Any, region: Any, delivered_at: datetime,
+                       path: str) -> AlarmTransition:
+    """The alarm state change EventBridge carries as `detail` and the Lambda action as `alarmData`."""
     state = _mapping(detail, "state")
     previous = detail.get("previousState")
     configuration = detail.get("configuration") or {}
     if not isinstance(configuration, Mapping):
-        raise MalformedEvent("detail.configuration is not an object")
-    resources = event.get("resources")
-    if not isinstance(resources, list) or not resources or not isinstance(resources[0], str):
-        raise MalformedEvent("resources does not name the alarm ARN")
-    alarm_arn = resources[0]
-    region, account, _name_in_arn = _split_arn(alarm_arn)
+        raise MalformedEvent("configuration is not an object")
+    arn_region, arn_account, _name_in_arn = _split_arn(alarm_arn)
     namespace, metric_name, dimensions = _eventbridge_metric(configuration.get("metrics"))
     return AlarmTransition(
         alarm_arn=alarm_arn,
         alarm_name=_text(detail, "alarmName"),
-        account=str(event.get("account") or account),
-        region=str(event.get("region") or region),
+        account=str(account or arn_account),
+        region=str(region or arn_region),
         new_state=_state(state.get("value")),
         previous_state=_optional_state(previous.get("value") if isinstance(previous, Mapping) else None),
         changed_at=parse_timestamp(_text(state, "timestamp")),
-        delivered_at=parse_timestamp(_text(event, "time")),
+        delivered_at=delivered_at,
         reason=str(state.get("reason") or ""),
         description=str(configuration.get("description") or ""),
-        path="eventbridge",
+        path=path,
         namespace=namespace,
         metric_name=metric_name,
         dimensions=dimensions,
         composite="alarmRule" in configuration,
         datapoint=_datapoint_from_reason_data(state.get("reasonData")),
+        held_back_by=_held_back_by(detail, state),
     )
+
+
+def _held_back_by(detail: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
+    """What CloudWatch says held this transition's actions back, if anything. The suppression of a
+    composite alarm rides on its state; a mute rule's detail is looked for beside it too."""
+    suppressed = state.get("actionsSuppressedBy") or detail.get("actionsSuppressedBy")
+    if isinstance(suppressed, str) and suppressed:
+        why = state.get("actionsSuppressedReason") or detail.get("actionsSuppressedReason") or ""
+        return f"CloudWatch actions suppressor ({suppressed}{': ' + str(why)[:200] if why else ''})"
+    for holder in (state, detail):
+        mute = holder.get("muteDetail")
+        if isinstance(mute, Mapping) and mute.get("mutedByArn"):
+            window = " ".join(str(mute[k]) for k in ("muteWindowStart", "muteWindowEnd") if mute.get(k))
+            return f"CloudWatch alarm mute rule {str(mute['mutedByArn'])[:300]}" + (f" ({window})" if window else "")
+    return None
 
 
 def _from_sns_record(record: Any) -> AlarmTransition:
@@ -137,6 +219,10 @@ def _from_sns_record(record: Any) -> AlarmTransition:
         message = json.loads(_text(sns, "Message"))
     except json.JSONDecodeError as error:
         raise MalformedEvent(f"SNS message is not JSON: {error.msg}") from error
+    if isinstance(message, Mapping) and "detail-type" in message:
+        # A whole EventBridge event that a rule forwarded to a topic: an alarm event like any other,
+        # but it reached us through SNS, so it is a claim like any SNS message.
+        return _from_eventbridge(message, path="sns")
     if not isinstance(message, Mapping) or "NewStateValue" not in message:
         raise MalformedEvent("SNS message is not a CloudWatch alarm notification (no NewStateValue)")
     name = _text(message, "AlarmName")

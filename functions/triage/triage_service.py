@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from alarm_parsing import AlarmTransition, Rejection, from_described_alarm, parse_delivery
+from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
@@ -32,7 +32,7 @@ MAX_COMMIT_ATTEMPTS = 4
 
 @dataclass
 class TriageOutcome:
-    # opened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected | paged
+    # opened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected | ignored | paged
     result: str
     reason: str
     alarm: str | None = None
@@ -41,6 +41,8 @@ class TriageOutcome:
     stale: bool = False
     notified: str | None = None  # topic severity notified, if any
     suppressed_by: str | None = None  # the maintenance window that held the notification back
+    held_back_by: str | None = None  # what held the notification back: a window, or CloudWatch itself
+    clock_skew_seconds: int | None = None  # how far ahead of its delivery the reported change time was
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +59,10 @@ def triage_delivery(event: Any, deps: Dependencies) -> list[TriageOutcome]:
     for parsed in parse_delivery(event):
         if isinstance(parsed, Rejection):
             outcomes.append(reject(parsed, deps))
+            continue
+        if isinstance(parsed, Ignored):
+            logger.info("ignored event", extra={"ignored_reason": parsed.reason})
+            outcomes.append(TriageOutcome(result="ignored", reason=parsed.reason))
             continue
         try:
             outcomes.append(triage_transition(parsed, deps))
@@ -96,11 +102,13 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
                                  incident=read.record.open_incident, severity=classification.severity)
         planned = _plan(transition, read, classification, deps, stale)
         _hold_back_in_maintenance(planned, read, transition, classification, deps)
+        _hold_back_by_cloudwatch(planned, read, transition)
         try:
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
             continue  # someone else moved this alarm (or took the next number): read and decide again
         planned.outcome.stale = stale
+        planned.outcome.clock_skew_seconds = transition.clock_skew_seconds
         return planned.outcome
     raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
 
@@ -231,6 +239,10 @@ def _plan(
     planned = Transition(alarm=alarm, expected_version=record.version)
     timeline_entry = {"at": at, "event": transition.new_state, "via": transition.path, "reason": transition.reason[:500],
                       "delayed": stale}
+    if transition.reported_changed_at is not None:
+        # Taken at its delivery time: a change dated in the future would make every real one "older".
+        timeline_entry["clock_skew"] = {"reported": isoformat(transition.reported_changed_at),
+                                        "seconds_ahead": transition.clock_skew_seconds}
     outcome = TriageOutcome(result="recorded", reason=f"{transition.new_state} with no open incident",
                             alarm=transition.alarm_name, severity=classification.severity)
     outbox: dict[str, Any] = {"transition_id": transition.fingerprint}
@@ -274,6 +286,7 @@ def _plan(
                                                  require_status_not=("RESOLVED",))
         alarm.open_incident, alarm.last_resolved_incident, alarm.last_resolved_at = None, incident_id, at
         alarm.open_incident_severity = alarm.open_incident_opened_at = alarm.open_incident_suppressed = None
+        alarm.open_incident_held_back = None
         incident = {"id": incident_id, "severity": severity, "opened_at": opened_at,
                     "component": classification.component, "impact": classification.impact} | resolved
         outbox["event"] = _ops_event(INCIDENT_RESOLVED, incident, transition, classification, stale, deps)
@@ -325,7 +338,44 @@ def _hold_back_in_maintenance(planned: _Planned, read: AlarmRead, transition: Al
     elif planned.transition.incident_change is not None:
         planned.transition.incident_change.followed_by.append(entry)
     outcome.notified, outcome.suppressed_by = None, window.id
+    outcome.held_back_by = f"maintenance window {window.id}"
     outcome.reason += f"; page held back by maintenance window {window.id} until {window.ends_at}"
+    if "event" not in outbox:
+        planned.transition.outbox = None
+
+
+def _hold_back_by_cloudwatch(planned: _Planned, read: AlarmRead, transition: AlarmTransition) -> None:
+    """CloudWatch held this transition's actions back (a composite alarm's suppressor, an alarm mute
+    rule): the incident is still opened, updated or resolved, so the record stays complete, but
+    nobody is paged and no remediation acts on it. A resolution is announced exactly when the opening
+    was (as for maintenance windows): whoever was paged must hear it is over, nobody else need."""
+    outbox = planned.transition.outbox or {}
+    resolved = planned.outcome.result == "resolved"
+    held_back = read.record.open_incident_held_back if resolved else transition.held_back_by
+    if held_back is None:
+        return
+    event = outbox.get("event")
+    if event is not None and not resolved:
+        detail = json.loads(event["Detail"])
+        detail["actionable"] = False
+        detail["held_back_by"] = held_back
+        event["Detail"] = json.dumps(detail, sort_keys=True)
+    notification = outbox.pop("notification", None)
+    if notification is None:
+        return
+    outcome = planned.outcome
+    entry = {"at": isoformat(transition.changed_at), "event": "notification-suppressed", "by": held_back,
+             "subject": notification["subject"]}
+    if outcome.result == "opened":
+        incident = planned.transition.new_incident
+        assert incident is not None
+        incident["held_back_by"] = held_back
+        incident["timeline"].append(entry)
+        planned.transition.alarm.open_incident_held_back = held_back
+    elif planned.transition.incident_change is not None:
+        planned.transition.incident_change.followed_by.append(entry)
+    outcome.notified, outcome.held_back_by = None, held_back
+    outcome.reason += f"; page held back: {held_back}"
     if "event" not in outbox:
         planned.transition.outbox = None
 

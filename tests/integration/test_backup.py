@@ -302,11 +302,11 @@ def test_orphans_are_only_reported_when_deletion_is_off(backups) -> None:
 def test_opsctl_test_restore_starts_a_restore_of_the_newest_point_into_a_named_copy(backups) -> None:
     backups.points(ORDERS, point(ORDERS, NOW - timedelta(hours=8), ident="old"),
                    point(ORDERS, NOW - timedelta(hours=2), ident="new"))
-    backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"TargetTableName": f"{PREFIX}-orders"}},
+    backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"targetTableName": f"{PREFIX}-orders"}},
                               {"BackupVaultName": VAULT, "RecoveryPointArn": point(ORDERS, NOW, ident="new")["RecoveryPointArn"]})
     backups.stub.add_response("start_restore_job", {"RestoreJobId": "R-9"}, {
         "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:new",
-        "Metadata": {"TargetTableName": f"{PREFIX}-orders-restore-test-202611241915"},
+        "Metadata": {"targetTableName": f"{PREFIX}-orders-restore-test-202611241915"},
         "IamRoleArn": f"arn:aws:iam::123456789012:role/{PREFIX}-backup", "ResourceType": "DynamoDB"})
     result = backups.run({"task": "test-restore", "resource": ORDERS, "by": "alice"})
     [note] = result["checks"]
@@ -329,7 +329,7 @@ def test_a_failed_restore_job_is_an_incident(backups, harness) -> None:
 
 def expect_restore_start(backups, job: str = "R-7") -> None:
     backups.points(ORDERS, point(ORDERS, NOW - timedelta(hours=2), ident="new"))
-    backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"TargetTableName": "x"}},
+    backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"targetTableName": "x"}},
                               {"BackupVaultName": VAULT, "RecoveryPointArn": ANY})
     backups.stub.add_response("start_restore_job", {"RestoreJobId": job}, {
         "RecoveryPointArn": ANY, "Metadata": ANY, "IamRoleArn": ANY, "ResourceType": "DynamoDB"})

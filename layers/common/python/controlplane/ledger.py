@@ -133,6 +133,7 @@ class AlarmRecord:
     last_resolved_incident: str | None = None
     last_resolved_at: str | None = None
     open_incident_suppressed: str | None = None  # the maintenance window that held back its page
+    open_incident_held_back: str | None = None  # CloudWatch's own suppression or mute that held back its page
 
 
 @dataclass
