@@ -348,8 +348,13 @@ class BackupService:
         if ok:
             self.deps.client("dynamodb").put_item(TableName=self.deps.settings.ledger_table, Item=to_item({
                 "pk": f"RESTORE#{source}", "sk": "LATEST", "validated_at": at, "restore_job": job_id, "message": message}))
-        self.backup.put_restore_validation_result(RestoreJobId=job_id, ValidationStatus="SUCCESSFUL" if ok else "FAILED",
-                                                  ValidationStatusMessage=message[:1000])
+        try:
+            self.backup.put_restore_validation_result(RestoreJobId=job_id, ValidationStatus="SUCCESSFUL" if ok else "FAILED",
+                                                      ValidationStatusMessage=message[:1000])
+        except ClientError as error:
+            # AWS Backup takes validation results for restore-testing jobs; for others (and jobs it no
+            # longer knows) our finding and decision record are the only record, which is enough.
+            cleaned += f"; validation result not recorded in AWS Backup ({error.response['Error']['Code']})"
         run.findings.append(Finding("restore", source, "OK" if ok else "ALARM", f"restore job {job_id}: {message}", at))
         duration = (job["CompletionDate"] - job["CreationDate"]).total_seconds() if job.get("CompletionDate") else None
         if duration is not None:
