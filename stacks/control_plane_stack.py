@@ -30,6 +30,20 @@ from stacks.constructs.rollback import Rollback
 from stacks.constructs.triage import AlarmTriage
 from stacks.constructs.waf import WafRateLimiting
 
+# What each function does to the ledger's items, no more (tests/infra/test_iam.py proves both ways
+# that this matches the calls the functions make). Only the remediations and the relay publish pages
+# themselves; the others page through the outbox.
+LEDGER_ITEM_ACTIONS = {
+    "triage": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem", "Query"),
+    "waf_toggle": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
+    "rollback": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"),
+    "calendar": ("GetItem", "PutItem", "UpdateItem", "Query"),
+    "escalation": ("GetItem", "PutItem", "UpdateItem"),
+    "reporting": ("GetItem", "PutItem"),
+    "backup_verify": ("BatchGetItem", "PutItem", "UpdateItem"),
+}
+PUBLISHES_PAGES = ("waf_toggle", "rollback")
+
 
 def write_policy(config: ControlPlaneConfig, build_dir: Path) -> tuple[Path, dict[str, Any]]:
     """Compile the config into the policy file the Lambdas read (layer path /opt/policy/policy.json)."""
@@ -73,7 +87,7 @@ class ControlPlaneStack(Stack):
             retry_attempts=config.triage["intake_retry_attempts"],
             max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         )
-        ledger.grant_triage(triage.handler.function)
+        ledger.grant_items(triage.handler.function, LEDGER_ITEM_ACTIONS["triage"])
         relay = OutboxRelay(
             self, "OutboxRelay",
             prefix=prefix,
@@ -116,9 +130,11 @@ class ControlPlaneStack(Stack):
                                      access_logs=reporting.access_logs, triage=triage.handler.function,
                                      triage_dead_letters=triage.dead_letters, **remediation)
         ops_bus.grant_put(backups.handler.function)  # findings go to triage through the ops bus
-        for capability in (waf, rollback, calendar, escalation, reporting, backups):
-            ledger.grant_remediation(capability.handler.function)
-            topics.grant_publish(capability.handler.function)
+        for name, capability in (("waf_toggle", waf), ("rollback", rollback), ("calendar", calendar),
+                                 ("escalation", escalation), ("reporting", reporting), ("backup_verify", backups)):
+            ledger.grant_items(capability.handler.function, LEDGER_ITEM_ACTIONS[name])
+            if name in PUBLISHES_PAGES:
+                topics.grant_publish(capability.handler.function)
             capability.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
         ledger.grant_index_reads(calendar.handler.function)
         follow_ups.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))

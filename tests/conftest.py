@@ -19,10 +19,43 @@ from moto import mock_aws
 from controlplane.clock import FixedClock
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
+from iam_audit import CallRecorder
 from opsctl import lambda_host
 from opsctl.world import LocalWorld, drain, provision, use_fake_credentials
 from paths import DEMO_CONFIG
 from stacks.config import ControlPlaneConfig, load_config
+
+# Every AWS call a handler makes in any test is recorded for the IAM audit (tests/infra/test_iam.py),
+# which runs last: what the functions called, checked against the roles the template gives them.
+CALLS = CallRecorder()
+TIERS_THE_AUDIT_NEEDS = ("integration", "e2e")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "iam_audit: runs after every other test, on the calls they recorded")
+    CALLS.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    CALLS.uninstall()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    audits = [item for item in items if item.get_closest_marker("iam_audit")]
+    items[:] = [item for item in items if not item.get_closest_marker("iam_audit")] + audits
+    collected = {Path(str(item.fspath)) for item in items}
+    tests = Path(__file__).resolve().parent
+    needed = {path for tier in TIERS_THE_AUDIT_NEEDS for path in (tests / tier).glob("test_*.py")}
+    config.stash[WHOLE_RUN] = needed <= collected and not config.option.keyword and not config.option.markexpr
+
+
+WHOLE_RUN = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session")
+def recorded_calls(request: pytest.FixtureRequest) -> tuple[CallRecorder, bool]:
+    """The calls recorded so far, and whether every integration and e2e test was collected to make them."""
+    return CALLS, request.config.stash.get(WHOLE_RUN, False)
 
 
 @pytest.fixture(scope="session")

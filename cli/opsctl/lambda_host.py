@@ -8,6 +8,7 @@ import io
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -55,9 +56,34 @@ def load_handler(function: str) -> ModuleType:
     return module
 
 
+# The functions whose handlers are running (a handler may run another's); None: someone else's turn.
+_running: list[str | None] = []
+
+
+def running_function() -> str | None:
+    """The function whose handler is running now: the AWS calls made are that function's, under its
+    role (tests prove the role allows them)."""
+    return _running[-1] if _running else None
+
+
+@contextlib.contextmanager
+def outside_functions() -> Iterator[None]:
+    """AWS calls made inside are nobody's function's: a test playing a pipeline in the middle of a
+    handler (they are not made with that function's role)."""
+    _running.append(None)
+    try:
+        yield
+    finally:
+        _running.pop()
+
+
 def invoke(function: str, event: Any, dependencies: runtime.Dependencies) -> Any:
     """Call the handler as Lambda would. Its EMF metric lines (printed to stdout, where CloudWatch
     would pick them up) are kept out of the replay's timeline."""
     runtime.install(dependencies)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return load_handler(function).handler(event, LambdaContext(function_name=function))
+    _running.append(function)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return load_handler(function).handler(event, LambdaContext(function_name=function))
+    finally:
+        _running.pop()

@@ -35,7 +35,7 @@ class ReplayReport:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     suppressed: list[dict[str, Any]] = field(default_factory=list)  # pages held back (windows, CloudWatch)
     rejections: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}: counted in `rejected`
-    ignored: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}: counted in `processed`
+    ignored: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}: a function ignored it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -148,8 +148,8 @@ class Replay:
             return
         functions = self.route(event)
         if not functions and is_aws_service_event(event):
-            self.ignore(number, f"{event['source']} {event['detail-type']!r}: no rule of ours matches it, so AWS "
-                                "would deliver it to none of our functions")
+            self.reject(number, f"{event['source']} {event['detail-type']!r}: no deployed rule routes it to a "
+                                "function (AWS would not deliver it to us)")
             return
         if not functions:
             self.reject(number, "no intake rule or scheduled task matches this event")
@@ -225,11 +225,6 @@ class Replay:
         baseline = spec.threshold / 10
         seed_traffic_history(self.world.session, self.config, first_event, self.config.waf["baseline_weeks"], baseline)
         self.world.traffic_seeded = True
-
-    def ignore(self, number: int, reason: str) -> None:
-        self.report.processed += 1
-        self.report.ignored.append({"line": number, "reason": reason})
-        self.say(self.clock.now(), f"ignored    line {number}: {reason}")
 
     def reject(self, number: int, reason: str) -> None:
         self.report.rejected += 1

@@ -38,6 +38,7 @@ from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
 FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
+TEST_COPY_MARK = "-restore-test-"  # in the name of every copy a restore test makes (the role may delete only these)
 RESOURCE_TYPES = {"s3": "S3", "dynamodb": "DynamoDB", "rds": "RDS"}
 # The restore metadata key naming the copy, per resource type, and what else AWS Backup needs to
 # restore into a new resource rather than over the original (AWS Backup's restore pages per type).
@@ -337,12 +338,16 @@ class BackupService:
             verdict = None
             message = f"could not compare the restore with its source: {error}"
         finally:
-            # Always: a test copy left behind costs money and may hold production data.
-            try:
-                self.validator.cleanup(kind, restored)
-                cleaned = "restored copy deleted"
-            except API_ERRORS as error:
-                cleaned = f"restored copy NOT deleted: {error}"
+            # Always: a test copy left behind costs money and may hold production data. Only a copy
+            # named as our restore tests name theirs, though: a restore someone made on purpose is theirs.
+            if TEST_COPY_MARK not in name_of(restored):
+                cleaned = f"restored resource kept: {name_of(restored)} is not a restore-test copy"
+            else:
+                try:
+                    self.validator.cleanup(kind, restored)
+                    cleaned = "restored copy deleted"
+                except API_ERRORS as error:
+                    cleaned = f"restored copy NOT deleted: {error}"
         ok = verdict is not None and verdict.ok
         message = verdict.message if verdict is not None else message
         if ok:
@@ -417,7 +422,7 @@ class BackupService:
         point = max(points, key=lambda p: p["CreationDate"])
         metadata = self.backup.get_recovery_point_restore_metadata(
             BackupVaultName=point["BackupVaultName"], RecoveryPointArn=point["RecoveryPointArn"])["RestoreMetadata"]
-        copy = f"{name_of(arn)}-restore-test-{self.deps.clock.now():%Y%m%d%H%M}"[:63].lower()
+        copy = f"{name_of(arn)}{TEST_COPY_MARK}{self.deps.clock.now():%Y%m%d%H%M}"[:63].lower()
         kind = resource_type_of(arn)
         if kind not in COPY_METADATA:
             raise MalformedEvent(f"{arn}: no restore test for resource type {kind}")

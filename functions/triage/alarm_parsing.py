@@ -145,7 +145,8 @@ def _from_eventbridge(event: Mapping[str, Any], path: str = "eventbridge") -> Al
     if detail_type == BACKUP_CHECK and source == OPS_SOURCE:
         return _from_backup_check(event)
     if detail_type != ALARM_STATE_CHANGE or source != "aws.cloudwatch":
-        if isinstance(source, str) and source.startswith("aws.") and isinstance(detail_type, str) and path == "eventbridge":
+        if isinstance(source, str) and source.startswith("aws.") and isinstance(detail_type, str) and detail_type \
+                and path == "eventbridge":
             raise _NotAnAlarmEvent(f"{source} {detail_type!r} is not an alarm state change: nothing to triage")
         raise MalformedEvent(f"unsupported event: source={source!r} detail-type={detail_type!r}")
     detail = _mapping(event, "detail")

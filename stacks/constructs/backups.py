@@ -135,8 +135,7 @@ class BackupVerification(Construct):
                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_policy(iam.PolicyStatement(actions=["backup:GetBackupPlan"], resources=[self.plan.backup_plan_arn]))
         role.add_to_policy(iam.PolicyStatement(
-            actions=["backup:ListRecoveryPointsByBackupVault", "backup:GetRecoveryPointRestoreMetadata"],
-            resources=[self.vault.backup_vault_arn]))
+            actions=["backup:ListRecoveryPointsByBackupVault"], resources=[self.vault.backup_vault_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=["backup:StartRestoreJob", "backup:DeleteRecoveryPoint",
                                                         "backup:GetRecoveryPointRestoreMetadata"],
                                                resources=[vault_points]))
@@ -147,21 +146,24 @@ class BackupVerification(Construct):
             service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
         # Restore validation compares a protected resource (chosen by tag, so unknown at deploy time)
         # with its restored copy: read access to the resource types that can be protected.
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:ListBucket", "s3:GetObject", "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem",
-                     "rds:DescribeDBInstances"],
-            resources=[f"arn:{stack.partition}:s3:::*", f"arn:{stack.partition}:s3:::*/*",
-                       stack.format_arn(service="dynamodb", resource="table", resource_name="*"),
-                       stack.format_arn(service="rds", resource="db", resource_name="*",
-                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
-        # …and deletes only the copies it restored.
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket",
-                     "dynamodb:DeleteTable", "rds:DeleteDBInstance"],
-            resources=[f"arn:{stack.partition}:s3:::{RESTORE_COPY}", f"arn:{stack.partition}:s3:::{RESTORE_COPY}/*",
-                       stack.format_arn(service="dynamodb", resource="table", resource_name=RESTORE_COPY),
-                       stack.format_arn(service="rds", resource="db", resource_name=RESTORE_COPY,
-                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        bucket, objects = f"arn:{stack.partition}:s3:::*", f"arn:{stack.partition}:s3:::*/*"
+        tables = stack.format_arn(service="dynamodb", resource="table", resource_name="*")
+        databases = stack.format_arn(service="rds", resource="db", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        copy_bucket = f"arn:{stack.partition}:s3:::{RESTORE_COPY}"
+        copy_table = stack.format_arn(service="dynamodb", resource="table", resource_name=RESTORE_COPY)
+        copy_database = stack.format_arn(service="rds", resource="db", resource_name=RESTORE_COPY,
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        for actions, resources in (
+                # Restore validation compares a protected resource (chosen by tag, so unknown at deploy
+                # time) with its restored copy: read access to the resource types that can be protected…
+                (["s3:ListBucket"], [bucket]), (["s3:GetObject"], [objects]),
+                (["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"], [tables]),
+                (["rds:DescribeDBInstances"], [databases]),
+                # …and deletes only the copies restore tests made (every version of a copy's objects).
+                (["s3:ListBucketVersions", "s3:DeleteBucket"], [copy_bucket]),
+                (["s3:DeleteObjectVersion"], [f"{copy_bucket}/*"]),
+                (["dynamodb:DeleteTable"], [copy_table]), (["rds:DeleteDBInstance"], [copy_database])):
+            role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources))
         reason = ("Backup verification works on whatever resources carry the backup-class tag (unknown at deploy time) "
                   "and on the copies restore tests create (named at run time): read-only on protected resources, "
                   "deletes only on copies named *-restore-test-*, backup actions confined to this vault.")

@@ -40,21 +40,14 @@ class Ledger(Construct):
             ],
         )
 
-    def grant_triage(self, grantee: iam.IGrantable) -> None:
-        """Exactly the item operations triage performs (TransactWriteItems is authorised per item)."""
-        self._grant_items(grantee, "ConditionCheckItem")
-
-    def grant_remediation(self, grantee: iam.IGrantable) -> None:
-        """Guardrail reads and decision records, and the query of the control items."""
-        self._grant_items(grantee, "Query", "DeleteItem")
+    def grant_items(self, grantee: iam.IGrantable, actions: tuple[str, ...]) -> None:
+        """Exactly the item operations a function performs (TransactWriteItems is authorised per item:
+        its Put, Update and Delete need PutItem, UpdateItem and DeleteItem), and use of the table's key."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=[f"dynamodb:{a}" for a in actions],
+                                   resource_arns=[self.table.table_arn])
+        grant_key_use(self.key, grantee)
 
     def grant_index_reads(self, grantee: iam.IGrantable) -> None:
         """Listing incidents, decisions and windows in time order (the checklists and reports)."""
         iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"],
                                    resource_arns=[f"{self.table.table_arn}/index/{INCIDENT_INDEX}"])
-
-    def _grant_items(self, grantee: iam.IGrantable, *extra: str) -> None:
-        actions = ["BatchGetItem", "GetItem", "PutItem", "UpdateItem", *extra]
-        iam.Grant.add_to_principal(grantee=grantee, actions=[f"dynamodb:{a}" for a in actions],
-                                   resource_arns=[self.table.table_arn])
-        grant_key_use(self.key, grantee)

@@ -1,10 +1,10 @@
-"""Alarm intake and the triage Lambda: a default-bus rule on every alarm state change and an SNS
-intake topic (alarm actions, other accounts), both with retries, a maximum event age and a
-dead-letter queue that is itself alarmed."""
+"""Alarm intake and the triage Lambda, by three paths: a default-bus rule on every alarm state change,
+an SNS intake topic (alarm actions, other accounts), and alarms naming the function as their action;
+each with retries, a maximum event age and a dead-letter queue that is itself alarmed."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -71,3 +71,15 @@ class AlarmTriage(Construct):
             resources=[self.intake_topic.topic_arn],
         ))
         self.intake_topic.add_subscription(subscriptions.LambdaSubscription(function, dead_letter_queue=dlq))
+
+        # The third path: an alarm may name this function as its action. Only this account's alarms
+        # (the confused-deputy guard AWS documents for the alarms' service principal).
+        stack = Stack.of(self)
+        function.add_permission(
+            "AlarmActions",
+            principal=iam.ServicePrincipal("lambda.alarms.cloudwatch.amazonaws.com"),
+            action="lambda:InvokeFunction",
+            source_account=stack.account,
+            source_arn=stack.format_arn(service="cloudwatch", resource="alarm", resource_name="*",
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME),
+        )

@@ -33,7 +33,7 @@ def test_every_function_folder_has_its_lambda_role_and_trigger(template, config,
     logical_id = logical_id_of_function(template, name, config)
     function = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]
     assert function["Handler"] == "handler.handler"
-    assert function["Runtime"] == "python3.14" and function["Architectures"] == ["arm64"]
+    assert function["Runtime"] == "python3.13" and function["Architectures"] == ["arm64"]
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert len(function["Layers"]) == 3  # common package, compiled policy, Powertools
@@ -144,9 +144,20 @@ def test_triage_can_do_exactly_its_ledger_operations(template) -> None:
     dynamodb = [s for s in _statements(template, "TriageHandlerRole")
                 if any(str(a).startswith("dynamodb:") for a in s["Action"])]
     assert len(dynamodb) == 1
-    assert sorted(dynamodb[0]["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
-                                             "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert sorted(dynamodb[0]["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                             "dynamodb:Query", "dynamodb:UpdateItem"]
     assert dynamodb[0]["Resource"]["Fn::GetAtt"][1] == "Arn"
+
+
+def test_alarms_of_this_account_only_may_invoke_triage_as_their_action(template, config) -> None:
+    triage = logical_id_of_function(template, "triage", config)
+    [permission] = [p["Properties"] for p in resources(template, "AWS::Lambda::Permission").values()
+                    if p["Properties"]["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": [triage, "Arn"]}
+    assert permission["Action"] == "lambda:InvokeFunction"
+    assert permission["SourceAccount"] == config.account
+    assert permission["SourceArn"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                                                         f":cloudwatch:{config.region}:{config.account}:alarm:*"]]}
 
 
 @pytest.mark.parametrize(("key", "severity", "threshold", "operator"), [

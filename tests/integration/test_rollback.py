@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
 from controlplane.ledger import from_item
 from factories import eventbridge_alarm
+from opsctl import lambda_host
 
 DEPLOYED = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 ERROR_RATE = "financeanalyst-pro-demo-error-rate"
@@ -168,10 +169,11 @@ def test_a_deployment_recorded_while_rolling_back_wins(targets, monkeypatch) -> 
             shipped.append(1)
             from opsctl.world import _zip
 
-            targets.harness.world.client("lambda").update_function_code(
-                FunctionName=self.function, ZipFile=_zip({"index.py": "# the fix\n"}), Publish=True)
-            self.client.update_alias(FunctionName=self.function, Name=self.alias, FunctionVersion="3")
-            targets.run(deployment("api", "3", DEPLOYED + timedelta(minutes=6)), DEPLOYED + timedelta(minutes=6))
+            with lambda_host.outside_functions():  # the pipeline ships, with its own credentials
+                targets.harness.world.client("lambda").update_function_code(
+                    FunctionName=self.function, ZipFile=_zip({"index.py": "# the fix\n"}), Publish=True)
+                self.client.update_alias(FunctionName=self.function, Name=self.alias, FunctionVersion="3")
+                targets.run(deployment("api", "3", DEPLOYED + timedelta(minutes=6)), DEPLOYED + timedelta(minutes=6))
         return result
 
     monkeypatch.setattr(LambdaAlias, "switch", switch_while_shipping)
