@@ -52,6 +52,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 WHOLE_RUN = pytest.StashKey[bool]()
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    functions = sorted({call.function for call in CALLS.calls})
+    terminalreporter.write_line(f"IAM audit: {len(CALLS.calls)} distinct AWS calls recorded from {len(functions)} "
+                                f"functions ({', '.join(functions)})")
+
+
 @pytest.fixture(scope="session")
 def recorded_calls(request: pytest.FixtureRequest) -> tuple[CallRecorder, bool]:
     """The calls recorded so far, and whether every integration and e2e test was collected to make them."""
