@@ -25,14 +25,16 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
-             "maintenance", "escalation", "status_page", "reports", "backup"}
+             "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers"}
+INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
+DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
 CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_write_interval_seconds"}
 CAPABILITIES = ("waf", "rollback", "restore_test")
 ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
                   "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
 WAF_KEYS = {"web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key",
-            "block_action", "hold_minutes", "normal_periods", "baseline_weeks"}
+            "block_action", "hold_minutes", "normal_periods", "baseline_weeks", "trigger_alarms"}
 ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
@@ -93,10 +95,16 @@ class ControlPlaneConfig:
     status_page: dict[str, Any]
     reports: dict[str, Any]
     backup: dict[str, Any]
+    intake: dict[str, Any]
+    deployers: tuple[str, ...]
 
     @property
     def prefix(self) -> str:
         return f"{self.app}-{self.environment}"
+
+    def alarm_arn(self, name: str) -> str:
+        """An alarm's identity: account, Region and name (a name alone may be anyone's)."""
+        return f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{name}"
 
     def policy(self) -> dict[str, Any]:
         """What the Lambdas read at run time; its hash is the config version in decision records."""
@@ -120,11 +128,20 @@ class ControlPlaneConfig:
             },
             "guardrails": self.guardrails,
             "capabilities": self.capabilities,
+            "intake": {
+                # This deployment's own account always; the others only as configured.
+                "allowed_accounts": {self.account: {"trust_tags": True}} | self.intake["allowed_accounts"],
+                "suspicious_claims_per_hour": self.intake["suspicious_claims_per_hour"],
+            },
             "waf": self.waf | {"traffic_alarm": self.alarm("traffic-spike").name,
+                               "trigger_alarm_arns": [self.alarm_arn(self.alarm(key).name)
+                                                      for key in self.waf["trigger_alarms"]],
                                "alarm_period_seconds": self.alarm("traffic-spike").period_seconds,
                                # Alarms our own block sets off: they join the incident, they do not page.
                                "side_effect_alarms": [f"{self.prefix}-waf-blocked-requests"]},
-            "rollback": self.rollback,
+            "rollback": self.rollback | {"targets": {
+                name: spec | {"alarm_arns": [self.alarm_arn(alarm) for alarm in spec["alarms"]]}
+                for name, spec in self.rollback["targets"].items()}},
             "timezone": self.timezone,
             "schedules": self.schedules,
             "maintenance": self.maintenance,
@@ -210,7 +227,42 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         status_page=_status_page(_mapping(root.get("status_page"), "status_page")),
         reports=_reports(_mapping(root.get("reports"), "reports")),
         backup=_backup(_mapping(root.get("backup"), "backup")),
+        intake=_intake(_mapping(root.get("intake") or {}, "intake"), account),
+        deployers=_deployers(root.get("deployers") or []),
     )
+
+
+def _intake(raw: dict[str, Any], own_account: str) -> dict[str, Any]:
+    """Whose alarms we accept besides our own account's, and whose `[ops: …]` tags we believe."""
+    _no_unknown(raw, INTAKE_KEYS, "intake")
+    entries = raw.get("allowed_accounts") or []
+    if not isinstance(entries, list):
+        raise ConfigError("intake.allowed_accounts: a list of account ids or {account, trust_tags}")
+    allowed: dict[str, dict[str, bool]] = {}
+    for index, entry in enumerate(entries):
+        where = f"intake.allowed_accounts[{index}]"
+        spec = {"account": entry} if isinstance(entry, str) else _mapping(entry, where)
+        _no_unknown(spec, {"account", "trust_tags"}, where)
+        account = str(spec.get("account"))
+        if not re.fullmatch(r"\d{12}", account):
+            raise ConfigError(f"{where}.account: must be a 12-digit AWS account id (got {account!r})")
+        if account == own_account:
+            raise ConfigError(f"{where}: {account} is this deployment's own account, always allowed")
+        if not isinstance(spec.get("trust_tags", False), bool):
+            raise ConfigError(f"{where}.trust_tags: true or false")
+        allowed[account] = {"trust_tags": bool(spec.get("trust_tags", False))}
+    burst = raw.get("suspicious_claims_per_hour", DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR)
+    if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
+        raise ConfigError(f"intake.suspicious_claims_per_hour: a whole number of at least 1 (got {burst!r})")
+    return {"allowed_accounts": allowed, "suspicious_claims_per_hour": burst}
+
+
+def _deployers(raw: Any) -> tuple[str, ...]:
+    """The principals (pipelines' roles) that may announce deployments on the ops bus."""
+    if not isinstance(raw, list) or any(not isinstance(arn, str) or not re.fullmatch(
+            r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", arn) for arn in raw):
+        raise ConfigError("deployers: a list of IAM role or user ARNs (arn:aws:iam::<account>:role/<name>)")
+    return tuple(raw)
 
 
 def _severities(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -401,10 +453,15 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
     existing = raw.get("existing_web_acl_id")
     if existing is not None and not re.fullmatch(r"[0-9a-f-]{36}", str(existing)):
         raise ConfigError("waf.existing_web_acl_id: the Id of a CLOUDFRONT WebACL (36 characters)")
+    triggers = raw.get("trigger_alarms", ["traffic-spike"])
+    keys = {spec.key for spec in alarms}
+    if not isinstance(triggers, list) or not triggers or any(t not in keys for t in triggers):
+        raise ConfigError(f"waf.trigger_alarms: keys of alarms (known: {', '.join(sorted(keys))}) whose incidents "
+                          "turn rate limiting on")
     return {"web_acl_name": _str(raw, "web_acl_name", "waf"), "rule_name": _str(raw, "rule_name", "waf"),
             "existing_web_acl_id": existing,
             "limit": limit, "evaluation_window_seconds": window, "aggregate_key": raw["aggregate_key"],
-            "block_action": action, **numbers}
+            "block_action": action, "trigger_alarms": list(triggers), **numbers}
 
 
 def _rollback(raw: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,7 @@ def eventbridge_alarm(
     threshold: float = 5.0,
     shape: str = "single",  # single | math | composite
     event_id: str | None = None,
+    account: str = ACCOUNT,
 ) -> dict[str, Any]:
     delivered_at = delivered_at or changed_at + timedelta(seconds=1)
     state_block: dict[str, Any] = {"value": state, "reason": _reason(state, value, threshold),
@@ -81,10 +82,10 @@ def eventbridge_alarm(
         "id": event_id or str(uuid.uuid4()),
         "detail-type": "CloudWatch Alarm State Change",
         "source": "aws.cloudwatch",
-        "account": ACCOUNT,
+        "account": account,
         "time": eb_time(delivered_at),
         "region": REGION,
-        "resources": [alarm_arn(name)],
+        "resources": [alarm_arn(name, account=account)],
         "detail": {
             "alarmName": name,
             "state": state_block,
@@ -110,13 +111,14 @@ def sns_alarm(
     shape: str = "single",
     region_name: str = "US East (N. Virginia)",
     include_arn: bool = True,
+    account: str = ACCOUNT,
 ) -> dict[str, Any]:
     delivered_at = delivered_at or changed_at + timedelta(seconds=2)
     dims = [{"value": v, "name": k} for k, v in (dimensions or {}).items()]
     message: dict[str, Any] = {
         "AlarmName": name,
         "AlarmDescription": description or None,
-        "AWSAccountId": ACCOUNT,
+        "AWSAccountId": account,
         "AlarmConfigurationUpdatedTimestamp": cw_time(changed_at - timedelta(days=3)),
         "NewStateValue": state,
         "NewStateReason": _reason(state, value, threshold),
@@ -128,7 +130,7 @@ def sns_alarm(
         "InsufficientDataActions": [],
     }
     if include_arn:
-        message["AlarmArn"] = alarm_arn(name)
+        message["AlarmArn"] = alarm_arn(name, account=account)
     if shape == "single":
         message["Trigger"] = {"MetricName": metric, "Namespace": namespace, "StatisticType": "Statistic",
                               "Statistic": "AVERAGE", "Unit": None, "Dimensions": dims, "Period": 60,

@@ -9,7 +9,7 @@ import re
 import sys
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from controlplane.clock import isoformat
 from controlplane.errors import ConfigError, IncidentNotFound, MalformedEvent
@@ -432,13 +432,35 @@ def run_decisions(args: argparse.Namespace) -> int:
     return 0
 
 
+# What opsctl prints holds other people's words (alarm names and reasons, messages): no control or
+# escape character of theirs reaches the operator's terminal. Lines and tabs are ours.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class TerminalSafe:
+    """A text stream that drops control characters (ANSI escapes included) on their way out."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(_CONTROL.sub("", text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = TerminalSafe(stdout)  # type: ignore[assignment]
     try:
         return int(args.run(args))
     except (ConfigError, FileNotFoundError, IncidentNotFound) as error:
         print(f"opsctl: {error}", file=sys.stderr)
         return 2
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

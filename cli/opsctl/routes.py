@@ -12,12 +12,11 @@ from controlplane.events import (
     DEPLOYMENT_PATTERN,
     INCIDENT_OPENED,
     INCIDENT_OPENED_PATTERN,
-    INCIDENT_RESOLVED,
     MAINTENANCE_ENDED_PATTERN,
     STATUS_PAGE_PATTERN,
-    incident_pattern,
     rollback_pattern,
     stack_status_pattern,
+    waf_pattern,
 )
 
 
@@ -64,11 +63,9 @@ def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
 
 def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
     """Ops-bus rules of the remediation capabilities (the stacks build theirs from the same calls)."""
-    rollback = policy["rollback"]
-    mapped = [alarm for target in rollback["targets"].values() for alarm in target["alarms"]]
     return (
-        Route("waf_toggle", incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit")),
-        Route("rollback", rollback_pattern(mapped, rollback["severities"])),
+        Route("waf_toggle", waf_pattern(policy["waf"])),
+        Route("rollback", rollback_pattern(policy["rollback"])),
         Route("rollback", DEPLOYMENT_PATTERN),
         Route("triage", MAINTENANCE_ENDED_PATTERN),
         Route("escalation", INCIDENT_OPENED_PATTERN),

@@ -46,6 +46,7 @@ class LocalWorld:
     waits: list[float] = field(default_factory=list)  # pacing sleeps the handlers asked for
     traffic_seeded: bool = False
     _containers: dict[str, Dependencies] = field(default_factory=dict)
+    authentic_alarms: set[str] = field(default_factory=set)  # named by EventBridge alarm events (AWS's own)
     # Outbox items the relay has taken. The stream hands over every new item whatever time it was
     # committed with, so the local pump must not skip one committed "before" the last relayed.
     _relayed: set[str] = field(default_factory=set)
@@ -81,27 +82,38 @@ class LocalWorld:
     def mirror(self, event: Any) -> None:
         """A replayed event is also what happened to the world: an alarm changed state, a backup
         or restore job moved on. Jobs that look at the world (the end-of-window re-check, backup
-        freshness, restore validation) see it."""
+        freshness, restore validation, the confirmation of claims) see it.
+
+        CloudWatch is the source of truth: an EventBridge alarm event (only AWS can put one) sets
+        the emulated alarm's state. An alarm that reaches the replay only through SNS messages or
+        direct invocations (claims) takes its state from those; once an authentic event named it,
+        claims no longer move it, so a claim CloudWatch contradicts is refused as in AWS."""
         if not isinstance(event, dict):
             return
         if event.get("source") == "aws.backup" and self.backup is not None and isinstance(event.get("detail"), dict):
             self.backup.record(str(event.get("detail-type")), event["detail"])
-        # An EventBridge alarm event carries the change as `detail`, a Lambda alarm action as `alarmData`.
-        if event.get("detail-type") == ALARM_STATE_CHANGE:
-            change = event.get("detail")
-        elif event.get("source") == "aws.cloudwatch" and "alarmData" in event:
-            change = event.get("alarmData")
-        else:
+        if event.get("detail-type") == ALARM_STATE_CHANGE and event.get("source") == "aws.cloudwatch":
+            change = _claimed_change(event.get("detail"), event.get("account"))
+            if change is not None:
+                self.authentic_alarms.add(change[0])
+                self.set_alarm(*change)
             return
-        try:
-            name, state = change["alarmName"], change["state"]  # type: ignore[index]
-            changed_at = parse_timestamp(state["timestamp"])
-        except (KeyError, TypeError, ValueError):
-            return  # triage rejects it with the reason
-        alarm = cloudwatch_backends[self.config.account][self.config.region].alarms.get(name)
-        if alarm is not None:
-            alarm.update_state(str(state.get("reason", "")), str(state.get("reasonData", "{}")), str(state["value"]))
-            alarm.state_updated_timestamp = changed_at.replace(tzinfo=None)
+        for change in _claims(event):
+            if change[0] not in self.authentic_alarms:
+                self.set_alarm(*change)
+
+    def set_alarm(self, name: str, state: str, reason: str, changed_at: datetime, account: str | None) -> None:
+        if account != self.config.account:
+            return  # another account's alarm: not in this account's CloudWatch
+        alarms = cloudwatch_backends[self.config.account][self.config.region].alarms
+        if name not in alarms:
+            # An alarm of someone else's in this account, known here only from what was said of it.
+            self.client("cloudwatch").put_metric_alarm(
+                AlarmName=name, Namespace="Replay/Claimed", MetricName="State", Statistic="Maximum", Period=60,
+                EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+        alarm = alarms[name]
+        alarm.update_state(reason, "{}", state)
+        alarm.state_updated_timestamp = changed_at.replace(tzinfo=None)
 
     def pump_outbox(self, invoke: Callable[[str, Any], Any]) -> int:
         """Play the ledger stream's event-source mapping (moto has no DynamoDB Streams reader): each
@@ -128,6 +140,44 @@ class LocalWorld:
 
 
 _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
+Change = tuple[str, str, str, datetime, str | None]  # alarm name, state, reason, changed at, account
+
+
+def _claimed_change(change: Any, account: Any) -> Change | None:
+    """(name, state, reason, time, account) of an alarm state change as EventBridge's `detail` or a
+    Lambda action's `alarmData` carry it; None where it is unreadable (triage says why)."""
+    try:
+        state = change["state"]
+        return (str(change["alarmName"]), str(state["value"]), str(state.get("reason", "")),
+                parse_timestamp(state["timestamp"]), str(account) if account else None)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _claims(event: dict[str, Any]) -> list[Change]:
+    """The alarm state changes an SNS delivery or a direct invocation claims."""
+    if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
+        change = _claimed_change(event.get("alarmData"), event.get("accountId"))
+        return [change] if change else []
+    changes = []
+    for record in event.get("Records") or []:
+        try:
+            message = json.loads(record["Sns"]["Message"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not isinstance(message, dict):
+            continue
+        if "detail-type" in message:
+            change = _claimed_change(message.get("detail"), message.get("account"))
+        else:
+            try:
+                change = (str(message["AlarmName"]), str(message["NewStateValue"]), str(message.get("NewStateReason", "")),
+                          parse_timestamp(message["StateChangeTime"]), str(message.get("AWSAccountId") or "") or None)
+            except (KeyError, TypeError, ValueError):
+                change = None
+        if change is not None:
+            changes.append(change)
+    return changes
 
 
 class LocalBackup:

@@ -67,10 +67,22 @@ class RollbackService(Remediation):
 
     def on_incident(self, event: dict[str, Any]) -> dict[str, Any]:
         detail = event["detail"]
-        target = self.target_for(detail["alarm_name"])
+        target = self.target_for(detail["alarm_arn"])
         incident = detail["incident_id"]
         if target is None:
             return self.note("rollback", "-", "skipped", f"{detail['alarm_name']} rolls back no target", incident)
+        doubt = self.unconfirmed(detail)
+        if doubt is not None:
+            # Before anything else: a forged incident must not even make us page a human.
+            request = ActionRequest(
+                capability=CAPABILITY, action="rollback", target=target,
+                trigger={"kind": INCIDENT_OPENED, "event_id": event.get("id"), "alarm": detail.get("alarm_name")},
+                trigger_id=str(detail.get("transition_id")), event_time=parse_timestamp(event["time"]),
+                incident=incident, unconfirmed=doubt)
+            decision = self.guardrails.decide(request)
+            if not decision.duplicate:
+                self.guardrails.record(decision, "skipped")
+            return self.report(decision, target, "skipped")
         head = self.deployments.head(target)
         now = self.deps.clock.now()
         if head is None:
@@ -101,7 +113,7 @@ class RollbackService(Remediation):
         return self.roll_back(request, head["live_version"], to_version=None, alarm=detail["alarm_name"])
 
     def outcome_check(self, event: dict[str, Any]) -> dict[str, Any]:
-        state = self.alarm_state(event["alarm"])
+        state, _ = self.alarm_now(self.deps.policy.alarm_arn(event["alarm"]))
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed", {"alarm_state": state})
         if not cleared:
@@ -195,4 +207,4 @@ class RollbackService(Remediation):
                           spec["entry_paths"])
 
     def target_for(self, alarm: str) -> str | None:
-        return next((name for name, spec in self.config["targets"].items() if alarm in spec["alarms"]), None)
+        return next((name for name, spec in self.config["targets"].items() if alarm in spec["alarm_arns"]), None)

@@ -2,7 +2,8 @@
 
 Order: the alarm's own severity (the tag our stacks write into its description, raised by the
 configured bands when the triggering datapoint crosses them), then the configured rules on
-name/namespace/metric, then the safe default. Alarms from outside the stacks are triaged too."""
+name/namespace/metric, then the safe default. Alarms from outside the stacks are triaged too, but
+their descriptions' tags are believed only where the config trusts that account (policy.trusts_tags)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ class Classification:
 def classify(transition: AlarmTransition, policy: Policy) -> Classification:
     severities = policy.section("severities")
     rules = policy.section("classification")
-    configured = policy.section("alarms").get(transition.alarm_name)
-    tags = parse_tags(transition.description)
+    # By identity, not by name: another account's (or Region's) alarm with our name is not ours.
+    configured = policy.section("alarms").get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
+    tags = parse_tags(transition.description) if policy.trusts_tags(transition.alarm_arn, transition.account) else {}
 
     if configured is not None or tags.get("severity") in severities:
         spec: dict[str, Any] = dict(configured or {})

@@ -9,6 +9,9 @@ from urllib.parse import quote
 from alarm_parsing import AlarmTransition
 from classification import Classification
 from controlplane.policy import Policy
+from controlplane.text import quoted, safe_text
+
+__all__ = ["quoted", "render_blind_spot", "render_incident", "subject_line"]
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
 RUNBOOK_STATUS = {"OPEN": "Investigating", "ACKNOWLEDGED": "Identified", "RESOLVED": "Resolved"}
@@ -45,7 +48,7 @@ def render_incident(
     severity = incident["severity"]
     level = policy.section("severities")[severity]
     status = RUNBOOK_STATUS[incident["status"]]
-    subject = subject_line(f"[{severity}] {incident['id']} {kind}: {transition.alarm_name}")
+    subject = subject_line(f"[{severity}] {incident['id']} {kind}: {safe_text(transition.alarm_name, 80)}")
     runbook = f"{policy.raw['runbook_url']}#{classification.runbook_section}"
     lines = [
         "## Incident Report",
@@ -54,12 +57,12 @@ def render_incident(
         f"**Severity:** {severity}",
         f"**Status:** {status}",
         f"**Start Time:** {_utc(incident['opened_at'])}",
-        f"**Affected Systems:** {incident['component']}",
+        f"**Affected Systems:** {safe_text(incident['component'], 100)}",
         f"**Impact:** {incident['impact']}",
         "",
         "### Current Status",
-        f"- Alarm `{transition.alarm_name}` is {transition.new_state} since {_utc(transition.changed_at)}",
-        f"- Reason: {transition.reason or 'not given'}",
+        f"- Alarm {quoted(transition.alarm_name, 255)} is {transition.new_state} since {_utc(transition.changed_at)}",
+        f"- Reason (CloudWatch's words): {quoted(transition.reason, 500) if transition.reason else 'not given'}",
         f"- Occurrences: {incident.get('occurrences', 1)}",
     ]
     if incident.get("resolved_at"):
@@ -81,13 +84,13 @@ def render_incident(
 
 
 def render_blind_spot(transition: AlarmTransition, policy: Policy, open_incident: str | None) -> tuple[str, str]:
-    subject = subject_line(f"[P3] Blind spot: {transition.alarm_name} has INSUFFICIENT_DATA")
+    subject = subject_line(f"[P3] Blind spot: {safe_text(transition.alarm_name, 60)} has INSUFFICIENT_DATA")
     lines = [
         "## Blind spot",
         "",
-        f"Alarm `{transition.alarm_name}` went to INSUFFICIENT_DATA at {_utc(transition.changed_at)}:",
+        f"Alarm {quoted(transition.alarm_name, 255)} went to INSUFFICIENT_DATA at {_utc(transition.changed_at)}:",
         "it can no longer see its metric, so a real problem would now go unnoticed.",
-        f"- Reason: {transition.reason or 'not given'}",
+        f"- Reason (CloudWatch's words): {quoted(transition.reason, 500) if transition.reason else 'not given'}",
         f"- Open incident on this alarm: {open_incident or 'none'} (left open: no data is not recovery)",
         f"- Alarm: {console_link(transition)}",
         f"- Runbook: {policy.raw['runbook_url']}#monitoring--alerting",

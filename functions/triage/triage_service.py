@@ -20,11 +20,21 @@ from classification import Classification, classify
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
-from controlplane.ledger import AlarmRead, AlarmRecord, IncidentChange, IncidentLedger, Transition, from_item, to_item
+from controlplane.ledger import (
+    AlarmRead,
+    AlarmRecord,
+    IncidentChange,
+    IncidentLedger,
+    Transition,
+    from_item,
+    to_item,
+    write_once,
+)
 from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
 from controlplane.policy import Policy
 from controlplane.runtime import Dependencies
-from notification import render_blind_spot, render_incident
+from notification import quoted, render_blind_spot, render_incident
+from trust import untrusted_reason
 
 logger = logging.getLogger("triage")
 MAX_COMMIT_ATTEMPTS = 4
@@ -91,6 +101,9 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
     settings = policy.section("triage")
     ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
     now = deps.clock.now()
+    distrust = untrusted_reason(transition, deps)
+    if distrust is not None:
+        return refuse(transition, distrust, deps)
     classification = classify(transition, policy)
     stale = now - transition.changed_at > timedelta(seconds=settings["max_event_age_seconds"])
 
@@ -111,6 +124,35 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
         planned.outcome.clock_skew_seconds = transition.clock_skew_seconds
         return planned.outcome
     raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
+
+
+def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> TriageOutcome:
+    """An untrusted claim opens and resolves nothing. It is counted per hour in the ledger; from the
+    configured number of them in one hour on, someone may be probing us: one P1 "Security Threat"
+    page for that hour (write_once), whatever the retries."""
+    logger.warning("untrusted alarm claim refused", extra={"alarm": transition.alarm_arn, "refusal": reason})
+    client, table = deps.client("dynamodb"), deps.settings.ledger_table
+    now = deps.clock.now()
+    hour = isoformat(now)[:13]
+    counted = client.update_item(
+        TableName=table, Key=to_item({"pk": "SUSPICIOUS", "sk": hour}), ReturnValues="UPDATED_NEW",
+        UpdateExpression="ADD claims :one SET last_alarm = :alarm, last_reason = :reason, expires_at = :expires",
+        ExpressionAttributeValues=to_item({":one": 1, ":alarm": transition.alarm_arn[:300], ":reason": reason[:500],
+                                           ":expires": int(now.timestamp()) + 30 * 86400}))
+    claims = int(counted["Attributes"]["claims"]["N"])
+    threshold = deps.policy.section("intake")["suspicious_claims_per_hour"]
+    if claims >= threshold:
+        subject = f"[P1] Security Threat: suspicious activity ({claims} untrusted alarm claims since {hour}:00Z)"
+        message = (f"{claims} alarm state changes were refused in the hour from {hour}:00Z: they came from accounts "
+                   f"we do not accept, or CloudWatch contradicted them. Latest: {quoted(transition.alarm_arn)}: "
+                   f"{quoted(reason)}.\nNothing was opened, resolved or remediated because of them. Runbook: "
+                   "security incident response. Who can publish to the intake topic or invoke triage?")
+        write_once(client, table, {"pk": "SUSPICIOUS", "sk": f"{hour}#paged", "claims": claims}, {
+            "transition_id": f"suspicious|{hour}",
+            "notification": {"severity": "P1", "subject": subject, "message": message,
+                             "attributes": {"kind": "security-threat", "severity": "P1"}}},
+            isoformat(now))
+    return TriageOutcome(result="rejected", reason=f"untrusted: {reason}", alarm=transition.alarm_name)
 
 
 def recheck_after_window(event: dict[str, Any], deps: Dependencies) -> list[TriageOutcome]:

@@ -74,6 +74,7 @@ class WafService(Remediation):
             incident=detail["incident_id"], scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
             thresholds={"multiplier": 10, "limit": self.waf["limit"],
                         "evaluation_window_seconds": self.waf["evaluation_window_seconds"]},
+            unconfirmed=self.unconfirmed(detail) or self._not_a_trigger(detail),
         )
         requires = {"baseline": ("BASELINE", self.waf["traffic_alarm"],
                                  "no traffic baseline yet: cannot tell a spike from normal traffic")}
@@ -95,10 +96,17 @@ class WafService(Remediation):
                           f"{self.waf['hold_minutes']} min, {self.waf['normal_periods']} normal periods)",
                           detail["incident_id"])
 
+    def _not_a_trigger(self, detail: dict[str, Any]) -> str | None:
+        """Only the alarms configured as the toggle's triggers turn rate limiting on."""
+        if detail.get("alarm_arn") in self.waf["trigger_alarm_arns"]:
+            return None
+        return f"{detail.get('alarm_arn')} is not one of waf.trigger_alarms"
+
     def recovery_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         now = self.deps.clock.now()
-        alarm = self.alarm_record(self.waf["traffic_alarm"])
-        normal_since = parse_timestamp(alarm["changed_at"]) if alarm and alarm.get("state") == "OK" else None
+        # CloudWatch, not the ledger: a claim that the alarm is OK must not lift a block mid-attack.
+        state, since = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
+        normal_since = since if state == "OK" else None
         if normal_since is None or now - normal_since < self._normal_window():
             reason = "traffic not yet normal long enough" if normal_since else "traffic alarm is not OK"
             return [self._note("waf.count", "skipped", f"recovery: {reason}; still blocking", event.get("incident"))]
@@ -113,7 +121,7 @@ class WafService(Remediation):
         return [self._act(request, "COUNT")]
 
     def outcome_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        state = self.alarm_state(self.waf["traffic_alarm"])
+        state, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
                                        {"alarm_state": state or "unknown"})
@@ -226,7 +234,7 @@ class WafService(Remediation):
             self.guardrails.record(decision, "skipped", {"previous": flip.previous})
             return self.report(decision, self.target, "skipped")
         blocking = waf_action != "COUNT"
-        side_effects = tuple(self.waf["side_effect_alarms"])
+        side_effects = tuple(self.deps.policy.alarm_arn(name) for name in self.waf["side_effect_alarms"])
         self.guardrails.record(decision, "executed", {"previous": flip.previous, "now": waf_action,
                                                       "attempts": flip.attempts},
                                causes=side_effects if blocking else (), ends=() if blocking else side_effects)

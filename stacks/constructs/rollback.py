@@ -31,15 +31,19 @@ class Rollback(Construct):
         )
         function = self.handler.function
         target = rule_target(function, self.dead_letters, max_event_age)
-        mapped = [alarm for spec in rollback["targets"].values() for alarm in spec["alarms"]]
         events.Rule(self, "OnIncident", event_bus=ops_bus, targets=[target],
                     description="Severe incidents on alarms mapped to a deployment target → rollback",
-                    event_pattern=rule_pattern(rollback_pattern(mapped, rollback["severities"])))
+                    event_pattern=rule_pattern(rollback_pattern(rollback)))
         events.Rule(self, "OnDeployment", event_bus=ops_bus, targets=[target],
                     description="Pipelines' Deployment Completed → the deployment ledger",
                     event_pattern=rule_pattern(DEPLOYMENT_PATTERN))
 
         role = self.handler.role
+        # Confirm before act, and the outcome check: the mapped alarms' state, from CloudWatch.
+        mapped_alarms = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=arn.split(":alarm:")[1],
+                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                         for spec in rollback["targets"].values() for arn in spec["alarm_arns"]]
+        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=mapped_alarms))
         for spec in rollback["targets"].values():
             if spec["kind"] == "lambda-alias":
                 arn = stack.format_arn(service="lambda", resource="function", resource_name=spec["function"],

@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, incident_pattern, stack_status_pattern
+from controlplane.events import stack_status_pattern, waf_pattern
 from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
@@ -62,8 +62,7 @@ class WafRateLimiting(Construct):
         target = rule_target(function, self.dead_letters, max_event_age)
         events.Rule(self, "OnIncident", event_bus=ops_bus,
                     description="Traffic-spike incidents opened or resolved → WAF rate limiting",
-                    event_pattern=rule_pattern(incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED),
-                                                                 "waf-rate-limit")),
+                    event_pattern=rule_pattern(waf_pattern(waf)),
                     targets=[target])
         events.Rule(self, "OnDeploy", description="Our stack deployed → re-assert an active block a deploy reset",
                     event_pattern=rule_pattern(stack_status_pattern(stack_name)), targets=[target])
@@ -92,6 +91,12 @@ class WafRateLimiting(Construct):
                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
                                                resources=[traffic_alarm]))
+        # Confirm before act: the trigger alarms' state, from CloudWatch.
+        triggers = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=arn.split(":alarm:")[1],
+                                     arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                    for arn in waf["trigger_alarm_arns"] if arn.split(":alarm:")[1] != waf["traffic_alarm"]]
+        if triggers:
+            role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=triggers))
 
         self.blocked_requests = cloudwatch.Alarm(
             self, "BlockedRequests",

@@ -233,9 +233,10 @@ def test_waf_toggle_can_touch_only_its_web_acl_alarm_and_schedules(template, con
 
 
 def test_waf_toggle_rules_use_the_shared_patterns(template, config) -> None:
-    from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, incident_pattern, stack_status_pattern
+    from controlplane.events import stack_status_pattern, waf_pattern
 
-    on_incident = incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit")
+    on_incident = waf_pattern(config.policy()["waf"])
+    assert on_incident["detail"]["alarm_arn"] == [config.alarm_arn(config.alarm("traffic-spike").name)]
     on_deploy = stack_status_pattern(f"{config.prefix}-control-plane")
     for pattern in (on_incident, on_deploy):
         rules = template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": pattern}})
@@ -296,8 +297,10 @@ def test_rollback_may_touch_only_its_configured_targets(template, config) -> Non
 def test_rollback_rules_use_the_shared_patterns(template, config) -> None:
     from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
 
-    mapped = [a for t in config.rollback["targets"].values() for a in t["alarms"]]
-    for pattern in (rollback_pattern(mapped, ["P0", "P1"]), DEPLOYMENT_PATTERN):
+    on_incident = rollback_pattern(config.policy()["rollback"])
+    assert on_incident["detail"]["alarm_arn"] == sorted(
+        config.alarm_arn(a) for t in config.rollback["targets"].values() for a in t["alarms"])
+    for pattern in (on_incident, DEPLOYMENT_PATTERN):
         rules = template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": pattern}})
         assert len(rules) == 1, pattern
         [target] = next(iter(rules.values()))["Properties"]["Targets"]

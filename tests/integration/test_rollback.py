@@ -31,6 +31,7 @@ def incident(alarm: str, fired: datetime, *, severity: str = "P1", transition: s
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": INCIDENT_OPENED, "source": OPS_SOURCE,
             "time": fired.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "detail": {"incident_id": "INC-2026-001", "severity": severity, "status": "OPEN", "alarm_name": alarm,
+                       "alarm_arn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}",
                        "remediation": "rollback", "actionable": True, "transition_id": transition,
                        "state_changed_at": fired.strftime("%Y-%m-%dT%H:%M:%S.000Z")}}
 
@@ -46,6 +47,7 @@ class Targets:
         from opsctl import lambda_host
 
         deps = harness.world.dependencies("rollback", harness.clock)
+        harness.as_triage_announced(event)
         return list(lambda_host.invoke("rollback", event, deps)["actions"])
 
     def alias(self) -> dict[str, Any]:

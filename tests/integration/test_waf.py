@@ -18,12 +18,16 @@ T0 = datetime(2026, 11, 27, 14, 5, tzinfo=timezone.utc)
 RULE = "runbook-rate-limit"
 
 
+TRAFFIC_ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:financeanalyst-pro-demo-traffic-spike"
+
+
 def ops_event(detail_type: str, at: datetime, *, incident: str = "INC-2026-001", transition: str = "t-1",
               actionable: bool = True) -> dict[str, Any]:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": OPS_SOURCE,
             "account": "123456789012", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1",
             "resources": [], "detail": {"incident_id": incident, "severity": "P1", "status": "OPEN",
                                         "alarm_name": "financeanalyst-pro-demo-traffic-spike",
+                                        "alarm_arn": TRAFFIC_ALARM_ARN,
                                         "remediation": "waf-rate-limit", "actionable": actionable,
                                         "transition_id": transition}}
 

@@ -46,10 +46,34 @@ def test_configured_alarm_without_its_tag_is_classified_from_config(config, poli
     assert (result.severity, result.decided_by, result.component) == ("P0", "config-alarm", "Web Application")
 
 
-def test_tag_on_an_alarm_from_outside_the_stacks_is_honoured(policy) -> None:
-    event = eventbridge_alarm("team-x-queue-age", "ALARM", AT, namespace="AWS/SQS", metric="AgeOfOldestMessage",
-                              description="Queue backing up [ops: severity=P1 remediation=scale-consumers]")
+def test_another_teams_alarm_cannot_order_us_about_with_a_tag(policy) -> None:
+    """Anyone who can create an alarm can write `[ops: …]` into its description: another team's alarm
+    in our account asking for WAF blocking is classified by the rules, with no remediation."""
+    event = eventbridge_alarm("other-team-queue-depth", "ALARM", AT, namespace="AWS/SQS", metric="AgeOfOldestMessage",
+                              description="Queue backing up [ops: severity=P0 remediation=waf-rate-limit]")
     result = classify(parse_delivery(event)[0], policy)
+    assert (result.severity, result.remediation, result.decided_by) == ("P2", None, "default")
+
+
+def test_our_alarm_name_in_another_account_is_not_our_alarm(config) -> None:
+    """Identity is the ARN: a trusted partner account's alarm named like ours gets neither our
+    alarm's configuration nor, without trust_tags, its description's tags."""
+    raw = config.policy()
+    raw["intake"]["allowed_accounts"]["999999999999"] = {"trust_tags": False}
+    spec = config.alarm("availability")
+    event = eventbridge_alarm(spec.name, "ALARM", AT, value=99.0, namespace=spec.namespace, metric=spec.metric_name,
+                              description=spec.tagged_description, account="999999999999")
+    result = classify(parse_delivery(event)[0], Policy(raw))
+    assert (result.severity, result.remediation, result.alarm_key) == ("P2", None, None)
+
+
+def test_tags_of_an_allowed_account_configured_to_be_trusted_are_honoured(config) -> None:
+    raw = config.policy()
+    raw["intake"]["allowed_accounts"]["210987654321"] = {"trust_tags": True}
+    event = eventbridge_alarm("team-x-queue-age", "ALARM", AT, namespace="AWS/SQS", metric="AgeOfOldestMessage",
+                              description="Queue backing up [ops: severity=P1 remediation=scale-consumers]",
+                              account="210987654321")
+    result = classify(parse_delivery(event)[0], Policy(raw))
     assert (result.severity, result.remediation, result.decided_by) == ("P1", "scale-consumers", "alarm-tag")
 
 

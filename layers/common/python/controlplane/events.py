@@ -44,12 +44,13 @@ STATUS_PAGE_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [
     *INCIDENT_DETAIL_TYPES, MAINTENANCE_STARTED, MAINTENANCE_ENDED]}
 
 
-def incident_pattern(detail_types: tuple[str, ...], remediation: str) -> dict[str, Any]:
-    """Ops-bus pattern for a remediation: only actionable incident events carrying its hint."""
+def incident_pattern(detail_types: tuple[str, ...], remediation: str, alarm_arns: list[str]) -> dict[str, Any]:
+    """Ops-bus pattern for a remediation: only actionable incident events carrying its hint, on the
+    alarms configured to trigger it (by ARN: a name alone may be anyone's)."""
     return {
         "source": [OPS_SOURCE],
         "detail-type": list(detail_types),
-        "detail": {"actionable": [True], "remediation": [remediation]},
+        "detail": {"actionable": [True], "remediation": [remediation], "alarm_arn": sorted(alarm_arns)},
     }
 
 
@@ -81,10 +82,17 @@ DEPLOYMENT_COMPLETED = "Deployment Completed"
 DEPLOYMENT_PATTERN: dict[str, Any] = {"source": [DEPLOY_SOURCE], "detail-type": [DEPLOYMENT_COMPLETED]}
 
 
-def rollback_pattern(alarms: list[str], severities: list[str]) -> dict[str, Any]:
-    """Incidents that may roll a target back: opened, actionable, severe enough, on a mapped alarm."""
+def rollback_pattern(rollback: dict[str, Any]) -> dict[str, Any]:
+    """Incidents that may roll a target back: opened, actionable, severe enough, on a mapped alarm
+    (by ARN). `rollback`: the compiled policy's section."""
+    mapped = [arn for target in rollback["targets"].values() for arn in target["alarm_arns"]]
     return {
         "source": [OPS_SOURCE],
         "detail-type": [INCIDENT_OPENED],
-        "detail": {"actionable": [True], "severity": list(severities), "alarm_name": sorted(alarms)},
+        "detail": {"actionable": [True], "severity": list(rollback["severities"]), "alarm_arn": sorted(mapped)},
     }
+
+
+def waf_pattern(waf: dict[str, Any]) -> dict[str, Any]:
+    """Incidents that turn rate limiting on and off: the compiled policy's `waf` section names them."""
+    return incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit", waf["trigger_alarm_arns"])

@@ -1,7 +1,7 @@
 """The one gate every remediation passes: execute, dry-run or skip, and why, recorded in the ledger.
 
 Checks, in order (the first that stops an action names the reason):
-  duplicate trigger → kill switch → capability pause → maintenance window covering the action's
+  duplicate trigger → unconfirmed (the ledger or CloudWatch contradicts the trigger) → kill switch → capability pause → maintenance window covering the action's
   alarm or component (all three: automation only) → stale event
   → missing data (fail closed) → mode dry-run → per-target cooldown (automation only) → flap guard
   → global hourly action budget.
@@ -48,6 +48,9 @@ class ActionRequest:
     # The alarm and component an incident-triggered action is about: a maintenance window covering
     # either pauses it. Follow-ups that check or undo an earlier action have none and carry on.
     scope: dict[str, Any] | None = None
+    # Set when the ledger or CloudWatch contradicts the event that asked for the action (the event
+    # is a claim; they are the truth): nothing moves, and the record says it may be a spoof.
+    unconfirmed: str | None = None
 
 
 @dataclass
@@ -119,6 +122,8 @@ class Guardrails:
 
         if state["decision"] is not None:
             return verdict(SKIP, f"already decided ({state['decision']['verdict']}) for this trigger", duplicate=True)
+        if request.unconfirmed:
+            return verdict(SKIP, f"unconfirmed: {request.unconfirmed} (a possible spoof)")
         # The kill switch and pauses stop the automation; a human on call acting through opsctl is
         # exactly who they hand control to, so they do not stop humans.
         human = request.decided_by.startswith("human:")

@@ -180,8 +180,8 @@ class IncidentLedger:
     def read_alarm(self, alarm_arn: str, year: int) -> AlarmRead:
         """The alarm's record, the year's last incident number, which of our own actions (if any)
         is setting this alarm off, and the open maintenance windows: in one consistent read."""
-        alarm_name = alarm_arn.split(":alarm:", 1)[-1]
-        caused_key = to_item({"pk": f"CAUSED#{alarm_name}", "sk": "ACTION"})
+        # By ARN: another account's alarm of the same name was not set off by our action.
+        caused_key = to_item({"pk": f"CAUSED#{alarm_arn}", "sk": "ACTION"})
         windows_key = to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True)))
         response = self.client.batch_get_item(
             RequestItems={

@@ -36,6 +36,28 @@ class Policy:
         assert isinstance(value, dict)
         return value
 
+    # --- whose alarms we believe (README: trust model) -----------------------------------------
+
+    def alarm_arn(self, name: str) -> str:
+        return f"arn:aws:cloudwatch:{self.raw['region']}:{self.raw['account']}:alarm:{name}"
+
+    def is_ours(self, alarm_arn: str) -> bool:
+        """An alarm our stacks created: this deployment's account and Region, our name prefix."""
+        return alarm_arn.startswith(self.alarm_arn(f"{self.prefix}-"))
+
+    def is_local(self, alarm_arn: str) -> bool:
+        """In this deployment's account and Region, where our credentials can ask CloudWatch about it."""
+        return alarm_arn.startswith(self.alarm_arn(""))
+
+    def allows_account(self, account: str) -> bool:
+        return account in self.raw["intake"]["allowed_accounts"]
+
+    def trusts_tags(self, alarm_arn: str, account: str) -> bool:
+        """`[ops: …]` tags in a description are believed on our own alarms, and on those of an allowed
+        account configured with trust_tags; anyone else could write anything there."""
+        allowed = self.raw["intake"]["allowed_accounts"].get(account) or {}
+        return self.is_ours(alarm_arn) or (account != self.raw["account"] and bool(allowed.get("trust_tags")))
+
 
 @cache
 def load_policy(path: str) -> Policy:

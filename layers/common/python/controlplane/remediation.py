@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from controlplane.clock import isoformat
+from controlplane.errors import IncidentNotFound
 from controlplane.guardrails import Decision, Guardrails
-from controlplane.ledger import read_item
+from controlplane.ledger import IncidentLedger, read_item
 from controlplane.runtime import Dependencies
 
 
@@ -28,14 +31,36 @@ class Remediation:
     def item(self, pk: str, sk: str) -> dict[str, Any] | None:
         return read_item(self.deps.client("dynamodb"), self.table, pk, sk)
 
-    def alarm_record(self, alarm_name: str) -> dict[str, Any] | None:
-        """The alarm as triage last recorded it (state, changed_at, open incident)."""
-        arn = f"arn:aws:cloudwatch:{self.policy['region']}:{self.policy['account']}:alarm:{alarm_name}"
-        return self.item(f"ALARM#{arn}", "STATE")
+    def alarm_now(self, alarm_arn: str) -> tuple[str | None, datetime | None]:
+        """The alarm's state and since when, as CloudWatch has it now (None: no such alarm). The
+        source of truth for acting and for checking what an action did; the ledger only records."""
+        name = alarm_arn.split(":alarm:", 1)[-1]
+        response = self.deps.client("cloudwatch").describe_alarms(AlarmNames=[name],
+                                                                  AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        found = response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
+        if not found:
+            return None, None
+        return str(found[0]["StateValue"]), found[0].get("StateUpdatedTimestamp")
 
-    def alarm_state(self, alarm_name: str) -> str | None:
-        record = self.alarm_record(alarm_name)
-        return str(record["state"]) if record and record.get("state") else None
+    def unconfirmed(self, detail: dict[str, Any]) -> str | None:
+        """Why the incident an ops-bus event announces must not be acted on, or None. The event is a
+        hint anyone allowed to put events on the bus could forge: the ledger must hold the incident,
+        open and on the same alarm, and CloudWatch must have that alarm in ALARM."""
+        try:
+            incident = IncidentLedger(self.table, self.deps.client("dynamodb")).get_incident(str(detail["incident_id"]))
+        except IncidentNotFound:
+            return f"the ledger has no incident {detail['incident_id']}"
+        if incident.get("alarm_arn") != detail.get("alarm_arn"):
+            return f"incident {incident['id']} is on {incident.get('alarm_arn')}, not {detail.get('alarm_arn')}"
+        if incident["status"] == "RESOLVED":
+            return f"incident {incident['id']} is resolved"
+        if not self.deps.policy.is_local(incident["alarm_arn"]):
+            return None  # another account's alarm: our credentials cannot look (its claim was accepted)
+        state, since = self.alarm_now(incident["alarm_arn"])
+        if state != "ALARM":
+            return (f"CloudWatch has {incident['alarm_name']} in {state} since {isoformat(since)}" if state
+                    else f"CloudWatch has no alarm {incident['alarm_name']}")
+        return None
 
     def page(self, severity: str, subject: str, message: str) -> None:
         self.deps.client("sns").publish(TopicArn=self.deps.settings.notify_topics[severity], Subject=subject[:100],
