@@ -14,9 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from moto import mock_aws
-
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from controlplane.clock import FixedClock, isoformat, parse_timestamp
 from controlplane.events import INCIDENT_OPENED, OPS_SOURCE

@@ -9,7 +9,6 @@ heard at all."""
 from __future__ import annotations
 
 from alarm_parsing import AlarmTransition
-
 from controlplane.clock import isoformat
 from controlplane.runtime import Dependencies
 

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from integration.test_rollback import DEPLOYED, ERROR_RATE, Targets
+from integration.test_waf import TRAFFIC_ALARM_ARN, decisions
 
 from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
 from controlplane.text import quoted
 from factories import eventbridge_alarm, sns_alarm
-from integration.test_rollback import DEPLOYED, ERROR_RATE, Targets
-from integration.test_waf import TRAFFIC_ALARM_ARN, decisions
 from opsctl import lambda_host
 
 T0 = datetime(2026, 11, 27, 14, 5, tzinfo=timezone.utc)

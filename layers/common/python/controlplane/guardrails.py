@@ -1,8 +1,9 @@
 """The one gate every remediation passes: execute, dry-run or skip, and why, recorded in the ledger.
 
 Checks, in order (the first that stops an action names the reason):
-  duplicate trigger → unconfirmed (the ledger or CloudWatch contradicts the trigger) → kill switch → capability pause → maintenance window covering the action's
-  alarm or component (all three: automation only) → stale event
+  duplicate trigger → unconfirmed (the ledger or CloudWatch contradicts the trigger) → kill switch
+  → capability pause → maintenance window covering the action's alarm or component (all three:
+  automation only) → stale event
   → missing data (fail closed) → mode dry-run → per-target cooldown (automation only) → flap guard
   → global hourly action budget.
 
