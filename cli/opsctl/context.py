@@ -21,6 +21,7 @@ import boto3
 from moto import mock_aws
 
 from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timestamp
+from controlplane.events import scheduler_role_name
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -44,7 +45,9 @@ class OperatorContext:
         arn = f"arn:aws:lambda:{self.config.region}:{self.config.account}:function:{name}"
         # Fresh clients (they count calls per function), but the local runtime's AWS Backup stand-in stays.
         kept = {name: client for name, client in self.deps._clients.items() if name == "backup" and self.local}
-        return dataclasses.replace(self.deps, settings=dataclasses.replace(self.deps.settings, self_arn=arn), _clients=kept)
+        role = f"arn:aws:iam::{self.config.account}:role/{scheduler_role_name(name)}"
+        return dataclasses.replace(self.deps, settings=dataclasses.replace(self.deps.settings, self_arn=arn,
+                                                                           scheduler_role_arn=role), _clients=kept)
 
 
 def uses_real_account(args: Any) -> bool:
@@ -75,7 +78,7 @@ def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
         policy_path=str(policy_dir / "policy.json"),
         web_acl_id=_web_acl_id(session, config.waf["web_acl_name"]),
         schedule_group=f"{prefix}-checks",
-        scheduler_role_arn=f"arn:aws:iam::{account}:role/{prefix}-scheduler",
+        scheduler_role_arn=None,  # per function (deps_for)
     )
     return OperatorContext(config, Dependencies(settings=settings, clock=SystemClock(), session=session), local=False)
 

@@ -19,7 +19,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.events.models import EventPattern
 
 from controlplane.clock import Clock, parse_timestamp
-from controlplane.events import ALARM_STATE_CHANGE, OUTBOX_STREAM_FILTER
+from controlplane.events import ALARM_STATE_CHANGE, OUTBOX_STREAM_FILTER, scheduler_role_name
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -68,7 +68,9 @@ class LocalWorld:
         """What the deployed function would get: its own ARN (for schedules that call it back), the
         world's clients, the event-time clock; pacing waits are recorded instead of slept. Kept per
         function, like a warm Lambda container, until the settings change."""
-        settings = dataclasses.replace(self.settings, self_arn=self.function_arn(function))
+        name = f"{self.config.prefix}-{function.replace('_', '-')}"
+        settings = dataclasses.replace(self.settings, self_arn=self.function_arn(function),
+                                       scheduler_role_arn=f"arn:aws:iam::{self.config.account}:role/{scheduler_role_name(name)}")
         cached = self._containers.get(function)
         if cached is None or cached.settings != settings or cached.clock is not clock:
             cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,
@@ -377,7 +379,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         policy_path=str(policy_path),
         web_acl_id=web_acl_id,
         schedule_group=f"{prefix}-checks",
-        scheduler_role_arn=f"arn:aws:iam::{config.account}:role/{prefix}-scheduler",
+        scheduler_role_arn=None,  # per function (dependencies)
         status_bucket=f"{prefix}-status",
         reports_bucket=f"{prefix}-reports",
     )

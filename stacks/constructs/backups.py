@@ -111,8 +111,7 @@ class BackupVerification(Construct):
         events.Rule(self, "FindingsToTriage", event_bus=ops_bus, event_pattern=rule_pattern(BACKUP_CHECK_PATTERN),
                     description="Backup check findings (virtual alarms) → triage",
                     targets=[rule_target(triage, triage_dead_letters, max_event_age)])
-        follow_ups.allow_invoke(self.handler.function_name)
-        self.dead_letters.queue.grant_send_messages(follow_ups.role)
+        self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
         for schedule_id, name, expression, task in (
                 ("HourlyVerify", "backup-verify", config["verify_schedule"], "verify"),
                 ("CriticalRestoreTests", "restore-tests", config["restore_testing"]["critical_schedule"], "restore-tests")):
@@ -121,7 +120,7 @@ class BackupVerification(Construct):
                 schedule_expression=expression, schedule_expression_timezone=policy["timezone"],
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
                 target=scheduler.CfnSchedule.TargetProperty(
-                    arn=function.function_arn, role_arn=follow_ups.role.role_arn,
+                    arn=function.function_arn, role_arn=follow_ups.role_for(self.handler.function_name).role_arn,
                     input=json.dumps({"task": task, "at": "<aws.scheduler.scheduled-time>"}),
                     retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
                                                                            maximum_retry_attempts=3),
@@ -139,7 +138,8 @@ class BackupVerification(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["backup:StartRestoreJob", "backup:DeleteRecoveryPoint",
                                                         "backup:GetRecoveryPointRestoreMetadata"],
                                                resources=[vault_points]))
-        role.add_to_policy(iam.PolicyStatement(actions=["iam:PassRole"], resources=[self.role.role_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["iam:PassRole"], resources=[self.role.role_arn],
+                                               conditions={"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}))
         role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[self.configuration.bucket_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=[stack.format_arn(

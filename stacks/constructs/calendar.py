@@ -53,7 +53,7 @@ class MaintenanceCalendar(Construct):
                 schedule_expression_timezone=policy["timezone"],
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
                 target=scheduler.CfnSchedule.TargetProperty(
-                    arn=function.function_arn, role_arn=follow_ups.role.role_arn,
+                    arn=function.function_arn, role_arn=follow_ups.role_for(self.handler.function_name).role_arn,
                     # The scheduled time, not the delivery time: retries open the same window and
                     # run the same checklist occurrence, which the ledger then refuses twice.
                     input=json.dumps({"task": name, "at": "<aws.scheduler.scheduled-time>"}),
@@ -65,7 +65,7 @@ class MaintenanceCalendar(Construct):
             )
             schedule.node.add_dependency(self.group)
             self.schedules[name] = schedule
-        self.dead_letters.queue.grant_send_messages(follow_ups.role)
+        self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
 
         # A window's end → triage looks again at the alarms it covered.
         events.Rule(self, "RecheckAfterWindow", event_bus=ops_bus, event_pattern=rule_pattern(MAINTENANCE_ENDED_PATTERN),

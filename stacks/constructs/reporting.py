@@ -92,8 +92,7 @@ class Reporting(Construct):
                     description="Incident and maintenance events → status page (and incident reports)",
                     targets=[rule_target(function, self.dead_letters, max_event_age)])
 
-        follow_ups.allow_invoke(self.handler.function_name)
-        self.dead_letters.queue.grant_send_messages(follow_ups.role)
+        self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
         tasks = {"status-page": (policy["status_page"]["refresh"], {"task": "status-page"}, Duration.minutes(5))}
         for period in ("daily", "weekly", "monthly"):
             tasks[f"{period}-report"] = (policy["reports"][period], {"task": "report", "period": period,
@@ -106,7 +105,8 @@ class Reporting(Construct):
                 schedule_expression=expression, schedule_expression_timezone=policy["timezone"],
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
                 target=scheduler.CfnSchedule.TargetProperty(
-                    arn=function.function_arn, role_arn=follow_ups.role.role_arn, input=json.dumps(payload),
+                    arn=function.function_arn, role_arn=follow_ups.role_for(self.handler.function_name).role_arn,
+                    input=json.dumps(payload),
                     retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                         maximum_event_age_in_seconds=int(max_age.to_seconds()), maximum_retry_attempts=3),
                     dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue.queue_arn)),

@@ -73,7 +73,7 @@ class WafRateLimiting(Construct):
             schedule_expression="cron(5 * * * ? *)",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn, role_arn=follow_ups.role.role_arn,
+                arn=function.function_arn, role_arn=follow_ups.role_for(self.handler.function_name).role_arn,
                 input=json.dumps({"task": "compute-baseline"}),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
                                                                        maximum_retry_attempts=3),
@@ -81,7 +81,7 @@ class WafRateLimiting(Construct):
                     arn=self.dead_letters.queue.queue_arn),
             ),
         ).node.add_dependency(follow_ups.group)
-        self.dead_letters.queue.grant_send_messages(follow_ups.role)
+        self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
 
         # What the toggle does, and nothing else.
         role = self.handler.role

@@ -307,12 +307,22 @@ def test_rollback_rules_use_the_shared_patterns(template, config) -> None:
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 185
 
 
-def test_follow_up_scheduler_role_invokes_only_our_functions(template) -> None:
-    invokes = [s for s in _statements(template, "FollowUpsRole") if s["Action"] == "lambda:InvokeFunction"]
-    resources_ = json.dumps([s["Resource"] for s in invokes])
-    assert "function:financeanalyst-pro-demo-waf-toggle" in resources_
-    assert "function:financeanalyst-pro-demo-rollback" in resources_ and "*" not in resources_
-    assert "function:financeanalyst-pro-demo-calendar" in resources_
+def test_each_function_has_a_scheduler_role_that_invokes_it_alone(template, config) -> None:
+    """No function can schedule another: the only scheduler role it may pass invokes itself."""
+    scheduled = ("waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify")
+    roles = {name: r for name, r in resources(template, "AWS::IAM::Role").items()
+             if r["Properties"].get("RoleName", "").endswith("-scheduler")}
+    assert sorted(r["Properties"]["RoleName"] for r in roles.values()) == sorted(
+        f"{config.prefix}-{f.replace('_', '-')}-scheduler" for f in scheduled)
+    for logical_id, role in roles.items():
+        function = role["Properties"]["RoleName"].removesuffix("-scheduler")
+        invokes = [s for s in _statements(template, logical_id) if s["Action"] == "lambda:InvokeFunction"]
+        assert json.dumps([s["Resource"] for s in invokes]).count(":function:") == 1
+        assert f":function:{function}\"" in json.dumps(invokes)
+    passes = [s for s in _statements(template) if s["Action"] == "iam:PassRole"]
+    # Four functions schedule follow-ups of their own; the verifier passes AWS Backup its restore role.
+    assert len(passes) == 4 + 1
+    assert all(set(s["Condition"]["StringEquals"]) == {"iam:PassedToService"} for s in passes)
 
 
 def test_an_existing_web_acl_is_used_not_created(config, tmp_path) -> None:

@@ -68,6 +68,11 @@ def stack_name(prefix: str) -> str:
     return f"{prefix}-control-plane"
 
 
+def scheduler_role_name(function_name: str) -> str:
+    """The role EventBridge Scheduler invokes one function with (it may invoke that function only)."""
+    return f"{function_name}-scheduler"
+
+
 # The ledger stream's records the outbox relay receives (a Lambda event-source filter, which uses
 # the EventBridge pattern syntax): new OUTBOX items only, not their TTL deletion nor other items.
 OUTBOX_STREAM_FILTER: dict[str, Any] = {
