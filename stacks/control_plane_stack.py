@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from controlplane.events import BACKUP_CHECK, RELAYED_DETAIL_TYPES
 from stacks.config import ControlPlaneConfig
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
@@ -66,12 +67,14 @@ class ControlPlaneStack(Stack):
         key = kms.Key(self, "Key", alias=f"alias/{prefix}-control-plane", enable_key_rotation=True,
                       removal_policy=RemovalPolicy.RETAIN,
                       description="Encrypts the ledger and the control plane's SNS topics")
-        # CloudWatch alarm actions publish to our encrypted topics (DLQ alarms, SNS intake).
+        # CloudWatch alarm actions publish to our encrypted topics (DLQ alarms, SNS intake), and so may
+        # the accounts we accept alarms from (their alarms and their forwarding rules).
+        accounts = [config.account, *config.intake["allowed_accounts"]]
         key.add_to_resource_policy(iam.PolicyStatement(
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
             resources=["*"],  # in a key policy, "*" means this key
-            conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            conditions={"StringEquals": {"aws:SourceAccount": accounts}},
         ))
 
         ledger = Ledger(self, "Ledger", prefix=prefix, key=key)
@@ -86,6 +89,7 @@ class ControlPlaneStack(Stack):
                          **topics.environment()},
             retry_attempts=config.triage["intake_retry_attempts"],
             max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
+            accounts=accounts,
         )
         ledger.grant_items(triage.handler.function, LEDGER_ITEM_ACTIONS["triage"])
         relay = OutboxRelay(
@@ -98,7 +102,7 @@ class ControlPlaneStack(Stack):
             max_record_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         )
         topics.grant_publish(relay.handler.function)
-        ops_bus.grant_put(relay.handler.function)
+        ops_bus.grant_put(relay.handler.role, RELAYED_DETAIL_TYPES)
         # Dead-letter alarms page directly: if triage itself is broken, they must not depend on it.
         for dead_letters in (triage.dead_letters, topics.dead_letters, relay.dead_letters):
             dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
@@ -129,7 +133,8 @@ class ControlPlaneStack(Stack):
         backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy, schedule_group=calendar.group,
                                      access_logs=reporting.access_logs, triage=triage.handler.function,
                                      triage_dead_letters=triage.dead_letters, **remediation)
-        ops_bus.grant_put(backups.handler.function)  # findings go to triage through the ops bus
+        ops_bus.grant_put(backups.handler.role, (BACKUP_CHECK,))  # findings go to triage through the ops bus
+        ops_bus.lock(config.deployers)
         for name, capability in (("waf_toggle", waf), ("rollback", rollback), ("calendar", calendar),
                                  ("escalation", escalation), ("reporting", reporting), ("backup_verify", backups)):
             ledger.grant_items(capability.handler.function, LEDGER_ITEM_ACTIONS[name])

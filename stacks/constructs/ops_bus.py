@@ -9,7 +9,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from controlplane.events import OPS_SOURCE
+from controlplane.events import DEPLOYMENT_COMPLETED, OPS_SOURCE
 
 
 def rule_pattern(pattern: dict[str, Any]) -> events.EventPattern:
@@ -30,5 +30,33 @@ class OpsBus(Construct):
             retention=Duration.days(365),
         )
 
-    def grant_put(self, grantee: iam.IGrantable) -> None:
-        self.bus.grant_put_events_to(grantee)
+        self.putters: list[tuple[str, tuple[str, ...]]] = []  # (role ARN, the detail-types it may put)
+
+    def grant_put(self, role: iam.IRole, detail_types: tuple[str, ...]) -> None:
+        """Let a function's role put exactly these detail-types on the bus."""
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["events:PutEvents"], resources=[self.bus.event_bus_arn],
+            conditions={"StringEquals": {"events:detail-type": list(detail_types)}}))
+        self.putters.append((role.role_arn, detail_types))
+
+    def lock(self, deployers: tuple[str, ...]) -> None:
+        """The bus's own policy: only our functions (each its detail-types) and the configured
+        deployers ("Deployment Completed" only) may put events on it, whatever else IAM allows in the
+        account. Principals with no ARN (AWS services replaying the archive) are not matched."""
+        allowed = [arn for arn, _ in self.putters] + list(deployers)
+        self.bus.add_to_resource_policy(iam.PolicyStatement(
+            sid="OnlyOurFunctionsAndDeployers", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+            actions=["events:PutEvents"], resources=[self.bus.event_bus_arn],
+            conditions={"Null": {"aws:PrincipalArn": "false"}, "ArnNotEquals": {"aws:PrincipalArn": allowed}}))
+        for index, (arn, detail_types) in enumerate([*self.putters, *((d, (DEPLOYMENT_COMPLETED,)) for d in deployers)]):
+            self.bus.add_to_resource_policy(iam.PolicyStatement(
+                sid=f"OnlyItsDetailTypes{index}", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"], resources=[self.bus.event_bus_arn],
+                conditions={"ArnEquals": {"aws:PrincipalArn": arn},
+                            "StringNotEquals": {"events:detail-type": list(detail_types)}}))
+        if deployers:
+            # Deployers in other accounts need an allow here (same-account ones need it in IAM too).
+            self.bus.add_to_resource_policy(iam.PolicyStatement(
+                sid="DeployersAnnounceDeployments", principals=[iam.ArnPrincipal(arn) for arn in deployers],
+                actions=["events:PutEvents"], resources=[self.bus.event_bus_arn],
+                conditions={"StringEquals": {"events:detail-type": [DEPLOYMENT_COMPLETED]}}))

@@ -35,6 +35,7 @@ class AlarmTriage(Construct):
         environment: dict[str, str],
         retry_attempts: int,
         max_event_age: Duration,
+        accounts: list[str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-triage-dlq")
@@ -65,11 +66,14 @@ class AlarmTriage(Construct):
         self.intake_topic = sns.Topic(
             self, "IntakeTopic", topic_name=f"{prefix}-alarm-intake", master_key=key, enforce_ssl=True,
         )
-        self.intake_topic.add_to_resource_policy(iam.PolicyStatement(
-            actions=["sns:Publish"],
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            resources=[self.intake_topic.topic_arn],
-        ))
+        # Alarm actions of the accounts we accept (not CloudWatch acting for anyone: confused deputy),
+        # and EventBridge rules of theirs forwarding alarm events.
+        for service, source_arns in (("cloudwatch", [f"arn:aws:cloudwatch:*:{a}:alarm:*" for a in accounts]),
+                                     ("events", [f"arn:aws:events:*:{a}:rule/*" for a in accounts])):
+            self.intake_topic.add_to_resource_policy(iam.PolicyStatement(
+                actions=["sns:Publish"], principals=[iam.ServicePrincipal(f"{service}.amazonaws.com")],
+                resources=[self.intake_topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": accounts}, "ArnLike": {"aws:SourceArn": source_arns}}))
         self.intake_topic.add_subscription(subscriptions.LambdaSubscription(function, dead_letter_queue=dlq))
 
         # The third path: an alarm may name this function as its action. Only this account's alarms

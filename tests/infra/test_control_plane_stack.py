@@ -518,3 +518,37 @@ def test_the_verifier_deletes_only_restore_test_copies(template) -> None:
                if any(a in json.dumps(s["Action"]) for a in ("DeleteBucket", "DeleteTable", "DeleteDBInstance"))]
     resources_ = [r for s in deletes for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
     assert resources_ and all("-restore-test-" in json.dumps(r) for r in resources_)
+
+
+def test_the_intake_topic_hears_only_the_accepted_accounts_alarms_and_rules(template, config) -> None:
+    [policy] = [p["Properties"]["PolicyDocument"] for p in resources(template, "AWS::SNS::TopicPolicy").values()
+                if "alarm-intake" in json.dumps(p["Properties"]["Topics"]) or "Intake" in json.dumps(p["Properties"]["Topics"])]
+    publishes = [s for s in policy["Statement"] if s["Action"] == "sns:Publish" and s["Effect"] == "Allow"]
+    assert {s["Principal"]["Service"] for s in publishes} == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for statement in publishes:  # no confused deputy: CloudWatch acting for any account
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == [config.account]
+        assert all(f":{config.account}:" in arn for arn in statement["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
+def test_only_our_functions_and_the_deployers_may_put_on_the_ops_bus(config, tmp_path) -> None:
+    """A "Deployment Completed" (or a forged "Incident Opened") from anyone else never reaches a rule."""
+    import dataclasses
+
+    from aws_cdk.assertions import Template
+
+    from app import build_app
+
+    deployer = f"arn:aws:iam::{config.account}:role/release-pipeline"
+    build_app(dataclasses.replace(config, deployers=(deployer,)), outdir=str(tmp_path)).synth()
+    body = json.loads((tmp_path / f"{config.prefix}-control-plane.template.json").read_text())
+    # CDK writes one AWS::Events::EventBusPolicy per statement.
+    statements = {p["Properties"]["Statement"]["Sid"].removeprefix("cdk-"): p["Properties"]["Statement"]
+                  for p in Template.from_json(body).find_resources("AWS::Events::EventBusPolicy").values()}
+    everyone_else = statements["OnlyOurFunctionsAndDeployers"]
+    assert everyone_else["Effect"] == "Deny" and everyone_else["Principal"] == {"AWS": "*"}
+    allowed = json.dumps(everyone_else["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+    assert deployer in allowed and "OutboxRelayHandlerRole" in allowed and "BackupsHandlerRole" in allowed
+    confined = [s for sid, s in statements.items() if sid.startswith("OnlyItsDetailTypes")]
+    [deployers_only] = [s for s in confined if s["Condition"]["ArnEquals"]["aws:PrincipalArn"] == deployer]
+    assert deployers_only["Condition"]["StringNotEquals"]["events:detail-type"] == ["Deployment Completed"]
+    assert len(confined) == 3  # the relay, the backup verifier, the deployer

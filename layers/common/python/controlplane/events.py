@@ -25,6 +25,8 @@ BACKUP_JOB_PATTERN: dict[str, Any] = {"source": ["aws.backup"],
 
 MAINTENANCE_STARTED = "Maintenance Window Started"
 MAINTENANCE_ENDED = "Maintenance Window Ended"
+# What the outbox relay announces (triage's incidents, the calendar's windows): all it may put.
+RELAYED_DETAIL_TYPES = (*INCIDENT_DETAIL_TYPES, MAINTENANCE_STARTED, MAINTENANCE_ENDED)
 # At a window's end triage looks again at the alarms it covered (see triage_service.recheck_after_window).
 MAINTENANCE_ENDED_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [MAINTENANCE_ENDED]}
 
