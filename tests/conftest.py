@@ -20,6 +20,7 @@ from moto import mock_aws
 from controlplane.clock import FixedClock, isoformat, parse_timestamp
 from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
 from controlplane.ledger import IncidentLedger, to_item
+from controlplane.remediation import record_human_request
 from controlplane.runtime import Dependencies
 from iam_audit import CallRecorder
 from opsctl import lambda_host
@@ -111,6 +112,13 @@ class Harness:
             self.clock.set(at)
         self.as_triage_announced(event)
         return list(lambda_host.invoke("waf_toggle", event, self.world.dependencies("waf_toggle", self.clock))["actions"])
+
+    def human(self, task: dict[str, Any]) -> dict[str, Any]:
+        """A `manual` task as opsctl sends it: with the human request it records first."""
+        action = task.get("action") or "rollback"
+        request = record_human_request(self.world.client("dynamodb"), self.world.settings.ledger_table,
+                                       by=task["by"], actions=(action,), target="-", reason=None, at=self.clock.now())
+        return task | {"request": request}
 
     def as_triage_announced(self, event: Any) -> None:
         """A test's "Incident Opened" stands for one triage announced: what triage and CloudWatch

@@ -15,7 +15,7 @@ from controlplane.clock import isoformat
 from controlplane.errors import ConfigError, IncidentNotFound, MalformedEvent
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
 from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
-from controlplane.remediation import Remediation
+from controlplane.remediation import Remediation, record_human_request
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
 from stacks.config import CAPABILITIES, load_config
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = target(waf.add_parser(name, help=f"{name} now, through the guardrails (a human decision)"))
         sub.add_argument("--for", dest="for_", type=duration, help="undo automatically after 30m, 2h, …")
         sub.add_argument("--dry-run", action="store_true", help="decide and record, write nothing")
+        forceable(sub)
         sub.add_argument("--by", default=getpass.getuser())
     commands.choices["waf"].set_defaults(run=run_waf)
 
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--to", help="version to go back to (default: the previous good one)")
     sub.add_argument("--environment", help="config/<environment>.yaml (instead of --config)")
     sub.add_argument("--dry-run", action="store_true")
+    forceable(sub)
     sub.add_argument("--by", default=getpass.getuser())
     commands.choices["deploy"].set_defaults(run=run_deploy)
 
@@ -227,6 +229,21 @@ def _service(context: OperatorContext, function: str, module: str, cls: str) -> 
     return getattr(importlib.import_module(module), cls)(context.deps_for(function))
 
 
+def forceable(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="past the cooldown, flap guard and action budget (never the data checks); needs --reason")
+    parser.add_argument("--reason", help="why: recorded with the decision")
+
+
+def human_request(args: argparse.Namespace, context: OperatorContext, actions: tuple[str, ...], target: str) -> dict[str, Any]:
+    """The ledger record of this human's request, and what the manual task carries of it."""
+    if args.force and not args.reason:
+        raise ConfigError("--force needs --reason: it is recorded with the decision")
+    request = record_human_request(context.deps.client("dynamodb"), context.deps.settings.ledger_table, by=args.by,
+                                   actions=actions, target=target, reason=args.reason, at=context.deps.clock.now())
+    return {"request": request, **({"force_reason": args.reason} if args.force else {})}
+
+
 def run_waf(args: argparse.Namespace) -> int:
     with operator_context(args, save=args.action != "status") as context:
         service = _service(context, "waf_toggle", "waf_service", "WafService")
@@ -238,8 +255,11 @@ def run_waf(args: argparse.Namespace) -> int:
                       "controls": _guardrails(context).controls()}
             emit(args, status, "\n".join(f"{k:>18}: {v}" for k, v in status.items()))
             return 0
+        # The expiry (--for) undoes it later as the same request.
+        undo = "unblock" if args.action == "block" else "block"
+        request = human_request(args, context, (args.action, undo) if args.for_ else (args.action,), service.target)
         actions = service.handle({"task": "manual", "action": args.action, "by": args.by, "dry_run": args.dry_run,
-                                  "for_minutes": int(args.for_.total_seconds() // 60) if args.for_ else None})
+                                  "for_minutes": int(args.for_.total_seconds() // 60) if args.for_ else None} | request)
         for action in actions:
             emit(args, action, f"{action['type']} {action['result']}: {action['reason']} ({action.get('decision')})")
         return 0 if all(a["result"] in ("executed", "dry_run") for a in actions) else 1
@@ -283,8 +303,9 @@ def run_deploy(args: argparse.Namespace) -> int:
             emit(args, result, f"{result['result']}: {result['reason']}")
             return 0 if result["result"] == "recorded" else 1
         if args.action == "rollback":
+            request = human_request(args, context, ("rollback",), args.target)
             [result] = service.handle({"task": "manual", "target": args.target, "to": args.to, "by": args.by,
-                                       "dry_run": args.dry_run})
+                                       "dry_run": args.dry_run} | request)
             emit(args, result, f"{result['type']} {result['result']}: {result['reason']} ({result.get('decision')})")
             return 0 if result["result"] in ("executed", "dry_run") else 1
         if args.action == "status":

@@ -130,6 +130,9 @@ class RollbackService(Remediation):
         target = str(event["target"])
         if target not in self.config["targets"]:
             raise MalformedEvent(f"unknown target {target!r}")
+        refused = self.unrequested(event, "rollback")
+        if refused is not None:
+            return self.note("rollback", target, "refused", f"not run as a human's: {refused}", None)
         head = self.deployments.head(target)
         if head is None:
             return self.note("rollback", target, "skipped", f"no deployment of {target} is known", None)
@@ -139,6 +142,7 @@ class RollbackService(Remediation):
             trigger={"kind": "opsctl", "by": event["by"], "to": event.get("to")},
             trigger_id=f"manual|{event['by']}|{isoformat(now)}", event_time=now, decided_by=f"human:{event['by']}",
             inputs={"live_version": head["live_version"], "deployed_at": head["live_since"]}, cooldown=False,
+            forced=event.get("force_reason"),
         )
         return self.roll_back(request, head["live_version"], to_version=event.get("to"),
                               force_dry_run=bool(event.get("dry_run")))

@@ -183,20 +183,27 @@ class WafService(Remediation):
     # --- humans --------------------------------------------------------------------------------
 
     def manual(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if event.get("action") not in ("block", "unblock"):
+            raise MalformedEvent(f"manual WAF action must be block or unblock, not {event.get('action')!r}")
+        refused = self.unrequested(event, event["action"])
+        if refused is not None:
+            return [self._note(f"waf.{event['action']}", "refused", f"not run as a human's: {refused}", None)]
         action = {"block": ("waf.block", self.waf["block_action"]), "unblock": ("waf.count", "COUNT")}[event["action"]]
         now = self.deps.clock.now()
         request = ActionRequest(
             capability=CAPABILITY, action=action[0], target=self.target,
-            trigger={"kind": "opsctl", "by": event["by"], "for_minutes": event.get("for_minutes")},
+            trigger={"kind": "opsctl", "by": event["by"], "for_minutes": event.get("for_minutes"),
+                     "request": event["request"]},
             trigger_id=f"manual|{event['by']}|{isoformat(now)}", event_time=now, decided_by=f"human:{event['by']}",
-            cooldown=False,
+            cooldown=False, forced=event.get("force_reason"),
         )
         result = self._act(request, action[1], force_dry_run=bool(event.get("dry_run")))
         if result["result"] == "executed" and event.get("for_minutes"):
             due = now + timedelta(minutes=int(event["for_minutes"]))
             undo = "unblock" if event["action"] == "block" else "block"
             self.deps.schedule(f"waf-manual-expiry-{int(now.timestamp())}", due,
-                               {"task": "manual", "action": undo, "by": f"{event['by']} (expiry)", "at": isoformat(due)})
+                               {"task": "manual", "action": undo, "by": f"{event['by']} (expiry)", "at": isoformat(due),
+                                "request": event["request"]})
         return [result]
 
     # --- shared steps --------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def test_waf_toggling_pauses_inside_a_window_and_humans_still_act(harness, basel
     [action] = harness.waf(event, at)
     assert action["result"] == "skipped" and "maintenance window adhoc-20261125-190000" in action["reason"]
     assert waf_acl.action() == "COUNT"
-    [manual] = harness.waf({"task": "manual", "action": "block", "by": "alice"}, at + timedelta(minutes=1))
+    [manual] = harness.waf(harness.human({"task": "manual", "action": "block", "by": "alice"}), at + timedelta(minutes=1))
     assert manual["result"] == "executed" and waf_acl.action() == "BLOCK"
 
 

@@ -226,11 +226,11 @@ def test_outcome_check_escalates_when_the_alarm_stays(targets, config) -> None:
 
 
 def test_human_rollback_goes_through_the_same_path(targets) -> None:
-    [action] = targets.run({"task": "manual", "target": "api", "by": "alice", "to": "1"},
+    [action] = targets.run(targets.harness.human({"task": "manual", "target": "api", "by": "alice", "to": "1"}),
                            DEPLOYED + timedelta(hours=3))  # long after the bake window: humans decide
     assert action["result"] == "executed" and targets.alias()["FunctionVersion"] == "1"
     [decision] = targets.items("DECISION#")
     assert decision["decided_by"] == "human:alice"
-    [refused] = targets.run({"task": "manual", "target": "api", "by": "alice", "to": "2"},
+    [refused] = targets.run(targets.harness.human({"task": "manual", "target": "api", "by": "alice", "to": "2"}),
                             DEPLOYED + timedelta(hours=3, minutes=1))
     assert refused["result"] == "skipped" and "quarantined" in refused["reason"]

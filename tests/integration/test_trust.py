@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from integration.test_rollback import DEPLOYED, ERROR_RATE, Targets
-from integration.test_waf import TRAFFIC_ALARM_ARN, decisions
+from integration.test_waf import TRAFFIC_ALARM_ARN, baseline, decisions, waf  # noqa: F401 (fixtures)
 
 from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
 from controlplane.text import quoted
@@ -154,3 +154,44 @@ def test_untrusted_text_reaches_the_page_as_one_quoted_line(harness, config) -> 
 def test_quoted_caps_strips_and_keeps_one_line() -> None:
     assert quoted("a\nb\tc\x1b[2Jd" + "x" * 400, 20) == '"a b cdxxxxxxxxxxxxx…"'
     assert json.loads(json.dumps(quoted('say "hi"'))) == "\"say 'hi'\""
+
+
+# --- humans keep control, and only humans are humans ---------------------------------------------
+
+def test_a_manual_task_no_human_asked_for_runs_as_nobody(harness, baseline, waf) -> None:  # noqa: F811
+    """A schedule someone made with {"task": "manual"} would run as a human, past the kill switch,
+    pauses, windows and cooldowns: without the request opsctl records, it is refused."""
+    [action] = harness.waf({"task": "manual", "action": "block", "by": "mallory"}, at=T0)
+    assert action["result"] == "refused" and "no human request" in action["reason"]
+    assert waf.action() == "COUNT" and decisions(harness) == []
+    targets = Targets(harness)
+    targets.deploy_history()
+    [rolled] = targets.run({"task": "manual", "target": "api", "by": "mallory", "request": "made-up"},
+                           DEPLOYED + timedelta(minutes=5))
+    assert rolled["result"] == "refused" and targets.alias()["FunctionVersion"] == "2"
+
+
+def test_a_human_may_force_past_the_flap_guard_with_a_reason(harness, baseline, waf) -> None:  # noqa: F811
+    for minute in range(4):
+        action = "block" if minute % 2 == 0 else "unblock"
+        harness.waf(harness.human({"task": "manual", "action": action, "by": "alice"}), at=T0 + timedelta(minutes=5 * minute))
+    at = T0 + timedelta(minutes=20)
+    [guarded] = harness.waf(harness.human({"task": "manual", "action": "block", "by": "alice"}), at=at)
+    assert guarded["result"] == "skipped" and guarded["reason"].startswith("flap guard")
+    forced = harness.human({"task": "manual", "action": "block", "by": "alice"}) | {
+        "force_reason": "attack resumed; INC-2026-007"}
+    [action] = harness.waf(forced, at=at + timedelta(seconds=1))
+    assert action["result"] == "executed" and waf.action() == "BLOCK"
+    assert "forced by human:alice" in action["reason"] and "attack resumed" in action["reason"]
+
+
+def test_dry_run_mode_holds_the_automation_back_not_the_humans(harness, baseline, waf) -> None:  # noqa: F811
+    harness.use_policy(lambda p: p["capabilities"]["waf"].update(mode="dry-run"))
+    [automated] = harness.waf(forged_incident("financeanalyst-pro-demo-traffic-spike", T0, remediation="waf-rate-limit",
+                                              incident="INC-2026-001"), at=T0)
+    assert automated["result"] == "dry_run" and waf.action() == "COUNT"
+    [rehearsal] = harness.waf(harness.human({"task": "manual", "action": "block", "by": "alice", "dry_run": True}),
+                              at=T0 + timedelta(minutes=1))
+    assert rehearsal["result"] == "dry_run" and waf.action() == "COUNT"
+    [human] = harness.waf(harness.human({"task": "manual", "action": "block", "by": "alice"}), at=T0 + timedelta(minutes=2))
+    assert human["result"] == "executed" and waf.action() == "BLOCK"

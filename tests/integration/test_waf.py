@@ -185,7 +185,7 @@ def test_flap_guard_stops_the_fifth_toggle_in_an_hour(harness, waf, baseline) ->
     for minute in range(5):
         action = "block" if minute % 2 == 0 else "unblock"
         at = T0 + timedelta(minutes=minute * 5)
-        results.append(harness.waf({"task": "manual", "action": action, "by": "alice"}, at=at)[0])
+        results.append(harness.waf(harness.human({"task": "manual", "action": action, "by": "alice"}), at=at)[0])
     assert [r["result"] for r in results] == ["executed"] * 4 + ["skipped"]
     assert results[-1]["reason"].startswith("flap guard: 4 toggles")
     assert waf.action() == "COUNT"
@@ -273,8 +273,8 @@ def test_baseline_job_sets_the_alarm_threshold_from_the_same_hour_of_week(harnes
 
 
 def test_writes_are_paced(harness, waf, baseline) -> None:
-    harness.waf({"task": "manual", "action": "block", "by": "alice"}, at=T0)
-    harness.waf({"task": "manual", "action": "unblock", "by": "alice"}, at=T0)  # same second
+    harness.waf(harness.human({"task": "manual", "action": "block", "by": "alice"}), at=T0)
+    harness.waf(harness.human({"task": "manual", "action": "unblock", "by": "alice"}), at=T0)  # same second
     assert harness.world.waits and max(harness.world.waits) == pytest.approx(1.0)
 
 

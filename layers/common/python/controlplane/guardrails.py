@@ -52,6 +52,9 @@ class ActionRequest:
     # Set when the ledger or CloudWatch contradicts the event that asked for the action (the event
     # is a claim; they are the truth): nothing moves, and the record says it may be a spoof.
     unconfirmed: str | None = None
+    # A human's `--force --reason`: passes the cooldown, the flap guard and the budget (never the
+    # checks that protect data: duplicates, stale events, missing data), recorded with the reason.
+    forced: str | None = None
 
 
 @dataclass
@@ -143,8 +146,12 @@ class Guardrails:
                                  f"(limit {limits['max_event_age_minutes']} min)")
         if request.missing_data:
             return verdict(SKIP, f"fail closed: {request.missing_data}")
-        if mode == "dry-run":
+        if mode == "dry-run" and not human:
+            # Shadow mode is for the automation; a human asks for a dry run with --dry-run.
             return verdict(DRY_RUN, f"{request.capability} is in dry-run mode: decision recorded, nothing written")
+        if human and request.forced:
+            return verdict(EXECUTE, f"forced by {request.decided_by} past cooldown, flap guard and budget: "
+                                    f"{request.forced}")
         cooldown = timedelta(minutes=capability["cooldown_minutes"])
         if request.cooldown and target.get("last_action_at") \
                 and parse_timestamp(target["last_action_at"]) > now - cooldown:

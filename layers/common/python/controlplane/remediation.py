@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from controlplane.clock import isoformat
 from controlplane.errors import IncidentNotFound
 from controlplane.guardrails import Decision, Guardrails
-from controlplane.ledger import IncidentLedger, read_item
+from controlplane.ledger import IncidentLedger, read_item, to_item
 from controlplane.runtime import Dependencies
+
+
+def record_human_request(client: Any, table: str, *, by: str, actions: tuple[str, ...], target: str,
+                         reason: str | None, at: datetime) -> str:
+    """What opsctl writes before it runs (or schedules) a human's action: the `manual` task the
+    function receives must name it, so a schedule someone else made cannot pass for a human."""
+    request_id = str(uuid.uuid4())
+    client.put_item(TableName=table, ConditionExpression="attribute_not_exists(pk)", Item=to_item({
+        "pk": f"REQUEST#{request_id}", "sk": "META", "by": by, "actions": list(actions), "target": target,
+        "reason": reason or "", "requested_at": isoformat(at), "expires_at": int(at.timestamp()) + 90 * 86400}))
+    return request_id
 
 
 def action_note(kind: str, target: str, result: str, reason: str, incident: str | None = None,
@@ -41,6 +53,17 @@ class Remediation:
         if not found:
             return None, None
         return str(found[0]["StateValue"]), found[0].get("StateUpdatedTimestamp")
+
+    def unrequested(self, event: dict[str, Any], action: str) -> str | None:
+        """Why a `manual` task is not a human's request (None: it is): the ledger must hold the
+        request it names, by the same person, for this action."""
+        request_id = event.get("request")
+        request = self.item(f"REQUEST#{request_id}", "META") if isinstance(request_id, str) else None
+        if request is None:
+            return f"no human request {request_id!r} in the ledger"
+        if not str(event.get("by", "")).startswith(str(request["by"])) or action not in request["actions"]:
+            return f"request {request_id} is {request['by']}'s for {', '.join(request['actions'])}, not this"
+        return None
 
     def unconfirmed(self, detail: dict[str, Any]) -> str | None:
         """Why the incident an ops-bus event announces must not be acted on, or None. The event is a
