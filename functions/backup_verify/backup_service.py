@@ -31,14 +31,13 @@ from restore_validation import Validator, name_of
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
-from controlplane.events import BACKUP_COMPONENT
+from controlplane.events import BACKUP_COMPONENT, restore_copy_prefix, restore_testing_plan_name
 from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Guardrails
 from controlplane.ledger import read_items, to_item
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 
 FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
-TEST_COPY_MARK = "-restore-test-"  # in the name of every copy a restore test makes (the role may delete only these)
 RESOURCE_TYPES = {"s3": "S3", "dynamodb": "DynamoDB", "rds": "RDS"}
 # The restore metadata key naming the copy, per resource type, and what else AWS Backup needs to
 # restore into a new resource rather than over the original (AWS Backup's restore pages per type).
@@ -297,6 +296,9 @@ class BackupService:
         if status not in ("COMPLETED", "FAILED", "ABORTED"):
             return ignored(f"restore job {job_id} is {status}: nothing to judge until it ends")
         job = self.restore_job(str(job_id), detail)
+        if not self.is_ours(job):
+            return ignored(f"restore job {job_id} was started neither by our restore tests nor by our restore-testing "
+                           "plan: someone else's restore, not ours to judge or clean up")
         if status == "COMPLETED":
             return self.validate_restore(job)
         source = job.get("SourceResourceArn") or job.get("RecoveryPointArn") or f"restore-job:{job_id}"
@@ -320,6 +322,14 @@ class BackupService:
                 job[key[0].upper() + key[1:]] = value
         return job
 
+    def is_ours(self, job: dict[str, Any]) -> bool:
+        """Started by our restore tests (the ledger holds it) or by our restore-testing plan."""
+        plan = str((job.get("CreatedBy") or {}).get("RestoreTestingPlanArn") or "")
+        if f":restore-testing-plan:{restore_testing_plan_name(self.prefix)}" in plan:
+            return True
+        return bool(read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table,
+                               [(f"RESTORE_JOB#{job['RestoreJobId']}", "META")]))
+
     def validate_restore(self, job: dict[str, Any]) -> Run:
         job_id = str(job["RestoreJobId"])
         now = self.deps.clock.now()
@@ -340,8 +350,9 @@ class BackupService:
         finally:
             # Always: a test copy left behind costs money and may hold production data. Only a copy
             # named as our restore tests name theirs, though: a restore someone made on purpose is theirs.
-            if TEST_COPY_MARK not in name_of(restored):
-                cleaned = f"restored resource kept: {name_of(restored)} is not a restore-test copy"
+            if not name_of(restored).startswith(restore_copy_prefix(self.prefix)):
+                # AWS Backup deletes its own restore-testing copies at the end of their validation window.
+                cleaned = f"restored resource kept: {name_of(restored)} is not a copy our restore tests made"
             else:
                 try:
                     self.validator.cleanup(kind, restored)
@@ -415,14 +426,17 @@ class BackupService:
                                         decision=decision.id, restore_job=job)])
 
     def _start_restore(self, arn: str) -> tuple[str, str, str]:
+        vault = self.config["vault_name"]
         points = [p for p in self.recovery_points("list_recovery_points_by_resource", ResourceArn=arn)
-                  if p.get("Status") == "COMPLETED"]
+                  if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == vault]
         if not points:
-            raise MalformedEvent(f"{arn} has no completed recovery point to restore")
+            raise MalformedEvent(f"{arn} has no completed recovery point in our vault {vault} to restore")
         point = max(points, key=lambda p: p["CreationDate"])
         metadata = self.backup.get_recovery_point_restore_metadata(
             BackupVaultName=point["BackupVaultName"], RecoveryPointArn=point["RecoveryPointArn"])["RestoreMetadata"]
-        copy = f"{name_of(arn)}{TEST_COPY_MARK}{self.deps.clock.now():%Y%m%d%H%M}"[:63].lower()
+        # Our prefix first: the role may delete these, and no one else's (restore_copy_prefix).
+        copy = f"{restore_copy_prefix(self.prefix)}{name_of(arn).removeprefix(self.prefix + '-')}"[:50].rstrip("-").lower()
+        copy = f"{copy}-{self.deps.clock.now():%Y%m%d%H%M}"
         kind = resource_type_of(arn)
         if kind not in COPY_METADATA:
             raise MalformedEvent(f"{arn}: no restore test for resource type {kind}")
@@ -431,6 +445,10 @@ class BackupService:
         role = f"arn:aws:iam::{self.policy['account']}:role/{self.prefix}-backup"
         job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
                                             ResourceType=kind)
+        # Its completion event is validated (and its copy deleted) because this says it is ours.
+        self.deps.client("dynamodb").put_item(TableName=self.deps.settings.ledger_table, Item=to_item({
+            "pk": f"RESTORE_JOB#{job['RestoreJobId']}", "sk": "META", "resource": arn, "copy": copy,
+            "started_at": isoformat(self.deps.clock.now())}))
         return str(job["RestoreJobId"]), str(point["RecoveryPointArn"]), copy
 
     # --- cleanup --------------------------------------------------------------------------------
@@ -471,6 +489,8 @@ class BackupService:
             code = error.response["Error"]["Code"]
             if code in ("404", "NoSuchBucket", "ResourceNotFoundException", "DBInstanceNotFound", "DBInstanceNotFoundFault"):
                 return False
+            if code in ("403", "AccessDenied", "AccessDeniedException"):
+                return True  # not ours to look at: never called an orphan, never deleted
             raise
         return True
 

@@ -18,7 +18,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import BACKUP_CHECK_PATTERN, BACKUP_JOB_PATTERN
+from controlplane.events import (
+    BACKUP_CHECK_PATTERN,
+    BACKUP_JOB_PATTERN,
+    restore_copy_prefix,
+    restore_testing_plan_name,
+)
 from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
@@ -30,7 +35,6 @@ from stacks.constructs.reporting import private_bucket
 RESTORE_TESTED_TYPES = ("S3", "DynamoDB", "RDS")
 # Restored copies we create (opsctl backup test-restore) carry this in their name; the verifier may
 # delete only those, and AWS Backup deletes restore-testing copies itself after the validation window.
-RESTORE_COPY = "*-restore-test-*"
 
 
 class BackupVerification(Construct):
@@ -68,7 +72,7 @@ class BackupVerification(Construct):
             self.plan.add_selection(f"Select-{name}", backup_selection_name=f"{prefix}-{name}", role=self.role,
                                     resources=[backup.BackupResource.from_tag(config["tag_key"], name)])
 
-        testing_name = re.sub(r"[^A-Za-z0-9_]", "_", f"{prefix}_restore_tests")
+        testing_name = restore_testing_plan_name(prefix)
         testing = backup.CfnRestoreTestingPlan(
             self, "RestoreTesting", restore_testing_plan_name=testing_name,
             schedule_expression=config["restore_testing"]["schedule"], schedule_expression_timezone=policy["timezone"],
@@ -126,9 +130,9 @@ class BackupVerification(Construct):
                                                                            maximum_retry_attempts=3),
                     dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
                         arn=self.dead_letters.queue.queue_arn)))
-        self._grant(stack, config, prefix)
+        self._grant(stack, config, prefix, policy["app"])
 
-    def _grant(self, stack: Stack, config: dict[str, Any], prefix: str) -> None:
+    def _grant(self, stack: Stack, config: dict[str, Any], prefix: str, app: str) -> None:
         role = self.handler.role
         vault_points = stack.format_arn(service="backup", resource="recovery-point", resource_name="*",
                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
@@ -144,31 +148,35 @@ class BackupVerification(Construct):
             actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[self.configuration.bucket_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=[stack.format_arn(
             service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
-        # Restore validation compares a protected resource (chosen by tag, so unknown at deploy time)
-        # with its restored copy: read access to the resource types that can be protected.
-        bucket, objects = f"arn:{stack.partition}:s3:::*", f"arn:{stack.partition}:s3:::*/*"
-        tables = stack.format_arn(service="dynamodb", resource="table", resource_name="*")
-        databases = stack.format_arn(service="rds", resource="db", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        copy_bucket = f"arn:{stack.partition}:s3:::{RESTORE_COPY}"
-        copy_table = stack.format_arn(service="dynamodb", resource="table", resource_name=RESTORE_COPY)
-        copy_database = stack.format_arn(service="rds", resource="db", resource_name=RESTORE_COPY,
-                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        for actions, resources in (
-                # Restore validation compares a protected resource (chosen by tag, so unknown at deploy
-                # time) with its restored copy: read access to the resource types that can be protected…
-                (["s3:ListBucket"], [bucket]), (["s3:GetObject"], [objects]),
-                (["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"], [tables]),
-                (["rds:DescribeDBInstances"], [databases]),
-                # …and deletes only the copies restore tests made (every version of a copy's objects).
-                (["s3:ListBucketVersions", "s3:DeleteBucket"], [copy_bucket]),
-                (["s3:DeleteObjectVersion"], [f"{copy_bucket}/*"]),
-                (["dynamodb:DeleteTable"], [copy_table]), (["rds:DeleteDBInstance"], [copy_database])):
-            role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources))
-        reason = ("Backup verification works on whatever resources carry the backup-class tag (unknown at deploy time) "
-                  "and on the copies restore tests create (named at run time): read-only on protected resources, "
-                  "deletes only on copies named *-restore-test-*, backup actions confined to this vault.")
+        copies, apps, tag = f"{restore_copy_prefix(prefix)}*", f"{app}-*", config["tag_key"]
         here = f"{stack.region}:{stack.account}"
-        wildcards = [f"backup:{here}:recovery-point:*", f"logs:{here}:log-group:*", "s3:::*", "s3:::*/*",
-                     f"dynamodb:{here}:table/*", f"rds:{here}:db:*", f"s3:::{RESTORE_COPY}", f"s3:::{RESTORE_COPY}/*",
-                     f"dynamodb:{here}:table/{RESTORE_COPY}", f"rds:{here}:db:{RESTORE_COPY}"]
+        table = lambda name: stack.format_arn(service="dynamodb", resource="table", resource_name=name)  # noqa: E731
+        database = lambda name: stack.format_arn(service="rds", resource="db", resource_name=name,  # noqa: E731
+                                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        tagged = lambda key: {"StringLike": {key: "*"}}  # noqa: E731 - the resource carries the backup-class tag
+        for actions, resources, conditions in (
+                # Restore validation compares a protected resource with its restored copy. Protected
+                # resources are the ones carrying the backup-class tag: DynamoDB and RDS reads require
+                # it; S3 cannot condition object reads on a bucket's tags, so the application's buckets
+                # by name. The copies our restore tests make are readable by name…
+                (["s3:ListBucket"], [f"arn:{stack.partition}:s3:::{apps}", f"arn:{stack.partition}:s3:::{copies}"], None),
+                (["s3:GetObject"], [f"arn:{stack.partition}:s3:::{apps}/*", f"arn:{stack.partition}:s3:::{copies}/*"], None),
+                (["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"], [table("*")],
+                 tagged(f"aws:ResourceTag/{tag}")),
+                (["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"], [table(copies)], None),
+                (["rds:DescribeDBInstances"], [database("*")], tagged(f"rds:db-tag/{tag}")),
+                (["rds:DescribeDBInstances"], [database(copies)], None),
+                # …and the only things it may delete (every version of a copy's objects).
+                (["s3:ListBucketVersions", "s3:DeleteBucket"], [f"arn:{stack.partition}:s3:::{copies}"], None),
+                (["s3:DeleteObjectVersion"], [f"arn:{stack.partition}:s3:::{copies}/*"], None),
+                (["dynamodb:DeleteTable"], [table(copies)], None), (["rds:DeleteDBInstance"], [database(copies)], None)):
+            role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
+        reason = (f"Backup verification reads the resources it protects, chosen at run time by their {tag} tag (DynamoDB "
+                  f"and RDS reads require that tag; S3 object reads cannot be conditioned on bucket tags, so they are "
+                  f"confined to the application's buckets, {apps}), and the copies its restore tests make "
+                  f"({copies}), the only resources it may delete. Recovery-point ARNs do not name their vault, so "
+                  "IAM cannot confine restores and deletions to our vault: the code uses only points it listed from it.")
+        wildcards = [f"backup:{here}:recovery-point:*", f"logs:{here}:log-group:*", f"s3:::{apps}", f"s3:::{apps}/*",
+                     f"s3:::{copies}", f"s3:::{copies}/*", f"dynamodb:{here}:table/*", f"dynamodb:{here}:table/{copies}",
+                     f"rds:{here}:db:*", f"rds:{here}:db:{copies}"]
         acknowledge(role, {f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{w}]": reason for w in wildcards})

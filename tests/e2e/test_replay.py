@@ -238,3 +238,20 @@ def test_calendar_report_status_and_backup_commands_on_the_replay_state(tmp_path
     assert run("maintenance", "disable", "--by", "alice")[0] == 2  # none open: says so
     code, out = main(["calendar", "--days", "8"]), capsys.readouterr().out
     assert code == 0 and "database-maintenance (window, 120 min)" in out and "morning-checklist" in out
+
+
+def test_the_replay_takes_cloudwatch_for_the_truth(config) -> None:
+    """The authentic ALARM (EventBridge, only AWS can put it) and a contradicting SNS "OK" claim: the
+    incident stays open, as in AWS. An alarm heard of only through SNS takes its state from that."""
+    import io
+
+    from factories import eventbridge_alarm, sns_alarm
+
+    t0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    spike, errors = config.alarm("traffic-spike"), config.alarm("error-rate")
+    lines = [eventbridge_alarm(spike.name, "ALARM", t0, value=300_000, description=spike.tagged_description),
+             sns_alarm(spike.name, "OK", t0 + timedelta(minutes=2), previous="ALARM"),
+             sns_alarm(errors.name, "ALARM", t0 + timedelta(minutes=3), description=errors.tagged_description)]
+    report = Replay(config, traffic_history=False, out=io.StringIO()).run(iter(json.dumps(e) for e in lines)).as_dict()
+    assert report["events"]["rejected"] == 1 and "CloudWatch says" in report["rejections"][0]["reason"]
+    assert {(i["alarm"], i["status"]) for i in report["incidents"]} == {(spike.name, "OPEN"), (errors.name, "OPEN")}

@@ -20,6 +20,9 @@ PREFIX = "financeanalyst-pro-demo"
 DATA = f"arn:aws:s3:::{PREFIX}-data"  # class full: RPO 1500 min
 ORDERS = f"arn:aws:dynamodb:us-east-1:123456789012:table/{PREFIX}-orders"  # class database: RPO 420 min
 VAULT = f"{PREFIX}-backups"
+COPY = f"{PREFIX}-restore-test-"  # how our restore tests name their copies (the only ones the role may delete)
+OUR_PLAN = {"RestoreTestingPlanArn": "arn:aws:backup:us-east-1:123456789012:restore-testing-plan:"
+                                    "financeanalyst_pro_demo_restore_tests-8c1d2b"}
 
 
 def point(resource: str, created: datetime, status: str = "COMPLETED", ident: str = "1") -> dict[str, Any]:
@@ -186,7 +189,8 @@ def restore_job(backups, source: str, created: str, kind: str, minutes: int, job
     backups.stub.add_response("describe_restore_job", {
         "RestoreJobId": job, "SourceResourceArn": source, "CreatedResourceArn": created, "ResourceType": kind,
         "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:1", "Status": "COMPLETED",
-        "CreationDate": NOW - timedelta(minutes=minutes), "CompletionDate": NOW}, {"RestoreJobId": job})
+        "CreationDate": NOW - timedelta(minutes=minutes), "CompletionDate": NOW, "CreatedBy": OUR_PLAN},
+        {"RestoreJobId": job})
 
 
 def restored_event(job: str = "R-1") -> dict[str, Any]:
@@ -205,7 +209,7 @@ def fill_bucket(harness, bucket: str, objects: dict[str, bytes], create: bool = 
 def test_an_s3_restore_that_matches_passes_is_reported_and_deleted(backups, harness) -> None:
     objects = {f"reports/{n}.json": f"{{\"n\": {n}}}".encode() for n in range(30)}
     fill_bucket(harness, f"{PREFIX}-data", objects, create=False)
-    copy = f"{PREFIX}-data-restore-test-1"
+    copy = f"{COPY}data-1"
     fill_bucket(harness, copy, objects)
     restore_job(backups, DATA, f"arn:aws:s3:::{copy}", "S3", minutes=50)
     backups.stub.add_response("put_restore_validation_result", {}, {
@@ -219,7 +223,7 @@ def test_an_s3_restore_that_matches_passes_is_reported_and_deleted(backups, harn
 
 def test_a_dynamodb_restore_missing_items_fails_and_is_still_deleted(backups, harness) -> None:
     dynamodb = harness.world.client("dynamodb")
-    copy = f"{PREFIX}-orders-restore-test-1"
+    copy = f"{COPY}orders-1"
     dynamodb.create_table(TableName=copy, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                           AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
     for n in range(40):
@@ -238,7 +242,7 @@ def test_a_dynamodb_restore_missing_items_fails_and_is_still_deleted(backups, ha
 
 def test_a_restore_slower_than_its_rto_is_an_incident(backups, harness) -> None:
     fill_bucket(harness, f"{PREFIX}-data", {"a": b"1"}, create=False)
-    copy = f"{PREFIX}-data-restore-test-2"
+    copy = f"{COPY}data-2"
     fill_bucket(harness, copy, {"a": b"1"})
     # class full → tier full (24 h); tagged critical → 1 h.
     harness.world.client("resourcegroupstaggingapi").tag_resources(ResourceARNList=[DATA], Tags={"backup-rto-tier": "critical"})
@@ -255,9 +259,9 @@ def test_an_rds_restore_must_be_available_and_the_same_engine_and_size(backups, 
     rds = harness.world.client("rds")
     spec = {"DBInstanceClass": "db.t3.micro", "Engine": "postgres", "MasterUsername": "app", "MasterUserPassword": "secret-123"}
     rds.create_db_instance(DBInstanceIdentifier="orders-db", AllocatedStorage=100, **spec)
-    rds.create_db_instance(DBInstanceIdentifier="orders-db-restore-test-1", AllocatedStorage=20, **spec)
+    rds.create_db_instance(DBInstanceIdentifier=f"{COPY}orders-db-1", AllocatedStorage=20, **spec)
     source = "arn:aws:rds:us-east-1:123456789012:db:orders-db"
-    restore_job(backups, source, "arn:aws:rds:us-east-1:123456789012:db:orders-db-restore-test-1", "RDS", minutes=30)
+    restore_job(backups, source, f"arn:aws:rds:us-east-1:123456789012:db:{COPY}orders-db-1", "RDS", minutes=30)
     backups.stub.add_response("put_restore_validation_result", {}, {
         "RestoreJobId": "R-1", "ValidationStatus": "FAILED",
         "ValidationStatusMessage": "restored instance differs from the source in AllocatedStorage (100 → 20)"})
@@ -306,7 +310,7 @@ def test_opsctl_test_restore_starts_a_restore_of_the_newest_point_into_a_named_c
                               {"BackupVaultName": VAULT, "RecoveryPointArn": point(ORDERS, NOW, ident="new")["RecoveryPointArn"]})
     backups.stub.add_response("start_restore_job", {"RestoreJobId": "R-9"}, {
         "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:new",
-        "Metadata": {"targetTableName": f"{PREFIX}-orders-restore-test-202611241915"},
+        "Metadata": {"targetTableName": f"{COPY}orders-202611241915"},
         "IamRoleArn": f"arn:aws:iam::123456789012:role/{PREFIX}-backup", "ResourceType": "DynamoDB"})
     result = backups.run({"task": "test-restore", "resource": ORDERS, "by": "alice"})
     [note] = result["checks"]
@@ -318,7 +322,8 @@ def test_opsctl_test_restore_starts_a_restore_of_the_newest_point_into_a_named_c
 def test_a_failed_restore_job_is_an_incident(backups, harness) -> None:
     backups.stub.add_response("describe_restore_job", {
         "RestoreJobId": "R-2", "SourceResourceArn": DATA, "Status": "FAILED", "StatusMessage": "Access denied to KMS key",
-        "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:1"}, {"RestoreJobId": "R-2"})
+        "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:1", "CreatedBy": OUR_PLAN},
+        {"RestoreJobId": "R-2"})
     result = backups.run({"source": "aws.backup", "detail-type": "Restore Job State Change",
                           "detail": {"restoreJobId": "R-2", "status": "FAILED"}})
     assert backups.findings(result, "restore") == {DATA: "ALARM"}

@@ -3,6 +3,7 @@ runtime routes with the same patterns, so local routing is the deployed routing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 OPS_SOURCE = "ops.control-plane"
@@ -68,6 +69,17 @@ def stack_status_pattern(stack_name: str) -> dict[str, Any]:
 
 def stack_name(prefix: str) -> str:
     return f"{prefix}-control-plane"
+
+
+def restore_testing_plan_name(prefix: str) -> str:
+    """Our AWS Backup restore-testing plan (its name allows letters, digits and underscores only)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{prefix}_restore_tests")
+
+
+def restore_copy_prefix(prefix: str) -> str:
+    """How every copy our restore tests make is named: the verifier may delete these and no others
+    (AWS Backup's own restore-testing copies are named awsbackup-restore-test-…, and deleted by it)."""
+    return f"{prefix}-restore-test-"
 
 
 def scheduler_role_name(function_name: str) -> str:
