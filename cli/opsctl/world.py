@@ -161,22 +161,18 @@ def _claims(event: dict[str, Any]) -> list[Change]:
     if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
         change = _claimed_change(event.get("alarmData"), event.get("accountId"))
         return [change] if change else []
+    records = event.get("Records")
     changes = []
-    for record in event.get("Records") or []:
+    for record in records if isinstance(records, list) else []:
         try:
             message = json.loads(record["Sns"]["Message"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if not isinstance(message, dict):
-            continue
-        if "detail-type" in message:
-            change = _claimed_change(message.get("detail"), message.get("account"))
-        else:
-            try:
+            if "detail-type" in message:
+                change = _claimed_change(message.get("detail"), message.get("account"))
+            else:
                 change = (str(message["AlarmName"]), str(message["NewStateValue"]), str(message.get("NewStateReason", "")),
                           parse_timestamp(message["StateChangeTime"]), str(message.get("AWSAccountId") or "") or None)
-            except (KeyError, TypeError, ValueError):
-                change = None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # triage rejects it with the reason
         if change is not None:
             changes.append(change)
     return changes

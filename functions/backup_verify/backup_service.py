@@ -478,6 +478,8 @@ class BackupService:
         name = name_of(arn)
         try:
             if resource_type == "S3" or arn.startswith("arn:aws:s3:"):
+                if not name.startswith(f"{self.deps.policy.app}-"):
+                    return True  # outside the application's buckets, which are all we may look at
                 self.deps.client("s3").head_bucket(Bucket=name)
             elif resource_type == "DynamoDB" or ":dynamodb:" in arn:
                 self.deps.client("dynamodb").describe_table(TableName=name)

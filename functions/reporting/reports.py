@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.settings import SEVERITIES
+from controlplane.text import quoted
 
 PERIODS = ("daily", "weekly", "monthly")
 
@@ -166,10 +167,10 @@ def render_incident_report(incident: dict[str, Any]) -> str:
     if incident.get("acknowledged_at"):
         lines.append(f"- Acknowledged by {incident.get('acknowledged_by')} at "
                      f"{incident['acknowledged_at'][:16].replace('T', ' ')} UTC")
-    lines += [f"- Alarm: {incident.get('alarm_name')} ({incident.get('occurrences', 1)} occurrences)",
+    lines += [f"- Alarm: {quoted(incident.get('alarm_name'), 255)} ({incident.get('occurrences', 1)} occurrences)",
               f"- Classified by: {incident.get('classified_by')}; config version {incident.get('config_version')}",
               "", "### Timeline"]
-    lines += [f"- {e['at'][:19].replace('T', ' ')} {e['event']}" + (f": {e['reason']}" if e.get("reason") else "")
+    lines += [f"- {e['at'][:19].replace('T', ' ')} {e['event']}" + (f": {quoted(e['reason'], 500)}" if e.get("reason") else "")
               + (f" → {e['to']}" if e.get("to") else "") for e in incident.get("timeline", [])]
     lines += ["", "### Next Steps"]
     lines += (["- Conduct post-mortem review", "- Record the root cause and prevention measures"]

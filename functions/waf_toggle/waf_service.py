@@ -74,7 +74,7 @@ class WafService(Remediation):
             incident=detail["incident_id"], scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
             thresholds={"multiplier": 10, "limit": self.waf["limit"],
                         "evaluation_window_seconds": self.waf["evaluation_window_seconds"]},
-            unconfirmed=self.unconfirmed(detail) or self._not_a_trigger(detail),
+            unconfirmed=self._not_a_trigger(detail) or self.unconfirmed(detail),
         )
         requires = {"baseline": ("BASELINE", self.waf["traffic_alarm"],
                                  "no traffic baseline yet: cannot tell a spike from normal traffic")}

@@ -37,6 +37,10 @@ RESTORE_TESTED_TYPES = ("S3", "DynamoDB", "RDS")
 # delete only those, and AWS Backup deletes restore-testing copies itself after the validation window.
 
 
+# On every recovery point our plan makes: what the verifier may restore and delete (IAM conditions on it).
+OWNER_TAG = "ops-control-plane"
+
+
 class BackupVerification(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
                  shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
@@ -68,7 +72,8 @@ class BackupVerification(Construct):
                 rule_name=name, delete_after=Duration.days(spec["retention_days"]),
                 enable_continuous_backup=spec["continuous"] or None, schedule_expression_timezone=zone,
                 schedule_expression=events.Schedule.expression(spec["schedule"]),
-                start_window=Duration.hours(1), completion_window=Duration.hours(4)))
+                start_window=Duration.hours(1), completion_window=Duration.hours(4),
+                recovery_point_tags={OWNER_TAG: prefix}))
             self.plan.add_selection(f"Select-{name}", backup_selection_name=f"{prefix}-{name}", role=self.role,
                                     resources=[backup.BackupResource.from_tag(config["tag_key"], name)])
 
@@ -139,9 +144,12 @@ class BackupVerification(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["backup:GetBackupPlan"], resources=[self.plan.backup_plan_arn]))
         role.add_to_policy(iam.PolicyStatement(
             actions=["backup:ListRecoveryPointsByBackupVault"], resources=[self.vault.backup_vault_arn]))
-        role.add_to_policy(iam.PolicyStatement(actions=["backup:StartRestoreJob", "backup:DeleteRecoveryPoint",
-                                                        "backup:GetRecoveryPointRestoreMetadata"],
-                                               resources=[vault_points]))
+        # Recovery-point ARNs do not name their vault: restores and deletions are confined to the points our
+        # plan made by the tag every rule puts on them (OWNER_TAG).
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["backup:StartRestoreJob", "backup:DeleteRecoveryPoint"], resources=[vault_points],
+            conditions={"StringEquals": {f"aws:ResourceTag/{OWNER_TAG}": prefix}}))
+        role.add_to_policy(iam.PolicyStatement(actions=["backup:GetRecoveryPointRestoreMetadata"], resources=[vault_points]))
         role.add_to_policy(iam.PolicyStatement(actions=["iam:PassRole"], resources=[self.role.role_arn],
                                                conditions={"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}))
         role.add_to_policy(iam.PolicyStatement(
@@ -161,21 +169,23 @@ class BackupVerification(Construct):
                 # by name. The copies our restore tests make are readable by name…
                 (["s3:ListBucket"], [f"arn:{stack.partition}:s3:::{apps}", f"arn:{stack.partition}:s3:::{copies}"], None),
                 (["s3:GetObject"], [f"arn:{stack.partition}:s3:::{apps}/*", f"arn:{stack.partition}:s3:::{copies}/*"], None),
-                (["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"], [table("*")],
-                 tagged(f"aws:ResourceTag/{tag}")),
-                (["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"], [table(copies)], None),
-                (["rds:DescribeDBInstances"], [database("*")], tagged(f"rds:db-tag/{tag}")),
-                (["rds:DescribeDBInstances"], [database(copies)], None),
+                # Metadata (existence, counts, engine) of any table and instance: the orphan check and
+                # the source side of a comparison. Their content only with the tag, or as our copy.
+                (["dynamodb:DescribeTable"], [table("*")], None),
+                (["dynamodb:Scan", "dynamodb:GetItem"], [table("*")], tagged(f"aws:ResourceTag/{tag}")),
+                (["dynamodb:Scan"], [table(copies)], None),
+                (["rds:DescribeDBInstances"], [database("*")], None),
                 # …and the only things it may delete (every version of a copy's objects).
                 (["s3:ListBucketVersions", "s3:DeleteBucket"], [f"arn:{stack.partition}:s3:::{copies}"], None),
                 (["s3:DeleteObjectVersion"], [f"arn:{stack.partition}:s3:::{copies}/*"], None),
                 (["dynamodb:DeleteTable"], [table(copies)], None), (["rds:DeleteDBInstance"], [database(copies)], None)):
             role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
-        reason = (f"Backup verification reads the resources it protects, chosen at run time by their {tag} tag (DynamoDB "
-                  f"and RDS reads require that tag; S3 object reads cannot be conditioned on bucket tags, so they are "
-                  f"confined to the application's buckets, {apps}), and the copies its restore tests make "
-                  f"({copies}), the only resources it may delete. Recovery-point ARNs do not name their vault, so "
-                  "IAM cannot confine restores and deletions to our vault: the code uses only points it listed from it.")
+        reason = (f"Backup verification works on the resources it protects, chosen at run time by their {tag} tag: it "
+                  "may describe any table or DB instance (metadata: existence, counts, engine), read a table's items "
+                  f"only if it carries that tag, read objects only in the application's buckets ({apps}; S3 cannot "
+                  f"condition object reads on bucket tags) and in the copies its restore tests make ({copies}), the "
+                  "only resources it may delete. Recovery-point ARNs do not name their vault: restores and deletions "
+                  f"of recovery points require the {OWNER_TAG} tag our plan puts on its points.")
         wildcards = [f"backup:{here}:recovery-point:*", f"logs:{here}:log-group:*", f"s3:::{apps}", f"s3:::{apps}/*",
                      f"s3:::{copies}", f"s3:::{copies}/*", f"dynamodb:{here}:table/*", f"dynamodb:{here}:table/{copies}",
                      f"rds:{here}:db:*", f"rds:{here}:db:{copies}"]

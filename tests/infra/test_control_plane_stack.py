@@ -552,3 +552,17 @@ def test_only_our_functions_and_the_deployers_may_put_on_the_ops_bus(config, tmp
     [deployers_only] = [s for s in confined if s["Condition"]["ArnEquals"]["aws:PrincipalArn"] == deployer]
     assert deployers_only["Condition"]["StringNotEquals"]["events:detail-type"] == ["Deployment Completed"]
     assert len(confined) == 3  # the relay, the backup verifier, the deployer
+
+
+def test_no_destructive_action_on_an_account_wide_wildcard(template) -> None:
+    """Everything the verifier may delete or restore is ours: copies named as our restore tests name
+    them, and recovery points carrying the tag our plan puts on its points (their ARNs name no vault)."""
+    for statement in _statements(template, "BackupsHandlerRole"):
+        listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(a.split(":")[1].startswith(("Delete", "StartRestore")) for a in listed):
+            confined = "financeanalyst-pro-demo-restore-test-*" in json.dumps(statement["Resource"]) or \
+                statement.get("Condition") == {"StringEquals": {"aws:ResourceTag/ops-control-plane": "financeanalyst-pro-demo"}}
+            assert confined, statement
+    plan = next(iter(resources(template, "AWS::Backup::BackupPlan").values()))["Properties"]["BackupPlan"]
+    assert all(rule["RecoveryPointTags"] == {"ops-control-plane": "financeanalyst-pro-demo"}
+               for rule in plan["BackupPlanRule"])

@@ -296,7 +296,7 @@ def test_orphan_cleanup_deletes_at_most_the_configured_number_per_run(backups, h
 def test_orphans_are_only_reported_when_deletion_is_off(backups) -> None:
     backups.stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [{
         "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:gone", "ResourceType": "S3",
-        "ResourceArn": "arn:aws:s3:::long-gone-bucket", "Status": "COMPLETED", "CreationDate": NOW}]},
+        "ResourceArn": "arn:aws:s3:::financeanalyst-pro-long-gone-bucket", "Status": "COMPLETED", "CreationDate": NOW}]},
         {"BackupVaultName": VAULT})
     result = backups.run({"task": "cleanup"})
     assert [n["result"] for n in result["checks"]] == ["kept"]

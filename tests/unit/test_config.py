@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import yaml
@@ -94,3 +95,29 @@ def test_the_production_example_is_valid_and_differs_where_it_should() -> None:
     assert production.alarm("traffic-spike").threshold == 850_000
     assert production.rollback["targets"]["api"]["function"] == "financeanalyst-pro-production-api"
     assert production.version != load_config(DEMO_CONFIG).version
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r["intake"].update(allowed_accounts=["12345"]), "intake.allowed_accounts[0].account: must be a 12-digit"),
+    (lambda r: r["intake"].update(allowed_accounts=["123456789012"]), "is this deployment's own account"),
+    (lambda r: r["intake"].update(allowed_accounts=[{"account": "210987654321", "trust_tags": "yes"}]),
+     "intake.allowed_accounts[0].trust_tags: true or false"),
+    (lambda r: r["intake"].update(suspicious_claims_per_hour=0), "intake.suspicious_claims_per_hour"),
+    (lambda r: r.update(deployers=["release-pipeline"]), "deployers: a list of IAM role or user ARNs"),
+    (lambda r: r["waf"].update(trigger_alarms=["traffic-spiek"]), "waf.trigger_alarms: keys of alarms"),
+])
+def test_trust_settings_are_validated(change, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(broken(change))
+
+
+def test_trust_settings_compile_to_identities(config) -> None:
+    raw = broken(lambda r: r["intake"].update(allowed_accounts=["210987654321",
+                                                                {"account": "345678901234", "trust_tags": True}]))
+    policy = parse_config(raw).policy()
+    assert policy["intake"]["allowed_accounts"] == {"123456789012": {"trust_tags": True},
+                                                   "210987654321": {"trust_tags": False},
+                                                   "345678901234": {"trust_tags": True}}
+    assert policy["waf"]["trigger_alarm_arns"] == [
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:financeanalyst-pro-demo-traffic-spike"]
+    assert policy["rollback"]["targets"]["api"]["alarm_arns"][0].startswith("arn:aws:cloudwatch:us-east-1:123456789012:")
