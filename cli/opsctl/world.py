@@ -105,8 +105,8 @@ class LocalWorld:
                 self.set_alarm(*change)
 
     def set_alarm(self, name: str, state: str, reason: str, changed_at: datetime, account: str | None) -> None:
-        if account != self.config.account:
-            return  # another account's alarm: not in this account's CloudWatch
+        if account != self.config.account or not 0 < len(name) <= 255 or state not in ALARM_STATES:
+            return  # another account's alarm, or no alarm CloudWatch could have (triage says why)
         alarms = cloudwatch_backends[self.config.account][self.config.region].alarms
         if name not in alarms:
             # An alarm of someone else's in this account, known here only from what was said of it.
@@ -142,6 +142,7 @@ class LocalWorld:
 
 
 _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 Change = tuple[str, str, str, datetime, str | None]  # alarm name, state, reason, changed at, account
 
 

@@ -97,7 +97,7 @@ class BackupVerification(Construct):
                     protected_resource_conditions=backup.CfnRestoreTestingSelection.ProtectedResourceConditionsProperty(
                         string_equals=[backup.CfnRestoreTestingSelection.KeyValueProperty(
                             key=f"aws:ResourceTag/{config['tag_key']}", value=name)]))
-                selection.add_dependency(testing)
+                selection.node.add_dependency(testing)
 
         # Configuration: "after changes, 90 days" — every change is a version, kept that long.
         self.configuration = private_bucket(
