@@ -13,11 +13,16 @@ STAMP := $(VENV)/.installed-$(LAMBDA_PYTHON)
 export PATH := $(abspath $(BIN)):$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup browser demo test test-fast synth lint bench deploy clean
+.PHONY: setup cli browser demo test test-fast synth lint bench bootstrap diff deploy clean
+
+# The config (config/$(ENV).yaml) the CDK CLI commands work on, and the CLI pinned in package.json.
+ENV ?= demo
+CDK := node_modules/.bin/cdk
+CDK_CONTEXT := -c environment=$(ENV)
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml tools/link_node.py
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; v == "$(LAMBDA_PYTHON)" or print( \
 	  f"warning: Python {v}; the functions run on $(LAMBDA_PYTHON) in Lambda (tests/unit/test_runtime.py will say so)")'
@@ -35,10 +40,16 @@ demo: setup  ## the main job: synth with cdk-nag, then replay a realistic day
 browser:  ## chromium, for the status page's browser test
 	bash tools/ensure_chromium.sh
 
-test: setup browser
+cli: setup node_modules/.installed  ## the pinned CDK CLI, run with Node from .venv
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: setup cli browser
 	$(BIN)/pytest
 
-test-fast: setup browser  ## the same suite with a smaller fuzz budget, for the edit loop
+test-fast: setup cli browser  ## the same suite with a smaller fuzz budget, for the edit loop
 	FUZZ_EXAMPLES=500 $(BIN)/pytest -x
 
 synth: setup
@@ -53,9 +64,14 @@ lint: synth
 bench: setup
 	$(BIN)/python bench/run.py
 
-deploy: setup  ## needs AWS credentials; uses the CDK CLI pinned in package.json
-	npm install --no-audit --no-fund --silent
-	npx cdk deploy --all
+bootstrap: cli  ## once per account and Region; needs AWS credentials (docs/deploy.md)
+	$(CDK) bootstrap $(CDK_CONTEXT)
+
+diff: cli  ## what a deploy of config/$(ENV).yaml would change; needs AWS credentials
+	$(CDK) diff $(CDK_CONTEXT)
+
+deploy: cli  ## needs AWS credentials; asks before widening any permission
+	$(CDK) deploy --all $(CDK_CONTEXT) --require-approval broadening
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .build .bench .replay

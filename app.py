@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -19,9 +20,15 @@ from stacks.config import ControlPlaneConfig, load_config  # noqa: E402
 from stacks.control_plane_stack import ControlPlaneStack  # noqa: E402
 
 
+def feature_flags() -> dict[str, object]:
+    """cdk.json's feature flags (the current CDK defaults a new app gets): `python app.py`, the tests
+    and the CDK CLI all synthesize with them."""
+    context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
+    return {key: value for key, value in context.items() if key.startswith("@aws-cdk")}
+
+
 def build_app(config: ControlPlaneConfig, outdir: str | None = None) -> cdk.App:
-    # S3 access logs are granted by bucket policy, not the legacy LogDeliveryWrite ACL.
-    context = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+    context = feature_flags()
     app = cdk.App(outdir=outdir, context=context) if outdir else cdk.App(context=context)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), ServerlessChecks())
     ControlPlaneStack(

@@ -46,7 +46,8 @@ def import_seconds(statement: str, env: dict[str, str]) -> float:
 def import_ratio() -> dict[str, float]:
     """Cold import of the triage handler module vs a bare `import boto3`, fresh processes,
     alternating so that both see the same machine state."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path[:2]), POWERTOOLS_SERVICE_NAME="triage",
+    paths = (ROOT / "layers" / "common" / "python", ROOT / "functions" / "triage")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, paths)), POWERTOOLS_SERVICE_NAME="triage",
                PYTHONDONTWRITEBYTECODE="1")
     handler, boto3 = [], []
     for _ in range(IMPORT_RUNS):
@@ -176,9 +177,11 @@ def waf_toggle_calls(config, world, deps) -> dict[str, float | int | str]:
     world.client("dynamodb").put_item(TableName=world.settings.ledger_table, Item=to_item({
         "pk": "BASELINE", "sk": config.alarm("traffic-spike").name, "value": 20000}))
     waf_deps = world.dependencies("waf_toggle", deps.clock)
+    alarm = config.alarm("traffic-spike").name
     event = {"id": "bench", "detail-type": INCIDENT_OPENED, "source": OPS_SOURCE, "time": "2026-11-26T03:00:00Z",
-             "detail": {"incident_id": "INC-2026-001", "transition_id": "bench", "alarm_name": "x",
-                        "remediation": "waf-rate-limit", "actionable": True}}
+             "detail": {"incident_id": "INC-2026-001", "transition_id": "bench", "alarm_name": alarm,
+                        "alarm_arn": config.alarm_arn(alarm), "remediation": "waf-rate-limit", "actionable": True}}
+    world.as_announced(event)  # what triage and CloudWatch hold when such an incident is announced
     waf_deps.calls.clear()
     [action] = lambda_host.invoke("waf_toggle", event, waf_deps)["actions"]
     assert action["result"] == "executed", action
@@ -199,7 +202,9 @@ def rollback_calls(config, world, deps) -> dict[str, float | int | str]:
     alarm = config.rollback["targets"]["api"]["alarms"][0]
     event = {"id": "bench", "source": OPS_SOURCE, "detail-type": INCIDENT_OPENED, "time": "2026-11-26T03:00:00Z",
              "detail": {"incident_id": "INC-2026-001", "severity": "P1", "alarm_name": alarm, "transition_id": "b",
-                        "state_changed_at": "2026-11-26T03:00:00.000Z", "actionable": True}}
+                        "alarm_arn": config.alarm_arn(alarm), "state_changed_at": "2026-11-26T03:00:00.000Z",
+                        "actionable": True}}
+    world.as_announced(event)
     rollback_deps.calls.clear()
     [action] = lambda_host.invoke("rollback", event, rollback_deps)["actions"]
     assert action["result"] == "executed", action
@@ -257,7 +262,7 @@ def restore_validation_at_scale() -> dict[str, float | int | str]:
     from botocore.response import StreamingBody
     from botocore.stub import Stubber
 
-    sys.path.insert(0, str(ROOT / "functions" / "backup_verify"))
+    sys.path.append(str(ROOT / "functions" / "backup_verify"))
     from restore_validation import LIST_PAGE_CAP, Validator
 
     sample = 20

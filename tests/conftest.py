@@ -14,12 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from controlplane.clock import FixedClock, isoformat, parse_timestamp
-from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
-from controlplane.ledger import IncidentLedger, to_item
+from controlplane.clock import FixedClock
+from controlplane.ledger import IncidentLedger
 from controlplane.remediation import record_human_request
 from controlplane.runtime import Dependencies
 from iam_audit import CallRecorder
@@ -121,27 +119,9 @@ class Harness:
         return task | {"request": request}
 
     def as_triage_announced(self, event: Any) -> None:
-        """A test's "Incident Opened" stands for one triage announced: what triage and CloudWatch
-        would hold by then is put in place (the incident in the ledger, its alarm in ALARM since the
-        change), so remediations confirm it as they would in AWS. Forgeries are sent without this."""
-        if not (isinstance(event, dict) and event.get("detail-type") == INCIDENT_OPENED and event.get("source") == OPS_SOURCE):
-            return
-        detail = event["detail"]
-        changed = parse_timestamp(detail.get("state_changed_at") or event["time"])
-        name = detail["alarm_arn"].split(":alarm:", 1)[1]
-        incident = {"pk": f"INCIDENT#{detail['incident_id']}", "sk": "META", "id": detail["incident_id"],
-                    "severity": detail["severity"], "status": "OPEN", "alarm_arn": detail["alarm_arn"],
-                    "alarm_name": name, "component": detail.get("component") or "-", "opened_at": isoformat(changed),
-                    "timeline": []}
-        try:
-            self.world.client("dynamodb").put_item(TableName=self.world.settings.ledger_table, Item=to_item(incident),
-                                                   ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return  # announced before: the world has moved on since as the test made it
-        self.world.authentic_alarms.add(name)
-        self.world.set_alarm(name, "ALARM", "as announced", changed, self.world.config.account)
+        """A test's "Incident Opened" stands for one triage announced (see LocalWorld.as_announced);
+        forgeries are sent without this."""
+        self.world.as_announced(event)
 
     def calendar(self, event: Any, at: datetime | None = None) -> list[dict[str, Any]]:
         """The calendar Lambda, then (as the ledger stream would) the outbox relay."""

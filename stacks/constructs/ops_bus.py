@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -21,7 +21,8 @@ def rule_pattern(pattern: dict[str, Any]) -> events.EventPattern:
 class OpsBus(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
         super().__init__(scope, construct_id)
-        self.bus = events.EventBus(self, "Bus", event_bus_name=f"{prefix}-ops")
+        self.bus_name = f"{prefix}-ops"
+        self.bus = events.EventBus(self, "Bus", event_bus_name=self.bus_name)
         self.archive = self.bus.archive(
             "Archive",
             archive_name=f"{prefix}-ops-archive",
@@ -44,19 +45,26 @@ class OpsBus(Construct):
         deployers ("Deployment Completed" only) may put events on it, whatever else IAM allows in the
         account. Principals with no ARN (AWS services replaying the archive) are not matched."""
         allowed = [arn for arn, _ in self.putters] + list(deployers)
-        self.bus.add_to_resource_policy(iam.PolicyStatement(
-            sid="OnlyOurFunctionsAndDeployers", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
-            actions=["events:PutEvents"], resources=[self.bus.event_bus_arn],
-            conditions={"Null": {"aws:PrincipalArn": "false"}, "ArnNotEquals": {"aws:PrincipalArn": allowed}}))
+        # By name, not by reference: the bus's own ARN in its own policy would depend on itself.
+        bus_arn = Stack.of(self).format_arn(service="events", resource="event-bus", resource_name=self.bus_name)
+        statements = [("OnlyOurFunctionsAndDeployers", iam.PolicyStatement(
+            effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["events:PutEvents"],
+            resources=[bus_arn],
+            conditions={"Null": {"aws:PrincipalArn": "false"}, "ArnNotEquals": {"aws:PrincipalArn": allowed}}))]
         for index, (arn, detail_types) in enumerate([*self.putters, *((d, (DEPLOYMENT_COMPLETED,)) for d in deployers)]):
-            self.bus.add_to_resource_policy(iam.PolicyStatement(
-                sid=f"OnlyItsDetailTypes{index}", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
-                actions=["events:PutEvents"], resources=[self.bus.event_bus_arn],
+            statements.append((f"OnlyItsDetailTypes{index}", iam.PolicyStatement(
+                effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["events:PutEvents"],
+                resources=[bus_arn],
                 conditions={"ArnEquals": {"aws:PrincipalArn": arn},
-                            "StringNotEquals": {"events:detail-type": list(detail_types)}}))
+                            "StringNotEquals": {"events:detail-type": list(detail_types)}})))
         if deployers:
             # Deployers in other accounts need an allow here (same-account ones need it in IAM too).
-            self.bus.add_to_resource_policy(iam.PolicyStatement(
-                sid="DeployersAnnounceDeployments", principals=[iam.ArnPrincipal(arn) for arn in deployers],
-                actions=["events:PutEvents"], resources=[self.bus.event_bus_arn],
-                conditions={"StringEquals": {"events:detail-type": [DEPLOYMENT_COMPLETED]}}))
+            statements.append(("DeployersAnnounceDeployments", iam.PolicyStatement(
+                principals=[iam.ArnPrincipal(arn) for arn in deployers], actions=["events:PutEvents"],
+                resources=[bus_arn],
+                conditions={"StringEquals": {"events:detail-type": [DEPLOYMENT_COMPLETED]}})))
+        # The bus's own Policy property (one document), not AWS::Events::EventBusPolicy resources.
+        bus = self.bus.node.default_child
+        assert isinstance(bus, events.CfnEventBus)
+        bus.add_property_override("Policy", {"Version": "2012-10-17", "Statement": [
+            statement.to_statement_json() | {"Sid": sid} for sid, statement in statements]})

@@ -156,8 +156,7 @@ def test_alarms_of_this_account_only_may_invoke_triage_as_their_action(template,
     assert permission["FunctionName"] == {"Fn::GetAtt": [triage, "Arn"]}
     assert permission["Action"] == "lambda:InvokeFunction"
     assert permission["SourceAccount"] == config.account
-    assert permission["SourceArn"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
-                                                         f":cloudwatch:{config.region}:{config.account}:alarm:*"]]}
+    assert permission["SourceArn"] == f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:*"
 
 
 @pytest.mark.parametrize(("key", "severity", "threshold", "operator"), [
@@ -437,7 +436,8 @@ def test_status_page_is_a_private_bucket_behind_cloudfront_with_oac_and_the_web_
 
 def test_reporting_writes_only_its_objects(template) -> None:
     statements = [s for s in _statements(template, "ReportingHandlerRole") if str(s["Action"]).startswith("s3:")]
-    assert sorted(json.dumps(s["Action"]) for s in statements) == ['"s3:GetObject"', '"s3:PutObject"', '"s3:PutObject"']
+    actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert actions == {"s3:GetObject", "s3:PutObject"}  # statements may be merged (@aws-cdk/aws-iam:minimizePolicies)
     resources_ = json.dumps([s["Resource"] for s in statements])
     assert "/status.json" in resources_ and "/index.html" in resources_ and "/reports/*" in resources_
     assert "/incidents/*" in resources_
@@ -541,9 +541,8 @@ def test_only_our_functions_and_the_deployers_may_put_on_the_ops_bus(config, tmp
     deployer = f"arn:aws:iam::{config.account}:role/release-pipeline"
     build_app(dataclasses.replace(config, deployers=(deployer,)), outdir=str(tmp_path)).synth()
     body = json.loads((tmp_path / f"{config.prefix}-control-plane.template.json").read_text())
-    # CDK writes one AWS::Events::EventBusPolicy per statement.
-    statements = {p["Properties"]["Statement"]["Sid"].removeprefix("cdk-"): p["Properties"]["Statement"]
-                  for p in Template.from_json(body).find_resources("AWS::Events::EventBusPolicy").values()}
+    [bus] = Template.from_json(body).find_resources("AWS::Events::EventBus").values()
+    statements = {s["Sid"]: s for s in bus["Properties"]["Policy"]["Statement"]}
     everyone_else = statements["OnlyOurFunctionsAndDeployers"]
     assert everyone_else["Effect"] == "Deny" and everyone_else["Principal"] == {"AWS": "*"}
     allowed = json.dumps(everyone_else["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
