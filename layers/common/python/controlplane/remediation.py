@@ -81,8 +81,9 @@ class Remediation:
             return None  # another account's alarm: our credentials cannot look (its claim was accepted)
         state, since = self.alarm_now(incident["alarm_arn"])
         if state != "ALARM":
-            return (f"CloudWatch has {incident['alarm_name']} in {state} since {isoformat(since)}" if state
-                    else f"CloudWatch has no alarm {incident['alarm_name']}")
+            if state is None:
+                return f"CloudWatch has no alarm {incident['alarm_name']}"
+            return f"CloudWatch has {incident['alarm_name']} in {state}" + (f" since {isoformat(since)}" if since else "")
         return None
 
     def page(self, severity: str, subject: str, message: str) -> None:
