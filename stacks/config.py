@@ -16,6 +16,7 @@ import yaml
 from controlplane.alarm_tags import format_tags
 from controlplane.errors import ConfigError
 from controlplane.events import BACKUP_COMPONENT
+from controlplane.policy import alarm_arn
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 COMPARISONS = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold")
@@ -103,8 +104,7 @@ class ControlPlaneConfig:
         return f"{self.app}-{self.environment}"
 
     def alarm_arn(self, name: str) -> str:
-        """An alarm's identity: account, Region and name (a name alone may be anyone's)."""
-        return f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{name}"
+        return alarm_arn(self.region, self.account, name)
 
     def policy(self) -> dict[str, Any]:
         """What the Lambdas read at run time; its hash is the config version in decision records."""

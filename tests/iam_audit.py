@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from botocore.client import BaseClient
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
+from controlplane.events import function_name
 from opsctl import lambda_host
 
 # IAM's prefix where it differs from botocore's service name.
@@ -316,7 +317,7 @@ def audit(calls: set[Call], template: Template, prefix: str,
     grants_of: dict[str, list[tuple[Grant, dict[str, Any]]]] = {}
     for call in sorted(calls, key=lambda c: (c.function, c.service, c.operation, c.params)):
         if call.function not in grants_of:
-            name = f"{prefix}-{call.function.replace('_', '-')}"
+            name = function_name(prefix, call.function)
             grants_of[call.function] = split_grants(call.function, template.role_statements(name))
         for need in needs(call, template.account, template.region):
             resource = need.resource
@@ -332,4 +333,4 @@ def audit(calls: set[Call], template: Template, prefix: str,
 
 def all_grants(template: Template, prefix: str, functions: list[str]) -> set[Grant]:
     return {grant for function in functions
-            for grant, _ in split_grants(function, template.role_statements(f"{prefix}-{function.replace('_', '-')}"))}
+            for grant, _ in split_grants(function, template.role_statements(function_name(prefix, function)))}

@@ -21,7 +21,6 @@ import boto3
 from moto import mock_aws
 
 from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timestamp
-from controlplane.events import scheduler_role_name
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -41,13 +40,10 @@ class OperatorContext:
 
     def deps_for(self, function: str) -> Dependencies:
         """The dependencies `function` has when deployed (its own ARN for the checks it schedules)."""
-        name = f"{self.config.prefix}-{function.replace('_', '-')}"
-        arn = f"arn:aws:lambda:{self.config.region}:{self.config.account}:function:{name}"
+        settings = self.deps.settings.of_function(self.config.prefix, self.config.account, self.config.region, function)
         # Fresh clients (they count calls per function), but the local runtime's AWS Backup stand-in stays.
         kept = {name: client for name, client in self.deps._clients.items() if name == "backup" and self.local}
-        role = f"arn:aws:iam::{self.config.account}:role/{scheduler_role_name(name)}"
-        return dataclasses.replace(self.deps, settings=dataclasses.replace(self.deps.settings, self_arn=arn,
-                                                                           scheduler_role_arn=role), _clients=kept)
+        return dataclasses.replace(self.deps, settings=settings, _clients=kept)
 
 
 def uses_real_account(args: Any) -> bool:

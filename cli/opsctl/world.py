@@ -3,7 +3,6 @@ the stacks deploy, with SQS subscriptions that capture what the control plane se
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
@@ -21,7 +20,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.events.models import EventPattern
 
 from controlplane.clock import Clock, isoformat, parse_timestamp
-from controlplane.events import ALARM_STATE_CHANGE, INCIDENT_OPENED, OPS_SOURCE, OUTBOX_STREAM_FILTER, scheduler_role_name
+from controlplane.events import ALARM_STATE_CHANGE, INCIDENT_OPENED, OPS_SOURCE, OUTBOX_STREAM_FILTER
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to_item
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -60,8 +59,10 @@ class LocalWorld:
         return self.session.client(service)
 
     def function_arn(self, function: str) -> str:
-        name = f"{self.config.prefix}-{function.replace('_', '-')}"
-        return f"arn:aws:lambda:{self.config.region}:{self.config.account}:function:{name}"
+        return str(self.settings_of(function).self_arn)
+
+    def settings_of(self, function: str) -> Settings:
+        return self.settings.of_function(self.config.prefix, self.config.account, self.config.region, function)
 
     def function_of(self, arn: str) -> str:
         return arn.rsplit(":", 1)[-1].removeprefix(f"{self.config.prefix}-").replace("-", "_")
@@ -70,9 +71,7 @@ class LocalWorld:
         """What the deployed function would get: its own ARN (for schedules that call it back), the
         world's clients, the event-time clock; pacing waits are recorded instead of slept. Kept per
         function, like a warm Lambda container, until the settings change."""
-        name = f"{self.config.prefix}-{function.replace('_', '-')}"
-        settings = dataclasses.replace(self.settings, self_arn=self.function_arn(function),
-                                       scheduler_role_arn=f"arn:aws:iam::{self.config.account}:role/{scheduler_role_name(name)}")
+        settings = self.settings_of(function)
         cached = self._containers.get(function)
         if cached is None or cached.settings != settings or cached.clock is not clock:
             cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,

@@ -9,6 +9,7 @@ heard at all."""
 from __future__ import annotations
 
 from alarm_parsing import AlarmTransition
+from controlplane.alarms import current_state
 from controlplane.clock import isoformat
 from controlplane.runtime import Dependencies
 
@@ -35,13 +36,9 @@ def _contradiction(transition: AlarmTransition, deps: Dependencies) -> str | Non
     a different state since after the claimed change means the alarm moved on (the claim may be
     true, and an older change than the ledger's is superseded anyway); a different state since
     before it, or no such alarm, contradicts it."""
-    response = deps.client("cloudwatch").describe_alarms(AlarmNames=[transition.alarm_name],
-                                                         AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-    found = response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
-    if not found:
+    state, since = current_state(deps.client("cloudwatch"), transition.alarm_name)
+    if state is None:
         return f"CloudWatch has no alarm {transition.alarm_name!r} in this account and Region"
-    alarm = found[0]
-    state, since = alarm.get("StateValue"), alarm.get("StateUpdatedTimestamp")
     if state == transition.new_state or since is None or since > transition.changed_at:
         return None
     return (f"CloudWatch says {transition.alarm_name} is {state} since {isoformat(since)}, not "

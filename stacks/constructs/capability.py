@@ -11,6 +11,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from controlplane.events import function_name
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
@@ -20,7 +21,7 @@ from stacks.constructs.triage import DELIVERY_RETRIES
 def capability_function(scope: Construct, *, name: str, prefix: str, shared: SharedLayers, environment: dict[str, str],
                         retry_attempts: int, max_event_age: Duration, follow_ups: FollowUpSchedules | None = None,
                         **options: Any) -> tuple[DeadLetterQueue, ControlPlaneFunction]:
-    dead_letters = DeadLetterQueue(scope, "DeadLetters", queue_name=f"{prefix}-{name.replace('_', '-')}-dlq")
+    dead_letters = DeadLetterQueue(scope, "DeadLetters", queue_name=f"{function_name(prefix, name)}-dlq")
     handler = ControlPlaneFunction(
         scope, "Handler", name=name, prefix=prefix, shared=shared,
         environment={"REJECTS_QUEUE_URL": dead_letters.queue.queue_url, **environment},

@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from controlplane.events import function_name as deployed_name
 from stacks.constructs.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ class ControlPlaneFunction(Construct):
         unscoped_actions: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        self.function_name = function_name = f"{prefix}-{name.replace('_', '-')}"
+        self.function_name = function_name = deployed_name(prefix, name)
         self.log_group = logs.LogGroup(
             self, "Logs",
             log_group_name=f"/aws/lambda/{function_name}",

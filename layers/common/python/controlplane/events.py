@@ -82,6 +82,11 @@ def restore_copy_prefix(prefix: str) -> str:
     return f"{prefix}-restore-test-"
 
 
+def function_name(prefix: str, function: str) -> str:
+    """A function's deployed name: functions/<function> is {app}-{env}-<function, with hyphens>."""
+    return f"{prefix}-{function.replace('_', '-')}"
+
+
 def scheduler_role_name(function_name: str) -> str:
     """The role EventBridge Scheduler invokes one function with (it may invoke that function only)."""
     return f"{function_name}-scheduler"

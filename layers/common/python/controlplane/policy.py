@@ -10,6 +10,11 @@ from functools import cache
 from typing import Any
 
 
+def alarm_arn(region: str, account: str, name: str) -> str:
+    """An alarm's identity: account, Region and name (a name alone may be anyone's)."""
+    return f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+
+
 @dataclass(frozen=True)
 class Policy:
     raw: dict[str, Any]
@@ -39,7 +44,7 @@ class Policy:
     # --- whose alarms we believe (README: trust model) -----------------------------------------
 
     def alarm_arn(self, name: str) -> str:
-        return f"arn:aws:cloudwatch:{self.raw['region']}:{self.raw['account']}:alarm:{name}"
+        return alarm_arn(self.raw["region"], self.raw["account"], name)
 
     def is_ours(self, alarm_arn: str) -> bool:
         """An alarm our stacks created: this deployment's account and Region, our name prefix."""

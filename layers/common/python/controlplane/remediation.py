@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from controlplane.alarms import current_state
 from controlplane.clock import isoformat
 from controlplane.errors import IncidentNotFound
 from controlplane.guardrails import Decision, Guardrails
@@ -44,15 +45,9 @@ class Remediation:
         return read_item(self.deps.client("dynamodb"), self.table, pk, sk)
 
     def alarm_now(self, alarm_arn: str) -> tuple[str | None, datetime | None]:
-        """The alarm's state and since when, as CloudWatch has it now (None: no such alarm). The
-        source of truth for acting and for checking what an action did; the ledger only records."""
-        name = alarm_arn.split(":alarm:", 1)[-1]
-        response = self.deps.client("cloudwatch").describe_alarms(AlarmNames=[name],
-                                                                  AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-        found = response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
-        if not found:
-            return None, None
-        return str(found[0]["StateValue"]), found[0].get("StateUpdatedTimestamp")
+        """CloudWatch's view, the truth for acting and for checking what an action did (the ledger
+        only records)."""
+        return current_state(self.deps.client("cloudwatch"), alarm_arn.split(":alarm:", 1)[-1])
 
     def unrequested(self, event: dict[str, Any], action: str) -> str | None:
         """Why a `manual` task is not a human's request (None: it is): the ledger must hold the

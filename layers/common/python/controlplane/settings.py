@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
+
+from controlplane.events import function_name, scheduler_role_name
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 
@@ -25,6 +27,13 @@ class Settings:
     schedule_dlq_arn: str | None = None  # where Scheduler parks a follow-up it could not deliver
     status_bucket: str | None = None  # the status page's private bucket (served by CloudFront)
     reports_bucket: str | None = None
+
+    def of_function(self, prefix: str, account: str, region: str, function: str) -> Settings:
+        """These settings as the deployed `function` has them: its own ARN (for the checks it
+        schedules) and the Scheduler role that may invoke it."""
+        name = function_name(prefix, function)
+        return replace(self, self_arn=f"arn:aws:lambda:{region}:{account}:function:{name}",
+                       scheduler_role_arn=f"arn:aws:iam::{account}:role/{scheduler_role_name(name)}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
