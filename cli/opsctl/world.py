@@ -3,6 +3,7 @@ the stacks deploy, with SQS subscriptions that capture what the control plane se
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import tempfile
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -20,10 +22,11 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.events.models import EventPattern
 
 from controlplane.clock import Clock, isoformat, parse_timestamp
-from controlplane.events import ALARM_STATE_CHANGE, INCIDENT_OPENED, OPS_SOURCE, OUTBOX_STREAM_FILTER
+from controlplane.events import INCIDENT_OPENED, OPS_SOURCE, OUTBOX_STREAM_FILTER
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to_item
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
+from opsctl import lambda_host
 from opsctl.routes import ops_bus_routes
 from stacks.config import ControlPlaneConfig
 from stacks.waf_rules import web_acl_properties
@@ -95,15 +98,16 @@ class LocalWorld:
             return
         if event.get("source") == "aws.backup" and self.backup is not None and isinstance(event.get("detail"), dict):
             self.backup.record(str(event.get("detail-type")), event["detail"])
-        if event.get("detail-type") == ALARM_STATE_CHANGE and event.get("source") == "aws.cloudwatch":
-            change = _claimed_change(event.get("detail"), event.get("account"))
-            if change is not None:
-                self.authentic_alarms.add(change[0])
-                self.set_alarm(*change)
-            return
-        for change in _claims(event):
-            if change[0] not in self.authentic_alarms:
-                self.set_alarm(*change)
+        # Read as triage reads it (every intake path), so the world and triage never disagree on what
+        # an event says.
+        for change in alarm_parsing().parse_delivery(event):
+            if not isinstance(change, alarm_parsing().AlarmTransition) or change.path == "backup-check":
+                continue  # unreadable (triage says why), or one of our virtual alarms
+            if change.path == "eventbridge":
+                self.authentic_alarms.add(change.alarm_name)
+            elif change.alarm_name in self.authentic_alarms:
+                continue
+            self.set_alarm(change.alarm_name, change.new_state, change.reason, change.changed_at, change.account)
 
     def as_announced(self, event: Any) -> None:
         """An "Incident Opened" written by hand (a test, the benchmark) stands for one triage
@@ -129,8 +133,8 @@ class LocalWorld:
         self.set_alarm(name, "ALARM", "as announced", changed, self.config.account)
 
     def set_alarm(self, name: str, state: str, reason: str, changed_at: datetime, account: str | None) -> None:
-        if account != self.config.account or not 0 < len(name) <= 255 or state not in ALARM_STATES:
-            return  # another account's alarm, or no alarm CloudWatch could have (triage says why)
+        if account != self.config.account or len(name) > 255:
+            return  # another account's alarm, or a name no CloudWatch alarm can have
         alarms = cloudwatch_backends[self.config.account][self.config.region].alarms
         if name not in alarms:
             # An alarm of someone else's in this account, known here only from what was said of it.
@@ -168,41 +172,12 @@ class LocalWorld:
 
 
 _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
-ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
-Change = tuple[str, str, str, datetime, str | None]  # alarm name, state, reason, changed at, account
 
 
-def _claimed_change(change: Any, account: Any) -> Change | None:
-    """(name, state, reason, time, account) of an alarm state change as EventBridge's `detail` or a
-    Lambda action's `alarmData` carry it; None where it is unreadable (triage says why)."""
-    try:
-        state = change["state"]
-        return (str(change["alarmName"]), str(state["value"]), str(state.get("reason", "")),
-                parse_timestamp(state["timestamp"]), str(account) if account else None)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-def _claims(event: dict[str, Any]) -> list[Change]:
-    """The alarm state changes an SNS delivery or a direct invocation claims."""
-    if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
-        change = _claimed_change(event.get("alarmData"), event.get("accountId"))
-        return [change] if change else []
-    records = event.get("Records")
-    changes = []
-    for record in records if isinstance(records, list) else []:
-        try:
-            message = json.loads(record["Sns"]["Message"])
-            if "detail-type" in message:
-                change = _claimed_change(message.get("detail"), message.get("account"))
-            else:
-                change = (str(message["AlarmName"]), str(message["NewStateValue"]), str(message.get("NewStateReason", "")),
-                          parse_timestamp(message["StateChangeTime"]), str(message.get("AWSAccountId") or "") or None)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue  # triage rejects it with the reason
-        if change is not None:
-            changes.append(change)
-    return changes
+def alarm_parsing() -> ModuleType:
+    """Triage's own parser, imported as the replay runs the function (its folder on the path)."""
+    lambda_host.load_handler("triage")
+    return importlib.import_module("alarm_parsing")
 
 
 class LocalBackup:

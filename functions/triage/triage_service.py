@@ -367,24 +367,15 @@ def _hold_back_in_maintenance(planned: _Planned, read: AlarmRead, transition: Al
         return
     if outcome.result == "resolved" and read.record.open_incident_suppressed is None:
         return
-    del outbox["notification"]
     at = isoformat(now)
     alarm = (transition.alarm_arn, transition.alarm_name, classification.component)
     planned.transition.records.append(suppressed_item(window, at, alarm, notification, outcome.incident))
-    entry = {"at": at, "event": "notification-suppressed", "window": window.id, "subject": notification["subject"]}
-    if outcome.result == "opened":
-        incident = planned.transition.new_incident
-        assert incident is not None
+    incident = _hold_back(planned, {"at": at, "event": "notification-suppressed", "window": window.id},
+                          f"maintenance window {window.id}", f" by maintenance window {window.id} until {window.ends_at}")
+    if incident is not None:
         incident["suppressed_by"] = window.id
-        incident["timeline"].append(entry)
         planned.transition.alarm.open_incident_suppressed = window.id
-    elif planned.transition.incident_change is not None:
-        planned.transition.incident_change.followed_by.append(entry)
-    outcome.notified, outcome.suppressed_by = None, window.id
-    outcome.held_back_by = f"maintenance window {window.id}"
-    outcome.reason += f"; page held back by maintenance window {window.id} until {window.ends_at}"
-    if "event" not in outbox:
-        planned.transition.outbox = None
+    outcome.suppressed_by = window.id
 
 
 def _hold_back_by_cloudwatch(planned: _Planned, read: AlarmRead, transition: AlarmTransition) -> None:
@@ -403,24 +394,32 @@ def _hold_back_by_cloudwatch(planned: _Planned, read: AlarmRead, transition: Ala
         detail["actionable"] = False
         detail["held_back_by"] = held_back
         event["Detail"] = json.dumps(detail, sort_keys=True)
-    notification = outbox.pop("notification", None)
-    if notification is None:
+    if "notification" not in outbox:
         return
-    outcome = planned.outcome
-    entry = {"at": isoformat(transition.changed_at), "event": "notification-suppressed", "by": held_back,
-             "subject": notification["subject"]}
-    if outcome.result == "opened":
-        incident = planned.transition.new_incident
-        assert incident is not None
+    incident = _hold_back(planned, {"at": isoformat(transition.changed_at), "event": "notification-suppressed",
+                                    "by": held_back}, held_back, f": {held_back}")
+    if incident is not None:
         incident["held_back_by"] = held_back
-        incident["timeline"].append(entry)
         planned.transition.alarm.open_incident_held_back = held_back
+
+
+def _hold_back(planned: _Planned, entry: dict[str, Any], held_back_by: str, why: str) -> dict[str, Any] | None:
+    """Hold back the planned page, whatever holds it: the timeline says so (`entry` + the subject),
+    the outcome says by what. Returns the incident being opened, for the caller to mark."""
+    outbox = planned.transition.outbox
+    assert outbox is not None
+    notification = outbox.pop("notification")
+    entry = entry | {"subject": notification["subject"]}
+    incident = planned.transition.new_incident if planned.outcome.result == "opened" else None
+    if incident is not None:
+        incident["timeline"].append(entry)
     elif planned.transition.incident_change is not None:
         planned.transition.incident_change.followed_by.append(entry)
-    outcome.notified, outcome.held_back_by = None, held_back
-    outcome.reason += f"; page held back: {held_back}"
+    planned.outcome.notified, planned.outcome.held_back_by = None, held_back_by
+    planned.outcome.reason += f"; page held back{why}"
     if "event" not in outbox:
         planned.transition.outbox = None
+    return incident
 
 
 def _new_incident(
