@@ -263,7 +263,7 @@ def restore_validation_at_scale() -> dict[str, float | int | str]:
     from botocore.stub import Stubber
 
     sys.path.append(str(ROOT / "functions" / "backup_verify"))
-    from restore_validation import LIST_PAGE_CAP, Validator
+    from restore_validation import PAGE_CAP, Validator
 
     sample = 20
     session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
@@ -283,7 +283,7 @@ def restore_validation_at_scale() -> dict[str, float | int | str]:
         for item in items:
             db_stub.add_response("get_item", {"Item": item}, None)
         for _bucket in ("data", "data-restore-test-1"):
-            for page in range(LIST_PAGE_CAP):
+            for page in range(PAGE_CAP):
                 s3_stub.add_response("list_objects_v2", {
                     "IsTruncated": True, "KeyCount": 1000, "NextContinuationToken": f"t{page + 1}",
                     "Contents": [{"Key": f"k/{page:03d}/{n:04d}", "Size": 10} for n in range(1000)]}, None)

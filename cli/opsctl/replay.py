@@ -1,5 +1,5 @@
 """`opsctl replay`: deliver recorded AWS events to the real handlers against an embedded moto,
-each at its own time, print a timeline and write the JSON report (contract in shared/DESIGN.md)."""
+each at its own time, print a timeline and write the JSON report (its keys: README, `opsctl replay`)."""
 
 from __future__ import annotations
 

@@ -5,18 +5,31 @@ is deleted afterwards, whatever the verdict.
 
 Bounded whatever the size, so one invocation always finishes: DynamoDB counts are the service's
 own (DescribeTable's ItemCount), items are sampled with one Scan page; S3 listings stop after
-LIST_PAGE_CAP pages a bucket, and a count past the cap is "at least", judged by the sample alone."""
+PAGE_CAP pages a bucket, and a count past the cap is "at least", judged by the sample alone."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-LIST_PAGE_CAP = 10  # ListObjectsV2 pages (1,000 keys each) read per bucket
-COUNT_PAGE_CAP = 10  # Scan pages (1 MB each) counted when DynamoDB has not yet published a new table's count
+# Pages read of one listing: ListObjectsV2 (1,000 keys each) per bucket, and Scan (1 MB each) when
+# DynamoDB has not yet published a new table's count.
+PAGE_CAP = 10
+
+
+def first_pages(pages: Iterable[dict[str, Any]], more: str) -> tuple[list[dict[str, Any]], bool]:
+    """At most PAGE_CAP pages of a listing, and whether they were all of it (`more`: the key a page
+    carries when another follows)."""
+    taken: list[dict[str, Any]] = []
+    for page in pages:
+        taken.append(page)
+        if len(taken) == PAGE_CAP and page.get(more):
+            return taken, False
+    return taken, True
 
 
 @dataclass(frozen=True)
@@ -70,14 +83,8 @@ class Validator:
         s3 = self.client("s3")
 
         def keys(bucket: str) -> tuple[list[str], bool]:
-            """Up to LIST_PAGE_CAP pages of keys, and whether that was all of them."""
-            found: list[str] = []
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for number, page in enumerate(pages, start=1):
-                found += [o["Key"] for o in page.get("Contents", [])]
-                if number == LIST_PAGE_CAP and page.get("IsTruncated"):
-                    return found, False
-            return found, True
+            pages, whole = first_pages(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket), "IsTruncated")
+            return [o["Key"] for page in pages for o in page.get("Contents", [])], whole
 
         def digest(bucket: str, key: str) -> str | None:
             try:
@@ -113,7 +120,7 @@ class Validator:
         if restored_count == 0 and source_count:
             # DynamoDB refreshes ItemCount about every six hours: a fresh copy may not show one yet.
             restored_count, whole = self._bounded_count(restored)
-            counted = "a count of the copy" if whole else f"a count capped at {COUNT_PAGE_CAP} pages"
+            counted = "a count of the copy" if whole else f"a count capped at {PAGE_CAP} pages"
         else:
             whole = True
         sample = dynamodb.scan(TableName=restored, Limit=self.sample_size, ConsistentRead=True)["Items"]
@@ -136,14 +143,10 @@ class Validator:
                              f"{len(sample) - len(mismatched)}/{len(sample)} sampled items match", details)
 
     def _bounded_count(self, table: str) -> tuple[int, bool]:
-        """Items of `table` counted over at most COUNT_PAGE_CAP Scan pages, and whether that was all."""
-        total = 0
-        pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=table, Select="COUNT")
-        for number, page in enumerate(pages, start=1):
-            total += page["Count"]
-            if number == COUNT_PAGE_CAP and page.get("LastEvaluatedKey"):
-                return total, False
-        return total, True
+        """Items of `table` counted over at most PAGE_CAP Scan pages, and whether that was all."""
+        pages, whole = first_pages(self.client("dynamodb").get_paginator("scan").paginate(TableName=table, Select="COUNT"),
+                                   "LastEvaluatedKey")
+        return sum(page["Count"] for page in pages), whole
 
     def rds(self, source: str, restored: str) -> Verdict:
         rds = self.client("rds")

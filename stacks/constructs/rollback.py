@@ -40,10 +40,8 @@ class Rollback(Construct):
 
         role = self.handler.role
         # Confirm before act, and the outcome check: the mapped alarms' state, from CloudWatch.
-        mapped_alarms = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=arn.split(":alarm:")[1],
-                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
-                         for spec in rollback["targets"].values() for arn in spec["alarm_arns"]]
-        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=mapped_alarms))
+        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[
+            arn for spec in rollback["targets"].values() for arn in spec["alarm_arns"]]))
         for spec in rollback["targets"].values():
             if spec["kind"] == "lambda-alias":
                 arn = stack.format_arn(service="lambda", resource="function", resource_name=spec["function"],

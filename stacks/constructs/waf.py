@@ -92,9 +92,7 @@ class WafRateLimiting(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
                                                resources=[traffic_alarm]))
         # Confirm before act: the trigger alarms' state, from CloudWatch.
-        triggers = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=arn.split(":alarm:")[1],
-                                     arn_format=ArnFormat.COLON_RESOURCE_NAME)
-                    for arn in waf["trigger_alarm_arns"] if arn.split(":alarm:")[1] != waf["traffic_alarm"]]
+        triggers = [arn for arn in waf["trigger_alarm_arns"] if not arn.endswith(f":alarm:{waf['traffic_alarm']}")]
         if triggers:
             role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=triggers))
 
