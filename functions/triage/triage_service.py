@@ -381,20 +381,13 @@ def _hold_back_in_maintenance(planned: _Planned, read: AlarmRead, transition: Al
 def _hold_back_by_cloudwatch(planned: _Planned, read: AlarmRead, transition: AlarmTransition) -> None:
     """CloudWatch held this transition's actions back (a composite alarm's suppressor, an alarm mute
     rule): the incident is still opened, updated or resolved, so the record stays complete, but
-    nobody is paged and no remediation acts on it. A resolution is announced exactly when the opening
-    was (as for maintenance windows): whoever was paged must hear it is over, nobody else need."""
+    nobody is paged and no remediation acts on it (_ops_event announces it not actionable). A
+    resolution is announced exactly when the opening was (as for maintenance windows): whoever was
+    paged must hear it is over, nobody else need."""
     outbox = planned.transition.outbox or {}
     resolved = planned.outcome.result == "resolved"
     held_back = read.record.open_incident_held_back if resolved else transition.held_back_by
-    if held_back is None:
-        return
-    event = outbox.get("event")
-    if event is not None and not resolved:
-        detail = json.loads(event["Detail"])
-        detail["actionable"] = False
-        detail["held_back_by"] = held_back
-        event["Detail"] = json.dumps(detail, sort_keys=True)
-    if "notification" not in outbox:
+    if held_back is None or "notification" not in outbox:
         return
     incident = _hold_back(planned, {"at": isoformat(transition.changed_at), "event": "notification-suppressed",
                                     "by": held_back}, held_back, f": {held_back}")
@@ -474,6 +467,8 @@ def _ops_event(
     stale: bool,
     deps: Dependencies,
 ) -> dict[str, Any]:
+    # A resolution is never held back from the remediations: what they started must be undone.
+    held_back = transition.held_back_by if detail_type != INCIDENT_RESOLVED else None
     detail = {
         "incident_id": incident["id"],
         "severity": incident["severity"],
@@ -485,12 +480,15 @@ def _ops_event(
         "state_changed_at": isoformat(transition.changed_at),
         "component": classification.component,
         "remediation": classification.remediation or "none",
-        # Late deliveries are archived for the record but match no remediation rule.
-        "actionable": not stale,
+        # Late deliveries, and changes whose actions CloudWatch held back, are archived for the record
+        # but match no remediation rule.
+        "actionable": not stale and held_back is None,
         "transition_id": transition.fingerprint,
         "config_version": deps.policy.config_version,
     }
     detail |= {key: incident[key] for key in ("ack_due_at", "resolve_due_at") if key in incident}
+    if held_back is not None:
+        detail["held_back_by"] = held_back
     return {
         "Source": OPS_SOURCE,
         "DetailType": detail_type,
