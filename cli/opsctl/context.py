@@ -24,7 +24,8 @@ from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timesta
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
-from opsctl.world import provision, use_fake_credentials
+from opsctl import deployment
+from opsctl.world import LocalWorld, provision, use_fake_credentials
 from stacks.config import ControlPlaneConfig, load_config
 
 
@@ -32,7 +33,22 @@ from stacks.config import ControlPlaneConfig, load_config
 class OperatorContext:
     config: ControlPlaneConfig
     deps: Dependencies
-    local: bool
+    world: LocalWorld | None = None  # the replay state's emulated account; None on a real one
+
+    @property
+    def local(self) -> bool:
+        return self.world is not None
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.config.region}:{self.config.account}:{resource}"
+
+    def function_behind(self, target_arn: str) -> str | None:
+        """The function a rule, schedule or subscription target reaches: a function ARN (any alias or
+        version), or in the replay state the queue that stands in for a function on the ops bus."""
+        if self.world is not None and target_arn in self.world.stand_ins:
+            return self.world.stand_ins[target_arn]
+        parts = target_arn.split(":")
+        return parts[6] if len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function" else None
 
     @property
     def ledger(self) -> IncidentLedger:
@@ -68,15 +84,15 @@ def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
     (policy_dir / "policy.json").write_text(json.dumps(config.policy()), encoding="utf-8")
     settings = Settings(
         ledger_table=getattr(args, "table", None) or f"{prefix}-ledger",
-        ops_bus_name=f"{prefix}-ops",
-        notify_topics={s: f"arn:aws:sns:{region}:{account}:{prefix}-notify-{s.lower()}" for s in SEVERITIES},
+        ops_bus_name=deployment.ops_bus_name(prefix),
+        notify_topics={s: f"arn:aws:sns:{region}:{account}:{deployment.notify_topic(prefix, s)}" for s in SEVERITIES},
         rejects_queue_url=f"https://sqs.{region}.amazonaws.com/{account}/{prefix}-triage-dlq",
         policy_path=str(policy_dir / "policy.json"),
         web_acl_id=_web_acl_id(session, config.waf["web_acl_name"]),
-        schedule_group=f"{prefix}-checks",
+        schedule_group=deployment.checks_group(prefix),
         scheduler_role_arn=None,  # per function (deps_for)
     )
-    return OperatorContext(config, Dependencies(settings=settings, clock=SystemClock(), session=session), local=False)
+    return OperatorContext(config, Dependencies(settings=settings, clock=SystemClock(), session=session))
 
 
 def _web_acl_id(session: Any, name: str) -> str | None:
@@ -102,7 +118,7 @@ def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[O
         _restore_waf(world, saved.get("waf_rules"))
         if world.backup is not None:
             world.backup.points = [p | {"CreationDate": parse_timestamp(p["CreationDate"])} for p in saved.get("backup_points", [])]
-        yield OperatorContext(config, deps, local=True)
+        yield OperatorContext(config, deps, world)
         if save:
             write_state(state, world)
 

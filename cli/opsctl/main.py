@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = target(decision_actions.add_parser("show", help="one decision with its inputs and outcome"))
     sub.add_argument("decision_id", metavar="DEC-…")
     decisions.set_defaults(run=run_decisions)
+
+    target(commands.add_parser("verify", help="after a deploy: the account checked against the config "
+                                              "(exit 1 if anything is missing or wrong)")).set_defaults(run=run_verify)
     return parser
 
 
@@ -217,6 +220,15 @@ def run_incident(args: argparse.Namespace) -> int:
                         f"at {incident['acknowledged_at']})")
             emit(args, incident, text)
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from opsctl.verify import as_json, render, verify
+
+    with operator_context(args) as context:
+        checks = verify(context)
+    emit(args, as_json(checks), render(checks))
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def _service(context: OperatorContext, function: str, module: str, cls: str) -> Any:

@@ -22,12 +22,11 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.events.models import EventPattern
 
 from controlplane.clock import Clock, isoformat, parse_timestamp
-from controlplane.events import INCIDENT_OPENED, OPS_SOURCE, OUTBOX_STREAM_FILTER
+from controlplane.events import INCIDENT_OPENED, OPS_SOURCE, OUTBOX_STREAM_FILTER, function_name, scheduler_role_name
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to_item
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
-from opsctl import lambda_host
-from opsctl.routes import ops_bus_routes
+from opsctl import deployment, lambda_host
 from stacks.config import ControlPlaneConfig
 from stacks.waf_rules import web_acl_properties
 
@@ -47,6 +46,7 @@ class LocalWorld:
     notification_queues: dict[str, str]  # severity → capture queue URL
     ops_event_queue: str
     route_queues: list[tuple[str, str]] = field(default_factory=list)  # (function, queue URL) per ops-bus rule
+    stand_ins: dict[str, str] = field(default_factory=dict)  # queue ARN → the deployed function it stands in for
     waits: list[float] = field(default_factory=list)  # pacing sleeps the handlers asked for
     traffic_seeded: bool = False
     _containers: dict[str, Dependencies] = field(default_factory=dict)
@@ -267,7 +267,7 @@ def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
     backup_config, prefix = config.backup, config.prefix
     backup = session.client("backup")
     backup.create_backup_vault(BackupVaultName=backup_config["vault_name"])
-    backup.create_backup_plan(BackupPlan={"BackupPlanName": f"{prefix}-backups", "Rules": [
+    backup.create_backup_plan(BackupPlan={"BackupPlanName": deployment.backup_plan_name(prefix), "Rules": [
         {"RuleName": name, "TargetBackupVaultName": backup_config["vault_name"], "ScheduleExpression": spec["schedule"],
          "Lifecycle": {"DeleteAfterDays": spec["retention_days"]}} for name, spec in backup_config["classes"].items()]})
     s3 = session.client("s3")
@@ -328,38 +328,57 @@ def create_ledger_table(dynamodb: Any, name: str) -> None:
 
 
 def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path | None = None) -> LocalWorld:
-    """Create the deployed resources in moto (call inside `mock_aws`)."""
+    """Create the deployed resources in moto (call inside `mock_aws`): what `opsctl.deployment`
+    says a deployment consists of, plus capture queues that see what the control plane sends."""
     session = boto3.session.Session(region_name=config.region)
     prefix = config.prefix
     dynamodb, sns, sqs, events = (session.client(s) for s in ("dynamodb", "sns", "sqs", "events"))
 
     create_ledger_table(dynamodb, f"{prefix}-ledger")
-    dlq_url = sqs.create_queue(QueueName=f"{prefix}-triage-dlq")["QueueUrl"]
+    dead_letters = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in deployment.dead_letter_queues(prefix)}
 
     topics, capture = {}, {}
     for severity in SEVERITIES:
-        topic_arn = sns.create_topic(Name=f"{prefix}-notify-{severity.lower()}")["TopicArn"]
+        topic_arn = sns.create_topic(Name=deployment.notify_topic(prefix, severity))["TopicArn"]
+        for email in config.contacts.get(severity, ()):
+            sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=email)
         queue_url = sqs.create_queue(QueueName=f"{prefix}-capture-{severity.lower()}")["QueueUrl"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, queue_url))
         topics[severity], capture[severity] = topic_arn, queue_url
+    intake = sns.create_topic(Name=deployment.intake_topic(prefix))["TopicArn"]
+    sns.subscribe(TopicArn=intake, Protocol="lambda", Endpoint=_function_arn(config, "triage"))
 
-    bus = f"{prefix}-ops"
+    bus = deployment.ops_bus_name(prefix)
     events.create_event_bus(Name=bus)
     ops_queue = sqs.create_queue(QueueName=f"{prefix}-capture-ops")["QueueUrl"]
     events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
     events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, ops_queue)}])
     web_acl_id = _provision_waf(session, config)
     policy = _provision_rollback_targets(session, config, policy)
-    route_queues = []
-    for number, route in enumerate(ops_bus_routes(policy)):
-        name = f"route-{number}-{route.function}"
-        queue_url = sqs.create_queue(QueueName=f"{prefix}-{name}")["QueueUrl"]
-        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(route.pattern))
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, queue_url)}])
-        route_queues.append((route.function, queue_url))
+    route_queues, stand_ins = [], {}
+    for number, rule in enumerate(deployment.deployed_rules(config, policy)):
+        name = f"route-{number}-{rule.function}"
+        events.put_rule(Name=name, EventBusName=rule.bus, EventPattern=json.dumps(rule.pattern))
+        target = _function_arn(config, rule.function)
+        if rule.bus != deployment.DEFAULT_BUS:
+            # moto cannot deliver to a function: a queue stands in for it, and the replay runs the
+            # function on what arrives. Nothing is put on the default bus (AWS puts those events).
+            queue_url = sqs.create_queue(QueueName=f"{prefix}-{name}")["QueueUrl"]
+            target = _queue_arn(sqs, queue_url)
+            route_queues.append((rule.function, queue_url))
+            stand_ins[target] = function_name(prefix, rule.function)
+        events.put_targets(Rule=name, EventBusName=rule.bus, Targets=[{"Id": "function", "Arn": target}])
 
     scheduler = session.client("scheduler")
-    scheduler.create_schedule_group(Name=f"{prefix}-checks")
+    for group in (deployment.calendar_group(prefix), deployment.checks_group(prefix)):
+        scheduler.create_schedule_group(Name=group)
+    for schedule in deployment.standing_schedules(config):
+        scheduler.create_schedule(
+            Name=schedule.name, GroupName=schedule.group, ScheduleExpression=schedule.expression,
+            ScheduleExpressionTimezone=config.timezone, FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": _function_arn(config, schedule.function), "Input": json.dumps(schedule.payload),
+                    "RoleArn": f"arn:aws:iam::{config.account}:role/"
+                               f"{scheduler_role_name(function_name(prefix, schedule.function))}"})
     s3 = session.client("s3")
     for bucket in (f"{prefix}-status", f"{prefix}-reports"):
         s3.create_bucket(Bucket=bucket)
@@ -373,17 +392,21 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         ledger_table=f"{prefix}-ledger",
         ops_bus_name=bus,
         notify_topics=topics,
-        rejects_queue_url=dlq_url,
+        rejects_queue_url=dead_letters[f"{function_name(prefix, 'triage')}-dlq"],
         policy_path=str(policy_path),
         web_acl_id=web_acl_id,
-        schedule_group=f"{prefix}-checks",
+        schedule_group=deployment.checks_group(prefix),
         scheduler_role_arn=None,  # per function (dependencies)
         status_bucket=f"{prefix}-status",
         reports_bucket=f"{prefix}-reports",
     )
     return LocalWorld(config=config, policy=policy, settings=settings, session=session,
                       notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues,
-                      backup=local_backup)
+                      stand_ins=stand_ins, backup=local_backup)
+
+
+def _function_arn(config: ControlPlaneConfig, function: str) -> str:
+    return f"arn:aws:lambda:{config.region}:{config.account}:function:{function_name(config.prefix, function)}"
 
 
 def _provision_waf(session: Any, config: ControlPlaneConfig) -> str:

@@ -1,0 +1,100 @@
+"""What a deployment of a config consists of, by name: the standing schedules, the rules and which
+function each reaches, the dead-letter queues, the email subscriptions. `opsctl verify` checks a
+real account (or the replay state) against it; the local world provisions it; the infra tests hold
+the synthesized template to it, so the three cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.events import function_name, stack_name
+from opsctl.lambda_host import FUNCTIONS_DIR
+from opsctl.routes import intake_routes, ops_bus_routes
+from stacks.config import ControlPlaneConfig
+
+DEFAULT_BUS = "default"
+# AWS's scheduled time, substituted by EventBridge Scheduler at each firing.
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+# The WAF's traffic baseline is recomputed at five past every hour (UTC: it has no local meaning).
+TRAFFIC_BASELINE_SCHEDULE = "cron(5 * * * ? *)"
+
+
+@dataclass(frozen=True)
+class StandingSchedule:
+    name: str
+    group: str
+    expression: str
+    function: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeployedRule:
+    bus: str  # DEFAULT_BUS or the ops bus's name
+    pattern: dict[str, Any]
+    function: str
+
+
+def calendar_group(prefix: str) -> str:
+    return f"{prefix}-calendar"
+
+
+def checks_group(prefix: str) -> str:
+    """One-time follow-up checks the functions create for themselves (and the WAF's baseline job)."""
+    return f"{prefix}-checks"
+
+
+def standing_schedules(config: ControlPlaneConfig) -> tuple[StandingSchedule, ...]:
+    prefix, calendar = config.prefix, calendar_group(config.prefix)
+    schedules = [StandingSchedule(f"{prefix}-{name}"[:64], calendar, expression, "calendar",
+                                  {"task": name, "at": SCHEDULED_TIME})
+                 for name, expression in config.schedules.items()]
+    schedules.append(StandingSchedule(f"{prefix}-status-page", calendar, config.status_page["refresh"], "reporting",
+                                      {"task": "status-page"}))
+    schedules += [StandingSchedule(f"{prefix}-{period}-report", calendar, config.reports[period], "reporting",
+                                   {"task": "report", "period": period, "at": SCHEDULED_TIME})
+                  for period in ("daily", "weekly", "monthly")]
+    schedules += [
+        StandingSchedule(f"{prefix}-backup-verify", calendar, config.backup["verify_schedule"], "backup_verify",
+                         {"task": "verify", "at": SCHEDULED_TIME}),
+        StandingSchedule(f"{prefix}-restore-tests", calendar, config.backup["restore_testing"]["critical_schedule"],
+                         "backup_verify", {"task": "restore-tests", "at": SCHEDULED_TIME}),
+        StandingSchedule(f"{prefix}-traffic-baseline", checks_group(prefix), TRAFFIC_BASELINE_SCHEDULE, "waf_toggle",
+                         {"task": "compute-baseline"}),
+    ]
+    return tuple(schedules)
+
+
+def deployed_rules(config: ControlPlaneConfig, policy: dict[str, Any]) -> tuple[DeployedRule, ...]:
+    ops_bus = ops_bus_name(config.prefix)
+    return (*(DeployedRule(DEFAULT_BUS, route.pattern, route.function) for route in intake_routes(stack_name(config.prefix))),
+            *(DeployedRule(ops_bus, route.pattern, route.function) for route in ops_bus_routes(policy)))
+
+
+def ops_bus_name(prefix: str) -> str:
+    return f"{prefix}-ops"
+
+
+def functions() -> tuple[str, ...]:
+    """Every function the stacks deploy: one per folder under functions/."""
+    return tuple(sorted(path.name for path in FUNCTIONS_DIR.iterdir() if (path / "handler.py").exists()))
+
+
+def dead_letter_queues(prefix: str) -> tuple[str, ...]:
+    """Each function's own, the undeliverable notifications' and the follow-up schedules'."""
+    return (*(f"{function_name(prefix, function)}-dlq" for function in functions()),
+            f"{prefix}-notify-dlq", f"{prefix}-follow-ups-dlq")
+
+
+def notify_topic(prefix: str, severity: str) -> str:
+    return f"{prefix}-notify-{severity.lower()}"
+
+
+def intake_topic(prefix: str) -> str:
+    """The SNS topic alarms (ours and the allowed accounts') may name as their action."""
+    return f"{prefix}-alarm-intake"
+
+
+def backup_plan_name(prefix: str) -> str:
+    return f"{prefix}-backups"

@@ -1,0 +1,242 @@
+"""`opsctl verify`: the deployed control plane checked against its config, after a deploy.
+
+Each check reads the account as it is (not the template): the runbook's alarms with their metric
+and threshold, the rules and schedules enabled and reaching the right functions, the contacts'
+subscriptions confirmed, every dead-letter queue empty, the WebACL's rate rule, the backup vault
+and plan. A check that cannot read (no permission, a throttle) is a finding too: "unknown" is not
+"fine"."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from controlplane.events import function_name
+from controlplane.settings import SEVERITIES
+from opsctl import deployment
+from opsctl.context import OperatorContext
+
+
+@dataclass(frozen=True)
+class Check:
+    area: str
+    subject: str
+    problem: str = ""  # empty: as configured
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+AREAS = ("alarms", "rules", "schedules", "subscriptions", "dead-letters", "waf", "backup")
+
+
+def verify(context: OperatorContext) -> list[Check]:
+    checks: list[Check] = []
+    for area, run in zip(AREAS, (_alarms, _rules, _schedules, _subscriptions, _dead_letters, _waf, _backup),
+                         strict=True):
+        try:
+            checks += run(context)
+        except (ClientError, BotoCoreError) as error:
+            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
+            checks.append(Check(area, "*", f"could not be checked ({code}): {error}"))
+    return checks
+
+
+def render(checks: list[Check]) -> str:
+    lines = []
+    for area in AREAS:
+        mine = [c for c in checks if c.area == area]
+        good = sum(c.ok for c in mine)
+        lines.append(f"{'ok ' if good == len(mine) else 'FAIL'} {area:<14} {good}/{len(mine)} as configured")
+        lines += [f"     - {c.subject}: {c.problem}" for c in mine if not c.ok]
+    failed = sum(not c.ok for c in checks)
+    lines.append(f"\n{failed} problem(s)" if failed else "\nThe deployment matches its config.")
+    return "\n".join(lines)
+
+
+def as_json(checks: list[Check]) -> dict[str, Any]:
+    return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+
+
+def _alarms(context: OperatorContext) -> Iterator[Check]:
+    config, cloudwatch = context.config, context.deps.client("cloudwatch")
+    wanted = {spec.name: spec for spec in config.alarms}
+    names = list(wanted)
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
+        for alarm in cloudwatch.describe_alarms(AlarmNames=names[start:start + 100])["MetricAlarms"]:
+            found[alarm["AlarmName"]] = alarm
+    retuned = context.deps.policy.raw["waf"]["traffic_alarm"]  # the WAF's baseline job moves its threshold hourly
+    for name, spec in wanted.items():
+        alarm = found.get(name)
+        if alarm is None:
+            yield Check("alarms", name, "missing")
+            continue
+        expected = {"Namespace": spec.namespace, "MetricName": spec.metric_name, "ComparisonOperator": spec.comparison,
+                    "EvaluationPeriods": spec.evaluation_periods, "Period": spec.period_seconds,
+                    "Dimensions": sorted(spec.dimensions.items())}
+        if name != retuned:
+            expected["Threshold"] = spec.threshold
+        actual = {key: alarm.get(key) for key in expected} | {
+            "Dimensions": sorted((d["Name"], d["Value"]) for d in alarm.get("Dimensions", []))}
+        wrong = [f"{key} is {actual[key]!r}, configured {value!r}" for key, value in expected.items()
+                 if actual[key] != value]
+        if not alarm.get("ActionsEnabled", True):
+            wrong.append("its actions are disabled")
+        yield Check("alarms", name, "; ".join(wrong))
+
+
+def _rules(context: OperatorContext) -> Iterator[Check]:
+    events = context.deps.client("events")
+    deployed: dict[str, list[tuple[dict[str, Any], dict[str, Any], list[str]]]] = {}
+    for rule in deployment.deployed_rules(context.config, context.deps.policy.raw):
+        if rule.bus not in deployed:
+            deployed[rule.bus] = list(_rules_on(events, rule.bus, context.function_behind))
+        subject = f"{rule.bus} bus → {rule.function} ({', '.join(rule.pattern['detail-type'])})"
+        same = [(found, functions) for found, pattern, functions in deployed[rule.bus] if pattern == rule.pattern]
+        wanted = function_name(context.config.prefix, rule.function)
+        if not same:
+            yield Check("rules", subject, "no rule with this pattern")
+        elif not any(wanted in functions for _, functions in same):
+            yield Check("rules", subject, f"rule {same[0][0]['Name']} targets {same[0][1] or 'nothing'}, not {wanted}")
+        elif not any(found.get("State") == "ENABLED" and wanted in functions for found, functions in same):
+            yield Check("rules", subject, f"rule {same[0][0]['Name']} is {same[0][0].get('State')}")
+        else:
+            yield Check("rules", subject)
+    yield _intake_subscription(context)
+
+
+def _rules_on(events: Any, bus: str, function_behind: Callable[[str], str | None]
+              ) -> Iterator[tuple[dict[str, Any], dict[str, Any], list[str]]]:
+    """Each rule on `bus`: the rule, its pattern, the functions its targets reach."""
+    for rule in _pages(events.list_rules, "Rules", EventBusName=bus):
+        if "EventPattern" not in rule:
+            continue
+        targets = _pages(events.list_targets_by_rule, "Targets", Rule=rule["Name"], EventBusName=bus)
+        reached = [name for name in (function_behind(t["Arn"]) for t in targets) if name]
+        yield rule, json.loads(rule["EventPattern"]), reached
+
+
+def _intake_subscription(context: OperatorContext) -> Check:
+    prefix, sns = context.config.prefix, context.deps.client("sns")
+    topic = context.arn("sns", deployment.intake_topic(prefix))
+    subject = f"SNS {deployment.intake_topic(prefix)} → triage"
+    try:
+        subscriptions = _pages(sns.list_subscriptions_by_topic, "Subscriptions", TopicArn=topic)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NotFound":
+            return Check("rules", subject, "topic missing")
+        raise
+    reached = {context.function_behind(s["Endpoint"]) for s in subscriptions if s["Protocol"] == "lambda"}
+    triage = function_name(prefix, "triage")
+    return Check("rules", subject, "" if triage in reached else "triage is not subscribed")
+
+
+def _schedules(context: OperatorContext) -> Iterator[Check]:
+    scheduler = context.deps.client("scheduler")
+    for schedule in deployment.standing_schedules(context.config):
+        subject = f"{schedule.group}/{schedule.name}"
+        try:
+            found = scheduler.get_schedule(Name=schedule.name, GroupName=schedule.group)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            yield Check("schedules", subject, "missing")
+            continue
+        wanted = function_name(context.config.prefix, schedule.function)
+        wrong = []
+        if found.get("State") != "ENABLED":
+            wrong.append(f"it is {found.get('State')}")
+        if found["ScheduleExpression"] != schedule.expression:
+            wrong.append(f"it runs {found['ScheduleExpression']}, configured {schedule.expression}")
+        if context.function_behind(found["Target"]["Arn"]) != wanted:
+            wrong.append(f"it targets {found['Target']['Arn']}, not {wanted}")
+        if json.loads(found["Target"].get("Input") or "null") != schedule.payload:
+            wrong.append(f"its input is {found['Target'].get('Input')}, expected {json.dumps(schedule.payload)}")
+        yield Check("schedules", subject, "; ".join(wrong))
+
+
+def _subscriptions(context: OperatorContext) -> Iterator[Check]:
+    sns = context.deps.client("sns")
+    for severity in SEVERITIES:
+        topic = context.deps.settings.notify_topics[severity]
+        subscriptions = _pages(sns.list_subscriptions_by_topic, "Subscriptions", TopicArn=topic)
+        for email in context.config.contacts.get(severity, ()):
+            subject = f"{severity} → {email}"
+            mine = [s for s in subscriptions if s["Protocol"] == "email" and s["Endpoint"] == email]
+            if not mine:
+                yield Check("subscriptions", subject, "not subscribed")
+            elif all(s["SubscriptionArn"] == "PendingConfirmation" for s in mine):
+                yield Check("subscriptions", subject, "not confirmed yet: they must open the \"AWS Notification - "
+                                                      "Subscription Confirmation\" email and confirm")
+            else:
+                yield Check("subscriptions", subject)
+
+
+def _dead_letters(context: OperatorContext) -> Iterator[Check]:
+    sqs = context.deps.client("sqs")
+    for name in deployment.dead_letter_queues(context.config.prefix):
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+                raise
+            yield Check("dead-letters", name, "missing")
+            continue
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        waiting = sum(int(value) for value in attributes.values())
+        yield Check("dead-letters", name, f"{waiting} message(s) waiting: each is something the control plane "
+                                          "could not do; read them before redriving" if waiting else "")
+
+
+def _waf(context: OperatorContext) -> Iterator[Check]:
+    waf = context.deps.policy.raw["waf"]
+    subject = f"{waf['web_acl_name']}/{waf['rule_name']}"
+    acl_id = context.deps.settings.web_acl_id
+    if not acl_id:
+        yield Check("waf", subject, "no WebACL of this name in us-east-1 (CLOUDFRONT scope)")
+        return
+    wafv2 = context.deps.session.client("wafv2", region_name="us-east-1")  # CLOUDFRONT-scope WebACLs live there
+    acl = wafv2.get_web_acl(Name=waf["web_acl_name"], Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
+    rule = next((r for r in acl["Rules"] if r["Name"] == waf["rule_name"]), None)
+    if rule is None:
+        yield Check("waf", subject, "the rate rule is missing from the WebACL")
+        return
+    limit = rule["Statement"].get("RateBasedStatement", {}).get("Limit")
+    yield Check("waf", subject, "" if limit == waf["limit"] else f"its limit is {limit}, configured {waf['limit']}")
+
+
+def _backup(context: OperatorContext) -> Iterator[Check]:
+    backup, config = context.deps.client("backup"), context.deps.policy.raw["backup"]
+    try:
+        backup.describe_backup_vault(BackupVaultName=config["vault_name"])
+        yield Check("backup", f"vault {config['vault_name']}")
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        yield Check("backup", f"vault {config['vault_name']}", "missing")
+    name = deployment.backup_plan_name(context.config.prefix)
+    plan = next((p for p in _pages(backup.list_backup_plans, "BackupPlansList") if p["BackupPlanName"] == name), None)
+    if plan is None:
+        yield Check("backup", f"plan {name}", "missing")
+        return
+    rules = {r["RuleName"] for r in backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]["Rules"]}
+    missing = sorted(set(config["classes"]) - rules)
+    yield Check("backup", f"plan {name}", f"no rule for class(es) {', '.join(missing)}" if missing else "")
+
+
+def _pages(call: Callable[..., dict[str, Any]], key: str, **parameters: Any) -> list[dict[str, Any]]:
+    """Every page of a List call that pages with NextToken."""
+    items: list[dict[str, Any]] = []
+    while True:
+        response = call(**parameters)
+        items += response.get(key, [])
+        if not response.get("NextToken"):
+            return items
+        parameters["NextToken"] = response["NextToken"]

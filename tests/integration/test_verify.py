@@ -1,0 +1,154 @@
+"""`opsctl verify`: green on a deployment as configured, and each thing a deploy (or a person with
+the console) can get wrong afterwards is named, with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import pytest
+from moto.sns.models import sns_backends
+
+from controlplane.clock import FixedClock
+from controlplane.events import INCIDENT_OPENED_PATTERN
+from opsctl import deployment
+from opsctl.context import OperatorContext
+from opsctl.main import main
+from opsctl.verify import AREAS, Check, verify
+from opsctl.world import LocalWorld
+from paths import ROOT
+from stacks.config import ControlPlaneConfig
+
+
+def checks_of(world: LocalWorld, config: ControlPlaneConfig) -> list[Check]:
+    deps = world.dependencies("opsctl", FixedClock(datetime(2026, 11, 30, tzinfo=timezone.utc)))
+    return verify(OperatorContext(config, deps, world))
+
+
+def problems(world: LocalWorld, config: ControlPlaneConfig) -> dict[str, str]:
+    return {f"{c.area} {c.subject}": c.problem for c in checks_of(world, config) if not c.ok}
+
+
+def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
+    checks = checks_of(world, config)
+    assert problems(world, config) == {}
+    assert {c.area for c in checks} == set(AREAS)
+    counts = {area: sum(c.area == area for c in checks) for area in AREAS}
+    assert counts == {"alarms": len(config.alarms),
+                      "rules": len(deployment.deployed_rules(config, world.policy)) + 1,  # + the SNS intake
+                      "schedules": len(deployment.standing_schedules(config)),
+                      "subscriptions": sum(len(emails) for emails in config.contacts.values()),
+                      "dead-letters": len(deployment.dead_letter_queues(config.prefix)),
+                      "waf": 1, "backup": 2}
+
+
+def _delete_alarm(world: LocalWorld) -> None:
+    world.client("cloudwatch").delete_alarms(AlarmNames=["financeanalyst-pro-demo-error-rate"])
+
+
+def _retune_alarm(world: LocalWorld) -> None:
+    cloudwatch = world.client("cloudwatch")
+    alarm = cloudwatch.describe_alarms(AlarmNames=["financeanalyst-pro-demo-availability"])["MetricAlarms"][0]
+    cloudwatch.put_metric_alarm(**{k: alarm[k] for k in ("AlarmName", "Namespace", "MetricName", "Dimensions", "Period",
+                                                       "EvaluationPeriods", "ComparisonOperator", "Statistic")},
+                                Threshold=50.0)
+
+
+def _disable_rule(world: LocalWorld) -> None:
+    events = world.client("events")
+    rule = next(r for r in events.list_rules(EventBusName=world.settings.ops_bus_name)["Rules"]
+                if json.loads(r["EventPattern"]) == INCIDENT_OPENED_PATTERN)
+    events.disable_rule(Name=rule["Name"], EventBusName=world.settings.ops_bus_name)
+
+
+def _retarget_intake_rule(world: LocalWorld) -> None:
+    events = world.client("events")
+    rule = next(r for r in events.list_rules()["Rules"]
+                if json.loads(r["EventPattern"])["source"] == ["aws.cloudwatch"])
+    events.put_targets(Rule=rule["Name"], Targets=[{
+        "Id": "function", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:someone-else"}])
+
+
+def _delete_schedule(world: LocalWorld) -> None:
+    world.client("scheduler").delete_schedule(Name="financeanalyst-pro-demo-daily-report",
+                                              GroupName="financeanalyst-pro-demo-calendar")
+
+
+def _pending_subscription(world: LocalWorld) -> None:
+    backend = sns_backends[world.config.account][world.config.region]
+    subscription = next(s for s in backend.subscriptions.values()
+                        if s.endpoint == "pm@financeanalyst.pro" and s.protocol == "email")
+    subscription.arn = "PendingConfirmation"  # as SNS lists one nobody has confirmed
+
+
+def _dead_letter(world: LocalWorld) -> None:
+    sqs = world.client("sqs")
+    url = sqs.get_queue_url(QueueName="financeanalyst-pro-demo-outbox-relay-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+
+
+def _drop_rate_rule(world: LocalWorld) -> None:
+    wafv2 = world.session.client("wafv2", region_name="us-east-1")
+    name = world.config.waf["web_acl_name"]
+    current = wafv2.get_web_acl(Name=name, Scope="CLOUDFRONT", Id=world.settings.web_acl_id)
+    acl = current["WebACL"]
+    wafv2.update_web_acl(Name=name, Scope="CLOUDFRONT", Id=world.settings.web_acl_id, LockToken=current["LockToken"],
+                         DefaultAction=acl["DefaultAction"], VisibilityConfig=acl["VisibilityConfig"],
+                         Rules=[r for r in acl["Rules"] if r["Name"] != world.config.waf["rule_name"]])
+
+
+def _delete_vault(world: LocalWorld) -> None:
+    world.client("backup").delete_backup_vault(BackupVaultName=world.config.backup["vault_name"])
+
+
+BREAKAGES: dict[str, tuple[Callable[[LocalWorld], None], str, str]] = {
+    "alarm deleted": (_delete_alarm, "alarms financeanalyst-pro-demo-error-rate", "missing"),
+    "threshold changed": (_retune_alarm, "alarms financeanalyst-pro-demo-availability",
+                          "Threshold is 50.0, configured 99.9"),
+    "rule disabled": (_disable_rule, "rules financeanalyst-pro-demo-ops bus → escalation (Incident Opened)",
+                      "is DISABLED"),
+    "rule retargeted": (_retarget_intake_rule, "rules default bus → triage (CloudWatch Alarm State Change)",
+                        "not financeanalyst-pro-demo-triage"),
+    "schedule deleted": (_delete_schedule, "schedules financeanalyst-pro-demo-calendar/financeanalyst-pro-demo-daily-report",
+                         "missing"),
+    "subscription unconfirmed": (_pending_subscription, "subscriptions P2 → pm@financeanalyst.pro", "not confirmed"),
+    "dead letter waiting": (_dead_letter, "dead-letters financeanalyst-pro-demo-outbox-relay-dlq", "1 message(s) waiting"),
+    "rate rule removed": (_drop_rate_rule, "waf financeanalyst-pro-demo-edge/runbook-rate-limit", "missing"),
+    "vault deleted": (_delete_vault, "backup vault financeanalyst-pro-demo-backups", "missing"),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_each_departure_from_the_config_is_named(world, config, breakage: str) -> None:
+    change, subject, problem = BREAKAGES[breakage]
+    change(world)
+    found = problems(world, config)
+    assert list(found) == [subject]
+    assert problem in found[subject]
+
+
+def test_a_check_that_cannot_read_is_a_finding(world, config, monkeypatch) -> None:
+    from botocore.exceptions import ClientError
+
+    def denied(*_, **__):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "GetSchedule")
+
+    deps = world.dependencies("opsctl", FixedClock(datetime(2026, 11, 30, tzinfo=timezone.utc)))
+    monkeypatch.setattr(deps.client("scheduler"), "get_schedule", denied)
+    found = {f"{c.area} {c.subject}": c.problem for c in verify(OperatorContext(config, deps, world)) if not c.ok}
+    assert list(found) == ["schedules *"]
+    assert "AccessDeniedException" in found["schedules *"]
+
+
+def test_verify_on_the_replay_state_exits_by_its_findings(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--state", str(state)]) == 0
+    out = capsys.readouterr().out
+    assert "The deployment matches its config." in out
+    assert main(["verify", "--state", str(state), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and len(report["checks"]) > 40
