@@ -42,6 +42,7 @@ LEDGER_ITEM_ACTIONS = {
     "escalation": ("GetItem", "PutItem", "UpdateItem"),
     "reporting": ("GetItem", "PutItem"),
     "backup_verify": ("BatchGetItem", "PutItem", "UpdateItem"),
+    "outbox_relay": ("GetItem", "UpdateItem"),  # the sent marks on OUTBOX items
 }
 PUBLISHES_PAGES = ("waf_toggle", "rollback")
 
@@ -102,6 +103,7 @@ class ControlPlaneStack(Stack):
             max_record_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         )
         topics.grant_publish(relay.handler.function)
+        ledger.grant_items(relay.handler.function, LEDGER_ITEM_ACTIONS["outbox_relay"])
         ops_bus.grant_put(relay.handler.role, RELAYED_DETAIL_TYPES)
         # Dead-letter alarms page directly: if triage itself is broken, they must not depend on it.
         for dead_letters in (triage.dead_letters, topics.dead_letters, relay.dead_letters):

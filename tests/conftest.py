@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from moto import mock_aws
 
 from controlplane.clock import FixedClock
-from controlplane.ledger import IncidentLedger
+from controlplane.ledger import IncidentLedger, from_item
 from controlplane.remediation import record_human_request
 from controlplane.runtime import Dependencies
 from iam_audit import CallRecorder
@@ -154,6 +154,13 @@ class Harness:
 
     def empty_queues(self) -> None:
         self.all_notifications(), self.ops_events(), self.dead_letters()
+
+    def ledger_items(self, partition: str) -> list[dict[str, Any]]:
+        """Every item of one ledger partition (OUTBOX, DECISION, …), in key order."""
+        response = self.world.client("dynamodb").query(
+            TableName=self.world.settings.ledger_table, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": partition}}, ConsistentRead=True)
+        return [from_item(item) for item in response["Items"]]
 
     def incidents(self) -> list[dict[str, Any]]:
         return list(self.ledger.iter_incidents(newest_first=False))

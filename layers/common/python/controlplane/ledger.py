@@ -64,6 +64,15 @@ OUTBOX_PARTITION = "OUTBOX"
 OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600  # TTL: the stream has long delivered them by then
 
 
+# What the outbox relay marks on an OUTBOX item once each step is sent (relay.py).
+EVENT_SENT = "event_sent_at"
+PAGE_SENT = "page_sent_at"
+
+
+def outbox_key(item: dict[str, Any]) -> dict[str, str]:
+    return {"pk": OUTBOX_PARTITION, "sk": str(item["sk"])}
+
+
 def outbox_item(committed_at: str, outbox: dict[str, Any]) -> dict[str, Any]:
     expires = int(parse_timestamp(committed_at).timestamp()) + OUTBOX_RETENTION_SECONDS
     return {"pk": OUTBOX_PARTITION, "sk": f"{committed_at}#{outbox['transition_id']}", "expires_at": expires} | outbox
