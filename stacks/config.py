@@ -15,7 +15,7 @@ import yaml
 
 from controlplane.alarm_tags import format_tags
 from controlplane.errors import ConfigError
-from controlplane.events import BACKUP_COMPONENT
+from controlplane.events import BACKUP_COMPONENT, DRILL_ALARM_KEY, DRILL_COMPONENT
 from controlplane.policy import alarm_arn
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
@@ -26,7 +26,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
-             "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers"}
+             "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill"}
 INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
 DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
@@ -44,6 +44,10 @@ MAINTENANCE_KEYS = {"health_check_url", "default_minutes", "max_minutes", "windo
 WINDOW_KEYS = {"duration_minutes", "message", "components", "alarms", "mute_alarm_actions"}
 MUTE_RULE_MAX_MINUTES = 15 * 24 * 60  # CloudWatch alarm mute rules last at most 15 days
 TRIAGE_KEYS = {"max_event_age_minutes", "intake_retry_attempts", "intake_max_event_age_minutes"}
+DRILL_KEYS = {"schedule", "timeout_seconds"}
+# The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
+# to hear that paging is broken.
+DRILL_DEFAULTS = {"schedule": "cron(0 10 ? * TUE *)", "timeout_seconds": 300}
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class AlarmSpec:
     impact: str
     runbook_section: str
     bands: tuple[dict[str, Any], ...]
+    # Set for an alarm given as baseline × multiplier (the traffic alarm, whose baseline the WAF's
+    # hourly job recomputes and multiplies again).
+    multiplier: float | None = None
 
     @property
     def tagged_description(self) -> str:
@@ -98,6 +105,7 @@ class ControlPlaneConfig:
     backup: dict[str, Any]
     intake: dict[str, Any]
     deployers: tuple[str, ...]
+    drill: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -134,6 +142,7 @@ class ControlPlaneConfig:
                 "suspicious_claims_per_hour": self.intake["suspicious_claims_per_hour"],
             },
             "waf": self.waf | {"traffic_alarm": self.alarm("traffic-spike").name,
+                               "traffic_multiplier": self.alarm("traffic-spike").multiplier,
                                "trigger_alarm_arns": [self.alarm_arn(self.alarm(key).name)
                                                       for key in self.waf["trigger_alarms"]],
                                "alarm_period_seconds": self.alarm("traffic-spike").period_seconds,
@@ -149,7 +158,8 @@ class ControlPlaneConfig:
             "status_page": self.status_page,
             "reports": self.reports,
             "backup": self.backup,
-            "components": sorted({spec.component for spec in self.alarms}),
+            "components": sorted({spec.component for spec in self.alarms} - {DRILL_COMPONENT}),
+            "drill": self.drill | {"alarm": self.alarm(DRILL_ALARM_KEY).name},
         }
         return {"config_version": self.version} | body
 
@@ -200,6 +210,9 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
     )
     if not alarms:
         raise ConfigError("alarms: at least one alarm is required")
+    if any(spec.key == DRILL_ALARM_KEY for spec in alarms):
+        raise ConfigError(f"alarms.{DRILL_ALARM_KEY}: reserved for the control plane's own fire-drill alarm")
+    alarms += (_drill_alarm(app, environment),)
     schedules = {name: validate_cron(expr, f"schedules.{name}")
                  for name, expr in _mapping(root.get("schedules") or {}, "schedules").items()}
     classification = _classification(_mapping(root.get("classification"), "classification"))
@@ -229,7 +242,31 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         backup=_backup(_mapping(root.get("backup"), "backup")),
         intake=_intake(_mapping(root.get("intake") or {}, "intake"), account),
         deployers=_deployers(root.get("deployers") or []),
+        drill=_drill(_mapping(root.get("drill") or {}, "drill")),
     )
+
+
+def _drill(raw: dict[str, Any]) -> dict[str, Any]:
+    _no_unknown(raw, DRILL_KEYS, "drill")
+    merged = DRILL_DEFAULTS | raw
+    timeout = _int(merged, "timeout_seconds", "drill")
+    # The drill Lambda waits for both hops (open, resolve) within its 15-minute limit.
+    if not 60 <= timeout <= 420:
+        raise ConfigError(f"drill.timeout_seconds: must be 60–420 (got {timeout})")
+    return {"schedule": validate_cron(merged["schedule"], "drill.schedule"), "timeout_seconds": timeout}
+
+
+def _drill_alarm(app: str, environment: str) -> AlarmSpec:
+    """The fire drill's own alarm (`opsctl drill` and the weekly schedule flip it with SetAlarmState):
+    P3, no remediation, on a metric nothing publishes, so only a drill ever sets it off (missing data
+    is not breaching: a Sum)."""
+    return AlarmSpec(
+        key=DRILL_ALARM_KEY, name=f"{app}-{environment}-{DRILL_ALARM_KEY}",
+        description="Fire drill of the paging pipeline (opsctl drill, and the weekly schedule); never a real problem",
+        namespace="OpsControlPlane/Drill", metric_name="DrillSignal", statistic="Sum", period_seconds=60,
+        dimensions={"ControlPlane": f"{app}-{environment}"}, comparison="GreaterThanOrEqualToThreshold", threshold=1,
+        evaluation_periods=1, severity="P3", remediation="none", component=DRILL_COMPONENT,
+        impact="None: a fire drill of the control plane's own paging", runbook_section="fire-drill", bands=())
 
 
 def _intake(raw: dict[str, Any], own_account: str) -> dict[str, Any]:
@@ -316,6 +353,7 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
     comparison = _str(raw, "comparison", where)
     if comparison not in COMPARISONS:
         raise ConfigError(f"{where}.comparison: must be one of {', '.join(COMPARISONS)}")
+    multiplier: float | None = None
     if "baseline" in raw or "multiplier" in raw:
         baseline, multiplier = _number(raw, "baseline", where), _number(raw, "multiplier", where)
         if baseline <= 0 or multiplier <= 1:
@@ -349,6 +387,7 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
         impact=_str(raw, "impact", where),
         runbook_section=_str(raw, "runbook_section", where),
         bands=bands,
+        multiplier=multiplier,
     )
 
 
@@ -436,6 +475,9 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
     _no_unknown(raw, WAF_KEYS, "waf")
     if not any(spec.key == "traffic-spike" and spec.remediation == "waf-rate-limit" for spec in alarms):
         raise ConfigError("waf: needs the alarms.traffic-spike alarm with remediation waf-rate-limit to trigger it")
+    if next(spec for spec in alarms if spec.key == "traffic-spike").multiplier is None:
+        raise ConfigError("alarms.traffic-spike: give baseline and multiplier (not threshold): the WAF's hourly job "
+                          "recomputes the baseline and sets the threshold to multiplier × baseline")
     action = _str(raw, "block_action", "waf")
     if action not in ("BLOCK", "CHALLENGE", "CAPTCHA"):
         raise ConfigError(f"waf.block_action: must be BLOCK, CHALLENGE or CAPTCHA (got {action!r})")

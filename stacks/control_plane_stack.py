@@ -18,6 +18,7 @@ from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
 from stacks.constructs.dashboard import ControlPlaneDashboard
+from stacks.constructs.drill import FireDrill
 from stacks.constructs.escalation import Escalation
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import REPO_ROOT, shared_layers
@@ -43,6 +44,7 @@ LEDGER_ITEM_ACTIONS = {
     "reporting": ("GetItem", "PutItem"),
     "backup_verify": ("BatchGetItem", "PutItem", "UpdateItem"),
     "outbox_relay": ("GetItem", "UpdateItem"),  # the sent marks on OUTBOX items
+    "drill": ("GetItem", "PutItem", "UpdateItem", "Query"),  # its run, the outbox's marks, a held-back page
 }
 PUBLISHES_PAGES = ("waf_toggle", "rollback")
 
@@ -135,10 +137,14 @@ class ControlPlaneStack(Stack):
         backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy, schedule_group=calendar.group,
                                      access_logs=reporting.access_logs, triage=triage.handler.function,
                                      triage_dead_letters=triage.dead_letters, **remediation)
+        drill = FireDrill(self, "Drill", prefix=prefix, shared=shared, follow_ups=follow_ups, policy=policy,
+                          environment=remediation["environment"], schedule_group=calendar.group,
+                          page_topic=topics.topics["P1"], key=topics.key, max_event_age=remediation["max_event_age"])
         ops_bus.grant_put(backups.handler.role, (BACKUP_CHECK,))  # findings go to triage through the ops bus
         ops_bus.lock(config.deployers)
         for name, capability in (("waf_toggle", waf), ("rollback", rollback), ("calendar", calendar),
-                                 ("escalation", escalation), ("reporting", reporting), ("backup_verify", backups)):
+                                 ("escalation", escalation), ("reporting", reporting), ("backup_verify", backups),
+                                 ("drill", drill)):
             ledger.grant_items(capability.handler.function, LEDGER_ITEM_ACTIONS[name])
             if name in PUBLISHES_PAGES:
                 topics.grant_publish(capability.handler.function)
@@ -160,11 +166,11 @@ class ControlPlaneStack(Stack):
             prefix=prefix,
             functions=[triage.handler.function, relay.handler.function, waf.handler.function,
                        rollback.handler.function, calendar.handler.function, escalation.handler.function,
-                       reporting.handler.function, backups.handler.function],
+                       reporting.handler.function, backups.handler.function, drill.handler.function],
             dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, relay.dead_letters.queue,
                                 waf.dead_letters.queue, rollback.dead_letters.queue, calendar.dead_letters.queue,
                                 escalation.dead_letters.queue, reporting.dead_letters.queue, backups.dead_letters.queue,
-                                follow_ups.dead_letters.queue],
+                                drill.dead_letters.queue, follow_ups.dead_letters.queue],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms

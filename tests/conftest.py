@@ -155,6 +155,14 @@ class Harness:
     def empty_queues(self) -> None:
         self.all_notifications(), self.ops_events(), self.dead_letters()
 
+    def follow_ups(self) -> list[dict[str, Any]]:
+        """The one-time schedules the functions created (the group also holds the standing traffic
+        baseline job)."""
+        scheduler, group = self.world.client("scheduler"), self.world.settings.schedule_group
+        found = [scheduler.get_schedule(Name=s["Name"], GroupName=group)
+                 for s in scheduler.list_schedules(GroupName=group)["Schedules"]]
+        return [s for s in found if s["ScheduleExpression"].startswith("at(")]
+
     def ledger_items(self, partition: str) -> list[dict[str, Any]]:
         """Every item of one ledger partition (OUTBOX, DECISION, …), in key order."""
         response = self.world.client("dynamodb").query(

@@ -10,7 +10,7 @@ from typing import Any
 
 from controlplane.events import function_name, stack_name
 from opsctl.lambda_host import FUNCTIONS_DIR
-from opsctl.routes import intake_routes, ops_bus_routes
+from opsctl.routes import DRILL_TASK, intake_routes, ops_bus_routes
 from stacks.config import ControlPlaneConfig
 
 DEFAULT_BUS = "default"
@@ -62,6 +62,8 @@ def standing_schedules(config: ControlPlaneConfig) -> tuple[StandingSchedule, ..
                          "backup_verify", {"task": "restore-tests", "at": SCHEDULED_TIME}),
         StandingSchedule(f"{prefix}-traffic-baseline", checks_group(prefix), TRAFFIC_BASELINE_SCHEDULE, "waf_toggle",
                          {"task": "compute-baseline"}),
+        StandingSchedule(f"{prefix}-fire-drill", calendar, config.drill["schedule"], "drill",
+                         {"task": DRILL_TASK, "at": SCHEDULED_TIME}),
     ]
     return tuple(schedules)
 

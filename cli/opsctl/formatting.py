@@ -37,3 +37,10 @@ def decision_detail(decision: dict[str, Any]) -> str:
     keys = ["id", "capability", "action", "target", "verdict", "result", "reason", "decided_at", "decided_by", "mode",
             "config_version", "incident", "trigger", "inputs", "thresholds", "details", "outcome"]
     return "\n".join(f"{key:>15}: {decision[key]}" for key in keys if decision.get(key) not in (None, {}, ""))
+
+
+def drill_result(result: dict[str, Any]) -> str:
+    lines = [f"Fire drill {result['drill_id']} ({result['started_by']}): {result['outcome']} — {result['reason']}",
+             f"incident: {result.get('incident') or '-'}"]
+    lines += [f"  {hop['hop']:<17} {hop['seconds']:>8.3f} s" for hop in result["hops"]]
+    return "\n".join(lines)

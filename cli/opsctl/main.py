@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import json
 import re
 import sys
@@ -172,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     target(commands.add_parser("verify", help="after a deploy: the account checked against the config "
                                               "(exit 1 if anything is missing or wrong)")).set_defaults(run=run_verify)
+    sub = target(commands.add_parser(
+        "drill", help="fire drill: flip the drill alarm and time each hop to the page and back "
+                      "(exit 0 passed, 1 failed, 3 inconclusive: page held back or drill already running)"))
+    sub.add_argument("--by", default=getpass.getuser())
+    sub.set_defaults(run=run_drill)
     return parser
 
 
@@ -229,6 +235,27 @@ def run_verify(args: argparse.Namespace) -> int:
         checks = verify(context)
     emit(args, as_json(checks), render(checks))
     return 0 if all(check.ok for check in checks) else 1
+
+
+DRILL_EXIT = {"passed": 0, "failed": 1}
+
+
+def run_drill(args: argparse.Namespace) -> int:
+    with operator_context(args, save=True) as context:
+        if context.world is None:
+            drill = _service(context, "drill", "drill_service", "FireDrill")
+            result = drill.run(started_by=f"human:{args.by}", occurrence=isoformat(context.deps.clock.now()))
+            result = result.as_dict()
+        else:
+            # The emulated account: CloudWatch's state changes are delivered through the replay's
+            # pipeline while the drill waits (its timeline is printed as it goes).
+            from opsctl.replay import Replay
+
+            replay = Replay(context.config, out=io.StringIO() if args.json else sys.stdout)
+            replay.attach(context.world, context.deps.clock.now())
+            result = replay.invoke("drill", {"task": "drill", "by": args.by})["drill"]
+    emit(args, result, formatting.drill_result(result))
+    return DRILL_EXIT.get(result["outcome"], 3)
 
 
 def _service(context: OperatorContext, function: str, module: str, cls: str) -> Any:

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +20,14 @@ from controlplane.ledger import IncidentLedger
 from opsctl import lambda_host
 from opsctl.context import write_state
 from opsctl.routes import ALARM_ACTION_FUNCTION, SNS_INTAKE_FUNCTION, intake_routes, scheduled_task_function
-from opsctl.world import LocalWorld, drain, provision, seed_traffic_history, use_fake_credentials
+from opsctl.world import (
+    LocalWorld,
+    alarm_state_change_event,
+    drain,
+    provision,
+    seed_traffic_history,
+    use_fake_credentials,
+)
 from stacks.config import ControlPlaneConfig
 
 
@@ -73,6 +80,7 @@ class Replay:
         lambda_host.quiet_powertools()
         with mock_aws():
             self.world = provision(self.config, self.policy)
+            self.world.advance = self.advance
             for number, line in enumerate(lines, start=1):
                 if line.strip():
                     self.deliver_line(number, line)
@@ -138,6 +146,28 @@ class Replay:
                                                "suppressed_by": outcome["held_back_by"]})
         return outcomes
 
+    def attach(self, world: LocalWorld, at: datetime) -> None:
+        """Run on a world already provisioned (the replay state `opsctl` loaded), from `at` on."""
+        lambda_host.quiet_powertools()
+        self.world = world
+        self.clock.set(at)
+        world.advance = self.advance
+
+    def advance(self, seconds: float) -> None:
+        """Time moves on by `seconds` (the fire drill waiting): the state changes CloudWatch emitted
+        meanwhile are delivered, and what is scheduled by then runs."""
+        assert self.world is not None
+        with lambda_host.outside_functions():  # the world's own calls, not the waiting function's
+            until = self.clock.now() + timedelta(seconds=seconds)
+            while self.world.alarm_changes:
+                change = self.world.alarm_changes.pop(0)
+                # EventBridge times are whole seconds; CloudWatch emits just after the change.
+                emitted = (self.clock.now() + timedelta(seconds=1)).replace(microsecond=0)
+                self.report.received += 1
+                self.deliver(self.report.received, alarm_state_change_event(self.config, change, emitted))
+            self.fire_schedules(until)
+            self.clock.set(max(until, self.clock.now()))
+
     def deliver_line(self, number: int, line: str) -> None:
         self.report.received += 1
         try:
@@ -145,6 +175,9 @@ class Replay:
         except json.JSONDecodeError as error:
             self.reject(number, f"line is not JSON: {error.msg} at column {error.colno}")
             return
+        self.deliver(number, event)
+
+    def deliver(self, number: int, event: Any) -> None:
         if isinstance(event, dict) and event.get("source") == DEPLOY_SOURCE:
             self.publish_to_ops_bus(event)
             return
@@ -224,7 +257,7 @@ class Replay:
         """The demo application's normal traffic before the replay starts (see README)."""
         assert self.world is not None
         spec = self.config.alarm("traffic-spike")
-        baseline = spec.threshold / 10
+        baseline = spec.threshold / self.policy["waf"]["traffic_multiplier"]
         seed_traffic_history(self.world.session, self.config, first_event, self.config.waf["baseline_weeks"], baseline)
         self.world.traffic_seeded = True
 

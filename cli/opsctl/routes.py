@@ -42,6 +42,7 @@ CALENDAR_TASKS = ("window-end", "maintenance")
 ESCALATION_TASKS = ("ack-deadline", "resolve-deadline")
 REPORTING_TASKS = ("status-page", "report")
 BACKUP_TASKS = ("verify", "cleanup", "test-restore", "restore-tests")
+DRILL_TASK = "drill"
 
 
 def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
@@ -57,6 +58,8 @@ def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
         return "reporting"
     if task in BACKUP_TASKS:
         return "backup_verify"
+    if task == DRILL_TASK:
+        return "drill"
     return None
 
 

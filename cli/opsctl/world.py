@@ -7,9 +7,10 @@ import importlib
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -57,6 +58,10 @@ class LocalWorld:
     # The demo application is fictional: its health check answers 200 unless a test says otherwise.
     http_answers: dict[str, int] = field(default_factory=dict)
     backup: LocalBackup | None = None  # set by provision()
+    # SetAlarmState calls not yet delivered as CloudWatch's state-change events (see emit_alarm_changes).
+    alarm_changes: list[AlarmChange] = field(default_factory=list)
+    # Set by a replay that runs the fire drill: the drill's waits move time and run the pipeline.
+    advance: Callable[[float], None] | None = None
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -76,8 +81,10 @@ class LocalWorld:
         function, like a warm Lambda container, until the settings change."""
         settings = self.settings_of(function)
         cached = self._containers.get(function)
-        if cached is None or cached.settings != settings or cached.clock is not clock:
-            cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=self.waits.append,
+        # The drill waits for the pipeline to move; here time moves, and the pipeline runs, when it waits.
+        sleep = self.advance if function == "drill" and self.advance is not None else self.waits.append
+        if cached is None or cached.settings != settings or cached.clock is not clock or cached.sleep != sleep:
+            cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=sleep,
                                   monotonic=lambda: clock.now().timestamp(),
                                   http_status=lambda url: self.http_answers.get(url, 200),
                                   _clients={"backup": self.backup})
@@ -172,6 +179,58 @@ class LocalWorld:
 
 
 _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))
+
+
+@dataclass(frozen=True)
+class AlarmChange:
+    name: str
+    previous: str
+    previous_reason: str
+    previous_at: datetime
+    state: str
+    reason: str
+
+
+def emit_alarm_changes(world: LocalWorld) -> None:
+    """CloudWatch emits a state-change event when SetAlarmState changes an alarm's state; moto does
+    not. Each such change is kept for the replay to deliver as CloudWatch's event (the fire drill)."""
+    backend = cloudwatch_backends[world.config.account][world.config.region]
+    original = backend.set_alarm_state
+
+    def set_alarm_state(alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
+        alarm = backend.alarms.get(alarm_name)
+        before = (alarm.state_value, alarm.state_reason, alarm.state_updated_timestamp) if alarm else None
+        original(alarm_name, reason, reason_data, state_value)
+        if before is not None and before[0] != state_value:
+            world.alarm_changes.append(AlarmChange(alarm_name, before[0], before[1], before[2], state_value, reason))
+
+    backend.set_alarm_state = set_alarm_state  # type: ignore[method-assign]  # this world's backend only
+
+
+def alarm_state_change_event(config: ControlPlaneConfig, change: AlarmChange, at: datetime) -> dict[str, Any]:
+    """"CloudWatch Alarm State Change" as CloudWatch puts it on the default bus, for a metric alarm
+    (CloudWatch User Guide, *Alarm events and EventBridge*; tests/events/alarm-single-metric.json)."""
+    spec = next((a for a in config.alarms if a.name == change.name), None)
+    metrics = [] if spec is None else [{
+        "id": "m1", "returnData": True,
+        "metricStat": {"metric": {"dimensions": spec.dimensions, "name": spec.metric_name, "namespace": spec.namespace},
+                       "period": spec.period_seconds, "stat": spec.statistic}}]
+
+    def stamp(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": config.account, "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": config.region, "resources": [config.alarm_arn(change.name)],
+        "detail": {
+            "alarmName": change.name,
+            "configuration": {"description": spec.tagged_description if spec else "", "metrics": metrics},
+            "previousState": {"value": change.previous, "reason": change.previous_reason,
+                              "timestamp": stamp(change.previous_at.replace(tzinfo=timezone.utc))},
+            "state": {"value": change.state, "reason": change.reason, "timestamp": stamp(at)},
+        },
+    }
 
 
 def alarm_parsing() -> ModuleType:
@@ -400,9 +459,11 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         status_bucket=f"{prefix}-status",
         reports_bucket=f"{prefix}-reports",
     )
-    return LocalWorld(config=config, policy=policy, settings=settings, session=session,
-                      notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues,
-                      stand_ins=stand_ins, backup=local_backup)
+    world = LocalWorld(config=config, policy=policy, settings=settings, session=session,
+                       notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues,
+                       stand_ins=stand_ins, backup=local_backup)
+    emit_alarm_changes(world)
+    return world
 
 
 def _function_arn(config: ControlPlaneConfig, function: str) -> str:

@@ -5,11 +5,12 @@ cannot be sent is reported as the batch's first failure, so Lambda retries from 
 then dead-letters it after the configured attempts); the records before it are not sent again.
 
 Each step, once sent, is marked on the OUTBOX item itself (`event_sent_at`, `page_sent_at` and the
-page's SNS message id), and a redelivery sends only the steps not marked: a retry after the event
-went out sends the page alone, and a retry after both went out sends nothing. What is left is the
-instant between a send and its mark: a crash there sends that step again on the retry. For the page
-that is the choice on-call wants (a page twice rather than never; SNS standard topics, which email
-and SMS need, take no deduplication id); the marks also give `opsctl drill` each hop's time."""
+page's SNS message id). A redelivery puts the event again (consumers deduplicate on
+`transition_id`; the event is the critical path, so no read comes before it) and sends the page only
+if it is not marked: the event's mark returns the item's marks. What is left is the instant between
+the page's Publish and its mark: a crash there pages again on the retry — twice rather than never,
+which is the choice on-call wants (SNS standard topics, which email and SMS need, take no
+deduplication id). The marks also give `opsctl drill` each hop's time."""
 
 from __future__ import annotations
 
@@ -50,13 +51,15 @@ def outbox_of(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def send(outbox: dict[str, Any], deps: Dependencies) -> str:
-    ledger = OutboxMarks(deps)
-    sent = ledger.marks(outbox)
-    if "event" in outbox and EVENT_SENT not in sent:
+    marks = OutboxMarks(deps)
+    sent: set[str] = set()
+    if "event" in outbox:
         response = deps.client("events").put_events(Entries=[outbox["event"]])
         if response.get("FailedEntryCount"):
             raise DeliveryFailed(f"ops bus refused the event: {response['Entries'][0].get('ErrorCode')}")
-        ledger.mark(outbox, {EVENT_SENT: isoformat(deps.clock.now())})
+        sent = marks.mark(outbox, EVENT_SENT, isoformat(deps.clock.now()))
+    elif "notification" in outbox:
+        sent = marks.read(outbox)
     if "notification" in outbox and PAGE_SENT not in sent:
         note = outbox["notification"]
         message = deps.client("sns").publish(
@@ -65,31 +68,37 @@ def send(outbox: dict[str, Any], deps: Dependencies) -> str:
             Message=note["message"],
             MessageAttributes={k: {"DataType": "String", "StringValue": str(v)} for k, v in note["attributes"].items()},
         )
-        ledger.mark(outbox, {PAGE_SENT: isoformat(deps.clock.now()), "page_message_id": message.get("MessageId", "")})
+        marks.mark(outbox, PAGE_SENT, isoformat(deps.clock.now()), page_message_id=message.get("MessageId", ""))
     return str(outbox["transition_id"])
 
 
 class OutboxMarks:
-    """The sent marks on OUTBOX items: read consistently before sending, written after each step."""
+    """The sent marks on OUTBOX items. Marking returns the marks the item then has, so the event's
+    mark is also the read that tells whether the page went out already (no extra call before the
+    event, which is the critical path)."""
 
     def __init__(self, deps: Dependencies) -> None:
         self.client, self.table = deps.client("dynamodb"), deps.settings.ledger_table
 
-    def marks(self, outbox: dict[str, Any]) -> set[str]:
+    def read(self, outbox: dict[str, Any]) -> set[str]:
         item = self.client.get_item(TableName=self.table, Key=to_item(outbox_key(outbox)), ConsistentRead=True,
                                     ProjectionExpression=f"{EVENT_SENT}, {PAGE_SENT}").get("Item", {})
         return set(item)
 
-    def mark(self, outbox: dict[str, Any], values: dict[str, str]) -> None:
-        names = {f"#{key}": key for key in values}
+    def mark(self, outbox: dict[str, Any], mark: str, at: str, **also: str) -> set[str]:
+        """Set `mark` (the first time only: a re-send keeps the first send's time) and `also`."""
+        values = {":at": at} | {f":{key}": value for key, value in also.items()}
         try:
-            self.client.update_item(
+            response = self.client.update_item(
                 TableName=self.table, Key=to_item(outbox_key(outbox)),
-                UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
-                ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item({f":{key}": value for key, value in values.items()}))
+                UpdateExpression=", ".join(["SET #m = if_not_exists(#m, :at)", *(f"#{k} = :{k}" for k in also)]),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#m": mark} | {f"#{key}": key for key in also},
+                ExpressionAttributeValues=to_item(values), ReturnValues="ALL_NEW")
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            # Expired (TTL) since it was committed: there is nothing left to send it twice.
+            # Expired (TTL) since it was committed: nothing is left to tell a redelivery from the first.
             logger.warning("outbox item gone before its sent mark", extra={"sk": outbox.get("sk")})
+            return set()
+        return set(response.get("Attributes", {})) & {EVENT_SENT, PAGE_SENT}

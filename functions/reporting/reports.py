@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat, parse_timestamp
+from controlplane.events import DRILL_COMPONENT
 from controlplane.settings import SEVERITIES
 from controlplane.text import quoted
 
@@ -48,6 +49,9 @@ def previous_period(period: str, now: datetime, zone: str) -> date:
 def period_metrics(incidents: list[dict[str, Any]], decisions: list[dict[str, Any]], start: datetime,
                    end: datetime, policy: dict[str, Any], backup: dict[str, Any] | None) -> dict[str, Any]:
     lo, hi = isoformat(start), isoformat(end)
+    # Fire drills are the control plane testing its own paging: counted apart, never in MTTA/MTTR.
+    drills = [i for i in incidents if i.get("component") == DRILL_COMPONENT and lo <= i["opened_at"] < hi]
+    incidents = [i for i in incidents if i.get("component") != DRILL_COMPONENT]
     opened = [i for i in incidents if lo <= i["opened_at"] < hi]
     resolved = [i for i in incidents if i.get("resolved_at") and lo <= i["resolved_at"] < hi]
     acknowledged = [i for i in opened if i.get("acknowledged_at")]
@@ -86,6 +90,7 @@ def period_metrics(incidents: list[dict[str, Any]], decisions: list[dict[str, An
         "error_budget_seconds": round(budget, 1),
         "error_budget_remaining_seconds": round(budget - downtime, 1),
         "backup": backup,
+        "fire_drills": len(drills),
     }
 
 
@@ -119,6 +124,7 @@ def render_period(period: str, metrics: dict[str, Any], app: str) -> str:
         f"- Opened: {m['opened']} ({', '.join(f'{s}: {n}' for s, n in m['opened_by_severity'].items())})",
         f"- Resolved: {m['resolved']} ({', '.join(f'{s}: {n}' for s, n in m['resolved_by_severity'].items())})",
         f"- Still open at the end: {', '.join(m['still_open']) or 'none'}",
+        f"- Fire drills of the paging pipeline (not counted here): {m['fire_drills']}",
         f"- MTTA (time to acknowledge): {_duration(m['mtta_seconds'])}",
         f"- MTTR (time to resolve): {_duration(m['mttr_seconds'])}",
         "",

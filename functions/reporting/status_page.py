@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.events import BACKUP_COMPONENT
+from controlplane.events import BACKUP_COMPONENT, DRILL_COMPONENT
 from controlplane.maintenance import Window
 
 PUBLIC_SEVERITIES = ("P0", "P1")
-# The control plane's own findings about itself (backup checks) are for on-call, not for users.
-INTERNAL_COMPONENTS = (BACKUP_COMPONENT,)
+# The control plane's own findings about itself (backup checks, fire drills) are for on-call, not for users.
+INTERNAL_COMPONENTS = (BACKUP_COMPONENT, DRILL_COMPONENT)
 OTHER = "Other services"
 # Worst first: a component shows the worst status among what affects it.
 STATUSES = ("Investigating", "Identified", "Monitoring", "Maintenance", "Operational")

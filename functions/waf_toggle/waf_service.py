@@ -72,7 +72,7 @@ class WafService(Remediation):
             trigger={"kind": event["detail-type"], "event_id": event.get("id"), "alarm": detail.get("alarm_name")},
             trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]),
             incident=detail["incident_id"], scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
-            thresholds={"multiplier": 10, "limit": self.waf["limit"],
+            thresholds={"multiplier": self.waf["traffic_multiplier"], "limit": self.waf["limit"],
                         "evaluation_window_seconds": self.waf["evaluation_window_seconds"]},
             unconfirmed=self._not_a_trigger(detail) or self.unconfirmed(detail),
         )
@@ -152,7 +152,8 @@ class WafService(Remediation):
 
     def compute_baseline(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Median requests per alarm period in the same hour of the week over the last N weeks; the
-        traffic alarm's threshold becomes 10x that. Fewer than N weeks of data → no baseline (fail closed)."""
+        traffic alarm's threshold becomes the configured multiplier times that. Fewer than N weeks of
+        data → no baseline (fail closed)."""
         now = self.deps.clock.now().replace(minute=0, second=0, microsecond=0)
         cloudwatch = self.deps.client("cloudwatch")
         [alarm] = cloudwatch.describe_alarms(AlarmNames=[self.waf["traffic_alarm"]])["MetricAlarms"]
@@ -169,7 +170,7 @@ class WafService(Remediation):
             return [self._note("baseline", "skipped", f"only {len(hours)} of {self.waf['baseline_weeks']} weeks of "
                                "history: no baseline, so no automated blocking (fail closed)", None)]
         baseline = statistics.median(hours)
-        threshold = max(baseline * 10, 1.0)
+        threshold = max(baseline * self.waf["traffic_multiplier"], 1.0)
         keep = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
                 "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions", "Period",
                 "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData")

@@ -308,7 +308,7 @@ def test_rollback_rules_use_the_shared_patterns(template, config) -> None:
 
 def test_each_function_has_a_scheduler_role_that_invokes_it_alone(template, config) -> None:
     """No function can schedule another: the only scheduler role it may pass invokes itself."""
-    scheduled = ("waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify")
+    scheduled = ("waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify", "drill")
     roles = {name: r for name, r in resources(template, "AWS::IAM::Role").items()
              if r["Properties"].get("RoleName", "").endswith("-scheduler")}
     assert sorted(r["Properties"]["RoleName"] for r in roles.values()) == sorted(

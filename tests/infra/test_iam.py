@@ -18,7 +18,8 @@ from opsctl.replay import Replay
 from opsctl.world import provision, use_fake_credentials
 from paths import ROOT
 
-FUNCTIONS = ["triage", "outbox_relay", "waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify"]
+FUNCTIONS = ["triage", "outbox_relay", "waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify",
+             "drill"]
 
 # Grants no test can exercise, with the reason, per (function, action). The audit fails when a grant is
 # neither used nor listed (drop the grant, or say here why it stays), and when every grant of a listed

@@ -20,7 +20,6 @@ ERROR_RATE = "financeanalyst-pro-demo-error-rate"  # P2: Product Owner; 4 h to a
 class Escalations:
     def __init__(self, harness) -> None:
         self.harness = harness
-        self.group = harness.world.settings.schedule_group
 
     def open_incident(self, at: datetime = OPENED) -> str:
         [outcome] = self.harness.triage(eventbridge_alarm(ERROR_RATE, "ALARM", at), at)
@@ -40,9 +39,7 @@ class Escalations:
         return (result["actions"] + result["checks"])[0]
 
     def pending(self) -> list[dict[str, Any]]:
-        scheduler = self.harness.world.client("scheduler")
-        return [scheduler.get_schedule(Name=s["Name"], GroupName=self.group)
-                for s in scheduler.list_schedules(GroupName=self.group)["Schedules"]]
+        return self.harness.follow_ups()
 
     def schedules(self) -> dict[str, dict[str, Any]]:
         """Pending schedules by name, the due-time suffix of acknowledgement deadlines left off."""

@@ -79,9 +79,7 @@ def test_a_scheduled_window_opens_once_announces_and_schedules_its_end(harness) 
     [record] = items(harness, "WINDOW#")
     assert (record["status"], record["ends_at"], record["components"]) == ("OPEN", "2026-11-25T21:00:00.000Z",
                                                                             ["Data storage"])
-    scheduler = harness.world.client("scheduler")
-    [summary] = scheduler.list_schedules(GroupName=harness.world.settings.schedule_group)["Schedules"]
-    schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=harness.world.settings.schedule_group)
+    [schedule] = harness.follow_ups()
     assert schedule["ScheduleExpression"] == "at(2026-11-25T21:00:00)"
     assert json.loads(schedule["Target"]["Input"]) == {"task": "window-end", "window": WINDOW,
                                                        "at": "2026-11-25T21:00:00.000Z"}

@@ -88,8 +88,7 @@ def test_alias_rolls_back_to_the_previous_good_version(targets) -> None:
     assert head["live_version"] == "1"
     [page] = targets.harness.notifications("P1")
     assert page["Subject"] == "[ROLLBACK] api: 2 -> 1" and "quarantined" in page["Message"]
-    schedules = targets.harness.world.client("scheduler").list_schedules(GroupName="financeanalyst-pro-demo-checks")
-    assert [s["Name"] for s in schedules["Schedules"]] == [f"rollback-outcome-{action['decision']}"]
+    assert [s["Name"] for s in targets.harness.follow_ups()] == [f"rollback-outcome-{action['decision']}"]
 
 
 def test_static_site_switches_origin_path_and_invalidates_entry_paths_only(targets) -> None:

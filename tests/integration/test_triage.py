@@ -163,8 +163,9 @@ def test_a_failed_page_is_retried_by_the_relay_and_never_lost(harness, error_rat
     assert harness.triage(error_rate("ALARM", T0, via="sns"), at=T0 + timedelta(minutes=2))[0]["result"] == "duplicate"
     assert len(calls) == 2 and len(harness.notifications("P2")) == 1
     assert len(harness.incidents()) == 1
-    # The event went out on the first attempt and was marked sent: the retry sent the page alone.
-    assert len(harness.ops_events()) == 1
+    # The event went out on both relay attempts: consumers deduplicate on transition_id.
+    events = harness.ops_events()
+    assert len(events) == 2 and len({e["detail"]["transition_id"] for e in events}) == 1
 
 
 def test_a_redelivered_outbox_record_sends_only_what_was_not_sent(harness, error_rate, monkeypatch) -> None:
@@ -172,13 +173,17 @@ def test_a_redelivered_outbox_record_sends_only_what_was_not_sent(harness, error
     [item] = harness.ledger_items("OUTBOX")
     assert item["event_sent_at"] == item["page_sent_at"] == isoformat(T0) and item["page_message_id"]
     harness.empty_queues()
-    # The stream hands the record over again (the relay timed out after sending, say): nothing goes twice.
+    # The stream hands the record over again (the relay timed out after sending, say): the page is not
+    # sent twice; the event is (consumers deduplicate on transition_id), and keeps its first send's mark.
     harness.world._relayed.clear()
+    harness.clock.set(T0 + timedelta(minutes=1))
     assert harness.relay() == 1
-    assert harness.ops_events() == [] and harness.all_notifications() == []
+    assert harness.all_notifications() == []
+    assert [e["detail"]["transition_id"] for e in harness.ops_events()] == [item["transition_id"]]
+    assert harness.ledger_items("OUTBOX")[0]["event_sent_at"] == isoformat(T0)
 
     # Lambda dies right after the page's Publish, before its mark: the retry pages again (a page twice
-    # rather than never), and does not re-send the event, whose mark was written.
+    # rather than never).
     ledger_client = harness.deps.client("dynamodb")
     real_update = ledger_client.update_item
 
@@ -191,7 +196,7 @@ def test_a_redelivered_outbox_record_sends_only_what_was_not_sent(harness, error
     assert harness.triage(error_rate("OK", T0 + timedelta(minutes=5)), at=T0 + timedelta(minutes=5))[0]["result"] == "resolved"
     monkeypatch.setattr(ledger_client, "update_item", real_update)
     assert harness.relay() == 1
-    assert len(harness.ops_events()) == 1 and len(harness.notifications("P2")) == 2
+    assert len(harness.notifications("P2")) == 2
     assert all("page_sent_at" in item for item in harness.ledger_items("OUTBOX"))
 
 

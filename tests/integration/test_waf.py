@@ -100,8 +100,7 @@ def test_spike_blocks_with_a_decision_record_a_page_and_an_outcome_check(harness
     assert record["details"] == {"previous": "COUNT", "now": "BLOCK", "attempts": 1}
     [page] = harness.notifications("P1")
     assert page["Subject"].endswith("COUNT -> BLOCK") and "opsctl waf unblock" in page["Message"]
-    schedules = harness.world.client("scheduler").list_schedules(GroupName="financeanalyst-pro-demo-checks")
-    [outcome] = [s["Name"] for s in schedules["Schedules"]]
+    [outcome] = [s["Name"] for s in harness.follow_ups()]
     assert outcome == f"waf-outcome-{record['id']}"
 
 
@@ -270,6 +269,17 @@ def test_baseline_job_sets_the_alarm_threshold_from_the_same_hour_of_week(harnes
         "MetricAlarms"]
     assert alarm["Threshold"] == 180000
     assert alarm["AlarmDescription"] == config.alarm("traffic-spike").tagged_description  # kept as deployed
+
+
+def test_the_baseline_job_and_the_decisions_use_the_configured_multiplier(harness, config) -> None:
+    harness.use_policy(lambda policy: policy["waf"].update(traffic_multiplier=5))
+    seed_traffic_history(harness.world.session, config, T0, weeks=4, requests_per_period=18000)
+    harness.waf({"task": "compute-baseline", "at": "x"}, at=T0)
+    [alarm] = harness.world.client("cloudwatch").describe_alarms(AlarmNames=[config.alarm("traffic-spike").name])[
+        "MetricAlarms"]
+    assert alarm["Threshold"] == 90000
+    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    assert decisions(harness)[0]["thresholds"]["multiplier"] == 5
 
 
 def test_writes_are_paced(harness, waf, baseline) -> None:

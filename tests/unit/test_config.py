@@ -20,7 +20,10 @@ def broken(change) -> dict:
 def test_demo_config_carries_the_runbook(config) -> None:
     assert config.prefix == "financeanalyst-pro-demo"
     assert {s.key for s in config.alarms} == {"response-time", "error-rate", "availability", "traffic-spike",
-                                              "storage", "health"}
+                                              "storage", "health", "fire-drill"}
+    drill = config.alarm("fire-drill")  # the control plane's own, for `opsctl drill`
+    assert (drill.name, drill.severity, drill.remediation) == ("financeanalyst-pro-demo-fire-drill", "P3", "none")
+    assert drill.component not in config.policy()["components"]  # never on the status page
     assert [config.severities[s]["response_minutes"] for s in ("P0", "P1", "P2", "P3")] == [15, 60, 240, 1440]
     assert config.alarm("traffic-spike").threshold == 200_000  # 10x the configured baseline
     assert config.alarm("error-rate").threshold == 5 and config.alarm("response-time").threshold == 2000
@@ -45,6 +48,11 @@ def test_policy_hash_is_the_config_version(config) -> None:
     (lambda r: r["alarms"]["health"].update(threshold=0), "can never fire"),
     (lambda r: r["alarms"]["error-rate"].update(bands=[{"above": 3, "severity": "P1"}]), "must be beyond the alarm"),
     (lambda r: r["alarms"]["traffic-spike"].update(multiplier=0.5), "multiplier above 1"),
+    (lambda r: [r["alarms"]["traffic-spike"].pop(k) for k in ("baseline", "multiplier")]
+     and r["alarms"]["traffic-spike"].update(threshold=1000), "alarms.traffic-spike: give baseline and multiplier"),
+    (lambda r: r["alarms"].update({"fire-drill": r["alarms"]["health"]}), "alarms.fire-drill: reserved"),
+    (lambda r: r["drill"].update(timeout_seconds=900), "drill.timeout_seconds: must be 60–420"),
+    (lambda r: r["drill"].update(schedule="weekly"), "drill.schedule: 'weekly' is not cron("),
     (lambda r: r["contacts"].pop("P2"), "contacts.P2: severity P2 has no contact"),
     (lambda r: r["contacts"].update(P3=["not-an-email"]), "contacts.P3: 'not-an-email' is not an email"),
     (lambda r: r["alarms"]["health"].update(severity="P5"), "alarms.health.severity: 'P5' is not one of"),

@@ -24,6 +24,11 @@ BACKUP_CHECK_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [
 BACKUP_JOB_PATTERN: dict[str, Any] = {"source": ["aws.backup"],
                                       "detail-type": ["Backup Job State Change", "Restore Job State Change"]}
 
+# The control plane's fire drill (`opsctl drill`, weekly): its own alarm, on a component of its own
+# that is never public (status page) nor counted with the application's incidents (reports).
+DRILL_ALARM_KEY = "fire-drill"
+DRILL_COMPONENT = "Ops Control Plane (fire drill)"
+
 MAINTENANCE_STARTED = "Maintenance Window Started"
 MAINTENANCE_ENDED = "Maintenance Window Ended"
 # What the outbox relay announces (triage's incidents, the calendar's windows): all it may put.
