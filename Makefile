@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-$(LAMBDA_PYTHON)
 export PATH := $(abspath $(BIN)):$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup cli browser demo test test-fast synth lint bench bootstrap diff deploy clean
+.PHONY: setup cli browser demo test test-fast test-unit test-integration test-e2e test-infra synth lint bench bootstrap diff deploy clean
 
 # The config (config/$(ENV).yaml) the CDK CLI commands work on, and the CLI pinned in package.json.
 ENV ?= demo
@@ -52,6 +52,15 @@ test: setup cli browser
 
 test-fast: setup cli browser  ## the same suite with a smaller fuzz budget, for the edit loop
 	FUZZ_EXAMPLES=500 $(BIN)/pytest -x
+
+test-unit test-integration: setup  ## one tier (tests/<tier>/)
+	$(BIN)/pytest -m $(@:test-%=%)
+
+test-e2e: setup browser  ## replay, fuzzing (500 examples), AWS's event shapes, the status page in chromium
+	FUZZ_EXAMPLES=500 $(BIN)/pytest -m e2e
+
+test-infra: setup cli  ## the template, cdk-nag, cfn-lint, the pinned CLI (the IAM audit replays the examples)
+	$(BIN)/pytest -m infra
 
 synth: setup
 	$(BIN)/python app.py

@@ -12,13 +12,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT / "functions" / "triage"), str(ROOT),
                 str(ROOT / "cli"), str(ROOT / "tests")]
 
+from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 
@@ -58,6 +62,24 @@ def import_ratio() -> dict[str, float]:
             ".exec_module(u.module_from_spec(s))", env))
     return {"handler_import_ms": statistics.median(handler) * 1000, "boto3_import_ms": statistics.median(boto3) * 1000,
             "import_ratio_vs_boto3": statistics.median(handler) / statistics.median(boto3)}
+
+
+@contextmanager
+def recorded_calls() -> Iterator[list[str]]:
+    """Every AWS API call made inside the block, as `service.Operation`, whoever's client made it.
+    The benchmark's own counter: the functions carry none (a warm container would grow it forever)."""
+    calls: list[str] = []
+    original = BaseClient._make_api_call
+
+    def record(client: BaseClient, operation: str, parameters: dict[str, Any]) -> Any:
+        calls.append(f"{client.meta.service_model.service_name}.{operation}")
+        return original(client, operation, parameters)
+
+    BaseClient._make_api_call = record  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 class EmulatorTime:
@@ -128,21 +150,20 @@ def triage_cost(config, world, deps) -> dict[str, float | int | str]:
     # Medians: a garbage-collection pause in one sample says nothing about the code.
     own, total = statistics.median(owns), statistics.median(totals)
 
-    deps.calls.clear()
-    lambda_host.invoke("triage", alarm(spec, 20_000), deps)
-    relay(world, deps)
-    calls = list(deps.calls)
+    with recorded_calls() as calls:
+        lambda_host.invoke("triage", alarm(spec, 20_000), deps)
+        relay(world, deps)
     critical = calls.index("events.PutEvents") + 1
-    deps.calls.clear()
-    lambda_host.invoke("triage", alarm(spec, 20_000), deps)
-    relay(world, deps)
+    with recorded_calls() as duplicate:
+        lambda_host.invoke("triage", alarm(spec, 20_000), deps)
+        relay(world, deps)
     return {"put_item_ms": put_item * 1000, "triage_own_ms": own * 1000,
             "triage_with_moto_ms": total * 1000,
             "triage_cost_ratio_vs_put_item": own / put_item,
             "triage_cost_ratio_incl_moto": total / put_item,
             "critical_path_api_calls": critical, "alarm_total_api_calls": len(calls),
             "triage_api_calls": len([c for c in calls if c.startswith("dynamodb.")]),
-            "duplicate_api_calls": len(deps.calls), "critical_path": " → ".join(calls[:critical])}
+            "duplicate_api_calls": len(duplicate), "critical_path": " → ".join(calls[:critical])}
 
 
 def relay(world, deps) -> None:
@@ -182,10 +203,9 @@ def waf_toggle_calls(config, world, deps) -> dict[str, float | int | str]:
              "detail": {"incident_id": "INC-2026-001", "transition_id": "bench", "alarm_name": alarm,
                         "alarm_arn": config.alarm_arn(alarm), "remediation": "waf-rate-limit", "actionable": True}}
     world.as_announced(event)  # what triage and CloudWatch hold when such an incident is announced
-    waf_deps.calls.clear()
-    [action] = lambda_host.invoke("waf_toggle", event, waf_deps)["actions"]
+    with recorded_calls() as calls:
+        [action] = lambda_host.invoke("waf_toggle", event, waf_deps)["actions"]
     assert action["result"] == "executed", action
-    calls = list(waf_deps.calls)
     ledger_writes = [c for c in calls if c in ("dynamodb.TransactWriteItems", "dynamodb.PutItem", "dynamodb.UpdateItem")]
     return {"waf_toggle_api_calls": len(calls), "waf_toggle_waf_calls": sum(c.startswith("wafv2.") for c in calls),
             "waf_toggle_ledger_writes": len(ledger_writes), "waf_toggle_calls": " → ".join(calls)}
@@ -205,10 +225,9 @@ def rollback_calls(config, world, deps) -> dict[str, float | int | str]:
                         "alarm_arn": config.alarm_arn(alarm), "state_changed_at": "2026-11-26T03:00:00.000Z",
                         "actionable": True}}
     world.as_announced(event)
-    rollback_deps.calls.clear()
-    [action] = lambda_host.invoke("rollback", event, rollback_deps)["actions"]
+    with recorded_calls() as calls:
+        [action] = lambda_host.invoke("rollback", event, rollback_deps)["actions"]
     assert action["result"] == "executed", action
-    calls = list(rollback_deps.calls)
     return {"rollback_api_calls": len(calls),
             "rollback_target_calls": sum(c.startswith("lambda.") for c in calls),
             "rollback_calls": " → ".join(calls)}
@@ -234,17 +253,16 @@ def backup_verify_run(config, world, deps) -> dict[str, float | int | str]:
                              "backupJobId": name, "creationDate": created.isoformat(), "backupVaultName": "v"})
     verify_deps = world.dependencies("backup_verify", deps.clock)
     lambda_host.invoke("backup_verify", {"task": "verify"}, verify_deps)  # warm; sends the one stale finding
-    verify_deps.calls.clear()
-    with EmulatorTime() as emulator:
+    with EmulatorTime() as emulator, recorded_calls() as calls:
         started = time.perf_counter()
         result = lambda_host.invoke("backup_verify", {"task": "verify"}, verify_deps)
         elapsed = time.perf_counter() - started
     protected = sum(1 for f in result["findings"] if f["check"] == "freshness")
     backup_calls = protected + 2
     return {"backup_verify_resources": protected,
-            "backup_verify_api_calls": len(verify_deps.calls) + backup_calls,
+            "backup_verify_api_calls": len(calls) + backup_calls,
             "backup_verify_ms": elapsed * 1000, "backup_verify_own_ms": (elapsed - emulator.seconds) * 1000,
-            "backup_verify_calls": ", ".join(f"{c} ×{n}" for c, n in sorted(Counter(verify_deps.calls).items()))
+            "backup_verify_calls": ", ".join(f"{c} ×{n}" for c, n in sorted(Counter(calls).items()))
             + f", backup.ListRecoveryPointsByResource ×{protected}, backup.ListBackupPlans ×1, backup.GetBackupPlan ×1"}
 
 

@@ -32,8 +32,16 @@ CALLS = CallRecorder()
 TIERS_THE_AUDIT_NEEDS = ("integration", "e2e")
 
 
+# Test tiers, one folder each; every test is marked with its folder's tier (`make test-<tier>`).
+TIERS = {"unit": "pure functions, no AWS", "integration": "handlers against the moto world",
+         "infra": "the synthesized template, cdk-nag, cfn-lint, the pinned CDK CLI, the IAM audit",
+         "e2e": "opsctl replay, fuzzing, AWS's own event shapes, the status page in a browser"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "iam_audit: runs after every other test, on the calls they recorded")
+    for tier, what in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {what}")
     CALLS.install()
 
 
@@ -42,10 +50,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        item.add_marker(getattr(pytest.mark, Path(str(item.fspath)).resolve().relative_to(tests).parts[0]))
     audits = [item for item in items if item.get_closest_marker("iam_audit")]
     items[:] = [item for item in items if not item.get_closest_marker("iam_audit")] + audits
     collected = {Path(str(item.fspath)) for item in items}
-    tests = Path(__file__).resolve().parent
     needed = {path for tier in TIERS_THE_AUDIT_NEEDS for path in (tests / tier).glob("test_*.py")}
     config.stash[WHOLE_RUN] = needed <= collected and not config.option.keyword and not config.option.markexpr
 

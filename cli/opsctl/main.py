@@ -6,6 +6,7 @@ import argparse
 import getpass
 import io
 import json
+import os
 import re
 import sys
 from datetime import date, timedelta
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from controlplane.clock import isoformat
-from controlplane.errors import ConfigError, IncidentNotFound, MalformedEvent
+from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
 from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
 from controlplane.remediation import Remediation, record_human_request
@@ -487,7 +488,7 @@ def run_decisions(args: argparse.Namespace) -> int:
         else:
             decision = _item(context, f"DECISION#{args.decision_id}", "META")
             if decision is None:
-                raise IncidentNotFound(args.decision_id)
+                raise NotFound("decision", args.decision_id)
             emit(args, decision, formatting.decision_detail(decision))
     return 0
 
@@ -510,15 +511,26 @@ class TerminalSafe:
         return getattr(self.stream, name)
 
 
+# What a program killed by SIGPIPE exits with (128 + 13), as `git log | head` does.
+BROKEN_PIPE_EXIT = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stdout = sys.stdout
     sys.stdout = TerminalSafe(stdout)  # type: ignore[assignment]
     try:
-        return int(args.run(args))
-    except (ConfigError, FileNotFoundError, IncidentNotFound) as error:
+        code = int(args.run(args))
+        sys.stdout.flush()
+        return code
+    except (ConfigError, FileNotFoundError, NotFound) as error:
         print(f"opsctl: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`opsctl report weekly | head`): the rest is not wanted. Point stdout
+        # at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        return BROKEN_PIPE_EXIT
     finally:
         sys.stdout = stdout
 

@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from findings import Finding, FindingSink, check_alarm_name
-from restore_validation import Validator, name_of
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
@@ -36,6 +34,8 @@ from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Guardrails
 from controlplane.ledger import read_items, to_item
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
+from findings import Finding, FindingSink, check_alarm_name
+from restore_validation import Validator, name_of
 
 FAILED_JOB_STATES = ("FAILED", "ABORTED", "EXPIRED", "PARTIAL")
 RESOURCE_TYPES = {"s3": "S3", "dynamodb": "DynamoDB", "rds": "RDS"}

@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from backup_service import BackupService
 
+from backup_service import BackupService
 from controlplane.runtime import dependencies
 
 logger = Logger()

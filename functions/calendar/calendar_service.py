@@ -14,8 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from checklists import TASKS, run_checklist
-from maintenance_windows import MaintenanceWindows, WindowNotOpen
-
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT
@@ -23,6 +21,7 @@ from controlplane.ledger import write_once
 from controlplane.maintenance import Window
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
+from maintenance_windows import MaintenanceWindows, WindowNotOpen
 
 logger = logging.getLogger("calendar")
 

@@ -3,8 +3,8 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from calendar_service import CalendarService
 
+from calendar_service import CalendarService
 from controlplane.runtime import dependencies
 
 logger = Logger()

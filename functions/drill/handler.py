@@ -3,9 +3,9 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from drill_service import FireDrill
 
 from controlplane.runtime import dependencies
+from drill_service import FireDrill
 
 logger = Logger()
 

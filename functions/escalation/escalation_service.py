@@ -109,6 +109,8 @@ class EscalationService:
             return _incident_note("escalation.ack", incident_id, "skipped", f"{incident['status'].lower()}: nothing to escalate")
         if current >= level:
             return _incident_note("escalation.ack", incident_id, "skipped", f"level {level} already escalated (redelivery)")
+        if current < level - 1:
+            return _incident_note("escalation.ack", incident_id, "skipped", f"level {level - 1} was never escalated")
         due = self._due(incident, level)
         now = self.deps.clock.now()
         if now < due:
@@ -162,6 +164,12 @@ class EscalationService:
             "message": _message(incident, level, paged, role, reason),
             "attributes": {"kind": "escalation", "severity": paged, "incident": incident_id, "level": level},
         }
+        max_levels = self.policy["escalation"]["max_levels"]
+        if not resolution and incident["status"] == "OPEN" and level < max_levels:
+            # The next level is armed before this one is recorded: a crash after the record cannot
+            # end the chain. If the record then fails (acknowledged, resolved or escalated meanwhile),
+            # that deadline finds so when it fires and stands down.
+            self._rearm(incident_id, level + 1, self.deps.clock.now() + self._response(paged))
         client = self.deps.client("dynamodb")
         table = self.deps.settings.ledger_table
         try:
@@ -175,10 +183,8 @@ class EscalationService:
             ])
         except client.exceptions.TransactionCanceledException:
             return _incident_note("escalation.page", incident_id, "skipped", "changed meanwhile (resolved, or escalated already)")
-        max_levels = self.policy["escalation"]["max_levels"]
-        if not resolution and incident["status"] == "OPEN" and level < max_levels:
-            self._rearm(incident_id, level + 1, self.deps.clock.now() + self._response(paged))
-        stop = "" if level < max_levels else f"; last level ({max_levels})"
+        stop = ("" if level < max_levels else f"; last level ({max_levels})" if level == max_levels
+                else f"; past the last level ({max_levels}): {paged} paged again")
         return _incident_note("escalation.page", incident_id, "executed", f"L{level} → {paged} ({role}): {reason}{stop}")
 
     def _rearm(self, incident_id: str, level: int, at: datetime) -> None:

@@ -3,9 +3,9 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from escalation_service import EscalationService
 
 from controlplane.runtime import dependencies
+from escalation_service import EscalationService
 
 logger = Logger()
 

@@ -3,9 +3,9 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from reporting_service import ReportingService
 
 from controlplane.runtime import dependencies
+from reporting_service import ReportingService
 
 logger = Logger()
 

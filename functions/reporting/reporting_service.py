@@ -15,9 +15,6 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from reports import PERIODS, period_bounds, period_metrics, previous_period, render_incident_report, render_period
-from status_page import compute_status, render_html
-
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
@@ -25,6 +22,8 @@ from controlplane.guardrails import decision_records
 from controlplane.ledger import IncidentLedger, read_item, read_windows, write_once
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
+from reports import PERIODS, period_bounds, period_metrics, previous_period, render_incident_report, render_period
+from status_page import compute_status, render_html
 
 # Incidents older than this that are still open are rare enough to leave off the status page's
 # query (it runs every minute); the period reports look back as far as their period needs.

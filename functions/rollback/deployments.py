@@ -1,7 +1,7 @@
 """Deployments per target in the ledger: versions in order, who deployed them, and their status.
 
 Items (pk / sk):
-  DEPLOY#<target> / HEAD                      {live_version, live_since, deployed_by}
+  DEPLOY#<target> / HEAD                      {live_version, live_since, deployed_by, rollback_decision?}
   DEPLOY#<target> / V#<deployed_at>#<version> {version, artifact, deployed_at, deployed_by}
   QUARANTINE#<target> / <version>             {reason, at, decision}: never a rollback target again
 A version's status follows from those: live (HEAD), quarantined (rolled back), or superseded."""
@@ -91,7 +91,7 @@ class DeploymentLedger:
                 "pk": f"QUARANTINE#{target}", "sk": bad, "reason": reason, "at": at, "decision": decision})}},
             {"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"DEPLOY#{target}", "sk": "HEAD", "live_version": good, "live_since": at,
-                "deployed_by": f"rollback {decision}"}),
+                "deployed_by": f"rollback {decision}", "rollback_decision": decision}),
                 "ConditionExpression": "live_version = :bad",
                 "ExpressionAttributeValues": to_item({":bad": bad})}},
         ]

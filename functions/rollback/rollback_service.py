@@ -15,7 +15,7 @@ from typing import Any
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
-from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Decision
+from controlplane.guardrails import DRY_RUN, EXECUTE, EXECUTING, ActionRequest, Check, Decision
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 from deployments import DeploymentLedger, QuarantinedVersion
@@ -83,6 +83,19 @@ class RollbackService(Remediation):
             if not decision.duplicate:
                 self.guardrails.record(decision, "skipped")
             return self.report(decision, target, "skipped")
+        request = ActionRequest(
+            capability=CAPABILITY, action="rollback", target=target,
+            trigger={"kind": INCIDENT_OPENED, "event_id": event.get("id"), "alarm": detail["alarm_name"],
+                     "severity": detail["severity"]},
+            trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]), incident=incident,
+            scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
+            thresholds={"bake_minutes": self.config["bake_minutes"]},
+        )
+        # A redelivered trigger first: the checks below read the deployment ledger, which this very
+        # trigger's rollback may have moved since.
+        earlier = self.guardrails.earlier_record(request)
+        if earlier is not None:
+            return self.resume(earlier, request)
         head = self.deployments.head(target)
         now = self.deps.clock.now()
         if head is None:
@@ -94,6 +107,11 @@ class RollbackService(Remediation):
                              f"deployed {int((now - deployed_at).total_seconds() // 60)} min ago "
                              f"(bake {self.config['bake_minutes']} min)", incident)
         if parse_timestamp(detail["state_changed_at"]) < deployed_at:
+            if head.get("rollback_decision"):
+                # What was live when the alarm fired has been rolled back since (another alarm's trigger).
+                return self.note("rollback", target, "skipped", f"{target} was rolled back to {head['live_version']} "
+                                 f"({head['rollback_decision']}) after {detail['alarm_name']} fired: nothing left "
+                                 "to roll back", incident)
             # The alarm fired before this deployment: it is no evidence against it. A human decides.
             self.page("P0", f"[P0] {incident}: {target} not rolled back, needs a human",
                       f"{detail['alarm_name']} was already in ALARM ({detail['state_changed_at']}) before "
@@ -101,16 +119,8 @@ class RollbackService(Remediation):
                       f"against that deployment. Escalating instead of rolling back.")
             return self.note("rollback", target, "escalated", "alarm predates the deployment: escalated, "
                              "not rolled back", incident)
-        request = ActionRequest(
-            capability=CAPABILITY, action="rollback", target=target,
-            trigger={"kind": INCIDENT_OPENED, "event_id": event.get("id"), "alarm": detail["alarm_name"],
-                     "severity": detail["severity"]},
-            trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]), incident=incident,
-            scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
-            thresholds={"bake_minutes": self.config["bake_minutes"]},
-            inputs={"live_version": head["live_version"], "deployed_at": head["live_since"]},
-        )
-        return self.roll_back(request, head["live_version"], to_version=None, alarm=detail["alarm_name"])
+        request.inputs = {"live_version": head["live_version"], "deployed_at": head["live_since"]}
+        return self.roll_back(request, head["live_version"], to_version=None)
 
     def outcome_check(self, event: dict[str, Any]) -> dict[str, Any]:
         state, _ = self.alarm_now(self.deps.policy.alarm_arn(event["alarm"]))
@@ -149,7 +159,7 @@ class RollbackService(Remediation):
 
     # --- shared ---------------------------------------------------------------------------------
 
-    def roll_back(self, request: ActionRequest, bad: str, *, to_version: str | None, alarm: str | None = None,
+    def roll_back(self, request: ActionRequest, bad: str, *, to_version: str | None,
                   force_dry_run: bool = False) -> dict[str, Any]:
         target = request.target
         if to_version is not None and to_version in self.deployments.quarantined(target):
@@ -161,36 +171,64 @@ class RollbackService(Remediation):
         decision = self.guardrails.decide(request)
         if force_dry_run and decision.verdict == EXECUTE:
             decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
-        if decision.duplicate:
-            return self.report(decision, target, "skipped")
+        if decision.earlier is not None:
+            return self.resume(decision.earlier, request)
         if decision.verdict != EXECUTE:
-            if request.missing_data and decision.reason.startswith("fail closed"):
+            if decision.check == Check.MISSING_DATA:
                 self.page("P3", f"[P3] Blind spot: cannot roll back {target}",
                           f"{request.missing_data}. Incident {request.incident or '-'}: no rollback was made.")
             result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
             self.guardrails.record(decision, result, {"from": bad, "to": good})
             return self.report(decision, target, result)
         assert good is not None
+        self.guardrails.intend(decision, {"from": bad, "to": good})
+        return self._switch(decision, bad, good)
+
+    def resume(self, earlier: dict[str, Any], request: ActionRequest) -> dict[str, Any]:
+        """The trigger was decided before: finish what that delivery may not have (a crash after the
+        decision, after the switch or after the record), never decide again."""
+        decision = Decision.resumed(earlier, request)
+        if earlier["result"] == EXECUTING:
+            return self._switch(decision, earlier["details"]["from"], earlier["details"]["to"])
+        if earlier["result"] == "executed":
+            self._follow_through(earlier)
+        return self.report(decision, request.target, "skipped") | {
+            "reason": f"already decided ({earlier['verdict']}) for this trigger"}
+
+    def _switch(self, decision: Decision, bad: str, good: str) -> dict[str, Any]:
+        """Switch (again, after a crash: switching to the version already live changes nothing),
+        record the outcome with the deployment ledger's move, then page and schedule the check."""
+        target = decision.request.target
         switched = self.strategy(target).switch(good, reference=decision.id)
         at = isoformat(self.deps.clock.now())
-        reason = f"rolled back by {request.decided_by} ({decision.id}): {request.incident or 'manual'}"
+        reason = f"rolled back by {decision.request.decided_by} ({decision.id}): {decision.request.incident or 'manual'}"
         try:
-            self.guardrails.record(decision, "executed", switched | {"from": bad, "to": good},
-                                   extra=self.deployments.rollback_operations(target, bad, good, at=at,
-                                                                              decision=decision.id, reason=reason))
+            record = self.guardrails.record(
+                decision, "executed", switched | {"from": bad, "to": good}, intended=True,
+                extra=self.deployments.rollback_operations(target, bad, good, at=at, decision=decision.id, reason=reason))
         except self.deps.client("dynamodb").exceptions.TransactionCanceledException:
             return self._rolled_forward_meanwhile(decision, target, bad, good)
-        self.page(request.trigger.get("severity", "P1"), f"[ROLLBACK] {target}: {bad} -> {good}",
-                  f"{target} rolled back from {bad} to {good} ({request.decided_by}).\nWhy: "
-                  f"{request.trigger.get('alarm') or 'operator decision'} — incident {request.incident or '-'}; "
-                  f"{decision.reason}.\n{bad} is quarantined: it will not be rolled back to, and a new deployment "
-                  f"of it needs `opsctl deploy record --force`.\nDecision {decision.id}, config {decision.config_version}.")
-        if alarm:
-            due = self.deps.clock.now() + timedelta(minutes=self.config["outcome_minutes"])
-            self.deps.schedule(f"rollback-outcome-{decision.id}", due, {
-                "task": "outcome-check", "decision": decision.id, "target": target, "alarm": alarm,
-                "incident": request.incident, "at": isoformat(due)})
+        self._follow_through(record)
         return self.report(decision, target, "executed")
+
+    def _follow_through(self, record: dict[str, Any]) -> None:
+        """The page and the outcome check of an executed rollback, marked done together on the
+        decision record (a crash between the page and the mark pages again: twice, never lost)."""
+        if record.get("done_follow_through"):
+            return
+        target, bad, good = record["target"], record["details"]["from"], record["details"]["to"]
+        trigger = record["trigger"]
+        self.page(trigger.get("severity", "P1"), f"[ROLLBACK] {target}: {bad} -> {good}",
+                  f"{target} rolled back from {bad} to {good} ({record['decided_by']}).\nWhy: "
+                  f"{trigger.get('alarm') or 'operator decision'} — incident {record['incident'] or '-'}; "
+                  f"{record['reason']}.\n{bad} is quarantined: it will not be rolled back to, and a new deployment "
+                  f"of it needs `opsctl deploy record --force`.\nDecision {record['id']}, config {record['config_version']}.")
+        if trigger.get("alarm") and trigger.get("kind") == INCIDENT_OPENED:
+            due = self.deps.clock.now() + timedelta(minutes=self.config["outcome_minutes"])
+            self.deps.schedule(f"rollback-outcome-{record['id']}", due, {
+                "task": "outcome-check", "decision": record["id"], "target": target, "alarm": trigger["alarm"],
+                "incident": record["incident"], "at": isoformat(due)})
+        self.guardrails.mark_done(record["id"], "follow_through")
 
     def _rolled_forward_meanwhile(self, decision: Decision, target: str, bad: str, good: str) -> dict[str, Any]:
         """A newer deployment was recorded while we rolled back: the roll-forward wins. Put it back
@@ -199,7 +237,7 @@ class RollbackService(Remediation):
         newest = str(head.get("live_version"))
         self.strategy(target).switch(newest, reference=f"{decision.id}-forward")
         decision.reason = f"superseded: {target} {newest} was deployed while rolling back to {good}; {newest} kept"
-        self.guardrails.record(decision, "superseded", {"from": bad, "to": good, "kept": newest})
+        self.guardrails.record(decision, "superseded", {"from": bad, "to": good, "kept": newest}, intended=True)
         self.page("P1", f"[ROLLBACK] {target}: superseded by {newest}", decision.reason)
         return self.report(decision, target, "superseded")
 

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from trust import untrusted_reason
-
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify
 from controlplane.clock import isoformat, parse_timestamp
@@ -36,6 +34,7 @@ from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed
 from controlplane.policy import Policy
 from controlplane.runtime import Dependencies
 from notification import quoted, render_blind_spot, render_incident
+from trust import untrusted_reason
 
 logger = logging.getLogger("triage")
 MAX_COMMIT_ATTEMPTS = 4

@@ -20,7 +20,7 @@ from typing import Any
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
-from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest
+from controlplane.guardrails import DRY_RUN, EXECUTE, EXECUTING, ActionRequest, Check, Decision
 from controlplane.ledger import to_item
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
@@ -214,9 +214,9 @@ class WafService(Remediation):
         decision = self.guardrails.decide(request, requires)
         if force_dry_run and decision.verdict == EXECUTE:
             decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
-        if decision.duplicate:
-            return self.report(decision, self.target, "skipped")
-        if request.missing_data and decision.reason.startswith("fail closed"):
+        if decision.earlier is not None:
+            return self._resume(Decision.resumed(decision.earlier, request), waf_action)
+        if decision.check == Check.MISSING_DATA:
             self.page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
                        f"{request.missing_data}. Incident {request.incident}: no automated action was taken.")
         if decision.verdict == DRY_RUN:
@@ -229,34 +229,63 @@ class WafService(Remediation):
         if decision.verdict != EXECUTE:
             self.guardrails.record(decision, "skipped")
             return self.report(decision, self.target, "skipped")
+        self.guardrails.intend(decision, {"wanted": waf_action})
+        return self._flip(decision, waf_action, resumed=False)
+
+    def _resume(self, decision: Decision, waf_action: str) -> dict[str, Any]:
+        """The trigger was decided before: finish what that delivery may not have (a crash after the
+        decision, after UpdateWebACL or after the record), never decide again."""
+        earlier = decision.earlier or {}
+        if earlier["result"] == EXECUTING:
+            return self._flip(decision, earlier["details"]["wanted"], resumed=True)
+        if earlier["result"] == "executed":
+            self._follow_through(earlier)
+        return self.report(decision, self.target, "skipped") | {
+            "reason": f"already decided ({earlier['verdict']}) for this trigger"}
+
+    def _flip(self, decision: Decision, waf_action: str, *, resumed: bool) -> dict[str, Any]:
+        request = decision.request
         try:
             flip = self.rule.set_action(waf_action)
         except RuleMissing as missing:
             decision.reason = f"fail closed: {missing}"
-            self.guardrails.record(decision, "failed")
+            self.guardrails.record(decision, "failed", intended=True)
             self.page("P3", f"[P3] Blind spot: {self.target} cannot be toggled", f"{missing}. Incident "
                        f"{request.incident or '-'}: no automated action was taken. Decision {decision.id}.")
             return self.report(decision, self.target, "failed")
-        if not flip.changed:
+        if not flip.changed and not resumed:
             decision.reason = f"already {waf_action}: no write"
-            self.guardrails.record(decision, "skipped", {"previous": flip.previous})
+            self.guardrails.record(decision, "skipped", {"previous": flip.previous}, intended=True)
             return self.report(decision, self.target, "skipped")
+        # Resumed and already in the wanted state: the interrupted delivery's UpdateWebACL went through,
+        # from the other of the two actions the rate rule moves between.
+        previous = flip.previous if flip.changed else "COUNT" if waf_action != "COUNT" else self.waf["block_action"]
         blocking = waf_action != "COUNT"
         side_effects = tuple(self.deps.policy.alarm_arn(name) for name in self.waf["side_effect_alarms"])
-        self.guardrails.record(decision, "executed", {"previous": flip.previous, "now": waf_action,
-                                                      "attempts": flip.attempts},
-                               causes=side_effects if blocking else (), ends=() if blocking else side_effects)
-        self.page("P1" if request.action == "waf.block" else "P2",
-                   f"[WAF] {self.target}: {flip.previous} -> {waf_action}",
-                   f"{request.action} on {self.target} ({request.decided_by}).\nWhy: {decision.reason}; trigger "
-                   f"{json.dumps(request.trigger)}.\nIncident: {request.incident or '-'}. Decision: {decision.id}. "
-                   f"Config version {decision.config_version}. Undo: `opsctl waf "
-                   f"{'unblock' if request.action == 'waf.block' else 'block'}`.")
-        if request.action == "waf.block" and request.decided_by == "automation" and request.cooldown:
-            due = self.deps.clock.now() + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
-            self.deps.schedule(f"waf-outcome-{decision.id}", due, {"task": "outcome-check", "decision": decision.id,
-                                                                   "incident": request.incident, "at": isoformat(due)})
+        record = self.guardrails.record(decision, "executed", {"previous": previous, "now": waf_action,
+                                                               "attempts": flip.attempts},
+                                        causes=side_effects if blocking else (), ends=() if blocking else side_effects,
+                                        intended=True)
+        self._follow_through(record)
         return self.report(decision, self.target, "executed")
+
+    def _follow_through(self, record: dict[str, Any]) -> None:
+        """The page and (for an automated block) the outcome check of an executed flip, marked done
+        together on the decision record (a crash between the page and the mark pages again: twice,
+        never lost)."""
+        if record.get("done_follow_through"):
+            return
+        block = record["action"] == "waf.block"
+        details = record["details"]
+        self.page("P1" if block else "P2", f"[WAF] {self.target}: {details['previous']} -> {details['now']}",
+                  f"{record['action']} on {self.target} ({record['decided_by']}).\nWhy: {record['reason']}; trigger "
+                  f"{json.dumps(record['trigger'])}.\nIncident: {record['incident'] or '-'}. Decision: {record['id']}. "
+                  f"Config version {record['config_version']}. Undo: `opsctl waf {'unblock' if block else 'block'}`.")
+        if block and record["trigger"].get("kind") == INCIDENT_OPENED:
+            due = self.deps.clock.now() + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
+            self.deps.schedule(f"waf-outcome-{record['id']}", due, {"task": "outcome-check", "decision": record["id"],
+                                                                   "incident": record["incident"], "at": isoformat(due)})
+        self.guardrails.mark_done(record["id"], "follow_through")
 
     def _note(self, kind: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:
         return self.note(kind, self.target, result, reason, incident)

@@ -255,3 +255,20 @@ def test_the_replay_takes_cloudwatch_for_the_truth(config) -> None:
     report = Replay(config, traffic_history=False, out=io.StringIO()).run(iter(json.dumps(e) for e in lines)).as_dict()
     assert report["events"]["rejected"] == 1 and "CloudWatch says" in report["rejections"][0]["reason"]
     assert {(i["alarm"], i["status"]) for i in report["incidents"]} == {(spike.name, "OPEN"), (errors.name, "OPEN")}
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path) -> None:
+    """`opsctl report weekly | head`: the reader closes the pipe; no traceback, the SIGPIPE exit code."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    process = subprocess.Popen([str(Path(sys.executable).parent / "opsctl"), "report", "weekly", "--date",
+                                "2026-11-26", "--state", str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()  # the reader has gone before opsctl writes
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 141 and errors.decode() == ""

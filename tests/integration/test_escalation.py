@@ -11,6 +11,7 @@ import pytest
 
 from controlplane.events import INCIDENT_OPENED
 from factories import eventbridge_alarm
+from faults import LambdaDied, crash_after
 from opsctl import lambda_host
 
 OPENED = datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc)
@@ -107,9 +108,13 @@ def test_levels_climb_the_matrix_and_stop(escalations, harness) -> None:
     pages.append(escalations.deadline(incident, 3, at + timedelta(hours=1, minutes=15)))  # P0's
     assert [p["reason"].split(":")[0] for p in pages] == ["L1 → P1 (Tech Lead)", "L2 → P0 (Immediate)",
                                                          "L3 → P0 (Immediate)"]
-    assert pages[-1]["reason"].endswith("last level (3)")
+    assert pages[-1]["reason"].endswith("; last level (3)")
     assert f"ack-{incident}-4" not in escalations.schedules()
     assert len(harness.notifications("P1")) == 1 and len(harness.notifications("P0")) == 2
+    # Past its resolution target too: the last level is paged again, and the line says so.
+    result = escalations.run({"task": "resolve-deadline", "incident": incident}, OPENED + timedelta(minutes=2880))
+    assert result["actions"][0]["reason"] == ("L4 → P0 (Immediate): still OPEN past its resolution target (2880 min); "
+                                              "past the last level (3): P0 paged again")
 
 
 def test_acknowledging_cancels_the_deadline(escalations, harness) -> None:
@@ -170,3 +175,26 @@ def test_an_incident_announced_without_deadlines_is_not_armed(escalations, harne
 def test_garbage_is_rejected_with_a_reason(harness) -> None:
     with pytest.raises(Exception, match="not an escalation trigger: task='nonsense'"):
         lambda_host.invoke("escalation", {"task": "nonsense"}, harness.world.dependencies("escalation", harness.clock))
+
+
+def test_a_crash_after_an_escalation_does_not_end_the_chain(escalations, harness, monkeypatch) -> None:
+    """Lambda dies right after the escalation's transaction: the next level was armed before it, so
+    L2 still pages when its deadline comes (the redelivered L1 deadline finds L1 done)."""
+    incident = escalations.open_incident()
+    client = harness.world.dependencies("escalation", harness.clock).client("dynamodb")
+    crash_after(monkeypatch, client, "transact_write_items")
+    with pytest.raises(LambdaDied):
+        escalations.deadline(incident, 1, OPENED + timedelta(hours=4))
+    monkeypatch.undo()
+    harness.relay()
+    assert escalations.deadline(incident, 1, OPENED + timedelta(hours=4, minutes=1))["result"] == "skipped"
+    assert f"ack-{incident}-2" in escalations.schedules()
+    page = escalations.deadline(incident, 2, OPENED + timedelta(hours=5))
+    assert (page["result"], page["reason"].split(":")[0]) == ("executed", "L2 → P0 (Immediate)")
+    assert len(harness.notifications("P1")) == 1 and len(harness.notifications("P0")) == 1
+
+
+def test_a_deadline_whose_previous_level_never_escalated_stands_down(escalations) -> None:
+    incident = escalations.open_incident()
+    skipped = escalations.deadline(incident, 3, OPENED + timedelta(hours=9))
+    assert (skipped["result"], skipped["reason"]) == ("skipped", "level 2 was never escalated")

@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
 from controlplane.ledger import from_item
 from factories import eventbridge_alarm
+from faults import LambdaDied, crash_after
 from opsctl import lambda_host
 
 DEPLOYED = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
@@ -27,10 +28,11 @@ def deployment(target: str, version: str, at: datetime, *, force: bool = False) 
             "detail": {"target": target, "version": version, "deployed_by": "ci", "force": force}}
 
 
-def incident(alarm: str, fired: datetime, *, severity: str = "P1", transition: str = "t-1") -> dict[str, Any]:
+def incident(alarm: str, fired: datetime, *, severity: str = "P1", transition: str = "t-1",
+             incident_id: str = "INC-2026-001") -> dict[str, Any]:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": INCIDENT_OPENED, "source": OPS_SOURCE,
             "time": fired.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "detail": {"incident_id": "INC-2026-001", "severity": severity, "status": "OPEN", "alarm_name": alarm,
+            "detail": {"incident_id": incident_id, "severity": severity, "status": "OPEN", "alarm_name": alarm,
                        "alarm_arn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}",
                        "remediation": "rollback", "actionable": True, "transition_id": transition,
                        "state_changed_at": fired.strftime("%Y-%m-%dT%H:%M:%S.000Z")}}
@@ -233,3 +235,61 @@ def test_human_rollback_goes_through_the_same_path(targets) -> None:
     [refused] = targets.run(targets.harness.human({"task": "manual", "target": "api", "by": "alice", "to": "2"}),
                             DEPLOYED + timedelta(hours=3, minutes=1))
     assert refused["result"] == "skipped" and "quarantined" in refused["reason"]
+
+
+AVAILABILITY = "financeanalyst-pro-demo-availability"
+
+
+def test_a_redelivered_trigger_after_the_rollback_pages_nothing_more(targets) -> None:
+    """The rollback moves HEAD's live_since past the alarm's time; the redelivery must be seen as the
+    same trigger first, not as "an alarm that predates the deployment" (a false P0)."""
+    fired = DEPLOYED + timedelta(minutes=6)
+    [first] = targets.run(incident(ERROR_RATE, fired), fired + timedelta(seconds=30))  # triage, bus, delivery
+    targets.harness.empty_queues()
+    for minutes in (1, 4, 20):
+        [again] = targets.run(incident(ERROR_RATE, fired), fired + timedelta(minutes=minutes))
+        assert (again["result"], again["decision"]) == ("skipped", first["decision"])
+    assert targets.harness.all_notifications() == []
+    assert targets.alias()["FunctionVersion"] == "1"
+
+
+def test_another_alarms_trigger_after_the_rollback_is_not_a_false_p0(targets) -> None:
+    """Two alarms of the same target fired; the first's rollback moved HEAD before the second's
+    trigger arrived: what was live when the second fired is gone already."""
+    [first] = targets.run(incident(ERROR_RATE, DEPLOYED + timedelta(minutes=6)), DEPLOYED + timedelta(minutes=6))
+    targets.harness.empty_queues()
+    [second] = targets.run(incident(AVAILABILITY, DEPLOYED + timedelta(minutes=5), transition="t-2",
+                                    incident_id="INC-2026-002"), DEPLOYED + timedelta(minutes=7))
+    assert second["result"] == "skipped"
+    assert second["reason"] == (f"api was rolled back to 1 ({first['decision']}) after {AVAILABILITY} fired: "
+                                "nothing left to roll back")
+    assert targets.harness.all_notifications() == []
+
+
+@pytest.mark.parametrize("step", ["switch", "record", "page"])
+def test_a_crash_after_any_step_is_finished_by_the_retry(targets, monkeypatch, step: str) -> None:
+    """Lambda dies right after the alias switch, the ledger record or the page: the retry of the same
+    trigger finishes what is left — one switch, one record, the page and the outcome check."""
+    import strategies
+    from controlplane.guardrails import Guardrails
+    from controlplane.remediation import Remediation
+
+    fired = DEPLOYED + timedelta(minutes=6)
+    if step == "switch":
+        crash_after(monkeypatch, strategies.LambdaAlias, "switch")
+    elif step == "record":
+        crash_after(monkeypatch, Guardrails, "record", lambda _self, _decision, result, *_, **__: result == "executed")
+    else:  # the page went out; its mark did not
+        crash_after(monkeypatch, Remediation, "page")
+    with pytest.raises(LambdaDied):
+        targets.run(incident(ERROR_RATE, fired), fired)
+    monkeypatch.undo()
+    [again] = targets.run(incident(ERROR_RATE, fired), fired + timedelta(minutes=1))
+    [decision] = targets.items("DECISION#")
+    assert decision["result"] == "executed" and decision["done_follow_through"]
+    assert again["result"] == ("executed" if step == "switch" else "skipped")
+    assert targets.alias()["FunctionVersion"] == "1"
+    # A crash between a page and its mark pages twice (never zero times); otherwise exactly once.
+    assert [page["Subject"] for page in targets.harness.notifications("P1")] == \
+        ["[ROLLBACK] api: 2 -> 1"] * (2 if step == "page" else 1)
+    assert [s["Name"] for s in targets.harness.follow_ups()] == [f"rollback-outcome-{decision['id']}"]

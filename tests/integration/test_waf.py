@@ -12,6 +12,7 @@ import pytest
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.ledger import from_item, to_item
 from factories import eventbridge_alarm
+from faults import LambdaDied, crash_after
 from opsctl.world import seed_traffic_history
 
 T0 = datetime(2026, 11, 27, 14, 5, tzinfo=timezone.utc)
@@ -303,3 +304,31 @@ def test_a_missing_rule_fails_closed_with_a_blind_spot_notice(harness, waf, base
     [notice] = harness.notifications("P3")
     assert "cannot be toggled" in notice["Subject"]
     assert decisions(harness)[0]["result"] == "failed"
+
+
+@pytest.mark.parametrize("step", ["UpdateWebACL", "record", "page"])
+def test_a_crash_after_any_step_of_a_block_is_finished_by_the_retry(harness, waf, baseline, monkeypatch,
+                                                                     step: str) -> None:
+    """Lambda dies right after the rule's flip, the ledger record or the page: the retry of the same
+    trigger finishes what is left — the target state, the page and the outcome check — instead of
+    finding the rule "already BLOCK" and stopping (which left the block with no recovery)."""
+    import rate_limit
+    from controlplane.guardrails import Guardrails
+    from controlplane.remediation import Remediation
+
+    owner, name = {"UpdateWebACL": (rate_limit.RateLimitRule, "set_action"), "record": (Guardrails, "record"),
+                   "page": (Remediation, "page")}[step]
+    crash_after(monkeypatch, owner, name)
+    with pytest.raises(LambdaDied):
+        harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    monkeypatch.undo()
+    [again] = harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0 + timedelta(seconds=30))
+    assert again["result"] == ("executed" if step == "UpdateWebACL" else "skipped")
+    [record] = decisions(harness)
+    assert (record["result"], record["details"]["now"]) == ("executed", "BLOCK") and record["done_follow_through"]
+    assert waf.action() == "BLOCK"
+    [state] = [i for i in harness.ledger_items(f"TARGET#{record['target']}") if i["sk"] == "STATE"]
+    assert state["last_action"] == "waf.block"  # what the deploy reconciliation re-asserts
+    pages = [page["Subject"] for page in harness.notifications("P1")]
+    assert pages == [f"[WAF] {record['target']}: COUNT -> BLOCK"] * (2 if step == "page" else 1)
+    assert [s["Name"] for s in harness.follow_ups()] == [f"waf-outcome-{record['id']}"]

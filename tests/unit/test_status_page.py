@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from status_page import compute_status, render_html
 
 from controlplane.clock import isoformat
 from controlplane.maintenance import Window
+from status_page import compute_status, render_html
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
 

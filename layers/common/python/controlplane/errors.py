@@ -17,9 +17,17 @@ class ConcurrentUpdate(ControlPlaneError):
     """A conditional ledger write lost a race; re-read and decide again."""
 
 
-class IncidentNotFound(ControlPlaneError):
+class NotFound(ControlPlaneError):
+    """A ledger record someone named (an incident, a decision) is not there."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"no {kind} {ident}")
+        self.ident = ident
+
+
+class IncidentNotFound(NotFound):
     def __init__(self, incident_id: str) -> None:
-        super().__init__(f"no incident {incident_id}")
+        super().__init__("incident", incident_id)
         self.incident_id = incident_id
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
@@ -26,6 +27,26 @@ from controlplane.ledger import from_item, to_item
 from controlplane.maintenance import ACTIVE_KEY, covering, windows_of
 
 EXECUTE, DRY_RUN, SKIP = "execute", "dry_run", "skip"
+
+
+class Check(StrEnum):
+    """The guardrail that stopped (or, for dry-run mode and a human's force, shaped) an action."""
+
+    DUPLICATE = "duplicate"
+    UNCONFIRMED = "unconfirmed"
+    KILL_SWITCH = "kill_switch"
+    PAUSED = "paused"
+    MAINTENANCE = "maintenance"
+    STALE = "stale"
+    MISSING_DATA = "missing_data"  # fail closed
+    DRY_RUN_MODE = "dry_run_mode"
+    FORCED = "forced"
+    COOLDOWN = "cooldown"
+    FLAP_GUARD = "flap_guard"
+    BUDGET = "budget"
+
+# A decision recorded before its action ran (`Guardrails.intend`): a retry finds it and finishes.
+EXECUTING = "executing"
 DECISION_PARTITION = "DECISIONS"
 
 
@@ -68,6 +89,14 @@ class Decision:
     mode: str
     duplicate: bool = False
     recent_toggles: list[str] = field(default_factory=list)  # the target's toggles in the last hour
+    earlier: dict[str, Any] | None = None  # a duplicate's: the record made for the trigger before
+    check: Check | None = None  # the guardrail that decided it; None: all passed
+
+    @classmethod
+    def resumed(cls, earlier: dict[str, Any], request: ActionRequest) -> Decision:
+        """The decision an earlier delivery of the same trigger recorded, to finish its steps."""
+        return cls(earlier["id"], earlier["verdict"], earlier["reason"], request, earlier["decided_at"],
+                   earlier["config_version"], earlier["mode"], duplicate=True, earlier=earlier, check=Check.DUPLICATE)
 
     def record(self, result: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         request = asdict(self.request)
@@ -75,6 +104,7 @@ class Decision:
         return {
             "id": self.id, "capability": self.request.capability, "action": self.request.action,
             "target": self.request.target, "verdict": self.verdict, "reason": self.reason, "result": result,
+            "check": self.check.value if self.check else None,
             "details": details or {}, "decided_at": self.decided_at, "decided_by": self.request.decided_by,
             "mode": self.mode, "config_version": self.config_version, "incident": self.request.incident,
             "trigger": request["trigger"], "inputs": request["inputs"], "thresholds": request["thresholds"],
@@ -120,50 +150,61 @@ class Guardrails:
         target = state["target"] or {}
         recent = [t for t in target.get("toggles", []) if t > isoformat(now - timedelta(hours=1))]
 
-        def verdict(kind: str, reason: str, duplicate: bool = False) -> Decision:
+        def verdict(kind: str, reason: str, check: Check | None = None) -> Decision:
             return Decision(ident, kind, reason, request, isoformat(now), self.policy["config_version"], mode,
-                            duplicate, recent)
+                            check == Check.DUPLICATE, recent, check=check)
 
         if state["decision"] is not None:
-            return verdict(SKIP, f"already decided ({state['decision']['verdict']}) for this trigger", duplicate=True)
+            duplicate = verdict(SKIP, f"already decided ({state['decision']['verdict']}) for this trigger", Check.DUPLICATE)
+            duplicate.earlier = state["decision"]
+            return duplicate
         if request.unconfirmed:
-            return verdict(SKIP, f"unconfirmed: {request.unconfirmed} (a possible spoof)")
+            return verdict(SKIP, f"unconfirmed: {request.unconfirmed} (a possible spoof)", Check.UNCONFIRMED)
         # The kill switch and pauses stop the automation; a human on call acting through opsctl is
         # exactly who they hand control to, so they do not stop humans.
         human = request.decided_by.startswith("human:")
-        for control, label in ((state["kill"], "kill switch is on"), (state["pause"], f"{request.capability} is paused")):
+        for control, label, check in ((state["kill"], "kill switch is on", Check.KILL_SWITCH),
+                                      (state["pause"], f"{request.capability} is paused", Check.PAUSED)):
             if control and control["until"] > isoformat(now) and not human:
-                return verdict(SKIP, f"{label} until {control['until']} ({control.get('reason') or 'no reason given'})")
+                return verdict(SKIP, f"{label} until {control['until']} ({control.get('reason') or 'no reason given'})",
+                               check)
         scope = request.scope
         window = covering(windows_of(state["maintenance"]), scope["alarm"], scope.get("component"), now) \
             if scope and not human else None
         if scope and window is not None:
             return verdict(SKIP, f"maintenance window {window.id} until {window.ends_at} covers "
-                                 f"{scope['alarm']} ({window.message}): automation paused in its scope")
+                                 f"{scope['alarm']} ({window.message}): automation paused in its scope", Check.MAINTENANCE)
         age = now - request.event_time
         if age > timedelta(minutes=limits["max_event_age_minutes"]):
             return verdict(SKIP, f"stale event: {int(age.total_seconds() // 60)} min old "
-                                 f"(limit {limits['max_event_age_minutes']} min)")
+                                 f"(limit {limits['max_event_age_minutes']} min)", Check.STALE)
         if request.missing_data:
-            return verdict(SKIP, f"fail closed: {request.missing_data}")
+            return verdict(SKIP, f"fail closed: {request.missing_data}", Check.MISSING_DATA)
         if mode == "dry-run" and not human:
             # Shadow mode is for the automation; a human asks for a dry run with --dry-run.
-            return verdict(DRY_RUN, f"{request.capability} is in dry-run mode: decision recorded, nothing written")
+            return verdict(DRY_RUN, f"{request.capability} is in dry-run mode: decision recorded, nothing written",
+                           Check.DRY_RUN_MODE)
         if human and request.forced:
             return verdict(EXECUTE, f"forced by {request.decided_by} past cooldown, flap guard and budget: "
-                                    f"{request.forced}")
+                                    f"{request.forced}", Check.FORCED)
         cooldown = timedelta(minutes=capability["cooldown_minutes"])
         if request.cooldown and target.get("last_action_at") \
                 and parse_timestamp(target["last_action_at"]) > now - cooldown:
             return verdict(SKIP, f"cooldown: {request.target} was last changed at {target['last_action_at']} "
-                                 f"({capability['cooldown_minutes']} min cooldown)")
+                                 f"({capability['cooldown_minutes']} min cooldown)", Check.COOLDOWN)
         if request.toggles and len(recent) >= capability["max_toggles_per_hour"]:
             return verdict(SKIP, f"flap guard: {len(recent)} toggles of {request.target} in the last hour "
-                                 f"(limit {capability['max_toggles_per_hour']})")
+                                 f"(limit {capability['max_toggles_per_hour']})", Check.FLAP_GUARD)
         if state["budget"] >= limits["action_budget_per_hour"]:
             return verdict(SKIP, f"action budget spent: {state['budget']} actions this hour "
-                                 f"(limit {limits['action_budget_per_hour']})")
+                                 f"(limit {limits['action_budget_per_hour']})", Check.BUDGET)
         return verdict(EXECUTE, "all guardrails passed")
+
+    def earlier_record(self, request: ActionRequest) -> dict[str, Any] | None:
+        """The decision record already made for this trigger, if any (one consistent read)."""
+        item = self.client.get_item(TableName=self.table, ConsistentRead=True,
+                                    Key=to_item({"pk": f"DECISION#{decision_id(request)}", "sk": "META"})).get("Item")
+        return from_item(item) if item else None
 
     def _read(self, request: ActionRequest, ident: str, now: datetime,
               required: dict[str, tuple[str, str]]) -> dict[str, Any]:
@@ -186,18 +227,33 @@ class Guardrails:
 
     # --- recording -----------------------------------------------------------------------------
 
+    def intend(self, decision: Decision, details: dict[str, Any]) -> None:
+        """Record the decision to act, before acting (result `executing`): whatever happens after
+        the act, a retry of the trigger finds it and finishes instead of deciding again."""
+        record = decision.record(EXECUTING, details)
+        self.client.put_item(TableName=self.table, ConditionExpression="attribute_not_exists(pk)", Item=to_item(
+            {"pk": f"DECISION#{decision.id}", "sk": "META", "gsi1pk": DECISION_PARTITION,
+             "gsi1sk": decision.decided_at} | record))
+
     def record(self, decision: Decision, result: str, details: dict[str, Any] | None = None, *,
                causes: tuple[str, ...] = (), ends: tuple[str, ...] = (),
-               extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """One ledger write: the decision record and, for an executed change, the target's state,
-        the hour's budget, the alarms the change sets off (`causes`) or stops (`ends`) and the
-        capability's own items (`extra`), atomically. A redelivered trigger cannot record twice."""
+               extra: list[dict[str, Any]] | None = None, intended: bool = False) -> dict[str, Any]:
+        """One ledger write: the decision record (or, `intended`, the outcome of the one `intend`
+        wrote) and, for an executed change, the target's state, the hour's budget, the alarms the
+        change sets off (`causes`) or stops (`ends`) and the capability's own items (`extra`),
+        atomically. A redelivered trigger cannot record twice."""
         record = decision.record(result, details)
         now = decision.decided_at
-        operations: list[dict[str, Any]] = [{"Put": {
+        key = {"pk": f"DECISION#{decision.id}", "sk": "META"}
+        operations: list[dict[str, Any]] = [{"Update": {
+            "TableName": self.table, "Key": to_item(key),
+            "UpdateExpression": "SET #result = :result, details = :details, reason = :reason",
+            "ConditionExpression": "#result = :executing", "ExpressionAttributeNames": {"#result": "result"},
+            "ExpressionAttributeValues": to_item({":result": result, ":details": record["details"],
+                                                  ":reason": record["reason"], ":executing": EXECUTING}),
+        }} if intended else {"Put": {
             "TableName": self.table,
-            "Item": to_item({"pk": f"DECISION#{decision.id}", "sk": "META", "gsi1pk": DECISION_PARTITION,
-                             "gsi1sk": now} | record),
+            "Item": to_item(key | {"gsi1pk": DECISION_PARTITION, "gsi1sk": now} | record),
             "ConditionExpression": "attribute_not_exists(pk)",
         }}]
         if result == "executed":
@@ -221,6 +277,15 @@ class Guardrails:
         operations += extra or []
         self.client.transact_write_items(TransactItems=operations)
         return record
+
+    def mark_done(self, decision_id_: str, step: str) -> None:
+        """A step after an executed decision (its page, its follow-up schedule) is done: a retry of
+        the trigger does only the steps not marked."""
+        self.client.update_item(
+            TableName=self.table, Key=to_item({"pk": f"DECISION#{decision_id_}", "sk": "META"}),
+            UpdateExpression="SET #step = if_not_exists(#step, :at)", ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#step": f"done_{step}"},
+            ExpressionAttributeValues=to_item({":at": isoformat(self.clock.now())}))
 
     def record_outcome(self, decision_id_: str, outcome: str, details: dict[str, Any]) -> None:
         self.client.update_item(

