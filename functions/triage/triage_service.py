@@ -255,9 +255,20 @@ def _page_held_back(transition: AlarmTransition, classification: Classification,
 def _already_seen(transition: AlarmTransition, record: AlarmRecord) -> str | None:
     if record.fingerprint == transition.fingerprint:
         return "duplicate"
+    if _ended_before_it_arrived(transition, record):
+        return None  # an outage nobody recorded yet: _plan opens and resolves its incident
     if record.changed_at is not None and record.changed_at > isoformat(transition.changed_at):
         return "superseded"  # an older transition arriving after a newer one changes nothing
     return None
+
+
+def _ended_before_it_arrived(transition: AlarmTransition, record: AlarmRecord) -> bool:
+    """An ALARM whose OK was triaged first (both delivered at once, or the ALARM's delivery was the
+    one retried): the OK found no incident to resolve, and no incident since covers this ALARM."""
+    at = isoformat(transition.changed_at)
+    return (transition.new_state == "ALARM" and record.state == "OK" and record.open_incident is None
+            and record.changed_at is not None and record.changed_at > at
+            and (record.last_resolved_at is None or record.last_resolved_at < at))
 
 
 @dataclass
@@ -297,6 +308,24 @@ def _plan(
                                                                    "decision": caused.get("decision")})
         outcome = TriageOutcome(result="joined", reason=f"expected effect of decision {caused.get('decision')}",
                                 alarm=transition.alarm_name, incident=caused["incident"], severity=classification.severity)
+    elif _ended_before_it_arrived(transition, record):
+        # The record keeps the OK (the alarm's latest state); the outage between gets its incident,
+        # opened and resolved at once, paged once, announced resolved (nothing left to remediate).
+        ended_at = str(record.changed_at)
+        incident = _new_incident(transition, record, sequence + 1, classification, policy, timeline_entry)
+        seconds = int((parse_timestamp(ended_at) - transition.changed_at).total_seconds())
+        incident |= {"status": "RESOLVED", "resolved_at": ended_at, "time_to_resolve_seconds": seconds}
+        incident["timeline"].append({"at": ended_at, "event": "resolved", "via": "ledger",
+                                     "reason": "its OK was delivered first"})
+        planned.new_incident, planned.counter = incident, (transition.changed_at.year, sequence + 1)
+        planned.alarm = dataclasses.replace(record, version=record.version + 1, last_resolved_incident=incident["id"],
+                                            last_resolved_at=ended_at)
+        outbox["event"] = _ops_event(INCIDENT_RESOLVED, incident, transition, classification, stale, deps)
+        outbox["notification"] = _notification("Opened and resolved", incident, transition, classification, deps,
+                                                stale)
+        outcome = TriageOutcome(result="opened", reason=f"opened and resolved: its OK ({ended_at}) arrived first",
+                                alarm=transition.alarm_name, incident=incident["id"], severity=incident["severity"],
+                                notified=incident["severity"])
     elif transition.new_state == "ALARM" and record.open_incident is None:
         incident = _new_incident(transition, record, sequence + 1, classification, policy, timeline_entry)
         planned.new_incident, planned.counter = incident, (transition.changed_at.year, sequence + 1)
@@ -373,7 +402,8 @@ def _hold_back_in_maintenance(planned: _Planned, read: AlarmRead, transition: Al
                           f"maintenance window {window.id}", f" by maintenance window {window.id} until {window.ends_at}")
     if incident is not None:
         incident["suppressed_by"] = window.id
-        planned.transition.alarm.open_incident_suppressed = window.id
+        if incident["status"] == "OPEN":  # not for one opened and resolved at once
+            planned.transition.alarm.open_incident_suppressed = window.id
     outcome.suppressed_by = window.id
 
 
@@ -392,7 +422,8 @@ def _hold_back_by_cloudwatch(planned: _Planned, read: AlarmRead, transition: Ala
                                     "by": held_back}, held_back, f": {held_back}")
     if incident is not None:
         incident["held_back_by"] = held_back
-        planned.transition.alarm.open_incident_held_back = held_back
+        if incident["status"] == "OPEN":
+            planned.transition.alarm.open_incident_held_back = held_back
 
 
 def _hold_back(planned: _Planned, entry: dict[str, Any], held_back_by: str, why: str) -> dict[str, Any] | None:

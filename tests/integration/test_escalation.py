@@ -198,3 +198,13 @@ def test_a_deadline_whose_previous_level_never_escalated_stands_down(escalations
     incident = escalations.open_incident()
     skipped = escalations.deadline(incident, 3, OPENED + timedelta(hours=9))
     assert (skipped["result"], skipped["reason"]) == ("skipped", "level 2 was never escalated")
+
+
+def test_a_deadline_with_milliseconds_fires_once_at_its_time(escalations, harness) -> None:
+    """at() takes whole seconds: the deadline is rounded up, never down (down, it fired early, found
+    nothing due, re-armed and fired again)."""
+    incident = escalations.open_incident(OPENED + timedelta(milliseconds=250))
+    [deadline] = [s for s in escalations.pending() if s["Name"].startswith(f"ack-{incident}-1-")]
+    assert deadline["ScheduleExpression"] == "at(2026-11-26T07:00:01)"
+    page = escalations.deadline(incident, 1, OPENED + timedelta(hours=4, seconds=1))
+    assert (page["type"], page["result"]) == ("escalation.page", "executed")

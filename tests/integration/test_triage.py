@@ -130,6 +130,34 @@ def test_an_older_transition_arriving_late_changes_nothing(harness, error_rate) 
     assert [i["status"] for i in harness.incidents()] == ["RESOLVED"]
 
 
+def test_an_alarm_whose_ok_was_triaged_first_is_opened_and_resolved_not_lost(harness, error_rate) -> None:
+    """ALARM and the OK that ended it delivered together, the OK committed first: it found nothing to
+    resolve. The ALARM must still leave an incident (opened and resolved), paged once."""
+    ended = T0 + timedelta(minutes=1)
+    assert harness.triage(error_rate("OK", ended, previous="ALARM"), at=ended + timedelta(seconds=5))[0]["result"] \
+        == "recorded"
+    [outcome] = harness.triage(error_rate("ALARM", T0), at=ended + timedelta(seconds=5))
+    assert (outcome["result"], outcome["reason"]) == ("opened", f"opened and resolved: its OK ({isoformat(ended)}) "
+                                                                "arrived first")
+    [incident] = harness.incidents()
+    assert (incident["status"], incident["opened_at"], incident["resolved_at"], incident["time_to_resolve_seconds"]) \
+        == ("RESOLVED", isoformat(T0), isoformat(ended), 60)
+    assert [entry["event"] for entry in incident["timeline"]] == ["opened", "resolved"]
+    [page] = harness.notifications("P2")
+    assert page["Subject"] == f"[P2] {incident['id']} Opened and resolved: financeanalyst-pro-demo-error-rate"
+    # Announced resolved: escalation arms nothing, no remediation starts on an outage that is over.
+    assert [e["detail-type"] for e in harness.ops_events()] == ["Incident Resolved"]
+    # Its redelivery, and the OK's, change nothing more.
+    assert harness.triage(error_rate("ALARM", T0), at=ended + timedelta(minutes=1))[0]["result"] == "superseded"
+    assert harness.triage(error_rate("OK", ended, previous="ALARM"), at=ended + timedelta(minutes=1))[0]["result"] \
+        == "duplicate"
+    assert len(harness.incidents()) == 1 and harness.all_notifications() == []
+    # The next real outage opens a new incident as usual.
+    assert harness.triage(error_rate("ALARM", T0 + timedelta(minutes=30)), at=T0 + timedelta(minutes=30))[0][
+        "result"] == "opened"
+    assert [i["status"] for i in harness.incidents()] == ["RESOLVED", "OPEN"]
+
+
 def test_malformed_records_go_to_the_dead_letter_queue_and_others_proceed(harness, error_rate) -> None:
     good = error_rate("ALARM", T0, via="sns")["Records"][0]
     bad = json.loads(json.dumps(good))

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -76,10 +76,13 @@ class Dependencies:
                                   "Input": json.dumps(payload), "RetryPolicy": SCHEDULE_RETRY_POLICY}
         if self.settings.schedule_dlq_arn:
             target["DeadLetterConfig"] = {"Arn": self.settings.schedule_dlq_arn}
+        # at() takes whole seconds: round up, so the task never runs before its time (an early
+        # acknowledgement deadline would only re-arm itself and fire twice).
+        whole = at if at.microsecond == 0 else at.replace(microsecond=0) + timedelta(seconds=1)
         try:
             scheduler.create_schedule(
                 Name=name[:64], GroupName=self.settings.schedule_group,
-                ScheduleExpression=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})", ScheduleExpressionTimezone="UTC",
+                ScheduleExpression=f"at({whole.strftime('%Y-%m-%dT%H:%M:%S')})", ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE", Target=target,
             )
         except scheduler.exceptions.ConflictException:
