@@ -45,6 +45,7 @@ WINDOW_KEYS = {"duration_minutes", "message", "components", "alarms", "mute_alar
 MUTE_RULE_MAX_MINUTES = 15 * 24 * 60  # CloudWatch alarm mute rules last at most 15 days
 TRIAGE_KEYS = {"max_event_age_minutes", "intake_retry_attempts", "intake_max_event_age_minutes"}
 DRILL_KEYS = {"schedule", "timeout_seconds"}
+WAF_REGION = "us-east-1"
 # The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
 # to hear that paging is broken.
 DRILL_DEFAULTS = {"schedule": "cron(0 10 ? * TUE *)", "timeout_seconds": 300}
@@ -197,6 +198,10 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
     region = _str(root, "region")
     if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
         raise ConfigError(f"region: {region!r} is not an AWS region name")
+    if region != WAF_REGION:
+        raise ConfigError(f"region: must be {WAF_REGION} (got {region!r}): WAF rate limiting protects CloudFront, "
+                          "whose WebACLs (and their metrics, and CloudFront's) live there, and the stack is deployed "
+                          "in one Region")
     timezone = _str(root, "timezone")
     try:
         ZoneInfo(timezone)
@@ -234,7 +239,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         guardrails=_positive_ints(_mapping(root.get("guardrails"), "guardrails"), GUARDRAIL_KEYS, "guardrails"),
         capabilities=_capabilities(_mapping(root.get("capabilities"), "capabilities")),
         waf=_waf(_mapping(root.get("waf"), "waf"), alarms),
-        rollback=_rollback(_mapping(root.get("rollback"), "rollback")),
+        rollback=_rollback(_mapping(root.get("rollback"), "rollback"), {spec.name for spec in alarms}),
         maintenance=_maintenance(_mapping(root.get("maintenance"), "maintenance"), schedules, components),
         escalation=_escalation(_mapping(root.get("escalation"), "escalation"), severities),
         status_page=_status_page(_mapping(root.get("status_page"), "status_page")),
@@ -369,11 +374,17 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
     if evaluation_periods < 1:
         raise ConfigError(f"{where}.evaluation_periods: must be at least 1")
     dimensions = _mapping(metric.get("dimensions") or {}, f"{where}.metric.dimensions")
+    namespace = _str(metric, "namespace", f"{where}.metric")
+    if namespace.startswith("AWS/") and not dimensions:
+        # AWS publishes its metrics per resource: without dimensions the alarm watches a series that
+        # does not exist, and sits in INSUFFICIENT_DATA for good.
+        raise ConfigError(f"{where}.metric.dimensions: {namespace} {name} needs the dimensions naming the resource "
+                          "(e.g. DistributionId, FunctionName)")
     return AlarmSpec(
         key=key,
         name=f"{app}-{environment}-{key}",
         description=_str(raw, "description", where),
-        namespace=_str(metric, "namespace", f"{where}.metric"),
+        namespace=namespace,
         metric_name=name,
         statistic=statistic,
         period_seconds=period,
@@ -506,7 +517,7 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
             "block_action": action, "trigger_alarms": list(triggers), **numbers}
 
 
-def _rollback(raw: dict[str, Any]) -> dict[str, Any]:
+def _rollback(raw: dict[str, Any], alarm_names: set[str]) -> dict[str, Any]:
     _no_unknown(raw, {"severities", "bake_minutes", "outcome_minutes", "targets"}, "rollback")
     severities = raw.get("severities")
     if not isinstance(severities, list) or not severities or any(s not in SEVERITIES for s in severities):
@@ -535,6 +546,10 @@ def _rollback(raw: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(alarms, list) or not alarms:
             raise ConfigError(f"{where}.alarms: the alarms whose incidents may roll this target back")
         for alarm in alarms:
+            if alarm not in alarm_names:
+                # A name no configured alarm has would never trigger: this target's rollback would be dead.
+                raise ConfigError(f"{where}.alarms: {alarm!r} is not one of the configured alarms "
+                                  f"({', '.join(sorted(alarm_names))})")
             if alarm in seen_alarms:
                 raise ConfigError(f"{where}.alarms: {alarm} already rolls back {seen_alarms[alarm]}")
             seen_alarms[alarm] = name

@@ -113,9 +113,6 @@ class ControlPlaneStack(Stack):
 
         app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
 
-        if config.region != "us-east-1":
-            raise ValueError("WAF rate limiting protects CloudFront: its WebACL must be in us-east-1 "
-                             f"(config region is {config.region})")
         follow_ups = FollowUpSchedules(self, "FollowUps", prefix=prefix)
         remediation: dict[str, Any] = {
             "shared": shared, "ops_bus": ops_bus.bus, "follow_ups": follow_ups,

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from controlplane.clock import parse_timestamp
 
-def incident_table(incidents: list[dict[str, Any]]) -> str:
-    header = f"{'ID':<14} {'SEV':<4} {'STATUS':<13} {'OPENED (UTC)':<20} {'RESOLVED (UTC)':<20} ALARM"
-    rows = [
-        f"{i['id']:<14} {i['severity']:<4} {i['status']:<13} {i['opened_at'][:19]:<20} "
-        f"{(i.get('resolved_at') or '-')[:19]:<20} {i['alarm_name']}"
-        for i in incidents
-    ]
-    return "\n".join([header, *rows]) if rows else "no incidents"
+
+def incident_table(incidents: list[dict[str, Any]], now: datetime, *, resolved_too: bool) -> str:
+    """Newest first: age (open for how long), owner (assigned or acknowledging), ack state."""
+    if not incidents:
+        return "no incidents" if resolved_too else "nothing open or acknowledged (--all for resolved ones)"
+    header = f"{'ID':<14} {'SEV':<4} {'STATUS':<13} {'AGE':>7}  {'OWNER':<14} {'OPENED (UTC)':<20} ALARM"
+    rows = [f"{i['id']:<14} {i['severity']:<4} {i['status']:<13} {_age(i, now):>7}  "
+            f"{(i.get('assigned_to') or i.get('acknowledged_by') or '-')[:14]:<14} {i['opened_at'][:19]:<20} "
+            f"{i['alarm_name']}" for i in incidents]
+    return "\n".join([header, *rows])
+
+
+def _age(incident: dict[str, Any], now: datetime) -> str:
+    """How long it has been open (or was, once resolved): 45m, 3h20m, 4d2h."""
+    end = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else now
+    minutes = max(int((end - parse_timestamp(incident["opened_at"])).total_seconds() // 60), 0)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    return f"{days}d{hours}h" if days else f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
 def incident_detail(incident: dict[str, Any]) -> str:
     fields = ["id", "severity", "status", "alarm_name", "component", "impact", "classified_by", "remediation",
-              "opened_at", "last_seen_at", "occurrences", "acknowledged_by", "acknowledged_at", "resolved_at",
+              "opened_at", "last_seen_at", "occurrences", "assigned_to", "acknowledged_by", "acknowledged_at",
+              "resolved_at",
               "time_to_resolve_seconds", "previous_incident", "config_version"]
     lines = [f"{name:>24}: {incident[name]}" for name in fields if incident.get(name) is not None]
     lines.append("                timeline:")
     lines += [f"  {entry['at']}  {entry['event']:<13} {entry.get('via') or entry.get('by') or ''}  "
-              f"{entry.get('reason', '')}".rstrip() for entry in incident.get("timeline", [])]
+              f"{entry.get('reason') or entry.get('to') or ''}".rstrip() for entry in incident.get("timeline", [])]
     return "\n".join(lines)
 
 

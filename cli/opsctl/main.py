@@ -13,16 +13,20 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from controlplane.alarms import current_state
 from controlplane.clock import isoformat
 from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
 from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
 from controlplane.remediation import Remediation, record_human_request
+from controlplane.settings import SEVERITIES
+from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
 from stacks.config import CAPABILITIES, load_config
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
+STATUSES = {"OPEN", "ACKNOWLEDGED", "RESOLVED"}
 REPLAY_DIR = Path(".replay")
 
 
@@ -60,8 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     incident = commands.add_parser("incident", help="list, show and acknowledge incidents").add_subparsers(
         dest="action", required=True)
-    listing = target(incident.add_parser("list", help="incidents, newest first"))
+    listing = target(incident.add_parser("list", help="what is burning now (open or acknowledged), newest first"))
+    listing.add_argument("--all", action="store_true", help="resolved incidents too")
     listing.add_argument("--status", choices=["OPEN", "ACKNOWLEDGED", "RESOLVED"])
+    listing.add_argument("--severity", action="append", choices=SEVERITIES, help="only these (repeatable)")
+    listing.add_argument("--since", type=duration, help="opened in the last 30m, 2h, 7d, …")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
     for name, text in (("show", "one incident with its timeline"), ("ack", "acknowledge (stops its escalation)"),
@@ -71,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
         if name == "ack":
             sub.add_argument("--by", default=getpass.getuser(), help="who acknowledges (default: you)")
+    sub = target(incident.add_parser("note", help="add a note to the timeline (announced as an update)"))
+    sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
+    sub.add_argument("text")
+    sub.add_argument("--by", default=getpass.getuser())
+    sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
+    sub = target(incident.add_parser("assign", help="name the incident's owner"))
+    sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
+    sub.add_argument("--to", required=True, help="who owns it now")
+    sub.add_argument("--by", default=getpass.getuser())
+    sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
+    sub = target(incident.add_parser("resolve", help="close an incident whose alarm is stuck (paged as resolved)"))
+    sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
+    sub.add_argument("--reason", required=True, help="why it is over although the alarm says otherwise")
+    sub.add_argument("--by", default=getpass.getuser())
+    sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
     incident_parser = commands.choices["incident"]
     incident_parser.set_defaults(run=run_incident)
 
@@ -203,14 +225,40 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_incident(args: argparse.Namespace) -> int:
-    with operator_context(args, save=args.action == "ack") as context:
+    with operator_context(args, save=args.action in ("ack", "note", "assign", "resolve")) as context:
         ledger = context.ledger
         if args.action == "list":
-            found = [i for i in ledger.iter_incidents() if args.status in (None, i["status"])][: args.limit]
-            emit(args, found, formatting.incident_table(found))
+            now = context.deps.clock.now()
+            since = isoformat(now - args.since) if args.since else None
+            wanted = {args.status} if args.status else (STATUSES if args.all else {"OPEN", "ACKNOWLEDGED"})
+            found = [i for i in ledger.iter_incidents(opened_since=since)
+                     if i["status"] in wanted and (not args.severity or i["severity"] in args.severity)][: args.limit]
+            emit(args, found, formatting.incident_table(found, now, resolved_too=bool(args.all or args.status)))
         elif args.action == "show":
             incident = ledger.get_incident(args.incident_id)
             emit(args, incident, formatting.incident_detail(incident))
+        elif args.action in ("note", "assign"):
+            at = isoformat(context.deps.clock.now())
+            entry: dict[str, Any] = {"at": at, "event": "note" if args.action == "note" else "assigned",
+                                     "by": f"human:{args.by}"}
+            fields: dict[str, Any] = {}
+            if args.action == "note":
+                entry["reason"] = safe_text(args.text, 2000)
+            else:
+                entry["to"] = fields["assigned_to"] = safe_text(args.to, 100)
+                fields["assigned_at"] = at
+            incident = ledger.annotate(args.incident_id, entry=entry, set_fields=fields,
+                                       ops_bus=context.deps.settings.ops_bus_name)
+            emit(args, incident, f"{incident['id']}: {entry['event']} by {args.by}"
+                 + (f" → {incident['assigned_to']}" if args.action == "assign" else ""))
+        elif args.action == "resolve":
+            before = ledger.get_incident(args.incident_id)
+            state, _ = current_state(context.deps.client("cloudwatch"), before["alarm_name"])
+            incident = ledger.resolve(args.incident_id, by=f"human:{args.by}", reason=safe_text(args.reason, 500),
+                                      alarm_state=state, at=isoformat(context.deps.clock.now()),
+                                      ops_bus=context.deps.settings.ops_bus_name)
+            emit(args, incident, f"{incident['id']} was RESOLVED already" if before["status"] == "RESOLVED" else
+                 f"{incident['id']} RESOLVED by {args.by} (alarm {before['alarm_name']} is {state or 'unknown'})")
         elif args.action == "report":
             _service(context, "reporting", "reporting_service", "ReportingService")  # its modules on the path
             from reports import render_incident_report

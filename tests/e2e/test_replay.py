@@ -272,3 +272,60 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path) -> None:
     process.stdout.close()  # the reader has gone before opsctl writes
     _, errors = process.communicate(timeout=300)
     assert process.returncode == 141 and errors.decode() == ""
+
+
+def test_incident_list_shows_what_is_burning_by_default(tmp_path, capsys, config) -> None:
+    """Open and acknowledged by default, newest first, with age and owner; --all, --severity, --since
+    for the rest."""
+    at = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+    lines = [eventbridge_alarm(config.alarm("error-rate").name, "ALARM", at),
+             eventbridge_alarm(config.alarm("storage").name, "ALARM", at + timedelta(minutes=1), value=95),
+             eventbridge_alarm(config.alarm("response-time").name, "ALARM", at + timedelta(minutes=2)),
+             eventbridge_alarm(config.alarm("response-time").name, "OK", at + timedelta(minutes=9), previous="ALARM")]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    state = tmp_path / "state.json"
+    assert main(["replay", str(events), "--report", str(tmp_path / "r.json"), "--state", str(state)]) == 0
+    assert main(["incident", "ack", "INC-2026-002", "--by", "alice", "--state", str(state)]) == 0
+    capsys.readouterr()
+
+    def listed(*options: str) -> list[tuple[str, str]]:
+        assert main(["incident", "list", *options, "--json", "--state", str(state)]) == 0
+        return [(i["id"], i["status"]) for i in json.loads(capsys.readouterr().out)]
+
+    assert listed() == [("INC-2026-002", "ACKNOWLEDGED"), ("INC-2026-001", "OPEN")]
+    assert listed("--all") == [("INC-2026-003", "RESOLVED"), ("INC-2026-002", "ACKNOWLEDGED"), ("INC-2026-001", "OPEN")]
+    assert listed("--all", "--severity", "P2") == [("INC-2026-003", "RESOLVED"), ("INC-2026-001", "OPEN")]
+    assert listed("--since", "1h") == []  # opened days before now
+    assert main(["incident", "list", "--state", str(state)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["ID", "SEV", "STATUS", "AGE", "OWNER", "OPENED", "(UTC)", "ALARM"]
+    assert table[1].split()[:2] == ["INC-2026-002", "P1"] and "alice" in table[1].split()
+    # Closed by hand (its alarm never came back to OK): it leaves what is burning.
+    assert main(["incident", "resolve", "INC-2026-001", "--reason", "fixed by hand", "--by", "bob",
+                 "--state", str(state)]) == 0
+    assert capsys.readouterr().out.startswith("INC-2026-001 RESOLVED by bob (alarm financeanalyst-pro-demo-error-rate")
+    assert listed() == [("INC-2026-002", "ACKNOWLEDGED")]
+
+
+def test_note_and_assign_go_on_the_timeline_and_are_announced(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    assert main(["incident", "note", "INC-2026-003", "failover done \x1b[31mwatching", "--by", "alice",
+                 "--state", str(state)]) == 0
+    assert main(["incident", "assign", "INC-2026-003", "--to", "bob", "--by", "alice", "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["incident", "show", "INC-2026-003", "--json", "--state", str(state)]) == 0
+    incident = json.loads(capsys.readouterr().out)
+    assert incident["assigned_to"] == "bob"
+    assert [(e["event"], e["by"], e.get("reason") or e.get("to")) for e in incident["timeline"][-2:]] == [
+        ("note", "human:alice", "failover done watching"), ("assigned", "human:alice", "bob")]
+    # Announced like any transition: an OUTBOX item the ledger stream hands to the relay.
+    events = [item["event"]["M"] for item in json.loads(state.read_text())["ledger"]
+              if item["pk"]["S"] == "OUTBOX" and "event" in item]
+    updates = [detail for detail in (json.loads(e["Detail"]["S"]) for e in events if e["DetailType"]["S"] == "Incident Updated")
+               if "update" in detail]
+    assert [(u["incident_id"], u["update"], u["actionable"]) for u in updates] == [
+        ("INC-2026-003", "note", False), ("INC-2026-003", "assigned", False)]
+    assert main(["incident", "note", "INC-2026-404", "x", "--state", str(state)]) == 2

@@ -144,7 +144,7 @@ def test_opsctl_drill_on_the_replay_state(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "(human:alice): passed" in out and "resolved → page" in out
     # The drill's incident is in the state afterwards, resolved.
-    assert main(["incident", "list", "--state", str(state), "--json"]) == 0
+    assert main(["incident", "list", "--all", "--state", str(state), "--json"]) == 0
     [drilled] = [i for i in json.loads(capsys.readouterr().out) if i["alarm_name"] == DRILL_ALARM]
     assert drilled["status"] == "RESOLVED" and drilled["severity"] == "P3"
 

@@ -292,3 +292,30 @@ def test_acknowledge(harness, error_rate) -> None:
     # Resolution still works from ACKNOWLEDGED.
     harness.triage(error_rate("OK", T0 + timedelta(minutes=30), previous="ALARM"), at=T0 + timedelta(minutes=30))
     assert harness.incidents()[0]["status"] == "RESOLVED"
+
+
+def test_a_human_resolves_an_incident_whose_alarm_is_stuck(harness, error_rate) -> None:
+    """`opsctl incident resolve`: closed on the ledger with who, why and the alarm's state, announced
+    and paged "Resolved" through the outbox; the alarm's next ALARM opens a new incident."""
+    opened = harness.triage(error_rate("ALARM", T0), at=T0)[0]["incident"]
+    harness.empty_queues()
+    at = isoformat(T0 + timedelta(hours=3))
+    incident = harness.ledger.resolve(opened, by="human:alice", reason="fixed by hand; alarm misconfigured",
+                                      alarm_state="ALARM", at=at, ops_bus=harness.world.settings.ops_bus_name)
+    assert (incident["status"], incident["resolved_by"], incident["time_to_resolve_seconds"]) == (
+        "RESOLVED", "human:alice", 3 * 3600)
+    assert incident["timeline"][-1] == {"at": at, "event": "resolved", "by": "human:alice",
+                                             "reason": "fixed by hand; alarm misconfigured", "alarm_state": "ALARM"}
+    harness.relay()
+    [event] = harness.ops_events()
+    assert (event["detail-type"], event["detail"]["resolved_by"]) == ("Incident Resolved", "human:alice")
+    [page] = harness.notifications("P2")
+    assert page["Subject"] == f"[P2] {opened} Resolved by human:alice: financeanalyst-pro-demo-error-rate"
+    # Resolving twice changes nothing; the alarm's own OK later finds nothing open; its next ALARM is new.
+    assert harness.ledger.resolve(opened, by="human:bob", reason="again", alarm_state="OK", at=at,
+                                  ops_bus=harness.world.settings.ops_bus_name)["resolved_by"] == "human:alice"
+    assert harness.triage(error_rate("OK", T0 + timedelta(hours=4), previous="ALARM"),
+                          at=T0 + timedelta(hours=4))[0]["result"] == "recorded"
+    assert harness.triage(error_rate("ALARM", T0 + timedelta(hours=5)), at=T0 + timedelta(hours=5))[0]["result"] \
+        == "opened"
+    assert [i["status"] for i in harness.incidents()] == ["RESOLVED", "OPEN"]

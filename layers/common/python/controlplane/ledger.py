@@ -11,8 +11,9 @@ Items (pk / sk):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from controlplane.clock import parse_timestamp
 from controlplane.errors import ConcurrentUpdate, IncidentNotFound
+from controlplane.events import INCIDENT_RESOLVED, INCIDENT_UPDATED, OPS_SOURCE
 from controlplane.maintenance import ACTIVE_KEY, Window, windows_of
 
 _serializer = TypeSerializer()
@@ -317,6 +319,71 @@ class IncidentLedger:
         for page in pages:
             for item in page["Items"]:
                 yield _public(from_item(item))
+
+    def annotate(self, incident_id: str, *, entry: dict[str, Any], set_fields: dict[str, Any],
+                 ops_bus: str) -> dict[str, Any]:
+        """A human's note or assignment: on the incident's timeline with the fields it sets, and
+        announced as "Incident Updated" through the outbox, like every transition, so the status page
+        and the reports follow. Never actionable: no remediation starts on a note."""
+        incident = self.get_incident(incident_id)
+        at = str(entry["at"])
+        detail = {"incident_id": incident_id, "severity": incident["severity"], "status": incident["status"],
+                  "alarm_name": incident.get("alarm_name"), "alarm_arn": incident.get("alarm_arn"),
+                  "component": incident.get("component"), "remediation": "none", "actionable": False,
+                  "update": entry["event"], "transition_id": f"{entry['event']}|{incident_id}|{at}|{entry['by']}"}
+        outbox = {"transition_id": detail["transition_id"], "event": {
+            "Source": OPS_SOURCE, "DetailType": INCIDENT_UPDATED, "Detail": json.dumps(detail, sort_keys=True),
+            "EventBusName": ops_bus, "Time": at}}
+        change = IncidentChange(incident_id=incident_id, set_fields=set_fields, timeline_entry=entry)
+        self.client.transact_write_items(TransactItems=[
+            {"Update": self._incident_update(change)},
+            {"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(at, outbox))}}])
+        return self.get_incident(incident_id)
+
+    def resolve(self, incident_id: str, *, by: str, reason: str, alarm_state: str | None, at: str,
+                ops_bus: str) -> dict[str, Any]:
+        """A human closes an incident (its alarm stuck in ALARM, or gone): resolved on the ledger with
+        who, why and the alarm's state at that moment, the alarm's record freed of it (its next ALARM
+        opens a new incident), announced and paged "Resolved" like a resolution triage makes."""
+        for _ in range(3):
+            incident = self.get_incident(incident_id)
+            if incident["status"] == "RESOLVED":
+                return incident
+            read = self.read_alarm(incident["alarm_arn"], parse_timestamp(at).year)
+            seconds = int((parse_timestamp(at) - parse_timestamp(incident["opened_at"])).total_seconds())
+            resolved = {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds, "resolved_by": by}
+            change = IncidentChange(incident_id, resolved, {"at": at, "event": "resolved", "by": by, "reason": reason,
+                                                            "alarm_state": alarm_state or "unknown"},
+                                    require_status_not=("RESOLVED",))
+            detail = {"incident_id": incident_id, "severity": incident["severity"], "status": "RESOLVED",
+                      "alarm_name": incident["alarm_name"], "alarm_arn": incident["alarm_arn"],
+                      "component": incident.get("component"), "remediation": incident.get("remediation") or "none",
+                      "actionable": True, "resolved_by": by, "transition_id": f"resolve|{incident_id}|{by}"}
+            subject = f"[{incident['severity']}] {incident_id} Resolved by {by}: {incident['alarm_name']}"[:100]
+            outbox = {"transition_id": detail["transition_id"],
+                      "event": {"Source": OPS_SOURCE, "DetailType": INCIDENT_RESOLVED, "Time": at,
+                                "Detail": json.dumps(detail, sort_keys=True), "EventBusName": ops_bus},
+                      "notification": {"severity": incident["severity"], "subject": subject, "message": (
+                          f"{incident_id} ({incident['alarm_name']}) was resolved by {by}: {reason}\n"
+                          f"The alarm was {alarm_state or 'unknown'} at that moment; its next ALARM opens a new "
+                          "incident."), "attributes": {"kind": "incident-resolved", "severity": incident["severity"],
+                                                       "incident": incident_id}}}
+            record = read.record
+            try:
+                if record.open_incident == incident_id:
+                    freed = replace(record, version=record.version + 1, open_incident=None, open_incident_severity=None,
+                                    open_incident_opened_at=None, open_incident_suppressed=None,
+                                    open_incident_held_back=None, last_resolved_incident=incident_id, last_resolved_at=at)
+                    self.apply(Transition(alarm=freed, expected_version=record.version, incident_change=change,
+                                          outbox=outbox, committed_at=at))
+                else:  # the alarm moved on to another incident already: this one alone is closed
+                    self.client.transact_write_items(TransactItems=[
+                        {"Update": self._incident_update(change)},
+                        {"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(at, outbox))}}])
+            except (ConcurrentUpdate, self.client.exceptions.TransactionCanceledException):
+                continue  # triage moved the alarm meanwhile: read again
+            return self.get_incident(incident_id)
+        raise ConcurrentUpdate(f"{incident_id}: the alarm kept changing while resolving; try again")
 
     def acknowledge(self, incident_id: str, by: str, at: str) -> dict[str, Any]:
         change = IncidentChange(
