@@ -334,7 +334,8 @@ def main() -> None:
     results |= in_world(rollback_calls)
     results |= in_world(backup_verify_run)
     targets = {"import_ratio_vs_boto3": 1.3, "critical_path_api_calls": 3, "triage_cost_ratio_vs_put_item": 3,
-               "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 1,
+               # The decision before the act, the act's outcome (one transaction), the follow-through mark.
+               "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 3,
                "restore_check_table_api_calls": 25, "restore_check_bucket_api_calls": 60}
     print(f"{'metric':<32} {'value':>12}  target")
     for key, value in results.items():

@@ -36,7 +36,18 @@ def incident_detail(incident: dict[str, Any]) -> str:
     lines.append("                timeline:")
     lines += [f"  {entry['at']}  {entry['event']:<13} {entry.get('via') or entry.get('by') or ''}  "
               f"{entry.get('reason') or entry.get('to') or ''}".rstrip() for entry in incident.get("timeline", [])]
+    if "pages" in incident:
+        lines.append("                   pages:")
+        lines += [f"  {page['committed_at']}  {page['severity']:<4} {_sent(page)}  {page['subject']}"
+                  for page in incident["pages"]] or ["  none on record (the outbox keeps 7 days)"]
+        lines.append("               decisions:")
+        lines += [f"  {d['decided_at']}  {d['id']}  {d['action']} {d['result']} ({d['decided_by']}): {d['reason']}"
+                  for d in incident["decisions"]] or ["  none"]
     return "\n".join(lines)
+
+
+def _sent(page: dict[str, Any]) -> str:
+    return f"sent {page['sent_at']}" if page.get("sent_at") else "NOT SENT YET           "
 
 
 def decision_table(decisions: list[dict[str, Any]]) -> str:

@@ -23,6 +23,7 @@ from controlplane.settings import SEVERITIES
 from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
+from opsctl.story import incident_story
 from stacks.config import CAPABILITIES, load_config
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
@@ -235,8 +236,9 @@ def run_incident(args: argparse.Namespace) -> int:
                      if i["status"] in wanted and (not args.severity or i["severity"] in args.severity)][: args.limit]
             emit(args, found, formatting.incident_table(found, now, resolved_too=bool(args.all or args.status)))
         elif args.action == "show":
-            incident = ledger.get_incident(args.incident_id)
-            emit(args, incident, formatting.incident_detail(incident))
+            story = incident_story(context.deps.client("dynamodb"), context.deps.settings.ledger_table,
+                                   ledger.get_incident(args.incident_id))
+            emit(args, story, formatting.incident_detail(story))
         elif args.action in ("note", "assign"):
             at = isoformat(context.deps.clock.now())
             entry: dict[str, Any] = {"at": at, "event": "note" if args.action == "note" else "assigned",

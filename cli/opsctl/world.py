@@ -23,7 +23,14 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.events.models import EventPattern
 
 from controlplane.clock import Clock, isoformat, parse_timestamp
-from controlplane.events import INCIDENT_OPENED, OPS_SOURCE, OUTBOX_STREAM_FILTER, function_name, scheduler_role_name
+from controlplane.events import (
+    INCIDENT_OPENED,
+    OPS_SOURCE,
+    OUTBOX_RELAY_RETRIES,
+    OUTBOX_STREAM_FILTER,
+    function_name,
+    scheduler_role_name,
+)
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to_item
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -55,6 +62,7 @@ class LocalWorld:
     # Outbox items the relay has taken. The stream hands over every new item whatever time it was
     # committed with, so the local pump must not skip one committed "before" the last relayed.
     _relayed: set[str] = field(default_factory=set)
+    _relay_failures: dict[str, int] = field(default_factory=dict)  # outbox sort key → failed deliveries
     # The demo application is fictional: its health check answers 200 unless a test says otherwise.
     http_answers: dict[str, int] = field(default_factory=dict)
     backup: LocalBackup | None = None  # set by provision()
@@ -156,7 +164,8 @@ class LocalWorld:
         """Play the ledger stream's event-source mapping (moto has no DynamoDB Streams reader): each
         new OUTBOX item becomes a stream INSERT record, filtered by the deployed filter and handed to
         the outbox relay in batches; a reported failure is redelivered on the next pump, as Lambda
-        retries from it. Returns how many records were delivered."""
+        retries from it, until its retries are spent: then it goes to the relay's dead-letter queue,
+        as the mapping's on-failure destination sends it. Returns how many records were delivered."""
         # The emulator's own table, read in place: a Query of the whole partition after every delivery
         # would cost the replay quadratic time (the partition only grows, as the stream's log does).
         table = dynamodb_backends[self.config.account][self.config.region].get_table(self.settings.ledger_table)
@@ -171,11 +180,25 @@ class LocalWorld:
             failures = invoke("outbox_relay", {"Records": batch}).get("batchItemFailures", [])
             failed = {f["itemIdentifier"] for f in failures}
             for record in batch:
+                key = record["dynamodb"]["Keys"]["sk"]["S"]
                 if record["dynamodb"]["SequenceNumber"] in failed:
+                    self._relay_failures[key] = self._relay_failures.get(key, 0) + 1
+                    if self._relay_failures[key] > OUTBOX_RELAY_RETRIES:
+                        self._dead_letter(record)
+                        self._relayed.add(key)
                     return delivered
-                self._relayed.add(record["dynamodb"]["Keys"]["sk"]["S"])
+                self._relayed.add(key)
                 delivered += 1
         return delivered
+
+    def _dead_letter(self, record: dict[str, Any]) -> None:
+        """What the stream mapping's on-failure destination receives: where the record was, not the record."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=f"{function_name(self.config.prefix, 'outbox_relay')}-dlq")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
+            "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": OUTBOX_RELAY_RETRIES + 1},
+            "DDBStreamBatchInfo": {"startSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                                   "endSequenceNumber": record["dynamodb"]["SequenceNumber"], "batchSize": 1}}))
 
 
 _OUTBOX_FILTER = EventPattern.load(json.dumps(OUTBOX_STREAM_FILTER))

@@ -8,12 +8,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
-from controlplane.events import OUTBOX_STREAM_FILTER
+from controlplane.events import OUTBOX_RELAY_RETRIES, OUTBOX_STREAM_FILTER
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
-
-# Attempts per record before it is dead-lettered (each failure also bisects the batch).
-RELAY_RETRIES = 10
 
 
 class OutboxRelay(Construct):
@@ -36,7 +33,7 @@ class OutboxRelay(Construct):
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=10,
             bisect_batch_on_error=True,
-            retry_attempts=RELAY_RETRIES,
+            retry_attempts=OUTBOX_RELAY_RETRIES,
             max_record_age=max_record_age,
             report_batch_item_failures=True,
             on_failure=sources.SqsDlq(self.dead_letters.queue),

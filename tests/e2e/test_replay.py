@@ -173,6 +173,15 @@ def test_bad_deploy_is_rolled_back_inside_the_bake_window(tmp_path, capsys) -> N
     assert status[0]["live_version"] == "2" and status[0]["quarantined"] == []
     code, out = run("deploy", "rollback", "--target", "api", "--dry-run")
     assert code == 0 and "dry_run" in out
+    # The incident's whole story: the pages its transitions sent, what the automation decided.
+    story = json.loads(run("incident", "show", "INC-2026-001", "--json")[1])
+    assert [(p["subject"], bool(p["sent_at"])) for p in story["pages"]] == [
+        ("[P1] INC-2026-001 Opened: financeanalyst-pro-demo-error-rate", True),
+        ("[P1] INC-2026-001 Resolved: financeanalyst-pro-demo-error-rate", True)]
+    assert [(d["action"], d["result"], d["decided_by"]) for d in story["decisions"]] == [
+        ("rollback", "executed", "automation")]
+    text = run("incident", "show", "INC-2026-001")[1]
+    assert "pages:" in text and "decisions:" in text and "rollback executed (automation)" in text
 
 
 def test_maintenance_window_holds_back_pauses_and_rechecks(tmp_path) -> None:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from controlplane.errors import MalformedEvent
 from opsctl.main import main
 from opsctl.replay import Replay
-from opsctl.world import LocalWorld
+from opsctl.world import LocalWorld, drain
 from paths import ROOT
 
 T0 = datetime(2026, 12, 1, 15, 0, 0, 123000, tzinfo=timezone.utc)  # a Tuesday, 10:00 in New York
@@ -87,6 +87,11 @@ def test_a_broken_relay_fails_the_drill_pages_p1_directly_and_sets_the_alarm_bac
     assert [hop["hop"] for hop in result["hops"]] == ["alarm → ledger", "ledger → bus"]
     assert pages(replay, "P1") == [f"[P1] Fire drill failed: {result['reason']}"]
     assert alarm_state(world) == "OK"
+    # The relay's record was retried as the stream mapping does, then parked on its dead-letter queue.
+    sqs = world.client("sqs")
+    dead = sqs.get_queue_url(QueueName="financeanalyst-pro-demo-outbox-relay-dlq")["QueueUrl"]
+    [parked] = drain(sqs, dead)
+    assert parked["requestContext"] == {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 11}
 
 
 def test_a_human_drill_that_fails_reports_to_them_without_paging(world, replay, monkeypatch) -> None:

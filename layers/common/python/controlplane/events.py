@@ -99,6 +99,9 @@ def scheduler_role_name(function_name: str) -> str:
 
 # The ledger stream's records the outbox relay receives (a Lambda event-source filter, which uses
 # the EventBridge pattern syntax): new OUTBOX items only, not their TTL deletion nor other items.
+# Attempts of the ledger stream's event-source mapping per record after the first, before the record
+# goes to the relay's dead-letter queue (each failure also bisects the batch).
+OUTBOX_RELAY_RETRIES = 10
 OUTBOX_STREAM_FILTER: dict[str, Any] = {
     "eventName": ["INSERT"],
     "dynamodb": {"Keys": {"pk": {"S": ["OUTBOX"]}}},

@@ -1,0 +1,46 @@
+"""An incident's whole story for `opsctl incident show`: its ledger timeline, every page its
+transitions sent or still owe (the outbox relay's sent marks; OUTBOX items are kept 7 days) and every
+decision the automation or a human made about it, skips included."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from controlplane.guardrails import decision_records
+from controlplane.ledger import EVENT_SENT, OUTBOX_PARTITION, PAGE_SENT, from_item, to_item
+
+
+def incident_story(client: Any, table: str, incident: dict[str, Any]) -> dict[str, Any]:
+    since = incident["opened_at"][:10]  # the day it opened: transitions commit after their alarm changed
+    return incident | {"pages": _pages(client, table, incident["id"], since),
+                       "decisions": [_decision(d) for d in decision_records(client, table, since)
+                                     if d.get("incident") == incident["id"]]}
+
+
+def _pages(client: Any, table: str, incident_id: str, since: str) -> list[dict[str, Any]]:
+    items = client.get_paginator("query").paginate(
+        TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :p AND sk >= :since",
+        ExpressionAttributeValues=to_item({":p": OUTBOX_PARTITION, ":since": since}))
+    pages = []
+    for item in (from_item(raw) for page in items for raw in page["Items"]):
+        note = item.get("notification")
+        if note is None or _incident_of(item) != incident_id:
+            continue
+        pages.append({"committed_at": str(item["sk"]).split("#", 1)[0], "severity": note["severity"],
+                      "subject": note["subject"], "kind": note.get("attributes", {}).get("kind"),
+                      "sent_at": item.get(PAGE_SENT), "event_sent_at": item.get(EVENT_SENT)})
+    return pages
+
+
+def _incident_of(item: dict[str, Any]) -> str | None:
+    attributes = item["notification"].get("attributes", {})
+    if attributes.get("incident"):
+        return str(attributes["incident"])
+    detail = json.loads((item.get("event") or {}).get("Detail") or "{}")
+    return detail.get("incident_id")
+
+
+def _decision(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record.get(key) for key in ("id", "decided_at", "action", "target", "verdict", "result", "reason",
+                                             "decided_by", "check")}
