@@ -99,9 +99,13 @@ class FireDrill:
             return result
         try:
             self._drill(result)
+        except Exception as error:
+            # Raised on (the function's dead-letter alarm pages P1), and on record as what it was.
+            result.outcome, result.reason = "failed", f"the drill itself failed: {type(error).__name__}: {error}"[:500]
+            raise
         finally:
             self._set_alarm("OK", "fire drill over")  # never leave the drill alarm firing
-        self._record(result)
+            self._record(result)
         return result
 
     def _drill(self, result: DrillResult) -> None:

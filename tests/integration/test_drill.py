@@ -122,7 +122,7 @@ def test_a_missing_drill_alarm_fails_and_pages(world, replay) -> None:
     assert len(pages(replay, "P1")) == 1
 
 
-def test_the_alarm_is_set_back_even_when_the_drill_dies(world, replay, monkeypatch) -> None:
+def test_the_alarm_is_set_back_even_when_the_drill_dies(world, replay, harness, monkeypatch) -> None:
     dynamodb = world.dependencies("drill", replay.clock).client("dynamodb")
 
     def throttled(**_):
@@ -132,6 +132,10 @@ def test_the_alarm_is_set_back_even_when_the_drill_dies(world, replay, monkeypat
     with pytest.raises(ClientError):
         scheduled(replay)
     assert alarm_state(world) == "OK"
+    [record] = harness.ledger_items("DRILL")
+    assert (record["outcome"], record["reason"]) == ("failed", "the drill itself failed: ClientError: An error occurred "
+                                                               "(ThrottlingException) when calling the Query operation: "
+                                                               "Rate exceeded")
 
 
 @pytest.mark.parametrize("task", [{"task": "drill"}, {"task": "drill", "at": "tuesday"}, {"task": "drills"}])
