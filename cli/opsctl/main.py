@@ -72,28 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--since", type=duration, help="opened in the last 30m, 2h, 7d, …")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
-    for name, text in (("show", "one incident with its timeline"), ("ack", "acknowledge (stops its escalation)"),
-                       ("report", "the incident report (runbook: Internal Communication)")):
+    # One incident's verbs: what each says, and whether a human's name goes on the record (--by).
+    verbs = {"show": ("one incident: its timeline, pages and decisions", False),
+             "ack": ("acknowledge (stops its escalation)", True),
+             "report": ("the incident report (runbook: Internal Communication)", False),
+             "note": ("add a note to the timeline (announced as an update)", True),
+             "assign": ("name the incident's owner", True),
+             "resolve": ("close an incident whose alarm is stuck (paged as resolved)", True)}
+    for name, (text, by) in verbs.items():
         sub = target(incident.add_parser(name, help=text))
         sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
         sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
-        if name == "ack":
-            sub.add_argument("--by", default=getpass.getuser(), help="who acknowledges (default: you)")
-    sub = target(incident.add_parser("note", help="add a note to the timeline (announced as an update)"))
-    sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
-    sub.add_argument("text")
-    sub.add_argument("--by", default=getpass.getuser())
-    sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
-    sub = target(incident.add_parser("assign", help="name the incident's owner"))
-    sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
-    sub.add_argument("--to", required=True, help="who owns it now")
-    sub.add_argument("--by", default=getpass.getuser())
-    sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
-    sub = target(incident.add_parser("resolve", help="close an incident whose alarm is stuck (paged as resolved)"))
-    sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
-    sub.add_argument("--reason", required=True, help="why it is over although the alarm says otherwise")
-    sub.add_argument("--by", default=getpass.getuser())
-    sub.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
+        if by:
+            sub.add_argument("--by", default=getpass.getuser(), help="who (default: you)")
+        if name == "note":
+            sub.add_argument("text")
+        elif name == "assign":
+            sub.add_argument("--to", required=True, help="who owns it now")
+        elif name == "resolve":
+            sub.add_argument("--reason", required=True, help="why it is over although the alarm says otherwise")
     incident_parser = commands.choices["incident"]
     incident_parser.set_defaults(run=run_incident)
 
