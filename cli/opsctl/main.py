@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
              "report": ("the incident report (runbook: Internal Communication)", False),
              "note": ("add a note to the timeline (announced as an update)", True),
              "assign": ("name the incident's owner", True),
-             "resolve": ("close an incident whose alarm is stuck (paged as resolved)", True)}
+             "resolve": ("close an incident whose alarm is stuck (paged as resolved)", True),
+             "severity": ("re-grade up or down: deadlines follow, paged once at the new severity", True)}
     for name, (text, by) in verbs.items():
         sub = target(incident.add_parser(name, help=text))
         sub.add_argument("incident_id", metavar="INC-YYYY-NNN")
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--to", required=True, help="who owns it now")
         elif name == "resolve":
             sub.add_argument("--reason", required=True, help="why it is over although the alarm says otherwise")
+        elif name == "severity":
+            sub.add_argument("severity", choices=SEVERITIES)
+            sub.add_argument("--reason", required=True, help="why it is more (or less) urgent than the alarm said")
     incident_parser = commands.choices["incident"]
     incident_parser.set_defaults(run=run_incident)
 
@@ -223,7 +227,7 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_incident(args: argparse.Namespace) -> int:
-    with operator_context(args, save=args.action in ("ack", "note", "assign", "resolve")) as context:
+    with operator_context(args, save=args.action in ("ack", "note", "assign", "resolve", "severity")) as context:
         ledger = context.ledger
         if args.action == "list":
             now = context.deps.clock.now()
@@ -258,6 +262,22 @@ def run_incident(args: argparse.Namespace) -> int:
                                       ops_bus=context.deps.settings.ops_bus_name)
             emit(args, incident, f"{incident['id']} was RESOLVED already" if before["status"] == "RESOLVED" else
                  f"{incident['id']} RESOLVED by {args.by} (alarm {before['alarm_name']} is {state or 'unknown'})")
+        elif args.action == "severity":
+            before = ledger.get_incident(args.incident_id)
+            policy = context.deps.policy.raw
+            incident = ledger.regrade(
+                args.incident_id, severity=args.severity, by=f"human:{args.by}", reason=safe_text(args.reason, 500),
+                at=isoformat(context.deps.clock.now()), ops_bus=context.deps.settings.ops_bus_name,
+                response_minutes=policy["severities"][args.severity]["response_minutes"],
+                resolve_minutes=policy["escalation"]["resolve_minutes"][args.severity])
+            if incident["severity"] != before["severity"]:
+                _service(context, "escalation", "escalation_service", "EscalationService").regraded(incident)
+                text = (f"{incident['id']} re-graded {before['severity']} → {incident['severity']} by {args.by} "
+                        f"(acknowledge by {incident.get('ack_due_at') if incident['status'] == 'OPEN' else '-'}, "
+                        f"resolve by {incident['resolve_due_at']})")
+            else:
+                text = f"{incident['id']} is {incident['status']} at {incident['severity']}: nothing to re-grade"
+            emit(args, incident, text)
         elif args.action == "report":
             _service(context, "reporting", "reporting_service", "ReportingService")  # its modules on the path
             from reports import render_incident_report

@@ -77,6 +77,16 @@ class EscalationService:
         return _incident_note("escalation.arm", incident_id, "executed",
                      f"acknowledge by {detail['ack_due_at']}, resolve by {detail['resolve_due_at']}")
 
+    def regraded(self, incident: dict[str, Any]) -> None:
+        """A human re-graded the incident, which moved its deadlines: arm them at their new times. A
+        deadline armed before that now comes early re-arms itself when it fires, or stands down."""
+        if incident["status"] == "OPEN":
+            level = int(incident.get("escalation_level", 0)) + 1
+            self._rearm(incident["id"], level, self._due(incident, level))
+        due = parse_timestamp(incident["resolve_due_at"])
+        self._schedule(f"resolve-{incident['id']}-{int(due.timestamp())}", due, {
+            "task": "resolve-deadline", "incident": incident["id"], "at": incident["resolve_due_at"]})
+
     def _schedule(self, name: str, at: datetime, payload: dict[str, Any]) -> None:
         # A deadline already past (a late delivery) fires in a minute rather than never.
         self.deps.schedule(name, max(at, self.deps.clock.now() + timedelta(minutes=1)), payload)
@@ -131,6 +141,9 @@ class EscalationService:
             return _incident_note("escalation.resolve", incident_id, "skipped", "resolved: nothing to escalate")
         if incident.get("resolution_escalated_at"):
             return _incident_note("escalation.resolve", incident_id, "skipped", "already escalated for its resolution target")
+        due = parse_timestamp(incident["resolve_due_at"])
+        if self.deps.clock.now() < due:  # a re-grade moved it later: the deadline armed then will come
+            return _incident_note("escalation.resolve", incident_id, "skipped", f"not due until {incident['resolve_due_at']}")
         level = int(incident.get("escalation_level", 0)) + 1
         target = self.policy["escalation"]["resolve_minutes"][incident["severity"]]
         return self._escalate(incident, level, reason=f"still {incident['status']} past its resolution target "

@@ -310,6 +310,11 @@ def test_incident_list_shows_what_is_burning_by_default(tmp_path, capsys, config
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["ID", "SEV", "STATUS", "AGE", "OWNER", "OPENED", "(UTC)", "ALARM"]
     assert table[1].split()[:2] == ["INC-2026-002", "P1"] and "alice" in table[1].split()
+    # Re-graded by hand: paged once at its new severity (the escalation follows the new deadlines).
+    assert main(["incident", "severity", "INC-2026-001", "P1", "--reason", "checkout fails", "--by", "bob",
+                 "--state", str(state)]) == 0
+    assert capsys.readouterr().out.startswith("INC-2026-001 re-graded P2 → P1 by bob (acknowledge by ")
+    assert listed("--severity", "P1") == [("INC-2026-002", "ACKNOWLEDGED"), ("INC-2026-001", "OPEN")]
     # Closed by hand (its alarm never came back to OK): it leaves what is burning.
     assert main(["incident", "resolve", "INC-2026-001", "--reason", "fixed by hand", "--by", "bob",
                  "--state", str(state)]) == 0

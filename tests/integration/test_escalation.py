@@ -208,3 +208,36 @@ def test_a_deadline_with_milliseconds_fires_once_at_its_time(escalations, harnes
     assert deadline["ScheduleExpression"] == "at(2026-11-26T07:00:01)"
     page = escalations.deadline(incident, 1, OPENED + timedelta(hours=4, seconds=1))
     assert (page["type"], page["result"]) == ("escalation.page", "executed")
+
+
+def test_a_re_grade_moves_the_deadlines_and_pages_once(escalations, harness) -> None:
+    """`opsctl incident severity INC-… P1`: the P1 deadlines from the opening, paged once at P1; the
+    escalation follows the new deadline, the old one stands down; the resolution pages at P1."""
+    incident = escalations.open_incident()  # P2: acknowledge within 4 h
+    harness.clock.set(OPENED + timedelta(minutes=10))
+    regraded = harness.ledger.regrade(incident, severity="P1", by="human:alice", reason="customers report checkout errors",
+                                      at="2026-11-26T03:10:00.000Z", ops_bus=harness.world.settings.ops_bus_name,
+                                      response_minutes=60, resolve_minutes=480)
+    assert (regraded["severity"], regraded["ack_due_at"], regraded["resolve_due_at"]) == (
+        "P1", "2026-11-26T04:00:00.000Z", "2026-11-26T11:00:00.000Z")
+    assert regraded["timeline"][-1]["event"] == "regraded" and regraded["timeline"][-1]["from"] == "P2"
+    escalations.service().regraded(regraded)
+    harness.relay()
+    [page] = harness.notifications("P1")
+    assert page["Subject"] == f"[P1] {incident} Re-graded P2 → P1 by human:alice: {ERROR_RATE}"
+    assert harness.notifications("P2") == []
+    assert "at(2026-11-26T04:00:00)" in escalations.ack_schedules()
+    # Re-grading to the same severity changes nothing, pages nothing.
+    assert harness.ledger.regrade(incident, severity="P1", by="human:bob", reason="again", at="2026-11-26T03:11:00.000Z",
+                                  ops_bus=harness.world.settings.ops_bus_name, response_minutes=60,
+                                  resolve_minutes=480)["timeline"][-1]["by"] == "human:alice"
+    page = escalations.deadline(incident, 1, OPENED + timedelta(hours=1))
+    assert page["reason"] == "L1 → P0 (Immediate): unacknowledged 1 h 0 min after opening"
+    assert escalations.deadline(incident, 1, OPENED + timedelta(hours=4))["result"] == "skipped"  # the P2 deadline
+    # The old resolution target (P2's, later) stands down; the alarm's resolution pages at P1.
+    early = escalations.run({"task": "resolve-deadline", "incident": incident}, OPENED + timedelta(hours=2))
+    assert early["checks"][0]["reason"] == "not due until 2026-11-26T11:00:00.000Z"
+    harness.all_notifications()
+    harness.triage(eventbridge_alarm(ERROR_RATE, "OK", OPENED + timedelta(hours=3), previous="ALARM"),
+                   OPENED + timedelta(hours=3))
+    assert [n["Subject"][:4] for n in harness.notifications("P1")] == ["[P1]"]

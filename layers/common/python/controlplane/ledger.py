@@ -12,14 +12,15 @@ Items (pk / sk):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from controlplane.clock import parse_timestamp
+from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate, IncidentNotFound
 from controlplane.events import INCIDENT_RESOLVED, INCIDENT_UPDATED, OPS_SOURCE
 from controlplane.maintenance import ACTIVE_KEY, Window, windows_of
@@ -325,65 +326,94 @@ class IncidentLedger:
         """A human's note or assignment: on the incident's timeline with the fields it sets, and
         announced as "Incident Updated" through the outbox, like every transition, so the status page
         and the reports follow. Never actionable: no remediation starts on a note."""
-        incident = self.get_incident(incident_id)
         at = str(entry["at"])
-        detail = {"incident_id": incident_id, "severity": incident["severity"], "status": incident["status"],
-                  "alarm_name": incident.get("alarm_name"), "alarm_arn": incident.get("alarm_arn"),
-                  "component": incident.get("component"), "remediation": "none", "actionable": False,
-                  "update": entry["event"], "transition_id": f"{entry['event']}|{incident_id}|{at}|{entry['by']}"}
-        outbox = {"transition_id": detail["transition_id"], "event": {
-            "Source": OPS_SOURCE, "DetailType": INCIDENT_UPDATED, "Detail": json.dumps(detail, sort_keys=True),
-            "EventBusName": ops_bus, "Time": at}}
-        change = IncidentChange(incident_id=incident_id, set_fields=set_fields, timeline_entry=entry)
-        self.client.transact_write_items(TransactItems=[
-            {"Update": self._incident_update(change)},
-            {"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(at, outbox))}}])
-        return self.get_incident(incident_id)
+
+        def plan(incident: dict[str, Any], _: AlarmRecord) -> _HumanChange:
+            outbox = _announcement(incident, INCIDENT_UPDATED, at, ops_bus, {
+                "update": entry["event"], "transition_id": f"{entry['event']}|{incident_id}|{at}|{entry['by']}"})
+            return _HumanChange(IncidentChange(incident_id, set_fields, entry), outbox)
+
+        return self._commit_human(incident_id, at, plan)
 
     def resolve(self, incident_id: str, *, by: str, reason: str, alarm_state: str | None, at: str,
                 ops_bus: str) -> dict[str, Any]:
         """A human closes an incident (its alarm stuck in ALARM, or gone): resolved on the ledger with
         who, why and the alarm's state at that moment, the alarm's record freed of it (its next ALARM
         opens a new incident), announced and paged "Resolved" like a resolution triage makes."""
-        for _ in range(3):
-            incident = self.get_incident(incident_id)
+
+        def plan(incident: dict[str, Any], record: AlarmRecord) -> _HumanChange | None:
             if incident["status"] == "RESOLVED":
-                return incident
-            read = self.read_alarm(incident["alarm_arn"], parse_timestamp(at).year)
+                return None
             seconds = int((parse_timestamp(at) - parse_timestamp(incident["opened_at"])).total_seconds())
             resolved = {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds, "resolved_by": by}
             change = IncidentChange(incident_id, resolved, {"at": at, "event": "resolved", "by": by, "reason": reason,
                                                             "alarm_state": alarm_state or "unknown"},
                                     require_status_not=("RESOLVED",))
-            detail = {"incident_id": incident_id, "severity": incident["severity"], "status": "RESOLVED",
-                      "alarm_name": incident["alarm_name"], "alarm_arn": incident["alarm_arn"],
-                      "component": incident.get("component"), "remediation": incident.get("remediation") or "none",
-                      "actionable": True, "resolved_by": by, "transition_id": f"resolve|{incident_id}|{by}"}
-            subject = f"[{incident['severity']}] {incident_id} Resolved by {by}: {incident['alarm_name']}"[:100]
-            outbox = {"transition_id": detail["transition_id"],
-                      "event": {"Source": OPS_SOURCE, "DetailType": INCIDENT_RESOLVED, "Time": at,
-                                "Detail": json.dumps(detail, sort_keys=True), "EventBusName": ops_bus},
-                      "notification": {"severity": incident["severity"], "subject": subject, "message": (
-                          f"{incident_id} ({incident['alarm_name']}) was resolved by {by}: {reason}\n"
-                          f"The alarm was {alarm_state or 'unknown'} at that moment; its next ALARM opens a new "
-                          "incident."), "attributes": {"kind": "incident-resolved", "severity": incident["severity"],
-                                                       "incident": incident_id}}}
-            record = read.record
+            outbox = _announcement(incident | {"status": "RESOLVED"}, INCIDENT_RESOLVED, at, ops_bus, {
+                "actionable": True, "remediation": incident.get("remediation") or "none", "resolved_by": by,
+                "transition_id": f"resolve|{incident_id}|{by}"}, page=(
+                    f"Resolved by {by}", "incident-resolved",
+                    f"{incident_id} ({incident['alarm_name']}) was resolved by {by}: {reason}\nThe alarm was "
+                    f"{alarm_state or 'unknown'} at that moment; its next ALARM opens a new incident."))
+            freed = replace(record, version=record.version + 1, open_incident=None, open_incident_severity=None,
+                            open_incident_opened_at=None, open_incident_suppressed=None, open_incident_held_back=None,
+                            last_resolved_incident=incident_id, last_resolved_at=at)
+            return _HumanChange(change, outbox, freed)
+
+        return self._commit_human(incident_id, at, plan)
+
+    def regrade(self, incident_id: str, *, severity: str, by: str, reason: str, at: str, ops_bus: str,
+                response_minutes: int, resolve_minutes: int) -> dict[str, Any]:
+        """A human re-grades an open incident up or down: its severity, and the deadlines that follow
+        from it (acknowledge by, if not acknowledged yet; resolve by), on the ledger and the alarm's
+        record (so its resolution pages at the new severity), paged once at the new severity and
+        announced as "Incident Updated" with the new deadlines."""
+
+        def plan(incident: dict[str, Any], record: AlarmRecord) -> _HumanChange | None:
+            if incident["status"] == "RESOLVED" or incident["severity"] == severity:
+                return None
+            opened = parse_timestamp(incident["opened_at"])
+            fields = {"severity": severity, "resolve_due_at": isoformat(opened + timedelta(minutes=resolve_minutes))}
+            if incident["status"] == "OPEN":
+                fields["ack_due_at"] = isoformat(opened + timedelta(minutes=response_minutes))
+            entry = {"at": at, "event": "regraded", "by": by, "reason": reason, "from": incident["severity"],
+                     "to": severity}
+            change = IncidentChange(incident_id, fields, entry, require_status_not=("RESOLVED",))
+            outbox = _announcement(incident | fields, INCIDENT_UPDATED, at, ops_bus, {
+                "update": "regraded", "previous_severity": incident["severity"],
+                "transition_id": f"regrade|{incident_id}|{at}|{by}"} | {
+                k: fields[k] for k in ("ack_due_at", "resolve_due_at") if k in fields}, page=(
+                    f"Re-graded {incident['severity']} → {severity} by {by}", "incident-regraded",
+                    f"{incident_id} ({incident['alarm_name']}) is now {severity}, re-graded from "
+                    f"{incident['severity']} by {by}: {reason}"))
+            return _HumanChange(change, outbox, replace(record, version=record.version + 1,
+                                                        open_incident_severity=severity))
+
+        return self._commit_human(incident_id, at, plan)
+
+    def _commit_human(self, incident_id: str, at: str,
+                      plan: Callable[[dict[str, Any], AlarmRecord], _HumanChange | None]) -> dict[str, Any]:
+        """Commit a human's change with its announcement: with the alarm's record too when the change
+        moves it and the record is still about this incident (optimistic lock, as triage's), else on
+        the incident alone; read and plan again if triage moved the alarm meanwhile."""
+        for _ in range(3):
+            incident = self.get_incident(incident_id)
+            record = self.read_alarm(incident["alarm_arn"], parse_timestamp(at).year).record
+            planned = plan(incident, record)
+            if planned is None:
+                return incident  # nothing to change
             try:
-                if record.open_incident == incident_id:
-                    freed = replace(record, version=record.version + 1, open_incident=None, open_incident_severity=None,
-                                    open_incident_opened_at=None, open_incident_suppressed=None,
-                                    open_incident_held_back=None, last_resolved_incident=incident_id, last_resolved_at=at)
-                    self.apply(Transition(alarm=freed, expected_version=record.version, incident_change=change,
-                                          outbox=outbox, committed_at=at))
-                else:  # the alarm moved on to another incident already: this one alone is closed
+                if planned.alarm is not None and record.open_incident == incident_id:
+                    self.apply(Transition(alarm=planned.alarm, expected_version=record.version,
+                                          incident_change=planned.change, outbox=planned.outbox, committed_at=at))
+                else:
                     self.client.transact_write_items(TransactItems=[
-                        {"Update": self._incident_update(change)},
-                        {"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(at, outbox))}}])
+                        {"Update": self._incident_update(planned.change)},
+                        {"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(at, planned.outbox))}}])
             except (ConcurrentUpdate, self.client.exceptions.TransactionCanceledException):
-                continue  # triage moved the alarm meanwhile: read again
+                continue
             return self.get_incident(incident_id)
-        raise ConcurrentUpdate(f"{incident_id}: the alarm kept changing while resolving; try again")
+        raise ConcurrentUpdate(f"{incident_id}: the alarm kept changing meanwhile; try again")
 
     def acknowledge(self, incident_id: str, by: str, at: str) -> dict[str, Any]:
         change = IncidentChange(
@@ -398,6 +428,32 @@ class IncidentLedger:
         except self.client.exceptions.ConditionalCheckFailedException:
             pass  # resolved, already acknowledged, or absent (get_incident raises IncidentNotFound)
         return self.get_incident(incident_id)
+
+
+@dataclass
+class _HumanChange:
+    change: IncidentChange
+    outbox: dict[str, Any]
+    alarm: AlarmRecord | None = None  # the alarm's record after it, when the change moves it
+
+
+def _announcement(incident: dict[str, Any], detail_type: str, at: str, ops_bus: str, detail: dict[str, Any],
+                  page: tuple[str, str, str] | None = None) -> dict[str, Any]:
+    """The outbox of a human's change: its ops-bus event (never actionable unless `detail` says so)
+    and, with `page` = (what happened, kind, message), its page at the incident's severity."""
+    event = {"incident_id": incident["id"], "severity": incident["severity"], "status": incident["status"],
+             "alarm_name": incident.get("alarm_name"), "alarm_arn": incident.get("alarm_arn"),
+             "component": incident.get("component"), "remediation": "none", "actionable": False} | detail
+    outbox: dict[str, Any] = {"transition_id": event["transition_id"], "event": {
+        "Source": OPS_SOURCE, "DetailType": detail_type, "Detail": json.dumps(event, sort_keys=True),
+        "EventBusName": ops_bus, "Time": at}}
+    if page is not None:
+        what, kind, message = page
+        outbox["notification"] = {
+            "severity": incident["severity"], "subject": f"[{incident['severity']}] {incident['id']} {what}: "
+                                                         f"{incident.get('alarm_name')}"[:100],
+            "message": message, "attributes": {"kind": kind, "severity": incident["severity"], "incident": incident["id"]}}
+    return outbox
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:
