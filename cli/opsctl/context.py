@@ -21,10 +21,10 @@ import boto3
 from moto import mock_aws
 
 from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timestamp
+from controlplane.events import checks_group, notify_topic, ops_bus_name
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
-from opsctl import deployment
 from opsctl.world import LocalWorld, provision, use_fake_credentials
 from stacks.config import ControlPlaneConfig, load_config
 
@@ -84,12 +84,12 @@ def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
     (policy_dir / "policy.json").write_text(json.dumps(config.policy()), encoding="utf-8")
     settings = Settings(
         ledger_table=getattr(args, "table", None) or f"{prefix}-ledger",
-        ops_bus_name=deployment.ops_bus_name(prefix),
-        notify_topics={s: f"arn:aws:sns:{region}:{account}:{deployment.notify_topic(prefix, s)}" for s in SEVERITIES},
+        ops_bus_name=ops_bus_name(prefix),
+        notify_topics={s: f"arn:aws:sns:{region}:{account}:{notify_topic(prefix, s)}" for s in SEVERITIES},
         rejects_queue_url=f"https://sqs.{region}.amazonaws.com/{account}/{prefix}-triage-dlq",
         policy_path=str(policy_dir / "policy.json"),
         web_acl_id=_web_acl_id(session, config.waf["web_acl_name"]),
-        schedule_group=deployment.checks_group(prefix),
+        schedule_group=checks_group(prefix),
         scheduler_role_arn=None,  # per function (deps_for)
     )
     return OperatorContext(config, Dependencies(settings=settings, clock=SystemClock(), session=session))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.events import function_name, stack_name
+from controlplane.events import calendar_group, checks_group, function_name, ops_bus_name, stack_name
 from opsctl.lambda_host import FUNCTIONS_DIR
 from opsctl.routes import DRILL_TASK, intake_routes, ops_bus_routes
 from stacks.config import ControlPlaneConfig
@@ -34,15 +34,6 @@ class DeployedRule:
     bus: str  # DEFAULT_BUS or the ops bus's name
     pattern: dict[str, Any]
     function: str
-
-
-def calendar_group(prefix: str) -> str:
-    return f"{prefix}-calendar"
-
-
-def checks_group(prefix: str) -> str:
-    """One-time follow-up checks the functions create for themselves (and the WAF's baseline job)."""
-    return f"{prefix}-checks"
 
 
 def standing_schedules(config: ControlPlaneConfig) -> tuple[StandingSchedule, ...]:
@@ -74,10 +65,6 @@ def deployed_rules(config: ControlPlaneConfig, policy: dict[str, Any]) -> tuple[
             *(DeployedRule(ops_bus, route.pattern, route.function) for route in ops_bus_routes(policy)))
 
 
-def ops_bus_name(prefix: str) -> str:
-    return f"{prefix}-ops"
-
-
 def functions() -> tuple[str, ...]:
     """Every function the stacks deploy: one per folder under functions/."""
     return tuple(sorted(path.name for path in FUNCTIONS_DIR.iterdir() if (path / "handler.py").exists()))
@@ -87,16 +74,3 @@ def dead_letter_queues(prefix: str) -> tuple[str, ...]:
     """Each function's own, the undeliverable notifications' and the follow-up schedules'."""
     return (*(f"{function_name(prefix, function)}-dlq" for function in functions()),
             f"{prefix}-notify-dlq", f"{prefix}-follow-ups-dlq")
-
-
-def notify_topic(prefix: str, severity: str) -> str:
-    return f"{prefix}-notify-{severity.lower()}"
-
-
-def intake_topic(prefix: str) -> str:
-    """The SNS topic alarms (ours and the allowed accounts') may name as their action."""
-    return f"{prefix}-alarm-intake"
-
-
-def backup_plan_name(prefix: str) -> str:
-    return f"{prefix}-backups"

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controlplane.events import function_name
+from controlplane.events import backup_plan_name, function_name, intake_topic
 from controlplane.settings import SEVERITIES
 from opsctl import deployment
 from opsctl.context import OperatorContext
@@ -124,8 +124,8 @@ def _rules_on(events: Any, bus: str, function_behind: Callable[[str], str | None
 
 def _intake_subscription(context: OperatorContext) -> Check:
     prefix, sns = context.config.prefix, context.deps.client("sns")
-    topic = context.arn("sns", deployment.intake_topic(prefix))
-    subject = f"SNS {deployment.intake_topic(prefix)} → triage"
+    topic = context.arn("sns", intake_topic(prefix))
+    subject = f"SNS {intake_topic(prefix)} → triage"
     try:
         subscriptions = _pages(sns.list_subscriptions_by_topic, "Subscriptions", TopicArn=topic)
     except ClientError as error:
@@ -221,7 +221,7 @@ def _backup(context: OperatorContext) -> Iterator[Check]:
         if error.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
         yield Check("backup", f"vault {config['vault_name']}", "missing")
-    name = deployment.backup_plan_name(context.config.prefix)
+    name = backup_plan_name(context.config.prefix)
     plan = next((p for p in _pages(backup.list_backup_plans, "BackupPlansList") if p["BackupPlanName"] == name), None)
     if plan is None:
         yield Check("backup", f"plan {name}", "missing")

@@ -28,8 +28,15 @@ from controlplane.events import (
     OPS_SOURCE,
     OUTBOX_RELAY_RETRIES,
     OUTBOX_STREAM_FILTER,
+    backup_plan_name,
+    calendar_group,
+    checks_group,
+    function_arn,
     function_name,
-    scheduler_role_name,
+    intake_topic,
+    notify_topic,
+    ops_bus_name,
+    scheduler_role_arn,
 )
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to_item
 from controlplane.runtime import Dependencies
@@ -349,7 +356,7 @@ def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
     backup_config, prefix = config.backup, config.prefix
     backup = session.client("backup")
     backup.create_backup_vault(BackupVaultName=backup_config["vault_name"])
-    backup.create_backup_plan(BackupPlan={"BackupPlanName": deployment.backup_plan_name(prefix), "Rules": [
+    backup.create_backup_plan(BackupPlan={"BackupPlanName": backup_plan_name(prefix), "Rules": [
         {"RuleName": name, "TargetBackupVaultName": backup_config["vault_name"], "ScheduleExpression": spec["schedule"],
          "Lifecycle": {"DeleteAfterDays": spec["retention_days"]}} for name, spec in backup_config["classes"].items()]})
     s3 = session.client("s3")
@@ -421,16 +428,16 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
 
     topics, capture = {}, {}
     for severity in SEVERITIES:
-        topic_arn = sns.create_topic(Name=deployment.notify_topic(prefix, severity))["TopicArn"]
+        topic_arn = sns.create_topic(Name=notify_topic(prefix, severity))["TopicArn"]
         for email in config.contacts.get(severity, ()):
             sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=email)
         queue_url = sqs.create_queue(QueueName=f"{prefix}-capture-{severity.lower()}")["QueueUrl"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, queue_url))
         topics[severity], capture[severity] = topic_arn, queue_url
-    intake = sns.create_topic(Name=deployment.intake_topic(prefix))["TopicArn"]
-    sns.subscribe(TopicArn=intake, Protocol="lambda", Endpoint=_function_arn(config, "triage"))
+    intake = sns.create_topic(Name=intake_topic(prefix))["TopicArn"]
+    sns.subscribe(TopicArn=intake, Protocol="lambda", Endpoint=function_arn(config.region, config.account, prefix, "triage"))
 
-    bus = deployment.ops_bus_name(prefix)
+    bus = ops_bus_name(prefix)
     events.create_event_bus(Name=bus)
     ops_queue = sqs.create_queue(QueueName=f"{prefix}-capture-ops")["QueueUrl"]
     events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
@@ -441,7 +448,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     for number, rule in enumerate(deployment.deployed_rules(config, policy)):
         name = f"route-{number}-{rule.function}"
         events.put_rule(Name=name, EventBusName=rule.bus, EventPattern=json.dumps(rule.pattern))
-        target = _function_arn(config, rule.function)
+        target = function_arn(config.region, config.account, prefix, rule.function)
         if rule.bus != deployment.DEFAULT_BUS:
             # moto cannot deliver to a function: a queue stands in for it, and the replay runs the
             # function on what arrives. Nothing is put on the default bus (AWS puts those events).
@@ -452,15 +459,15 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         events.put_targets(Rule=name, EventBusName=rule.bus, Targets=[{"Id": "function", "Arn": target}])
 
     scheduler = session.client("scheduler")
-    for group in (deployment.calendar_group(prefix), deployment.checks_group(prefix)):
+    for group in (calendar_group(prefix), checks_group(prefix)):
         scheduler.create_schedule_group(Name=group)
     for schedule in deployment.standing_schedules(config):
         scheduler.create_schedule(
             Name=schedule.name, GroupName=schedule.group, ScheduleExpression=schedule.expression,
             ScheduleExpressionTimezone=config.timezone, FlexibleTimeWindow={"Mode": "OFF"},
-            Target={"Arn": _function_arn(config, schedule.function), "Input": json.dumps(schedule.payload),
-                    "RoleArn": f"arn:aws:iam::{config.account}:role/"
-                               f"{scheduler_role_name(function_name(prefix, schedule.function))}"})
+            Target={"Arn": function_arn(config.region, config.account, prefix, schedule.function),
+                    "Input": json.dumps(schedule.payload),
+                    "RoleArn": scheduler_role_arn(config.account, prefix, schedule.function)})
     s3 = session.client("s3")
     for bucket in (f"{prefix}-status", f"{prefix}-reports"):
         s3.create_bucket(Bucket=bucket)
@@ -477,7 +484,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         rejects_queue_url=dead_letters[f"{function_name(prefix, 'triage')}-dlq"],
         policy_path=str(policy_path),
         web_acl_id=web_acl_id,
-        schedule_group=deployment.checks_group(prefix),
+        schedule_group=checks_group(prefix),
         scheduler_role_arn=None,  # per function (dependencies)
         status_bucket=f"{prefix}-status",
         reports_bucket=f"{prefix}-reports",
@@ -487,10 +494,6 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
                        stand_ins=stand_ins, backup=local_backup)
     emit_alarm_changes(world)
     return world
-
-
-def _function_arn(config: ControlPlaneConfig, function: str) -> str:
-    return f"arn:aws:lambda:{config.region}:{config.account}:function:{function_name(config.prefix, function)}"
 
 
 def _provision_waf(session: Any, config: ControlPlaneConfig) -> str:

@@ -21,6 +21,7 @@ from constructs import Construct
 from controlplane.events import (
     BACKUP_CHECK_PATTERN,
     BACKUP_JOB_PATTERN,
+    backup_plan_name,
     restore_copy_prefix,
     restore_testing_plan_name,
 )
@@ -66,7 +67,7 @@ class BackupVerification(Construct):
                                 for name in ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores",
                                              "AWSBackupServiceRolePolicyForS3Backup",
                                              "AWSBackupServiceRolePolicyForS3Restore")})
-        self.plan = backup.BackupPlan(self, "Plan", backup_plan_name=f"{prefix}-backups", backup_vault=self.vault)
+        self.plan = backup.BackupPlan(self, "Plan", backup_plan_name=backup_plan_name(prefix), backup_vault=self.vault)
         for name, spec in config["classes"].items():
             self.plan.add_rule(backup.BackupPlanRule(
                 rule_name=name, delete_after=Duration.days(spec["retention_days"]),

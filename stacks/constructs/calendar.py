@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import MAINTENANCE_ENDED_PATTERN
+from controlplane.events import MAINTENANCE_ENDED_PATTERN, calendar_group
 from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
@@ -40,7 +40,7 @@ class MaintenanceCalendar(Construct):
             max_event_age=max_event_age, follow_ups=follow_ups)
         function = self.handler.function
 
-        self.group_name = f"{prefix}-calendar"
+        self.group_name = calendar_group(prefix)
         self.group = scheduler.CfnScheduleGroup(self, "Group", name=self.group_name)
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
         for name, expression in policy["schedules"].items():

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import scheduler_role_name
+from controlplane.events import checks_group, scheduler_role_name
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.nag import acknowledge
 
@@ -20,7 +20,7 @@ class FollowUpSchedules(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
         super().__init__(scope, construct_id)
         self.prefix = prefix
-        self.group_name = f"{prefix}-checks"
+        self.group_name = checks_group(prefix)
         self.group = scheduler.CfnScheduleGroup(self, "Group", name=self.group_name)
         # Where Scheduler parks a follow-up it could not deliver (runtime.Dependencies.schedule).
         self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-follow-ups-dlq")

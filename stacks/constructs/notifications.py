@@ -8,6 +8,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from controlplane.events import notify_topic
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.kms_grants import grant_key_use
 
@@ -23,7 +24,7 @@ class SeverityTopics(Construct):
         for severity, emails in contacts.items():
             topic = sns.Topic(
                 self, severity,
-                topic_name=f"{prefix}-notify-{severity.lower()}",
+                topic_name=notify_topic(prefix, severity),
                 display_name=f"{prefix} {severity}",
                 master_key=key,
                 enforce_ssl=True,

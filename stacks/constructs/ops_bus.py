@@ -9,7 +9,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from controlplane.events import DEPLOYMENT_COMPLETED, OPS_SOURCE
+from controlplane.events import DEPLOYMENT_COMPLETED, OPS_SOURCE, ops_bus_name
 
 
 def rule_pattern(pattern: dict[str, Any]) -> events.EventPattern:
@@ -21,7 +21,7 @@ def rule_pattern(pattern: dict[str, Any]) -> events.EventPattern:
 class OpsBus(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
         super().__init__(scope, construct_id)
-        self.bus_name = f"{prefix}-ops"
+        self.bus_name = ops_bus_name(prefix)
         self.bus = events.EventBus(self, "Bus", event_bus_name=self.bus_name)
         self.archive = self.bus.archive(
             "Archive",

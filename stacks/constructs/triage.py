@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from controlplane.events import ALARM_STATE_CHANGE_PATTERN
+from controlplane.events import ALARM_STATE_CHANGE_PATTERN, intake_topic
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
 from stacks.constructs.ops_bus import rule_pattern
@@ -64,7 +64,7 @@ class AlarmTriage(Construct):
         ))
 
         self.intake_topic = sns.Topic(
-            self, "IntakeTopic", topic_name=f"{prefix}-alarm-intake", master_key=key, enforce_ssl=True,
+            self, "IntakeTopic", topic_name=intake_topic(prefix), master_key=key, enforce_ssl=True,
         )
         # Alarm actions of the accounts we accept (not CloudWatch acting for anyone: confused deputy),
         # and EventBridge rules of theirs forwarding alarm events.

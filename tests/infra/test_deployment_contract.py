@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from controlplane.events import backup_plan_name, intake_topic, notify_topic, ops_bus_name
 from opsctl import deployment
 
 
@@ -59,15 +60,15 @@ def test_dead_letter_queues_and_subscriptions(resources, config) -> None:
     assert queues == set(deployment.dead_letter_queues(config.prefix))
     emails = sorted((name_of(resources, s["TopicArn"]), s["Endpoint"])
                     for s in of_type(resources, "AWS::SNS::Subscription") if s["Protocol"] == "email")
-    assert emails == sorted((deployment.notify_topic(config.prefix, severity), email)
+    assert emails == sorted((notify_topic(config.prefix, severity), email)
                             for severity, contacts in config.contacts.items() for email in contacts)
     intake = [(name_of(resources, s["TopicArn"]), name_of(resources, s["Endpoint"]))
               for s in of_type(resources, "AWS::SNS::Subscription") if s["Protocol"] == "lambda"]
-    assert intake == [(deployment.intake_topic(config.prefix), f"{config.prefix}-triage")]
+    assert intake == [(intake_topic(config.prefix), f"{config.prefix}-triage")]
 
 
 def test_backup_plan_and_ops_bus_names(resources, config) -> None:
     plans = [p["BackupPlan"]["BackupPlanName"] for p in of_type(resources, "AWS::Backup::BackupPlan")]
-    assert plans == [deployment.backup_plan_name(config.prefix)]
+    assert plans == [backup_plan_name(config.prefix)]
     buses = [b["Name"] for b in of_type(resources, "AWS::Events::EventBus")]
-    assert buses == [deployment.ops_bus_name(config.prefix)]
+    assert buses == [ops_bus_name(config.prefix)]

@@ -97,6 +97,43 @@ def scheduler_role_name(function_name: str) -> str:
     return f"{function_name}-scheduler"
 
 
+def function_arn(region: str, account: str, prefix: str, function: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{function_name(prefix, function)}"
+
+
+def scheduler_role_arn(account: str, prefix: str, function: str) -> str:
+    return f"arn:aws:iam::{account}:role/{scheduler_role_name(function_name(prefix, function))}"
+
+
+# The names of the stack's other shared resources ({app}-{env}-…), for the constructs that create
+# them and for opsctl and the local world, which find them by name.
+def ops_bus_name(prefix: str) -> str:
+    return f"{prefix}-ops"
+
+
+def notify_topic(prefix: str, severity: str) -> str:
+    return f"{prefix}-notify-{severity.lower()}"
+
+
+def intake_topic(prefix: str) -> str:
+    """The SNS topic alarms (ours and the allowed accounts') may name as their action."""
+    return f"{prefix}-alarm-intake"
+
+
+def calendar_group(prefix: str) -> str:
+    """The standing schedules: the runbook calendar, reports, backup checks, the fire drill."""
+    return f"{prefix}-calendar"
+
+
+def checks_group(prefix: str) -> str:
+    """One-time follow-up checks the functions create for themselves (and the WAF's baseline job)."""
+    return f"{prefix}-checks"
+
+
+def backup_plan_name(prefix: str) -> str:
+    return f"{prefix}-backups"
+
+
 # The ledger stream's records the outbox relay receives (a Lambda event-source filter, which uses
 # the EventBridge pattern syntax): new OUTBOX items only, not their TTL deletion nor other items.
 # Attempts of the ledger stream's event-source mapping per record after the first, before the record

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 
-from controlplane.events import function_name, scheduler_role_name
+from controlplane.events import function_arn, scheduler_role_arn
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 
@@ -31,9 +31,8 @@ class Settings:
     def of_function(self, prefix: str, account: str, region: str, function: str) -> Settings:
         """These settings as the deployed `function` has them: its own ARN (for the checks it
         schedules) and the Scheduler role that may invoke it."""
-        name = function_name(prefix, function)
-        return replace(self, self_arn=f"arn:aws:lambda:{region}:{account}:function:{name}",
-                       scheduler_role_arn=f"arn:aws:iam::{account}:role/{scheduler_role_name(name)}")
+        return replace(self, self_arn=function_arn(region, account, prefix, function),
+                       scheduler_role_arn=scheduler_role_arn(account, prefix, function))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
