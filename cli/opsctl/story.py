@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from controlplane.guardrails import decision_records
-from controlplane.ledger import EVENT_SENT, OUTBOX_PARTITION, PAGE_SENT, from_item, to_item
+from controlplane.ledger import EVENT_SENT, PAGE_SENT, outbox_since
 
 
 def incident_story(client: Any, table: str, incident: dict[str, Any]) -> dict[str, Any]:
@@ -19,11 +19,8 @@ def incident_story(client: Any, table: str, incident: dict[str, Any]) -> dict[st
 
 
 def _pages(client: Any, table: str, incident_id: str, since: str) -> list[dict[str, Any]]:
-    items = client.get_paginator("query").paginate(
-        TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :p AND sk >= :since",
-        ExpressionAttributeValues=to_item({":p": OUTBOX_PARTITION, ":since": since}))
     pages = []
-    for item in (from_item(raw) for page in items for raw in page["Items"]):
+    for item in outbox_since(client, table, since):
         note = item.get("notification")
         if note is None or _incident_of(item) != incident_id:
             continue

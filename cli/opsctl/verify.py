@@ -114,10 +114,10 @@ def _rules(context: OperatorContext) -> Iterator[Check]:
 def _rules_on(events: Any, bus: str, function_behind: Callable[[str], str | None]
               ) -> Iterator[tuple[dict[str, Any], dict[str, Any], list[str]]]:
     """Each rule on `bus`: the rule, its pattern, the functions its targets reach."""
-    for rule in _pages(events.list_rules, "Rules", EventBusName=bus):
+    for rule in _all(events, "list_rules", "Rules", EventBusName=bus):
         if "EventPattern" not in rule:
             continue
-        targets = _pages(events.list_targets_by_rule, "Targets", Rule=rule["Name"], EventBusName=bus)
+        targets = _all(events, "list_targets_by_rule", "Targets", Rule=rule["Name"], EventBusName=bus)
         reached = [name for name in (function_behind(t["Arn"]) for t in targets) if name]
         yield rule, json.loads(rule["EventPattern"]), reached
 
@@ -127,7 +127,7 @@ def _intake_subscription(context: OperatorContext) -> Check:
     topic = context.arn("sns", intake_topic(prefix))
     subject = f"SNS {intake_topic(prefix)} → triage"
     try:
-        subscriptions = _pages(sns.list_subscriptions_by_topic, "Subscriptions", TopicArn=topic)
+        subscriptions = _all(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic)
     except ClientError as error:
         if error.response["Error"]["Code"] == "NotFound":
             return Check("rules", subject, "topic missing")
@@ -165,7 +165,7 @@ def _subscriptions(context: OperatorContext) -> Iterator[Check]:
     sns = context.deps.client("sns")
     for severity in SEVERITIES:
         topic = context.deps.settings.notify_topics[severity]
-        subscriptions = _pages(sns.list_subscriptions_by_topic, "Subscriptions", TopicArn=topic)
+        subscriptions = _all(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic)
         for email in context.config.contacts.get(severity, ()):
             subject = f"{severity} → {email}"
             mine = [s for s in subscriptions if s["Protocol"] == "email" and s["Endpoint"] == email]
@@ -222,7 +222,7 @@ def _backup(context: OperatorContext) -> Iterator[Check]:
             raise
         yield Check("backup", f"vault {config['vault_name']}", "missing")
     name = backup_plan_name(context.config.prefix)
-    plan = next((p for p in _pages(backup.list_backup_plans, "BackupPlansList") if p["BackupPlanName"] == name), None)
+    plan = next((p for p in _all(backup, "list_backup_plans", "BackupPlansList") if p["BackupPlanName"] == name), None)
     if plan is None:
         yield Check("backup", f"plan {name}", "missing")
         return
@@ -231,12 +231,6 @@ def _backup(context: OperatorContext) -> Iterator[Check]:
     yield Check("backup", f"plan {name}", f"no rule for class(es) {', '.join(missing)}" if missing else "")
 
 
-def _pages(call: Callable[..., dict[str, Any]], key: str, **parameters: Any) -> list[dict[str, Any]]:
-    """Every page of a List call that pages with NextToken."""
-    items: list[dict[str, Any]] = []
-    while True:
-        response = call(**parameters)
-        items += response.get(key, [])
-        if not response.get("NextToken"):
-            return items
-        parameters["NextToken"] = response["NextToken"]
+def _all(client: Any, operation: str, key: str, **parameters: Any) -> list[dict[str, Any]]:
+    """Every page of a List call, through botocore's paginator."""
+    return [item for page in client.get_paginator(operation).paginate(**parameters) for item in page.get(key, [])]

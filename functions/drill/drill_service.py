@@ -26,7 +26,7 @@ from controlplane.alarms import current_state
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED
-from controlplane.ledger import EVENT_SENT, OUTBOX_PARTITION, PAGE_SENT, from_item, read_item, to_item
+from controlplane.ledger import EVENT_SENT, PAGE_SENT, IncidentLedger, outbox_since, to_item
 from controlplane.runtime import Dependencies
 
 DRILL_PARTITION = "DRILL"
@@ -159,24 +159,17 @@ class FireDrill:
         return found
 
     def _outbox_since(self, since: datetime, detail_type: str, incident: str | None) -> dict[str, Any] | None:
-        query: dict[str, Any] = {
-            "TableName": self.table, "ConsistentRead": True, "KeyConditionExpression": "pk = :pk AND sk >= :since",
-            "ExpressionAttributeValues": to_item({":pk": OUTBOX_PARTITION, ":since": isoformat(since)})}
-        while True:
-            response = self.dynamodb.query(**query)
-            for item in map(from_item, response["Items"]):
-                entry = item.get("event") or {}
-                if entry.get("DetailType") != detail_type:
-                    continue
-                detail = json.loads(entry.get("Detail") or "{}")
-                if detail.get("alarm_arn") == self.alarm_arn and incident in (None, detail.get("incident_id")):
-                    return {"item": item, "detail": detail, "incident": detail.get("incident_id")}
-            if "LastEvaluatedKey" not in response:
-                return None
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for item in outbox_since(self.dynamodb, self.table, isoformat(since)):
+            entry = item.get("event") or {}
+            if entry.get("DetailType") != detail_type:
+                continue
+            detail = json.loads(entry.get("Detail") or "{}")
+            if detail.get("alarm_arn") == self.alarm_arn and incident in (None, detail.get("incident_id")):
+                return {"item": item, "detail": detail, "incident": detail.get("incident_id")}
+        return None
 
     def _held_back_by(self, incident_id: str) -> str:
-        incident = read_item(self.dynamodb, self.table, f"INCIDENT#{incident_id}", "META") or {}
+        incident = IncidentLedger(self.table, self.dynamodb).get_incident(incident_id)
         if incident.get("suppressed_by"):
             return f"maintenance window {incident['suppressed_by']}"
         return str(incident.get("held_back_by") or "no reason on record")

@@ -15,7 +15,7 @@ from typing import Any
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
-from controlplane.guardrails import DRY_RUN, EXECUTE, EXECUTING, ActionRequest, Check, Decision
+from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Check, Decision
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 from deployments import DeploymentLedger, QuarantinedVersion
@@ -95,7 +95,7 @@ class RollbackService(Remediation):
         # trigger's rollback may have moved since.
         earlier = self.guardrails.earlier_record(request)
         if earlier is not None:
-            return self.resume(earlier, request)
+            return self._finish(earlier, request)
         head = self.deployments.head(target)
         now = self.deps.clock.now()
         if head is None:
@@ -172,7 +172,7 @@ class RollbackService(Remediation):
         if force_dry_run and decision.verdict == EXECUTE:
             decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
         if decision.earlier is not None:
-            return self.resume(decision.earlier, request)
+            return self._finish(decision.earlier, request)
         if decision.verdict != EXECUTE:
             if decision.check == Check.MISSING_DATA:
                 self.page("P3", f"[P3] Blind spot: cannot roll back {target}",
@@ -184,16 +184,10 @@ class RollbackService(Remediation):
         self.guardrails.intend(decision, {"from": bad, "to": good})
         return self._switch(decision, bad, good)
 
-    def resume(self, earlier: dict[str, Any], request: ActionRequest) -> dict[str, Any]:
-        """The trigger was decided before: finish what that delivery may not have (a crash after the
-        decision, after the switch or after the record), never decide again."""
-        decision = Decision.resumed(earlier, request)
-        if earlier["result"] == EXECUTING:
-            return self._switch(decision, earlier["details"]["from"], earlier["details"]["to"])
-        if earlier["result"] == "executed":
-            self._follow_through(earlier)
-        return self.report(decision, request.target, "skipped") | {
-            "reason": f"already decided ({earlier['verdict']}) for this trigger"}
+    def _finish(self, earlier: dict[str, Any], request: ActionRequest) -> dict[str, Any]:
+        return self.finish(earlier, request, lambda decision, intended: self._switch(decision, intended["from"],
+                                                                                     intended["to"]),
+                           self._follow_through)
 
     def _switch(self, decision: Decision, bad: str, good: str) -> dict[str, Any]:
         """Switch (again, after a crash: switching to the version already live changes nothing),

@@ -20,7 +20,7 @@ from typing import Any
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
-from controlplane.guardrails import DRY_RUN, EXECUTE, EXECUTING, ActionRequest, Check, Decision
+from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Check, Decision
 from controlplane.ledger import to_item
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
@@ -215,7 +215,9 @@ class WafService(Remediation):
         if force_dry_run and decision.verdict == EXECUTE:
             decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
         if decision.earlier is not None:
-            return self._resume(Decision.resumed(decision.earlier, request), waf_action)
+            return self.finish(decision.earlier, request,
+                               lambda again, intended: self._flip(again, intended["wanted"], resumed=True),
+                               self._follow_through)
         if decision.check == Check.MISSING_DATA:
             self.page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
                        f"{request.missing_data}. Incident {request.incident}: no automated action was taken.")
@@ -231,17 +233,6 @@ class WafService(Remediation):
             return self.report(decision, self.target, "skipped")
         self.guardrails.intend(decision, {"wanted": waf_action})
         return self._flip(decision, waf_action, resumed=False)
-
-    def _resume(self, decision: Decision, waf_action: str) -> dict[str, Any]:
-        """The trigger was decided before: finish what that delivery may not have (a crash after the
-        decision, after UpdateWebACL or after the record), never decide again."""
-        earlier = decision.earlier or {}
-        if earlier["result"] == EXECUTING:
-            return self._flip(decision, earlier["details"]["wanted"], resumed=True)
-        if earlier["result"] == "executed":
-            self._follow_through(earlier)
-        return self.report(decision, self.target, "skipped") | {
-            "reason": f"already decided ({earlier['verdict']}) for this trigger"}
 
     def _flip(self, decision: Decision, waf_action: str, *, resumed: bool) -> dict[str, Any]:
         request = decision.request

@@ -14,12 +14,12 @@ import pytest
 from moto import mock_aws
 
 from iam_audit import Template, all_grants, audit
+from opsctl import deployment
 from opsctl.replay import Replay
 from opsctl.world import provision, use_fake_credentials
 from paths import ROOT
 
-FUNCTIONS = ["triage", "outbox_relay", "waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify",
-             "drill"]
+FUNCTIONS = deployment.functions()
 
 # Grants no test can exercise, with the reason, per (function, action). The audit fails when a grant is
 # neither used nor listed (drop the grant, or say here why it stays), and when every grant of a listed

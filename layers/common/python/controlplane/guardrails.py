@@ -87,16 +87,19 @@ class Decision:
     decided_at: str
     config_version: str
     mode: str
-    duplicate: bool = False
     recent_toggles: list[str] = field(default_factory=list)  # the target's toggles in the last hour
     earlier: dict[str, Any] | None = None  # a duplicate's: the record made for the trigger before
     check: Check | None = None  # the guardrail that decided it; None: all passed
+
+    @property
+    def duplicate(self) -> bool:
+        return self.check == Check.DUPLICATE
 
     @classmethod
     def resumed(cls, earlier: dict[str, Any], request: ActionRequest) -> Decision:
         """The decision an earlier delivery of the same trigger recorded, to finish its steps."""
         return cls(earlier["id"], earlier["verdict"], earlier["reason"], request, earlier["decided_at"],
-                   earlier["config_version"], earlier["mode"], duplicate=True, earlier=earlier, check=Check.DUPLICATE)
+                   earlier["config_version"], earlier["mode"], earlier=earlier, check=Check.DUPLICATE)
 
     def record(self, result: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         request = asdict(self.request)
@@ -152,7 +155,7 @@ class Guardrails:
 
         def verdict(kind: str, reason: str, check: Check | None = None) -> Decision:
             return Decision(ident, kind, reason, request, isoformat(now), self.policy["config_version"], mode,
-                            check == Check.DUPLICATE, recent, check=check)
+                            recent, check=check)
 
         if state["decision"] is not None:
             duplicate = verdict(SKIP, f"already decided ({state['decision']['verdict']}) for this trigger", Check.DUPLICATE)

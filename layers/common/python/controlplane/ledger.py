@@ -81,6 +81,15 @@ def outbox_item(committed_at: str, outbox: dict[str, Any]) -> dict[str, Any]:
     return {"pk": OUTBOX_PARTITION, "sk": f"{committed_at}#{outbox['transition_id']}", "expires_at": expires} | outbox
 
 
+def outbox_since(client: Any, table: str, since: str) -> Iterator[dict[str, Any]]:
+    """OUTBOX items committed since `since` (kept 7 days), oldest first, with their sent marks."""
+    pages = client.get_paginator("query").paginate(
+        TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :p AND sk >= :since",
+        ExpressionAttributeValues=to_item({":p": OUTBOX_PARTITION, ":since": since}))
+    for page in pages:
+        yield from map(from_item, page["Items"])
+
+
 def write_once(client: Any, table: str, record: dict[str, Any], outbox: dict[str, Any], committed_at: str) -> bool:
     """Put `record` unless it exists, together with the OUTBOX item announcing it, in one
     transaction: a redelivered job records and announces once. False if it was there already."""
@@ -328,7 +337,7 @@ class IncidentLedger:
         and the reports follow. Never actionable: no remediation starts on a note."""
         at = str(entry["at"])
 
-        def plan(incident: dict[str, Any], _: AlarmRecord) -> _HumanChange:
+        def plan(incident: dict[str, Any]) -> _HumanChange:
             outbox = _announcement(incident, INCIDENT_UPDATED, at, ops_bus, {
                 "update": entry["event"], "transition_id": f"{entry['event']}|{incident_id}|{at}|{entry['by']}"})
             return _HumanChange(IncidentChange(incident_id, set_fields, entry), outbox)
@@ -341,7 +350,7 @@ class IncidentLedger:
         who, why and the alarm's state at that moment, the alarm's record freed of it (its next ALARM
         opens a new incident), announced and paged "Resolved" like a resolution triage makes."""
 
-        def plan(incident: dict[str, Any], record: AlarmRecord) -> _HumanChange | None:
+        def plan(incident: dict[str, Any]) -> _HumanChange | None:
             if incident["status"] == "RESOLVED":
                 return None
             seconds = int((parse_timestamp(at) - parse_timestamp(incident["opened_at"])).total_seconds())
@@ -355,10 +364,10 @@ class IncidentLedger:
                     f"Resolved by {by}", "incident-resolved",
                     f"{incident_id} ({incident['alarm_name']}) was resolved by {by}: {reason}\nThe alarm was "
                     f"{alarm_state or 'unknown'} at that moment; its next ALARM opens a new incident."))
-            freed = replace(record, version=record.version + 1, open_incident=None, open_incident_severity=None,
-                            open_incident_opened_at=None, open_incident_suppressed=None, open_incident_held_back=None,
-                            last_resolved_incident=incident_id, last_resolved_at=at)
-            return _HumanChange(change, outbox, freed)
+            return _HumanChange(change, outbox, lambda record: replace(
+                record, open_incident=None, open_incident_severity=None, open_incident_opened_at=None,
+                open_incident_suppressed=None, open_incident_held_back=None, last_resolved_incident=incident_id,
+                last_resolved_at=at))
 
         return self._commit_human(incident_id, at, plan)
 
@@ -369,7 +378,7 @@ class IncidentLedger:
         record (so its resolution pages at the new severity), paged once at the new severity and
         announced as "Incident Updated" with the new deadlines."""
 
-        def plan(incident: dict[str, Any], record: AlarmRecord) -> _HumanChange | None:
+        def plan(incident: dict[str, Any]) -> _HumanChange | None:
             if incident["status"] == "RESOLVED" or incident["severity"] == severity:
                 return None
             opened = parse_timestamp(incident["opened_at"])
@@ -386,25 +395,26 @@ class IncidentLedger:
                     f"Re-graded {incident['severity']} → {severity} by {by}", "incident-regraded",
                     f"{incident_id} ({incident['alarm_name']}) is now {severity}, re-graded from "
                     f"{incident['severity']} by {by}: {reason}"))
-            return _HumanChange(change, outbox, replace(record, version=record.version + 1,
-                                                        open_incident_severity=severity))
+            return _HumanChange(change, outbox, lambda record: replace(record, open_incident_severity=severity))
 
         return self._commit_human(incident_id, at, plan)
 
     def _commit_human(self, incident_id: str, at: str,
-                      plan: Callable[[dict[str, Any], AlarmRecord], _HumanChange | None]) -> dict[str, Any]:
+                      plan: Callable[[dict[str, Any]], _HumanChange | None]) -> dict[str, Any]:
         """Commit a human's change with its announcement: with the alarm's record too when the change
         moves it and the record is still about this incident (optimistic lock, as triage's), else on
         the incident alone; read and plan again if triage moved the alarm meanwhile."""
         for _ in range(3):
             incident = self.get_incident(incident_id)
-            record = self.read_alarm(incident["alarm_arn"], parse_timestamp(at).year).record
-            planned = plan(incident, record)
+            planned = plan(incident)
             if planned is None:
                 return incident  # nothing to change
+            record = self.read_alarm(incident["alarm_arn"], parse_timestamp(at).year).record \
+                if planned.moves_alarm is not None else None
             try:
-                if planned.alarm is not None and record.open_incident == incident_id:
-                    self.apply(Transition(alarm=planned.alarm, expected_version=record.version,
+                if planned.moves_alarm is not None and record is not None and record.open_incident == incident_id:
+                    moved = replace(planned.moves_alarm(record), version=record.version + 1)
+                    self.apply(Transition(alarm=moved, expected_version=record.version,
                                           incident_change=planned.change, outbox=planned.outbox, committed_at=at))
                 else:
                     self.client.transact_write_items(TransactItems=[
@@ -434,7 +444,8 @@ class IncidentLedger:
 class _HumanChange:
     change: IncidentChange
     outbox: dict[str, Any]
-    alarm: AlarmRecord | None = None  # the alarm's record after it, when the change moves it
+    # How the change moves the alarm's record, when it does (only while that record is about this incident).
+    moves_alarm: Callable[[AlarmRecord], AlarmRecord] | None = None
 
 
 def _announcement(incident: dict[str, Any], detail_type: str, at: str, ops_bus: str, detail: dict[str, Any],
