@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-$(LAMBDA_PYTHON)
 export PATH := $(abspath $(BIN)):$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup cli browser demo test test-fast test-unit test-integration test-e2e test-infra synth lint bench bootstrap diff deploy clean
+.PHONY: setup cli browser demo test test-fast test-unit test-integration test-e2e test-infra synth lint bench faults bootstrap diff deploy clean
 
 # The config (config/$(ENV).yaml) the CDK CLI commands work on, and the CLI pinned in package.json.
 ENV ?= demo
@@ -73,6 +73,9 @@ lint: synth
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+faults: setup  ## the examples under injected faults (20 seeds each and a crash after every write): .bench/faults.json
+	$(BIN)/python bench/fault_run.py
 
 bootstrap: cli  ## once per account and Region; needs AWS credentials (docs/deploy.md)
 	$(CDK) bootstrap $(CDK_CONTEXT)

@@ -79,16 +79,24 @@ class Replay:
         use_fake_credentials()
         lambda_host.quiet_powertools()
         with mock_aws():
-            self.world = provision(self.config, self.policy)
+            self.world = self.provision()
             self.world.advance = self.advance
             for number, line in enumerate(lines, start=1):
                 if line.strip():
                     self.deliver_line(number, line)
             self.fire_schedules(until=None)  # what is still scheduled runs at its own time
-            self.collect_incidents()
-            if self.state is not None:
-                write_state(self.state, self.world)
+            self.finish()
         return self.report
+
+    def provision(self) -> LocalWorld:
+        return provision(self.config, self.policy)
+
+    def finish(self) -> None:
+        """The day is over (still inside the emulator): the report's incidents, the state for opsctl."""
+        assert self.world is not None
+        self.collect_incidents()
+        if self.state is not None:
+            write_state(self.state, self.world)
 
     def invoke(self, function: str, event: Any) -> Any:
         assert self.world is not None

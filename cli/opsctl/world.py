@@ -107,6 +107,10 @@ class LocalWorld:
         return cached
 
 
+    def forget_container(self, function: str) -> None:
+        """The function's container died: its next invocation starts cold."""
+        self._containers.pop(function, None)
+
     def mirror(self, event: Any) -> None:
         """A replayed event is also what happened to the world: an alarm changed state, a backup
         or restore job moved on. Jobs that look at the world (the end-of-window re-check, backup
@@ -197,6 +201,10 @@ class LocalWorld:
                 self._relayed.add(key)
                 delivered += 1
         return delivered
+
+    def outbox_retrying(self) -> bool:
+        """Whether an outbox record failed and awaits the stream's retry (neither sent nor dead-lettered)."""
+        return any(key not in self._relayed for key in self._relay_failures)
 
     def _dead_letter(self, record: dict[str, Any]) -> None:
         """What the stream mapping's on-failure destination receives: where the record was, not the record."""

@@ -45,6 +45,16 @@ COPY_METADATA = {"S3": ("DestinationBucketName", {"NewBucket": "true"}),
                  "DynamoDB": ("targetTableName", {}),
                  "RDS": ("DBInstanceIdentifier", {})}
 API_ERRORS = (ClientError, BotoCoreError)
+# Errors that say "not now" (the SDK's own retries are spent): the run is retried by Lambda (then
+# dead-lettered, whose queue alarms) rather than reported as a blind spot that pages and resolves.
+TRANSIENT = ("Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+             "RequestLimitExceeded", "ProvisionedThroughputExceededException", "ServiceUnavailable",
+             "InternalServerError", "InternalFailure")
+
+
+def retry_if_transient(error: Exception) -> None:
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in TRANSIENT:
+        raise error
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,7 @@ class BackupService:
         try:
             resources = self.protected(only)
         except API_ERRORS as error:
+            retry_if_transient(error)
             run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
                                         f"cannot list protected resources: {error}", isoformat(now)))
             return run
@@ -192,6 +203,7 @@ class BackupService:
             try:
                 finding, age = self.freshness(resource, now)
             except API_ERRORS as error:
+                retry_if_transient(error)
                 finding, age = Finding("freshness", resource.arn, "ALARM",
                                        f"cannot list its recovery points ({error}): freshness unknown", isoformat(now)), None
             run.findings.append(finding)
@@ -225,6 +237,7 @@ class BackupService:
             rules = {rule["RuleName"]: rule for plan in self.backup.list_backup_plans()["BackupPlansList"]
                      for rule in self.backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]["Rules"]}
         except API_ERRORS as error:
+            retry_if_transient(error)
             return [Finding("retention", "backup-plans", "ALARM", f"cannot read the backup plans: {error}", at)]
         for name, spec in self.config["classes"].items():
             rule = rules.get(name)
@@ -245,6 +258,7 @@ class BackupService:
             versioning = s3.get_bucket_versioning(Bucket=spec["bucket"]).get("Status")
             rules = s3.get_bucket_lifecycle_configuration(Bucket=spec["bucket"]).get("Rules", [])
         except API_ERRORS as error:
+            retry_if_transient(error)
             return Finding("retention", subject, "ALARM", f"cannot read versioning and lifecycle: {error}", at)
         kept = [r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") for r in rules if r.get("Status") == "Enabled"]
         ok = versioning == "Enabled" and spec["retention_days"] in kept
@@ -260,6 +274,7 @@ class BackupService:
             groups = [g for page in logs.get_paginator("describe_log_groups").paginate(
                 logGroupNamePrefix=spec["log_group_prefix"]) for g in page["logGroups"]]
         except API_ERRORS as error:
+            retry_if_transient(error)
             return Finding("retention", subject, "ALARM", f"cannot list log groups: {error}", at)
         wrong = sorted(g["logGroupName"] for g in groups if g.get("retentionInDays") != spec["retention_days"])
         if not groups:
@@ -345,6 +360,7 @@ class BackupService:
         try:
             verdict = self.validator.validate(kind, source, restored)
         except API_ERRORS as error:
+            retry_if_transient(error)
             verdict = None
             message = f"could not compare the restore with its source: {error}"
         finally:
@@ -358,6 +374,7 @@ class BackupService:
                     self.validator.cleanup(kind, restored)
                     cleaned = "restored copy deleted"
                 except API_ERRORS as error:
+                    retry_if_transient(error)
                     cleaned = f"restored copy NOT deleted: {error}"
         ok = verdict is not None and verdict.ok
         message = verdict.message if verdict is not None else message
@@ -459,6 +476,7 @@ class BackupService:
         try:
             points = list(self.recovery_points("list_recovery_points_by_backup_vault", BackupVaultName=vault))
         except API_ERRORS as error:
+            retry_if_transient(error)
             return Run([Finding("blind-spot", f"vault:{vault}", "ALARM", f"cannot list recovery points: {error}", at)], [], [])
         orphans = [p for p in points if not self._exists(p["ResourceArn"], p.get("ResourceType", ""))]
         limit = self.config["cleanup"]["max_deletions_per_run"]

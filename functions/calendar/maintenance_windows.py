@@ -66,6 +66,9 @@ class MaintenanceWindows:
             "notification": self._notice(f"[Maintenance] {window.id} started, until {self._local(window.ends_at)}",
                                          _start_message(window, self._local(window.ends_at))),
         }
+        # The end is armed first, so a crash right after the window is written cannot leave it open
+        # for good (a redelivery finds the window and stops). An end that finds no such window open does nothing.
+        self._schedule_end(window)
         try:
             self.client.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self.table, "Item": to_item(record), "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -74,7 +77,6 @@ class MaintenanceWindows:
             ])
         except self.client.exceptions.TransactionCanceledException:
             return False
-        self._schedule_end(window)
         return True
 
     def extend(self, window_id: str, minutes: int, by: str) -> Window:
@@ -82,6 +84,7 @@ class MaintenanceWindows:
         window = self._open_window(window_id)
         until = max(parse_timestamp(window.ends_at), self.deps.clock.now()) + timedelta(minutes=minutes)
         extended = Window.from_dict(window.as_dict() | {"ends_at": isoformat(until)})
+        self._schedule_end(extended)  # first, as for open
         try:
             self.client.transact_write_items(TransactItems=[
                 {"Update": {"TableName": self.table, "Key": _window_key(window_id),
@@ -95,7 +98,6 @@ class MaintenanceWindows:
             ])
         except self.client.exceptions.TransactionCanceledException as error:
             raise WindowNotOpen(window_id) from error
-        self._schedule_end(extended)
         return extended
 
     def close(self, window_id: str, *, by: str, reason: str) -> Window:

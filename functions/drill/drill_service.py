@@ -27,6 +27,7 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED
 from controlplane.ledger import EVENT_SENT, PAGE_SENT, IncidentLedger, outbox_since, to_item
+from controlplane.notify import PAGE_ID, message_attributes
 from controlplane.runtime import Dependencies
 
 DRILL_PARTITION = "DRILL"
@@ -206,8 +207,8 @@ class FireDrill:
                      f"Hops that completed:\n{hops}\n\n"
                      "Until this is understood, pages may not be reaching on-call: check the triage and outbox "
                      "relay dead-letter queues and run `opsctl verify`, then `opsctl drill`."),
-            MessageAttributes={"kind": {"DataType": "String", "StringValue": "drill-failed"},
-                               "severity": {"DataType": "String", "StringValue": "P1"}})
+            MessageAttributes=message_attributes({"kind": "drill-failed", "severity": "P1",
+                                                  PAGE_ID: f"drill-failed|{result.drill_id}"}))
 
 
 

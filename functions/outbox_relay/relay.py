@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from controlplane.clock import isoformat
 from controlplane.errors import MalformedEvent
 from controlplane.ledger import EVENT_SENT, PAGE_SENT, from_item, outbox_key, to_item
+from controlplane.notify import PAGE_ID, message_attributes
 from controlplane.runtime import Dependencies
 
 logger = logging.getLogger("outbox_relay")
@@ -66,7 +67,7 @@ def send(outbox: dict[str, Any], deps: Dependencies) -> str:
             TopicArn=deps.settings.notify_topics[note["severity"]],
             Subject=note["subject"],
             Message=note["message"],
-            MessageAttributes={k: {"DataType": "String", "StringValue": str(v)} for k, v in note["attributes"].items()},
+            MessageAttributes=message_attributes(note["attributes"] | {PAGE_ID: outbox["transition_id"]}),
         )
         marks.mark(outbox, PAGE_SENT, isoformat(deps.clock.now()), page_message_id=message.get("MessageId", ""))
     return str(outbox["transition_id"])

@@ -123,6 +123,9 @@ class RollbackService(Remediation):
         return self.roll_back(request, head["live_version"], to_version=None)
 
     def outcome_check(self, event: dict[str, Any]) -> dict[str, Any]:
+        nothing_to_check = self.unfinished(event, event["target"], "P0")
+        if nothing_to_check is not None:
+            return nothing_to_check
         state, _ = self.alarm_now(self.deps.policy.alarm_arn(event["alarm"]))
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed", {"alarm_state": state})
@@ -193,6 +196,7 @@ class RollbackService(Remediation):
         """Switch (again, after a crash: switching to the version already live changes nothing),
         record the outcome with the deployment ledger's move, then page and schedule the check."""
         target = decision.request.target
+        self._arm(decision)
         switched = self.strategy(target).switch(good, reference=decision.id)
         at = isoformat(self.deps.clock.now())
         reason = f"rolled back by {decision.request.decided_by} ({decision.id}): {decision.request.incident or 'manual'}"
@@ -205,9 +209,20 @@ class RollbackService(Remediation):
         self._follow_through(record)
         return self.report(decision, target, "executed")
 
+    def _arm(self, decision: Decision) -> None:
+        """The outcome check of an automatic rollback, scheduled before the switch (again on a retry:
+        a schedule of the same name is made once), so it exists whatever happens after."""
+        trigger = decision.request.trigger
+        if trigger.get("kind") != INCIDENT_OPENED:
+            return
+        due = parse_timestamp(decision.decided_at) + timedelta(minutes=self.config["outcome_minutes"])
+        self.deps.schedule(f"rollback-outcome-{decision.id}", due, {
+            "task": "outcome-check", "decision": decision.id, "target": decision.request.target,
+            "alarm": trigger["alarm"], "incident": decision.request.incident, "at": isoformat(due)})
+
     def _follow_through(self, record: dict[str, Any]) -> None:
-        """The page and the outcome check of an executed rollback, marked done together on the
-        decision record (a crash between the page and the mark pages again: twice, never lost)."""
+        """The page of an executed rollback, marked done on the decision record (a crash between the
+        page and its mark pages again: twice, never lost; the page's id is the same both times)."""
         if record.get("done_follow_through"):
             return
         target, bad, good = record["target"], record["details"]["from"], record["details"]["to"]
@@ -217,11 +232,6 @@ class RollbackService(Remediation):
                   f"{trigger.get('alarm') or 'operator decision'} — incident {record['incident'] or '-'}; "
                   f"{record['reason']}.\n{bad} is quarantined: it will not be rolled back to, and a new deployment "
                   f"of it needs `opsctl deploy record --force`.\nDecision {record['id']}, config {record['config_version']}.")
-        if trigger.get("alarm") and trigger.get("kind") == INCIDENT_OPENED:
-            due = self.deps.clock.now() + timedelta(minutes=self.config["outcome_minutes"])
-            self.deps.schedule(f"rollback-outcome-{record['id']}", due, {
-                "task": "outcome-check", "decision": record["id"], "target": target, "alarm": trigger["alarm"],
-                "incident": record["incident"], "at": isoformat(due)})
         self.guardrails.mark_done(record["id"], "follow_through")
 
     def _rolled_forward_meanwhile(self, decision: Decision, target: str, bad: str, good: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
@@ -90,8 +90,7 @@ class WafService(Remediation):
                               detail["incident_id"])
         due = max(parse_timestamp(blocked_at) + timedelta(minutes=self.waf["hold_minutes"]),
                   parse_timestamp(event["time"]) + self._normal_window())
-        self.deps.schedule(f"waf-recovery-{detail['incident_id']}", due,
-                           {"task": "recovery-check", "incident": detail["incident_id"], "at": isoformat(due)})
+        self._arm_recovery(detail["incident_id"], due)
         return self._note("waf.count", "scheduled", f"recovery check at {isoformat(due)} (hold "
                           f"{self.waf['hold_minutes']} min, {self.waf['normal_periods']} normal periods)",
                           detail["incident_id"])
@@ -103,13 +102,27 @@ class WafService(Remediation):
         return f"{detail.get('alarm_arn')} is not one of waf.trigger_alarms"
 
     def recovery_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Back to COUNT once traffic has been normal long enough. Armed when a block is decided
+        (before the block itself, so a block is never left without one) and again when its incident
+        resolves; while the automation's block stands and traffic is not yet normal, it re-arms."""
         now = self.deps.clock.now()
+        state = self.item(f"TARGET#{self.target}", "STATE") or {}
+        if str(state.get("decided_by", "")).startswith("human:") and state.get("last_action") == "waf.block":
+            return [self._note("waf.count", "skipped", f"recovery: the block is {state['decided_by']}'s, left to "
+                               "them (or its expiry)", event.get("incident"))]
         # CloudWatch, not the ledger: a claim that the alarm is OK must not lift a block mid-attack.
-        state, since = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
-        normal_since = since if state == "OK" else None
+        alarm, since = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
+        normal_since = since if alarm == "OK" else None
         if normal_since is None or now - normal_since < self._normal_window():
             reason = "traffic not yet normal long enough" if normal_since else "traffic alarm is not OK"
-            return [self._note("waf.count", "skipped", f"recovery: {reason}; still blocking", event.get("incident"))]
+            if state.get("last_action") != "waf.block":
+                return [self._note("waf.count", "skipped", f"recovery: {reason}, and the rule is not blocking",
+                                   event.get("incident"))]
+            due = max((normal_since or now) + self._normal_window(),
+                      now + timedelta(seconds=self.waf["alarm_period_seconds"]))
+            self._arm_recovery(event.get("incident"), due)
+            return [self._note("waf.count", "skipped", f"recovery: {reason}; still blocking, checking again at "
+                               f"{isoformat(due)}", event.get("incident"))]
         request = ActionRequest(
             capability=CAPABILITY, action="waf.count", target=self.target,
             trigger={"kind": "recovery-check", "at": event.get("at")}, trigger_id=f"recovery|{event.get('at')}",
@@ -121,6 +134,9 @@ class WafService(Remediation):
         return [self._act(request, "COUNT")]
 
     def outcome_check(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        nothing_to_check = self.unfinished(event, self.target, "P1")
+        if nothing_to_check is not None:
+            return [nothing_to_check]
         state, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
@@ -141,7 +157,12 @@ class WafService(Remediation):
             return []
         state = self.item(f"TARGET#{self.target}", "STATE") or {}
         if state.get("last_action") != "waf.block":
-            return []
+            return []  # the ledger holds no completed block to restore
+        if not str(state.get("decided_by", "")).startswith("human:"):
+            alarm, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
+            if alarm != "ALARM":
+                return [self._note("waf.block", "skipped", f"stack update: the traffic alarm is {alarm}, so the "
+                                   "automation's block is no longer wanted (its recovery check lifts it)", None)]
         request = ActionRequest(
             capability=CAPABILITY, action="waf.block", target=self.target,
             trigger={"kind": "stack-update", "stack": event.get("resources", ["?"])[0], "event_id": event.get("id")},
@@ -198,14 +219,7 @@ class WafService(Remediation):
             trigger_id=f"manual|{event['by']}|{isoformat(now)}", event_time=now, decided_by=f"human:{event['by']}",
             cooldown=False, forced=event.get("force_reason"),
         )
-        result = self._act(request, action[1], force_dry_run=bool(event.get("dry_run")))
-        if result["result"] == "executed" and event.get("for_minutes"):
-            due = now + timedelta(minutes=int(event["for_minutes"]))
-            undo = "unblock" if event["action"] == "block" else "block"
-            self.deps.schedule(f"waf-manual-expiry-{int(now.timestamp())}", due,
-                               {"task": "manual", "action": undo, "by": f"{event['by']} (expiry)", "at": isoformat(due),
-                                "request": event["request"]})
-        return [result]
+        return [self._act(request, action[1], force_dry_run=bool(event.get("dry_run")))]
 
     # --- shared steps --------------------------------------------------------------------------
 
@@ -234,8 +248,31 @@ class WafService(Remediation):
         self.guardrails.intend(decision, {"wanted": waf_action})
         return self._flip(decision, waf_action, resumed=False)
 
+    def _arm(self, decision: Decision) -> None:
+        """The follow-ups of a flip, scheduled before it (again on a retry: a schedule of the same
+        name is made once), so they exist whatever happens after: an automated block's outcome
+        check and recovery check, a human's `--for` expiry. Each reads the state when it runs."""
+        request, decided = decision.request, parse_timestamp(decision.decided_at)
+        trigger = request.trigger
+        if request.action == "waf.block" and trigger.get("kind") == INCIDENT_OPENED:
+            due = decided + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
+            self.deps.schedule(f"waf-outcome-{decision.id}", due, {"task": "outcome-check", "decision": decision.id,
+                                                                   "incident": request.incident, "at": isoformat(due)})
+            self._arm_recovery(request.incident, decided + timedelta(minutes=self.waf["hold_minutes"]))
+        if trigger.get("kind") == "opsctl" and trigger.get("for_minutes"):
+            due = decided + timedelta(minutes=int(trigger["for_minutes"]))
+            undo = "unblock" if request.action == "waf.block" else "block"
+            self.deps.schedule(f"waf-manual-expiry-{decision.id}", due, {
+                "task": "manual", "action": undo, "by": f"{trigger['by']} (expiry)", "at": isoformat(due),
+                "request": trigger["request"]})
+
+    def _arm_recovery(self, incident: str | None, due: datetime) -> None:
+        self.deps.schedule(f"waf-recovery-{incident or 'manual'}-{int(due.timestamp())}", due,
+                           {"task": "recovery-check", "incident": incident, "at": isoformat(due)})
+
     def _flip(self, decision: Decision, waf_action: str, *, resumed: bool) -> dict[str, Any]:
         request = decision.request
+        self._arm(decision)
         try:
             flip = self.rule.set_action(waf_action)
         except RuleMissing as missing:
@@ -261,9 +298,8 @@ class WafService(Remediation):
         return self.report(decision, self.target, "executed")
 
     def _follow_through(self, record: dict[str, Any]) -> None:
-        """The page and (for an automated block) the outcome check of an executed flip, marked done
-        together on the decision record (a crash between the page and the mark pages again: twice,
-        never lost)."""
+        """The page of an executed flip, marked done on the decision record (a crash between the page
+        and its mark pages again: twice, never lost; the page's id is the same both times)."""
         if record.get("done_follow_through"):
             return
         block = record["action"] == "waf.block"
@@ -272,10 +308,6 @@ class WafService(Remediation):
                   f"{record['action']} on {self.target} ({record['decided_by']}).\nWhy: {record['reason']}; trigger "
                   f"{json.dumps(record['trigger'])}.\nIncident: {record['incident'] or '-'}. Decision: {record['id']}. "
                   f"Config version {record['config_version']}. Undo: `opsctl waf {'unblock' if block else 'block'}`.")
-        if block and record["trigger"].get("kind") == INCIDENT_OPENED:
-            due = self.deps.clock.now() + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
-            self.deps.schedule(f"waf-outcome-{record['id']}", due, {"task": "outcome-check", "decision": record["id"],
-                                                                   "incident": record["incident"], "at": isoformat(due)})
         self.guardrails.mark_done(record["id"], "follow_through")
 
     def _note(self, kind: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:

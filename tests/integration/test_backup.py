@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from controlplane.events import BACKUP_CHECK
@@ -152,12 +153,23 @@ def test_a_failed_job_opens_an_incident_with_its_reason_and_the_next_success_res
 
 def test_an_api_error_is_a_blind_spot_never_all_good(backups, harness) -> None:
     backups.points(ORDERS, point(ORDERS, NOW - timedelta(hours=1)))
-    backups.stub.add_client_error("list_recovery_points_by_resource", "ThrottlingException", "Rate exceeded")
+    backups.stub.add_client_error("list_recovery_points_by_resource", "AccessDeniedException", "not authorized")
     backups.plans()
     result = backups.run({"task": "verify"})
     data = next(f for f in result["findings"] if f["subject"] == DATA)
     assert data["state"] == "ALARM" and "freshness unknown" in data["reason"]
     assert len(harness.incidents()) == 1
+
+
+def test_a_throttle_is_retried_not_a_blind_spot(backups, harness) -> None:
+    """Throttling that outlasted the SDK's retries fails the run, for Lambda to retry it (then its
+    dead-letter queue): a blind-spot incident would page for a moment's congestion."""
+    backups.points(ORDERS, point(ORDERS, NOW - timedelta(hours=1)))
+    backups.stub.add_client_error("list_recovery_points_by_resource", "ThrottlingException", "Rate exceeded")
+    backups.plans()
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        backups.run({"task": "verify"})
+    assert harness.incidents() == []
 
 
 def test_no_tagged_resource_at_all_is_a_blind_spot(backups, harness) -> None:

@@ -3,12 +3,14 @@ decision through the guardrails and recorded in the ledger."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from controlplane.clock import isoformat, parse_timestamp
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.ledger import from_item, to_item
 from factories import eventbridge_alarm
@@ -101,8 +103,7 @@ def test_spike_blocks_with_a_decision_record_a_page_and_an_outcome_check(harness
     assert record["details"] == {"previous": "COUNT", "now": "BLOCK", "attempts": 1}
     [page] = harness.notifications("P1")
     assert page["Subject"].endswith("COUNT -> BLOCK") and "opsctl waf unblock" in page["Message"]
-    [outcome] = [s["Name"] for s in harness.follow_ups()]
-    assert outcome == f"waf-outcome-{record['id']}"
+    assert sorted(s["Name"] for s in harness.follow_ups()) == armed(harness, record)
 
 
 def test_a_concurrent_writer_keeps_its_change_and_ours_retries(harness, waf, baseline, monkeypatch) -> None:
@@ -306,6 +307,13 @@ def test_a_missing_rule_fails_closed_with_a_blind_spot_notice(harness, waf, base
     assert decisions(harness)[0]["result"] == "failed"
 
 
+def armed(harness, record: dict) -> list[str]:
+    """The follow-ups an automated block arms before its flip: the outcome check, and the recovery
+    check at the hold time (so no block is left without one, whatever happens after the flip)."""
+    recovery = parse_timestamp(record["decided_at"]) + timedelta(minutes=harness.world.policy["waf"]["hold_minutes"])
+    return [f"waf-outcome-{record['id']}", f"waf-recovery-{record['incident']}-{int(recovery.timestamp())}"]
+
+
 @pytest.mark.parametrize("step", ["UpdateWebACL", "record", "page"])
 def test_a_crash_after_any_step_of_a_block_is_finished_by_the_retry(harness, waf, baseline, monkeypatch,
                                                                      step: str) -> None:
@@ -331,4 +339,84 @@ def test_a_crash_after_any_step_of_a_block_is_finished_by_the_retry(harness, waf
     assert state["last_action"] == "waf.block"  # what the deploy reconciliation re-asserts
     pages = [page["Subject"] for page in harness.notifications("P1")]
     assert pages == [f"[WAF] {record['target']}: COUNT -> BLOCK"] * (2 if step == "page" else 1)
-    assert [s["Name"] for s in harness.follow_ups()] == [f"waf-outcome-{record['id']}"]
+    assert sorted(s["Name"] for s in harness.follow_ups()) == armed(harness, record)
+
+
+def stack_updated(at: datetime) -> dict[str, Any]:
+    stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/financeanalyst-pro-demo-control-plane/1"
+    return {"version": "0", "id": f"cfn-{at.timestamp()}", "detail-type": "CloudFormation Stack Status Change",
+            "source": "aws.cloudformation", "account": "123456789012", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1", "resources": [stack],
+            "detail": {"stack-id": stack, "status-details": {"status": "UPDATE_COMPLETE", "status-reason": ""}}}
+
+
+def test_a_deploy_after_the_spike_does_not_re_block(harness, waf, baseline, config) -> None:
+    """The ledger still says BLOCK (the recovery has not run yet) but CloudWatch says the traffic is
+    normal: the block is no longer wanted, so the deploy's COUNT stands and the recovery check ends it."""
+    spec = config.alarm("traffic-spike")
+    harness.triage(eventbridge_alarm(spec.name, "ALARM", T0, description=spec.tagged_description), at=T0)
+    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    ok_at = T0 + timedelta(minutes=10)
+    harness.triage(eventbridge_alarm(spec.name, "OK", ok_at, previous="ALARM", description=spec.tagged_description),
+                   at=ok_at)
+    waf.write(lambda r: r | {"Action": {"Count": {}}} if r["Name"] == RULE else r)  # CloudFormation resets it
+    [note] = harness.waf(stack_updated(ok_at + timedelta(minutes=1)), at=ok_at + timedelta(minutes=1))
+    assert note["result"] == "skipped" and "traffic alarm is OK" in note["reason"] and waf.action() == "COUNT"
+    assert [d["trigger"]["kind"] for d in decisions(harness)] == ["Incident Opened"]
+
+
+def test_the_recovery_check_re_arms_while_the_block_stands(harness, waf, baseline, config) -> None:
+    """Armed with the block, the recovery check finds the spike still on: it keeps blocking and
+    checks again (a block never depends on the "Incident Resolved" event arriving); once traffic has
+    been normal long enough it returns to COUNT and arms nothing more."""
+    spec = config.alarm("traffic-spike")
+    harness.triage(eventbridge_alarm(spec.name, "ALARM", T0, description=spec.tagged_description), at=T0)
+    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    [record] = decisions(harness)
+    [armed_check] = [s for s in harness.follow_ups() if s["Name"].startswith("waf-recovery-")]
+    harness.world.client("scheduler").delete_schedule(Name=armed_check["Name"], GroupName=armed_check["GroupName"])
+    hold = T0 + timedelta(minutes=harness.world.policy["waf"]["hold_minutes"])
+    [still] = harness.waf(json.loads(armed_check["Target"]["Input"]), at=hold)
+    assert still["result"] == "skipped" and "checking again" in still["reason"] and waf.action() == "BLOCK"
+    [again] = [s for s in harness.follow_ups() if s["Name"].startswith("waf-recovery-")]
+    assert parse_timestamp(json.loads(again["Target"]["Input"])["at"]) > hold
+    harness.world.client("scheduler").delete_schedule(Name=again["Name"], GroupName=again["GroupName"])
+    harness.triage(eventbridge_alarm(spec.name, "OK", hold, previous="ALARM", description=spec.tagged_description),
+                   at=hold)
+    later = hold + timedelta(hours=1)
+    [back] = harness.waf({"task": "recovery-check", "incident": record["incident"], "at": isoformat(later)}, at=later)
+    assert (back["type"], back["result"]) == ("waf.count", "executed") and waf.action() == "COUNT"
+    [after] = harness.waf({"task": "recovery-check", "incident": record["incident"], "at": "later"},
+                          at=later + timedelta(minutes=1))
+    assert after["result"] == "skipped" and "already COUNT" in after["reason"]
+    assert not [s for s in harness.follow_ups() if s["Name"].startswith("waf-recovery-")]
+
+
+def test_the_recovery_check_leaves_a_human_s_block(harness, waf, baseline) -> None:
+    harness.waf(harness.human({"task": "manual", "action": "block", "by": "alice"}), at=T0)
+    assert waf.action() == "BLOCK"
+    [left] = harness.waf({"task": "recovery-check", "incident": None, "at": "x"}, at=T0 + timedelta(hours=2))
+    assert left["result"] == "skipped" and "human:alice's" in left["reason"] and waf.action() == "BLOCK"
+
+
+def test_an_outcome_check_pages_when_the_block_never_completed(harness, waf, baseline, monkeypatch) -> None:
+    """The decision was recorded and the checks armed, then every attempt died before the flip (the
+    trigger is on the dead-letter queue): the outcome check says so to a human instead of judging
+    an action that never happened."""
+    import rate_limit
+
+    def unreachable(*_: Any, **__: Any) -> Any:
+        raise LambdaDied("Lambda runtime exited before UpdateWebACL")
+
+    monkeypatch.setattr(rate_limit.RateLimitRule, "set_action", unreachable)
+    with pytest.raises(LambdaDied):
+        harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
+    monkeypatch.undo()
+    [record] = decisions(harness)
+    assert record["result"] == "executing" and waf.action() == "COUNT"
+    [check] = [s for s in harness.follow_ups() if s["Name"].startswith("waf-outcome-")]
+    [checked] = harness.waf(json.loads(check["Target"]["Input"]), at=T0 + timedelta(minutes=15))
+    assert checked["result"] == "failed" and "never completed" in checked["reason"]
+    [page] = harness.notifications("P1")
+    assert page["Subject"] == f"[P1] waf.block of {record['target']} did not complete"
+    assert "outcome" not in decisions(harness)[0]

@@ -9,7 +9,7 @@ Checks, in order (the first that stops an action names the reason):
 
 Ledger items (pk / sk):
   CONTROL / KILL_SWITCH, CONTROL / PAUSE#<capability>   {until, by, reason}
-  TARGET#<target> / STATE      {last_action, last_action_at, toggles: [iso, …]} (last hour)
+  TARGET#<target> / STATE      {last_action, last_action_at, decided_by, toggles: [iso, …]} (last hour)
   BUDGET / <yyyy-mm-ddThh>     {count}
   DECISION#<id> / META         the decision record (listed through GSI1, partition DECISIONS)
 """
@@ -263,7 +263,7 @@ class Guardrails:
             toggles = [*decision.recent_toggles, now] if decision.request.toggles else decision.recent_toggles
             operations.append({"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"TARGET#{decision.request.target}", "sk": "STATE", "last_action": decision.request.action,
-                "last_action_at": now, "toggles": toggles,
+                "last_action_at": now, "toggles": toggles, "decided_by": decision.request.decided_by,
             })}})
             for alarm in causes:
                 operations.append({"Put": {"TableName": self.table, "Item": to_item({

@@ -12,6 +12,7 @@ from controlplane.clock import isoformat
 from controlplane.errors import IncidentNotFound
 from controlplane.guardrails import EXECUTING, ActionRequest, Decision, Guardrails
 from controlplane.ledger import IncidentLedger, read_item, to_item
+from controlplane.notify import PAGE_ID, content_id, message_attributes
 from controlplane.runtime import Dependencies
 
 
@@ -97,9 +98,28 @@ class Remediation:
         return self.report(decision, request.target, "skipped") | {
             "reason": f"already decided ({earlier['verdict']}) for this trigger"}
 
+    def unfinished(self, event: dict[str, Any], target: str, severity: str) -> dict[str, Any] | None:
+        """Why an outcome check has nothing to check (None: its decision executed, check it). The
+        check is armed before the act: a decision still executing by now never completed (its
+        retries are spent and dead-lettered), which a human must finish."""
+        record = self.item(f"DECISION#{event['decision']}", "META") or {"result": "unknown"}
+        if record["result"] == "executed":
+            return None
+        incident = event.get("incident")
+        if record["result"] == EXECUTING:
+            self.page(severity, f"[{severity}] {record['action']} of {target} did not complete",
+                      f"Decision {event['decision']} ({record['reason']}) was recorded, but its action never "
+                      f"completed: {target} may be half changed. Check it, then finish or undo it with opsctl. "
+                      f"Incident {incident or '-'}.")
+            return self.note("outcome-check", target, "failed", "the action never completed: a human is paged", incident)
+        return self.note("outcome-check", target, "skipped",
+                         f"decision {event['decision']} ended {record['result']}: nothing to check", incident)
+
     def page(self, severity: str, subject: str, message: str) -> None:
-        self.deps.client("sns").publish(TopicArn=self.deps.settings.notify_topics[severity], Subject=subject[:100],
-                                        Message=message)
+        self.deps.client("sns").publish(
+            TopicArn=self.deps.settings.notify_topics[severity], Subject=subject[:100], Message=message,
+            MessageAttributes=message_attributes({"kind": self.capability, "severity": severity,
+                                                  PAGE_ID: content_id(severity, subject, message)}))
 
     @staticmethod
     def report(decision: Decision, target: str, result: str) -> dict[str, Any]:
