@@ -69,7 +69,12 @@ def send(outbox: dict[str, Any], deps: Dependencies) -> str:
             Message=note["message"],
             MessageAttributes=message_attributes(note["attributes"] | {PAGE_ID: outbox["transition_id"]}),
         )
-        marks.mark(outbox, PAGE_SENT, isoformat(deps.clock.now()), page_message_id=message.get("MessageId", ""))
+        try:
+            marks.mark(outbox, PAGE_SENT, isoformat(deps.clock.now()), page_message_id=message.get("MessageId", ""))
+        except ClientError:
+            # The page went out. Failing the record now would certainly page again on the retry; an
+            # unmarked page only pages again if the record is ever redelivered for another reason.
+            logger.warning("page sent, its mark not written", extra={"sk": outbox.get("sk")}, exc_info=True)
     return str(outbox["transition_id"])
 
 

@@ -228,6 +228,26 @@ def test_a_redelivered_outbox_record_sends_only_what_was_not_sent(harness, error
     assert all("page_sent_at" in item for item in harness.ledger_items("OUTBOX"))
 
 
+def test_a_page_whose_mark_is_throttled_is_not_sent_again(harness, error_rate, monkeypatch) -> None:
+    """The page went out and only its mark failed: the record is not failed (its retry would page
+    again for certain); the page carries its id, the transition, for consumers that deduplicate."""
+    ledger_client = harness.deps.client("dynamodb")
+    real_update = ledger_client.update_item
+
+    def throttle_the_page_mark(**kwargs):
+        if "page_sent_at" in kwargs["ExpressionAttributeNames"].values():
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "UpdateItem")
+        return real_update(**kwargs)
+
+    monkeypatch.setattr(ledger_client, "update_item", throttle_the_page_mark)
+    assert harness.triage(error_rate("ALARM", T0), at=T0)[0]["result"] == "opened"
+    monkeypatch.undo()
+    assert harness.relay() == 0  # nothing failed, nothing to redeliver
+    [page] = harness.notifications("P2")
+    [item] = harness.ledger_items("OUTBOX")
+    assert page["MessageAttributes"]["page_id"]["Value"] == item["transition_id"] and "page_sent_at" not in item
+
+
 def test_relay_retries_from_the_first_failed_record_only(harness, config, monkeypatch) -> None:
     from opsctl import lambda_host
 

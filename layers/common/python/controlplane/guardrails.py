@@ -17,16 +17,20 @@ Ledger items (pk / sk):
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.ledger import from_item, to_item
 from controlplane.maintenance import ACTIVE_KEY, covering, windows_of
 
 EXECUTE, DRY_RUN, SKIP = "execute", "dry_run", "skip"
+logger = logging.getLogger("guardrails")
 
 
 class Check(StrEnum):
@@ -282,13 +286,18 @@ class Guardrails:
         return record
 
     def mark_done(self, decision_id_: str, step: str) -> None:
-        """A step after an executed decision (its page, its follow-up schedule) is done: a retry of
-        the trigger does only the steps not marked."""
-        self.client.update_item(
-            TableName=self.table, Key=to_item({"pk": f"DECISION#{decision_id_}", "sk": "META"}),
-            UpdateExpression="SET #step = if_not_exists(#step, :at)", ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#step": f"done_{step}"},
-            ExpressionAttributeValues=to_item({":at": isoformat(self.clock.now())}))
+        """A step after an executed decision (its page) is done: a retry of the trigger does only the
+        steps not marked. The step has happened by now, so a mark that cannot be written is logged,
+        not raised: raising would make Lambda's retry certainly repeat it."""
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=to_item({"pk": f"DECISION#{decision_id_}", "sk": "META"}),
+                UpdateExpression="SET #step = if_not_exists(#step, :at)", ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#step": f"done_{step}"},
+                ExpressionAttributeValues=to_item({":at": isoformat(self.clock.now())}))
+        except ClientError:
+            logger.warning("step done, its mark not written", extra={"decision": decision_id_, "step": step},
+                           exc_info=True)
 
     def record_outcome(self, decision_id_: str, outcome: str, details: dict[str, Any]) -> None:
         self.client.update_item(
