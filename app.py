@@ -14,9 +14,9 @@ import aws_cdk as cdk  # noqa: E402
 from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION  # noqa: E402
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 
+from controlplane.config import ControlPlaneConfig, load_config  # noqa: E402
 from controlplane.errors import ConfigError  # noqa: E402
 from controlplane.events import stack_name  # noqa: E402
-from stacks.config import ControlPlaneConfig, load_config  # noqa: E402
 from stacks.control_plane_stack import ControlPlaneStack  # noqa: E402
 
 

@@ -19,8 +19,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT), str(ROOT / "cli"), str(ROOT / "tests")]
 
+from controlplane.config import load_config  # noqa: E402
 from faults import COUNTS, FaultPlan, divergence, run  # noqa: E402
-from stacks.config import load_config  # noqa: E402
 
 EXAMPLES = ("incident-day", "bad-deploy", "traffic-spike", "maintenance-window", "stale-backup")
 THROTTLE_RATE = 0.2  # per SDK attempt: a call fails when all three attempts are throttled (0.8 %)

@@ -27,11 +27,11 @@ from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 
 from controlplane.clock import FixedClock  # noqa: E402
+from controlplane.config import load_config  # noqa: E402
 from controlplane.runtime import Dependencies  # noqa: E402
 from factories import eventbridge_alarm  # noqa: E402
 from opsctl import lambda_host  # noqa: E402
 from opsctl.world import drain, provision, use_fake_credentials  # noqa: E402
-from stacks.config import load_config  # noqa: E402
 
 IMPORT_RUNS = 15
 TRIAGE_RUNS = 200

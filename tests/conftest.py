@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from moto import mock_aws
 
 from controlplane.clock import FixedClock
+from controlplane.config import ControlPlaneConfig, load_config
 from controlplane.ledger import IncidentLedger, from_item
 from controlplane.remediation import record_human_request
 from controlplane.runtime import Dependencies
@@ -24,7 +25,6 @@ from iam_audit import CallRecorder
 from opsctl import lambda_host
 from opsctl.world import LocalWorld, drain, provision, use_fake_credentials
 from paths import DEMO_CONFIG
-from stacks.config import ControlPlaneConfig, load_config
 
 # Every AWS call a handler makes in any test is recorded for the IAM audit (tests/infra/test_iam.py),
 # which runs last: what the functions called, checked against the roles the template gives them.

@@ -19,6 +19,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from controlplane.config import ControlPlaneConfig
 from controlplane.events import function_name
 from controlplane.guardrails import DECISION_PARTITION, EXECUTING
 from controlplane.ledger import IncidentLedger, from_item
@@ -26,7 +27,6 @@ from controlplane.notify import PAGE_ID
 from opsctl import lambda_host
 from opsctl.replay import Replay
 from opsctl.world import LocalWorld, drain
-from stacks.config import ControlPlaneConfig
 
 
 class LambdaDied(BaseException):

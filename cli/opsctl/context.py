@@ -21,12 +21,12 @@ import boto3
 from moto import mock_aws
 
 from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timestamp
+from controlplane.config import ControlPlaneConfig, load_config
 from controlplane.events import checks_group, notify_topic, ops_bus_name
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
 from opsctl.world import LocalWorld, provision, use_fake_credentials
-from stacks.config import ControlPlaneConfig, load_config
 
 
 @dataclass

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.config import ControlPlaneConfig
 from controlplane.events import calendar_group, checks_group, function_name, ops_bus_name, stack_name
 from opsctl.lambda_host import FUNCTIONS_DIR
 from opsctl.routes import DRILL_TASK, intake_routes, ops_bus_routes
-from stacks.config import ControlPlaneConfig
 
 DEFAULT_BUS = "default"
 # AWS's scheduled time, substituted by EventBridge Scheduler at each firing.

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat
+from controlplane.config import CAPABILITIES, load_config
 from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
 from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
@@ -24,7 +25,6 @@ from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
 from opsctl.story import incident_story
-from stacks.config import CAPABILITIES, load_config
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 STATUSES = {"OPEN", "ACKNOWLEDGED", "RESOLVED"}

@@ -15,6 +15,7 @@ from moto import mock_aws
 from moto.events.models import EventPattern
 
 from controlplane.clock import FixedClock, parse_timestamp
+from controlplane.config import ControlPlaneConfig
 from controlplane.events import DEPLOY_SOURCE, stack_name
 from controlplane.ledger import IncidentLedger
 from opsctl import lambda_host
@@ -28,7 +29,6 @@ from opsctl.world import (
     seed_traffic_history,
     use_fake_credentials,
 )
-from stacks.config import ControlPlaneConfig
 
 
 @dataclass

@@ -23,6 +23,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.events.models import EventPattern
 
 from controlplane.clock import Clock, isoformat, parse_timestamp
+from controlplane.config import ControlPlaneConfig
 from controlplane.events import (
     INCIDENT_OPENED,
     OPS_SOURCE,
@@ -42,7 +43,6 @@ from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
 from opsctl import deployment, lambda_host
-from stacks.config import ControlPlaneConfig
 from stacks.waf_rules import web_acl_properties
 
 FAKE_CREDENTIALS = {

@@ -11,7 +11,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from stacks.config import AlarmSpec
+from controlplane.config import AlarmSpec
 
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")  # GreaterThanThreshold → GREATER_THAN_THRESHOLD
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from controlplane.config import ControlPlaneConfig
 from faults import COUNTS, FaultPlan, divergence, run
 from opsctl import lambda_host
 from paths import ROOT
-from stacks.config import ControlPlaneConfig
 
 SEEDS = range(3)
 
@@ -21,7 +21,7 @@ def lines(example: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def config() -> ControlPlaneConfig:
-    from stacks.config import load_config
+    from controlplane.config import load_config
 
     return load_config(ROOT / "config" / "demo.yaml")
 

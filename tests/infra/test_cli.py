@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.config import load_config
 from paths import ROOT
-from stacks.config import load_config
 
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 SHIPPED = sorted(path.name.removesuffix(".yaml") for path in (ROOT / "config").glob("*.yaml"))

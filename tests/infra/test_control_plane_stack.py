@@ -345,7 +345,7 @@ def test_an_existing_web_acl_is_used_not_created(config, tmp_path) -> None:
 
 def test_the_production_example_synthesizes_through_cdk_nag(tmp_path) -> None:
     from app import build_app
-    from stacks.config import load_config
+    from controlplane.config import load_config
 
     production = load_config(ROOT / "config" / "production.example.yaml")
     assembly = build_app(production, outdir=str(tmp_path)).synth()  # raises on any unacknowledged finding

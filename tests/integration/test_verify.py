@@ -11,6 +11,7 @@ import pytest
 from moto.sns.models import sns_backends
 
 from controlplane.clock import FixedClock
+from controlplane.config import ControlPlaneConfig
 from controlplane.events import INCIDENT_OPENED_PATTERN
 from opsctl import deployment
 from opsctl.context import OperatorContext
@@ -18,7 +19,6 @@ from opsctl.main import main
 from opsctl.verify import AREAS, Check, verify
 from opsctl.world import LocalWorld
 from paths import ROOT
-from stacks.config import ControlPlaneConfig
 
 
 def checks_of(world: LocalWorld, config: ControlPlaneConfig) -> list[Check]:

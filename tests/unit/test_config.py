@@ -4,9 +4,9 @@ import re
 import pytest
 import yaml
 
+from controlplane.config import parse_config, validate_cron
 from controlplane.errors import ConfigError
 from paths import DEMO_CONFIG
-from stacks.config import parse_config, validate_cron
 
 RAW = yaml.safe_load(DEMO_CONFIG.read_text())
 
@@ -100,8 +100,8 @@ def test_invalid_scheduler_expressions(expression: str) -> None:
 
 
 def test_the_production_example_is_valid_and_differs_where_it_should() -> None:
+    from controlplane.config import load_config
     from paths import ROOT
-    from stacks.config import load_config
 
     production = load_config(ROOT / "config" / "production.example.yaml")
     assert production.prefix == "financeanalyst-pro-production" and production.account == "111122223333"

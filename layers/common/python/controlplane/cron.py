@@ -13,6 +13,57 @@ from zoneinfo import ZoneInfo
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Scheduler numbers them 1-7
+# The six fields in order: name, bounds, and the names a field may use for its numbers.
+FIELDS = (("minutes", 0, 59, ()), ("hours", 0, 23, ()), ("day-of-month", 1, 31, ()), ("month", 1, 12, MONTHS),
+          ("day-of-week", 1, 7, DAYS), ("year", 1970, 2199, ()))
+
+
+def problem(expression: Any) -> str | None:
+    """Why `expression` is not an EventBridge Scheduler `cron(...)` or `rate(...)` (None: it is one)."""
+    if not isinstance(expression, str):
+        return "must be a cron(...) or rate(...) string"
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if rate:
+        return "rate must be at least 1" if int(rate.group(1)) < 1 else None
+    match = re.fullmatch(r"cron\((.*)\)", expression)
+    fields = match.group(1).split() if match else []
+    if len(fields) != len(FIELDS):
+        return f"{expression!r} is not cron(minutes hours day-of-month month day-of-week year)"
+    for value, (name, low, high, names) in zip(fields, FIELDS, strict=True):
+        if not _cron_field_ok(value, name, low, high, names):
+            return f"bad {name} field {value!r} in {expression!r}"
+    if (fields[2] == "?") == (fields[4] == "?"):
+        return f"exactly one of day-of-month and day-of-week must be '?' in {expression!r}"
+    return None
+
+
+def _cron_field_ok(value: str, name: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    if value == "?":
+        return name in ("day-of-month", "day-of-week")
+    if name == "day-of-week" and "#" in value:
+        day, _, nth = value.partition("#")
+        return _cron_atom_ok(day, low, high, names) and nth.isdigit() and 1 <= int(nth) <= 5
+    if name == "day-of-month" and re.fullmatch(r"L|LW|\d{1,2}W", value):
+        return value in ("L", "LW") or 1 <= int(value[:-1]) <= 31
+    if name == "day-of-week" and re.fullmatch(r"[1-7]L|L", value):
+        return True
+    for part in value.split(","):
+        base, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) >= 1):
+            return False
+        if base == "*":
+            continue
+        bounds = base.split("-")
+        if len(bounds) > 2 or not all(_cron_atom_ok(bound, low, high, names) for bound in bounds):
+            return False
+    return True
+
+
+def _cron_atom_ok(atom: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    if atom.upper() in names:
+        return True
+    return atom.isdigit() and low <= int(atom) <= high
+
 
 
 def _values(field: str, low: int, high: int, names: tuple[str, ...] = ()) -> set[int]:

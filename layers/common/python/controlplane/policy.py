@@ -1,4 +1,4 @@
-"""The compiled policy: the validated config as synth wrote it (see stacks/config.py).
+"""The compiled policy: the validated config as synth wrote it (controlplane.config.compiler).
 
 Lambdas only `json.load` it; all parsing and validation happened at synth."""
 

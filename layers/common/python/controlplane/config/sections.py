@@ -1,27 +1,29 @@
-"""Load `config/<env>.yaml`, validate it with errors that name the key, and compile the policy
-the Lambdas read. Runs at synth and in `opsctl replay`; never in a Lambda."""
+"""One validator per section of `config/<env>.yaml`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from controlplane.alarm_tags import format_tags
+from controlplane.config.model import AlarmSpec, ControlPlaneConfig
+from controlplane.config.readers import (
+    _NAME,
+    _int,
+    _mapping,
+    _name,
+    _no_unknown,
+    _number,
+    _severity,
+    _str,
+    validate_cron,
+)
 from controlplane.errors import ConfigError
 from controlplane.events import BACKUP_COMPONENT, DRILL_ALARM_KEY, DRILL_COMPONENT
-from controlplane.policy import alarm_arn
+from controlplane.settings import SEVERITIES
 
-SEVERITIES = ("P0", "P1", "P2", "P3")
 COMPARISONS = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold")
 _STATISTIC = re.compile(r"^(Average|Sum|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d+)?)$")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
@@ -49,142 +51,6 @@ WAF_REGION = "us-east-1"
 # The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
 # to hear that paging is broken.
 DRILL_DEFAULTS = {"schedule": "cron(0 10 ? * TUE *)", "timeout_seconds": 300}
-
-
-@dataclass(frozen=True)
-class AlarmSpec:
-    key: str
-    name: str
-    description: str
-    namespace: str
-    metric_name: str
-    statistic: str
-    period_seconds: int
-    dimensions: dict[str, str]
-    comparison: str
-    threshold: float
-    evaluation_periods: int
-    severity: str
-    remediation: str
-    component: str
-    impact: str
-    runbook_section: str
-    bands: tuple[dict[str, Any], ...]
-    # Set for an alarm given as baseline × multiplier (the traffic alarm, whose baseline the WAF's
-    # hourly job recomputes and multiplies again).
-    multiplier: float | None = None
-
-    @property
-    def tagged_description(self) -> str:
-        """The alarm description, carrying the alarm's own severity for triage."""
-        return format_tags(self.description, severity=self.severity, remediation=self.remediation,
-                           runbook=self.runbook_section)
-
-
-@dataclass(frozen=True)
-class ControlPlaneConfig:
-    app: str
-    environment: str
-    account: str
-    region: str
-    timezone: str
-    runbook_url: str
-    severities: dict[str, dict[str, Any]]
-    contacts: dict[str, tuple[str, ...]]
-    alarms: tuple[AlarmSpec, ...]
-    classification: dict[str, Any]
-    triage: dict[str, int]
-    schedules: dict[str, str]
-    guardrails: dict[str, int]
-    capabilities: dict[str, dict[str, Any]]
-    waf: dict[str, Any]
-    rollback: dict[str, Any]
-    maintenance: dict[str, Any]
-    escalation: dict[str, Any]
-    status_page: dict[str, Any]
-    reports: dict[str, Any]
-    backup: dict[str, Any]
-    intake: dict[str, Any]
-    deployers: tuple[str, ...]
-    drill: dict[str, Any]
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.app}-{self.environment}"
-
-    def alarm_arn(self, name: str) -> str:
-        return alarm_arn(self.region, self.account, name)
-
-    def policy(self) -> dict[str, Any]:
-        """What the Lambdas read at run time; its hash is the config version in decision records."""
-        body = {
-            "app": self.app,
-            "environment": self.environment,
-            "account": self.account,
-            "region": self.region,
-            "runbook_url": self.runbook_url,
-            "severities": self.severities,
-            "alarms": {
-                spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands),
-                            "threshold": spec.threshold, "comparison": spec.comparison,
-                            "remediation": spec.remediation, "component": spec.component, "impact": spec.impact,
-                            "runbook_section": spec.runbook_section}
-                for spec in self.alarms
-            },
-            "classification": self.classification,
-            "triage": {
-                "max_event_age_seconds": self.triage["max_event_age_minutes"] * 60,
-            },
-            "guardrails": self.guardrails,
-            "capabilities": self.capabilities,
-            "intake": {
-                # This deployment's own account always; the others only as configured.
-                "allowed_accounts": {self.account: {"trust_tags": True}} | self.intake["allowed_accounts"],
-                "suspicious_claims_per_hour": self.intake["suspicious_claims_per_hour"],
-            },
-            "waf": self.waf | {"traffic_alarm": self.alarm("traffic-spike").name,
-                               "traffic_multiplier": self.alarm("traffic-spike").multiplier,
-                               "trigger_alarm_arns": [self.alarm_arn(self.alarm(key).name)
-                                                      for key in self.waf["trigger_alarms"]],
-                               "alarm_period_seconds": self.alarm("traffic-spike").period_seconds,
-                               # Alarms our own block sets off: they join the incident, they do not page.
-                               "side_effect_alarms": [f"{self.prefix}-waf-blocked-requests"]},
-            "rollback": self.rollback | {"targets": {
-                name: spec | {"alarm_arns": [self.alarm_arn(alarm) for alarm in spec["alarms"]]}
-                for name, spec in self.rollback["targets"].items()}},
-            "timezone": self.timezone,
-            "schedules": self.schedules,
-            "maintenance": self.maintenance,
-            "escalation": self.escalation,
-            "status_page": self.status_page,
-            "reports": self.reports,
-            "backup": self.backup,
-            "components": sorted({spec.component for spec in self.alarms} - {DRILL_COMPONENT}),
-            "drill": self.drill | {"alarm": self.alarm(DRILL_ALARM_KEY).name},
-        }
-        return {"config_version": self.version} | body
-
-    @property
-    def version(self) -> str:
-        """Hash of the whole validated config: any change to it, deployed or not, is a new version."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
-
-    def alarm(self, key: str) -> AlarmSpec:
-        return next(spec for spec in self.alarms if spec.key == key)
-
-
-def load_config(path: str | Path) -> ControlPlaneConfig:
-    source = Path(path)
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ConfigError(f"{source}: no such config file") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: not valid YAML: {error}") from error
-    try:
-        return parse_config(raw)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from error
 
 
 def parse_config(raw: Any) -> ControlPlaneConfig:
@@ -688,108 +554,3 @@ def _backup(raw: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("backup.tolerance_percent: between 0 and 100")
     return result
 
-
-_CRON_FIELDS = (
-    ("minutes", 0, 59, ()), ("hours", 0, 23, ()), ("day-of-month", 1, 31, ()),
-    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
-    ("day-of-week", 1, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")), ("year", 1970, 2199, ()),
-)
-
-
-def validate_cron(expression: Any, where: str) -> str:
-    """EventBridge Scheduler `cron(min hour dom month dow year)`, including `?`, `L`, `W` and `#`."""
-    if not isinstance(expression, str):
-        raise ConfigError(f"{where}: must be a cron(...) or rate(...) string")
-    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
-    if rate:
-        if int(rate.group(1)) < 1:
-            raise ConfigError(f"{where}: rate must be at least 1")
-        return expression
-    match = re.fullmatch(r"cron\((.*)\)", expression)
-    fields = match.group(1).split() if match else []
-    if len(fields) != 6:
-        raise ConfigError(f"{where}: {expression!r} is not cron(minutes hours day-of-month month day-of-week year)")
-    for value, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-        if not _cron_field_ok(value, name, low, high, names):
-            raise ConfigError(f"{where}: bad {name} field {value!r} in {expression!r}")
-    if (fields[2] == "?") == (fields[4] == "?"):
-        raise ConfigError(f"{where}: exactly one of day-of-month and day-of-week must be '?' in {expression!r}")
-    return expression
-
-
-def _cron_field_ok(value: str, name: str, low: int, high: int, names: tuple[str, ...]) -> bool:
-    if value == "?":
-        return name in ("day-of-month", "day-of-week")
-    if name == "day-of-week" and "#" in value:
-        day, _, nth = value.partition("#")
-        return _cron_atom_ok(day, low, high, names) and nth.isdigit() and 1 <= int(nth) <= 5
-    if name == "day-of-month" and re.fullmatch(r"L|LW|\d{1,2}W", value):
-        return value in ("L", "LW") or 1 <= int(value[:-1]) <= 31
-    if name == "day-of-week" and re.fullmatch(r"[1-7]L|L", value):
-        return True
-    for part in value.split(","):
-        base, _, step = part.partition("/")
-        if step and not (step.isdigit() and int(step) >= 1):
-            return False
-        if base == "*":
-            continue
-        bounds = base.split("-")
-        if len(bounds) > 2 or not all(_cron_atom_ok(bound, low, high, names) for bound in bounds):
-            return False
-    return True
-
-
-def _cron_atom_ok(atom: str, low: int, high: int, names: tuple[str, ...]) -> bool:
-    if atom.upper() in names:
-        return True
-    return atom.isdigit() and low <= int(atom) <= high
-
-
-# --- small typed readers whose errors name the key ------------------------------------------------
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: must be a mapping")
-    return value
-
-
-def _no_unknown(raw: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        place = f"{where}." if where else ""
-        raise ConfigError(f"{place}{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _str(raw: dict[str, Any], key: str, where: str = "") -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where + '.' if where else ''}{key}: required, a non-empty string")
-    return value
-
-
-def _name(raw: dict[str, Any], key: str) -> str:
-    value = _str(raw, key)
-    if not _NAME.match(value):
-        raise ConfigError(f"{key}: {value!r} must be lower-case letters, digits and dashes (max 31)")
-    return value
-
-
-def _int(raw: dict[str, Any], key: str, where: str) -> int:
-    value = raw.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{where}.{key}: required, a whole number")
-    return value
-
-
-def _number(raw: dict[str, Any], key: str, where: str) -> float:
-    value = raw.get(key)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ConfigError(f"{where}.{key}: required, a number")
-    return float(value)
-
-
-def _severity(raw: dict[str, Any], key: str, where: str) -> str:
-    value = raw.get(key)
-    if value not in SEVERITIES:
-        raise ConfigError(f"{where}.{key}: {value!r} is not one of {', '.join(SEVERITIES)}")
-    return str(value)

@@ -1,0 +1,60 @@
+"""The compiler: the validated config → the policy the Lambdas read (JSON, written at synth)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from controlplane.events import DRILL_ALARM_KEY, DRILL_COMPONENT
+
+if TYPE_CHECKING:
+    from controlplane.config.model import ControlPlaneConfig
+
+
+def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
+    """What the Lambdas read at run time; its hash is the config version in decision records."""
+    body = {
+        "app": config.app,
+        "environment": config.environment,
+        "account": config.account,
+        "region": config.region,
+        "runbook_url": config.runbook_url,
+        "severities": config.severities,
+        "alarms": {
+            spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands),
+                        "threshold": spec.threshold, "comparison": spec.comparison,
+                        "remediation": spec.remediation, "component": spec.component, "impact": spec.impact,
+                        "runbook_section": spec.runbook_section}
+            for spec in config.alarms
+        },
+        "classification": config.classification,
+        "triage": {
+            "max_event_age_seconds": config.triage["max_event_age_minutes"] * 60,
+        },
+        "guardrails": config.guardrails,
+        "capabilities": config.capabilities,
+        "intake": {
+            # This deployment's own account always; the others only as configured.
+            "allowed_accounts": {config.account: {"trust_tags": True}} | config.intake["allowed_accounts"],
+            "suspicious_claims_per_hour": config.intake["suspicious_claims_per_hour"],
+        },
+        "waf": config.waf | {"traffic_alarm": config.alarm("traffic-spike").name,
+                           "traffic_multiplier": config.alarm("traffic-spike").multiplier,
+                           "trigger_alarm_arns": [config.alarm_arn(config.alarm(key).name)
+                                                  for key in config.waf["trigger_alarms"]],
+                           "alarm_period_seconds": config.alarm("traffic-spike").period_seconds,
+                           # Alarms our own block sets off: they join the incident, they do not page.
+                           "side_effect_alarms": [f"{config.prefix}-waf-blocked-requests"]},
+        "rollback": config.rollback | {"targets": {
+            name: spec | {"alarm_arns": [config.alarm_arn(alarm) for alarm in spec["alarms"]]}
+            for name, spec in config.rollback["targets"].items()}},
+        "timezone": config.timezone,
+        "schedules": config.schedules,
+        "maintenance": config.maintenance,
+        "escalation": config.escalation,
+        "status_page": config.status_page,
+        "reports": config.reports,
+        "backup": config.backup,
+        "components": sorted({spec.component for spec in config.alarms} - {DRILL_COMPONENT}),
+        "drill": config.drill | {"alarm": config.alarm(DRILL_ALARM_KEY).name},
+    }
+    return {"config_version": config.version} | body

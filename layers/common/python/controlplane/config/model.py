@@ -1,0 +1,90 @@
+"""The validated config: what synth builds the stacks from and compiles the policy from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from controlplane.alarm_tags import format_tags
+from controlplane.config.compiler import compile_policy
+from controlplane.policy import alarm_arn
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    key: str
+    name: str
+    description: str
+    namespace: str
+    metric_name: str
+    statistic: str
+    period_seconds: int
+    dimensions: dict[str, str]
+    comparison: str
+    threshold: float
+    evaluation_periods: int
+    severity: str
+    remediation: str
+    component: str
+    impact: str
+    runbook_section: str
+    bands: tuple[dict[str, Any], ...]
+    # Set for an alarm given as baseline × multiplier (the traffic alarm, whose baseline the WAF's
+    # hourly job recomputes and multiplies again).
+    multiplier: float | None = None
+
+    @property
+    def tagged_description(self) -> str:
+        """The alarm description, carrying the alarm's own severity for triage."""
+        return format_tags(self.description, severity=self.severity, remediation=self.remediation,
+                           runbook=self.runbook_section)
+
+
+@dataclass(frozen=True)
+class ControlPlaneConfig:
+    app: str
+    environment: str
+    account: str
+    region: str
+    timezone: str
+    runbook_url: str
+    severities: dict[str, dict[str, Any]]
+    contacts: dict[str, tuple[str, ...]]
+    alarms: tuple[AlarmSpec, ...]
+    classification: dict[str, Any]
+    triage: dict[str, int]
+    schedules: dict[str, str]
+    guardrails: dict[str, int]
+    capabilities: dict[str, dict[str, Any]]
+    waf: dict[str, Any]
+    rollback: dict[str, Any]
+    maintenance: dict[str, Any]
+    escalation: dict[str, Any]
+    status_page: dict[str, Any]
+    reports: dict[str, Any]
+    backup: dict[str, Any]
+    intake: dict[str, Any]
+    deployers: tuple[str, ...]
+    drill: dict[str, Any]
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.app}-{self.environment}"
+
+    def alarm_arn(self, name: str) -> str:
+        return alarm_arn(self.region, self.account, name)
+
+    def policy(self) -> dict[str, Any]:
+        """What the Lambdas read at run time; its hash is the config version in decision records."""
+        return compile_policy(self)
+
+    @property
+    def version(self) -> str:
+        """Hash of the whole validated config: any change to it, deployed or not, is a new version."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+    def alarm(self, key: str) -> AlarmSpec:
+        return next(spec for spec in self.alarms if spec.key == key)
+
