@@ -138,8 +138,8 @@ class DeadLettered(Exception):
 class FaultyReplay(Replay):
     """The replay with Lambda's retries and dead-letter queues modelled for failed invocations:
     asynchronous invocations get ASYNC_ATTEMPTS (at once: the replay's clock is the events'), the
-    stream's batches are retried from their first record until the relay's retries are spent (the
-    world's pump). A crashed container is gone: the retry starts cold. Every page delivered is kept
+    stream's batches are bisected on a function error and retried from a failed record until the
+    relay's retries are spent (the world's pump). A crashed container is gone: the retry starts cold. Every page delivered is kept
     (with its attributes) for `outcome`."""
 
     def __init__(self, config: ControlPlaneConfig, log: FaultLog) -> None:
@@ -168,16 +168,15 @@ class FaultyReplay(Replay):
 
     def invoke(self, function: str, event: Any) -> Any:
         assert self.world is not None
+        if function == OUTBOX_RELAY:
+            return self.relay_bisecting(event["Records"])
         failure: BaseException | None = None
-        for _ in range(1 if function == OUTBOX_RELAY else ASYNC_ATTEMPTS):
+        for _ in range(ASYNC_ATTEMPTS):
             try:
                 return super().invoke(function, event)
             except (Exception, LambdaDied) as error:  # noqa: BLE001 - any failure is Lambda's to retry
                 self.world.forget_container(function)
                 failure = error
-        if function == OUTBOX_RELAY:
-            # A function error fails the whole batch: the mapping retries it from its first record.
-            return {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["dynamodb"]["SequenceNumber"]}]}
         body = json.dumps(event, default=str)
         self.log.dead_letters.append(body)
         with lambda_host.outside_functions():
@@ -185,6 +184,21 @@ class FaultyReplay(Replay):
             queue = sqs.get_queue_url(QueueName=f"{function_name(self.config.prefix, function)}-dlq")["QueueUrl"]
             sqs.send_message(QueueUrl=queue, MessageBody=body)
         raise DeadLettered(f"{function}: {ASYNC_ATTEMPTS} attempts failed, the last with {failure!r}")
+
+    def relay_bisecting(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """The stream mapping's answer to a function error (BisectBatchOnFunctionError): the batch is
+        split in two and each half retried; a single record that fails is reported to the pump, which
+        retries from it until the mapping's retries are spent."""
+        assert self.world is not None
+        try:
+            return dict(super().invoke(OUTBOX_RELAY, {"Records": records}))
+        except (Exception, LambdaDied):  # noqa: BLE001 - any failure is Lambda's to retry
+            self.world.forget_container(OUTBOX_RELAY)
+        if len(records) == 1:
+            return {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
+        half = len(records) // 2
+        first = self.relay_bisecting(records[:half])
+        return first if first["batchItemFailures"] else self.relay_bisecting(records[half:])
 
     def collect_side_effects(self) -> None:
         assert self.world is not None
