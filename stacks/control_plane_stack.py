@@ -14,6 +14,7 @@ from constructs import Construct
 
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import BACKUP_CHECK, RELAYED_DETAIL_TYPES
+from controlplane.policy import Policy
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
@@ -121,8 +122,8 @@ class ControlPlaneStack(Stack):
             "retry_attempts": config.triage["intake_retry_attempts"],
             "max_event_age": Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         }
-        waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=policy["waf"], stack_name=construct_id, **remediation)
-        rollback = Rollback(self, "Rollback", prefix=prefix, rollback=policy["rollback"], **remediation)
+        waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=Policy(policy).waf, stack_name=construct_id, **remediation)
+        rollback = Rollback(self, "Rollback", prefix=prefix, rollback=Policy(policy).rollback, **remediation)
         calendar = MaintenanceCalendar(
             self, "Calendar", prefix=prefix, policy=policy, recheck=triage.handler.function,
             recheck_dead_letters=triage.dead_letters,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.policy import WafPolicy
+
 
 def _visibility(metric: str) -> dict[str, Any]:
     return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": metric}
 
 
-def web_acl_rules(waf: dict[str, Any]) -> list[dict[str, Any]]:
+def web_acl_rules(waf: WafPolicy) -> list[dict[str, Any]]:
     """The pre-provisioned rate rule in COUNT (the toggle flips only its action), after a baseline
     rule that blocks oversized request bodies, so the toggle always has a neighbour to preserve."""
     return [
@@ -24,23 +26,23 @@ def web_acl_rules(waf: dict[str, Any]) -> list[dict[str, Any]]:
             "VisibilityConfig": _visibility("block-oversized-bodies"),
         },
         {
-            "Name": waf["rule_name"],
+            "Name": waf.rule_name,
             "Priority": 1,
             "Statement": {"RateBasedStatement": {
-                "Limit": waf["limit"], "EvaluationWindowSec": waf["evaluation_window_seconds"],
-                "AggregateKeyType": waf["aggregate_key"]}},
+                "Limit": waf.limit, "EvaluationWindowSec": waf.evaluation_window_seconds,
+                "AggregateKeyType": waf.aggregate_key}},
             "Action": {"Count": {}},
-            "VisibilityConfig": _visibility(waf["rule_name"]),
+            "VisibilityConfig": _visibility(waf.rule_name),
         },
     ]
 
 
-def web_acl_properties(waf: dict[str, Any]) -> dict[str, Any]:
+def web_acl_properties(waf: WafPolicy) -> dict[str, Any]:
     return {
-        "Name": waf["web_acl_name"],
+        "Name": waf.web_acl_name,
         "Scope": "CLOUDFRONT",
         "DefaultAction": {"Allow": {}},
         "Description": "Edge protection - the rate rule is toggled by the Ops Control Plane",
         "Rules": web_acl_rules(waf),
-        "VisibilityConfig": _visibility(waf["web_acl_name"]),
+        "VisibilityConfig": _visibility(waf.web_acl_name),
     }

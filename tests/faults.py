@@ -24,6 +24,7 @@ from controlplane.events import function_name
 from controlplane.guardrails import DECISION_PARTITION, EXECUTING
 from controlplane.ledger import IncidentLedger, from_item
 from controlplane.notify import PAGE_ID
+from controlplane.policy import Policy
 from opsctl import lambda_host
 from opsctl.replay import Replay
 from opsctl.world import LocalWorld, drain
@@ -262,20 +263,21 @@ def outcome(replay: FaultyReplay) -> Outcome:
 
 def remediation_state(world: LocalWorld) -> dict[str, str]:
     """What the remediations move, as AWS holds it: the rate rule's action, each rollback target's version."""
-    waf = world.policy["waf"]
+    policy = Policy(world.policy)
+    waf = policy.waf
     acl = world.session.client("wafv2", region_name="us-east-1").get_web_acl(
-        Name=waf["web_acl_name"], Scope="CLOUDFRONT", Id=world.settings.web_acl_id)["WebACL"]
-    state = {f"WebACL rule {rule['Name']} ({world.config.alarm('traffic-spike').name})": next(iter(rule["Action"]))
-             for rule in acl["Rules"] if rule["Name"] == waf["rule_name"]}
-    for target, spec in world.policy["rollback"]["targets"].items():
-        alarms = ", ".join(spec["alarms"])
-        if spec["kind"] == "lambda-alias":
-            alias = world.client("lambda").get_alias(FunctionName=spec["function"], Name=spec["alias"])
+        Name=waf.web_acl_name, Scope="CLOUDFRONT", Id=world.settings.web_acl_id)["WebACL"]
+    state = {f"WebACL rule {rule['Name']} ({waf.traffic_alarm})": next(iter(rule["Action"]))
+             for rule in acl["Rules"] if rule["Name"] == waf.rule_name}
+    for target, spec in policy.rollback.targets.items():
+        alarms = ", ".join(spec.alarms)
+        if spec.kind == "lambda-alias":
+            alias = world.client("lambda").get_alias(FunctionName=spec.function, Name=spec.alias)
             state[f"{target} alias ({alarms})"] = alias["FunctionVersion"]
         else:
-            distribution = world.client("cloudfront").get_distribution_config(Id=spec["distribution_id"])
+            distribution = world.client("cloudfront").get_distribution_config(Id=spec.distribution_id)
             origins = distribution["DistributionConfig"]["Origins"]["Items"]
-            state[f"{target} origin ({alarms})"] = next(o["OriginPath"] for o in origins if o["Id"] == spec["origin_id"])
+            state[f"{target} origin ({alarms})"] = next(o["OriginPath"] for o in origins if o["Id"] == spec.origin_id)
     return state
 
 

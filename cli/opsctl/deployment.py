@@ -10,6 +10,7 @@ from typing import Any
 
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import calendar_group, checks_group, function_name, ops_bus_name, stack_name
+from controlplane.policy import Policy
 from opsctl.lambda_host import FUNCTIONS_DIR
 from opsctl.routes import DRILL_TASK, intake_routes, ops_bus_routes
 
@@ -59,7 +60,7 @@ def standing_schedules(config: ControlPlaneConfig) -> tuple[StandingSchedule, ..
     return tuple(schedules)
 
 
-def deployed_rules(config: ControlPlaneConfig, policy: dict[str, Any]) -> tuple[DeployedRule, ...]:
+def deployed_rules(config: ControlPlaneConfig, policy: Policy) -> tuple[DeployedRule, ...]:
     ops_bus = ops_bus_name(config.prefix)
     return (*(DeployedRule(DEFAULT_BUS, route.pattern, route.function) for route in intake_routes(stack_name(config.prefix))),
             *(DeployedRule(ops_bus, route.pattern, route.function) for route in ops_bus_routes(policy)))

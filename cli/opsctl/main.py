@@ -358,7 +358,7 @@ def run_waf(args: argparse.Namespace) -> int:
             state = _item(context, f"TARGET#{service.target}", "STATE") or {}
             status = {"target": service.target, "rule_action": service.rule.current_action(),
                       "ledger_last_action": state.get("last_action"), "since": state.get("last_action_at"),
-                      "baseline": _item(context, "BASELINE", service.waf["traffic_alarm"]),
+                      "baseline": _item(context, "BASELINE", service.waf.traffic_alarm),
                       "controls": _guardrails(context).controls()}
             emit(args, status, "\n".join(f"{k:>18}: {v}" for k, v in status.items()))
             return 0

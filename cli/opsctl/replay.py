@@ -18,6 +18,7 @@ from controlplane.clock import FixedClock, parse_timestamp
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import DEPLOY_SOURCE, stack_name
 from controlplane.ledger import IncidentLedger
+from controlplane.policy import Policy
 from opsctl import lambda_host
 from opsctl.context import write_state
 from opsctl.routes import ALARM_ACTION_FUNCTION, SNS_INTAKE_FUNCTION, intake_routes, scheduled_task_function
@@ -265,7 +266,7 @@ class Replay:
         """The demo application's normal traffic before the replay starts (see README)."""
         assert self.world is not None
         spec = self.config.alarm("traffic-spike")
-        baseline = spec.threshold / self.policy["waf"]["traffic_multiplier"]
+        baseline = spec.threshold / Policy(self.policy).waf.traffic_multiplier
         seed_traffic_history(self.world.session, self.config, first_event, self.config.waf["baseline_weeks"], baseline)
         self.world.traffic_seeded = True
 

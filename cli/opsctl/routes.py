@@ -17,6 +17,7 @@ from controlplane.events import (
     stack_status_pattern,
     waf_pattern,
 )
+from controlplane.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,11 @@ def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
     return None
 
 
-def ops_bus_routes(policy: dict[str, Any]) -> tuple[Route, ...]:
+def ops_bus_routes(policy: Policy) -> tuple[Route, ...]:
     """Ops-bus rules of the remediation capabilities (the stacks build theirs from the same calls)."""
     return (
-        Route("waf_toggle", waf_pattern(policy["waf"])),
-        Route("rollback", rollback_pattern(policy["rollback"])),
+        Route("waf_toggle", waf_pattern(policy.waf)),
+        Route("rollback", rollback_pattern(policy.rollback)),
         Route("rollback", DEPLOYMENT_PATTERN),
         Route("triage", MAINTENANCE_ENDED_PATTERN),
         Route("escalation", INCIDENT_OPENED_PATTERN),

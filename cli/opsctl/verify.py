@@ -71,7 +71,7 @@ def _alarms(context: OperatorContext) -> Iterator[Check]:
     for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
         for alarm in cloudwatch.describe_alarms(AlarmNames=names[start:start + 100])["MetricAlarms"]:
             found[alarm["AlarmName"]] = alarm
-    retuned = context.deps.policy.raw["waf"]["traffic_alarm"]  # the WAF's baseline job moves its threshold hourly
+    retuned = context.deps.policy.waf.traffic_alarm  # the WAF's baseline job moves its threshold hourly
     for name, spec in wanted.items():
         alarm = found.get(name)
         if alarm is None:
@@ -94,7 +94,7 @@ def _alarms(context: OperatorContext) -> Iterator[Check]:
 def _rules(context: OperatorContext) -> Iterator[Check]:
     events = context.deps.client("events")
     deployed: dict[str, list[tuple[dict[str, Any], dict[str, Any], list[str]]]] = {}
-    for rule in deployment.deployed_rules(context.config, context.deps.policy.raw):
+    for rule in deployment.deployed_rules(context.config, context.deps.policy):
         if rule.bus not in deployed:
             deployed[rule.bus] = list(_rules_on(events, rule.bus, context.function_behind))
         subject = f"{rule.bus} bus → {rule.function} ({', '.join(rule.pattern['detail-type'])})"
@@ -196,20 +196,20 @@ def _dead_letters(context: OperatorContext) -> Iterator[Check]:
 
 
 def _waf(context: OperatorContext) -> Iterator[Check]:
-    waf = context.deps.policy.raw["waf"]
-    subject = f"{waf['web_acl_name']}/{waf['rule_name']}"
+    waf = context.deps.policy.waf
+    subject = f"{waf.web_acl_name}/{waf.rule_name}"
     acl_id = context.deps.settings.web_acl_id
     if not acl_id:
         yield Check("waf", subject, "no WebACL of this name in us-east-1 (CLOUDFRONT scope)")
         return
     wafv2 = context.deps.session.client("wafv2", region_name="us-east-1")  # CLOUDFRONT-scope WebACLs live there
-    acl = wafv2.get_web_acl(Name=waf["web_acl_name"], Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
-    rule = next((r for r in acl["Rules"] if r["Name"] == waf["rule_name"]), None)
+    acl = wafv2.get_web_acl(Name=waf.web_acl_name, Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
+    rule = next((r for r in acl["Rules"] if r["Name"] == waf.rule_name), None)
     if rule is None:
         yield Check("waf", subject, "the rate rule is missing from the WebACL")
         return
     limit = rule["Statement"].get("RateBasedStatement", {}).get("Limit")
-    yield Check("waf", subject, "" if limit == waf["limit"] else f"its limit is {limit}, configured {waf['limit']}")
+    yield Check("waf", subject, "" if limit == waf.limit else f"its limit is {limit}, configured {waf.limit}")
 
 
 def _backup(context: OperatorContext) -> Iterator[Check]:

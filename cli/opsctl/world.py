@@ -40,6 +40,7 @@ from controlplane.events import (
     scheduler_role_arn,
 )
 from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to_item
+from controlplane.policy import Policy, WafPolicy
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
 from opsctl import deployment, lambda_host
@@ -450,10 +451,10 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     ops_queue = sqs.create_queue(QueueName=f"{prefix}-capture-ops")["QueueUrl"]
     events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
     events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, ops_queue)}])
-    web_acl_id = _provision_waf(session, config)
+    web_acl_id = _provision_waf(session, Policy(policy).waf)
     policy = _provision_rollback_targets(session, config, policy)
     route_queues, stand_ins = [], {}
-    for number, rule in enumerate(deployment.deployed_rules(config, policy)):
+    for number, rule in enumerate(deployment.deployed_rules(config, Policy(policy))):
         name = f"route-{number}-{rule.function}"
         events.put_rule(Name=name, EventBusName=rule.bus, EventPattern=json.dumps(rule.pattern))
         target = function_arn(config.region, config.account, prefix, rule.function)
@@ -504,8 +505,8 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     return world
 
 
-def _provision_waf(session: Any, config: ControlPlaneConfig) -> str:
-    properties = web_acl_properties(config.waf)
+def _provision_waf(session: Any, waf: WafPolicy) -> str:
+    properties = web_acl_properties(waf)
     # CLOUDFRONT-scope WebACLs live in us-east-1, whatever the stack's Region.
     wafv2 = session.client("wafv2", region_name="us-east-1")
     return str(wafv2.create_web_acl(**properties)["Summary"]["Id"])

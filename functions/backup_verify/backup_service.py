@@ -96,7 +96,7 @@ class BackupService:
         self.backup = deps.client("backup")
         self.validator = Validator(deps.client, self.config["sample_size"], self.config["tolerance_percent"])
         self.prefix = deps.policy.prefix
-        self.guardrails = Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=self.policy,
+        self.guardrails = Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=deps.policy,
                                      clock=deps.clock)
 
     def handle(self, event: Any) -> tuple[Run, list[Finding]]:

@@ -98,7 +98,7 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     facts["automated_actions"] = dict(sorted(Counter(f"{d['action']}:{d['result']}" for d in decisions).items()))
     lines.append(f"**Automated decisions:** {len(decisions)} "
                  + (f"({', '.join(f'{k} ×{n}' for k, n in facts['automated_actions'].items())})" if decisions else ""))
-    controls = [c for c in Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=policy,
+    controls = [c for c in Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=deps.policy,
                                       clock=deps.clock).controls() if c["until"] > isoformat(at)]
     facts["controls"] = [c["sk"] for c in controls]
     lines.append("**Automation controls on:** " + (", ".join(f"{c['sk']} until {c['until'][:16]} ({c.get('reason')})"

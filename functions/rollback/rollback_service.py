@@ -29,7 +29,7 @@ class RollbackService(Remediation):
 
     def __init__(self, deps: Dependencies) -> None:
         super().__init__(deps)
-        self.config = self.policy["rollback"]
+        self.config = self.policy.rollback
         self.deployments = DeploymentLedger(self.table, deps.client("dynamodb"))
 
     def handle(self, event: Any) -> list[dict[str, Any]]:
@@ -51,7 +51,7 @@ class RollbackService(Remediation):
 
     def record_deployment(self, detail: dict[str, Any], *, at: str) -> dict[str, Any]:
         target = str(detail["target"])
-        if target not in self.config["targets"]:
+        if target not in self.config.targets:
             raise MalformedEvent(f"unknown deployment target {target!r}")
         try:
             entry = self.deployments.record(target, str(detail["version"]), at=isoformat(parse_timestamp(at)),
@@ -89,7 +89,7 @@ class RollbackService(Remediation):
                      "severity": detail["severity"]},
             trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]), incident=incident,
             scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
-            thresholds={"bake_minutes": self.config["bake_minutes"]},
+            thresholds={"bake_minutes": self.config.bake_minutes},
         )
         # A redelivered trigger first: the checks below read the deployment ledger, which this very
         # trigger's rollback may have moved since.
@@ -101,11 +101,11 @@ class RollbackService(Remediation):
         if head is None:
             return self.note("rollback", target, "skipped", f"no deployment of {target} is known", incident)
         deployed_at = parse_timestamp(head["live_since"])
-        bake = timedelta(minutes=self.config["bake_minutes"])
+        bake = timedelta(minutes=self.config.bake_minutes)
         if now - deployed_at > bake:
             return self.note("rollback", target, "skipped", f"outside the bake window: {head['live_version']} was "
                              f"deployed {int((now - deployed_at).total_seconds() // 60)} min ago "
-                             f"(bake {self.config['bake_minutes']} min)", incident)
+                             f"(bake {self.config.bake_minutes} min)", incident)
         if parse_timestamp(detail["state_changed_at"]) < deployed_at:
             if head.get("rollback_decision"):
                 # What was live when the alarm fired has been rolled back since (another alarm's trigger).
@@ -132,7 +132,7 @@ class RollbackService(Remediation):
         if not cleared:
             self.page("P0", f"[P0] Rollback of {event['target']} did not clear {event['alarm']}",
                       f"Decision {event['decision']} rolled {event['target']} back, but {event['alarm']} is "
-                      f"{state or 'unknown'} {self.config['outcome_minutes']} minutes later. Escalated to P0.")
+                      f"{state or 'unknown'} {self.config.outcome_minutes} minutes later. Escalated to P0.")
         return self.note("outcome-check", event["target"], "succeeded" if cleared else "failed",
                          "alarm back to OK" if cleared else f"alarm still {state}: escalated to P0",
                          event.get("incident"))
@@ -141,7 +141,7 @@ class RollbackService(Remediation):
 
     def manual(self, event: dict[str, Any]) -> dict[str, Any]:
         target = str(event["target"])
-        if target not in self.config["targets"]:
+        if target not in self.config.targets:
             raise MalformedEvent(f"unknown target {target!r}")
         refused = self.unrequested(event, "rollback")
         if refused is not None:
@@ -215,7 +215,7 @@ class RollbackService(Remediation):
         trigger = decision.request.trigger
         if trigger.get("kind") != INCIDENT_OPENED:
             return
-        due = parse_timestamp(decision.decided_at) + timedelta(minutes=self.config["outcome_minutes"])
+        due = parse_timestamp(decision.decided_at) + timedelta(minutes=self.config.outcome_minutes)
         self.deps.schedule(f"rollback-outcome-{decision.id}", due, {
             "task": "outcome-check", "decision": decision.id, "target": decision.request.target,
             "alarm": trigger["alarm"], "incident": decision.request.incident, "at": isoformat(due)})
@@ -246,11 +246,13 @@ class RollbackService(Remediation):
         return self.report(decision, target, "superseded")
 
     def strategy(self, target: str) -> Strategy:
-        spec = self.config["targets"][target]
-        if spec["kind"] == "lambda-alias":
-            return LambdaAlias(self.deps.client("lambda"), spec["function"], spec["alias"])
-        return StaticSite(self.deps.client("cloudfront"), spec["distribution_id"], spec["origin_id"],
-                          spec["entry_paths"])
+        spec = self.config.targets[target]
+        # The config's validator requires each kind's fields (controlplane.config.sections._rollback).
+        if spec.kind == "lambda-alias":
+            assert spec.function and spec.alias
+            return LambdaAlias(self.deps.client("lambda"), spec.function, spec.alias)
+        assert spec.distribution_id and spec.origin_id
+        return StaticSite(self.deps.client("cloudfront"), spec.distribution_id, spec.origin_id, list(spec.entry_paths))
 
     def target_for(self, alarm: str) -> str | None:
-        return next((name for name, spec in self.config["targets"].items() if alarm in spec["alarm_arns"]), None)
+        return next((name for name, spec in self.config.targets.items() if alarm in spec.alarm_arns), None)

@@ -36,13 +36,13 @@ class WafService(Remediation):
 
     def __init__(self, deps: Dependencies) -> None:
         super().__init__(deps)
-        self.waf = self.policy["waf"]
+        self.waf = self.policy.waf
         if not deps.settings.web_acl_id:
             raise RuntimeError("WEB_ACL_ID is not set: the WAF toggle does not know its WebACL")
-        self.acl = WebAcl(name=self.waf["web_acl_name"], id=deps.settings.web_acl_id)
-        self.target = f"{self.acl.name}/{self.waf['rule_name']}"
-        interval = self.policy["capabilities"][CAPABILITY]["min_write_interval_seconds"]
-        self.rule = RateLimitRule(deps.client("wafv2"), self.acl, self.waf["rule_name"], sleep=deps.sleep,
+        self.acl = WebAcl(name=self.waf.web_acl_name, id=deps.settings.web_acl_id)
+        self.target = f"{self.acl.name}/{self.waf.rule_name}"
+        interval = self.policy.capabilities[CAPABILITY].min_write_interval_seconds
+        self.rule = RateLimitRule(deps.client("wafv2"), self.acl, self.waf.rule_name, sleep=deps.sleep,
                                   pace=lambda: deps.pacer("wafv2", interval))
 
     # --- dispatch ------------------------------------------------------------------------------
@@ -72,13 +72,13 @@ class WafService(Remediation):
             trigger={"kind": event["detail-type"], "event_id": event.get("id"), "alarm": detail.get("alarm_name")},
             trigger_id=detail["transition_id"], event_time=parse_timestamp(event["time"]),
             incident=detail["incident_id"], scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
-            thresholds={"multiplier": self.waf["traffic_multiplier"], "limit": self.waf["limit"],
-                        "evaluation_window_seconds": self.waf["evaluation_window_seconds"]},
+            thresholds={"multiplier": self.waf.traffic_multiplier, "limit": self.waf.limit,
+                        "evaluation_window_seconds": self.waf.evaluation_window_seconds},
             unconfirmed=self._not_a_trigger(detail) or self.unconfirmed(detail),
         )
-        requires = {"baseline": ("BASELINE", self.waf["traffic_alarm"],
+        requires = {"baseline": ("BASELINE", self.waf.traffic_alarm,
                                  "no traffic baseline yet: cannot tell a spike from normal traffic")}
-        return self._act(request, self.waf["block_action"], requires=requires)
+        return self._act(request, self.waf.block_action, requires=requires)
 
     def schedule_recovery(self, event: dict[str, Any]) -> dict[str, Any]:
         """Traffic is back under the threshold: check again after the hold time (a one-time schedule)."""
@@ -88,16 +88,16 @@ class WafService(Remediation):
         if blocked_at is None:
             return self._note("waf.count", "skipped", "recovery: the rule is not blocking; nothing to undo",
                               detail["incident_id"])
-        due = max(parse_timestamp(blocked_at) + timedelta(minutes=self.waf["hold_minutes"]),
+        due = max(parse_timestamp(blocked_at) + timedelta(minutes=self.waf.hold_minutes),
                   parse_timestamp(event["time"]) + self._normal_window())
         self._arm_recovery(detail["incident_id"], due)
         return self._note("waf.count", "scheduled", f"recovery check at {isoformat(due)} (hold "
-                          f"{self.waf['hold_minutes']} min, {self.waf['normal_periods']} normal periods)",
+                          f"{self.waf.hold_minutes} min, {self.waf.normal_periods} normal periods)",
                           detail["incident_id"])
 
     def _not_a_trigger(self, detail: dict[str, Any]) -> str | None:
         """Only the alarms configured as the toggle's triggers turn rate limiting on."""
-        if detail.get("alarm_arn") in self.waf["trigger_alarm_arns"]:
+        if detail.get("alarm_arn") in self.waf.trigger_alarm_arns:
             return None
         return f"{detail.get('alarm_arn')} is not one of waf.trigger_alarms"
 
@@ -111,7 +111,7 @@ class WafService(Remediation):
             return [self._note("waf.count", "skipped", f"recovery: the block is {state['decided_by']}'s, left to "
                                "them (or its expiry)", event.get("incident"))]
         # CloudWatch, not the ledger: a claim that the alarm is OK must not lift a block mid-attack.
-        alarm, since = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
+        alarm, since = self.alarm_now(self.deps.policy.alarm_arn(self.waf.traffic_alarm))
         normal_since = since if alarm == "OK" else None
         if normal_since is None or now - normal_since < self._normal_window():
             reason = "traffic not yet normal long enough" if normal_since else "traffic alarm is not OK"
@@ -119,7 +119,7 @@ class WafService(Remediation):
                 return [self._note("waf.count", "skipped", f"recovery: {reason}, and the rule is not blocking",
                                    event.get("incident"))]
             due = max((normal_since or now) + self._normal_window(),
-                      now + timedelta(seconds=self.waf["alarm_period_seconds"]))
+                      now + timedelta(seconds=self.waf.alarm_period_seconds))
             self._arm_recovery(event.get("incident"), due)
             return [self._note("waf.count", "skipped", f"recovery: {reason}; still blocking, checking again at "
                                f"{isoformat(due)}", event.get("incident"))]
@@ -128,7 +128,7 @@ class WafService(Remediation):
             trigger={"kind": "recovery-check", "at": event.get("at")}, trigger_id=f"recovery|{event.get('at')}",
             event_time=now, incident=event.get("incident"),
             inputs={"alarm_state": "OK", "normal_since": isoformat(normal_since)},
-            thresholds={"hold_minutes": self.waf["hold_minutes"], "normal_periods": self.waf["normal_periods"]},
+            thresholds={"hold_minutes": self.waf.hold_minutes, "normal_periods": self.waf.normal_periods},
             cooldown=False,
         )
         return [self._act(request, "COUNT")]
@@ -137,15 +137,15 @@ class WafService(Remediation):
         nothing_to_check = self.unfinished(event, self.target, "P1")
         if nothing_to_check is not None:
             return [nothing_to_check]
-        state, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
+        state, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf.traffic_alarm))
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
                                        {"alarm_state": state or "unknown"})
         if not cleared:
-            self.page("P1", f"[P1] Rate limiting did not clear {self.waf['traffic_alarm']}",
-                       f"Decision {event['decision']} set {self.target} to {self.waf['block_action']}, but the "
+            self.page("P1", f"[P1] Rate limiting did not clear {self.waf.traffic_alarm}",
+                       f"Decision {event['decision']} set {self.target} to {self.waf.block_action}, but the "
                        f"traffic alarm is still {state or 'unknown'} "
-                       f"{self.policy['guardrails']['outcome_check_minutes']} minutes later. A human is needed.")
+                       f"{self.policy.guardrails.outcome_check_minutes} minutes later. A human is needed.")
         return [self._note("outcome-check", "succeeded" if cleared else "failed",
                            "traffic alarm cleared" if cleared else "traffic alarm still firing: escalated to P1",
                            event.get("incident"))]
@@ -159,7 +159,7 @@ class WafService(Remediation):
         if state.get("last_action") != "waf.block":
             return []  # the ledger holds no completed block to restore
         if not str(state.get("decided_by", "")).startswith("human:"):
-            alarm, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf["traffic_alarm"]))
+            alarm, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf.traffic_alarm))
             if alarm != "ALARM":
                 return [self._note("waf.block", "skipped", f"stack update: the traffic alarm is {alarm}, so the "
                                    "automation's block is no longer wanted (its recovery check lifts it)", None)]
@@ -169,7 +169,7 @@ class WafService(Remediation):
             trigger_id=f"reconcile|{event.get('id')}", event_time=parse_timestamp(event["time"]),
             inputs={"ledger_state": "waf.block since " + state["last_action_at"]}, toggles=False, cooldown=False,
         )
-        return [self._act(request, self.waf["block_action"])]
+        return [self._act(request, self.waf.block_action)]
 
     def compute_baseline(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Median requests per alarm period in the same hour of the week over the last N weeks; the
@@ -177,9 +177,9 @@ class WafService(Remediation):
         data → no baseline (fail closed)."""
         now = self.deps.clock.now().replace(minute=0, second=0, microsecond=0)
         cloudwatch = self.deps.client("cloudwatch")
-        [alarm] = cloudwatch.describe_alarms(AlarmNames=[self.waf["traffic_alarm"]])["MetricAlarms"]
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[self.waf.traffic_alarm])["MetricAlarms"]
         hours = []
-        for weeks_back in range(1, self.waf["baseline_weeks"] + 1):
+        for weeks_back in range(1, self.waf.baseline_weeks + 1):
             start = now - timedelta(weeks=weeks_back)
             points = cloudwatch.get_metric_statistics(
                 Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm["Dimensions"],
@@ -187,17 +187,17 @@ class WafService(Remediation):
             )["Datapoints"]
             if points:
                 hours.append(statistics.median(p["Sum"] for p in points))
-        if len(hours) < self.waf["baseline_weeks"]:
-            return [self._note("baseline", "skipped", f"only {len(hours)} of {self.waf['baseline_weeks']} weeks of "
+        if len(hours) < self.waf.baseline_weeks:
+            return [self._note("baseline", "skipped", f"only {len(hours)} of {self.waf.baseline_weeks} weeks of "
                                "history: no baseline, so no automated blocking (fail closed)", None)]
         baseline = statistics.median(hours)
-        threshold = max(baseline * self.waf["traffic_multiplier"], 1.0)
+        threshold = max(baseline * self.waf.traffic_multiplier, 1.0)
         keep = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
                 "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions", "Period",
                 "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData")
         cloudwatch.put_metric_alarm(**{k: alarm[k] for k in keep if k in alarm}, Threshold=threshold)
         self.deps.client("dynamodb").put_item(TableName=self.table, Item=to_item({
-            "pk": "BASELINE", "sk": self.waf["traffic_alarm"], "value": baseline, "threshold": threshold,
+            "pk": "BASELINE", "sk": self.waf.traffic_alarm, "value": baseline, "threshold": threshold,
             "weeks": len(hours), "computed_at": isoformat(self.deps.clock.now())}))
         return [self._note("baseline", "executed", f"baseline {baseline:.0f} requests/period → threshold "
                            f"{threshold:.0f}", None)]
@@ -210,7 +210,7 @@ class WafService(Remediation):
         refused = self.unrequested(event, event["action"])
         if refused is not None:
             return [self._note(f"waf.{event['action']}", "refused", f"not run as a human's: {refused}", None)]
-        action = {"block": ("waf.block", self.waf["block_action"]), "unblock": ("waf.count", "COUNT")}[event["action"]]
+        action = {"block": ("waf.block", self.waf.block_action), "unblock": ("waf.count", "COUNT")}[event["action"]]
         now = self.deps.clock.now()
         request = ActionRequest(
             capability=CAPABILITY, action=action[0], target=self.target,
@@ -255,10 +255,10 @@ class WafService(Remediation):
         request, decided = decision.request, parse_timestamp(decision.decided_at)
         trigger = request.trigger
         if request.action == "waf.block" and trigger.get("kind") == INCIDENT_OPENED:
-            due = decided + timedelta(minutes=self.policy["guardrails"]["outcome_check_minutes"])
+            due = decided + timedelta(minutes=self.policy.guardrails.outcome_check_minutes)
             self.deps.schedule(f"waf-outcome-{decision.id}", due, {"task": "outcome-check", "decision": decision.id,
                                                                    "incident": request.incident, "at": isoformat(due)})
-            self._arm_recovery(request.incident, decided + timedelta(minutes=self.waf["hold_minutes"]))
+            self._arm_recovery(request.incident, decided + timedelta(minutes=self.waf.hold_minutes))
         if trigger.get("kind") == "opsctl" and trigger.get("for_minutes"):
             due = decided + timedelta(minutes=int(trigger["for_minutes"]))
             undo = "unblock" if request.action == "waf.block" else "block"
@@ -287,9 +287,9 @@ class WafService(Remediation):
             return self.report(decision, self.target, "skipped")
         # Resumed and already in the wanted state: the interrupted delivery's UpdateWebACL went through,
         # from the other of the two actions the rate rule moves between.
-        previous = flip.previous if flip.changed else "COUNT" if waf_action != "COUNT" else self.waf["block_action"]
+        previous = flip.previous if flip.changed else "COUNT" if waf_action != "COUNT" else self.waf.block_action
         blocking = waf_action != "COUNT"
-        side_effects = tuple(self.deps.policy.alarm_arn(name) for name in self.waf["side_effect_alarms"])
+        side_effects = tuple(self.deps.policy.alarm_arn(name) for name in self.waf.side_effect_alarms)
         record = self.guardrails.record(decision, "executed", {"previous": previous, "now": waf_action,
                                                                "attempts": flip.attempts},
                                         causes=side_effects if blocking else (), ends=() if blocking else side_effects,
@@ -314,5 +314,5 @@ class WafService(Remediation):
         return self.note(kind, self.target, result, reason, incident)
 
     def _normal_window(self) -> timedelta:
-        return timedelta(seconds=self.waf["alarm_period_seconds"] * self.waf["normal_periods"])
+        return timedelta(seconds=self.waf.alarm_period_seconds * self.waf.normal_periods)
 

@@ -3,14 +3,13 @@ with exactly the permissions its configured targets need."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
+from controlplane.policy import RollbackPolicy
 from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
@@ -18,7 +17,7 @@ from stacks.constructs.ops_bus import rule_pattern
 
 
 class Rollback(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, rollback: dict[str, Any],
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, rollback: RollbackPolicy,
                  shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
                  environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
@@ -41,16 +40,16 @@ class Rollback(Construct):
         role = self.handler.role
         # Confirm before act, and the outcome check: the mapped alarms' state, from CloudWatch.
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[
-            arn for spec in rollback["targets"].values() for arn in spec["alarm_arns"]]))
-        for spec in rollback["targets"].values():
-            if spec["kind"] == "lambda-alias":
-                arn = stack.format_arn(service="lambda", resource="function", resource_name=spec["function"],
+            arn for spec in rollback.targets.values() for arn in spec.alarm_arns]))
+        for spec in rollback.targets.values():
+            if spec.kind == "lambda-alias":
+                arn = stack.format_arn(service="lambda", resource="function", resource_name=spec.function,
                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)
                 role.add_to_policy(iam.PolicyStatement(actions=["lambda:GetAlias", "lambda:UpdateAlias"],
                                                        resources=[arn]))
             else:
                 arn = stack.format_arn(service="cloudfront", region="", resource="distribution",
-                                       resource_name=spec["distribution_id"])
+                                       resource_name=spec.distribution_id)
                 role.add_to_policy(iam.PolicyStatement(
                     actions=["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
                              "cloudfront:CreateInvalidation"], resources=[arn]))

@@ -5,7 +5,6 @@ traffic baseline job."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aws_cdk import ArnFormat, CfnResource, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -15,6 +14,7 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.events import stack_status_pattern, waf_pattern
+from controlplane.policy import WafPolicy
 from stacks.constructs.capability import capability_function, rule_target
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
@@ -29,7 +29,7 @@ class WafRateLimiting(Construct):
         construct_id: str,
         *,
         prefix: str,
-        waf: dict[str, Any],
+        waf: WafPolicy,
         shared: SharedLayers,
         ops_bus: events.IEventBus,
         follow_ups: FollowUpSchedules,
@@ -40,12 +40,12 @@ class WafRateLimiting(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        if waf.get("existing_web_acl_id"):
+        if waf.existing_web_acl_id:
             # Someone else's WebACL: its owner pre-provisions the rate rule (in COUNT), and our deploys
             # never write it. Without that rule the toggle fails closed with a blind-spot notice.
-            self.web_acl_id = waf["existing_web_acl_id"]
+            self.web_acl_id = waf.existing_web_acl_id
             self.web_acl_arn = stack.format_arn(service="wafv2", region="us-east-1", resource="global/webacl",
-                                                resource_name=f"{waf['web_acl_name']}/{self.web_acl_id}")
+                                                resource_name=f"{waf.web_acl_name}/{self.web_acl_id}")
         else:
             web_acl = CfnResource(self, "WebAcl", type="AWS::WAFv2::WebACL", properties=web_acl_properties(waf))
             self.web_acl_id = web_acl.get_att("Id").to_string()
@@ -87,22 +87,22 @@ class WafRateLimiting(Construct):
         role = self.handler.role
         role.add_to_policy(iam.PolicyStatement(actions=["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
                                                resources=[self.web_acl_arn]))
-        traffic_alarm = stack.format_arn(service="cloudwatch", resource="alarm", resource_name=waf["traffic_alarm"],
+        traffic_alarm = stack.format_arn(service="cloudwatch", resource="alarm", resource_name=waf.traffic_alarm,
                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
                                                resources=[traffic_alarm]))
         # Confirm before act: the trigger alarms' state, from CloudWatch.
-        triggers = [arn for arn in waf["trigger_alarm_arns"] if not arn.endswith(f":alarm:{waf['traffic_alarm']}")]
+        triggers = [arn for arn in waf.trigger_alarm_arns if not arn.endswith(f":alarm:{waf.traffic_alarm}")]
         if triggers:
             role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=triggers))
 
         self.blocked_requests = cloudwatch.Alarm(
             self, "BlockedRequests",
-            alarm_name=waf["side_effect_alarms"][0],
+            alarm_name=waf.side_effect_alarms[0],
             alarm_description="The rate rule is blocking requests (expected while a spike is being limited)",
             metric=cloudwatch.Metric(namespace="AWS/WAFV2", metric_name="BlockedRequests", statistic="Sum",
                                      period=Duration.minutes(5),
-                                     dimensions_map={"WebACL": waf["web_acl_name"], "Rule": waf["rule_name"]}),
+                                     dimensions_map={"WebACL": waf.web_acl_name, "Rule": waf.rule_name}),
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,

@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from controlplane.events import ALARM_STATE_CHANGE_PATTERN
+from controlplane.policy import Policy
 from paths import ROOT
 
 FUNCTION_NAMES = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
@@ -234,7 +235,7 @@ def test_waf_toggle_can_touch_only_its_web_acl_alarm_and_schedules(template, con
 def test_waf_toggle_rules_use_the_shared_patterns(template, config) -> None:
     from controlplane.events import stack_status_pattern, waf_pattern
 
-    on_incident = waf_pattern(config.policy()["waf"])
+    on_incident = waf_pattern(Policy(config.policy()).waf)
     assert on_incident["detail"]["alarm_arn"] == [config.alarm_arn(config.alarm("traffic-spike").name)]
     on_deploy = stack_status_pattern(f"{config.prefix}-control-plane")
     for pattern in (on_incident, on_deploy):
@@ -296,7 +297,7 @@ def test_rollback_may_touch_only_its_configured_targets(template, config) -> Non
 def test_rollback_rules_use_the_shared_patterns(template, config) -> None:
     from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
 
-    on_incident = rollback_pattern(config.policy()["rollback"])
+    on_incident = rollback_pattern(Policy(config.policy()).rollback)
     assert on_incident["detail"]["alarm_arn"] == sorted(
         config.alarm_arn(a) for t in config.rollback["targets"].values() for a in t["alarms"])
     for pattern in (on_incident, DEPLOYMENT_PATTERN):

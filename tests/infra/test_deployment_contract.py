@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from controlplane.events import backup_plan_name, intake_topic, notify_topic, ops_bus_name
+from controlplane.policy import Policy
 from opsctl import deployment
 
 
@@ -51,7 +52,7 @@ def test_rules_are_the_deployed_rules(resources, config) -> None:
         for target in r["Targets"])
     expected = sorted((rule.bus, json.dumps(rule.pattern, sort_keys=True),
                        f"{config.prefix}-{rule.function.replace('_', '-')}", "ENABLED")
-                      for rule in deployment.deployed_rules(config, config.policy()))
+                      for rule in deployment.deployed_rules(config, Policy(config.policy())))
     assert deployed == expected
 
 

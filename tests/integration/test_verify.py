@@ -13,6 +13,7 @@ from moto.sns.models import sns_backends
 from controlplane.clock import FixedClock
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import INCIDENT_OPENED_PATTERN
+from controlplane.policy import Policy
 from opsctl import deployment
 from opsctl.context import OperatorContext
 from opsctl.main import main
@@ -36,7 +37,7 @@ def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
     assert {c.area for c in checks} == set(AREAS)
     counts = {area: sum(c.area == area for c in checks) for area in AREAS}
     assert counts == {"alarms": len(config.alarms),
-                      "rules": len(deployment.deployed_rules(config, world.policy)) + 1,  # + the SNS intake
+                      "rules": len(deployment.deployed_rules(config, Policy(world.policy))) + 1,  # + the SNS intake
                       "schedules": len(deployment.standing_schedules(config)),
                       "subscriptions": sum(len(emails) for emails in config.contacts.values()),
                       "dead-letters": len(deployment.dead_letter_queues(config.prefix)),

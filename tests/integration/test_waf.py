@@ -155,9 +155,10 @@ def test_dry_run_records_the_decision_and_writes_nothing(harness, waf, baseline)
 @pytest.mark.parametrize("control", ["KILL_SWITCH", "PAUSE#waf"])
 def test_kill_switch_and_pause_stop_actions_until_they_expire(harness, waf, baseline, control) -> None:
     from controlplane.guardrails import Guardrails
+    from controlplane.policy import Policy
 
     guardrails = Guardrails(table=harness.world.settings.ledger_table, client=harness.world.client("dynamodb"),
-                            policy=harness.world.policy, clock=harness.clock)
+                            policy=Policy(harness.world.policy), clock=harness.clock)
     harness.clock.set(T0)
     guardrails.set_control(control, until=T0 + timedelta(hours=2), by="alice", reason="investigating")
     [held] = harness.waf(ops_event(INCIDENT_OPENED, T0, transition="t-1"), at=T0)

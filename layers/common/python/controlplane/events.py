@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from controlplane.policy import RollbackPolicy, WafPolicy
+
 OPS_SOURCE = "ops.control-plane"
 
 INCIDENT_OPENED = "Incident Opened"
@@ -151,17 +153,17 @@ DEPLOYMENT_COMPLETED = "Deployment Completed"
 DEPLOYMENT_PATTERN: dict[str, Any] = {"source": [DEPLOY_SOURCE], "detail-type": [DEPLOYMENT_COMPLETED]}
 
 
-def rollback_pattern(rollback: dict[str, Any]) -> dict[str, Any]:
+def rollback_pattern(rollback: RollbackPolicy) -> dict[str, Any]:
     """Incidents that may roll a target back: opened, actionable, severe enough, on a mapped alarm
     (by ARN). `rollback`: the compiled policy's section."""
-    mapped = [arn for target in rollback["targets"].values() for arn in target["alarm_arns"]]
+    mapped = [arn for target in rollback.targets.values() for arn in target.alarm_arns]
     return {
         "source": [OPS_SOURCE],
         "detail-type": [INCIDENT_OPENED],
-        "detail": {"actionable": [True], "severity": list(rollback["severities"]), "alarm_arn": sorted(mapped)},
+        "detail": {"actionable": [True], "severity": list(rollback.severities), "alarm_arn": sorted(mapped)},
     }
 
 
-def waf_pattern(waf: dict[str, Any]) -> dict[str, Any]:
+def waf_pattern(waf: WafPolicy) -> dict[str, Any]:
     """Incidents that turn rate limiting on and off: the compiled policy's `waf` section names them."""
-    return incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit", waf["trigger_alarm_arns"])
+    return incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit", list(waf.trigger_alarm_arns))

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.ledger import from_item, to_item
 from controlplane.maintenance import ACTIVE_KEY, covering, windows_of
+from controlplane.policy import Policy
 
 EXECUTE, DRY_RUN, SKIP = "execute", "dry_run", "skip"
 logger = logging.getLogger("guardrails")
@@ -132,7 +133,7 @@ def decision_id(request: ActionRequest) -> str:
 
 
 class Guardrails:
-    def __init__(self, *, table: str, client: Any, policy: dict[str, Any], clock: Any) -> None:
+    def __init__(self, *, table: str, client: Any, policy: Policy, clock: Any) -> None:
         self.table = table
         self.client = client
         self.policy = policy
@@ -144,21 +145,21 @@ class Guardrails:
         """One consistent read of everything the checks need (and of the ledger items the action
         `requires`: name → (pk, sk, what it means when missing)), then the checks in order."""
         now = self.clock.now()
-        capability = self.policy["capabilities"][request.capability]
-        limits = self.policy["guardrails"]
+        capability = self.policy.capabilities[request.capability]
+        limits = self.policy.guardrails
         ident = decision_id(request)
         state = self._read(request, ident, now, {name: (pk, sk) for name, (pk, sk, _) in (requires or {}).items()})
         for name, (_, _, meaning) in (requires or {}).items():
             request.inputs[name] = state["required"][name]
             if state["required"][name] is None and request.missing_data is None:
                 request.missing_data = meaning
-        mode = capability["mode"]
+        mode = capability.mode
 
         target = state["target"] or {}
         recent = [t for t in target.get("toggles", []) if t > isoformat(now - timedelta(hours=1))]
 
         def verdict(kind: str, reason: str, check: Check | None = None) -> Decision:
-            return Decision(ident, kind, reason, request, isoformat(now), self.policy["config_version"], mode,
+            return Decision(ident, kind, reason, request, isoformat(now), self.policy.config_version, mode,
                             recent, check=check)
 
         if state["decision"] is not None:
@@ -182,9 +183,9 @@ class Guardrails:
             return verdict(SKIP, f"maintenance window {window.id} until {window.ends_at} covers "
                                  f"{scope['alarm']} ({window.message}): automation paused in its scope", Check.MAINTENANCE)
         age = now - request.event_time
-        if age > timedelta(minutes=limits["max_event_age_minutes"]):
+        if age > timedelta(minutes=limits.max_event_age_minutes):
             return verdict(SKIP, f"stale event: {int(age.total_seconds() // 60)} min old "
-                                 f"(limit {limits['max_event_age_minutes']} min)", Check.STALE)
+                                 f"(limit {limits.max_event_age_minutes} min)", Check.STALE)
         if request.missing_data:
             return verdict(SKIP, f"fail closed: {request.missing_data}", Check.MISSING_DATA)
         if mode == "dry-run" and not human:
@@ -194,17 +195,17 @@ class Guardrails:
         if human and request.forced:
             return verdict(EXECUTE, f"forced by {request.decided_by} past cooldown, flap guard and budget: "
                                     f"{request.forced}", Check.FORCED)
-        cooldown = timedelta(minutes=capability["cooldown_minutes"])
+        cooldown = timedelta(minutes=capability.cooldown_minutes)
         if request.cooldown and target.get("last_action_at") \
                 and parse_timestamp(target["last_action_at"]) > now - cooldown:
             return verdict(SKIP, f"cooldown: {request.target} was last changed at {target['last_action_at']} "
-                                 f"({capability['cooldown_minutes']} min cooldown)", Check.COOLDOWN)
-        if request.toggles and len(recent) >= capability["max_toggles_per_hour"]:
+                                 f"({capability.cooldown_minutes} min cooldown)", Check.COOLDOWN)
+        if request.toggles and len(recent) >= capability.max_toggles_per_hour:
             return verdict(SKIP, f"flap guard: {len(recent)} toggles of {request.target} in the last hour "
-                                 f"(limit {capability['max_toggles_per_hour']})", Check.FLAP_GUARD)
-        if state["budget"] >= limits["action_budget_per_hour"]:
+                                 f"(limit {capability.max_toggles_per_hour})", Check.FLAP_GUARD)
+        if state["budget"] >= limits.action_budget_per_hour:
             return verdict(SKIP, f"action budget spent: {state['budget']} actions this hour "
-                                 f"(limit {limits['action_budget_per_hour']})", Check.BUDGET)
+                                 f"(limit {limits.action_budget_per_hour})", Check.BUDGET)
         return verdict(EXECUTE, "all guardrails passed")
 
     def earlier_record(self, request: ActionRequest) -> dict[str, Any] | None:

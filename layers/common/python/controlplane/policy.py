@@ -1,18 +1,93 @@
 """The compiled policy: the validated config as synth wrote it (controlplane.config.compiler).
 
-Lambdas only `json.load` it; all parsing and validation happened at synth."""
+Lambdas only `json.load` it; all parsing and validation happened at synth. Its sections are read as
+typed, frozen objects (below): the one contract between synth, the Lambdas and opsctl."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from dataclasses import dataclass, fields, is_dataclass
+from functools import cache, cached_property
+from typing import Any, get_args, get_origin, get_type_hints
 
 
 def alarm_arn(region: str, account: str, name: str) -> str:
     """An alarm's identity: account, Region and name (a name alone may be anyone's)."""
     return f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+
+
+# --- typed sections: the policy's contract, read as attributes, never by string key ---------------
+
+@dataclass(frozen=True)
+class CapabilityPolicy:
+    mode: str  # enforce | dry-run
+    cooldown_minutes: int
+    max_toggles_per_hour: int
+    min_write_interval_seconds: int
+
+
+@dataclass(frozen=True)
+class GuardrailLimits:
+    max_event_age_minutes: int
+    action_budget_per_hour: int
+    outcome_check_minutes: int
+
+
+@dataclass(frozen=True)
+class WafPolicy:
+    web_acl_name: str
+    rule_name: str
+    existing_web_acl_id: str | None
+    limit: int
+    evaluation_window_seconds: int
+    aggregate_key: str
+    block_action: str  # BLOCK | CHALLENGE | CAPTCHA
+    trigger_alarms: tuple[str, ...]
+    hold_minutes: int
+    normal_periods: int
+    baseline_weeks: int
+    traffic_alarm: str
+    traffic_multiplier: float  # the traffic alarm's threshold is this × the baseline
+    trigger_alarm_arns: tuple[str, ...]
+    alarm_period_seconds: int
+    side_effect_alarms: tuple[str, ...]  # alarms our own block sets off: they join, never page
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    kind: str  # lambda-alias | static-site
+    alarms: tuple[str, ...]
+    alarm_arns: tuple[str, ...]
+    function: str | None = None
+    alias: str | None = None
+    distribution_id: str | None = None
+    origin_id: str | None = None
+    bucket: str | None = None
+    entry_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RollbackPolicy:
+    severities: tuple[str, ...]
+    bake_minutes: int
+    outcome_minutes: int
+    targets: dict[str, RollbackTarget]
+
+
+def _build(kind: Any, value: Any) -> Any:
+    """JSON → the annotated type: dataclasses field by field, lists as tuples, mappings by value."""
+    if isinstance(kind, type) and is_dataclass(kind):
+        hints = get_type_hints(kind)
+        return kind(**{f.name: _build(hints[f.name], value[f.name]) for f in fields(kind) if f.name in value})
+    origin = get_origin(kind)
+    if origin is tuple:
+        return tuple(value)
+    if origin is dict:
+        item = get_args(kind)[1]
+        return {key: _build(item, each) for key, each in value.items()}
+    if kind is float:
+        return float(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -35,6 +110,22 @@ class Policy:
     def prefix(self) -> str:
         """{app}-{environment}: how the stacks name everything they create."""
         return f"{self.app}-{self.environment}"
+
+    @cached_property
+    def waf(self) -> WafPolicy:
+        return _build(WafPolicy, self.raw["waf"])
+
+    @cached_property
+    def rollback(self) -> RollbackPolicy:
+        return _build(RollbackPolicy, self.raw["rollback"])
+
+    @cached_property
+    def guardrails(self) -> GuardrailLimits:
+        return _build(GuardrailLimits, self.raw["guardrails"])
+
+    @cached_property
+    def capabilities(self) -> dict[str, CapabilityPolicy]:
+        return _build(dict[str, CapabilityPolicy], self.raw["capabilities"])
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.raw[name]

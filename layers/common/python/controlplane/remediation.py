@@ -38,7 +38,7 @@ class Remediation:
 
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
-        self.policy = deps.policy.raw
+        self.policy = deps.policy
         self.table = deps.settings.ledger_table
         self.guardrails = Guardrails(table=self.table, client=deps.client("dynamodb"), policy=self.policy,
                                      clock=deps.clock)
