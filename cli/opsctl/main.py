@@ -19,6 +19,7 @@ from controlplane.config import CAPABILITIES, load_config
 from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
 from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
+from controlplane.policy import Policy
 from controlplane.remediation import Remediation, record_human_request
 from controlplane.settings import SEVERITIES
 from controlplane.text import safe_text
@@ -264,12 +265,12 @@ def run_incident(args: argparse.Namespace) -> int:
                  f"{incident['id']} RESOLVED by {args.by} (alarm {before['alarm_name']} is {state or 'unknown'})")
         elif args.action == "severity":
             before = ledger.get_incident(args.incident_id)
-            policy = context.deps.policy.raw
+            policy = context.deps.policy
             incident = ledger.regrade(
                 args.incident_id, severity=args.severity, by=f"human:{args.by}", reason=safe_text(args.reason, 500),
                 at=isoformat(context.deps.clock.now()), ops_bus=context.deps.settings.ops_bus_name,
-                response_minutes=policy["severities"][args.severity]["response_minutes"],
-                resolve_minutes=policy["escalation"]["resolve_minutes"][args.severity])
+                response_minutes=policy.severities[args.severity].response_minutes,
+                resolve_minutes=policy.escalation.resolve_minutes[args.severity])
             if incident["severity"] != before["severity"]:
                 _service(context, "escalation", "escalation_service", "EscalationService").regraded(incident)
                 text = (f"{incident['id']} re-graded {before['severity']} → {incident['severity']} by {args.by} "
@@ -538,7 +539,7 @@ def run_calendar(args: argparse.Namespace) -> int:
     zone = ZoneInfo(config.timezone)
     now = datetime.now(timezone.utc)
     rows = [{"at": isoformat(when), "local": f"{when.astimezone(zone):%a %d %b %H:%M %Z}", "task": what}
-            for when, what in upcoming(config.policy(), now, now + timedelta(days=args.days))]
+            for when, what in upcoming(Policy(config.policy()), now, now + timedelta(days=args.days))]
     emit(args, rows, "\n".join(f"{r['local']:<22} {r['task']}" for r in rows) or f"nothing in the next {args.days} days")
     return 0
 

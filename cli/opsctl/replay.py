@@ -258,7 +258,7 @@ class Replay:
         if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
             return [ALARM_ACTION_FUNCTION]
         if "task" in event:
-            function = scheduled_task_function(str(event["task"]), self.policy)
+            function = scheduled_task_function(str(event["task"]), Policy(self.policy))
             return [function] if function else []
         return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 

@@ -46,12 +46,12 @@ BACKUP_TASKS = ("verify", "cleanup", "test-restore", "restore-tests")
 DRILL_TASK = "drill"
 
 
-def scheduled_task_function(task: str, policy: dict[str, Any]) -> str | None:
+def scheduled_task_function(task: str, policy: Policy) -> str | None:
     """The function a scheduled task runs in: the WAF's own jobs, or the calendar's (its configured
     schedules, window ends and operator requests)."""
     if task in WAF_TASKS:
         return "waf_toggle"
-    if task in CALENDAR_TASKS or task in policy["schedules"]:
+    if task in CALENDAR_TASKS or task in policy.schedules:
         return "calendar"
     if task in ESCALATION_TASKS:
         return "escalation"

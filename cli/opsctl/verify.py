@@ -213,21 +213,21 @@ def _waf(context: OperatorContext) -> Iterator[Check]:
 
 
 def _backup(context: OperatorContext) -> Iterator[Check]:
-    backup, config = context.deps.client("backup"), context.deps.policy.raw["backup"]
+    backup, config = context.deps.client("backup"), context.deps.policy.backup
     try:
-        backup.describe_backup_vault(BackupVaultName=config["vault_name"])
-        yield Check("backup", f"vault {config['vault_name']}")
+        backup.describe_backup_vault(BackupVaultName=config.vault_name)
+        yield Check("backup", f"vault {config.vault_name}")
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        yield Check("backup", f"vault {config['vault_name']}", "missing")
+        yield Check("backup", f"vault {config.vault_name}", "missing")
     name = backup_plan_name(context.config.prefix)
     plan = next((p for p in _all(backup, "list_backup_plans", "BackupPlansList") if p["BackupPlanName"] == name), None)
     if plan is None:
         yield Check("backup", f"plan {name}", "missing")
         return
     rules = {r["RuleName"] for r in backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]["Rules"]}
-    missing = sorted(set(config["classes"]) - rules)
+    missing = sorted(set(config.classes) - rules)
     yield Check("backup", f"plan {name}", f"no rule for class(es) {', '.join(missing)}" if missing else "")
 
 

@@ -91,10 +91,10 @@ class Run:
 class BackupService:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
-        self.policy = deps.policy.raw
-        self.config = self.policy["backup"]
+        self.policy = deps.policy
+        self.config = self.policy.backup
         self.backup = deps.client("backup")
-        self.validator = Validator(deps.client, self.config["sample_size"], self.config["tolerance_percent"])
+        self.validator = Validator(deps.client, self.config.sample_size, self.config.tolerance_percent)
         self.prefix = deps.policy.prefix
         self.guardrails = Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=deps.policy,
                                      clock=deps.clock)
@@ -132,7 +132,7 @@ class BackupService:
     def protected(self, only: str | None = None) -> list[Protected]:
         """Every resource tagged with a backup class (or just `only`, if it is one): what should have
         backups, whether it has any."""
-        tag_key = self.config["tag_key"]
+        tag_key = self.config.tag_key
         tagging = self.deps.client("resourcegroupstaggingapi")
         if only is not None:
             mappings = tagging.get_resources(ResourceARNList=[only])["ResourceTagMappingList"]
@@ -145,12 +145,12 @@ class BackupService:
             tags = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
             if tag_key not in tags:
                 continue
-            backup_class = self.config["classes"].get(tags[tag_key])
-            rpo = tags.get(self.config["rpo_tag_key"])
+            backup_class = self.config.classes.get(tags[tag_key])
+            rpo = tags.get(self.config.rpo_tag_key)
             found.append(Protected(
                 arn=mapping["ResourceARN"], backup_class=tags[tag_key],
-                rpo_minutes=int(rpo) if rpo and rpo.isdigit() else (backup_class or {}).get("rpo_minutes", 0),
-                rto_tier=tags.get(self.config["rto_tag_key"]) or (backup_class or {}).get("rto_tier", "full")))
+                rpo_minutes=int(rpo) if rpo and rpo.isdigit() else backup_class.rpo_minutes if backup_class else 0,
+                rto_tier=tags.get(self.config.rto_tag_key) or (backup_class.rto_tier if backup_class else "full")))
         return sorted(found, key=lambda resource: resource.arn)
 
     def recovery_points(self, listing: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -169,9 +169,9 @@ class BackupService:
 
     def freshness(self, resource: Protected, now: datetime) -> tuple[Finding, float | None]:
         at = isoformat(now)
-        if resource.backup_class not in self.config["classes"]:
+        if resource.backup_class not in self.config.classes:
             return Finding("freshness", resource.arn, "ALARM", f"unknown backup class {resource.backup_class!r} "
-                           f"(known: {', '.join(self.config['classes'])}): it is backed up by no plan", at), None
+                           f"(known: {', '.join(self.config.classes)}): it is backed up by no plan", at), None
         newest = self.newest_point(resource.arn)
         if newest is None:
             return Finding("freshness", resource.arn, "ALARM", f"no completed recovery point at all "
@@ -194,7 +194,7 @@ class BackupService:
             return run
         if only is None and not resources:
             run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
-                                        f"no resource carries the {self.config['tag_key']} tag: nothing is verified, "
+                                        f"no resource carries the {self.config.tag_key} tag: nothing is verified, "
                                         "so nothing is known to be backed up", isoformat(now)))
         elif only is None:
             run.findings.append(Finding("blind-spot", "protected-resources", "OK",
@@ -239,11 +239,11 @@ class BackupService:
         except API_ERRORS as error:
             retry_if_transient(error)
             return [Finding("retention", "backup-plans", "ALARM", f"cannot read the backup plans: {error}", at)]
-        for name, spec in self.config["classes"].items():
+        for name, spec in self.config.classes.items():
             rule = rules.get(name)
             days = ((rule or {}).get("Lifecycle") or {}).get("DeleteAfterDays")
-            ok = rule is not None and days == spec["retention_days"]
-            reason = (f"rule {name} keeps recovery points {days} days (runbook: {spec['retention_days']})" if rule
+            ok = rule is not None and days == spec.retention_days
+            reason = (f"rule {name} keeps recovery points {days} days (runbook: {spec.retention_days})" if rule
                       else f"no backup plan rule named {name}")
             findings.append(Finding("retention", f"backup-rule:{name}", "OK" if ok else "ALARM", reason, at))
         findings.append(self._configuration_retention(at))
@@ -251,36 +251,36 @@ class BackupService:
         return findings
 
     def _configuration_retention(self, at: str) -> Finding:
-        spec = self.config["configuration"]
+        spec = self.config.configuration
         s3 = self.deps.client("s3")
-        subject = f"arn:aws:s3:::{spec['bucket']}"
+        subject = f"arn:aws:s3:::{spec.bucket}"
         try:
-            versioning = s3.get_bucket_versioning(Bucket=spec["bucket"]).get("Status")
-            rules = s3.get_bucket_lifecycle_configuration(Bucket=spec["bucket"]).get("Rules", [])
+            versioning = s3.get_bucket_versioning(Bucket=spec.bucket).get("Status")
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=spec.bucket).get("Rules", [])
         except API_ERRORS as error:
             retry_if_transient(error)
             return Finding("retention", subject, "ALARM", f"cannot read versioning and lifecycle: {error}", at)
         kept = [r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") for r in rules if r.get("Status") == "Enabled"]
-        ok = versioning == "Enabled" and spec["retention_days"] in kept
+        ok = versioning == "Enabled" and spec.retention_days in kept
         return Finding("retention", subject, "OK" if ok else "ALARM",
                        f"versioning {versioning or 'off'}; noncurrent versions kept {kept or 'forever'} days "
-                       f"(runbook: {spec['retention_days']})", at)
+                       f"(runbook: {spec.retention_days})", at)
 
     def _log_retention(self, at: str) -> Finding:
-        spec = self.config["logs"]
+        spec = self.config.logs
         logs = self.deps.client("logs")
-        subject = f"logs:{spec['log_group_prefix']}"
+        subject = f"logs:{spec.log_group_prefix}"
         try:
             groups = [g for page in logs.get_paginator("describe_log_groups").paginate(
-                logGroupNamePrefix=spec["log_group_prefix"]) for g in page["logGroups"]]
+                logGroupNamePrefix=spec.log_group_prefix) for g in page["logGroups"]]
         except API_ERRORS as error:
             retry_if_transient(error)
             return Finding("retention", subject, "ALARM", f"cannot list log groups: {error}", at)
-        wrong = sorted(g["logGroupName"] for g in groups if g.get("retentionInDays") != spec["retention_days"])
+        wrong = sorted(g["logGroupName"] for g in groups if g.get("retentionInDays") != spec.retention_days)
         if not groups:
             return Finding("retention", subject, "ALARM", "no log groups found: their retention is unknown", at)
         return Finding("retention", subject, "ALARM" if wrong else "OK",
-                       f"{len(groups)} log groups; not kept {spec['retention_days']} days: {', '.join(wrong[:10]) or 'none'}",
+                       f"{len(groups)} log groups; not kept {spec.retention_days} days: {', '.join(wrong[:10]) or 'none'}",
                        at)
 
     # --- jobs -----------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ class BackupService:
         duration = (job["CompletionDate"] - job["CreationDate"]).total_seconds() if job.get("CompletionDate") else None
         if duration is not None:
             tier = self._rto_tier(source)
-            limit = self.config["rto_minutes"][tier]
+            limit = self.config.rto_minutes[tier]
             within = duration <= limit * 60
             run.findings.append(Finding("rto", source, "OK" if within else "ALARM",
                                         f"restore took {duration / 60:.0f} min; RTO ({tier}) {limit} min", at))
@@ -405,7 +405,7 @@ class BackupService:
             tiers = [resource.rto_tier for resource in self.protected(arn)]
         except API_ERRORS:
             tiers = []
-        return tiers[0] if tiers and tiers[0] in self.config["rto_minutes"] else "full"
+        return tiers[0] if tiers and tiers[0] in self.config.rto_minutes else "full"
 
     def automated_restore_test(self) -> Run:
         """One restore test a run, of the critical resource whose last validated restore is oldest,
@@ -415,7 +415,7 @@ class BackupService:
         validated = read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table,
                                [(f"RESTORE#{r.arn}", "LATEST") for r in critical])
         last = {item["pk"].removeprefix("RESTORE#"): item["validated_at"] for item in validated}
-        cutoff = isoformat(now - timedelta(days=self.config["restore_testing"]["critical_every_days"]))
+        cutoff = isoformat(now - timedelta(days=self.config.restore_testing.critical_every_days))
         due = sorted((last.get(r.arn, ""), r.arn) for r in critical if last.get(r.arn, "") < cutoff)
         if not due:
             reason = (f"every critical resource ({len(critical)}) has a validated restore since {cutoff[:10]}" if critical
@@ -443,7 +443,7 @@ class BackupService:
                                         decision=decision.id, restore_job=job)])
 
     def _start_restore(self, arn: str) -> tuple[str, str, str]:
-        vault = self.config["vault_name"]
+        vault = self.config.vault_name
         points = [p for p in self.recovery_points("list_recovery_points_by_resource", ResourceArn=arn)
                   if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == vault]
         if not points:
@@ -459,7 +459,7 @@ class BackupService:
             raise MalformedEvent(f"{arn}: no restore test for resource type {kind}")
         copy_key, extra = COPY_METADATA[kind]
         metadata |= {copy_key: copy, **extra}
-        role = f"arn:aws:iam::{self.policy['account']}:role/{self.prefix}-backup"
+        role = f"arn:aws:iam::{self.policy.account}:role/{self.prefix}-backup"
         job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
                                             ResourceType=kind)
         # Its completion event is validated (and its copy deleted) because this says it is ours.
@@ -472,21 +472,21 @@ class BackupService:
 
     def cleanup(self, *, dry_run: bool) -> Run:
         at = isoformat(self.deps.clock.now())
-        vault = self.config["vault_name"]
+        vault = self.config.vault_name
         try:
             points = list(self.recovery_points("list_recovery_points_by_backup_vault", BackupVaultName=vault))
         except API_ERRORS as error:
             retry_if_transient(error)
             return Run([Finding("blind-spot", f"vault:{vault}", "ALARM", f"cannot list recovery points: {error}", at)], [], [])
         orphans = [p for p in points if not self._exists(p["ResourceArn"], p.get("ResourceType", ""))]
-        limit = self.config["cleanup"]["max_deletions_per_run"]
-        deleting = orphans[:limit] if self.config["cleanup"]["delete_orphans"] and not dry_run else []
+        limit = self.config.cleanup.max_deletions_per_run
+        deleting = orphans[:limit] if self.config.cleanup.delete_orphans and not dry_run else []
         for point in deleting:
             self.backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=point["RecoveryPointArn"])
         left = len(orphans) - len(deleting)
         reason = (f"{len(orphans)} recovery points of resources that no longer exist; deleted {len(deleting)}"
                   + (f" (at most {limit} per run)" if len(orphans) > limit and deleting else "")
-                  + ("" if self.config["cleanup"]["delete_orphans"] else " (deletion off in config: reported only)")
+                  + ("" if self.config.cleanup.delete_orphans else " (deletion off in config: reported only)")
                   + (" (dry run)" if dry_run else ""))
         notes = [action_note("backup.cleanup", p["RecoveryPointArn"], "deleted" if p in deleting else "kept", p["ResourceArn"])
                  for p in orphans]

@@ -48,7 +48,7 @@ def slug(arn: str) -> str:
 class FindingSink:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
-        self.policy = deps.policy.raw
+        self.policy = deps.policy
         self.prefix = deps.policy.prefix
         self.states: dict[str, str] = {}
 
@@ -68,7 +68,7 @@ class FindingSink:
 
     def load(self, findings: list[Finding]) -> None:
         """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
-        region, account = self.policy["region"], self.policy["account"]
+        region, account = self.policy.region, self.policy.account
         names = sorted({f.alarm_name(self.prefix) for f in findings} - set(self.states))
         keys = [(f"ALARM#arn:aws:cloudwatch:{region}:{account}:alarm:{name}", "STATE") for name in names]
         for item in read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table, keys):
@@ -86,4 +86,4 @@ class FindingSink:
                                       "alarm_name": finding.alarm_name(self.prefix), "state": finding.state,
                                       "reason": finding.reason[:1000], "observed_at": finding.observed_at,
                                       "description": description, "severity": severity,
-                                      "account": self.policy["account"], "region": self.policy["region"]})}
+                                      "account": self.policy.account, "region": self.policy.region})}

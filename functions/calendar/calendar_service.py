@@ -29,8 +29,8 @@ logger = logging.getLogger("calendar")
 class CalendarService:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
-        self.policy = deps.policy.raw
-        self.config = self.policy["maintenance"]
+        self.policy = deps.policy
+        self.config = self.policy.maintenance
         self.windows = MaintenanceWindows(deps)
 
     def handle(self, event: Any) -> list[dict[str, Any]]:
@@ -41,11 +41,11 @@ class CalendarService:
             return [self.end_window(str(event.get("window")))]
         if task == "maintenance":
             return [self.operator(event)]
-        if task not in self.policy["schedules"] or (task not in TASKS and task not in self.config["windows"]):
+        if task not in self.policy.schedules or (task not in TASKS and task not in self.config.windows):
             raise MalformedEvent(f"unknown calendar task {task!r}")
         at = parse_timestamp(event["at"]) if event.get("at") else self.deps.clock.now()
         results = []
-        if task in self.config["windows"]:
+        if task in self.config.windows:
             results.append(self.open_scheduled(task, at))
         if task in TASKS:
             results.append(self.checklist(task, at))
@@ -54,11 +54,11 @@ class CalendarService:
     # --- scheduled ------------------------------------------------------------------------------
 
     def open_scheduled(self, name: str, at: datetime) -> dict[str, Any]:
-        spec = self.config["windows"][name]
-        local = at.astimezone(ZoneInfo(self.policy["timezone"]))
-        ends = at + timedelta(minutes=spec["duration_minutes"])
-        window = Window(id=f"{name}-{local:%Y%m%d-%H%M}", message=spec["message"], starts_at=isoformat(at),
-                        ends_at=isoformat(ends), components=tuple(spec["components"]), alarms=tuple(spec["alarms"]),
+        spec = self.config.windows[name]
+        local = at.astimezone(ZoneInfo(self.policy.timezone))
+        ends = at + timedelta(minutes=spec.duration_minutes)
+        window = Window(id=f"{name}-{local:%Y%m%d-%H%M}", message=spec.message, starts_at=isoformat(at),
+                        ends_at=isoformat(ends), components=spec.components, alarms=spec.alarms,
                         opened_by="calendar", schedule=name)
         if self.deps.clock.now() >= ends:
             # Scheduler delivered it after the window would have ended: opening it now would pause
@@ -97,13 +97,13 @@ class CalendarService:
     def operator(self, event: dict[str, Any]) -> dict[str, Any]:
         action, by = event.get("action"), str(event.get("by") or "unknown")
         now = self.deps.clock.now()
-        minutes = int(event.get("minutes") or self.config["default_minutes"])
-        if not 1 <= minutes <= self.config["max_minutes"]:
-            raise MalformedEvent(f"--for must be between 1 minute and {self.config['max_minutes']} minutes")
+        minutes = int(event.get("minutes") or self.config.default_minutes)
+        if not 1 <= minutes <= self.config.max_minutes:
+            raise MalformedEvent(f"--for must be between 1 minute and {self.config.max_minutes} minutes")
         if action == "enable":
             if not event.get("message"):
                 raise MalformedEvent("maintenance enable needs a --message for the users")
-            known = {*self.policy["components"], BACKUP_COMPONENT}
+            known = {*self.policy.components, BACKUP_COMPONENT}
             unknown = sorted(set(event.get("components") or ()) - known)
             if unknown:
                 # A misspelt scope would cover nothing and silently page through the maintenance.

@@ -68,14 +68,14 @@ class Checklist:
 
 def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Window]) -> Checklist:
     task = TASKS[name]
-    policy = deps.policy.raw
-    zone = ZoneInfo(policy["timezone"])
+    policy = deps.policy
+    zone = ZoneInfo(policy.timezone)
     since = at - task.looks_back
     facts: dict[str, Any] = {"task": name, "at": isoformat(at), "since": isoformat(since)}
     lines = [f"## {task.title}", "", f"Period: since {since.astimezone(zone):%a %d %b %H:%M %Z}", ""]
     severity = "P3"
     if task.health_check:
-        url = policy["maintenance"]["health_check_url"]
+        url = policy.maintenance.health_check_url
         http = deps.http_status(url)
         healthy = 200 <= http < 400
         facts["health"] = {"url": url, "status": http, "healthy": healthy}

@@ -30,7 +30,7 @@ class MaintenanceWindows:
         self.deps = deps
         self.table = deps.settings.ledger_table
         self.client = deps.client("dynamodb")
-        self.zone = deps.policy.raw["timezone"]
+        self.zone = deps.policy.timezone
 
     # --- reading -------------------------------------------------------------------------------
 

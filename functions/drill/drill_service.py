@@ -62,8 +62,8 @@ class FireDrill:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         policy = deps.policy
-        self.drill = policy.section("drill")
-        self.alarm_name = str(self.drill["alarm"])
+        self.drill = policy.drill
+        self.alarm_name = self.drill.alarm
         self.alarm_arn = policy.alarm_arn(self.alarm_name)
         self.table = deps.settings.ledger_table
         self.dynamodb, self.cloudwatch = deps.client("dynamodb"), deps.client("cloudwatch")
@@ -152,7 +152,7 @@ class FireDrill:
         both of its steps sent (or the page held back). Bounded by polls, not by the clock, so a
         clock that does not move (an emulator) cannot hang it."""
         found = None
-        for _ in range(math.ceil(self.drill["timeout_seconds"] / POLL_SECONDS)):
+        for _ in range(math.ceil(self.drill.timeout_seconds / POLL_SECONDS)):
             found = self._outbox_since(since, detail_type, incident)
             if found is not None and not _unsent(found, ""):
                 return found

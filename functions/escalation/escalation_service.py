@@ -48,7 +48,7 @@ def ack_schedule(incident_id: str, level: int, due: datetime) -> str:
 class EscalationService:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
-        self.policy = deps.policy.raw
+        self.policy = deps.policy
         self.ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
 
     def handle(self, event: Any) -> list[dict[str, Any]]:
@@ -145,7 +145,7 @@ class EscalationService:
         if self.deps.clock.now() < due:  # a re-grade moved it later: the deadline armed then will come
             return _incident_note("escalation.resolve", incident_id, "skipped", f"not due until {incident['resolve_due_at']}")
         level = int(incident.get("escalation_level", 0)) + 1
-        target = self.policy["escalation"]["resolve_minutes"][incident["severity"]]
+        target = self.policy.escalation.resolve_minutes[incident["severity"]]
         return self._escalate(incident, level, reason=f"still {incident['status']} past its resolution target "
                                                       f"({target} min)", resolution=True)
 
@@ -156,9 +156,9 @@ class EscalationService:
         previous = int(incident.get("escalation_level", 0))
         paged = severity
         # The resolution target's escalation may come after the last level: it pages that one again.
-        for _ in range(min(level, self.policy["escalation"]["max_levels"])):
+        for _ in range(min(level, self.policy.escalation.max_levels)):
             paged = next_level(paged)
-        role = self.policy["severities"][paged]["escalation"]
+        role = self.policy.severities[paged].escalation
         now = isoformat(self.deps.clock.now())
         entry = {"at": now, "event": "escalated", "level": level, "to": f"{paged} ({role})", "reason": reason}
         sets = {":level": level, ":entry": [entry], ":previous": previous, ":to": paged, ":now": now}
@@ -177,7 +177,7 @@ class EscalationService:
             "message": _message(incident, level, paged, role, reason),
             "attributes": {"kind": "escalation", "severity": paged, "incident": incident_id, "level": level},
         }
-        max_levels = self.policy["escalation"]["max_levels"]
+        max_levels = self.policy.escalation.max_levels
         if not resolution and incident["status"] == "OPEN" and level < max_levels:
             # The next level is armed before this one is recorded: a crash after the record cannot
             # end the chain. If the record then fails (acknowledged, resolved or escalated meanwhile),
@@ -211,7 +211,7 @@ class EscalationService:
         return parse_timestamp(incident["escalated_at"]) + self._response(incident["escalated_to"])
 
     def _response(self, severity: str) -> timedelta:
-        return timedelta(minutes=self.policy["severities"][severity]["response_minutes"])
+        return timedelta(minutes=self.policy.severities[severity].response_minutes)
 
     def _incident(self, incident_id: str) -> dict[str, Any] | None:
         try:

@@ -33,7 +33,7 @@ STATUS_LOOKBACK = timedelta(days=30)
 class ReportingService:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
-        self.policy = deps.policy.raw
+        self.policy = deps.policy
         self.client = deps.client("dynamodb")
         self.table = deps.settings.ledger_table
 
@@ -45,10 +45,10 @@ class ReportingService:
             if event.get("period") not in PERIODS:
                 raise MalformedEvent(f"report period must be one of {', '.join(PERIODS)}")
             at = parse_timestamp(event["at"]) if event.get("at") else self.deps.clock.now()
-            day = previous_period(event["period"], at, self.policy["timezone"])
+            day = previous_period(event["period"], at, self.policy.timezone)
             return [self.period_report(event["period"], day)]
         if event.get("source") == OPS_SOURCE and event.get("detail-type") == INCIDENT_RESOLVED \
-                and event["detail"].get("severity") in self.policy["reports"]["incident_report_severities"]:
+                and event["detail"].get("severity") in self.policy.reports.incident_report_severities:
             notes.append(self.incident_report(event["detail"]["incident_id"]))
         if event.get("source") == OPS_SOURCE or event.get("task") == "status-page":
             notes.append(self.publish_status())
@@ -96,14 +96,14 @@ class ReportingService:
         return action_note("incident-report", incident_id, "executed", f"s3://{self.deps.settings.reports_bucket}/{key}")
 
     def period_metrics(self, period: str, day: date) -> dict[str, Any]:
-        start, end = period_bounds(period, day, self.policy["timezone"])
+        start, end = period_bounds(period, day, self.policy.timezone)
         # Incidents resolved in the period may have opened before it: look back one more period.
         incidents = self.incidents_since(start - (end - start) - STATUS_LOOKBACK)
         return period_metrics(incidents, self.decisions_between(start, end), start, end, self.policy, self.backup())
 
     def period_report(self, period: str, day: date) -> dict[str, Any]:
         metrics = self.period_metrics(period, day)
-        markdown = render_period(period, metrics, self.policy["app"])
+        markdown = render_period(period, metrics, self.policy.app)
         stem = f"reports/{period}/{day.isoformat()}"
         s3 = self.deps.client("s3")
         bucket = self.deps.settings.reports_bucket

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.events import DRILL_COMPONENT
+from controlplane.policy import Policy
 from controlplane.settings import SEVERITIES
 from controlplane.text import quoted
 
@@ -47,7 +48,7 @@ def previous_period(period: str, now: datetime, zone: str) -> date:
 
 
 def period_metrics(incidents: list[dict[str, Any]], decisions: list[dict[str, Any]], start: datetime,
-                   end: datetime, policy: dict[str, Any], backup: dict[str, Any] | None) -> dict[str, Any]:
+                   end: datetime, policy: Policy, backup: dict[str, Any] | None) -> dict[str, Any]:
     lo, hi = isoformat(start), isoformat(end)
     # Fire drills are the control plane testing its own paging: counted apart, never in MTTA/MTTR.
     drills = [i for i in incidents if i.get("component") == DRILL_COMPONENT and lo <= i["opened_at"] < hi]
@@ -66,7 +67,7 @@ def period_metrics(incidents: list[dict[str, Any]], decisions: list[dict[str, An
 
     period_seconds = (end - start).total_seconds()
     downtime = _downtime([i for i in incidents if i["severity"] == "P0"], start, end)
-    target = policy["reports"]["availability_target"]
+    target = policy.reports.availability_target
     budget = period_seconds * (100 - target) / 100
     actions = Counter(f"{d['action']} {d['result']}" for d in decisions)
     outcomes = Counter(str((d.get("outcome") or {}).get("status", "pending")) for d in decisions

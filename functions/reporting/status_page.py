@@ -15,6 +15,7 @@ from typing import Any
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.events import BACKUP_COMPONENT, DRILL_COMPONENT
 from controlplane.maintenance import Window
+from controlplane.policy import Policy
 
 PUBLIC_SEVERITIES = ("P0", "P1")
 # The control plane's own findings about itself (backup checks, fire drills) are for on-call, not for users.
@@ -34,12 +35,11 @@ def _worse(a: str, b: str) -> str:
     return a if STATUSES.index(a) <= STATUSES.index(b) else b
 
 
-def compute_status(incidents: list[dict[str, Any]], windows: list[Window], policy: dict[str, Any],
+def compute_status(incidents: list[dict[str, Any]], windows: list[Window], policy: Policy,
                    now: datetime) -> dict[str, Any]:
-    settings = policy["status_page"]
-    appear = timedelta(minutes=settings["appear_after_minutes"])
-    calm = timedelta(minutes=settings["calm_minutes"])
-    components = {name: "Operational" for name in policy["components"]}
+    appear = timedelta(minutes=policy.status_page.appear_after_minutes)
+    calm = timedelta(minutes=policy.status_page.calm_minutes)
+    components = {name: "Operational" for name in policy.components}
     shown: list[dict[str, Any]] = []
     for incident in incidents:
         if incident["severity"] not in PUBLIC_SEVERITIES or incident.get("component") in INTERNAL_COMPONENTS:
@@ -52,7 +52,7 @@ def compute_status(incidents: list[dict[str, Any]], windows: list[Window], polic
             continue  # calm long enough: Operational again
         status = "Monitoring" if resolved is not None else INCIDENT_STATUS.get(incident["status"], "Investigating")
         # Components outside the configured ones (alarms from other stacks) go under one public name.
-        component = incident.get("component") if incident.get("component") in components else OTHER
+        component = str(incident.get("component")) if incident.get("component") in components else OTHER
         components[component] = _worse(components.get(component, "Operational"), status)
         shown.append({"status": status, "severity": incident["severity"], "component": component,
                       "impact": incident.get("impact") or "Some users may be affected",
@@ -70,7 +70,7 @@ def compute_status(incidents: list[dict[str, Any]], windows: list[Window], polic
     overall = "Operational"
     for status in components.values():
         overall = _worse(overall, status)
-    return {"title": settings["title"], "updated_at": isoformat(now), "status": overall,
+    return {"title": policy.status_page.title, "updated_at": isoformat(now), "status": overall,
             "components": [{"name": name, "status": status} for name, status in sorted(components.items())],
             "incidents": sorted(shown, key=lambda i: (STATUSES.index(i["status"]), i["started_at"])),
             "maintenance": maintenance}

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from alarm_parsing import AlarmTransition
 from controlplane.alarm_tags import parse_tags
-from controlplane.policy import Policy
+from controlplane.policy import Band, ClassificationRule, Policy
 
 
 @dataclass(frozen=True)
@@ -28,66 +27,65 @@ class Classification:
 
 
 def classify(transition: AlarmTransition, policy: Policy) -> Classification:
-    severities = policy.section("severities")
-    rules = policy.section("classification")
+    severities = policy.severities
     # By identity, not by name: another account's (or Region's) alarm with our name is not ours.
-    configured = policy.section("alarms").get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
+    configured = policy.alarms.get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
     tags = parse_tags(transition.description) if policy.trusts_tags(transition.alarm_arn, transition.account) else {}
+    tagged = tags.get("severity") if tags.get("severity") in severities else None
 
-    if configured is not None or tags.get("severity") in severities:
-        spec: dict[str, Any] = dict(configured or {})
-        severity = str(tags["severity"] if tags.get("severity") in severities else spec["severity"])
-        severity = _raise_by_bands(severity, spec.get("bands", []), transition.datapoint)
+    if configured is not None or tagged is not None:
+        severity = tagged or (configured.severity if configured else policy.classification.default_severity)
+        severity = _raise_by_bands(severity, configured.bands if configured else (), transition.datapoint)
         return Classification(
             severity=severity,
             decided_by="alarm-tag" if "severity" in tags else "config-alarm",
-            remediation=tags.get("remediation") or spec.get("remediation"),
-            component=spec.get("component") or _component_of(transition),
-            impact=spec.get("impact") or severities[severity]["description"],
-            runbook_section=tags.get("runbook") or spec.get("runbook_section") or _section_for(severity),
-            alarm_key=spec.get("key"),
+            remediation=tags.get("remediation") or (configured.remediation if configured else None),
+            component=(configured.component if configured else None) or _component_of(transition),
+            impact=(configured.impact if configured else None) or severities[severity].description,
+            runbook_section=tags.get("runbook") or (configured.runbook_section if configured else None)
+            or _section_for(severity),
+            alarm_key=configured.key if configured else None,
         )
 
-    for rule in rules["rules"]:
+    for rule in policy.classification.rules:
         if _rule_matches(rule, transition):
-            severity = rule["severity"]
             return Classification(
-                severity=severity,
-                decided_by=f"rule:{rule['name']}",
-                remediation=rule.get("remediation"),
-                component=rule.get("component") or _component_of(transition),
-                impact=rule.get("impact") or severities[severity]["description"],
-                runbook_section=rule.get("runbook_section") or _section_for(severity),
+                severity=rule.severity,
+                decided_by=f"rule:{rule.name}",
+                remediation=rule.remediation,
+                component=rule.component or _component_of(transition),
+                impact=rule.impact or severities[rule.severity].description,
+                runbook_section=rule.runbook_section or _section_for(rule.severity),
             )
 
-    severity = rules["default_severity"]
+    severity = policy.classification.default_severity
     return Classification(
         severity=severity,
         decided_by="default",
         remediation=None,
         component=_component_of(transition),
-        impact=severities[severity]["description"],
+        impact=severities[severity].description,
         runbook_section=_section_for(severity),
     )
 
 
-def _raise_by_bands(severity: str, bands: list[dict[str, Any]], datapoint: float | None) -> str:
+def _raise_by_bands(severity: str, bands: tuple[Band, ...], datapoint: float | None) -> str:
     """Bands only ever raise the severity (P1 beats P2): a datapoint can make it worse, not better."""
     if datapoint is None:
         return severity
     for band in bands:
-        crossed = datapoint > band["above"] if "above" in band else datapoint < band["below"]
-        if crossed and band["severity"] < severity:
-            severity = band["severity"]
+        crossed = datapoint > band.above if band.above is not None else band.below is not None and datapoint < band.below
+        if crossed and band.severity < severity:
+            severity = band.severity
     return severity
 
 
-def _rule_matches(rule: dict[str, Any], transition: AlarmTransition) -> bool:
-    if "alarm_name" in rule and not re.search(rule["alarm_name"], transition.alarm_name):
+def _rule_matches(rule: ClassificationRule, transition: AlarmTransition) -> bool:
+    if rule.alarm_name is not None and not re.search(rule.alarm_name, transition.alarm_name):
         return False
-    if "namespace" in rule and rule["namespace"] != transition.namespace:
+    if rule.namespace is not None and rule.namespace != transition.namespace:
         return False
-    return "metric" not in rule or rule["metric"] == transition.metric_name
+    return rule.metric is None or rule.metric == transition.metric_name
 
 
 def _component_of(transition: AlarmTransition) -> str:

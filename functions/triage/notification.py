@@ -46,10 +46,10 @@ def render_incident(
     delayed: bool,
 ) -> tuple[str, str]:
     severity = incident["severity"]
-    level = policy.section("severities")[severity]
+    level = policy.severities[severity]
     status = RUNBOOK_STATUS[incident["status"]]
     subject = subject_line(f"[{severity}] {incident['id']} {kind}: {safe_text(transition.alarm_name, 80)}")
-    runbook = f"{policy.raw['runbook_url']}#{classification.runbook_section}"
+    runbook = f"{policy.runbook_url}#{classification.runbook_section}"
     lines = [
         "## Incident Report",
         "",
@@ -74,7 +74,7 @@ def render_incident(
     lines += [
         "",
         "### Next Steps",
-        f"- Respond within {level['response_minutes']} minutes ({level['name']}; escalation: {level['escalation']})",
+        f"- Respond within {level.response_minutes} minutes ({level.name}; escalation: {level.escalation})",
         f"- Follow the runbook: {runbook}",
     ]
     if classification.remediation:
@@ -93,6 +93,6 @@ def render_blind_spot(transition: AlarmTransition, policy: Policy, open_incident
         f"- Reason (CloudWatch's words): {quoted(transition.reason, 500) if transition.reason else 'not given'}",
         f"- Open incident on this alarm: {open_incident or 'none'} (left open: no data is not recovery)",
         f"- Alarm: {console_link(transition)}",
-        f"- Runbook: {policy.raw['runbook_url']}#monitoring--alerting",
+        f"- Runbook: {policy.runbook_url}#monitoring--alerting",
     ]
     return subject, "\n".join(lines)

@@ -98,14 +98,13 @@ def reject(rejection: Rejection, deps: Dependencies) -> TriageOutcome:
 
 def triage_transition(transition: AlarmTransition, deps: Dependencies) -> TriageOutcome:
     policy = deps.policy
-    settings = policy.section("triage")
     ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
     now = deps.clock.now()
     distrust = untrusted_reason(transition, deps)
     if distrust is not None:
         return refuse(transition, distrust, deps)
     classification = classify(transition, policy)
-    stale = now - transition.changed_at > timedelta(seconds=settings["max_event_age_seconds"])
+    stale = now - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
 
     for _ in range(MAX_COMMIT_ATTEMPTS):
         read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
@@ -140,7 +139,7 @@ def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> Tria
         ExpressionAttributeValues=to_item({":one": 1, ":alarm": transition.alarm_arn[:300], ":reason": reason[:500],
                                            ":expires": int(now.timestamp()) + 30 * 86400}))
     claims = int(counted["Attributes"]["claims"]["N"])
-    threshold = deps.policy.section("intake")["suspicious_claims_per_hour"]
+    threshold = deps.policy.intake.suspicious_claims_per_hour
     if claims >= threshold:
         subject = f"[P1] Security Threat: suspicious activity ({claims} untrusted alarm claims since {hour}:00Z)"
         message = (f"{claims} alarm state changes were refused in the hour from {hour}:00Z: they came from accounts "
@@ -476,9 +475,9 @@ def _new_incident(
         # The escalation matrix's clocks: unacknowledged by ack_due_at, or still open at
         # resolve_due_at, and the escalation function pages the next level.
         "ack_due_at": isoformat(transition.changed_at + timedelta(
-            minutes=policy.section("severities")[severity]["response_minutes"])),
+            minutes=policy.severities[severity].response_minutes)),
         "resolve_due_at": isoformat(transition.changed_at + timedelta(
-            minutes=policy.section("escalation")["resolve_minutes"][severity])),
+            minutes=policy.escalation.resolve_minutes[severity])),
         "timeline": [timeline_entry | {"event": "opened"}],
     }
     if record.last_resolved_incident and record.last_resolved_at:

@@ -8,6 +8,7 @@ import pytest
 
 from controlplane.cron import occurrences, upcoming
 from controlplane.maintenance import Window, covering
+from controlplane.policy import Policy
 
 NY = "America/New_York"
 NOV = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -46,7 +47,7 @@ def test_rate_expressions_have_no_wall_clock_times() -> None:
 
 def test_upcoming_names_windows_and_tasks_in_order(config) -> None:
     day = datetime(2026, 12, 2, 5, 0, tzinfo=timezone.utc)  # a Wednesday
-    assert [(f"{t:%H:%M}", what) for t, what in upcoming(config.policy(), day, day + timedelta(hours=24))] == [
+    assert [(f"{t:%H:%M}", what) for t, what in upcoming(Policy(config.policy()), day, day + timedelta(hours=24))] == [
         ("14:00", "morning-checklist"), ("19:00", "database-maintenance (window, 120 min)"), ("23:00", "end-of-day")]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+from controlplane.policy import Policy
 from reports import period_bounds, period_metrics, previous_period, render_incident_report, render_period
 
 ZONE = "America/New_York"
@@ -42,7 +43,7 @@ DECISIONS = [
 
 def metrics(config) -> dict:
     start, end = period_bounds("daily", DAY, ZONE)
-    return period_metrics(INCIDENTS, DECISIONS, start, end, config.policy(), None)
+    return period_metrics(INCIDENTS, DECISIONS, start, end, Policy(config.policy()), None)
 
 
 def test_period_bounds_follow_the_local_calendar() -> None:

@@ -9,14 +9,15 @@ import pytest
 
 from controlplane.clock import isoformat
 from controlplane.maintenance import Window
+from controlplane.policy import Policy
 from status_page import compute_status, render_html
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def policy(config) -> dict[str, Any]:
-    return config.policy()  # appear after 5 min, calm for 30 min
+def policy(config) -> Policy:
+    return Policy(config.policy())  # appear after 5 min, calm for 30 min
 
 
 def incident(opened_minutes_ago: float, *, severity: str = "P1", status: str = "OPEN",

@@ -11,6 +11,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from controlplane.policy import Policy
+
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Scheduler numbers them 1-7
 # The six fields in order: name, bounds, and the names a field may use for its numbers.
@@ -142,10 +144,10 @@ def occurrences(expression: str, zone: str, start: datetime, end: datetime) -> I
         day += timedelta(days=1)
 
 
-def upcoming(policy: dict[str, Any], start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+def upcoming(policy: Policy, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
     """The calendar's tasks and windows firing in [start, end), in time order."""
-    windows = policy["maintenance"]["windows"]
-    found = [(when, f"{name} (window, {windows[name]['duration_minutes']} min)" if name in windows else name)
-             for name, expression in policy["schedules"].items()
-             for when in occurrences(expression, policy["timezone"], start, end)]
+    windows = policy.maintenance.windows
+    found = [(when, f"{name} (window, {windows[name].duration_minutes} min)" if name in windows else name)
+             for name, expression in policy.schedules.items()
+             for when in occurrences(expression, policy.timezone, start, end)]
     return sorted(found)

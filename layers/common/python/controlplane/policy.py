@@ -74,6 +74,165 @@ class RollbackPolicy:
     targets: dict[str, RollbackTarget]
 
 
+@dataclass(frozen=True)
+class SeverityLevel:
+    name: str
+    response_minutes: int
+    escalation: str  # who it escalates to (the runbook's severity matrix)
+    description: str
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    max_levels: int
+    resolve_minutes: dict[str, int]  # severity → resolution target
+
+
+@dataclass(frozen=True)
+class Band:
+    """A datapoint beyond `above` (or under `below`) raises the alarm's incident to `severity`."""
+
+    severity: str
+    above: float | None = None
+    below: float | None = None
+
+
+@dataclass(frozen=True)
+class AlarmPolicy:
+    key: str
+    severity: str
+    bands: tuple[Band, ...]
+    threshold: float
+    comparison: str
+    remediation: str
+    component: str
+    impact: str
+    runbook_section: str
+
+
+@dataclass(frozen=True)
+class ClassificationRule:
+    name: str
+    severity: str
+    alarm_name: str | None = None  # a regular expression
+    namespace: str | None = None
+    metric: str | None = None
+    remediation: str | None = None
+    component: str | None = None
+    impact: str | None = None
+    runbook_section: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassificationPolicy:
+    default_severity: str
+    rules: tuple[ClassificationRule, ...]
+
+
+@dataclass(frozen=True)
+class AccountTrust:
+    trust_tags: bool = False
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    allowed_accounts: dict[str, AccountTrust]
+    suspicious_claims_per_hour: int
+
+
+@dataclass(frozen=True)
+class WindowTemplate:
+    duration_minutes: int
+    message: str
+    components: tuple[str, ...] = ()
+    alarms: tuple[str, ...] = ()
+    mute_alarm_actions: bool = False
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    health_check_url: str
+    windows: dict[str, WindowTemplate]
+    default_minutes: int
+    max_minutes: int
+
+
+@dataclass(frozen=True)
+class StatusPagePolicy:
+    title: str
+    appear_after_minutes: int
+    calm_minutes: int
+    refresh: str
+
+
+@dataclass(frozen=True)
+class ReportsPolicy:
+    availability_target: float
+    incident_report_severities: tuple[str, ...]
+    daily: str
+    weekly: str
+    monthly: str
+
+
+@dataclass(frozen=True)
+class DrillPolicy:
+    schedule: str
+    timeout_seconds: int
+    alarm: str
+
+
+@dataclass(frozen=True)
+class BackupClass:
+    schedule: str
+    retention_days: int
+    rpo_minutes: int
+    rto_tier: str  # critical | core | full
+    continuous: bool
+
+
+@dataclass(frozen=True)
+class ConfigurationBackup:
+    bucket: str
+    retention_days: int  # noncurrent versions kept
+
+
+@dataclass(frozen=True)
+class LogRetention:
+    log_group_prefix: str
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class RestoreTesting:
+    schedule: str
+    critical_schedule: str
+    critical_every_days: int
+    validation_window_hours: int
+
+
+@dataclass(frozen=True)
+class BackupCleanup:
+    delete_orphans: bool
+    max_deletions_per_run: int
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    vault_name: str
+    tag_key: str
+    rpo_tag_key: str
+    rto_tag_key: str
+    verify_schedule: str
+    rto_minutes: dict[str, int]  # tier → minutes
+    classes: dict[str, BackupClass]
+    configuration: ConfigurationBackup
+    logs: LogRetention
+    restore_testing: RestoreTesting
+    cleanup: BackupCleanup
+    sample_size: int
+    tolerance_percent: float
+
+
 def _build(kind: Any, value: Any) -> Any:
     """JSON → the annotated type: dataclasses field by field, lists as tuples, mappings by value."""
     if isinstance(kind, type) and is_dataclass(kind):
@@ -81,7 +240,7 @@ def _build(kind: Any, value: Any) -> Any:
         return kind(**{f.name: _build(hints[f.name], value[f.name]) for f in fields(kind) if f.name in value})
     origin = get_origin(kind)
     if origin is tuple:
-        return tuple(value)
+        return tuple(_build(get_args(kind)[0], each) for each in value)
     if origin is dict:
         item = get_args(kind)[1]
         return {key: _build(item, each) for key, each in value.items()}
@@ -127,6 +286,77 @@ class Policy:
     def capabilities(self) -> dict[str, CapabilityPolicy]:
         return _build(dict[str, CapabilityPolicy], self.raw["capabilities"])
 
+    @cached_property
+    def severities(self) -> dict[str, SeverityLevel]:
+        return _build(dict[str, SeverityLevel], self.raw["severities"])
+
+    @cached_property
+    def escalation(self) -> EscalationPolicy:
+        return _build(EscalationPolicy, self.raw["escalation"])
+
+    @cached_property
+    def alarms(self) -> dict[str, AlarmPolicy]:
+        """The configured alarms, by name."""
+        return _build(dict[str, AlarmPolicy], self.raw["alarms"])
+
+    @cached_property
+    def classification(self) -> ClassificationPolicy:
+        return _build(ClassificationPolicy, self.raw["classification"])
+
+    @cached_property
+    def intake(self) -> IntakePolicy:
+        return _build(IntakePolicy, self.raw["intake"])
+
+    @cached_property
+    def maintenance(self) -> MaintenancePolicy:
+        return _build(MaintenancePolicy, self.raw["maintenance"])
+
+    @cached_property
+    def status_page(self) -> StatusPagePolicy:
+        return _build(StatusPagePolicy, self.raw["status_page"])
+
+    @cached_property
+    def reports(self) -> ReportsPolicy:
+        return _build(ReportsPolicy, self.raw["reports"])
+
+    @cached_property
+    def drill(self) -> DrillPolicy:
+        return _build(DrillPolicy, self.raw["drill"])
+
+    @cached_property
+    def backup(self) -> BackupPolicy:
+        return _build(BackupPolicy, self.raw["backup"])
+
+    @property
+    def region(self) -> str:
+        return str(self.raw["region"])
+
+    @property
+    def max_event_age_seconds(self) -> int:
+        """Triage's limit on how late an alarm may arrive and still move anything."""
+        return int(self.raw["triage"]["max_event_age_seconds"])
+
+    @property
+    def timezone(self) -> str:
+        return str(self.raw["timezone"])
+
+    @property
+    def runbook_url(self) -> str:
+        return str(self.raw["runbook_url"])
+
+    @property
+    def schedules(self) -> dict[str, str]:
+        """The calendar's tasks and windows: name → EventBridge Scheduler expression."""
+        return dict(self.raw["schedules"])
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return tuple(self.raw["components"])
+
+    @property
+    def account(self) -> str:
+        return str(self.raw["account"])
+
     def section(self, name: str) -> dict[str, Any]:
         value = self.raw[name]
         assert isinstance(value, dict)
@@ -135,7 +365,7 @@ class Policy:
     # --- whose alarms we believe (README: trust model) -----------------------------------------
 
     def alarm_arn(self, name: str) -> str:
-        return alarm_arn(self.raw["region"], self.raw["account"], name)
+        return alarm_arn(self.region, self.account, name)
 
     def is_ours(self, alarm_arn: str) -> bool:
         """An alarm our stacks created: this deployment's account and Region, our name prefix."""
@@ -146,13 +376,13 @@ class Policy:
         return alarm_arn.startswith(self.alarm_arn(""))
 
     def allows_account(self, account: str) -> bool:
-        return account in self.raw["intake"]["allowed_accounts"]
+        return account in self.intake.allowed_accounts
 
     def trusts_tags(self, alarm_arn: str, account: str) -> bool:
         """`[ops: …]` tags in a description are believed on our own alarms, and on those of an allowed
         account configured with trust_tags; anyone else could write anything there."""
-        allowed = self.raw["intake"]["allowed_accounts"].get(account) or {}
-        return self.is_ours(alarm_arn) or (account != self.raw["account"] and bool(allowed.get("trust_tags")))
+        allowed = self.intake.allowed_accounts.get(account, AccountTrust())
+        return self.is_ours(alarm_arn) or (account != self.account and allowed.trust_tags)
 
 
 @cache
