@@ -251,7 +251,7 @@ class RollbackService(Remediation):
         if spec.kind == "lambda-alias":
             assert spec.function and spec.alias
             return LambdaAlias(self.deps.client("lambda"), spec.function, spec.alias)
-        assert spec.distribution_id and spec.origin_id
+        assert spec.distribution_id and spec.origin_id and spec.entry_paths is not None
         return StaticSite(self.deps.client("cloudfront"), spec.distribution_id, spec.origin_id, list(spec.entry_paths))
 
     def target_for(self, alarm: str) -> str | None:

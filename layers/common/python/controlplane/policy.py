@@ -63,7 +63,7 @@ class RollbackTarget:
     distribution_id: str | None = None
     origin_id: str | None = None
     bucket: str | None = None
-    entry_paths: tuple[str, ...] = ()
+    entry_paths: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -356,11 +356,6 @@ class Policy:
     @property
     def account(self) -> str:
         return str(self.raw["account"])
-
-    def section(self, name: str) -> dict[str, Any]:
-        value = self.raw[name]
-        assert isinstance(value, dict)
-        return value
 
     # --- whose alarms we believe (README: trust model) -----------------------------------------
 
