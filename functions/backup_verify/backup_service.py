@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT, restore_copy_prefix, restore_testing_plan_name
-from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Guardrails
+from controlplane.guardrails import DRY_RUN, EXECUTE, EXECUTING, ActionRequest, Decision, Guardrails
 from controlplane.ledger import read_items, to_item
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
@@ -122,9 +122,10 @@ class BackupService:
         if task == "cleanup":
             return self.cleanup(dry_run=bool(event.get("dry_run")))
         if task == "test-restore":
-            return self.test_restore(str(event["resource"]), by=str(event.get("by") or "opsctl"))
+            return self.test_restore(str(event["resource"]), by=str(event.get("by") or "opsctl"),
+                                     trigger=str(event.get("request") or event.get("at") or ""))
         if task == "restore-tests":
-            return self.automated_restore_test()
+            return self.automated_restore_test(str(event.get("at") or ""))
         raise MalformedEvent(f"not a backup verification trigger: source={event.get('source')!r} task={task!r}")
 
     # --- freshness ------------------------------------------------------------------------------
@@ -407,7 +408,7 @@ class BackupService:
             tiers = []
         return tiers[0] if tiers and tiers[0] in self.config.rto_minutes else "full"
 
-    def automated_restore_test(self) -> Run:
+    def automated_restore_test(self, scheduled_at: str) -> Run:
         """One restore test a run, of the critical resource whose last validated restore is oldest,
         when that is older than `critical_every_days` (never tested counts as oldest)."""
         now = self.deps.clock.now()
@@ -421,28 +422,39 @@ class BackupService:
             reason = (f"every critical resource ({len(critical)}) has a validated restore since {cutoff[:10]}" if critical
                       else "no protected resource is in the critical RTO tier")
             return Run([], [], [action_note("backup.test-restore", "critical resources", "not due", reason)])
-        return self.test_restore(due[0][1], by=None)
+        return self.test_restore(due[0][1], by=None, trigger=scheduled_at)
 
-    def test_restore(self, arn: str, *, by: str | None) -> Run:
+    def test_restore(self, arn: str, *, by: str | None, trigger: str) -> Run:
         """Restore the newest recovery point into a copy named for the test, through the guardrails;
-        its completion event validates and deletes it. `by` names the human (None: automation)."""
+        its completion event validates and deletes it. `by` names the human (None: automation).
+
+        Once per trigger (the schedule's time, the human's request): the decision is recorded before
+        the job starts, and the job starts with the decision as its idempotency token, so a retry
+        after a crash anywhere finds the decision and gets AWS Backup's same job, never a second restore."""
         now = self.deps.clock.now()
         request = ActionRequest(
             capability="restore_test", action="backup.test-restore", target=arn,
-            trigger={"kind": "opsctl" if by else "restore-tests", "by": by}, trigger_id=f"{by or 'schedule'}|{isoformat(now)}",
+            trigger={"kind": "opsctl" if by else "restore-tests", "by": by},
+            trigger_id=f"{by or 'schedule'}|{trigger or isoformat(now)}",
             event_time=now, decided_by=f"human:{by}" if by else "automation", toggles=False, cooldown=by is None,
             scope={"alarm": check_alarm_name(self.prefix, "restore", arn), "component": BACKUP_COMPONENT})
         decision = self.guardrails.decide(request)
-        if decision.verdict != EXECUTE:
+        if decision.earlier is not None and decision.earlier["result"] == EXECUTING:
+            decision = Decision.resumed(decision.earlier, request)  # a crash after the intent: start (again)
+        elif decision.verdict != EXECUTE or decision.earlier is not None:
             result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
-            self.guardrails.record(decision, result)
+            if decision.earlier is None:
+                self.guardrails.record(decision, result)
             return Run([], [], [action_note("backup.test-restore", arn, result, decision.reason, decision=decision.id)])
-        job, point, copy = self._start_restore(arn)
-        self.guardrails.record(decision, "executed", {"restore_job": job, "recovery_point": point, "copy": copy})
+        else:
+            self.guardrails.intend(decision, {})
+        job, point, copy = self._start_restore(arn, token=decision.id, at=parse_timestamp(decision.decided_at))
+        self.guardrails.record(decision, "executed", {"restore_job": job, "recovery_point": point, "copy": copy},
+                               intended=True)
         return Run([], [], [action_note("backup.test-restore", arn, "executed", f"restore job {job} of {point} into {copy}",
                                         decision=decision.id, restore_job=job)])
 
-    def _start_restore(self, arn: str) -> tuple[str, str, str]:
+    def _start_restore(self, arn: str, *, token: str, at: datetime) -> tuple[str, str, str]:
         vault = self.config.vault_name
         points = [p for p in self.recovery_points("list_recovery_points_by_resource", ResourceArn=arn)
                   if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == vault]
@@ -453,7 +465,7 @@ class BackupService:
             BackupVaultName=point["BackupVaultName"], RecoveryPointArn=point["RecoveryPointArn"])["RestoreMetadata"]
         # Our prefix first: the role may delete these, and no one else's (restore_copy_prefix).
         copy = f"{restore_copy_prefix(self.prefix)}{name_of(arn).removeprefix(self.prefix + '-')}"[:50].rstrip("-").lower()
-        copy = f"{copy}-{self.deps.clock.now():%Y%m%d%H%M}"
+        copy = f"{copy}-{at:%Y%m%d%H%M}"  # the decision's time: the same name on a retry
         kind = resource_type_of(arn)
         if kind not in COPY_METADATA:
             raise MalformedEvent(f"{arn}: no restore test for resource type {kind}")
@@ -461,7 +473,7 @@ class BackupService:
         metadata |= {copy_key: copy, **extra}
         role = f"arn:aws:iam::{self.policy.account}:role/{self.prefix}-backup"
         job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
-                                            ResourceType=kind)
+                                            ResourceType=kind, IdempotencyToken=token)
         # Its completion event is validated (and its copy deleted) because this says it is ours.
         self.deps.client("dynamodb").put_item(TableName=self.deps.settings.ledger_table, Item=to_item({
             "pk": f"RESTORE_JOB#{job['RestoreJobId']}", "sk": "META", "resource": arn, "copy": copy,

@@ -14,6 +14,7 @@ from botocore.stub import ANY, Stubber
 
 from controlplane.events import BACKUP_CHECK
 from controlplane.ledger import from_item
+from faults import LambdaDied, crash_after
 from opsctl import lambda_host
 
 NOW = datetime(2026, 11, 24, 19, 15, tzinfo=timezone.utc)
@@ -323,7 +324,8 @@ def test_opsctl_test_restore_starts_a_restore_of_the_newest_point_into_a_named_c
     backups.stub.add_response("start_restore_job", {"RestoreJobId": "R-9"}, {
         "RecoveryPointArn": "arn:aws:backup:us-east-1:123456789012:recovery-point:new",
         "Metadata": {"targetTableName": f"{COPY}orders-202611241915"},
-        "IamRoleArn": f"arn:aws:iam::123456789012:role/{PREFIX}-backup", "ResourceType": "DynamoDB"})
+        "IamRoleArn": f"arn:aws:iam::123456789012:role/{PREFIX}-backup", "ResourceType": "DynamoDB",
+        "IdempotencyToken": ANY})
     result = backups.run({"task": "test-restore", "resource": ORDERS, "by": "alice"})
     [note] = result["checks"]
     assert (note["result"], note["restore_job"]) == ("executed", "R-9")
@@ -349,7 +351,7 @@ def expect_restore_start(backups, job: str = "R-7") -> None:
     backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"targetTableName": "x"}},
                               {"BackupVaultName": VAULT, "RecoveryPointArn": ANY})
     backups.stub.add_response("start_restore_job", {"RestoreJobId": job}, {
-        "RecoveryPointArn": ANY, "Metadata": ANY, "IamRoleArn": ANY, "ResourceType": "DynamoDB"})
+        "RecoveryPointArn": ANY, "Metadata": ANY, "IamRoleArn": ANY, "ResourceType": "DynamoDB", "IdempotencyToken": ANY})
 
 
 def test_the_critical_resource_least_recently_restored_is_restore_tested(backups, harness) -> None:
@@ -363,6 +365,32 @@ def test_the_critical_resource_least_recently_restored_is_restore_tested(backups
         "pk": {"S": f"RESTORE#{ORDERS}"}, "sk": {"S": "LATEST"}, "validated_at": {"S": "2026-11-24T19:20:00.000Z"}})
     [again] = backups.run({"task": "restore-tests"}, NOW + timedelta(days=1))["checks"]
     assert again["result"] == "not due" and "has a validated restore since 2026-11-22" in again["reason"]
+
+
+def test_a_crash_after_the_restore_started_is_finished_with_the_same_job(backups, harness, monkeypatch) -> None:
+    """Lambda dies right after StartRestoreJob: the retry of the same scheduled run finds its decision
+    executing, starts again with the decision as the idempotency token (AWS Backup answers with the
+    job it started) and the same copy name, and records it: one decision, one job."""
+    scheduled = {"task": "restore-tests", "at": "2026-11-24T19:15:00Z"}
+    expect_restore_start(backups)
+    crash_after(monkeypatch, backups.deps.client("backup"), "start_restore_job")
+    with pytest.raises(LambdaDied):
+        backups.run(scheduled)
+    monkeypatch.undo()
+    [intent] = backups.decisions()
+    assert intent["result"] == "executing"
+    backups.points(ORDERS, point(ORDERS, NOW - timedelta(hours=2), ident="new"))
+    backups.stub.add_response("get_recovery_point_restore_metadata", {"RestoreMetadata": {"targetTableName": "x"}},
+                              {"BackupVaultName": VAULT, "RecoveryPointArn": ANY})
+    backups.stub.add_response("start_restore_job", {"RestoreJobId": "R-7"}, {
+        "RecoveryPointArn": ANY, "IamRoleArn": ANY, "ResourceType": "DynamoDB", "IdempotencyToken": intent["id"],
+        "Metadata": {"targetTableName": f"{COPY}orders-202611241915"}})
+    [note] = backups.run(scheduled, NOW + timedelta(minutes=2))["checks"]
+    assert (note["result"], note["restore_job"]) == ("executed", "R-7")
+    [decision] = backups.decisions()
+    assert (decision["result"], decision["details"]["restore_job"]) == ("executed", "R-7")
+    [again] = backups.run(scheduled, NOW + timedelta(minutes=3))["checks"]  # a late redelivery: nothing more
+    assert again["result"] == "skipped" and "already decided" in again["reason"]
 
 
 def test_a_maintenance_window_on_backups_pauses_automated_restore_tests_not_humans(backups, harness) -> None:
