@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 import pytest
 
 from controlplane.config import load_config
-from controlplane.policy import Policy
+from controlplane.policy import Policy, Section
 from paths import ROOT
 
 SECTIONS = ("waf", "rollback", "guardrails", "capabilities", "severities", "escalation", "alarms", "classification",
@@ -17,9 +16,9 @@ SECTIONS = ("waf", "rollback", "guardrails", "capabilities", "severities", "esca
 
 
 def as_json(value: Any) -> Any:
-    """A typed section as JSON again (dataclasses as objects, tuples as lists), unset optionals left out."""
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: as_json(v) for k, v in asdict(value).items() if v is not None}
+    """A typed section as JSON again (sections as objects, tuples as lists), unset optionals left out."""
+    if isinstance(value, Section):
+        return {k: as_json(v) for k, v in vars(value).items() if v is not None}
     if isinstance(value, dict):
         return {k: as_json(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
@@ -42,7 +41,7 @@ def test_every_section_is_typed_without_losing_a_key(name: str) -> None:
 def test_a_section_missing_a_field_fails_loudly() -> None:
     raw = load_config(ROOT / "config" / "demo.yaml").policy()
     del raw["waf"]["traffic_multiplier"]
-    with pytest.raises(TypeError, match="traffic_multiplier"):
+    with pytest.raises(TypeError, match="WafPolicy: the policy has no traffic_multiplier"):
         _ = Policy(raw).waf
 
 
@@ -50,3 +49,9 @@ def test_the_multiplier_the_yaml_sets_is_the_one_the_runtime_reads() -> None:
     config = load_config(ROOT / "config" / "demo.yaml")
     raw = config.policy()
     assert Policy(raw).waf.traffic_multiplier == config.alarm("traffic-spike").multiplier
+
+
+def test_a_section_is_read_only() -> None:
+    policy = Policy(load_config(ROOT / "config" / "demo.yaml").policy())
+    with pytest.raises(AttributeError, match="read-only"):
+        policy.waf.limit = 1

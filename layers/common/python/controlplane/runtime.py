@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +21,10 @@ from controlplane.settings import Settings, lambda_settings
 
 def http_status(url: str) -> int:
     """Status of a GET, as `curl -f` judges it (0: no answer within 10 s)."""
+    # Only the morning checklist asks: every other function's cold start skips urllib.request.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=10) as response:
             return int(response.status)
