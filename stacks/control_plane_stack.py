@@ -15,6 +15,7 @@ from constructs import Construct
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import BACKUP_CHECK, RELAYED_DETAIL_TYPES
 from controlplane.policy import Policy
+from stacks.bytecode import REPO_ROOT
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
@@ -22,7 +23,7 @@ from stacks.constructs.dashboard import ControlPlaneDashboard
 from stacks.constructs.drill import FireDrill
 from stacks.constructs.escalation import Escalation
 from stacks.constructs.follow_ups import FollowUpSchedules
-from stacks.constructs.lambda_factory import REPO_ROOT, shared_layers
+from stacks.constructs.lambda_factory import shared_layers
 from stacks.constructs.ledger import Ledger
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.notifications import SeverityTopics

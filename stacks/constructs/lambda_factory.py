@@ -16,9 +16,9 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from controlplane.events import function_name as deployed_name
+from stacks.bytecode import function_code, layer_code
 from stacks.constructs.nag import acknowledge
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # The newest runtime the tests can run on: `make setup` builds the test environment on this Python
 # (tests/unit/test_runtime.py holds the two together).
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -37,7 +37,7 @@ class SharedLayers:
 def shared_layers(scope: Construct, *, policy_dir: Path, config_version: str, powertools_version: str) -> SharedLayers:
     common = lambda_.LayerVersion(
         scope, "CommonLayer",
-        code=lambda_.Code.from_asset(str(REPO_ROOT / "layers" / "common"), exclude=["**/__pycache__", "**/*.pyc"]),
+        code=lambda_.Code.from_asset(str(layer_code())),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[lambda_.Architecture.ARM_64],
         description="controlplane package shared by the control-plane functions",
@@ -95,7 +95,7 @@ class ControlPlaneFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / name), exclude=["__pycache__", "*.pyc"]),
+            code=lambda_.Code.from_asset(str(function_code(name))),
             role=self.role,
             layers=list(shared.layers),
             memory_size=memory_mib,
