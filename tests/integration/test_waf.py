@@ -205,13 +205,19 @@ def test_cooldown_and_budget(harness, waf, baseline) -> None:
     assert budget["result"] == "skipped" and budget["reason"].startswith("action budget spent: 1 actions")
 
 
-def test_recovery_holds_then_returns_to_count(harness, waf, baseline, config) -> None:
+def blocked_then_normal(harness, config) -> datetime:
+    """A spike at T0 blocked; the traffic alarm back to OK ten minutes later (returned)."""
     spec = config.alarm("traffic-spike")
     harness.triage(eventbridge_alarm(spec.name, "ALARM", T0, description=spec.tagged_description), at=T0)
     harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
     ok_at = T0 + timedelta(minutes=10)
     harness.triage(eventbridge_alarm(spec.name, "OK", ok_at, previous="ALARM", description=spec.tagged_description),
                    at=ok_at)
+    return ok_at
+
+
+def test_recovery_holds_then_returns_to_count(harness, waf, baseline, config) -> None:
+    ok_at = blocked_then_normal(harness, config)
     [scheduled] = harness.waf(ops_event(INCIDENT_RESOLVED, ok_at), at=ok_at)
     assert scheduled["result"] == "scheduled" and "2026-11-27T14:35:00.000Z" in scheduled["reason"]  # block + 30 min
     # A check that comes too early (say, a manual run) keeps blocking.
@@ -226,14 +232,7 @@ def test_recovery_holds_then_returns_to_count(harness, waf, baseline, config) ->
 def test_a_deploy_during_a_spike_does_not_undo_the_block(harness, waf, baseline) -> None:
     harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
     waf.write(lambda r: r | {"Action": {"Count": {}}} if r["Name"] == RULE else r)  # CloudFormation resets it
-    deployed = {"version": "0", "id": "cfn-1", "detail-type": "CloudFormation Stack Status Change",
-                "source": "aws.cloudformation", "account": "123456789012", "time": "2026-11-27T14:12:00Z",
-                "region": "us-east-1",
-                "resources": ["arn:aws:cloudformation:us-east-1:123456789012:stack/financeanalyst-pro-demo-control-plane/1"],
-                "detail": {"stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/"
-                                       "financeanalyst-pro-demo-control-plane/1",
-                           "status-details": {"status": "UPDATE_COMPLETE", "status-reason": ""}}}
-    [action] = harness.waf(deployed, at=T0 + timedelta(minutes=7))
+    [action] = harness.waf(stack_updated(T0 + timedelta(minutes=7)), at=T0 + timedelta(minutes=7))
     assert action["result"] == "executed" and action["type"] == "waf.block" and waf.action() == "BLOCK"
     assert decisions(harness)[-1]["trigger"]["kind"] == "stack-update"
 
@@ -354,12 +353,7 @@ def stack_updated(at: datetime) -> dict[str, Any]:
 def test_a_deploy_after_the_spike_does_not_re_block(harness, waf, baseline, config) -> None:
     """The ledger still says BLOCK (the recovery has not run yet) but CloudWatch says the traffic is
     normal: the block is no longer wanted, so the deploy's COUNT stands and the recovery check ends it."""
-    spec = config.alarm("traffic-spike")
-    harness.triage(eventbridge_alarm(spec.name, "ALARM", T0, description=spec.tagged_description), at=T0)
-    harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
-    ok_at = T0 + timedelta(minutes=10)
-    harness.triage(eventbridge_alarm(spec.name, "OK", ok_at, previous="ALARM", description=spec.tagged_description),
-                   at=ok_at)
+    ok_at = blocked_then_normal(harness, config)
     waf.write(lambda r: r | {"Action": {"Count": {}}} if r["Name"] == RULE else r)  # CloudFormation resets it
     [note] = harness.waf(stack_updated(ok_at + timedelta(minutes=1)), at=ok_at + timedelta(minutes=1))
     assert note["result"] == "skipped" and "traffic alarm is OK" in note["reason"] and waf.action() == "COUNT"

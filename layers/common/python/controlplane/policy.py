@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache, cached_property
-from typing import Any, get_args, get_origin, get_type_hints
+from functools import cache
+from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 
 def alarm_arn(region: str, account: str, name: str) -> str:
@@ -247,6 +247,25 @@ def _build(kind: Any, value: Any) -> Any:
     return value
 
 
+T = TypeVar("T")
+
+
+class PolicySection(Generic[T]):
+    """A policy's section read as its type: built from the JSON key of the attribute's name on first
+    read, then kept on the instance."""
+
+    def __init__(self, kind: type[T]) -> None:
+        self.kind = kind
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, policy: Policy, owner: type) -> T:
+        value: T = _build(self.kind, policy.raw[self.name])
+        policy.__dict__[self.name] = value  # kept: the next read finds it before this descriptor
+        return value
+
+
 @dataclass(frozen=True)
 class Policy:
     raw: dict[str, Any]
@@ -268,62 +287,21 @@ class Policy:
         """{app}-{environment}: how the stacks name everything they create."""
         return f"{self.app}-{self.environment}"
 
-    @cached_property
-    def waf(self) -> WafPolicy:
-        return _build(WafPolicy, self.raw["waf"])
-
-    @cached_property
-    def rollback(self) -> RollbackPolicy:
-        return _build(RollbackPolicy, self.raw["rollback"])
-
-    @cached_property
-    def guardrails(self) -> GuardrailLimits:
-        return _build(GuardrailLimits, self.raw["guardrails"])
-
-    @cached_property
-    def capabilities(self) -> dict[str, CapabilityPolicy]:
-        return _build(dict[str, CapabilityPolicy], self.raw["capabilities"])
-
-    @cached_property
-    def severities(self) -> dict[str, SeverityLevel]:
-        return _build(dict[str, SeverityLevel], self.raw["severities"])
-
-    @cached_property
-    def escalation(self) -> EscalationPolicy:
-        return _build(EscalationPolicy, self.raw["escalation"])
-
-    @cached_property
-    def alarms(self) -> dict[str, AlarmPolicy]:
-        """The configured alarms, by name."""
-        return _build(dict[str, AlarmPolicy], self.raw["alarms"])
-
-    @cached_property
-    def classification(self) -> ClassificationPolicy:
-        return _build(ClassificationPolicy, self.raw["classification"])
-
-    @cached_property
-    def intake(self) -> IntakePolicy:
-        return _build(IntakePolicy, self.raw["intake"])
-
-    @cached_property
-    def maintenance(self) -> MaintenancePolicy:
-        return _build(MaintenancePolicy, self.raw["maintenance"])
-
-    @cached_property
-    def status_page(self) -> StatusPagePolicy:
-        return _build(StatusPagePolicy, self.raw["status_page"])
-
-    @cached_property
-    def reports(self) -> ReportsPolicy:
-        return _build(ReportsPolicy, self.raw["reports"])
-
-    @cached_property
-    def drill(self) -> DrillPolicy:
-        return _build(DrillPolicy, self.raw["drill"])
-
-    @cached_property
-    def backup(self) -> BackupPolicy:
-        return _build(BackupPolicy, self.raw["backup"])
+    # Each section built on first read, then kept (the JSON key is the attribute's name).
+    waf = PolicySection(WafPolicy)
+    rollback = PolicySection(RollbackPolicy)
+    guardrails = PolicySection(GuardrailLimits)
+    capabilities = PolicySection(dict[str, CapabilityPolicy])
+    severities = PolicySection(dict[str, SeverityLevel])
+    escalation = PolicySection(EscalationPolicy)
+    alarms = PolicySection(dict[str, AlarmPolicy])  # by alarm name
+    classification = PolicySection(ClassificationPolicy)
+    intake = PolicySection(IntakePolicy)
+    maintenance = PolicySection(MaintenancePolicy)
+    status_page = PolicySection(StatusPagePolicy)
+    reports = PolicySection(ReportsPolicy)
+    drill = PolicySection(DrillPolicy)
+    backup = PolicySection(BackupPolicy)
 
     @property
     def region(self) -> str:
