@@ -107,7 +107,7 @@ class WafService(Remediation):
         resolves; while the automation's block stands and traffic is not yet normal, it re-arms."""
         now = self.deps.clock.now()
         state = self.item(f"TARGET#{self.target}", "STATE") or {}
-        if str(state.get("decided_by", "")).startswith("human:") and state.get("last_action") == "waf.block":
+        if _a_humans_block(state):
             return [self._note("waf.count", "skipped", f"recovery: the block is {state['decided_by']}'s, left to "
                                "them (or its expiry)", event.get("incident"))]
         # CloudWatch, not the ledger: a claim that the alarm is OK must not lift a block mid-attack.
@@ -158,7 +158,7 @@ class WafService(Remediation):
         state = self.item(f"TARGET#{self.target}", "STATE") or {}
         if state.get("last_action") != "waf.block":
             return []  # the ledger holds no completed block to restore
-        if not str(state.get("decided_by", "")).startswith("human:"):
+        if not _a_humans_block(state):
             alarm, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf.traffic_alarm))
             if alarm != "ALARM":
                 return [self._note("waf.block", "skipped", f"stack update: the traffic alarm is {alarm}, so the "
@@ -316,3 +316,7 @@ class WafService(Remediation):
     def _normal_window(self) -> timedelta:
         return timedelta(seconds=self.waf.alarm_period_seconds * self.waf.normal_periods)
 
+
+def _a_humans_block(state: dict[str, Any]) -> bool:
+    """The target's ledger state is a block a human set (opsctl): the automation leaves it to them."""
+    return state.get("last_action") == "waf.block" and str(state.get("decided_by", "")).startswith("human:")
