@@ -446,8 +446,8 @@ class BackupService:
             if decision.earlier is None:
                 self.guardrails.record(decision, result)
             return Run([], [], [action_note("backup.test-restore", arn, result, decision.reason, decision=decision.id)])
-        else:
-            self.guardrails.intend(decision, {})
+        elif not self.guardrails.intend(decision, {}):
+            return Run([], [], [action_note("backup.test-restore", arn, "skipped", decision.reason, decision=decision.id)])
         job, point, copy = self._start_restore(arn, token=decision.id, at=parse_timestamp(decision.decided_at))
         self.guardrails.record(decision, "executed", {"restore_job": job, "recovery_point": point, "copy": copy},
                                intended=True)

@@ -184,7 +184,8 @@ class RollbackService(Remediation):
             self.guardrails.record(decision, result, {"from": bad, "to": good})
             return self.report(decision, target, result)
         assert good is not None
-        self.guardrails.intend(decision, {"from": bad, "to": good})
+        if not self.guardrails.intend(decision, {"from": bad, "to": good}):
+            return self.report(decision, target, "skipped")
         return self._switch(decision, bad, good)
 
     def _finish(self, earlier: dict[str, Any], request: ActionRequest) -> dict[str, Any]:

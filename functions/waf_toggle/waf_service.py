@@ -245,7 +245,8 @@ class WafService(Remediation):
         if decision.verdict != EXECUTE:
             self.guardrails.record(decision, "skipped")
             return self.report(decision, self.target, "skipped")
-        self.guardrails.intend(decision, {"wanted": waf_action})
+        if not self.guardrails.intend(decision, {"wanted": waf_action}):
+            return self.report(decision, self.target, "skipped")
         return self._flip(decision, waf_action, resumed=False)
 
     def _arm(self, decision: Decision) -> None:

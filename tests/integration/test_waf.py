@@ -415,3 +415,30 @@ def test_an_outcome_check_pages_when_the_block_never_completed(harness, waf, bas
     [page] = harness.notifications("P1")
     assert page["Subject"] == f"[P1] waf.block of {record['target']} did not complete"
     assert "outcome" not in decisions(harness)[0]
+
+
+def test_two_actions_at_once_cannot_both_take_the_budget_s_last_slot(harness, waf, baseline) -> None:
+    """Both decided while one slot of the hour's budget was left (each read it free); the slot is
+    taken with the intent, conditionally, so the second is recorded as skipped for the budget and
+    changes nothing."""
+    from controlplane.guardrails import EXECUTE, ActionRequest, Guardrails
+    from controlplane.policy import load_policy
+
+    harness.use_policy(lambda p: p["guardrails"].update(action_budget_per_hour=1))
+    guardrails = Guardrails(table=harness.world.settings.ledger_table, client=harness.world.client("dynamodb"),
+                            policy=load_policy(harness.world.settings.policy_path), clock=harness.clock)
+    harness.clock.set(T0)
+
+    def request(target: str) -> ActionRequest:
+        return ActionRequest(capability="rollback", action="rollback", target=target, trigger={"kind": "test"},
+                             trigger_id=f"t-{target}", event_time=T0)
+
+    first, second = guardrails.decide(request("api")), guardrails.decide(request("web"))
+    assert first.verdict == second.verdict == EXECUTE
+    assert guardrails.intend(first, {}) is True
+    assert guardrails.intend(second, {}) is False
+    records = {d["target"]: d for d in decisions(harness)}
+    assert records["api"]["result"] == "executing"
+    assert (records["web"]["result"], records["web"]["check"]) == ("skipped", "budget")
+    [budget] = harness.ledger_items("BUDGET")
+    assert budget["count"] == 1

@@ -216,11 +216,12 @@ class Guardrails:
 
     def _read(self, request: ActionRequest, ident: str, now: datetime,
               required: dict[str, tuple[str, str]]) -> dict[str, Any]:
+        budget = _budget_key(isoformat(now))
         keys = {
             "kill": ("CONTROL", "KILL_SWITCH"),
             "pause": ("CONTROL", f"PAUSE#{request.capability}"),
             "target": (f"TARGET#{request.target}", "STATE"),
-            "budget": ("BUDGET", now.strftime("%Y-%m-%dT%H")),
+            "budget": (budget["pk"], budget["sk"]),
             "decision": (f"DECISION#{ident}", "META"),
             "maintenance": ACTIVE_KEY,
             **{f"required:{name}": key for name, key in required.items()},
@@ -235,21 +236,45 @@ class Guardrails:
 
     # --- recording -----------------------------------------------------------------------------
 
-    def intend(self, decision: Decision, details: dict[str, Any]) -> None:
-        """Record the decision to act, before acting (result `executing`): whatever happens after
-        the act, a retry of the trigger finds it and finishes instead of deciding again."""
+    def intend(self, decision: Decision, details: dict[str, Any]) -> bool:
+        """Record the decision to act, before acting (result `executing`), and take its slot of the
+        hour's action budget in the same transaction: whatever happens after the act, a retry of the
+        trigger finds the record and finishes instead of deciding again; and two capabilities acting
+        at once cannot both take the last slot (the budget read by `decide` may be stale by now).
+        False: a concurrent action took the last slot; the decision is recorded as skipped for it."""
         record = decision.record(EXECUTING, details)
-        self.client.put_item(TableName=self.table, ConditionExpression="attribute_not_exists(pk)", Item=to_item(
-            {"pk": f"DECISION#{decision.id}", "sk": "META", "gsi1pk": DECISION_PARTITION,
-             "gsi1sk": decision.decided_at} | record))
+        limit = self.policy.guardrails.action_budget_per_hour
+        slot: dict[str, Any] = {
+            "TableName": self.table, "Key": to_item(_budget_key(decision.decided_at)),
+            "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"},
+            "ExpressionAttributeValues": to_item({":one": 1})}
+        if decision.check != Check.FORCED:  # a human's --force passes the budget
+            slot["ConditionExpression"] = "attribute_not_exists(#count) OR #count < :limit"
+            slot["ExpressionAttributeValues"] = to_item({":one": 1, ":limit": limit})
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)", "Item": to_item(
+                    {"pk": f"DECISION#{decision.id}", "sk": "META", "gsi1pk": DECISION_PARTITION,
+                     "gsi1sk": decision.decided_at} | record)}},
+                {"Update": slot},
+            ])
+        except self.client.exceptions.TransactionCanceledException as error:
+            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+            if reasons[:1] != ["None"] or reasons[1:] != ["ConditionalCheckFailed"]:
+                raise  # not the budget (the same trigger decided concurrently): Lambda retries and finds it
+            decision.verdict, decision.check = SKIP, Check.BUDGET
+            decision.reason = f"action budget spent: a concurrent action took this hour's last slot (limit {limit})"
+            self.record(decision, "skipped")
+            return False
+        return True
 
     def record(self, decision: Decision, result: str, details: dict[str, Any] | None = None, *,
                causes: tuple[str, ...] = (), ends: tuple[str, ...] = (),
                extra: list[dict[str, Any]] | None = None, intended: bool = False) -> dict[str, Any]:
         """One ledger write: the decision record (or, `intended`, the outcome of the one `intend`
-        wrote) and, for an executed change, the target's state, the hour's budget, the alarms the
-        change sets off (`causes`) or stops (`ends`) and the capability's own items (`extra`),
-        atomically. A redelivered trigger cannot record twice."""
+        wrote) and, for an executed change, the target's state, the alarms the change sets off
+        (`causes`) or stops (`ends`) and the capability's own items (`extra`), atomically (the
+        budget's slot was taken by `intend`). A redelivered trigger cannot record twice."""
         record = decision.record(result, details)
         now = decision.decided_at
         key = {"pk": f"DECISION#{decision.id}", "sk": "META"}
@@ -277,10 +302,13 @@ class Guardrails:
             for alarm in ends:
                 operations.append({"Delete": {"TableName": self.table,
                                               "Key": to_item({"pk": f"CAUSED#{alarm}", "sk": "ACTION"})}})
+        elif intended and result in ("skipped", "failed"):
+            # Nothing was changed after all (already in the wanted state, or no rule to flip): the
+            # slot `intend` took goes back.
             operations.append({"Update": {
-                "TableName": self.table, "Key": to_item({"pk": "BUDGET", "sk": now[:13]}),
-                "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"},
-                "ExpressionAttributeValues": to_item({":one": 1}),
+                "TableName": self.table, "Key": to_item(_budget_key(now)),
+                "UpdateExpression": "ADD #count :less", "ExpressionAttributeNames": {"#count": "count"},
+                "ExpressionAttributeValues": to_item({":less": -1}),
             }})
         operations += extra or []
         self.client.transact_write_items(TransactItems=operations)
@@ -324,3 +352,7 @@ class Guardrails:
         now = isoformat(self.clock.now())
         return [item | {"active": item["until"] > now} for item in map(from_item, response["Items"])]
 
+
+def _budget_key(at: str) -> dict[str, str]:
+    """The hour's action budget item: the hour of `at` (an ISO timestamp)."""
+    return {"pk": "BUDGET", "sk": at[:13]}
