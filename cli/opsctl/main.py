@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--since", type=duration, help="opened in the last 30m, 2h, 7d, …")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
+    declare = target(incident.add_parser("declare", help="open an incident no alarm raised (paged and escalated "
+                                                          "as any other; end it with resolve)"))
+    declare.add_argument("--severity", required=True, choices=SEVERITIES)
+    declare.add_argument("--component", required=True, help="what is affected (the status page shows it)")
+    declare.add_argument("--summary", required=True, help="what is wrong, in a sentence (the page's impact)")
+    declare.add_argument("--by", default=getpass.getuser(), help="who (default: you)")
     # One incident's verbs: what each says, and whether a human's name goes on the record (--by).
     verbs = {"show": ("one incident: its timeline, pages and decisions", False),
              "ack": ("acknowledge (stops its escalation)", True),
@@ -227,10 +233,21 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+CHANGES_AN_INCIDENT = ("declare", "ack", "note", "assign", "resolve", "severity")
+
+
 def run_incident(args: argparse.Namespace) -> int:
-    with operator_context(args, save=args.action in ("ack", "note", "assign", "resolve", "severity")) as context:
+    with operator_context(args, save=args.action in CHANGES_AN_INCIDENT) as context:
         ledger = context.ledger
-        if args.action == "list":
+        if args.action == "declare":
+            declare = _function_module("triage", "triage_service").declare
+            outcome = declare(severity=args.severity, component=safe_text(args.component, 100),
+                              summary=safe_text(args.summary, 500), by=f"human:{args.by}",
+                              deps=context.deps_for("triage"))
+            incident = ledger.get_incident(str(outcome.incident))
+            emit(args, incident, f"{incident['id']} declared by {args.by}: [{incident['severity']}] "
+                                 f"{incident['component']}: {incident['impact']} (acknowledge by {incident['ack_due_at']})")
+        elif args.action == "list":
             now = context.deps.clock.now()
             since = isoformat(now - args.since) if args.since else None
             wanted = {args.status} if args.status else (STATUSES if args.all else {"OPEN", "ACKNOWLEDGED"})
@@ -280,11 +297,8 @@ def run_incident(args: argparse.Namespace) -> int:
                 text = f"{incident['id']} is {incident['status']} at {incident['severity']}: nothing to re-grade"
             emit(args, incident, text)
         elif args.action == "report":
-            _service(context, "reporting", "reporting_service", "ReportingService")  # its modules on the path
-            from reports import render_incident_report
-
             incident = ledger.get_incident(args.incident_id)
-            emit(args, incident, render_incident_report(incident))
+            emit(args, incident, _function_module("reporting", "reports").render_incident_report(incident))
         else:
             escalation = _service(context, "escalation", "escalation_service", "EscalationService")
             incident = escalation.acknowledge(args.incident_id, args.by)
@@ -329,12 +343,17 @@ def run_drill(args: argparse.Namespace) -> int:
 
 def _service(context: OperatorContext, function: str, module: str, cls: str) -> Any:
     """The deployed function's own service class, run here with the operator's credentials."""
+    return getattr(_function_module(function, module), cls)(context.deps_for(function))
+
+
+def _function_module(function: str, module: str) -> Any:
+    """A module of a deployed function, imported as on Lambda (its folder on the path)."""
     import importlib
 
     from opsctl.lambda_host import load_handler
 
-    load_handler(function)  # puts functions/<function> on the path, as on Lambda
-    return getattr(importlib.import_module(module), cls)(context.deps_for(function))
+    load_handler(function)
+    return importlib.import_module(module)
 
 
 def forceable(parser: argparse.ArgumentParser) -> None:

@@ -58,7 +58,7 @@ class AlarmTransition:
     delivered_at: datetime
     reason: str
     description: str
-    path: str  # "eventbridge" | "sns" | "recheck" | "backup-check"
+    path: str  # "eventbridge" | "sns" | "recheck" | "backup-check" | "declared"
     namespace: str | None = None
     metric_name: str | None = None
     dimensions: Mapping[str, str] = field(default_factory=dict)

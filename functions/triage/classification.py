@@ -43,7 +43,7 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
             component=(configured.component if configured else None) or _component_of(transition),
             impact=(configured.impact if configured else None) or severities[severity].description,
             runbook_section=tags.get("runbook") or (configured.runbook_section if configured else None)
-            or _section_for(severity),
+            or section_for(severity),
             alarm_key=configured.key if configured else None,
         )
 
@@ -55,7 +55,7 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
                 remediation=rule.remediation,
                 component=rule.component or _component_of(transition),
                 impact=rule.impact or severities[rule.severity].description,
-                runbook_section=rule.runbook_section or _section_for(rule.severity),
+                runbook_section=rule.runbook_section or section_for(rule.severity),
             )
 
     severity = policy.classification.default_severity
@@ -65,7 +65,7 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
         remediation=None,
         component=_component_of(transition),
         impact=severities[severity].description,
-        runbook_section=_section_for(severity),
+        runbook_section=section_for(severity),
     )
 
 
@@ -94,5 +94,6 @@ def _component_of(transition: AlarmTransition) -> str:
     return transition.namespace or "External alarm"
 
 
-def _section_for(severity: str) -> str:
+def section_for(severity: str) -> str:
+    """The runbook section an incident of `severity` is worked from, unless its alarm names one."""
     return "critical-alert-response" if severity == "P0" else "standard-alert-investigation"

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
-from classification import Classification, classify
+from classification import Classification, classify, section_for
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
@@ -96,14 +96,15 @@ def reject(rejection: Rejection, deps: Dependencies) -> TriageOutcome:
     return TriageOutcome(result="rejected", reason=rejection.reason)
 
 
-def triage_transition(transition: AlarmTransition, deps: Dependencies) -> TriageOutcome:
+def triage_transition(transition: AlarmTransition, deps: Dependencies,
+                      classification: Classification | None = None) -> TriageOutcome:
     policy = deps.policy
     ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
     now = deps.clock.now()
     distrust = untrusted_reason(transition, deps)
     if distrust is not None:
         return refuse(transition, distrust, deps)
-    classification = classify(transition, policy)
+    classification = classification or classify(transition, policy)
     stale = now - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
 
     for _ in range(MAX_COMMIT_ATTEMPTS):
@@ -113,7 +114,8 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
             return TriageOutcome(result=seen, reason=f"{seen} delivery via {transition.path}", alarm=transition.alarm_name,
                                  incident=read.record.open_incident, severity=classification.severity)
         planned = _plan(transition, read, classification, deps, stale)
-        _hold_back_in_maintenance(planned, read, transition, classification, deps)
+        if transition.path != "declared":  # a human declaring it is the page; no window holds it back
+            _hold_back_in_maintenance(planned, read, transition, classification, deps)
         _hold_back_by_cloudwatch(planned, read, transition)
         try:
             ledger.apply(planned.transition)
@@ -123,6 +125,23 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies) -> Triage
         planned.outcome.clock_skew_seconds = transition.clock_skew_seconds
         return planned.outcome
     raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
+
+
+def declare(*, severity: str, component: str, summary: str, by: str, deps: Dependencies) -> TriageOutcome:
+    """A problem a human spots first (opsctl incident declare): an incident with no CloudWatch alarm,
+    opened through the same path as an alarm's (numbered, announced on the ops bus, paged, escalated,
+    on the status page and in the reports), on a virtual alarm of its own. Only a human ends it
+    (`opsctl incident resolve`). Remediations ignore it: no rule maps its alarm to a target."""
+    now = deps.clock.now()
+    policy = deps.policy
+    name = f"{policy.prefix}-declared-{now:%Y%m%d-%H%M%S}"
+    transition = AlarmTransition(
+        alarm_arn=policy.alarm_arn(name), alarm_name=name, account=policy.account, region=policy.region,
+        new_state="ALARM", previous_state="OK", changed_at=now, delivered_at=now, reason=summary, description="",
+        path="declared")
+    classification = Classification(severity=severity, decided_by=by, remediation=None, component=component,
+                                    impact=summary, runbook_section=section_for(severity))
+    return triage_transition(transition, deps, classification)
 
 
 def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> TriageOutcome:

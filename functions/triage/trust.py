@@ -13,8 +13,9 @@ from controlplane.alarms import current_state
 from controlplane.clock import isoformat
 from controlplane.runtime import Dependencies
 
-# Paths whose transitions AWS itself (or our own functions) produced: nothing to confirm.
-AUTHENTIC_PATHS = ("eventbridge", "recheck", "backup-check")
+# Paths whose transitions AWS itself (or our own functions) produced, or a human on call declared
+# with their own credentials (opsctl incident declare; no delivery parses to it): nothing to confirm.
+AUTHENTIC_PATHS = ("eventbridge", "recheck", "backup-check", "declared")
 
 
 def untrusted_reason(transition: AlarmTransition, deps: Dependencies) -> str | None:

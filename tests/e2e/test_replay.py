@@ -3,6 +3,8 @@
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from factories import eventbridge_alarm, sns_alarm
 from opsctl.main import main
 from opsctl.replay import Replay
@@ -343,3 +345,25 @@ def test_note_and_assign_go_on_the_timeline_and_are_announced(tmp_path, capsys) 
     assert [(u["incident_id"], u["update"], u["actionable"]) for u in updates] == [
         ("INC-2026-003", "note", False), ("INC-2026-003", "assigned", False)]
     assert main(["incident", "note", "INC-2026-404", "x", "--state", str(state)]) == 2
+
+
+def test_an_incident_a_human_declares_is_listed_shown_and_announced(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["incident", "declare", "--severity", "P1", "--component", "Web Application", "--summary",
+                 "logins fail \x1b[31mfor EU customers", "--by", "alice", "--state", str(state)]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("INC-2026-008 declared by alice: [P1] Web Application: logins fail for EU customers")
+    assert main(["incident", "list", "--json", "--state", str(state)]) == 0
+    [declared] = json.loads(capsys.readouterr().out)
+    assert (declared["id"], declared["status"], declared["classified_by"]) == ("INC-2026-008", "OPEN", "human:alice")
+    # Announced and paged through the outbox, as an alarm's incident is.
+    outbox = [item for item in json.loads(state.read_text())["ledger"] if item["pk"]["S"] == "OUTBOX"
+              and "INC-2026-008" in json.dumps(item)]
+    [opened] = [item for item in outbox if item["event"]["M"]["DetailType"]["S"] == "Incident Opened"]
+    assert opened["notification"]["M"]["severity"]["S"] == "P1"
+    with pytest.raises(SystemExit) as refused:  # argparse names the choices
+        main(["incident", "declare", "--severity", "P9", "--component", "x", "--summary", "y", "--state", str(state)])
+    assert refused.value.code == 2

@@ -241,3 +241,32 @@ def test_a_re_grade_moves_the_deadlines_and_pages_once(escalations, harness) -> 
     harness.triage(eventbridge_alarm(ERROR_RATE, "OK", OPENED + timedelta(hours=3), previous="ALARM"),
                    OPENED + timedelta(hours=3))
     assert [n["Subject"][:4] for n in harness.notifications("P1")] == ["[P1]"]
+
+
+def test_a_declared_incident_is_paged_escalated_and_resolved_like_any_other(escalations, harness) -> None:
+    """`opsctl incident declare`: no alarm fired, a human saw it. It is numbered, announced and paged
+    at the severity they gave, its deadlines armed; no remediation rule matches it; a human ends it."""
+    lambda_host.load_handler("triage")
+    from triage_service import declare
+
+    harness.clock.set(OPENED)
+    outcome = declare(severity="P1", component="Web Application", summary="logins fail for EU customers",
+                      by="human:alice", deps=harness.world.dependencies("triage", harness.clock))
+    assert (outcome.result, outcome.severity) == ("opened", "P1")
+    harness.relay()
+    [page] = harness.notifications("P1")
+    assert page["Subject"].startswith(f"[P1] {outcome.incident} Opened: financeanalyst-pro-demo-declared-")
+    [opened] = [e for e in harness.ops_events() if e["detail-type"] == INCIDENT_OPENED]
+    assert opened["detail"]["remediation"] == "none" and opened["detail"]["component"] == "Web Application"
+    escalations.run(opened, OPENED + timedelta(seconds=2))
+    assert escalations.schedules()[f"ack-{outcome.incident}-1"]["ScheduleExpression"] == "at(2026-11-26T04:00:00)"
+    [incident] = harness.incidents()
+    assert (incident["classified_by"], incident["impact"]) == ("human:alice", "logins fail for EU customers")
+    from controlplane.ledger import IncidentLedger
+
+    IncidentLedger(harness.world.settings.ledger_table, harness.world.client("dynamodb")).resolve(
+        str(outcome.incident), by="human:alice", reason="auth pool restarted", alarm_state=None,
+        at="2026-11-26T03:40:00.000Z", ops_bus=harness.world.settings.ops_bus_name)
+    harness.relay()
+    [resolved] = harness.notifications("P1")
+    assert resolved["Subject"].startswith(f"[P1] {outcome.incident} Resolved")
