@@ -25,7 +25,7 @@ from controlplane.settings import SEVERITIES
 from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
-from opsctl.story import incident_story
+from opsctl.story import incident_story, metric_around
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 STATUSES = {"OPEN", "ACKNOWLEDGED", "RESOLVED"}
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = {"show": ("one incident: its timeline, pages and decisions", False),
              "ack": ("acknowledge (stops its escalation)", True),
              "report": ("the incident report (runbook: Internal Communication)", False),
+             "analyze": ("a post-mortem draft: timeline, automation, metric, open questions (kept in the reports "
+                         "bucket)", False),
              "note": ("add a note to the timeline (announced as an update)", True),
              "assign": ("name the incident's owner", True),
              "resolve": ("close an incident whose alarm is stuck (paged as resolved)", True),
@@ -233,7 +235,7 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-CHANGES_AN_INCIDENT = ("declare", "ack", "note", "assign", "resolve", "severity")
+CHANGES_AN_INCIDENT = ("declare", "ack", "note", "assign", "resolve", "severity", "analyze")
 
 
 def run_incident(args: argparse.Namespace) -> int:
@@ -296,6 +298,17 @@ def run_incident(args: argparse.Namespace) -> int:
             else:
                 text = f"{incident['id']} is {incident['status']} at {incident['severity']}: nothing to re-grade"
             emit(args, incident, text)
+        elif args.action == "analyze":
+            story = incident_story(context.deps.client("dynamodb"), context.deps.settings.ledger_table,
+                                   ledger.get_incident(args.incident_id))
+            now = context.deps.clock.now()
+            metric = metric_around(context.deps.client("cloudwatch"), context.config, story, now)
+            draft = _function_module("reporting", "reports").render_postmortem(story, metric, context.deps.policy)
+            key = f"postmortems/{story['id']}.md"
+            context.deps.client("s3").put_object(Bucket=context.deps.settings.reports_bucket, Key=key,
+                                                 Body=draft.encode(), ContentType="text/markdown; charset=utf-8")
+            emit(args, {"incident": story["id"], "draft": draft, "kept_at": f"s3://{context.deps.settings.reports_bucket}/{key}"},
+                 draft)
         elif args.action == "report":
             incident = ledger.get_incident(args.incident_id)
             emit(args, incident, _function_module("reporting", "reports").render_incident_report(incident))

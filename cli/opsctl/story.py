@@ -5,8 +5,11 @@ decision the automation or a human made about it, skips included."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.config import ControlPlaneConfig
 from controlplane.guardrails import decision_records
 from controlplane.ledger import EVENT_SENT, PAGE_SENT, outbox_since
 
@@ -41,3 +44,24 @@ def _incident_of(item: dict[str, Any]) -> str | None:
 def _decision(record: dict[str, Any]) -> dict[str, Any]:
     return {key: record.get(key) for key in ("id", "decided_at", "action", "target", "verdict", "result", "reason",
                                              "decided_by", "check")}
+
+
+def metric_around(cloudwatch: Any, config: ControlPlaneConfig, incident: dict[str, Any], now: datetime,
+                  margin: timedelta = timedelta(hours=1)) -> dict[str, Any] | None:
+    """The incident's alarm metric from `margin` before it opened to `margin` after it ended (or now),
+    at the alarm's own period and statistic; None when the alarm is not one the config defines."""
+    spec = next((alarm for alarm in config.alarms if alarm.name == incident.get("alarm_name")), None)
+    if spec is None:
+        return None
+    end = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else now
+    statistic = {"ExtendedStatistics": [spec.statistic]} if spec.statistic.startswith("p") else \
+        {"Statistics": [spec.statistic]}
+    points = cloudwatch.get_metric_statistics(
+        Namespace=spec.namespace, MetricName=spec.metric_name, Period=spec.period_seconds,
+        Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
+        StartTime=parse_timestamp(incident["opened_at"]) - margin, EndTime=min(end + margin, now), **statistic,
+    )["Datapoints"]
+    values = [(isoformat(p["Timestamp"]), float(p.get(spec.statistic, p.get("ExtendedStatistics", {}).get(spec.statistic, 0))))
+              for p in sorted(points, key=lambda p: p["Timestamp"])]
+    return {"label": f"{spec.namespace} {spec.metric_name} ({spec.statistic}, {spec.period_seconds} s)",
+            "threshold": spec.threshold, "points": values}

@@ -185,3 +185,114 @@ def render_incident_report(incident: dict[str, Any]) -> str:
               ["- Complete root cause analysis", "- Implement temporary mitigation", "- Deploy permanent fix",
                "- Conduct post-mortem review"])
     return "\n".join(lines) + "\n"
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int((value - low) / span * len(SPARK)))] for value in values)
+
+
+def render_postmortem(story: dict[str, Any], metric: dict[str, Any] | None, policy: Policy) -> str:
+    """A post-mortem draft (`opsctl incident analyze`): the runbook's Internal Communication header,
+    then the merged timeline (transitions, pages, decisions, humans), what the automation did and
+    why, the alarm's metric around the incident and the questions the record itself raises.
+    `metric`: {"label", "threshold", "points": [(iso time, value), …]} or None (no metric known)."""
+    incident = story
+    severity = incident["severity"]
+    opened = parse_timestamp(incident["opened_at"])
+    ack_target = policy.severities[severity].response_minutes * 60
+    resolve_target = policy.escalation.resolve_minutes[severity] * 60
+    acknowledged = _seconds_between(incident["opened_at"], incident.get("acknowledged_at"))
+    resolved = incident.get("time_to_resolve_seconds")
+    lines = [
+        f"# Post-mortem draft: {incident['id']}",
+        "",
+        f"**Incident ID:** {incident['id']}",
+        f"**Severity:** {severity}",
+        f"**Status:** {incident['status'].title()}",
+        f"**Start Time:** {_minute(incident['opened_at'])} UTC",
+        f"**End Time:** {_minute(incident['resolved_at']) + ' UTC' if incident.get('resolved_at') else 'still open'}",
+        f"**Affected Systems:** {incident.get('component', 'unknown')}",
+        f"**Impact:** {quoted(incident.get('impact'), 500)}",
+        f"**Detected by:** {quoted(incident.get('alarm_name'), 255)} (classified by {incident.get('classified_by')})",
+        f"**Acknowledged after:** {_duration(acknowledged)} (target {_duration(ack_target)}, "
+        + _verdict(acknowledged, ack_target, resolved) + ")",
+        f"**Resolved after:** {_duration(resolved)} (target {_duration(resolve_target)}, "
+        + _verdict(resolved, resolve_target, None) + ")",
+        "",
+        "## Timeline (UTC)",
+    ]
+    events = [(e["at"], f"{e['event']}" + (f" by {e['by']}" if e.get("by") else "")
+               + (f": {quoted(e['reason'], 300)}" if e.get("reason") else "") + (f" → {e['to']}" if e.get("to") else ""))
+              for e in incident.get("timeline", [])]
+    events += [(p["committed_at"], f"page [{p['severity']}] {quoted(p['subject'], 100)}: "
+                + (f"sent {_minute(p['sent_at'])}" if p.get("sent_at") else "not sent")) for p in story.get("pages", [])]
+    events += [(d["decided_at"], f"automation: {d['action']} {d['target']} {d['result']} ({quoted(d['reason'], 200)})")
+               for d in story.get("decisions", [])]
+    lines += [f"- {at[:19].replace('T', ' ')} {text}" for at, text in sorted(events)]
+    lines += ["", "## What the automation did"]
+    decisions = story.get("decisions", [])
+    lines += [f"- {d['action']} on {d['target']}: {d['verdict']} → {d['result']}, by {d['decided_by']} — "
+              f"{quoted(d['reason'], 300)}" for d in decisions] or [
+                  "- No decision recorded: no remediation applied to it, or none had anything to act on."]
+    lines += ["", "## Metrics around the incident"]
+    if metric is None or not metric["points"]:
+        lines.append(f"- {metric['label'] if metric else 'No metric is known for this alarm'}: no datapoints "
+                     "from an hour before it opened to an hour after it ended.")
+    else:
+        values = [value for _, value in metric["points"]]
+        lines += [f"- {metric['label']}, {metric['points'][0][0][:16]} → {metric['points'][-1][0][:16]} UTC",
+                  f"- `{sparkline(values)}` min {min(values):g}, max {max(values):g}, threshold {metric['threshold']:g}"]
+    lines += ["", "## Open questions", "- What was the root cause, and what will stop it happening again?"]
+    lines += _questions(incident, opened, acknowledged, ack_target, decisions)
+    lines += ["", "## Action items", "- [ ] Root cause fix (owner, date)", "- [ ] Detection or runbook change (owner, date)",
+              "", "_Draft generated from the ledger by `opsctl incident analyze`; edit before the review._"]
+    return "\n".join(lines) + "\n"
+
+
+def _questions(incident: dict[str, Any], opened: datetime, acknowledged: float | None, ack_target: int,
+               decisions: list[dict[str, Any]]) -> list[str]:
+    """What the record itself asks: a late or missing acknowledgement, escalations, a quick re-fire,
+    automation that stood aside, a human closing what its alarm still called a problem."""
+    questions = []
+    ended_first = incident.get("time_to_resolve_seconds") is not None and incident["time_to_resolve_seconds"] <= ack_target
+    if acknowledged is None:
+        if not ended_first:
+            questions.append("- It was never acknowledged: did the page reach anyone?")
+    elif acknowledged > ack_target:
+        questions.append(f"- It was acknowledged after {_duration(acknowledged)} (target {_duration(ack_target)}): why?")
+    if incident.get("escalation_level"):
+        questions.append(f"- It escalated to level {incident['escalation_level']}: who was paged, and was that right?")
+    if incident.get("previous_incident"):
+        questions.append(f"- It re-fired within an hour of {incident['previous_incident']}: flapping, or a cause "
+                         "left in place?")
+    questions += [f"- The automation did not act ({d['action']} on {d['target']}: {quoted(d['reason'], 200)}): "
+                  "was that right?" for d in decisions if d["result"] != "executed"]
+    resolved_by_hand = [e for e in incident.get("timeline", []) if e.get("event") == "resolved" and e.get("by")]
+    questions += [f"- Resolved by {e['by']} while its alarm was {e.get('alarm_state') or 'unknown'}: is the alarm "
+                  "still right?" for e in resolved_by_hand]
+    if incident.get("classified_by", "").startswith("human:"):
+        questions.append(f"- A human saw it first ({incident['classified_by']}, at {_minute(opened.isoformat())}): "
+                         "which alarm should have?")
+    return questions
+
+
+def _verdict(took: float | None, target: int, ended_after: float | None) -> str:
+    """Met or missed; an acknowledgement never due (the incident ended within its deadline) is neither."""
+    if took is None:
+        return "ended before it was due" if ended_after is not None and ended_after <= target else "missed"
+    return "met" if took <= target else "missed"
+
+
+def _seconds_between(start: str, end: str | None) -> float | None:
+    return (parse_timestamp(end) - parse_timestamp(start)).total_seconds() if end else None
+
+
+def _minute(at: str) -> str:
+    return at[:16].replace("T", " ")

@@ -367,3 +367,32 @@ def test_an_incident_a_human_declares_is_listed_shown_and_announced(tmp_path, ca
     with pytest.raises(SystemExit) as refused:  # argparse names the choices
         main(["incident", "declare", "--severity", "P9", "--component", "x", "--summary", "y", "--state", str(state)])
     assert refused.value.code == 2
+
+
+def test_analyze_drafts_the_post_mortem_from_the_record(tmp_path, capsys) -> None:
+    """INC-2026-002 of the demo day, worked by hand: a P1 that re-fired 4 minutes after INC-2026-001
+    ended and resolved itself 6 minutes later, never acknowledged (it ended before it was due)."""
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["incident", "analyze", "INC-2026-002", "--json", "--state", str(state)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["kept_at"] == "s3://financeanalyst-pro-demo-reports/postmortems/INC-2026-002.md"
+    draft = result["draft"].splitlines()
+    header = dict(line[2:].split(":** ", 1) for line in draft if line.startswith("**"))
+    assert header == {
+        "Incident ID": "INC-2026-002", "Severity": "P1", "Status": "Resolved", "Start Time": "2026-11-26 09:35 UTC",
+        "End Time": "2026-11-26 09:41 UTC", "Affected Systems": "Web Application",
+        "Impact": '"Some requests fail with server errors"',
+        "Detected by": '"financeanalyst-pro-demo-error-rate" (classified by alarm-tag)',
+        "Acknowledged after": "n/a (target 1 h 00 min, ended before it was due)",
+        "Resolved after": "6 min (target 8 h 00 min, met)"}
+    timeline = draft[draft.index("## Timeline (UTC)") + 1:draft.index("## What the automation did") - 1]
+    assert [line[:30] for line in timeline] == [
+        "- 2026-11-26 09:35:00 opened: ", "- 2026-11-26 09:35:01 page [P1", "- 2026-11-26 09:41:00 resolved",
+        "- 2026-11-26 09:41:01 page [P1"]
+    assert timeline[1].endswith("sent 2026-11-26 09:35")
+    questions = draft[draft.index("## Open questions") + 1:draft.index("## Action items") - 1]
+    assert questions == ["- What was the root cause, and what will stop it happening again?",
+                         "- It re-fired within an hour of INC-2026-001: flapping, or a cause left in place?"]

@@ -73,3 +73,30 @@ def test_the_daily_report_is_written_and_announced_once(harness) -> None:
     [again] = reporting(harness, {"task": "report", "period": "daily", "at": "2026-11-26T12:00:00Z"},
                         morning + timedelta(minutes=2))
     assert again["result"] == "skipped" and harness.notifications("P3") == []
+
+
+def test_the_post_mortem_shows_the_alarm_metric_around_the_incident(harness, config) -> None:
+    """`opsctl incident analyze`'s metric: the alarm's own metric, period and statistic, from an hour
+    before the incident to an hour after it, drawn as a sparkline against the threshold."""
+    from opsctl.story import incident_story, metric_around
+
+    lambda_host.load_handler("reporting")
+    from reports import render_postmortem
+
+    spec = config.alarm("error-rate")
+    opened = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    harness.triage(eventbridge_alarm(spec.name, "ALARM", opened, description=spec.tagged_description), at=opened)
+    harness.triage(eventbridge_alarm(spec.name, "OK", opened + timedelta(minutes=10), previous="ALARM",
+                                     description=spec.tagged_description), at=opened + timedelta(minutes=10))
+    values = [1.0, 2.0, 9.0, 12.0, 3.0]  # per minute, from 2 minutes before it opened
+    harness.world.client("cloudwatch").put_metric_data(Namespace=spec.namespace, MetricData=[
+        {"MetricName": spec.metric_name, "Dimensions": [{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
+         "Timestamp": opened + timedelta(minutes=minute - 2), "Value": value} for minute, value in enumerate(values)])
+    [incident] = harness.incidents()
+    story = incident_story(harness.world.client("dynamodb"), harness.world.settings.ledger_table, incident)
+    metric = metric_around(harness.world.client("cloudwatch"), config, story, opened + timedelta(hours=3))
+    assert metric is not None and [value for _, value in metric["points"]] == values
+    draft = render_postmortem(story, metric, harness.deps.policy)
+    assert f"- `▁▁▆█▂` min 1, max 12, threshold {spec.threshold:g}" in draft.splitlines()  # eighths of 1–12
+    assert metric_around(harness.world.client("cloudwatch"), config, story | {"alarm_name": "someone-elses"},
+                         opened) is None
