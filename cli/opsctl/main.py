@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     incident_parser = commands.choices["incident"]
     incident_parser.set_defaults(run=run_incident)
 
+    notify = commands.add_parser("notify", help="tell people: the runbook's stakeholder message").add_subparsers(
+        dest="audience", required=True)
+    stakeholders = target(notify.add_parser("stakeholders", help="the incident report (and your message) to the "
+                                                                 "contacts of a severity, on the timeline"))
+    stakeholders.add_argument("--incident", required=True, metavar="INC-YYYY-NNN")
+    stakeholders.add_argument("--severity", type=severity_of, help="whose contacts: P0–P3 or the runbook's "
+                              "critical/high/medium/low (default: the incident's)")
+    stakeholders.add_argument("--message", default="", help="what you want them to know, beyond the report")
+    stakeholders.add_argument("--by", default=getpass.getuser(), help="who (default: you)")
+    stakeholders.add_argument("--table", help="ledger table (default: <app>-<env>-ledger)")
+    commands.choices["notify"].set_defaults(run=run_notify)
+
     waf = commands.add_parser("waf", help="WAF rate limiting: status, block, unblock").add_subparsers(
         dest="action", required=True)
     target(waf.add_parser("status", help="the rate rule's action, the ledger's view and recent decisions"))
@@ -382,6 +394,31 @@ def human_request(args: argparse.Namespace, context: OperatorContext, actions: t
     request = record_human_request(context.deps.client("dynamodb"), context.deps.settings.ledger_table, by=args.by,
                                    actions=actions, target=target, reason=args.reason, at=context.deps.clock.now())
     return {"request": request, **({"force_reason": args.reason} if args.force else {})}
+
+
+# The runbook's words for the severities (`notify:stakeholders --severity critical`).
+RUNBOOK_SEVERITIES = {"critical": "P0", "high": "P1", "medium": "P2", "low": "P3"}
+
+
+def severity_of(text: str) -> str:
+    severity = RUNBOOK_SEVERITIES.get(text.lower(), text.upper())
+    if severity not in SEVERITIES:
+        raise argparse.ArgumentTypeError(f"{text!r}: one of {', '.join(SEVERITIES)} or {', '.join(RUNBOOK_SEVERITIES)}")
+    return severity
+
+
+def run_notify(args: argparse.Namespace) -> int:
+    with operator_context(args, save=True) as context:
+        incident = context.ledger.get_incident(args.incident)
+        severity = args.severity or incident["severity"]
+        message = _function_module("reporting", "reports").render_incident_report(incident)
+        if args.message:
+            message += f"\n\n### From {safe_text(args.by, 100)}\n{safe_text(args.message, 2000)}"
+        updated = context.ledger.notify_stakeholders(
+            incident["id"], by=f"human:{args.by}", message=message, severity=severity,
+            at=isoformat(context.deps.clock.now()), ops_bus=context.deps.settings.ops_bus_name)
+        emit(args, updated, f"{incident['id']}: stakeholders ({severity} contacts) notified by {args.by}")
+    return 0
 
 
 def run_waf(args: argparse.Namespace) -> int:

@@ -396,3 +396,26 @@ def test_analyze_drafts_the_post_mortem_from_the_record(tmp_path, capsys) -> Non
     questions = draft[draft.index("## Open questions") + 1:draft.index("## Action items") - 1]
     assert questions == ["- What was the root cause, and what will stop it happening again?",
                          "- It re-fired within an hour of INC-2026-001: flapping, or a cause left in place?"]
+
+
+def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["notify", "stakeholders", "--incident", "INC-2026-004", "--severity", "critical", "--message",
+                 "payments retried by hand", "--by", "alice", "--state", str(state)]) == 0
+    assert capsys.readouterr().out == "INC-2026-004: stakeholders (P0 contacts) notified by alice\n"
+    ledger = json.loads(state.read_text())["ledger"]
+    [item] = [i for i in ledger if i["pk"]["S"] == "OUTBOX" and i["sk"]["S"].split("#", 1)[1].startswith("stakeholders|")]
+    page = item["notification"]["M"]
+    assert (page["severity"]["S"], page["attributes"]["M"]["kind"]["S"]) == ("P0", "stakeholders")
+    message = page["message"]["S"]
+    assert message.startswith("## Incident Report") and "**Incident ID:** INC-2026-004" in message
+    assert message.endswith("### From alice\npayments retried by hand")
+    detail = json.loads(item["event"]["M"]["Detail"]["S"])
+    assert (detail["update"], detail["actionable"]) == ("stakeholders-notified", False)
+    [incident] = [i for i in ledger if i["pk"]["S"] == "INCIDENT#INC-2026-004" and i["sk"]["S"] == "META"]
+    assert incident["timeline"]["L"][-1]["M"]["event"]["S"] == "stakeholders-notified"
+    with pytest.raises(SystemExit):
+        main(["notify", "stakeholders", "--incident", "INC-2026-004", "--severity", "urgent", "--state", str(state)])

@@ -344,6 +344,21 @@ class IncidentLedger:
 
         return self._commit_human(incident_id, at, plan)
 
+    def notify_stakeholders(self, incident_id: str, *, by: str, message: str, severity: str, at: str,
+                            ops_bus: str) -> dict[str, Any]:
+        """The runbook's "notify stakeholders": `message` (the incident report, and a human's words)
+        paged to the contacts of `severity`, on the timeline and announced as "Incident Updated", so
+        the status page and the reports follow."""
+
+        def plan(incident: dict[str, Any]) -> _HumanChange:
+            entry = {"at": at, "event": "stakeholders-notified", "by": by, "to": severity}
+            outbox = _announcement(incident, INCIDENT_UPDATED, at, ops_bus, {
+                "update": "stakeholders-notified", "transition_id": f"stakeholders|{incident_id}|{at}|{by}"},
+                page=(f"Stakeholder update by {by}", "stakeholders", message), page_severity=severity)
+            return _HumanChange(IncidentChange(incident_id, {"stakeholders_notified_at": at}, entry), outbox)
+
+        return self._commit_human(incident_id, at, plan)
+
     def resolve(self, incident_id: str, *, by: str, reason: str, alarm_state: str | None, at: str,
                 ops_bus: str) -> dict[str, Any]:
         """A human closes an incident (its alarm stuck in ALARM, or gone): resolved on the ledger with
@@ -449,9 +464,10 @@ class _HumanChange:
 
 
 def _announcement(incident: dict[str, Any], detail_type: str, at: str, ops_bus: str, detail: dict[str, Any],
-                  page: tuple[str, str, str] | None = None) -> dict[str, Any]:
+                  page: tuple[str, str, str] | None = None, page_severity: str | None = None) -> dict[str, Any]:
     """The outbox of a human's change: its ops-bus event (never actionable unless `detail` says so)
-    and, with `page` = (what happened, kind, message), its page at the incident's severity."""
+    and, with `page` = (what happened, kind, message), its page at the incident's severity (or
+    `page_severity`: whose contacts it reaches)."""
     event = {"incident_id": incident["id"], "severity": incident["severity"], "status": incident["status"],
              "alarm_name": incident.get("alarm_name"), "alarm_arn": incident.get("alarm_arn"),
              "component": incident.get("component"), "remediation": "none", "actionable": False} | detail
@@ -460,10 +476,10 @@ def _announcement(incident: dict[str, Any], detail_type: str, at: str, ops_bus: 
         "EventBusName": ops_bus, "Time": at}}
     if page is not None:
         what, kind, message = page
+        severity = page_severity or incident["severity"]
         outbox["notification"] = {
-            "severity": incident["severity"], "subject": f"[{incident['severity']}] {incident['id']} {what}: "
-                                                         f"{incident.get('alarm_name')}"[:100],
-            "message": message, "attributes": {"kind": kind, "severity": incident["severity"], "incident": incident["id"]}}
+            "severity": severity, "subject": f"[{severity}] {incident['id']} {what}: {incident.get('alarm_name')}"[:100],
+            "message": message, "attributes": {"kind": kind, "severity": severity, "incident": incident["id"]}}
     return outbox
 
 
