@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from controlplane.clock import parse_timestamp
+from controlplane.text import safe_text, sparkline
 
 
 def incident_table(incidents: list[dict[str, Any]], now: datetime, *, resolved_too: bool) -> str:
@@ -67,4 +68,15 @@ def drill_result(result: dict[str, Any]) -> str:
     lines = [f"Fire drill {result['drill_id']} ({result['started_by']}): {result['outcome']} — {result['reason']}",
              f"incident: {result.get('incident') or '-'}"]
     lines += [f"  {hop['hop']:<17} {hop['seconds']:>8.3f} s" for hop in result["hops"]]
+    return "\n".join(lines)
+
+
+def metric_table(series: list[dict[str, Any]]) -> str:
+    """One line per alarm: its metric's last values as a sparkline, the latest against the threshold."""
+    lines = [f"{'ALARM':<40} {'LATEST':>10} {'THRESHOLD':>10}  LAST VALUES"]
+    for metric in series:
+        values = [value for _, value in metric["points"]]
+        latest = f"{values[-1]:g}" if values else "no data"
+        lines.append(f"{safe_text(metric['alarm'], 40):<40} {latest:>10} {metric['threshold']:>10g}  "
+                     f"{sparkline(values[-36:])}")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ from controlplane.settings import SEVERITIES
 from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
-from opsctl.story import incident_story, metric_around
+from opsctl.story import incident_story, metric_around, metric_series
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 STATUSES = {"OPEN", "ACKNOWLEDGED", "RESOLVED"}
@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--reason", required=True, help="why it is more (or less) urgent than the alarm said")
     incident_parser = commands.choices["incident"]
     incident_parser.set_defaults(run=run_incident)
+
+    metrics = target(commands.add_parser("metrics", help="each alarm's metric over a timeframe, against its threshold "
+                                                         "(runbook: monitor:metrics)"))
+    metrics.add_argument("--timeframe", type=duration, default=timedelta(hours=1), help="30m, 1h (default), 1d, …")
+    metrics.add_argument("--alarm", action="append", help="only this alarm (its key or name; repeatable)")
+    metrics.set_defaults(run=run_metrics)
 
     notify = commands.add_parser("notify", help="tell people: the runbook's stakeholder message").add_subparsers(
         dest="audience", required=True)
@@ -394,6 +400,17 @@ def human_request(args: argparse.Namespace, context: OperatorContext, actions: t
     request = record_human_request(context.deps.client("dynamodb"), context.deps.settings.ledger_table, by=args.by,
                                    actions=actions, target=target, reason=args.reason, at=context.deps.clock.now())
     return {"request": request, **({"force_reason": args.reason} if args.force else {})}
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    with operator_context(args) as context:
+        now = context.deps.clock.now()
+        wanted = [spec for spec in context.config.alarms
+                  if not args.alarm or spec.key in args.alarm or spec.name in args.alarm]
+        cloudwatch = context.deps.client("cloudwatch")
+        series = [{"alarm": spec.name} | metric_series(cloudwatch, spec, now - args.timeframe, now) for spec in wanted]
+        emit(args, series, formatting.metric_table(series))
+    return 0
 
 
 # The runbook's words for the severities (`notify:stakeholders --severity critical`).

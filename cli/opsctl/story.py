@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.config import ControlPlaneConfig
+from controlplane.config import AlarmSpec, ControlPlaneConfig
 from controlplane.guardrails import decision_records
 from controlplane.ledger import EVENT_SENT, PAGE_SENT, outbox_since
 
@@ -48,19 +48,24 @@ def _decision(record: dict[str, Any]) -> dict[str, Any]:
 
 def metric_around(cloudwatch: Any, config: ControlPlaneConfig, incident: dict[str, Any], now: datetime,
                   margin: timedelta = timedelta(hours=1)) -> dict[str, Any] | None:
-    """The incident's alarm metric from `margin` before it opened to `margin` after it ended (or now),
-    at the alarm's own period and statistic; None when the alarm is not one the config defines."""
+    """The incident's alarm metric from `margin` before it opened to `margin` after it ended (or now);
+    None when the alarm is not one the config defines."""
     spec = next((alarm for alarm in config.alarms if alarm.name == incident.get("alarm_name")), None)
     if spec is None:
         return None
     end = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else now
+    return metric_series(cloudwatch, spec, parse_timestamp(incident["opened_at"]) - margin, min(end + margin, now))
+
+
+def metric_series(cloudwatch: Any, spec: AlarmSpec, start: datetime, end: datetime) -> dict[str, Any]:
+    """An alarm's metric over [start, end], at the alarm's own period and statistic:
+    {"label", "threshold", "points": [(iso time, value), …]}."""
     statistic = {"ExtendedStatistics": [spec.statistic]} if spec.statistic.startswith("p") else \
         {"Statistics": [spec.statistic]}
     points = cloudwatch.get_metric_statistics(
         Namespace=spec.namespace, MetricName=spec.metric_name, Period=spec.period_seconds,
-        Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
-        StartTime=parse_timestamp(incident["opened_at"]) - margin, EndTime=min(end + margin, now), **statistic,
-    )["Datapoints"]
+        Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions.items()], StartTime=start, EndTime=end,
+        **statistic)["Datapoints"]
     values = [(isoformat(p["Timestamp"]), float(p.get(spec.statistic, p.get("ExtendedStatistics", {}).get(spec.statistic, 0))))
               for p in sorted(points, key=lambda p: p["Timestamp"])]
     return {"label": f"{spec.namespace} {spec.metric_name} ({spec.statistic}, {spec.period_seconds} s)",

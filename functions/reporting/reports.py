@@ -21,7 +21,7 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.events import DRILL_COMPONENT
 from controlplane.policy import Policy
 from controlplane.settings import SEVERITIES
-from controlplane.text import quoted
+from controlplane.text import quoted, sparkline
 
 PERIODS = ("daily", "weekly", "monthly")
 
@@ -185,17 +185,6 @@ def render_incident_report(incident: dict[str, Any]) -> str:
               ["- Complete root cause analysis", "- Implement temporary mitigation", "- Deploy permanent fix",
                "- Conduct post-mortem review"])
     return "\n".join(lines) + "\n"
-
-
-SPARK = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float]) -> str:
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    return "".join(SPARK[min(len(SPARK) - 1, int((value - low) / span * len(SPARK)))] for value in values)
 
 
 def render_postmortem(story: dict[str, Any], metric: dict[str, Any] | None, policy: Policy) -> str:

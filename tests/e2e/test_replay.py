@@ -419,3 +419,13 @@ def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(tmp_path,
     assert incident["timeline"]["L"][-1]["M"]["event"]["S"] == "stakeholders-notified"
     with pytest.raises(SystemExit):
         main(["notify", "stakeholders", "--incident", "INC-2026-004", "--severity", "urgent", "--state", str(state)])
+
+
+def test_metrics_on_replay_state_name_the_alarms_asked_for(tmp_path, capsys) -> None:
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["metrics", "--timeframe", "30m", "--alarm", "error-rate", "--json", "--state", str(state)]) == 0
+    [series] = json.loads(capsys.readouterr().out)
+    assert (series["alarm"], series["threshold"], series["points"]) == ("financeanalyst-pro-demo-error-rate", 5.0, [])

@@ -100,3 +100,20 @@ def test_the_post_mortem_shows_the_alarm_metric_around_the_incident(harness, con
     assert f"- `▁▁▆█▂` min 1, max 12, threshold {spec.threshold:g}" in draft.splitlines()  # eighths of 1–12
     assert metric_around(harness.world.client("cloudwatch"), config, story | {"alarm_name": "someone-elses"},
                          opened) is None
+
+
+def test_metrics_show_each_alarm_s_last_values_against_its_threshold(harness, config) -> None:
+    """`opsctl metrics --timeframe 1h` (the runbook's monitor:metrics): each alarm's own metric."""
+    from opsctl.formatting import metric_table
+    from opsctl.story import metric_series
+
+    spec = config.alarm("error-rate")
+    now = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
+    harness.world.client("cloudwatch").put_metric_data(Namespace=spec.namespace, MetricData=[
+        {"MetricName": spec.metric_name, "Dimensions": [{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
+         "Timestamp": now - timedelta(minutes=minutes), "Value": value}
+        for minutes, value in ((30, 1.0), (20, 4.0), (10, 8.0))])
+    series = metric_series(harness.world.client("cloudwatch"), spec, now - timedelta(hours=1), now)
+    assert [value for _, value in series["points"]] == [1.0, 4.0, 8.0]
+    [_, line] = metric_table([{"alarm": spec.name} | series]).splitlines()
+    assert line.split() == [spec.name, "8", f"{spec.threshold:g}", "▁▄█"]

@@ -24,3 +24,15 @@ def safe_text(value: Any, limit: int = DEFAULT_LIMIT) -> str:
 def quoted(value: Any, limit: int = DEFAULT_LIMIT) -> str:
     """`safe_text` in quotation marks: visibly someone else's words in a page, report or terminal."""
     return '"' + safe_text(value, limit).replace('"', "'") + '"'
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """Values as eighths of their own range, one character each (a terminal's chart)."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int((value - low) / span * len(SPARK)))] for value in values)
