@@ -490,7 +490,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         args.config = REPO_ROOT / "config" / f"{args.environment}.yaml"
     with operator_context(args, save=args.action in ("record", "rollback")) as context:
         service = _service(context, "rollback", "rollback_service", "RollbackService")
-        targets = [args.target] if getattr(args, "target", None) else sorted(service.config["targets"])
+        targets = [args.target] if getattr(args, "target", None) else sorted(context.deps.policy.rollback.targets)
         if args.action == "record":
             [result] = service.handle({"task": "record", "target": args.target, "version": args.version,
                                        "artifact": args.artifact, "deployed_by": args.by, "force": args.force})

@@ -173,6 +173,8 @@ def test_bad_deploy_is_rolled_back_inside_the_bake_window(tmp_path, capsys) -> N
     assert run("deploy", "record", "--target", "api", "--version", "2", "--force")[0] == 0
     status = json.loads(run("deploy", "status", "--target", "api", "--json")[1])
     assert status[0]["live_version"] == "2" and status[0]["quarantined"] == []
+    every = json.loads(run("deploy", "status", "--json")[1])  # every configured target
+    assert [row["target"] for row in every] == ["api", "web"]
     code, out = run("deploy", "rollback", "--target", "api", "--dry-run")
     assert code == 0 and "dry_run" in out
     # The incident's whole story: the pages its transitions sent, what the automation decided.
