@@ -25,6 +25,8 @@ from controlplane.settings import SEVERITIES
 from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
+from opsctl.investigate import investigation
+from opsctl.investigate import render as render_investigation
 from opsctl.story import incident_story, metric_around, metric_series
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
@@ -106,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--reason", required=True, help="why it is more (or less) urgent than the alarm said")
     incident_parser = commands.choices["incident"]
     incident_parser.set_defaults(run=run_incident)
+
+    investigate = target(commands.add_parser("investigate", help="one incident's context: the alarm's recent "
+                                                                 "history, deployments before it, its metric "
+                                                                 "(runbook: alert:investigate)"))
+    investigate.add_argument("incident_id", metavar="INC-YYYY-NNN")
+    investigate.set_defaults(run=run_investigate)
 
     metrics = target(commands.add_parser("metrics", help="each alarm's metric over a timeframe, against its threshold "
                                                          "(runbook: monitor:metrics)"))
@@ -400,6 +408,17 @@ def human_request(args: argparse.Namespace, context: OperatorContext, actions: t
     request = record_human_request(context.deps.client("dynamodb"), context.deps.settings.ledger_table, by=args.by,
                                    actions=actions, target=target, reason=args.reason, at=context.deps.clock.now())
     return {"request": request, **({"force_reason": args.reason} if args.force else {})}
+
+
+def run_investigate(args: argparse.Namespace) -> int:
+    with operator_context(args) as context:
+        deployments = _service(context, "rollback", "rollback_service", "RollbackService").deployments
+        found = investigation(context.deps.client("cloudwatch"), context.ledger, deployments,
+                              sorted(context.deps.policy.rollback.targets), context.config,
+                              context.ledger.get_incident(args.incident_id), context.deps.clock.now(),
+                              emulated=context.local)
+        emit(args, found, render_investigation(found))
+    return 0
 
 
 def run_metrics(args: argparse.Namespace) -> int:

@@ -431,3 +431,38 @@ def test_metrics_on_replay_state_name_the_alarms_asked_for(tmp_path, capsys) -> 
     assert main(["metrics", "--timeframe", "30m", "--alarm", "error-rate", "--json", "--state", str(state)]) == 0
     [series] = json.loads(capsys.readouterr().out)
     assert (series["alarm"], series["threshold"], series["points"]) == ("financeanalyst-pro-demo-error-rate", 5.0, [])
+
+
+def test_investigate_gathers_the_alarm_s_history_and_the_deployments_before_it(tmp_path, capsys) -> None:
+    """After the bad deploy: INC-2026-001's context shows api 2 deployed six minutes before the alarm
+    (quarantined by the rollback since) and api 1 that morning; its alarm's changes come from the
+    ledger here (the emulator keeps no alarm history; a real account's comes from CloudWatch)."""
+    state = tmp_path / "state.json"
+    assert main(["replay", str(ROOT / "examples" / "bad-deploy.jsonl"), "--report", str(tmp_path / "r.json"),
+                 "--state", str(state)]) == 0
+    capsys.readouterr()
+    assert main(["investigate", "INC-2026-001", "--json", "--state", str(state)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [(d["target"], d["version"], d["status"], d["deployed_at"][:16]) for d in found["deployments"]] == [
+        ("api", "2", "quarantined", "2026-11-24T15:00"), ("api", "1", "live", "2026-11-24T10:00")]
+    assert [(c["at"][:16], c["summary"]) for c in found["alarm_history"]] == [
+        ("2026-11-24T15:12", "OK (INC-2026-001 resolved)"), ("2026-11-24T15:06", "ALARM (INC-2026-001 opened)")]
+    assert found["metric"]["label"] == "AWS/CloudFront 5xxErrorRate (Average, 60 s)"
+
+
+def test_on_a_real_account_the_alarm_history_is_cloudwatch_s() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from opsctl.investigate import alarm_history
+
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    since, now = datetime(2026, 11, 24, 9, tzinfo=timezone.utc), datetime(2026, 11, 24, 16, tzinfo=timezone.utc)
+    with Stubber(cloudwatch) as stub:
+        stub.add_response("describe_alarm_history", {"AlarmHistoryItems": [{
+            "AlarmName": "a", "Timestamp": datetime(2026, 11, 24, 15, 6, tzinfo=timezone.utc),
+            "HistoryItemType": "StateUpdate", "HistorySummary": "Alarm updated from OK to ALARM\x1b[31m"}]},
+            {"AlarmName": "a", "HistoryItemType": "StateUpdate", "StartDate": since, "EndDate": now,
+             "ScanBy": "TimestampDescending", "MaxRecords": 20})
+        assert alarm_history(cloudwatch, None, "a", since, now, emulated=False) == [
+            {"at": "2026-11-24T15:06:00.000Z", "summary": "Alarm updated from OK to ALARM"}]
