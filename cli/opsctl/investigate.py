@@ -1,5 +1,6 @@
 """`opsctl investigate INC-…`: the runbook's alert:investigate in one screen — the alarm's recent
-history, the deployments of the hours before it, its metric around the incident."""
+history, the deployments of the hours before it, the application's top errors and its metric
+around the incident."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ LOOKBACK = timedelta(hours=6)
 
 def investigation(cloudwatch: Any, ledger: IncidentLedger, deployments: Any, targets: list[str],
                   config: ControlPlaneConfig, incident: dict[str, Any], now: datetime, *,
-                  emulated: bool) -> dict[str, Any]:
+                  emulated: bool, errors: dict[str, Any]) -> dict[str, Any]:
     since = parse_timestamp(incident["opened_at"]) - LOOKBACK
     return {
         "incident": {k: incident.get(k) for k in ("id", "severity", "status", "alarm_name", "component", "impact",
@@ -26,6 +27,7 @@ def investigation(cloudwatch: Any, ledger: IncidentLedger, deployments: Any, tar
         "alarm_history": alarm_history(cloudwatch, ledger, incident["alarm_name"], since, now, emulated=emulated),
         "deployments": [entry | {"target": target} for target in targets
                         for entry in deployments.history_with_status(target) if entry["deployed_at"] >= isoformat(since)],
+        "top_errors": errors,
         "metric": metric_around(cloudwatch, config, incident, now),
     }
 
@@ -60,6 +62,8 @@ def render(found: dict[str, Any]) -> str:
     lines += ["", "Deployments in that time:"]
     lines += [f"  {d['deployed_at'][:19]}  {d['target']} {d['version']} by {d['deployed_by']} ({d['status']})"
               for d in found["deployments"]] or ["  none"]
+    lines += ["", f"Top errors in the application's logs while it lasted ({found['top_errors']['status']}):"]
+    lines += [f"  {error['occurrences']:>6}  {error['message']}" for error in found["top_errors"]["errors"]] or ["  none"]
     metric = found["metric"]
     lines += ["", "Metric around it:"]
     if metric is None:

@@ -9,12 +9,12 @@ import json
 import os
 import re
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from controlplane.alarms import current_state
-from controlplane.clock import isoformat
+from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import CAPABILITIES, load_config
 from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import DECISION_PARTITION, Guardrails
@@ -27,6 +27,7 @@ from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
 from opsctl.investigate import investigation
 from opsctl.investigate import render as render_investigation
+from opsctl.logs import top_errors
 from opsctl.story import incident_story, metric_around, metric_series
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
@@ -114,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(runbook: alert:investigate)"))
     investigate.add_argument("incident_id", metavar="INC-YYYY-NNN")
     investigate.set_defaults(run=run_investigate)
+
+    logs = commands.add_parser("logs", help="the application's logs (config investigate.log_groups)").add_subparsers(
+        dest="action", required=True)
+    search = target(logs.add_parser("search", help="the most frequent error messages (runbook: logs:search)"))
+    window = search.add_mutually_exclusive_group(required=True)
+    window.add_argument("--incident", metavar="INC-YYYY-NNN", help="while this incident lasted")
+    window.add_argument("--since", type=duration, help="the last 30m, 24h, …")
+    search.add_argument("--limit", type=int, default=10)
+    commands.choices["logs"].set_defaults(run=run_logs)
 
     metrics = target(commands.add_parser("metrics", help="each alarm's metric over a timeframe, against its threshold "
                                                          "(runbook: monitor:metrics)"))
@@ -413,11 +423,33 @@ def human_request(args: argparse.Namespace, context: OperatorContext, actions: t
 def run_investigate(args: argparse.Namespace) -> int:
     with operator_context(args) as context:
         deployments = _service(context, "rollback", "rollback_service", "RollbackService").deployments
+        incident = context.ledger.get_incident(args.incident_id)
+        now = context.deps.clock.now()
         found = investigation(context.deps.client("cloudwatch"), context.ledger, deployments,
-                              sorted(context.deps.policy.rollback.targets), context.config,
-                              context.ledger.get_incident(args.incident_id), context.deps.clock.now(),
-                              emulated=context.local)
+                              sorted(context.deps.policy.rollback.targets), context.config, incident, now,
+                              emulated=context.local, errors=_errors_while(context, incident, now))
         emit(args, found, render_investigation(found))
+    return 0
+
+
+def _errors_while(context: OperatorContext, incident: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The application's top errors from a little before the incident opened until it ended (or now)."""
+    start = parse_timestamp(incident["opened_at"]) - ERRORS_BEFORE
+    end = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else now
+    return top_errors(context.deps.client("logs"), context.deps.policy.investigate.log_groups, start, end,
+                      sleep=context.deps.sleep)
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    with operator_context(args) as context:
+        now = context.deps.clock.now()
+        if args.incident:
+            found = _errors_while(context, context.ledger.get_incident(args.incident), now)
+        else:
+            found = top_errors(context.deps.client("logs"), context.deps.policy.investigate.log_groups,
+                               now - args.since, now, sleep=context.deps.sleep, limit=args.limit)
+        emit(args, found, "\n".join([f"Top errors ({found['status']}):"] + [
+            f"  {error['occurrences']:>6}  {error['message']}" for error in found["errors"]]))
     return 0
 
 
@@ -430,6 +462,10 @@ def run_metrics(args: argparse.Namespace) -> int:
         series = [{"alarm": spec.name} | metric_series(cloudwatch, spec, now - args.timeframe, now) for spec in wanted]
         emit(args, series, formatting.metric_table(series))
     return 0
+
+
+# How long before an incident opened its errors are searched from (the cause comes first).
+ERRORS_BEFORE = timedelta(minutes=15)
 
 
 # The runbook's words for the severities (`notify:stakeholders --severity critical`).

@@ -376,6 +376,8 @@ def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
         "ID": "keep-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
         "NoncurrentVersionExpiration": {"NoncurrentDays": backup_config["configuration"]["retention_days"]}}]})
     logs = session.client("logs")
+    for application_group in config.investigate["log_groups"]:  # the demo application's, searched by opsctl
+        logs.create_log_group(logGroupName=application_group)
     group = f"{backup_config['logs']['log_group_prefix']}triage"
     logs.create_log_group(logGroupName=group)
     logs.put_retention_policy(logGroupName=group, retentionInDays=backup_config["logs"]["retention_days"])

@@ -448,6 +448,7 @@ def test_investigate_gathers_the_alarm_s_history_and_the_deployments_before_it(t
     assert [(c["at"][:16], c["summary"]) for c in found["alarm_history"]] == [
         ("2026-11-24T15:12", "OK (INC-2026-001 resolved)"), ("2026-11-24T15:06", "ALARM (INC-2026-001 opened)")]
     assert found["metric"]["label"] == "AWS/CloudFront 5xxErrorRate (Average, 60 s)"
+    assert found["top_errors"] == {"status": "Complete", "errors": []}  # the demo application logged nothing
 
 
 def test_on_a_real_account_the_alarm_history_is_cloudwatch_s() -> None:
@@ -466,3 +467,34 @@ def test_on_a_real_account_the_alarm_history_is_cloudwatch_s() -> None:
              "ScanBy": "TimestampDescending", "MaxRecords": 20})
         assert alarm_history(cloudwatch, None, "a", since, now, emulated=False) == [
             {"at": "2026-11-24T15:06:00.000Z", "summary": "Alarm updated from OK to ALARM"}]
+
+
+def test_logs_search_ranks_the_application_s_errors(tmp_path) -> None:
+    """The Logs Insights query over the configured groups, its answer as AWS shapes it (a `stats`
+    query answers with the grouped fields; the emulator does not evaluate queries, so Stubber)."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from opsctl.logs import TOP_ERRORS, top_errors
+
+    logs = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    start, end = datetime(2026, 11, 24, 14, 51, tzinfo=timezone.utc), datetime(2026, 11, 24, 15, 12, tzinfo=timezone.utc)
+    waits: list[float] = []
+    with Stubber(logs) as stub:
+        stub.add_response("start_query", {"queryId": "q-1"}, {
+            "logGroupNames": ["/app"], "startTime": int(start.timestamp()), "endTime": int(end.timestamp()),
+            "queryString": TOP_ERRORS.format(limit=10)})
+        stub.add_response("get_query_results", {"status": "Running", "results": []}, {"queryId": "q-1"})
+        stub.add_response("get_query_results", {"status": "Complete", "results": [
+            [{"field": "@message", "value": "ERROR upstream timed out\x1b[2J"}, {"field": "occurrences", "value": "41"}],
+            [{"field": "@message", "value": "Exception: KeyError 'user'"}, {"field": "occurrences", "value": "3"}]]},
+            {"queryId": ANY})
+        found = top_errors(logs, ("/app",), start, end, sleep=waits.append)
+    assert found == {"status": "Complete", "errors": [{"message": "ERROR upstream timed out", "occurrences": 41},
+                                                      {"message": "Exception: KeyError 'user'", "occurrences": 3}]}
+    assert waits == [1]
+    with Stubber(logs) as stub:
+        stub.add_client_error("start_query", "ResourceNotFoundException", "The specified log group does not exist.")
+        missing = top_errors(logs, ("/app",), start, end, sleep=waits.append)
+    assert missing["errors"] == [] and "ResourceNotFoundException" in missing["status"]
+    assert top_errors(logs, (), start, end, sleep=waits.append)["status"].startswith("no log groups configured")

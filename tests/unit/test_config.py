@@ -52,6 +52,8 @@ def test_policy_hash_is_the_config_version(config) -> None:
      and r["alarms"]["traffic-spike"].update(threshold=1000), "alarms.traffic-spike: give baseline and multiplier"),
     (lambda r: r["alarms"].update({"fire-drill": r["alarms"]["health"]}), "alarms.fire-drill: reserved"),
     (lambda r: r["drill"].update(timeout_seconds=900), "drill.timeout_seconds: must be 60–420"),
+    (lambda r: r["investigate"].update(log_groups="/app"), "investigate.log_groups: a list of CloudWatch Logs"),
+    (lambda r: r["investigate"].update(log_groups=[f"/app/{n}" for n in range(51)]), "at most 50 log groups"),
     (lambda r: r["rollback"]["targets"]["api"]["alarms"].append("financeanalyst-pro-demo-eror-rate"),
      "rollback.targets.api.alarms: 'financeanalyst-pro-demo-eror-rate' is not one of the configured alarms"),
     (lambda r: r["alarms"]["error-rate"]["metric"].update(dimensions={}),

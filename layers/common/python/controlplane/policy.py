@@ -180,6 +180,10 @@ class DrillPolicy(Section):
     alarm: str
 
 
+class InvestigatePolicy(Section):
+    log_groups: tuple[str, ...]  # the application's, searched for errors by opsctl investigate / logs search
+
+
 class BackupClass(Section):
     schedule: str
     retention_days: int
@@ -302,6 +306,7 @@ class Policy:
     reports = PolicySection(ReportsPolicy)
     drill = PolicySection(DrillPolicy)
     backup = PolicySection(BackupPolicy)
+    investigate = PolicySection(InvestigatePolicy)
 
     @property
     def region(self) -> str:

@@ -56,5 +56,6 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "backup": config.backup,
         "components": sorted({spec.component for spec in config.alarms} - {DRILL_COMPONENT}),
         "drill": config.drill | {"alarm": config.alarm(DRILL_ALARM_KEY).name},
+        "investigate": config.investigate,
     }
     return {"config_version": config.version} | body

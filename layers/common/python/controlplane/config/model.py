@@ -68,6 +68,7 @@ class ControlPlaneConfig:
     intake: dict[str, Any]
     deployers: tuple[str, ...]
     drill: dict[str, Any]
+    investigate: dict[str, Any]
 
     @property
     def prefix(self) -> str:

@@ -28,7 +28,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
-             "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill"}
+             "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill",
+             "investigate"}
 INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
 DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
@@ -47,6 +48,7 @@ WINDOW_KEYS = {"duration_minutes", "message", "components", "alarms", "mute_alar
 MUTE_RULE_MAX_MINUTES = 15 * 24 * 60  # CloudWatch alarm mute rules last at most 15 days
 TRIAGE_KEYS = {"max_event_age_minutes", "intake_retry_attempts", "intake_max_event_age_minutes"}
 DRILL_KEYS = {"schedule", "timeout_seconds"}
+INVESTIGATE_KEYS = {"log_groups"}
 WAF_REGION = "us-east-1"
 # The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
 # to hear that paging is broken.
@@ -114,7 +116,19 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         intake=_intake(_mapping(root.get("intake") or {}, "intake"), account),
         deployers=_deployers(root.get("deployers") or []),
         drill=_drill(_mapping(root.get("drill") or {}, "drill")),
+        investigate=_investigate(_mapping(root.get("investigate") or {}, "investigate")),
     )
+
+
+def _investigate(raw: dict[str, Any]) -> dict[str, Any]:
+    """Where `opsctl investigate` and `opsctl logs search` look for the application's errors."""
+    _no_unknown(raw, INVESTIGATE_KEYS, "investigate")
+    groups = raw.get("log_groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, str) and re.fullmatch(r"[\w\-/.#]{1,512}", g) for g in groups):
+        raise ConfigError("investigate.log_groups: a list of CloudWatch Logs log group names")
+    if len(groups) > 50:
+        raise ConfigError(f"investigate.log_groups: Logs Insights queries at most 50 log groups (got {len(groups)})")
+    return {"log_groups": list(groups)}
 
 
 def _drill(raw: dict[str, Any]) -> dict[str, Any]:
