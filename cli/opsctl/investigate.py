@@ -11,6 +11,7 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import ControlPlaneConfig
 from controlplane.ledger import IncidentLedger
 from controlplane.text import safe_text, sparkline
+from opsctl.logs import error_lines
 from opsctl.story import metric_around
 
 # How far back "recent" reaches: changes and deployments in the hours before the incident opened.
@@ -63,7 +64,7 @@ def render(found: dict[str, Any]) -> str:
     lines += [f"  {d['deployed_at'][:19]}  {d['target']} {d['version']} by {d['deployed_by']} ({d['status']})"
               for d in found["deployments"]] or ["  none"]
     lines += ["", f"Top errors in the application's logs while it lasted ({found['top_errors']['status']}):"]
-    lines += [f"  {error['occurrences']:>6}  {error['message']}" for error in found["top_errors"]["errors"]] or ["  none"]
+    lines += error_lines(found["top_errors"])
     metric = found["metric"]
     lines += ["", "Metric around it:"]
     if metric is None:

@@ -41,3 +41,8 @@ def top_errors(logs: Any, groups: tuple[str, ...], start: datetime, end: datetim
     return {"status": result["status"],
             "errors": [{"message": safe_text(row.get("@message", ""), 300), "occurrences": int(row.get("occurrences", 1))}
                        for row in rows]}
+
+
+def error_lines(found: dict[str, Any]) -> list[str]:
+    """The errors as a terminal shows them: count, then message."""
+    return [f"  {error['occurrences']:>6}  {error['message']}" for error in found["errors"]] or ["  none"]

@@ -27,7 +27,7 @@ from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
 from opsctl.investigate import investigation
 from opsctl.investigate import render as render_investigation
-from opsctl.logs import top_errors
+from opsctl.logs import error_lines, top_errors
 from opsctl.story import incident_story, metric_around, metric_series
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
@@ -448,8 +448,7 @@ def run_logs(args: argparse.Namespace) -> int:
         else:
             found = top_errors(context.deps.client("logs"), context.deps.policy.investigate.log_groups,
                                now - args.since, now, sleep=context.deps.sleep, limit=args.limit)
-        emit(args, found, "\n".join([f"Top errors ({found['status']}):"] + [
-            f"  {error['occurrences']:>6}  {error['message']}" for error in found["errors"]]))
+        emit(args, found, "\n".join([f"Top errors ({found['status']}):", *error_lines(found)]))
     return 0
 
 
