@@ -1,7 +1,10 @@
 """`opsctl replay` end to end on the example files and on a duplicate storm."""
 
 import json
+import shutil
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +12,25 @@ from factories import eventbridge_alarm, sns_alarm
 from opsctl.main import main
 from opsctl.replay import Replay
 from paths import ROOT
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """A fresh copy of an example's replay state (`opsctl replay --state`), each example replayed
+    once for the module: the verbs under test change their copy only."""
+    states: dict[str, Path] = {}
+
+    def state(example: str) -> Path:
+        if example not in states:
+            folder = tmp_path_factory.mktemp(example)
+            assert main(["replay", str(ROOT / "examples" / f"{example}.jsonl"), "--report", str(folder / "r.json"),
+                         "--state", str(folder / "state.json")]) == 0
+            states[example] = folder / "state.json"
+        copy = tmp_path_factory.mktemp("state") / "state.json"
+        shutil.copy(states[example], copy)
+        return copy
+
+    return state
 
 
 def replay_example(tmp_path, name: str) -> dict:
@@ -270,15 +292,12 @@ def test_the_replay_takes_cloudwatch_for_the_truth(config) -> None:
     assert {(i["alarm"], i["status"]) for i in report["incidents"]} == {(spike.name, "OPEN"), (errors.name, "OPEN")}
 
 
-def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path) -> None:
+def test_a_reader_that_goes_away_ends_the_output_quietly(replayed) -> None:
     """`opsctl report weekly | head`: the reader closes the pipe; no traceback, the SIGPIPE exit code."""
     import subprocess
     import sys
-    from pathlib import Path
 
-    state = tmp_path / "state.json"
-    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
-                 "--state", str(state)]) == 0
+    state = replayed("incident-day")
     process = subprocess.Popen([str(Path(sys.executable).parent / "opsctl"), "report", "weekly", "--date",
                                 "2026-11-26", "--state", str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None
@@ -326,10 +345,8 @@ def test_incident_list_shows_what_is_burning_by_default(tmp_path, capsys, config
     assert listed() == [("INC-2026-002", "ACKNOWLEDGED")]
 
 
-def test_note_and_assign_go_on_the_timeline_and_are_announced(tmp_path, capsys) -> None:
-    state = tmp_path / "state.json"
-    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
-                 "--state", str(state)]) == 0
+def test_note_and_assign_go_on_the_timeline_and_are_announced(replayed, capsys) -> None:
+    state = replayed("incident-day")
     assert main(["incident", "note", "INC-2026-003", "failover done \x1b[31mwatching", "--by", "alice",
                  "--state", str(state)]) == 0
     assert main(["incident", "assign", "INC-2026-003", "--to", "bob", "--by", "alice", "--state", str(state)]) == 0
@@ -349,10 +366,8 @@ def test_note_and_assign_go_on_the_timeline_and_are_announced(tmp_path, capsys) 
     assert main(["incident", "note", "INC-2026-404", "x", "--state", str(state)]) == 2
 
 
-def test_an_incident_a_human_declares_is_listed_shown_and_announced(tmp_path, capsys) -> None:
-    state = tmp_path / "state.json"
-    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
-                 "--state", str(state)]) == 0
+def test_an_incident_a_human_declares_is_listed_shown_and_announced(replayed, capsys) -> None:
+    state = replayed("incident-day")
     capsys.readouterr()
     assert main(["incident", "declare", "--severity", "P1", "--component", "Web Application", "--summary",
                  "logins fail \x1b[31mfor EU customers", "--by", "alice", "--state", str(state)]) == 0
@@ -371,12 +386,10 @@ def test_an_incident_a_human_declares_is_listed_shown_and_announced(tmp_path, ca
     assert refused.value.code == 2
 
 
-def test_analyze_drafts_the_post_mortem_from_the_record(tmp_path, capsys) -> None:
+def test_analyze_drafts_the_post_mortem_from_the_record(replayed, capsys) -> None:
     """INC-2026-002 of the demo day, worked by hand: a P1 that re-fired 4 minutes after INC-2026-001
     ended and resolved itself 6 minutes later, never acknowledged (it ended before it was due)."""
-    state = tmp_path / "state.json"
-    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
-                 "--state", str(state)]) == 0
+    state = replayed("incident-day")
     capsys.readouterr()
     assert main(["incident", "analyze", "INC-2026-002", "--json", "--state", str(state)]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -400,10 +413,8 @@ def test_analyze_drafts_the_post_mortem_from_the_record(tmp_path, capsys) -> Non
                          "- It re-fired within an hour of INC-2026-001: flapping, or a cause left in place?"]
 
 
-def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(tmp_path, capsys) -> None:
-    state = tmp_path / "state.json"
-    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
-                 "--state", str(state)]) == 0
+def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(replayed, capsys) -> None:
+    state = replayed("incident-day")
     capsys.readouterr()
     assert main(["notify", "stakeholders", "--incident", "INC-2026-004", "--severity", "critical", "--message",
                  "payments retried by hand", "--by", "alice", "--state", str(state)]) == 0
@@ -423,23 +434,19 @@ def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(tmp_path,
         main(["notify", "stakeholders", "--incident", "INC-2026-004", "--severity", "urgent", "--state", str(state)])
 
 
-def test_metrics_on_replay_state_name_the_alarms_asked_for(tmp_path, capsys) -> None:
-    state = tmp_path / "state.json"
-    assert main(["replay", str(ROOT / "examples" / "incident-day.jsonl"), "--report", str(tmp_path / "r.json"),
-                 "--state", str(state)]) == 0
+def test_metrics_on_replay_state_name_the_alarms_asked_for(replayed, capsys) -> None:
+    state = replayed("incident-day")
     capsys.readouterr()
     assert main(["metrics", "--timeframe", "30m", "--alarm", "error-rate", "--json", "--state", str(state)]) == 0
     [series] = json.loads(capsys.readouterr().out)
     assert (series["alarm"], series["threshold"], series["points"]) == ("financeanalyst-pro-demo-error-rate", 5.0, [])
 
 
-def test_investigate_gathers_the_alarm_s_history_and_the_deployments_before_it(tmp_path, capsys) -> None:
+def test_investigate_gathers_the_alarm_s_history_and_the_deployments_before_it(replayed, capsys) -> None:
     """After the bad deploy: INC-2026-001's context shows api 2 deployed six minutes before the alarm
     (quarantined by the rollback since) and api 1 that morning; its alarm's changes come from the
     ledger here (the emulator keeps no alarm history; a real account's comes from CloudWatch)."""
-    state = tmp_path / "state.json"
-    assert main(["replay", str(ROOT / "examples" / "bad-deploy.jsonl"), "--report", str(tmp_path / "r.json"),
-                 "--state", str(state)]) == 0
+    state = replayed("bad-deploy")
     capsys.readouterr()
     assert main(["investigate", "INC-2026-001", "--json", "--state", str(state)]) == 0
     found = json.loads(capsys.readouterr().out)
