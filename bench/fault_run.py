@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT), str(ROOT / "cli"), str(ROOT / "tests")]
 
 from controlplane.config import load_config  # noqa: E402
-from faults import COUNTS, FaultPlan, divergence, run  # noqa: E402
+from faults import COUNTS, FaultLog, FaultPlan, Outcome, divergence, run  # noqa: E402
 
 EXAMPLES = ("incident-day", "bad-deploy", "traffic-spike", "maintenance-window", "stale-backup")
 THROTTLE_RATE = 0.2  # per SDK attempt: a call fails when all three attempts are throttled (0.8 %)
@@ -31,23 +32,23 @@ def lines_of(example: str) -> list[str]:
     return (ROOT / "examples" / f"{example}.jsonl").read_text(encoding="utf-8").splitlines()
 
 
-def faulted(job: tuple[str, FaultPlan]) -> dict[str, Any]:
-    """One faulted run of an example, compared with its clean run (made once per worker process)."""
-    example, plan = job
-    clean = _clean(example)
-    outcome, log = run(CONFIG, lines_of(example), plan)
-    return {"example": example, "plan": plan.__dict__, "crashes": len(log.crashes),
-            "throttled_calls": log.throttled_calls, "dead_letters": len(log.dead_letters)} | divergence(clean, outcome, log)
-
-
-_cleans: dict[str, Any] = {}
 CONFIG = load_config(ROOT / "config" / "demo.yaml")
 
 
-def _clean(example: str) -> Any:
-    if example not in _cleans:
-        _cleans[example] = run(CONFIG, lines_of(example))
-    return _cleans[example][0]
+@cache
+def clean(example: str) -> tuple[Outcome, FaultLog]:
+    """The example's clean run (its writes counted for the sweep). Made in the parent before the pool
+    starts, so the forked workers inherit it rather than replaying it again."""
+    return run(CONFIG, lines_of(example))
+
+
+def faulted(job: tuple[str, FaultPlan]) -> dict[str, Any]:
+    """One faulted run of an example, compared with its clean run."""
+    example, plan = job
+    outcome, log = run(CONFIG, lines_of(example), plan)
+    return {"example": example, "plan": plan.__dict__, "crashes": len(log.crashes),
+            "throttled_calls": log.throttled_calls, "dead_letters": len(log.dead_letters)} | divergence(
+        clean(example)[0], outcome, log)
 
 
 def main() -> int:
@@ -63,9 +64,10 @@ def main() -> int:
     jobs = [(example, FaultPlan(seed=seed, throttle_rate=THROTTLE_RATE, crash_rate=CRASH_RATE))
             for example in args.examples for seed in range(args.seeds)]
     if args.sweep:
-        for example in args.examples:
-            writes = run(CONFIG, lines_of(example))[1].writes
-            jobs += [(example, FaultPlan(crash_at_write=index)) for index in range(writes)]
+        jobs += [(example, FaultPlan(crash_at_write=index)) for example in args.examples
+                 for index in range(clean(example)[1].writes)]
+    for example in args.examples:
+        clean(example)
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = list(pool.map(faulted, jobs, chunksize=4))
     totals = {count: sum(r[count] for r in results) for count in COUNTS}
