@@ -427,27 +427,29 @@ def run_investigate(args: argparse.Namespace) -> int:
         now = context.deps.clock.now()
         found = investigation(context.deps.client("cloudwatch"), context.ledger, deployments,
                               sorted(context.deps.policy.rollback.targets), context.config, incident, now,
-                              emulated=context.local, errors=_errors_while(context, incident, now))
+                              emulated=context.local, errors=_errors(context, _incident_window(incident, now)))
         emit(args, found, render_investigation(found))
     return 0
 
 
-def _errors_while(context: OperatorContext, incident: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The application's top errors from a little before the incident opened until it ended (or now)."""
-    start = parse_timestamp(incident["opened_at"]) - ERRORS_BEFORE
+def _incident_window(incident: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    """From a little before the incident opened (the cause comes first) until it ended, or now."""
     end = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else now
-    return top_errors(context.deps.client("logs"), context.deps.policy.investigate.log_groups, start, end,
-                      sleep=context.deps.sleep)
+    return parse_timestamp(incident["opened_at"]) - ERRORS_BEFORE, end
+
+
+def _errors(context: OperatorContext, window: tuple[datetime, datetime], limit: int = 10) -> dict[str, Any]:
+    """The application's top errors in `window`, from the config's log groups."""
+    return top_errors(context.deps.client("logs"), context.deps.policy.investigate.log_groups, *window,
+                      sleep=context.deps.sleep, limit=limit)
 
 
 def run_logs(args: argparse.Namespace) -> int:
     with operator_context(args) as context:
         now = context.deps.clock.now()
-        if args.incident:
-            found = _errors_while(context, context.ledger.get_incident(args.incident), now)
-        else:
-            found = top_errors(context.deps.client("logs"), context.deps.policy.investigate.log_groups,
-                               now - args.since, now, sleep=context.deps.sleep, limit=args.limit)
+        window = _incident_window(context.ledger.get_incident(args.incident), now) if args.incident \
+            else (now - args.since, now)
+        found = _errors(context, window, args.limit)
         emit(args, found, "\n".join([f"Top errors ({found['status']}):", *error_lines(found)]))
     return 0
 
