@@ -24,7 +24,6 @@ from controlplane.events import function_name
 from controlplane.guardrails import DECISION_PARTITION, EXECUTING
 from controlplane.ledger import IncidentLedger, from_item
 from controlplane.notify import PAGE_ID
-from controlplane.policy import Policy
 from opsctl import lambda_host
 from opsctl.replay import Replay
 from opsctl.world import LocalWorld, drain
@@ -257,27 +256,21 @@ def outcome(replay: FaultyReplay) -> Outcome:
     unfinished = [name(f"{d['action']} {d['target']} for {d.get('incident')}") for d in decisions
                   if d["result"] == EXECUTING]
     return Outcome(incidents=Counter(named.values()), pages=pages, context=context, deliveries=deliveries, actions=actions,
-                   remediation=remediation_state(world), unfinished=unfinished,
+                   remediation=remediation_state(replay), unfinished=unfinished,
                    alarms=frozenset({a.name for a in world.config.alarms} | {i["alarm_name"] for i in incidents}))
 
 
-def remediation_state(world: LocalWorld) -> dict[str, str]:
-    """What the remediations move, as AWS holds it: the rate rule's action, each rollback target's version."""
-    policy = Policy(world.policy)
-    waf = policy.waf
-    acl = world.session.client("wafv2", region_name="us-east-1").get_web_acl(
-        Name=waf.web_acl_name, Scope="CLOUDFRONT", Id=world.settings.web_acl_id)["WebACL"]
-    state = {f"WebACL rule {rule['Name']} ({waf.traffic_alarm})": next(iter(rule["Action"]))
-             for rule in acl["Rules"] if rule["Name"] == waf.rule_name}
-    for target, spec in policy.rollback.targets.items():
-        alarms = ", ".join(spec.alarms)
-        if spec.kind == "lambda-alias":
-            alias = world.client("lambda").get_alias(FunctionName=spec.function, Name=spec.alias)
-            state[f"{target} alias ({alarms})"] = alias["FunctionVersion"]
-        else:
-            distribution = world.client("cloudfront").get_distribution_config(Id=spec.distribution_id)
-            origins = distribution["DistributionConfig"]["Origins"]["Items"]
-            state[f"{target} origin ({alarms})"] = next(o["OriginPath"] for o in origins if o["Id"] == spec.origin_id)
+def remediation_state(replay: FaultyReplay) -> dict[str, str]:
+    """What the remediations move, as AWS holds it, read by the functions' own readers (outside any
+    invocation, so unfaulted): the rate rule's action, each rollback target's live version."""
+    world = replay.world
+    assert world is not None
+    waf = lambda_host.function_module("waf_toggle", "waf_service").WafService(world.dependencies("waf_toggle", replay.clock))
+    rollback = lambda_host.function_module("rollback", "rollback_service").RollbackService(
+        world.dependencies("rollback", replay.clock))
+    state = {f"WebACL rule {waf.target} ({waf.waf.traffic_alarm})": waf.rule.current_action()}
+    for target, spec in rollback.config.targets.items():
+        state[f"{target} ({', '.join(spec.alarms)})"] = rollback.strategy(target).current()
     return state
 
 

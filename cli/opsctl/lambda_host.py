@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import io
 import os
@@ -54,6 +55,12 @@ def load_handler(function: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def function_module(function: str, module: str) -> ModuleType:
+    """A module of a deployed function, imported as on Lambda (its folder on the path)."""
+    load_handler(function)
+    return importlib.import_module(module)
 
 
 # The functions whose handlers are running (a handler may run another's); None: someone else's turn.

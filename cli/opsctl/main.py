@@ -27,6 +27,7 @@ from opsctl import REPO_ROOT, formatting
 from opsctl.context import OperatorContext, operator_context
 from opsctl.investigate import investigation
 from opsctl.investigate import render as render_investigation
+from opsctl.lambda_host import function_module
 from opsctl.logs import error_lines, top_errors
 from opsctl.story import incident_story, metric_around, metric_series
 
@@ -278,7 +279,7 @@ def run_incident(args: argparse.Namespace) -> int:
     with operator_context(args, save=args.action in CHANGES_AN_INCIDENT) as context:
         ledger = context.ledger
         if args.action == "declare":
-            declare = _function_module("triage", "triage_service").declare
+            declare = function_module("triage", "triage_service").declare
             outcome = declare(severity=args.severity, component=safe_text(args.component, 100),
                               summary=safe_text(args.summary, 500), by=f"human:{args.by}",
                               deps=context.deps_for("triage"))
@@ -339,7 +340,7 @@ def run_incident(args: argparse.Namespace) -> int:
                                    ledger.get_incident(args.incident_id))
             now = context.deps.clock.now()
             metric = metric_around(context.deps.client("cloudwatch"), context.config, story, now)
-            draft = _function_module("reporting", "reports").render_postmortem(story, metric, context.deps.policy)
+            draft = function_module("reporting", "reports").render_postmortem(story, metric, context.deps.policy)
             key = f"postmortems/{story['id']}.md"
             context.deps.client("s3").put_object(Bucket=context.deps.settings.reports_bucket, Key=key,
                                                  Body=draft.encode(), ContentType="text/markdown; charset=utf-8")
@@ -347,7 +348,7 @@ def run_incident(args: argparse.Namespace) -> int:
                  draft)
         elif args.action == "report":
             incident = ledger.get_incident(args.incident_id)
-            emit(args, incident, _function_module("reporting", "reports").render_incident_report(incident))
+            emit(args, incident, function_module("reporting", "reports").render_incident_report(incident))
         else:
             escalation = _service(context, "escalation", "escalation_service", "EscalationService")
             incident = escalation.acknowledge(args.incident_id, args.by)
@@ -392,17 +393,7 @@ def run_drill(args: argparse.Namespace) -> int:
 
 def _service(context: OperatorContext, function: str, module: str, cls: str) -> Any:
     """The deployed function's own service class, run here with the operator's credentials."""
-    return getattr(_function_module(function, module), cls)(context.deps_for(function))
-
-
-def _function_module(function: str, module: str) -> Any:
-    """A module of a deployed function, imported as on Lambda (its folder on the path)."""
-    import importlib
-
-    from opsctl.lambda_host import load_handler
-
-    load_handler(function)
-    return importlib.import_module(module)
+    return getattr(function_module(function, module), cls)(context.deps_for(function))
 
 
 def forceable(parser: argparse.ArgumentParser) -> None:
@@ -484,7 +475,7 @@ def run_notify(args: argparse.Namespace) -> int:
     with operator_context(args, save=True) as context:
         incident = context.ledger.get_incident(args.incident)
         severity = args.severity or incident["severity"]
-        message = _function_module("reporting", "reports").render_incident_report(incident)
+        message = function_module("reporting", "reports").render_incident_report(incident)
         if args.message:
             message += f"\n\n### From {safe_text(args.by, 100)}\n{safe_text(args.message, 2000)}"
         updated = context.ledger.notify_stakeholders(

@@ -67,6 +67,7 @@ class Replay:
             # Every capability decides and records, none writes: "what would it have done?"
             for capability in self.policy["capabilities"].values():
                 capability["mode"] = "dry-run"
+        self.compiled = Policy(self.policy)  # the typed view of what the replay's functions read
         self.traffic_history = traffic_history
         self.out = out or sys.stdout
         self.report = ReplayReport()
@@ -258,7 +259,7 @@ class Replay:
         if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
             return [ALARM_ACTION_FUNCTION]
         if "task" in event:
-            function = scheduled_task_function(str(event["task"]), Policy(self.policy))
+            function = scheduled_task_function(str(event["task"]), self.compiled)
             return [function] if function else []
         return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 
@@ -266,7 +267,7 @@ class Replay:
         """The demo application's normal traffic before the replay starts (see README)."""
         assert self.world is not None
         spec = self.config.alarm("traffic-spike")
-        baseline = spec.threshold / Policy(self.policy).waf.traffic_multiplier
+        baseline = spec.threshold / self.compiled.waf.traffic_multiplier
         seed_traffic_history(self.world.session, self.config, first_event, self.config.waf["baseline_weeks"], baseline)
         self.world.traffic_seeded = True
 
