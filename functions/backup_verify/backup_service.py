@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT, restore_copy_prefix, restore_testing_plan_name
-from controlplane.guardrails import DRY_RUN, EXECUTE, EXECUTING, ActionRequest, Decision, Guardrails
+from controlplane.guardrails import ActionRequest, Decision, Guardrails, Plan
 from controlplane.ledger import read_items, to_item
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
@@ -98,6 +98,8 @@ class BackupService:
         self.prefix = deps.policy.prefix
         self.guardrails = Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=deps.policy,
                                      clock=deps.clock)
+        self.restore_plan: Plan[Run] = Plan(execute=self._restore, report=lambda decision, result: Run([], [], [
+            action_note("backup.test-restore", decision.request.target, result, decision.reason, decision=decision.id)]))
 
     def handle(self, event: Any) -> tuple[Run, list[Finding]]:
         if not isinstance(event, dict):
@@ -438,16 +440,12 @@ class BackupService:
             trigger_id=f"{by or 'schedule'}|{trigger or isoformat(now)}",
             event_time=now, decided_by=f"human:{by}" if by else "automation", toggles=False, cooldown=by is None,
             scope={"alarm": check_alarm_name(self.prefix, "restore", arn), "component": BACKUP_COMPONENT})
-        decision = self.guardrails.decide(request)
-        if decision.earlier is not None and decision.earlier["result"] == EXECUTING:
-            decision = Decision.resumed(decision.earlier, request)  # a crash after the intent: start (again)
-        elif decision.verdict != EXECUTE or decision.earlier is not None:
-            result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
-            if decision.earlier is None:
-                self.guardrails.record(decision, result)
-            return Run([], [], [action_note("backup.test-restore", arn, result, decision.reason, decision=decision.id)])
-        elif not self.guardrails.intend(decision, {}):
-            return Run([], [], [action_note("backup.test-restore", arn, "skipped", decision.reason, decision=decision.id)])
+        return self.guardrails.act(request, self.restore_plan, {})
+
+    def _restore(self, decision: Decision, intended: dict[str, Any], resumed: bool) -> Run:
+        """Start the restore job (again, after a crash: the decision is its idempotency token, so AWS
+        Backup answers with the same job) and record it as executed."""
+        arn = decision.request.target
         job, point, copy = self._start_restore(arn, token=decision.id, at=parse_timestamp(decision.decided_at))
         self.guardrails.record(decision, "executed", {"restore_job": job, "recovery_point": point, "copy": copy},
                                intended=True)

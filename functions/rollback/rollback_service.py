@@ -15,7 +15,7 @@ from typing import Any
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
-from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Check, Decision
+from controlplane.guardrails import ActionRequest, Decision, Plan
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 from deployments import DeploymentLedger, QuarantinedVersion
@@ -31,6 +31,10 @@ class RollbackService(Remediation):
         super().__init__(deps)
         self.config = self.policy.rollback
         self.deployments = DeploymentLedger(self.table, deps.client("dynamodb"))
+        self.plan: Plan[dict[str, Any]] = Plan(
+            execute=lambda decision, intended, resumed: self._switch(decision, intended["from"], intended["to"]),
+            report=lambda decision, result: self.report(decision, decision.request.target, result),
+            follow_through=self._follow_through, blind_spot=self._blind_spot)
 
     def handle(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
@@ -79,10 +83,7 @@ class RollbackService(Remediation):
                 trigger={"kind": INCIDENT_OPENED, "event_id": event.get("id"), "alarm": detail.get("alarm_name")},
                 trigger_id=str(detail.get("transition_id")), event_time=parse_timestamp(event["time"]),
                 incident=incident, unconfirmed=doubt)
-            decision = self.guardrails.decide(request)
-            if not decision.duplicate:
-                self.guardrails.record(decision, "skipped")
-            return self.report(decision, target, "skipped")
+            return self.guardrails.act(request, self.plan, {})
         request = ActionRequest(
             capability=CAPABILITY, action="rollback", target=target,
             trigger={"kind": INCIDENT_OPENED, "event_id": event.get("id"), "alarm": detail["alarm_name"],
@@ -95,7 +96,7 @@ class RollbackService(Remediation):
         # trigger's rollback may have moved since.
         earlier = self.guardrails.earlier_record(request)
         if earlier is not None:
-            return self._finish(earlier, request)
+            return self.guardrails.resume(earlier, request, self.plan)
         head = self.deployments.head(target)
         now = self.deps.clock.now()
         if head is None:
@@ -171,27 +172,12 @@ class RollbackService(Remediation):
         request.inputs["to_version"] = good
         if good is None and request.missing_data is None:
             request.missing_data = f"no previous good version of {target} is known"
-        decision = self.guardrails.decide(request)
-        if force_dry_run and decision.verdict == EXECUTE:
-            decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
-        if decision.earlier is not None:
-            return self._finish(decision.earlier, request)
-        if decision.verdict != EXECUTE:
-            if decision.check == Check.MISSING_DATA:
-                self.page("P3", f"[P3] Blind spot: cannot roll back {target}",
-                          f"{request.missing_data}. Incident {request.incident or '-'}: no rollback was made.")
-            result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
-            self.guardrails.record(decision, result, {"from": bad, "to": good})
-            return self.report(decision, target, result)
-        assert good is not None
-        if not self.guardrails.intend(decision, {"from": bad, "to": good}):
-            return self.report(decision, target, "skipped")
-        return self._switch(decision, bad, good)
+        return self.guardrails.act(request, self.plan, {"from": bad, "to": good},
+                                   details=lambda result: {"from": bad, "to": good}, dry_run=force_dry_run)
 
-    def _finish(self, earlier: dict[str, Any], request: ActionRequest) -> dict[str, Any]:
-        return self.finish(earlier, request, lambda decision, intended: self._switch(decision, intended["from"],
-                                                                                     intended["to"]),
-                           self._follow_through)
+    def _blind_spot(self, request: ActionRequest) -> None:
+        self.page("P3", f"[P3] Blind spot: cannot roll back {request.target}",
+                  f"{request.missing_data}. Incident {request.incident or '-'}: no rollback was made.")
 
     def _switch(self, decision: Decision, bad: str, good: str) -> dict[str, Any]:
         """Switch (again, after a crash: switching to the version already live changes nothing),

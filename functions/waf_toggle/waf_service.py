@@ -20,7 +20,7 @@ from typing import Any
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
-from controlplane.guardrails import DRY_RUN, EXECUTE, ActionRequest, Check, Decision
+from controlplane.guardrails import ActionRequest, Decision, Plan
 from controlplane.ledger import to_item
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
@@ -44,6 +44,10 @@ class WafService(Remediation):
         interval = self.policy.capabilities[CAPABILITY].min_write_interval_seconds
         self.rule = RateLimitRule(deps.client("wafv2"), self.acl, self.waf.rule_name, sleep=deps.sleep,
                                   pace=lambda: deps.pacer("wafv2", interval))
+        self.plan: Plan[dict[str, Any]] = Plan(
+            execute=lambda decision, intended, resumed: self._flip(decision, intended["wanted"], resumed=resumed),
+            report=lambda decision, result: self.report(decision, self.target, result),
+            follow_through=self._follow_through, blind_spot=self._blind_spot)
 
     # --- dispatch ------------------------------------------------------------------------------
 
@@ -225,29 +229,21 @@ class WafService(Remediation):
 
     def _act(self, request: ActionRequest, waf_action: str, *, force_dry_run: bool = False,
              requires: dict[str, tuple[str, str, str]] | None = None) -> dict[str, Any]:
-        decision = self.guardrails.decide(request, requires)
-        if force_dry_run and decision.verdict == EXECUTE:
-            decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
-        if decision.earlier is not None:
-            return self.finish(decision.earlier, request,
-                               lambda again, intended: self._flip(again, intended["wanted"], resumed=True),
-                               self._follow_through)
-        if decision.check == Check.MISSING_DATA:
-            self.page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
-                       f"{request.missing_data}. Incident {request.incident}: no automated action was taken.")
-        if decision.verdict == DRY_RUN:
+        def dry_run_details(result: str) -> dict[str, Any]:
+            if result != "dry_run":
+                return {}
             try:
                 current = self.rule.current_action()
             except RuleMissing as missing:
                 current = f"unknown ({missing})"
-            self.guardrails.record(decision, "dry_run", {"current_action": current, "would_set": waf_action})
-            return self.report(decision, self.target, "dry_run")
-        if decision.verdict != EXECUTE:
-            self.guardrails.record(decision, "skipped")
-            return self.report(decision, self.target, "skipped")
-        if not self.guardrails.intend(decision, {"wanted": waf_action}):
-            return self.report(decision, self.target, "skipped")
-        return self._flip(decision, waf_action, resumed=False)
+            return {"current_action": current, "would_set": waf_action}
+
+        return self.guardrails.act(request, self.plan, {"wanted": waf_action}, details=dry_run_details,
+                                   dry_run=force_dry_run, requires=requires)
+
+    def _blind_spot(self, request: ActionRequest) -> None:
+        self.page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
+                  f"{request.missing_data}. Incident {request.incident}: no automated action was taken.")
 
     def _arm(self, decision: Decision) -> None:
         """The follow-ups of a flip, scheduled before it (again on a retry: a schedule of the same

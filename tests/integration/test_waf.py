@@ -442,3 +442,44 @@ def test_two_actions_at_once_cannot_both_take_the_budget_s_last_slot(harness, wa
     assert (records["web"]["result"], records["web"]["check"]) == ("skipped", "budget")
     [budget] = harness.ledger_items("BUDGET")
     assert budget["count"] == 1
+
+
+def test_two_actions_on_one_target_at_once_cannot_both_act(harness, waf, baseline) -> None:
+    """A human's block and the automation's both decided on the rule's state as it was (each read it
+    untouched); the intent claims the target only if it is still as read and nothing else is under
+    way on it, so the second is recorded as skipped for the concurrent action. The claim is released
+    by the first's record, and a claim left by an action that never completed expires at its
+    outcome check."""
+    from controlplane.guardrails import EXECUTE, ActionRequest, Check, Guardrails
+    from controlplane.policy import load_policy
+
+    policy = load_policy(harness.world.settings.policy_path)
+    guardrails = Guardrails(table=harness.world.settings.ledger_table, client=harness.world.client("dynamodb"),
+                            policy=policy, clock=harness.clock)
+    harness.clock.set(T0)
+
+    def request(trigger: str, *, target: str = "acl/rule") -> ActionRequest:
+        return ActionRequest(capability="waf", action="waf.block", target=target, trigger={"kind": "test"},
+                             trigger_id=trigger, event_time=harness.clock.now(), cooldown=False, toggles=False)
+
+    first, second = guardrails.decide(request("a")), guardrails.decide(request("b"))
+    assert first.verdict == second.verdict == EXECUTE
+    assert guardrails.intend(first, {}) is True
+    assert guardrails.intend(second, {}) is False
+    [skipped] = [d for d in decisions(harness) if d["id"] == second.id]
+    assert (skipped["result"], skipped["check"]) == ("skipped", Check.CONCURRENT.value)
+    guardrails.record(first, "executed", intended=True)
+    [state] = [i for i in harness.ledger_items("TARGET#acl/rule") if i["sk"] == "STATE"]
+    assert state["last_action"] == "waf.block" and "acting" not in state
+    [budget] = harness.ledger_items("BUDGET")
+    assert budget["count"] == 1  # the skipped one took no slot
+
+    # Decided on the state the first left: claims it, then dies before its record (never completes).
+    third = guardrails.decide(request("c"))
+    assert guardrails.intend(third, {}) is True
+    harness.clock.set(T0 + timedelta(minutes=policy.guardrails.outcome_check_minutes - 1))
+    fourth = guardrails.decide(request("d"))
+    assert guardrails.intend(fourth, {}) is False and fourth.check == Check.CONCURRENT
+    harness.clock.set(T0 + timedelta(minutes=policy.guardrails.outcome_check_minutes + 1))
+    fifth = guardrails.decide(request("e"))
+    assert guardrails.intend(fifth, {}) is True  # the stuck claim expired: its outcome check paged a human

@@ -9,7 +9,8 @@ Checks, in order (the first that stops an action names the reason):
 
 Ledger items (pk / sk):
   CONTROL / KILL_SWITCH, CONTROL / PAUSE#<capability>   {until, by, reason}
-  TARGET#<target> / STATE      {last_action, last_action_at, decided_by, toggles: [iso, …]} (last hour)
+  TARGET#<target> / STATE      {last_action, last_action_at, decided_by, toggles: [iso, …]} (last hour),
+                               and while an action on it is under way {acting, acting_until}
   BUDGET / <yyyy-mm-ddThh>     {count}
   DECISION#<id> / META         the decision record (listed through GSI1, partition DECISIONS)
 """
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -49,6 +51,7 @@ class Check(StrEnum):
     COOLDOWN = "cooldown"
     FLAP_GUARD = "flap_guard"
     BUDGET = "budget"
+    CONCURRENT = "concurrent"  # another action on the same target was decided at the same time and went first
 
 # A decision recorded before its action ran (`Guardrails.intend`): a retry finds it and finishes.
 EXECUTING = "executing"
@@ -95,6 +98,8 @@ class Decision:
     recent_toggles: list[str] = field(default_factory=list)  # the target's toggles in the last hour
     earlier: dict[str, Any] | None = None  # a duplicate's: the record made for the trigger before
     check: Check | None = None  # the guardrail that decided it; None: all passed
+    # The target's last action as `decide` read it: `intend` claims the target only if it is unchanged.
+    target_last_action_at: str | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -117,6 +122,22 @@ class Decision:
             "mode": self.mode, "config_version": self.config_version, "incident": self.request.incident,
             "trigger": request["trigger"], "inputs": request["inputs"], "thresholds": request["thresholds"],
         }
+
+
+Report = TypeVar("Report")
+
+
+@dataclass(frozen=True)
+class Plan(Generic[Report]):
+    """How one capability carries out what the guardrails let through (`Guardrails.act`)."""
+
+    # (decision, what was intended, resumed) → its report: does the act (again, when resumed after a
+    # crash: an act already done counts as done) and records its result with `record(…, intended=True)`.
+    execute: Callable[[Decision, dict[str, Any], bool], Report]
+    report: Callable[[Decision, str], Report]  # the report of a decision that did not execute
+    # The steps after an executed decision's record (its page), each marked done on the record.
+    follow_through: Callable[[dict[str, Any]], None] = lambda record: None
+    blind_spot: Callable[[ActionRequest], None] | None = None  # pages that the automation cannot see (fail closed)
 
 
 def decision_records(client: Any, table: str, since: str, until: str = "~") -> list[dict[str, Any]]:
@@ -160,7 +181,7 @@ class Guardrails:
 
         def verdict(kind: str, reason: str, check: Check | None = None) -> Decision:
             return Decision(ident, kind, reason, request, isoformat(now), self.policy.config_version, mode,
-                            recent, check=check)
+                            recent, check=check, target_last_action_at=target.get("last_action_at"))
 
         if state["decision"] is not None:
             duplicate = verdict(SKIP, f"already decided ({state['decision']['verdict']}) for this trigger", Check.DUPLICATE)
@@ -208,6 +229,38 @@ class Guardrails:
                                  f"(limit {limits.action_budget_per_hour})", Check.BUDGET)
         return verdict(EXECUTE, "all guardrails passed")
 
+    def act(self, request: ActionRequest, plan: Plan[Report], intended: dict[str, Any], *,
+            details: Callable[[str], dict[str, Any]] | None = None, dry_run: bool = False,
+            requires: dict[str, tuple[str, str, str]] | None = None) -> Report:
+        """Decide → record → intend → execute → follow through, the same for every capability.
+        `intended` is what the act will do (recorded before it; a retry redoes the act from it),
+        `details` what a dry run or a skip records, `dry_run` a human's request for one."""
+        decision = self.decide(request, requires)
+        if dry_run and decision.verdict == EXECUTE:
+            decision.verdict, decision.reason, decision.mode = DRY_RUN, "dry run requested", "dry-run"
+        if decision.earlier is not None:
+            return self.resume(decision.earlier, request, plan)
+        if decision.check == Check.MISSING_DATA and plan.blind_spot is not None:
+            plan.blind_spot(request)
+        if decision.verdict != EXECUTE:
+            result = "dry_run" if decision.verdict == DRY_RUN else "skipped"
+            self.record(decision, result, details(result) if details else None)
+            return plan.report(decision, result)
+        if not self.intend(decision, intended):
+            return plan.report(decision, "skipped")
+        return plan.execute(decision, intended, False)
+
+    def resume(self, earlier: dict[str, Any], request: ActionRequest, plan: Plan[Report]) -> Report:
+        """The trigger was decided before: finish what that delivery may not have (a crash after the
+        decision, after the act or after its record), never decide again."""
+        decision = Decision.resumed(earlier, request)
+        if earlier["result"] == EXECUTING:
+            return plan.execute(decision, earlier["details"], True)
+        if earlier["result"] == "executed":
+            plan.follow_through(earlier)
+        decision.reason = f"already decided ({earlier['verdict']}) for this trigger"
+        return plan.report(decision, "skipped")
+
     def earlier_record(self, request: ActionRequest) -> dict[str, Any] | None:
         """The decision record already made for this trigger, if any (one consistent read)."""
         item = self.client.get_item(TableName=self.table, ConsistentRead=True,
@@ -220,7 +273,7 @@ class Guardrails:
         keys = {
             "kill": ("CONTROL", "KILL_SWITCH"),
             "pause": ("CONTROL", f"PAUSE#{request.capability}"),
-            "target": (f"TARGET#{request.target}", "STATE"),
+            "target": (_target_key(request.target)["pk"], "STATE"),
             "budget": (budget["pk"], budget["sk"]),
             "decision": (f"DECISION#{ident}", "META"),
             "maintenance": ACTIVE_KEY,
@@ -237,33 +290,55 @@ class Guardrails:
     # --- recording -----------------------------------------------------------------------------
 
     def intend(self, decision: Decision, details: dict[str, Any]) -> bool:
-        """Record the decision to act, before acting (result `executing`), and take its slot of the
-        hour's action budget in the same transaction: whatever happens after the act, a retry of the
-        trigger finds the record and finishes instead of deciding again; and two capabilities acting
-        at once cannot both take the last slot (the budget read by `decide` may be stale by now).
-        False: a concurrent action took the last slot; the decision is recorded as skipped for it."""
+        """Record the decision to act, before acting (result `executing`), in one transaction with its
+        slot of the hour's action budget and its claim on the target: whatever happens after the act,
+        a retry of the trigger finds the record and finishes instead of deciding again; and what
+        `decide` read may be stale by now, so two actions at once can neither both take the budget's
+        last slot nor both act on one target (the claim holds while the target is as `decide` read it
+        and no other action is under way on it).
+        False: a concurrent action went first; the decision is recorded as skipped for it."""
         record = decision.record(EXECUTING, details)
         limit = self.policy.guardrails.action_budget_per_hour
-        slot: dict[str, Any] = {
-            "TableName": self.table, "Key": to_item(_budget_key(decision.decided_at)),
-            "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"},
-            "ExpressionAttributeValues": to_item({":one": 1})}
-        if decision.check != Check.FORCED:  # a human's --force passes the budget
+        forced = decision.check == Check.FORCED  # a human's --force passes the budget and the target's state
+        slot: dict[str, Any] = {"TableName": self.table, "Key": to_item(_budget_key(decision.decided_at)),
+                                "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"}}
+        slot_values: dict[str, Any] = {":one": 1}
+        if not forced:
             slot["ConditionExpression"] = "attribute_not_exists(#count) OR #count < :limit"
-            slot["ExpressionAttributeValues"] = to_item({":one": 1, ":limit": limit})
+            slot_values[":limit"] = limit
+        slot["ExpressionAttributeValues"] = to_item(slot_values)
+        # Until the outcome check: by then an action still under way never completed (a human is paged).
+        until = parse_timestamp(decision.decided_at) + timedelta(minutes=self.policy.guardrails.outcome_check_minutes)
+        claim: dict[str, Any] = {
+            "TableName": self.table, "Key": to_item(_target_key(decision.request.target)),
+            "UpdateExpression": "SET acting = :id, acting_until = :until"}
+        claim_values: dict[str, Any] = {":id": decision.id, ":until": isoformat(until)}
+        if not forced:
+            unchanged = "attribute_not_exists(last_action_at)" if decision.target_last_action_at is None \
+                else "last_action_at = :seen"
+            claim["ConditionExpression"] = f"({unchanged}) AND (attribute_not_exists(acting) OR acting_until < :now)"
+            claim_values |= {":now": decision.decided_at} | (
+                {":seen": decision.target_last_action_at} if decision.target_last_action_at is not None else {})
+        claim["ExpressionAttributeValues"] = to_item(claim_values)
         try:
             self.client.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)", "Item": to_item(
                     {"pk": f"DECISION#{decision.id}", "sk": "META", "gsi1pk": DECISION_PARTITION,
                      "gsi1sk": decision.decided_at} | record)}},
                 {"Update": slot},
+                {"Update": claim},
             ])
         except self.client.exceptions.TransactionCanceledException as error:
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            if reasons[:1] != ["None"] or reasons[1:] != ["ConditionalCheckFailed"]:
-                raise  # not the budget (the same trigger decided concurrently): Lambda retries and finds it
-            decision.verdict, decision.check = SKIP, Check.BUDGET
-            decision.reason = f"action budget spent: a concurrent action took this hour's last slot (limit {limit})"
+            if reasons[:1] != ["None"] or not set(reasons[1:]) <= {"None", "ConditionalCheckFailed"}:
+                raise  # not a concurrent action (the same trigger decided concurrently): Lambda retries and finds it
+            decision.verdict = SKIP
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                decision.check = Check.BUDGET
+                decision.reason = f"action budget spent: a concurrent action took this hour's last slot (limit {limit})"
+            else:
+                decision.check = Check.CONCURRENT
+                decision.reason = f"{decision.request.target} changed or is being changed by a concurrent action"
             self.record(decision, "skipped")
             return False
         return True
@@ -291,9 +366,10 @@ class Guardrails:
         }}]
         if result == "executed":
             toggles = [*decision.recent_toggles, now] if decision.request.toggles else decision.recent_toggles
-            operations.append({"Put": {"TableName": self.table, "Item": to_item({
-                "pk": f"TARGET#{decision.request.target}", "sk": "STATE", "last_action": decision.request.action,
-                "last_action_at": now, "toggles": toggles, "decided_by": decision.request.decided_by,
+            # A Put: the target's new state, and its claim (`acting`) released.
+            operations.append({"Put": {"TableName": self.table, "Item": to_item(_target_key(decision.request.target) | {
+                "last_action": decision.request.action, "last_action_at": now, "toggles": toggles,
+                "decided_by": decision.request.decided_by,
             })}})
             for alarm in causes:
                 operations.append({"Put": {"TableName": self.table, "Item": to_item({
@@ -302,14 +378,18 @@ class Guardrails:
             for alarm in ends:
                 operations.append({"Delete": {"TableName": self.table,
                                               "Key": to_item({"pk": f"CAUSED#{alarm}", "sk": "ACTION"})}})
-        elif intended and result in ("skipped", "failed"):
-            # Nothing was changed after all (already in the wanted state, or no rule to flip): the
-            # slot `intend` took goes back.
-            operations.append({"Update": {
-                "TableName": self.table, "Key": to_item(_budget_key(now)),
-                "UpdateExpression": "ADD #count :less", "ExpressionAttributeNames": {"#count": "count"},
-                "ExpressionAttributeValues": to_item({":less": -1}),
-            }})
+        elif intended:
+            # Nothing was changed for good (already in the wanted state, no rule to flip, rolled
+            # forward meanwhile): the target's claim that `intend` took goes back, and so does the
+            # budget's slot unless something was written.
+            operations.append({"Update": {"TableName": self.table, "Key": to_item(_target_key(decision.request.target)),
+                                          "UpdateExpression": "REMOVE acting, acting_until"}})
+            if result in ("skipped", "failed"):
+                operations.append({"Update": {
+                    "TableName": self.table, "Key": to_item(_budget_key(now)),
+                    "UpdateExpression": "ADD #count :less", "ExpressionAttributeNames": {"#count": "count"},
+                    "ExpressionAttributeValues": to_item({":less": -1}),
+                }})
         operations += extra or []
         self.client.transact_write_items(TransactItems=operations)
         return record
@@ -351,6 +431,10 @@ class Guardrails:
                                      ExpressionAttributeValues=to_item({":p": "CONTROL"}), ConsistentRead=True)
         now = isoformat(self.clock.now())
         return [item | {"active": item["until"] > now} for item in map(from_item, response["Items"])]
+
+
+def _target_key(target: str) -> dict[str, str]:
+    return {"pk": f"TARGET#{target}", "sk": "STATE"}
 
 
 def _budget_key(at: str) -> dict[str, str]:

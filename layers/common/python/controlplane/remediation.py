@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat
 from controlplane.errors import IncidentNotFound
-from controlplane.guardrails import EXECUTING, ActionRequest, Decision, Guardrails
+from controlplane.guardrails import EXECUTING, Decision, Guardrails
 from controlplane.ledger import IncidentLedger, read_item, to_item
 from controlplane.notify import PAGE_ID, content_id, message_attributes
 from controlplane.runtime import Dependencies
@@ -82,21 +81,6 @@ class Remediation:
                 return f"CloudWatch has no alarm {incident['alarm_name']}"
             return f"CloudWatch has {incident['alarm_name']} in {state}" + (f" since {isoformat(since)}" if since else "")
         return None
-
-    def finish(self, earlier: dict[str, Any], request: ActionRequest,
-               act: Callable[[Decision, dict[str, Any]], dict[str, Any]],
-               follow_through: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """The trigger was decided before: finish what that delivery may not have (a crash after the
-        decision, after the act or after its record), never decide again. `act` redoes the act from
-        the decision and what it intended (an act already done counts as done); `follow_through`
-        does the page and the check an executed decision has not marked done."""
-        decision = Decision.resumed(earlier, request)
-        if earlier["result"] == EXECUTING:
-            return act(decision, earlier["details"])
-        if earlier["result"] == "executed":
-            follow_through(earlier)
-        return self.report(decision, request.target, "skipped") | {
-            "reason": f"already decided ({earlier['verdict']}) for this trigger"}
 
     def unfinished(self, event: dict[str, Any], target: str, severity: str) -> dict[str, Any] | None:
         """Why an outcome check has nothing to check (None: its decision executed, check it). The
