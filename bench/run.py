@@ -26,8 +26,11 @@ from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 
+from controlplane import keys  # noqa: E402
 from controlplane.clock import FixedClock  # noqa: E402
 from controlplane.config import load_config  # noqa: E402
+from controlplane.keys import Key  # noqa: E402
+from controlplane.ledger import write_item  # noqa: E402
 from controlplane.runtime import Dependencies  # noqa: E402
 from factories import eventbridge_alarm  # noqa: E402
 from opsctl import lambda_host  # noqa: E402
@@ -140,8 +143,7 @@ def triage_cost(config, world, deps) -> dict[str, float | int | str]:
     put_items = []
     for index in range(TRIAGE_RUNS):
         started = time.perf_counter()
-        dynamodb.put_item(TableName=world.settings.ledger_table,
-                          Item={"pk": {"S": f"bench#{index}"}, "sk": {"S": "x"}, "payload": {"S": "x" * 200}})
+        write_item(dynamodb, world.settings.ledger_table, Key(f"bench-{index}", "x"), {"payload": "x" * 200})
         put_items.append(time.perf_counter() - started)
     put_item = statistics.median(put_items)
     totals, owns = [], []
@@ -200,10 +202,8 @@ def storm(config, world, deps) -> dict[str, float | int]:
 def waf_toggle_calls(config, world, deps) -> dict[str, float | int | str]:
     """AWS calls of one automated block on the happy path (spike incident → BLOCK)."""
     from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
-    from controlplane.ledger import to_item
-
-    world.client("dynamodb").put_item(TableName=world.settings.ledger_table, Item=to_item({
-        "pk": "BASELINE", "sk": config.alarm("traffic-spike").name, "value": 20000}))
+    write_item(world.client("dynamodb"), world.settings.ledger_table, keys.baseline(config.alarm("traffic-spike").name),
+               {"value": 20000})
     waf_deps = world.dependencies("waf_toggle", deps.clock)
     alarm = config.alarm("traffic-spike").name
     event = {"id": "bench", "detail-type": INCIDENT_OPENED, "source": OPS_SOURCE, "time": "2026-11-26T03:00:00Z",

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import function_name
-from controlplane.guardrails import DECISION_PARTITION, EXECUTING
-from controlplane.ledger import IncidentLedger, from_item
+from controlplane.guardrails import EXECUTING, decision_records
+from controlplane.ledger import IncidentLedger
 from controlplane.notify import PAGE_ID
 from opsctl import lambda_host
 from opsctl.replay import Replay
@@ -248,9 +248,7 @@ def outcome(replay: FaultyReplay) -> Outcome:
             page = f"{severity} {name(envelope.get('Subject') or '')}"
             pages[page] += 1
             context[page] = name(envelope.get("Message") or "")
-    decisions = [d for page in world.client("dynamodb").get_paginator("query").paginate(
-        TableName=world.settings.ledger_table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": DECISION_PARTITION}}) for d in map(from_item, page["Items"])]
+    decisions = decision_records(world.client("dynamodb"), world.settings.ledger_table)
     actions = Counter(name(f"{d['action']} {d['target']} {d['result']} for {d.get('incident')}: {d['reason']}"
                            + (f" (outcome {d['outcome']['status']})" if "outcome" in d else "")) for d in decisions)
     unfinished = [name(f"{d['action']} {d['target']} for {d.get('incident')}") for d in decisions

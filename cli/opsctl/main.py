@@ -13,12 +13,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from controlplane import keys
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import CAPABILITIES, load_config
 from controlplane.errors import ConfigError, MalformedEvent, NotFound
-from controlplane.guardrails import DECISION_PARTITION, Guardrails
-from controlplane.ledger import INCIDENT_INDEX, from_item, to_item
+from controlplane.guardrails import Guardrails
+from controlplane.keys import Key
+from controlplane.ledger import iter_listing
 from controlplane.policy import Policy
 from controlplane.remediation import Remediation, record_human_request
 from controlplane.settings import SEVERITIES
@@ -489,10 +491,10 @@ def run_waf(args: argparse.Namespace) -> int:
     with operator_context(args, save=args.action != "status") as context:
         service = _service(context, "waf_toggle", "waf_service", "WafService")
         if args.action == "status":
-            state = _item(context, f"TARGET#{service.target}", "STATE") or {}
+            state = _item(context, keys.target(service.target)) or {}
             status = {"target": service.target, "rule_action": service.rule.current_action(),
                       "ledger_last_action": state.get("last_action"), "since": state.get("last_action_at"),
-                      "baseline": _item(context, "BASELINE", service.waf.traffic_alarm),
+                      "baseline": _item(context, keys.baseline(service.waf.traffic_alarm)),
                       "controls": _guardrails(context).controls()}
             emit(args, status, "\n".join(f"{k:>18}: {v}" for k, v in status.items()))
             return 0
@@ -510,24 +512,24 @@ def _guardrails(context: OperatorContext) -> Guardrails:
     return Remediation(context.deps).guardrails
 
 
-def _item(context: OperatorContext, pk: str, sk: str) -> dict[str, Any] | None:
-    return Remediation(context.deps).item(pk, sk)
+def _item(context: OperatorContext, key: Key) -> dict[str, Any] | None:
+    return Remediation(context.deps).item(key)
 
 
 def run_automation(args: argparse.Namespace) -> int:
     with operator_context(args, save=args.action != "status") as context:
         guardrails = _guardrails(context)
-        control = "KILL_SWITCH" if not getattr(args, "capability", None) else f"PAUSE#{args.capability}"
+        capability = getattr(args, "capability", None) or None  # None: the kill switch
         if args.action == "pause":
             until = context.deps.clock.now() + args.for_
-            guardrails.set_control(control, until=until, by=args.by, reason=args.reason)
+            control = guardrails.set_control(capability, until=until, by=args.by, reason=args.reason)
             emit(args, {"control": control, "until": isoformat(until)}, f"{control} on until {isoformat(until)}")
         elif args.action == "resume":
-            guardrails.clear_control(control)
+            control = guardrails.clear_control(capability)
             emit(args, {"control": control, "cleared": True}, f"{control} cleared")
         else:
             controls = guardrails.controls()
-            emit(args, controls, "\n".join(f"{c['sk']:<14} active={c['active']} until {c['until']} by {c['by']}: "
+            emit(args, controls, "\n".join(f"{c['control']:<14} active={c['active']} until {c['until']} by {c['by']}: "
                                            f"{c['reason']}" for c in controls) or "nothing is paused")
     return 0
 
@@ -681,13 +683,10 @@ def run_decisions(args: argparse.Namespace) -> int:
     with operator_context(args) as context:
         client, table = context.deps.client("dynamodb"), context.deps.settings.ledger_table
         if args.action == "list":
-            response = client.query(TableName=table, IndexName=INCIDENT_INDEX, KeyConditionExpression="gsi1pk = :p",
-                                    ExpressionAttributeValues=to_item({":p": DECISION_PARTITION}),
-                                    ScanIndexForward=False, Limit=args.limit)
-            found = [from_item(i) for i in response["Items"]]
+            found = list(iter_listing(client, table, keys.DECISIONS, newest_first=True, limit=args.limit))
             emit(args, found, formatting.decision_table(found))
         else:
-            decision = _item(context, f"DECISION#{args.decision_id}", "META")
+            decision = _item(context, keys.decision(args.decision_id))
             if decision is None:
                 raise NotFound("decision", args.decision_id)
             emit(args, decision, formatting.decision_detail(decision))

@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import AlarmSpec, ControlPlaneConfig
 from controlplane.guardrails import decision_records
@@ -27,7 +28,7 @@ def _pages(client: Any, table: str, incident_id: str, since: str) -> list[dict[s
         note = item.get("notification")
         if note is None or _incident_of(item) != incident_id:
             continue
-        pages.append({"committed_at": str(item["sk"]).split("#", 1)[0], "severity": note["severity"],
+        pages.append({"committed_at": keys.committed_at(item), "severity": note["severity"],
                       "subject": note["subject"], "kind": note.get("attributes", {}).get("kind"),
                       "sent_at": item.get(PAGE_SENT), "event_sent_at": item.get(EVENT_SENT)})
     return pages

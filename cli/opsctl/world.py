@@ -22,6 +22,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.events.models import EventPattern
 
+from controlplane import keys
 from controlplane.clock import Clock, isoformat, parse_timestamp
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import (
@@ -39,7 +40,7 @@ from controlplane.events import (
     ops_bus_name,
     scheduler_role_arn,
 )
-from controlplane.ledger import INCIDENT_INDEX, OUTBOX_PARTITION, TABLE_KEYS, to_item
+from controlplane.ledger import to_item
 from controlplane.policy import Policy, WafPolicy
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -145,13 +146,13 @@ class LocalWorld:
         detail = event["detail"]
         changed = parse_timestamp(detail.get("state_changed_at") or event["time"])
         name = detail["alarm_arn"].split(":alarm:", 1)[1]
-        incident = {"pk": f"INCIDENT#{detail['incident_id']}", "sk": "META", "id": detail["incident_id"],
-                    "severity": detail.get("severity", "P1"), "status": "OPEN", "alarm_arn": detail["alarm_arn"],
-                    "alarm_name": name, "component": detail.get("component") or "-", "opened_at": isoformat(changed),
-                    "timeline": []}
+        incident = keys.incident(detail["incident_id"]).item({
+            "id": detail["incident_id"], "severity": detail.get("severity", "P1"), "status": "OPEN",
+            "alarm_arn": detail["alarm_arn"], "alarm_name": name, "component": detail.get("component") or "-",
+            "opened_at": isoformat(changed), "timeline": []})
         try:
             self.client("dynamodb").put_item(TableName=self.settings.ledger_table, Item=to_item(incident),
-                                             ConditionExpression="attribute_not_exists(pk)")
+                                             ConditionExpression=keys.ABSENT)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -181,10 +182,10 @@ class LocalWorld:
         # The emulator's own table, read in place: a Query of the whole partition after every delivery
         # would cost the replay quadratic time (the partition only grows, as the stream's log does).
         table = dynamodb_backends[self.config.account][self.config.region].get_table(self.settings.ledger_table)
-        outbox = table.items.get(DynamoType({"S": OUTBOX_PARTITION}), {})
+        outbox = table.items.get(DynamoType({"S": keys.OUTBOX}), {})
         new = [item.to_json()["Attributes"] for key, item in sorted(outbox.items(), key=lambda pair: pair[0].value)
                if key.value not in self._relayed]
-        records = [stream_record(item, self.config.region, item["sk"]["S"]) for item in new]
+        records = [stream_record(item, self.config.region, item[keys.SK]["S"]) for item in new]
         records = [r for r in records if _OUTBOX_FILTER.matches_event(r)]  # type: ignore[arg-type]
         delivered = 0
         for start in range(0, len(records), 10):
@@ -192,7 +193,7 @@ class LocalWorld:
             failures = invoke("outbox_relay", {"Records": batch}).get("batchItemFailures", [])
             failed = {f["itemIdentifier"] for f in failures}
             for record in batch:
-                key = record["dynamodb"]["Keys"]["sk"]["S"]
+                key = record["dynamodb"]["Keys"][keys.SK]["S"]
                 if record["dynamodb"]["SequenceNumber"] in failed:
                     self._relay_failures[key] = self._relay_failures.get(key, 0) + 1
                     if self._relay_failures[key] > OUTBOX_RELAY_RETRIES:
@@ -398,7 +399,7 @@ def stream_record(item: dict[str, Any], region: str, sequence: str) -> dict[str,
     return {
         "eventID": sequence[-40:], "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
         "awsRegion": region,
-        "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}, "NewImage": item, "SequenceNumber": sequence,
+        "dynamodb": {"Keys": {keys.PK: item[keys.PK], keys.SK: item[keys.SK]}, "NewImage": item, "SequenceNumber": sequence,
                      "SizeBytes": len(json.dumps(item)), "StreamViewType": "NEW_IMAGE"},
     }
 
@@ -411,17 +412,15 @@ def use_fake_credentials() -> None:
 
 
 def create_ledger_table(dynamodb: Any, name: str) -> None:
-    keys = TABLE_KEYS
     dynamodb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": keys[k], "AttributeType": "S"} for k in keys],
-        KeySchema=[{"AttributeName": keys["partition"], "KeyType": "HASH"},
-                   {"AttributeName": keys["sort"], "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": attribute, "AttributeType": "S"} for attribute in keys.TABLE_KEYS.values()],
+        KeySchema=[{"AttributeName": keys.PK, "KeyType": "HASH"}, {"AttributeName": keys.SK, "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[{
-            "IndexName": INCIDENT_INDEX,
-            "KeySchema": [{"AttributeName": keys["index_partition"], "KeyType": "HASH"},
-                          {"AttributeName": keys["index_sort"], "KeyType": "RANGE"}],
+            "IndexName": keys.INDEX,
+            "KeySchema": [{"AttributeName": keys.INDEX_PK, "KeyType": "HASH"},
+                          {"AttributeName": keys.INDEX_SK, "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
         }],
     )

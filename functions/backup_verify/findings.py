@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane import keys
 from controlplane.alarm_tags import format_tags
 from controlplane.events import BACKUP_CHECK, OPS_SOURCE
 from controlplane.ledger import read_items
@@ -68,11 +69,10 @@ class FindingSink:
 
     def load(self, findings: list[Finding]) -> None:
         """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
-        region, account = self.policy.region, self.policy.account
         names = sorted({f.alarm_name(self.prefix) for f in findings} - set(self.states))
-        keys = [(f"ALARM#arn:aws:cloudwatch:{region}:{account}:alarm:{name}", "STATE") for name in names]
-        for item in read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table, keys):
-            self.states[item["pk"].rsplit(":alarm:", 1)[1]] = str(item.get("state"))
+        wanted = {keys.alarm(self.policy.alarm_arn(name)): name for name in names}
+        for item in read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table, list(wanted)):
+            self.states[wanted[keys.key_of(item)]] = str(item.get("state"))
         for name in names:
             self.states.setdefault(name, "OK")  # never in ALARM: an OK finding changes nothing
 

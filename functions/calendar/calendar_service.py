@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from checklists import TASKS, run_checklist
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT
@@ -86,9 +87,9 @@ class CalendarService:
         outbox = {"transition_id": key, "notification": {
             "severity": result.severity, "subject": result.subject, "message": result.message,
             "attributes": {"kind": "checklist", "severity": result.severity, "task": name}}}
-        record = {"pk": f"CHECKLIST#{name}", "sk": isoformat(at), "ran_at": now, "severity": result.severity,
-                  "facts": result.facts}
-        if not write_once(self.deps.client("dynamodb"), self.deps.settings.ledger_table, record, outbox, now):
+        record = {"ran_at": now, "severity": result.severity, "facts": result.facts}
+        if not write_once(self.deps.client("dynamodb"), self.deps.settings.ledger_table,
+                          keys.checklist(name, isoformat(at)), record, outbox, now):
             return action_note(f"checklist.{name}", name, "skipped", "already ran for this occurrence (redelivery)")
         return action_note(f"checklist.{name}", name, "executed", result.subject)
 

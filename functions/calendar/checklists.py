@@ -100,8 +100,8 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
                  + (f"({', '.join(f'{k} ×{n}' for k, n in facts['automated_actions'].items())})" if decisions else ""))
     controls = [c for c in Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=deps.policy,
                                       clock=deps.clock).controls() if c["until"] > isoformat(at)]
-    facts["controls"] = [c["sk"] for c in controls]
-    lines.append("**Automation controls on:** " + (", ".join(f"{c['sk']} until {c['until'][:16]} ({c.get('reason')})"
+    facts["controls"] = [c["control"] for c in controls]
+    lines.append("**Automation controls on:** " + (", ".join(f"{c['control']} until {c['until'][:16]} ({c.get('reason')})"
                                                            for c in controls) or "none"))
     facts["windows"] = [w.id for w in windows]
     lines.append("**Maintenance windows open:** " + (", ".join(f"{w.id} until {w.ends_at[:16]}" for w in windows)

@@ -12,13 +12,12 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.events import MAINTENANCE_ENDED, MAINTENANCE_STARTED, OPS_SOURCE
-from controlplane.ledger import from_item, outbox_item, read_item, read_windows, to_item
-from controlplane.maintenance import ACTIVE_KEY, WINDOW_ATTRIBUTE, WINDOW_PARTITION, Window
+from controlplane.ledger import iter_listing, key_item, outbox_item, read_item, read_partition, read_windows, to_item
+from controlplane.maintenance import WINDOW_ATTRIBUTE, Window
 from controlplane.runtime import Dependencies
-
-ACTIVE = to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True)))
 
 
 class WindowNotOpen(Exception):
@@ -39,27 +38,21 @@ class MaintenanceWindows:
         return [w for w in read_windows(self.client, self.table) if w.is_active(now)]
 
     def record(self, window_id: str) -> dict[str, Any] | None:
-        return read_item(self.client, self.table, f"WINDOW#{window_id}", "META")
+        return read_item(self.client, self.table, keys.window(window_id))
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
-        response = self.client.query(TableName=self.table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p",
-                                     ExpressionAttributeValues=to_item({":p": WINDOW_PARTITION}),
-                                     ScanIndexForward=False, Limit=limit)
-        return [from_item(item) for item in response["Items"]]
+        return list(iter_listing(self.client, self.table, keys.WINDOWS, newest_first=True, limit=limit))
 
     def suppressed(self, window_id: str) -> list[dict[str, Any]]:
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table, KeyConditionExpression="pk = :p", ConsistentRead=True,
-            ExpressionAttributeValues=to_item({":p": f"SUPPRESSED#{window_id}"}))
-        return [from_item(item) for page in pages for item in page["Items"]]
+        return read_partition(self.client, self.table, keys.suppressions(window_id))
 
     # --- changing ------------------------------------------------------------------------------
 
     def open(self, window: Window) -> bool:
         """Open `window` and schedule its end; False if it was opened before (a redelivery)."""
         now = isoformat(self.deps.clock.now())
-        record = {"pk": f"WINDOW#{window.id}", "sk": "META", "gsi1pk": WINDOW_PARTITION, "gsi1sk": window.starts_at,
-                  "status": "OPEN", "opened_at": now} | window.as_dict()
+        record = keys.window(window.id).item({"status": "OPEN", "opened_at": now} | window.as_dict(),
+                                             listed_in=keys.WINDOWS, listed_at=window.starts_at)
         announcement = {
             "transition_id": f"window|{window.id}|start",
             "event": self._event(MAINTENANCE_STARTED, window, {}),
@@ -71,7 +64,7 @@ class MaintenanceWindows:
         self._schedule_end(window)
         try:
             self.client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.table, "Item": to_item(record), "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self.table, "Item": to_item(record), "ConditionExpression": keys.ABSENT}},
                 self._set_active(window),
                 {"Put": {"TableName": self.table, "Item": to_item(outbox_item(now, announcement))}},
             ])
@@ -87,7 +80,7 @@ class MaintenanceWindows:
         self._schedule_end(extended)  # first, as for open
         try:
             self.client.transact_write_items(TransactItems=[
-                {"Update": {"TableName": self.table, "Key": _window_key(window_id),
+                {"Update": {"TableName": self.table, "Key": key_item(keys.window(window_id)),
                             "UpdateExpression": "SET ends_at = :e, timeline = list_append(if_not_exists(timeline, :none), :t)",
                             "ConditionExpression": "#s = :open", "ExpressionAttributeNames": {"#s": "status"},
                             "ExpressionAttributeValues": to_item({
@@ -114,13 +107,13 @@ class MaintenanceWindows:
         }
         try:
             self.client.transact_write_items(TransactItems=[
-                {"Update": {"TableName": self.table, "Key": _window_key(window_id),
+                {"Update": {"TableName": self.table, "Key": key_item(keys.window(window_id)),
                             "UpdateExpression": "SET #s = :closed, closed_at = :now, closed_by = :by, "
                                                 "closed_reason = :why, suppressed_count = :n",
                             "ConditionExpression": "#s = :open", "ExpressionAttributeNames": {"#s": "status"},
                             "ExpressionAttributeValues": to_item({":closed": "CLOSED", ":open": "OPEN", ":now": now,
                                                                   ":by": by, ":why": reason, ":n": len(held_back)})}},
-                {"Update": {"TableName": self.table, "Key": ACTIVE, "UpdateExpression": "REMOVE #w",
+                {"Update": {"TableName": self.table, "Key": key_item(keys.MAINTENANCE), "UpdateExpression": "REMOVE #w",
                             "ExpressionAttributeNames": {"#w": WINDOW_ATTRIBUTE + window.id}}},
                 {"Put": {"TableName": self.table, "Item": to_item(outbox_item(now, announcement))}},
             ])
@@ -137,7 +130,7 @@ class MaintenanceWindows:
         return Window.from_dict(record)
 
     def _set_active(self, window: Window) -> dict[str, Any]:
-        return {"Update": {"TableName": self.table, "Key": ACTIVE, "UpdateExpression": "SET #w = :w",
+        return {"Update": {"TableName": self.table, "Key": key_item(keys.MAINTENANCE), "UpdateExpression": "SET #w = :w",
                            "ExpressionAttributeNames": {"#w": WINDOW_ATTRIBUTE + window.id},
                            "ExpressionAttributeValues": to_item({":w": window.as_dict()})}}
 
@@ -160,10 +153,6 @@ class MaintenanceWindows:
 
     def _local(self, at: str) -> str:
         return parse_timestamp(at).astimezone(ZoneInfo(self.zone)).strftime("%a %d %b %H:%M %Z")
-
-
-def _window_key(window_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"WINDOW#{window_id}", "sk": "META"})
 
 
 def _start_message(window: Window, local_end: str) -> str:

@@ -22,15 +22,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from controlplane import keys
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED
-from controlplane.ledger import EVENT_SENT, PAGE_SENT, IncidentLedger, outbox_since, to_item
+from controlplane.ledger import EVENT_SENT, PAGE_SENT, IncidentLedger, key_item, outbox_since, to_item
 from controlplane.notify import PAGE_ID, message_attributes
 from controlplane.runtime import Dependencies
 
-DRILL_PARTITION = "DRILL"
 DRILL_RETENTION_SECONDS = 400 * 24 * 3600  # a year of weekly drills, for the reports' trend
 POLL_SECONDS = 2.0
 # (name, where it starts, where it ends): times come from the OUTBOX items' commit and sent marks.
@@ -139,7 +139,7 @@ class FireDrill:
 
     def _note(self, result: DrillResult, step: str, found: dict[str, Any]) -> None:
         item = found["item"]
-        result.marks[f"{step}_committed"] = str(item["sk"]).split("#", 1)[0]
+        result.marks[f"{step}_committed"] = keys.committed_at(item)
         for mark, name in ((EVENT_SENT, f"{step}_event_sent"), (PAGE_SENT, f"{step}_page_sent")):
             if mark in item:
                 result.marks[name] = str(item[mark])
@@ -181,8 +181,8 @@ class FireDrill:
     def _claim(self, result: DrillResult) -> bool:
         expires = int(self.deps.clock.now().timestamp()) + DRILL_RETENTION_SECONDS
         try:
-            self.dynamodb.put_item(TableName=self.table, ConditionExpression="attribute_not_exists(pk)", Item=to_item(
-                {"pk": DRILL_PARTITION, "sk": result.occurrence, "expires_at": expires} | result.as_dict()))
+            self.dynamodb.put_item(TableName=self.table, ConditionExpression=keys.ABSENT, Item=to_item(
+                keys.drill(result.occurrence).item({"expires_at": expires} | result.as_dict())))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
@@ -192,7 +192,7 @@ class FireDrill:
     def _record(self, result: DrillResult) -> None:
         values = {k: v for k, v in result.as_dict().items() if k != "occurrence" and v is not None}
         self.dynamodb.update_item(
-            TableName=self.table, Key=to_item({"pk": DRILL_PARTITION, "sk": result.occurrence}),
+            TableName=self.table, Key=key_item(keys.drill(result.occurrence)),
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
             ExpressionAttributeNames={f"#{k}": k for k in values},
             ExpressionAttributeValues=to_item({f":{k}": v for k, v in values.items()}))

@@ -21,10 +21,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
-from controlplane.ledger import IncidentLedger, incident_key, outbox_item, to_item
+from controlplane.ledger import IncidentLedger, key_item, outbox_item, to_item
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES
@@ -187,7 +188,7 @@ class EscalationService:
         table = self.deps.settings.ledger_table
         try:
             client.transact_write_items(TransactItems=[
-                {"Update": {"TableName": table, "Key": incident_key(incident_id), "UpdateExpression": expression,
+                {"Update": {"TableName": table, "Key": key_item(keys.incident(incident_id)), "UpdateExpression": expression,
                             "ConditionExpression": f"{condition} AND (attribute_not_exists(escalation_level) "
                                                    "OR escalation_level = :previous)",
                             "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item(sets)}},

@@ -19,9 +19,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from controlplane import keys
 from controlplane.clock import isoformat
 from controlplane.errors import MalformedEvent
-from controlplane.ledger import EVENT_SENT, PAGE_SENT, from_item, outbox_key, to_item
+from controlplane.ledger import EVENT_SENT, PAGE_SENT, from_item, key_item, to_item
 from controlplane.notify import PAGE_ID, message_attributes
 from controlplane.runtime import Dependencies
 
@@ -74,7 +75,7 @@ def send(outbox: dict[str, Any], deps: Dependencies) -> str:
         except ClientError:
             # The page went out. Failing the record now would certainly page again on the retry; an
             # unmarked page only pages again if the record is ever redelivered for another reason.
-            logger.warning("page sent, its mark not written", extra={"sk": outbox.get("sk")}, exc_info=True)
+            logger.warning("page sent, its mark not written", extra={"transition": outbox.get("transition_id")}, exc_info=True)
     return str(outbox["transition_id"])
 
 
@@ -87,7 +88,7 @@ class OutboxMarks:
         self.client, self.table = deps.client("dynamodb"), deps.settings.ledger_table
 
     def read(self, outbox: dict[str, Any]) -> set[str]:
-        item = self.client.get_item(TableName=self.table, Key=to_item(outbox_key(outbox)), ConsistentRead=True,
+        item = self.client.get_item(TableName=self.table, Key=key_item(keys.key_of(outbox)), ConsistentRead=True,
                                     ProjectionExpression=f"{EVENT_SENT}, {PAGE_SENT}").get("Item", {})
         return set(item)
 
@@ -96,15 +97,15 @@ class OutboxMarks:
         values = {":at": at} | {f":{key}": value for key, value in also.items()}
         try:
             response = self.client.update_item(
-                TableName=self.table, Key=to_item(outbox_key(outbox)),
+                TableName=self.table, Key=key_item(keys.key_of(outbox)),
                 UpdateExpression=", ".join(["SET #m = if_not_exists(#m, :at)", *(f"#{k} = :{k}" for k in also)]),
-                ConditionExpression="attribute_exists(pk)",
+                ConditionExpression=keys.PRESENT,
                 ExpressionAttributeNames={"#m": mark} | {f"#{key}": key for key in also},
                 ExpressionAttributeValues=to_item(values), ReturnValues="ALL_NEW")
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             # Expired (TTL) since it was committed: nothing is left to tell a redelivery from the first.
-            logger.warning("outbox item gone before its sent mark", extra={"sk": outbox.get("sk")})
+            logger.warning("outbox item gone before its sent mark", extra={"transition": outbox.get("transition_id")})
             return set()
         return set(response.get("Attributes", {})) & {EVENT_SENT, PAGE_SENT}

@@ -15,6 +15,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
@@ -116,8 +117,8 @@ class ReportingService:
         outbox = {"transition_id": f"report|{period}|{day.isoformat()}", "notification": {
             "severity": "P3", "subject": subject[:100], "message": markdown + f"\nFull report: s3://{bucket}/{stem}.md",
             "attributes": {"kind": "report", "severity": "P3", "period": period}}}
-        record = {"pk": f"REPORT#{period}", "sk": day.isoformat(), "written_at": now, "key": f"{stem}.md"}
-        if not write_once(self.client, self.table, record, outbox, now):
+        record = {"written_at": now, "key": f"{stem}.md"}
+        if not write_once(self.client, self.table, keys.report(period, day.isoformat()), record, outbox, now):
             return action_note(f"report.{period}", day.isoformat(), "skipped", "already sent for this period (rewritten in S3)")
         return action_note(f"report.{period}", day.isoformat(), "executed", subject)
 
@@ -132,5 +133,5 @@ class ReportingService:
 
     def backup(self) -> dict[str, Any] | None:
         """The backup verifier's latest summary, if one is deployed."""
-        return read_item(self.client, self.table, "BACKUP", "STATUS")
+        return read_item(self.client, self.table, keys.BACKUP_STATUS)
 

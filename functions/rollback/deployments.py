@@ -1,16 +1,17 @@
 """Deployments per target in the ledger: versions in order, who deployed them, and their status.
 
-Items (pk / sk):
-  DEPLOY#<target> / HEAD                      {live_version, live_since, deployed_by, rollback_decision?}
-  DEPLOY#<target> / V#<deployed_at>#<version> {version, artifact, deployed_at, deployed_by}
-  QUARANTINE#<target> / <version>             {reason, at, decision}: never a rollback target again
+Items (controlplane.keys):
+  keys.deploy_head(target)               {live_version, live_since, deployed_by, rollback_decision?}
+  keys.deploy_version(target, at, v)     {version, artifact, deployed_at, deployed_by}
+  keys.quarantine(target, version)       {reason, at, decision}: never a rollback target again
 A version's status follows from those: live (HEAD), quarantined (rolled back), or superseded."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from controlplane.ledger import from_item, read_item, to_item
+from controlplane import keys
+from controlplane.ledger import key_item, read_item, read_partition, to_item
 
 
 class QuarantinedVersion(Exception):
@@ -23,15 +24,12 @@ class DeploymentLedger:
         self.client = client
 
     def head(self, target: str) -> dict[str, Any] | None:
-        return read_item(self.client, self.table, f"DEPLOY#{target}", "HEAD")
+        return read_item(self.client, self.table, keys.deploy_head(target))
 
     def history(self, target: str) -> list[dict[str, Any]]:
         """Newest first."""
-        pages = self.client.get_paginator("query").paginate(
-            TableName=self.table, ConsistentRead=True, ScanIndexForward=False,
-            KeyConditionExpression="pk = :p AND begins_with(sk, :v)",
-            ExpressionAttributeValues=to_item({":p": f"DEPLOY#{target}", ":v": "V#"}))
-        return [from_item(item) for page in pages for item in page["Items"]]
+        return read_partition(self.client, self.table, keys.deployments(target), prefix=keys.DEPLOY_VERSION_PREFIX,
+                              newest_first=True)
 
     def history_with_status(self, target: str) -> list[dict[str, Any]]:
         live = (self.head(target) or {}).get("live_version")
@@ -42,13 +40,12 @@ class DeploymentLedger:
                 status, live_seen = "live", True
             else:
                 status = "quarantined" if entry["version"] in quarantined else "superseded"
-            rows.append({k: v for k, v in entry.items() if k not in ("pk", "sk")} | {"status": status})
+            rows.append(keys.public(entry) | {"status": status})
         return rows
 
     def quarantined(self, target: str) -> set[str]:
-        response = self.client.query(TableName=self.table, ConsistentRead=True, KeyConditionExpression="pk = :p",
-                                     ExpressionAttributeValues=to_item({":p": f"QUARANTINE#{target}"}))
-        return {from_item(item)["sk"] for item in response["Items"]}
+        # The version is the item's sort key (keys.quarantine).
+        return {keys.key_of(item).sk for item in read_partition(self.client, self.table, keys.quarantined(target))}
 
     def previous_good(self, target: str, live_version: str) -> str | None:
         """The newest version before the live one that was never quarantined."""
@@ -67,19 +64,16 @@ class DeploymentLedger:
         if version in self.quarantined(target) and not force:
             raise QuarantinedVersion(f"{target} {version} is quarantined after a rollback; record it with --force "
                                      "to roll forward anyway")
-        entry = {"pk": f"DEPLOY#{target}", "sk": f"V#{at}#{version}", "version": version, "artifact": artifact,
-                 "deployed_at": at, "deployed_by": by, "forced": force or None}
+        entry = {"version": version, "artifact": artifact, "deployed_at": at, "deployed_by": by, "forced": force or None}
         operations: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": to_item(entry)}},
-            {"Put": {"TableName": self.table, "Item": to_item({
-                "pk": f"DEPLOY#{target}", "sk": "HEAD", "live_version": version, "live_since": at,
-                "deployed_by": by})}},
+            {"Put": {"TableName": self.table, "Item": to_item(keys.deploy_version(target, at, version).item(entry))}},
+            {"Put": {"TableName": self.table, "Item": to_item(keys.deploy_head(target).item({
+                "live_version": version, "live_since": at, "deployed_by": by}))}},
         ]
         if force:
-            operations.append({"Delete": {"TableName": self.table,
-                                          "Key": to_item({"pk": f"QUARANTINE#{target}", "sk": version})}})
+            operations.append({"Delete": {"TableName": self.table, "Key": key_item(keys.quarantine(target, version))}})
         self.client.transact_write_items(TransactItems=operations)
-        return {k: v for k, v in entry.items() if k not in ("pk", "sk") and v is not None}
+        return {k: v for k, v in entry.items() if v is not None}
 
     def rollback_operations(self, target: str, bad: str, good: str, *, at: str, decision: str,
                             reason: str) -> list[dict[str, Any]]:
@@ -87,11 +81,11 @@ class DeploymentLedger:
         version and make the good one live, on condition that nobody recorded a newer deployment
         meanwhile (then the roll-forward wins; see RollbackService)."""
         return [
-            {"Put": {"TableName": self.table, "Item": to_item({
-                "pk": f"QUARANTINE#{target}", "sk": bad, "reason": reason, "at": at, "decision": decision})}},
-            {"Put": {"TableName": self.table, "Item": to_item({
-                "pk": f"DEPLOY#{target}", "sk": "HEAD", "live_version": good, "live_since": at,
-                "deployed_by": f"rollback {decision}", "rollback_decision": decision}),
+            {"Put": {"TableName": self.table, "Item": to_item(keys.quarantine(target, bad).item({
+                "reason": reason, "at": at, "decision": decision}))}},
+            {"Put": {"TableName": self.table, "Item": to_item(keys.deploy_head(target).item({
+                "live_version": good, "live_since": at, "deployed_by": f"rollback {decision}",
+                "rollback_decision": decision})),
                 "ConditionExpression": "live_version = :bad",
                 "ExpressionAttributeValues": to_item({":bad": bad})}},
         ]

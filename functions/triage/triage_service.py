@@ -17,6 +17,7 @@ from typing import Any
 
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify, section_for
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
@@ -26,7 +27,8 @@ from controlplane.ledger import (
     IncidentChange,
     IncidentLedger,
     Transition,
-    from_item,
+    key_item,
+    read_partition,
     to_item,
     write_once,
 )
@@ -153,7 +155,7 @@ def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> Tria
     now = deps.clock.now()
     hour = isoformat(now)[:13]
     counted = client.update_item(
-        TableName=table, Key=to_item({"pk": "SUSPICIOUS", "sk": hour}), ReturnValues="UPDATED_NEW",
+        TableName=table, Key=key_item(keys.suspicious(hour)), ReturnValues="UPDATED_NEW",
         UpdateExpression="ADD claims :one SET last_alarm = :alarm, last_reason = :reason, expires_at = :expires",
         ExpressionAttributeValues=to_item({":one": 1, ":alarm": transition.alarm_arn[:300], ":reason": reason[:500],
                                            ":expires": int(now.timestamp()) + 30 * 86400}))
@@ -165,7 +167,7 @@ def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> Tria
                    f"we do not accept, or CloudWatch contradicted them. Latest: {quoted(transition.alarm_arn)}: "
                    f"{quoted(reason)}.\nNothing was opened, resolved or remediated because of them. Runbook: "
                    "security incident response. Who can publish to the intake topic or invoke triage?")
-        write_once(client, table, {"pk": "SUSPICIOUS", "sk": f"{hour}#paged", "claims": claims}, {
+        write_once(client, table, keys.suspicious_paged(hour), {"claims": claims}, {
             "transition_id": f"suspicious|{hour}",
             "notification": {"severity": "P1", "subject": subject, "message": message,
                              "attributes": {"kind": "security-threat", "severity": "P1"}}},
@@ -198,10 +200,8 @@ def _recheck_virtual(window: Window, described_arns: set[str], deps: Dependencie
     """Held-back pages of alarms DescribeAlarms does not list (the backup checks' virtual alarms):
     found through the window's SUPPRESSED items, re-checked from the ledger's record of them."""
     client = deps.client("dynamodb")
-    pages = client.get_paginator("query").paginate(
-        TableName=deps.settings.ledger_table, KeyConditionExpression="pk = :p", ConsistentRead=True,
-        ExpressionAttributeValues=to_item({":p": f"SUPPRESSED#{window.id}"}))
-    held = {item["alarm_arn"]: item for page in pages for item in map(from_item, page["Items"])
+    held = {item["alarm_arn"]: item for item in read_partition(client, deps.settings.ledger_table,
+                                                               keys.suppressions(window.id))
             if item.get("alarm_arn") and item["alarm_arn"] not in described_arns}
     ledger = IncidentLedger(deps.settings.ledger_table, client)
     outcomes = []

@@ -17,11 +17,13 @@ import statistics
 from datetime import datetime, timedelta
 from typing import Any
 
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.guardrails import ActionRequest, Decision, Plan
-from controlplane.ledger import to_item
+from controlplane.keys import Key
+from controlplane.ledger import write_item
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 from rate_limit import RateLimitRule, RuleMissing, WebAcl
@@ -80,14 +82,14 @@ class WafService(Remediation):
                         "evaluation_window_seconds": self.waf.evaluation_window_seconds},
             unconfirmed=self._not_a_trigger(detail) or self.unconfirmed(detail),
         )
-        requires = {"baseline": ("BASELINE", self.waf.traffic_alarm,
+        requires = {"baseline": (keys.baseline(self.waf.traffic_alarm),
                                  "no traffic baseline yet: cannot tell a spike from normal traffic")}
         return self._act(request, self.waf.block_action, requires=requires)
 
     def schedule_recovery(self, event: dict[str, Any]) -> dict[str, Any]:
         """Traffic is back under the threshold: check again after the hold time (a one-time schedule)."""
         detail = event["detail"]
-        state = self.item(f"TARGET#{self.target}", "STATE") or {}
+        state = self.item(keys.target(self.target)) or {}
         blocked_at = state.get("last_action_at") if state.get("last_action") == "waf.block" else None
         if blocked_at is None:
             return self._note("waf.count", "skipped", "recovery: the rule is not blocking; nothing to undo",
@@ -110,7 +112,7 @@ class WafService(Remediation):
         (before the block itself, so a block is never left without one) and again when its incident
         resolves; while the automation's block stands and traffic is not yet normal, it re-arms."""
         now = self.deps.clock.now()
-        state = self.item(f"TARGET#{self.target}", "STATE") or {}
+        state = self.item(keys.target(self.target)) or {}
         if _a_humans_block(state):
             return [self._note("waf.count", "skipped", f"recovery: the block is {state['decided_by']}'s, left to "
                                "them (or its expiry)", event.get("incident"))]
@@ -159,7 +161,7 @@ class WafService(Remediation):
         status = (event.get("detail") or {}).get("status-details", {}).get("status")
         if status not in ("UPDATE_COMPLETE", "CREATE_COMPLETE"):
             return []
-        state = self.item(f"TARGET#{self.target}", "STATE") or {}
+        state = self.item(keys.target(self.target)) or {}
         if state.get("last_action") != "waf.block":
             return []  # the ledger holds no completed block to restore
         if not _a_humans_block(state):
@@ -200,9 +202,8 @@ class WafService(Remediation):
                 "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions", "Period",
                 "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData")
         cloudwatch.put_metric_alarm(**{k: alarm[k] for k in keep if k in alarm}, Threshold=threshold)
-        self.deps.client("dynamodb").put_item(TableName=self.table, Item=to_item({
-            "pk": "BASELINE", "sk": self.waf.traffic_alarm, "value": baseline, "threshold": threshold,
-            "weeks": len(hours), "computed_at": isoformat(self.deps.clock.now())}))
+        write_item(self.deps.client("dynamodb"), self.table, keys.baseline(self.waf.traffic_alarm), {
+            "value": baseline, "threshold": threshold, "weeks": len(hours), "computed_at": isoformat(self.deps.clock.now())})
         return [self._note("baseline", "executed", f"baseline {baseline:.0f} requests/period → threshold "
                            f"{threshold:.0f}", None)]
 
@@ -228,7 +229,7 @@ class WafService(Remediation):
     # --- shared steps --------------------------------------------------------------------------
 
     def _act(self, request: ActionRequest, waf_action: str, *, force_dry_run: bool = False,
-             requires: dict[str, tuple[str, str, str]] | None = None) -> dict[str, Any]:
+             requires: dict[str, tuple[Key, str]] | None = None) -> dict[str, Any]:
         def dry_run_details(result: str) -> dict[str, Any]:
             if result != "dry_run":
                 return {}

@@ -8,7 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from controlplane.ledger import INCIDENT_INDEX, TABLE_KEYS
+from controlplane.keys import INDEX, TABLE_KEYS
 from stacks.constructs.kms_grants import grant_key_use
 
 
@@ -33,7 +33,7 @@ class Ledger(Construct):
             dynamo_stream=dynamodb.StreamViewType.NEW_IMAGE,
             global_secondary_indexes=[
                 dynamodb.GlobalSecondaryIndexPropsV2(
-                    index_name=INCIDENT_INDEX,
+                    index_name=INDEX,
                     partition_key=dynamodb.Attribute(name=TABLE_KEYS["index_partition"], type=dynamodb.AttributeType.STRING),
                     sort_key=dynamodb.Attribute(name=TABLE_KEYS["index_sort"], type=dynamodb.AttributeType.STRING),
                 )
@@ -50,4 +50,4 @@ class Ledger(Construct):
     def grant_index_reads(self, grantee: iam.IGrantable) -> None:
         """Listing incidents, decisions and windows in time order (the checklists and reports)."""
         iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"],
-                                   resource_arns=[f"{self.table.table_arn}/index/{INCIDENT_INDEX}"])
+                                   resource_arns=[f"{self.table.table_arn}/index/{INDEX}"])

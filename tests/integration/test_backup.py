@@ -408,10 +408,10 @@ def test_a_paused_or_dry_run_capability_starts_nothing(backups, harness) -> None
     from backup_service import BackupService
 
     guardrails = BackupService(backups.deps).guardrails  # what `opsctl automation pause restore_test` uses
-    guardrails.set_control("PAUSE#restore_test", until=NOW + timedelta(hours=1), by="alice", reason="audit")
+    guardrails.set_control("restore_test", until=NOW + timedelta(hours=1), by="alice", reason="audit")
     [paused] = backups.run({"task": "restore-tests"})["checks"]
     assert paused["result"] == "skipped" and paused["reason"].startswith("restore_test is paused")
-    guardrails.clear_control("PAUSE#restore_test")
+    guardrails.clear_control("restore_test")
     harness.use_policy(lambda p: p["capabilities"]["restore_test"].update(mode="dry-run"))
     backups.deps = harness.world.dependencies("backup_verify", harness.clock)
     backups.deps._clients["backup"] = backups.client

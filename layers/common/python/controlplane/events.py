@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from controlplane import keys
 from controlplane.policy import RollbackPolicy, WafPolicy
 
 OPS_SOURCE = "ops.control-plane"
@@ -143,7 +144,7 @@ def backup_plan_name(prefix: str) -> str:
 OUTBOX_RELAY_RETRIES = 10
 OUTBOX_STREAM_FILTER: dict[str, Any] = {
     "eventName": ["INSERT"],
-    "dynamodb": {"Keys": {"pk": {"S": ["OUTBOX"]}}},
+    "dynamodb": {"Keys": {keys.PK: {"S": [keys.OUTBOX]}}},
 }
 
 

@@ -7,12 +7,12 @@ Checks, in order (the first that stops an action names the reason):
   → missing data (fail closed) → mode dry-run → per-target cooldown (automation only) → flap guard
   → global hourly action budget.
 
-Ledger items (pk / sk):
-  CONTROL / KILL_SWITCH, CONTROL / PAUSE#<capability>   {until, by, reason}
-  TARGET#<target> / STATE      {last_action, last_action_at, decided_by, toggles: [iso, …]} (last hour),
+Ledger items (controlplane.keys):
+  the kill switch and pauses   {until, by, reason}
+  a target's state             {last_action, last_action_at, decided_by, toggles: [iso, …]} (last hour),
                                and while an action on it is under way {acting, acting_until}
-  BUDGET / <yyyy-mm-ddThh>     {count}
-  DECISION#<id> / META         the decision record (listed through GSI1, partition DECISIONS)
+  the hour's budget            {count}
+  a decision record            listed by decision time (keys.DECISIONS)
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.ledger import from_item, to_item
-from controlplane.maintenance import ACTIVE_KEY, covering, windows_of
+from controlplane.keys import Key
+from controlplane.ledger import iter_listing, key_item, read_item, read_items, read_partition, to_item
+from controlplane.maintenance import covering, windows_of
 from controlplane.policy import Policy
 
 EXECUTE, DRY_RUN, SKIP = "execute", "dry_run", "skip"
@@ -55,7 +57,6 @@ class Check(StrEnum):
 
 # A decision recorded before its action ran (`Guardrails.intend`): a retry finds it and finishes.
 EXECUTING = "executing"
-DECISION_PARTITION = "DECISIONS"
 
 
 @dataclass
@@ -140,12 +141,9 @@ class Plan(Generic[Report]):
     blind_spot: Callable[[ActionRequest], None] | None = None  # pages that the automation cannot see (fail closed)
 
 
-def decision_records(client: Any, table: str, since: str, until: str = "~") -> list[dict[str, Any]]:
-    """Decision records made in [since, until] ("~" sorts after every timestamp), oldest first."""
-    pages = client.get_paginator("query").paginate(
-        TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :p AND gsi1sk BETWEEN :lo AND :hi",
-        ExpressionAttributeValues=to_item({":p": DECISION_PARTITION, ":lo": since, ":hi": until}))
-    return [from_item(item) for page in pages for item in page["Items"]]
+def decision_records(client: Any, table: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+    """Decision records made in [since, until] (all of them by default), oldest first."""
+    return list(iter_listing(client, table, keys.DECISIONS, since=since, until=until))
 
 
 def decision_id(request: ActionRequest) -> str:
@@ -162,15 +160,15 @@ class Guardrails:
 
     # --- deciding ------------------------------------------------------------------------------
 
-    def decide(self, request: ActionRequest, requires: dict[str, tuple[str, str, str]] | None = None) -> Decision:
+    def decide(self, request: ActionRequest, requires: dict[str, tuple[Key, str]] | None = None) -> Decision:
         """One consistent read of everything the checks need (and of the ledger items the action
-        `requires`: name → (pk, sk, what it means when missing)), then the checks in order."""
+        `requires`: name → (key, what it means when missing)), then the checks in order."""
         now = self.clock.now()
         capability = self.policy.capabilities[request.capability]
         limits = self.policy.guardrails
         ident = decision_id(request)
-        state = self._read(request, ident, now, {name: (pk, sk) for name, (pk, sk, _) in (requires or {}).items()})
-        for name, (_, _, meaning) in (requires or {}).items():
+        state = self._read(request, ident, now, {name: key for name, (key, _) in (requires or {}).items()})
+        for name, (_, meaning) in (requires or {}).items():
             request.inputs[name] = state["required"][name]
             if state["required"][name] is None and request.missing_data is None:
                 request.missing_data = meaning
@@ -231,7 +229,7 @@ class Guardrails:
 
     def act(self, request: ActionRequest, plan: Plan[Report], intended: dict[str, Any], *,
             details: Callable[[str], dict[str, Any]] | None = None, dry_run: bool = False,
-            requires: dict[str, tuple[str, str, str]] | None = None) -> Report:
+            requires: dict[str, tuple[Key, str]] | None = None) -> Report:
         """Decide → record → intend → execute → follow through, the same for every capability.
         `intended` is what the act will do (recorded before it; a retry redoes the act from it),
         `details` what a dry run or a skip records, `dry_run` a human's request for one."""
@@ -263,26 +261,21 @@ class Guardrails:
 
     def earlier_record(self, request: ActionRequest) -> dict[str, Any] | None:
         """The decision record already made for this trigger, if any (one consistent read)."""
-        item = self.client.get_item(TableName=self.table, ConsistentRead=True,
-                                    Key=to_item({"pk": f"DECISION#{decision_id(request)}", "sk": "META"})).get("Item")
-        return from_item(item) if item else None
+        return read_item(self.client, self.table, keys.decision(decision_id(request)))
 
     def _read(self, request: ActionRequest, ident: str, now: datetime,
-              required: dict[str, tuple[str, str]]) -> dict[str, Any]:
-        budget = _budget_key(isoformat(now))
-        keys = {
-            "kill": ("CONTROL", "KILL_SWITCH"),
-            "pause": ("CONTROL", f"PAUSE#{request.capability}"),
-            "target": (_target_key(request.target)["pk"], "STATE"),
-            "budget": (budget["pk"], budget["sk"]),
-            "decision": (f"DECISION#{ident}", "META"),
-            "maintenance": ACTIVE_KEY,
+              required: dict[str, Key]) -> dict[str, Any]:
+        wanted = {
+            "kill": keys.KILL_SWITCH,
+            "pause": keys.pause(request.capability),
+            "target": keys.target(request.target),
+            "budget": keys.budget(isoformat(now)),
+            "decision": keys.decision(ident),
+            "maintenance": keys.MAINTENANCE,
             **{f"required:{name}": key for name, key in required.items()},
         }
-        response = self.client.batch_get_item(RequestItems={self.table: {
-            "Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in keys.values()], "ConsistentRead": True}})
-        found = {(i["pk"], i["sk"]): i for i in map(from_item, response["Responses"].get(self.table, []))}
-        state: dict[str, Any] = {name: found.get(key) for name, key in keys.items()}
+        found = {keys.key_of(i): i for i in read_items(self.client, self.table, list(wanted.values()))}
+        state: dict[str, Any] = {name: found.get(key) for name, key in wanted.items()}
         state["budget"] = int((state["budget"] or {}).get("count", 0))
         state["required"] = {name: state.pop(f"required:{name}") for name in required}
         return state
@@ -300,7 +293,7 @@ class Guardrails:
         record = decision.record(EXECUTING, details)
         limit = self.policy.guardrails.action_budget_per_hour
         forced = decision.check == Check.FORCED  # a human's --force passes the budget and the target's state
-        slot: dict[str, Any] = {"TableName": self.table, "Key": to_item(_budget_key(decision.decided_at)),
+        slot: dict[str, Any] = {"TableName": self.table, "Key": key_item(keys.budget(decision.decided_at)),
                                 "UpdateExpression": "ADD #count :one", "ExpressionAttributeNames": {"#count": "count"}}
         slot_values: dict[str, Any] = {":one": 1}
         if not forced:
@@ -310,7 +303,7 @@ class Guardrails:
         # Until the outcome check: by then an action still under way never completed (a human is paged).
         until = parse_timestamp(decision.decided_at) + timedelta(minutes=self.policy.guardrails.outcome_check_minutes)
         claim: dict[str, Any] = {
-            "TableName": self.table, "Key": to_item(_target_key(decision.request.target)),
+            "TableName": self.table, "Key": key_item(keys.target(decision.request.target)),
             "UpdateExpression": "SET acting = :id, acting_until = :until"}
         claim_values: dict[str, Any] = {":id": decision.id, ":until": isoformat(until)}
         if not forced:
@@ -322,9 +315,8 @@ class Guardrails:
         claim["ExpressionAttributeValues"] = to_item(claim_values)
         try:
             self.client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)", "Item": to_item(
-                    {"pk": f"DECISION#{decision.id}", "sk": "META", "gsi1pk": DECISION_PARTITION,
-                     "gsi1sk": decision.decided_at} | record)}},
+                {"Put": {"TableName": self.table, "ConditionExpression": keys.ABSENT, "Item": to_item(
+                    keys.decision(decision.id).item(record, listed_in=keys.DECISIONS, listed_at=decision.decided_at))}},
                 {"Update": slot},
                 {"Update": claim},
             ])
@@ -352,41 +344,39 @@ class Guardrails:
         budget's slot was taken by `intend`). A redelivered trigger cannot record twice."""
         record = decision.record(result, details)
         now = decision.decided_at
-        key = {"pk": f"DECISION#{decision.id}", "sk": "META"}
+        key = keys.decision(decision.id)
         operations: list[dict[str, Any]] = [{"Update": {
-            "TableName": self.table, "Key": to_item(key),
+            "TableName": self.table, "Key": key_item(key),
             "UpdateExpression": "SET #result = :result, details = :details, reason = :reason",
             "ConditionExpression": "#result = :executing", "ExpressionAttributeNames": {"#result": "result"},
             "ExpressionAttributeValues": to_item({":result": result, ":details": record["details"],
                                                   ":reason": record["reason"], ":executing": EXECUTING}),
         }} if intended else {"Put": {
             "TableName": self.table,
-            "Item": to_item(key | {"gsi1pk": DECISION_PARTITION, "gsi1sk": now} | record),
-            "ConditionExpression": "attribute_not_exists(pk)",
+            "Item": to_item(key.item(record, listed_in=keys.DECISIONS, listed_at=now)),
+            "ConditionExpression": keys.ABSENT,
         }}]
         if result == "executed":
             toggles = [*decision.recent_toggles, now] if decision.request.toggles else decision.recent_toggles
             # A Put: the target's new state, and its claim (`acting`) released.
-            operations.append({"Put": {"TableName": self.table, "Item": to_item(_target_key(decision.request.target) | {
+            operations.append({"Put": {"TableName": self.table, "Item": to_item(keys.target(decision.request.target).item({
                 "last_action": decision.request.action, "last_action_at": now, "toggles": toggles,
                 "decided_by": decision.request.decided_by,
-            })}})
+            }))}})
             for alarm in causes:
-                operations.append({"Put": {"TableName": self.table, "Item": to_item({
-                    "pk": f"CAUSED#{alarm}", "sk": "ACTION", "incident": decision.request.incident,
-                    "decision": decision.id, "since": now})}})
+                operations.append({"Put": {"TableName": self.table, "Item": to_item(keys.caused(alarm).item({
+                    "incident": decision.request.incident, "decision": decision.id, "since": now}))}})
             for alarm in ends:
-                operations.append({"Delete": {"TableName": self.table,
-                                              "Key": to_item({"pk": f"CAUSED#{alarm}", "sk": "ACTION"})}})
+                operations.append({"Delete": {"TableName": self.table, "Key": key_item(keys.caused(alarm))}})
         elif intended:
             # Nothing was changed for good (already in the wanted state, no rule to flip, rolled
             # forward meanwhile): the target's claim that `intend` took goes back, and so does the
             # budget's slot unless something was written.
-            operations.append({"Update": {"TableName": self.table, "Key": to_item(_target_key(decision.request.target)),
+            operations.append({"Update": {"TableName": self.table, "Key": key_item(keys.target(decision.request.target)),
                                           "UpdateExpression": "REMOVE acting, acting_until"}})
             if result in ("skipped", "failed"):
                 operations.append({"Update": {
-                    "TableName": self.table, "Key": to_item(_budget_key(now)),
+                    "TableName": self.table, "Key": key_item(keys.budget(now)),
                     "UpdateExpression": "ADD #count :less", "ExpressionAttributeNames": {"#count": "count"},
                     "ExpressionAttributeValues": to_item({":less": -1}),
                 }})
@@ -400,8 +390,8 @@ class Guardrails:
         not raised: raising would make Lambda's retry certainly repeat it."""
         try:
             self.client.update_item(
-                TableName=self.table, Key=to_item({"pk": f"DECISION#{decision_id_}", "sk": "META"}),
-                UpdateExpression="SET #step = if_not_exists(#step, :at)", ConditionExpression="attribute_exists(pk)",
+                TableName=self.table, Key=key_item(keys.decision(decision_id_)),
+                UpdateExpression="SET #step = if_not_exists(#step, :at)", ConditionExpression=keys.PRESENT,
                 ExpressionAttributeNames={"#step": f"done_{step}"},
                 ExpressionAttributeValues=to_item({":at": isoformat(self.clock.now())}))
         except ClientError:
@@ -410,33 +400,28 @@ class Guardrails:
 
     def record_outcome(self, decision_id_: str, outcome: str, details: dict[str, Any]) -> None:
         self.client.update_item(
-            TableName=self.table, Key=to_item({"pk": f"DECISION#{decision_id_}", "sk": "META"}),
-            UpdateExpression="SET outcome = :o", ConditionExpression="attribute_exists(pk)",
+            TableName=self.table, Key=key_item(keys.decision(decision_id_)),
+            UpdateExpression="SET outcome = :o", ConditionExpression=keys.PRESENT,
             ExpressionAttributeValues=to_item({":o": {"status": outcome, "checked_at": isoformat(self.clock.now()),
                                                       **details}}),
         )
 
     # --- operators -----------------------------------------------------------------------------
 
-    def set_control(self, name: str, *, until: datetime, by: str, reason: str) -> None:
-        self.client.put_item(TableName=self.table, Item=to_item({
-            "pk": "CONTROL", "sk": name, "until": isoformat(until), "by": by, "reason": reason,
-            "set_at": isoformat(self.clock.now())}))
+    def set_control(self, capability: str | None, *, until: datetime, by: str, reason: str) -> str:
+        """Pause `capability`'s automation (None: all of it, the kill switch) until a time; its name."""
+        key = keys.control(capability)
+        self.client.put_item(TableName=self.table, Item=to_item(key.item({
+            "until": isoformat(until), "by": by, "reason": reason, "set_at": isoformat(self.clock.now())})))
+        return key.sk
 
-    def clear_control(self, name: str) -> None:
-        self.client.delete_item(TableName=self.table, Key=to_item({"pk": "CONTROL", "sk": name}))
+    def clear_control(self, capability: str | None) -> str:
+        key = keys.control(capability)
+        self.client.delete_item(TableName=self.table, Key=key_item(key))
+        return key.sk
 
     def controls(self) -> list[dict[str, Any]]:
-        response = self.client.query(TableName=self.table, KeyConditionExpression="pk = :p",
-                                     ExpressionAttributeValues=to_item({":p": "CONTROL"}), ConsistentRead=True)
+        """The kill switch and pauses set (expired or not), each named by `control`."""
         now = isoformat(self.clock.now())
-        return [item | {"active": item["until"] > now} for item in map(from_item, response["Items"])]
-
-
-def _target_key(target: str) -> dict[str, str]:
-    return {"pk": f"TARGET#{target}", "sk": "STATE"}
-
-
-def _budget_key(at: str) -> dict[str, str]:
-    """The hour's action budget item: the hour of `at` (an ISO timestamp)."""
-    return {"pk": "BUDGET", "sk": at[:13]}
+        return [keys.public(item) | {"control": item[keys.SK], "active": item["until"] > now}
+                for item in read_partition(self.client, self.table, keys.CONTROL)]

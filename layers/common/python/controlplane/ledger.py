@@ -1,12 +1,9 @@
-"""The ledger: one DynamoDB table, the control plane's source of truth.
+"""The ledger: one DynamoDB table, the control plane's source of truth (keys: controlplane.keys).
 
-Items (pk / sk):
-  ALARM#<arn> / STATE              last transition seen per alarm (dedup + open incident)
-  COUNTER / INCIDENT#<year>        incident number sequence, one item per year (rolls over)
-  INCIDENT#<id> / META             the incident, with its timeline; listed through GSI1
-  OUTBOX / <time>#<transition>     what a transition must send (ops-bus event, page); the table's
-                                   stream hands each new one to the outbox relay, which sends it
-  (maintenance windows: see controlplane.maintenance)
+Its primitives (one item, many items, a partition, an index listing, write-once with its outbox), and
+the incidents and alarms: an alarm's record (dedup, its open incident), the year's incident counter,
+the incident with its timeline, and the OUTBOX item each transition commits with what it must send
+(ops-bus event, page), which the table's stream hands to the outbox relay.
 """
 
 from __future__ import annotations
@@ -20,19 +17,15 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate, IncidentNotFound
 from controlplane.events import INCIDENT_RESOLVED, INCIDENT_UPDATED, OPS_SOURCE
-from controlplane.maintenance import ACTIVE_KEY, Window, windows_of
+from controlplane.keys import Key
+from controlplane.maintenance import Window, windows_of
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-INCIDENT_INDEX = "gsi1"
-INCIDENT_PARTITION = "INCIDENTS"
-
-# The key schema, for the local runtime's table; the CDK Ledger construct declares the same one.
-TABLE_KEYS = {"partition": "pk", "sort": "sk", "index_partition": "gsi1pk", "index_sort": "gsi1sk"}
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,7 +56,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-OUTBOX_PARTITION = "OUTBOX"
 OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600  # TTL: the stream has long delivered them by then
 
 
@@ -72,30 +64,28 @@ EVENT_SENT = "event_sent_at"
 PAGE_SENT = "page_sent_at"
 
 
-def outbox_key(item: dict[str, Any]) -> dict[str, str]:
-    return {"pk": OUTBOX_PARTITION, "sk": str(item["sk"])}
+def key_item(key: Key) -> dict[str, Any]:
+    """A key as DynamoDB's Key parameter."""
+    return to_item(key.as_dict())
 
 
 def outbox_item(committed_at: str, outbox: dict[str, Any]) -> dict[str, Any]:
     expires = int(parse_timestamp(committed_at).timestamp()) + OUTBOX_RETENTION_SECONDS
-    return {"pk": OUTBOX_PARTITION, "sk": f"{committed_at}#{outbox['transition_id']}", "expires_at": expires} | outbox
+    return keys.outbox(committed_at, outbox["transition_id"]).item({"expires_at": expires} | outbox)
 
 
-def outbox_since(client: Any, table: str, since: str) -> Iterator[dict[str, Any]]:
+def outbox_since(client: Any, table: str, since: str) -> list[dict[str, Any]]:
     """OUTBOX items committed since `since` (kept 7 days), oldest first, with their sent marks."""
-    pages = client.get_paginator("query").paginate(
-        TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :p AND sk >= :since",
-        ExpressionAttributeValues=to_item({":p": OUTBOX_PARTITION, ":since": since}))
-    for page in pages:
-        yield from map(from_item, page["Items"])
+    return read_partition(client, table, keys.OUTBOX, since=since)
 
 
-def write_once(client: Any, table: str, record: dict[str, Any], outbox: dict[str, Any], committed_at: str) -> bool:
-    """Put `record` unless it exists, together with the OUTBOX item announcing it, in one
+def write_once(client: Any, table: str, key: Key, record: dict[str, Any], outbox: dict[str, Any],
+               committed_at: str) -> bool:
+    """Put `record` at `key` unless it exists, together with the OUTBOX item announcing it, in one
     transaction: a redelivered job records and announces once. False if it was there already."""
     try:
         client.transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": to_item(record), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": table, "Item": to_item(key.item(record)), "ConditionExpression": keys.ABSENT}},
             {"Put": {"TableName": table, "Item": to_item(outbox_item(committed_at, outbox))}},
         ])
     except client.exceptions.TransactionCanceledException:
@@ -103,18 +93,22 @@ def write_once(client: Any, table: str, record: dict[str, Any], outbox: dict[str
     return True
 
 
-def read_item(client: Any, table: str, pk: str, sk: str) -> dict[str, Any] | None:
+def write_item(client: Any, table: str, key: Key, fields: dict[str, Any]) -> None:
+    """Put `fields` at `key`, replacing what was there."""
+    client.put_item(TableName=table, Item=to_item(key.item(fields)))
+
+
+def read_item(client: Any, table: str, key: Key) -> dict[str, Any] | None:
     """One item, consistently read, or None."""
-    item = client.get_item(TableName=table, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True).get("Item")
+    item = client.get_item(TableName=table, Key=key_item(key), ConsistentRead=True).get("Item")
     return from_item(item) if item else None
 
 
-def read_items(client: Any, table: str, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def read_items(client: Any, table: str, wanted: list[Key]) -> list[dict[str, Any]]:
     """Many items, consistently read: BatchGetItem in hundreds, unprocessed keys asked again."""
     found: list[dict[str, Any]] = []
-    for start in range(0, len(keys), 100):
-        chunk = [to_item({"pk": pk, "sk": sk}) for pk, sk in keys[start:start + 100]]
-        request: dict[str, Any] = {table: {"Keys": chunk, "ConsistentRead": True}}
+    for start in range(0, len(wanted), 100):
+        request: dict[str, Any] = {table: {"Keys": list(map(key_item, wanted[start:start + 100])), "ConsistentRead": True}}
         while request:
             response = client.batch_get_item(RequestItems=request)
             found += map(from_item, response["Responses"].get(table, []))
@@ -122,21 +116,43 @@ def read_items(client: Any, table: str, keys: list[tuple[str, str]]) -> list[dic
     return found
 
 
+def read_partition(client: Any, table: str, partition: str, *, prefix: str | None = None, since: str | None = None,
+                   newest_first: bool = False) -> list[dict[str, Any]]:
+    """Every item of a partition (those whose sort key starts with `prefix`, or sorts at or after
+    `since`), consistently read, in sort-key order."""
+    condition, values = f"{keys.PK} = :p", {":p": partition}
+    if prefix is not None:
+        condition, values = condition + f" AND begins_with({keys.SK}, :prefix)", values | {":prefix": prefix}
+    if since is not None:
+        condition, values = condition + f" AND {keys.SK} >= :since", values | {":since": since}
+    pages = client.get_paginator("query").paginate(
+        TableName=table, ConsistentRead=True, KeyConditionExpression=condition,
+        ExpressionAttributeValues=to_item(values), ScanIndexForward=not newest_first)
+    return [from_item(item) for page in pages for item in page["Items"]]
+
+
+def iter_listing(client: Any, table: str, listing: str, *, since: str | None = None, until: str | None = None,
+                 newest_first: bool = False, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The items listed in one index partition (keys.INCIDENTS, DECISIONS, WINDOWS) in time order,
+    all or those listed in [since, until]; at most `limit` of them."""
+    condition, values = f"{keys.INDEX_PK} = :p", {":p": listing}
+    bounds = {":since": since, ":until": until}
+    if since is not None and until is not None:
+        condition += f" AND {keys.INDEX_SK} BETWEEN :since AND :until"
+    elif since is not None or until is not None:
+        condition += f" AND {keys.INDEX_SK} {'>=' if since is not None else '<='} {':since' if since is not None else ':until'}"
+    values |= {name: bound for name, bound in bounds.items() if bound is not None}
+    query: dict[str, Any] = {"TableName": table, "IndexName": keys.INDEX, "KeyConditionExpression": condition,
+                             "ExpressionAttributeValues": to_item(values), "ScanIndexForward": not newest_first}
+    if limit is not None:
+        query["PaginationConfig"] = {"MaxItems": limit}
+    for page in client.get_paginator("query").paginate(**query):
+        yield from map(from_item, page["Items"])
+
+
 def read_windows(client: Any, table: str) -> list[Window]:
     """The maintenance windows recorded as open (one consistent GetItem); callers check expiry."""
-    return windows_of(read_item(client, table, *ACTIVE_KEY))
-
-
-def alarm_key(alarm_arn: str) -> dict[str, Any]:
-    return to_item({"pk": f"ALARM#{alarm_arn}", "sk": "STATE"})
-
-
-def incident_key(incident_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"})
-
-
-def counter_key(year: int) -> dict[str, Any]:
-    return to_item({"pk": "COUNTER", "sk": f"INCIDENT#{year}"})
+    return windows_of(read_item(client, table, keys.MAINTENANCE))
 
 
 @dataclass
@@ -202,26 +218,21 @@ class IncidentLedger:
         """The alarm's record, the year's last incident number, which of our own actions (if any)
         is setting this alarm off, and the open maintenance windows: in one consistent read."""
         # By ARN: another account's alarm of the same name was not set off by our action.
-        caused_key = to_item({"pk": f"CAUSED#{alarm_arn}", "sk": "ACTION"})
-        windows_key = to_item(dict(zip(("pk", "sk"), ACTIVE_KEY, strict=True)))
+        wanted = {keys.alarm(alarm_arn): "record", keys.counter(year): "counter", keys.caused(alarm_arn): "caused",
+                  keys.MAINTENANCE: "windows"}
         response = self.client.batch_get_item(
-            RequestItems={
-                self.table_name: {
-                    "Keys": [alarm_key(alarm_arn), counter_key(year), caused_key, windows_key],
-                    "ConsistentRead": True,
-                }
-            }
-        )
+            RequestItems={self.table_name: {"Keys": list(map(key_item, wanted)), "ConsistentRead": True}})
         if response.get("UnprocessedKeys"):
             raise ConcurrentUpdate("ledger read throttled; retry")
         read = AlarmRead(AlarmRecord(alarm_arn=alarm_arn), 0, None, [])
         for raw in response["Responses"].get(self.table_name, []):
             item = from_item(raw)
-            if item["pk"] == "COUNTER":
+            found = wanted[keys.key_of(item)]
+            if found == "counter":
                 read.sequence = int(item["seq"])
-            elif item["pk"].startswith("CAUSED#"):
+            elif found == "caused":
                 read.caused = item
-            elif (item["pk"], item["sk"]) == ACTIVE_KEY:
+            elif found == "windows":
                 read.windows = windows_of(item)
             else:
                 fields: dict[str, Any] = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
@@ -230,15 +241,14 @@ class IncidentLedger:
 
     def apply(self, transition: Transition) -> None:
         """Commit a transition atomically, or raise ConcurrentUpdate if anything moved since the read."""
-        alarm_item = {"pk": f"ALARM#{transition.alarm.alarm_arn}", "sk": "STATE"} | {
-            k: v for k, v in asdict(transition.alarm).items() if k != "alarm_arn"
-        }
+        alarm_item = keys.alarm(transition.alarm.alarm_arn).item(
+            {k: v for k, v in asdict(transition.alarm).items() if k != "alarm_arn"})
         operations: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self.table_name,
                     "Item": to_item(alarm_item),
-                    "ConditionExpression": "attribute_not_exists(pk) OR version = :v",
+                    "ConditionExpression": f"{keys.ABSENT} OR version = :v",
                     "ExpressionAttributeValues": to_item({":v": transition.expected_version}),
                 }
             }
@@ -249,7 +259,7 @@ class IncidentLedger:
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": to_item({"pk": "COUNTER", "sk": f"INCIDENT#{year}", "seq": sequence}),
+                        "Item": to_item(keys.counter(year).item({"seq": sequence})),
                         "ConditionExpression": "attribute_not_exists(seq) OR seq = :previous",
                         "ExpressionAttributeValues": to_item({":previous": sequence - 1}),
                     }
@@ -261,11 +271,9 @@ class IncidentLedger:
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": to_item(
-                            {"pk": f"INCIDENT#{incident['id']}", "sk": "META", "gsi1pk": INCIDENT_PARTITION,
-                             "gsi1sk": incident["opened_at"]} | incident
-                        ),
-                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "Item": to_item(keys.incident(incident["id"]).item(
+                            incident, listed_in=keys.INCIDENTS, listed_at=incident["opened_at"])),
+                        "ConditionExpression": keys.ABSENT,
                     }
                 }
             )
@@ -290,7 +298,7 @@ class IncidentLedger:
         if change.add_occurrence:
             expression += " ADD occurrences :one"
             values[":one"] = 1
-        condition = "attribute_exists(pk)"
+        condition = keys.PRESENT
         if change.require_status_not:
             forbidden = [f":forbidden{i}" for i in range(len(change.require_status_not))]
             condition += f" AND NOT #status IN ({', '.join(forbidden)})"
@@ -298,7 +306,7 @@ class IncidentLedger:
             values |= dict(zip(forbidden, change.require_status_not, strict=True))
         update = {
             "TableName": self.table_name,
-            "Key": incident_key(change.incident_id),
+            "Key": key_item(keys.incident(change.incident_id)),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": to_item(values),
@@ -308,27 +316,16 @@ class IncidentLedger:
     # --- operators -----------------------------------------------------------------------------
 
     def get_incident(self, incident_id: str) -> dict[str, Any]:
-        response = self.client.get_item(TableName=self.table_name, Key=incident_key(incident_id), ConsistentRead=True)
-        if "Item" not in response:
+        incident = read_item(self.client, self.table_name, keys.incident(incident_id))
+        if incident is None:
             raise IncidentNotFound(incident_id)
-        return _public(from_item(response["Item"]))
+        return keys.public(incident)
 
     def iter_incidents(self, newest_first: bool = True, opened_since: str | None = None) -> Iterator[dict[str, Any]]:
         """Incidents in opening order (the index's sort key), all or those opened since a time."""
-        paginator = self.client.get_paginator("query")
-        condition, values = "gsi1pk = :p", {":p": INCIDENT_PARTITION}
-        if opened_since is not None:
-            condition, values = condition + " AND gsi1sk >= :since", values | {":since": opened_since}
-        pages = paginator.paginate(
-            TableName=self.table_name,
-            IndexName=INCIDENT_INDEX,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=to_item(values),
-            ScanIndexForward=not newest_first,
-        )
-        for page in pages:
-            for item in page["Items"]:
-                yield _public(from_item(item))
+        for item in iter_listing(self.client, self.table_name, keys.INCIDENTS, since=opened_since,
+                                 newest_first=newest_first):
+            yield keys.public(item)
 
     def annotate(self, incident_id: str, *, entry: dict[str, Any], set_fields: dict[str, Any],
                  ops_bus: str) -> dict[str, Any]:
@@ -483,5 +480,3 @@ def _announcement(incident: dict[str, Any], detail_type: str, at: str, ops_bus: 
     return outbox
 
 
-def _public(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}

@@ -5,11 +5,11 @@ Inside its scope, while it lasts: P1–P3 notifications of incidents it sees ope
 recorded, P0 always pages, and automated remediations are skipped by the guardrails. Windows
 expire by their `ends_at` on every read, so a lost end-of-window schedule cannot leave one open.
 
-Ledger items (pk / sk):
-  MAINTENANCE / ACTIVE                 one attribute `window:<id>` per open window (read in the same
-                                       batch as everything else triage and the guardrails read)
-  WINDOW#<id> / META                   the window's record: opened, extended, closed (GSI1 WINDOWS)
-  SUPPRESSED#<window> / <at>#<alarm>#<kind>   a notification the window held back
+Ledger items (controlplane.keys):
+  keys.MAINTENANCE          one attribute `window:<id>` per open window (read in the same batch as
+                            everything else triage and the guardrails read)
+  keys.window(id)           the window's record: opened, extended, closed (listed in keys.WINDOWS)
+  keys.suppressed(…)        a notification the window held back
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from controlplane import keys
 from controlplane.clock import isoformat
 
-ACTIVE_KEY = ("MAINTENANCE", "ACTIVE")
 WINDOW_ATTRIBUTE = "window:"
-WINDOW_PARTITION = "WINDOWS"
 PAGES_THROUGH = ("P0",)  # severities a window never holds back
 
 
@@ -83,6 +82,6 @@ def suppressed_item(window: Window, at: str, alarm: tuple[str, str, str | None],
     """`alarm` is (ARN, name, component): enough for the end-of-window re-check to find it again."""
     arn, name, component = alarm
     kind = notification["attributes"]["kind"]
-    return {"pk": f"SUPPRESSED#{window.id}", "sk": f"{at}#{name}#{kind}", "window": window.id, "alarm": name,
-            "alarm_arn": arn, "component": component, "incident": incident, "severity": notification["severity"],
-            "subject": notification["subject"], "suppressed_at": at}
+    return keys.suppressed(window.id, at, name, kind).item({
+        "window": window.id, "alarm": name, "alarm_arn": arn, "component": component, "incident": incident,
+        "severity": notification["severity"], "subject": notification["subject"], "suppressed_at": at})
