@@ -67,7 +67,7 @@ synth: setup
 
 lint: synth
 	$(BIN)/ruff check .
-	$(BIN)/mypy layers/common/python/controlplane cli/opsctl stacks app.py
+	$(BIN)/mypy layers/common/python/controlplane cli/opsctl stacks app.py tests
 	for function in functions/*/; do $(BIN)/mypy $$function || exit 1; done
 	$(BIN)/cfn-lint cdk.out/*.template.json
 

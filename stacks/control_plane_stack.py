@@ -15,10 +15,12 @@ from constructs import Construct
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import BACKUP_CHECK, RELAYED_DETAIL_TYPES
 from controlplane.policy import Policy
+from controlplane.registry import CAPABILITIES
 from stacks.bytecode import REPO_ROOT
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
+from stacks.constructs.capability import add_rules, rule_target
 from stacks.constructs.dashboard import ControlPlaneDashboard
 from stacks.constructs.drill import FireDrill
 from stacks.constructs.escalation import Escalation
@@ -33,22 +35,6 @@ from stacks.constructs.reporting import Reporting
 from stacks.constructs.rollback import Rollback
 from stacks.constructs.triage import AlarmTriage
 from stacks.constructs.waf import WafRateLimiting
-
-# What each function does to the ledger's items, no more (tests/infra/test_iam.py proves both ways
-# that this matches the calls the functions make). Only the remediations and the relay publish pages
-# themselves; the others page through the outbox.
-LEDGER_ITEM_ACTIONS = {
-    "triage": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem", "Query"),
-    "waf_toggle": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem", "DeleteItem"),
-    "rollback": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"),
-    "calendar": ("GetItem", "PutItem", "UpdateItem", "Query"),
-    "escalation": ("GetItem", "PutItem", "UpdateItem"),
-    "reporting": ("GetItem", "PutItem"),
-    "backup_verify": ("BatchGetItem", "PutItem", "UpdateItem"),
-    "outbox_relay": ("GetItem", "UpdateItem"),  # the sent marks on OUTBOX items
-    "drill": ("GetItem", "PutItem", "UpdateItem", "Query"),  # its run, the outbox's marks, a held-back page
-}
-PUBLISHES_PAGES = ("waf_toggle", "rollback")
 
 
 def write_policy(config: ControlPlaneConfig, build_dir: Path) -> tuple[Path, dict[str, Any]]:
@@ -96,7 +82,6 @@ class ControlPlaneStack(Stack):
             max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
             accounts=accounts,
         )
-        ledger.grant_items(triage.handler.function, LEDGER_ITEM_ACTIONS["triage"])
         relay = OutboxRelay(
             self, "OutboxRelay",
             prefix=prefix,
@@ -106,50 +91,51 @@ class ControlPlaneStack(Stack):
                          **topics.environment()},
             max_record_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         )
-        topics.grant_publish(relay.handler.function)
-        ledger.grant_items(relay.handler.function, LEDGER_ITEM_ACTIONS["outbox_relay"])
         ops_bus.grant_put(relay.handler.role, RELAYED_DETAIL_TYPES)
-        # Dead-letter alarms page directly: if triage itself is broken, they must not depend on it.
-        for dead_letters in (triage.dead_letters, topics.dead_letters, relay.dead_letters):
-            dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
 
         app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
 
         follow_ups = FollowUpSchedules(self, "FollowUps", prefix=prefix)
         remediation: dict[str, Any] = {
-            "shared": shared, "ops_bus": ops_bus.bus, "follow_ups": follow_ups,
+            "shared": shared, "follow_ups": follow_ups,
             "environment": {"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
                             **topics.environment()},
             "retry_attempts": config.triage["intake_retry_attempts"],
             "max_event_age": Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         }
-        waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=Policy(policy).waf, stack_name=construct_id, **remediation)
-        rollback = Rollback(self, "Rollback", prefix=prefix, rollback=Policy(policy).rollback, **remediation)
+        typed = Policy(policy)
+        waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=typed.waf, **remediation)
+        rollback = Rollback(self, "Rollback", prefix=prefix, rollback=typed.rollback, **remediation)
         calendar = MaintenanceCalendar(
-            self, "Calendar", prefix=prefix, policy=policy, recheck=triage.handler.function,
-            recheck_dead_letters=triage.dead_letters,
+            self, "Calendar", prefix=prefix, policy=policy,
             alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.alarms}, **remediation)
         escalation = Escalation(self, "Escalation", prefix=prefix, **remediation)
         reporting = Reporting(self, "Reporting", prefix=prefix, policy=policy, schedule_group=calendar.group,
                               web_acl_arn=waf.web_acl_arn, **remediation)
-        ledger.grant_index_reads(reporting.handler.function)
         backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy, schedule_group=calendar.group,
-                                     access_logs=reporting.access_logs, triage=triage.handler.function,
-                                     triage_dead_letters=triage.dead_letters, **remediation)
+                                     access_logs=reporting.access_logs, **remediation)
         drill = FireDrill(self, "Drill", prefix=prefix, shared=shared, follow_ups=follow_ups, policy=policy,
                           environment=remediation["environment"], schedule_group=calendar.group,
                           page_topic=topics.topics["P1"], key=topics.key, max_event_age=remediation["max_event_age"])
         ops_bus.grant_put(backups.handler.role, (BACKUP_CHECK,))  # findings go to triage through the ops bus
         ops_bus.lock(config.deployers)
-        for name, capability in (("waf_toggle", waf), ("rollback", rollback), ("calendar", calendar),
-                                 ("escalation", escalation), ("reporting", reporting), ("backup_verify", backups),
-                                 ("drill", drill)):
-            ledger.grant_items(capability.handler.function, LEDGER_ITEM_ACTIONS[name])
-            if name in PUBLISHES_PAGES:
-                topics.grant_publish(capability.handler.function)
-            capability.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
-        ledger.grant_index_reads(calendar.handler.function)
-        follow_ups.dead_letters.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
+        # Each function as the registry declares it: its rules, its grants on the ledger (derived from
+        # the repository operations it uses), its right to page by itself.
+        built: dict[str, Any] = {"triage": triage, "outbox_relay": relay, "waf_toggle": waf, "rollback": rollback,
+                                 "calendar": calendar, "escalation": escalation, "reporting": reporting,
+                                 "backup_verify": backups, "drill": drill}
+        for capability in CAPABILITIES:
+            part = built[capability.function]
+            function = part.handler.function
+            add_rules(part, capability, rule_target(function, part.dead_letters, remediation["max_event_age"]),
+                      ops_bus=ops_bus.bus, policy=typed, stack_name=construct_id)
+            ledger.grant(function, capability)
+            if capability.pages:
+                topics.grant_publish(function)
+        # Dead-letter alarms page directly: if triage itself is broken, they must not depend on it.
+        dead_letters = [*(built[c.function].dead_letters for c in CAPABILITIES), topics.dead_letters, follow_ups.dead_letters]
+        for queue in dead_letters:
+            queue.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
         # The end-of-window re-check looks at every alarm in ALARM (ours and others', like triage).
         triage.handler.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["cloudwatch:DescribeAlarms"],
@@ -163,13 +149,8 @@ class ControlPlaneStack(Stack):
         ControlPlaneDashboard(
             self, "Dashboard",
             prefix=prefix,
-            functions=[triage.handler.function, relay.handler.function, waf.handler.function,
-                       rollback.handler.function, calendar.handler.function, escalation.handler.function,
-                       reporting.handler.function, backups.handler.function, drill.handler.function],
-            dead_letter_queues=[triage.dead_letters.queue, topics.dead_letters.queue, relay.dead_letters.queue,
-                                waf.dead_letters.queue, rollback.dead_letters.queue, calendar.dead_letters.queue,
-                                escalation.dead_letters.queue, reporting.dead_letters.queue, backups.dead_letters.queue,
-                                drill.dead_letters.queue, follow_ups.dead_letters.queue],
+            functions=[built[c.function].handler.function for c in CAPABILITIES],
+            dead_letter_queues=[queue.queue for queue in dead_letters],
             alarms=list(app_alarms.alarms.values()),
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms

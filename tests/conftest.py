@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from controlplane.clock import FixedClock
 from controlplane.config import ControlPlaneConfig, load_config
+from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger, from_item
-from controlplane.remediation import record_human_request
 from controlplane.runtime import Dependencies
 from iam_audit import CallRecorder
 from opsctl import lambda_host
@@ -100,7 +100,7 @@ class Harness:
         self.world = world
         self.clock = FixedClock(datetime(2026, 11, 26, tzinfo=timezone.utc))
         self.deps = Dependencies(settings=world.settings, clock=self.clock, session=world.session)
-        self.ledger = IncidentLedger(world.settings.ledger_table, world.client("dynamodb"))
+        self.ledger = IncidentLedger(world.client("dynamodb"), world.settings.ledger_table)
 
     def triage(self, event: Any, at: datetime | None = None, *, relay: bool = True) -> list[dict[str, Any]]:
         """Triage, then (as the ledger stream would) the outbox relay."""
@@ -124,8 +124,8 @@ class Harness:
     def human(self, task: dict[str, Any]) -> dict[str, Any]:
         """A `manual` task as opsctl sends it: with the human request it records first."""
         action = task.get("action") or "rollback"
-        request = record_human_request(self.world.client("dynamodb"), self.world.settings.ledger_table,
-                                       by=task["by"], actions=(action,), target="-", reason=None, at=self.clock.now())
+        guardrails = self.world.dependencies("opsctl", self.clock).repository(Guardrails)
+        request = guardrails.record_request(by=task["by"], actions=(action,), target="-", reason=None, at=self.clock.now())
         return task | {"request": request}
 
     def as_triage_announced(self, event: Any) -> None:

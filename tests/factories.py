@@ -8,6 +8,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from alarm_parsing import AlarmTransition, parse_delivery
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -166,3 +168,10 @@ def sns_alarm(
             "MessageAttributes": {},
         },
     }]}
+
+
+def transition_of(event: Any) -> AlarmTransition:
+    """The one alarm transition a delivery holds (it must hold one)."""
+    result = parse_delivery(event)
+    assert len(result) == 1 and isinstance(result[0], AlarmTransition), result
+    return result[0]

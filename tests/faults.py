@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import function_name
-from controlplane.guardrails import EXECUTING, decision_records
+from controlplane.guardrails import EXECUTING, Guardrails
 from controlplane.ledger import IncidentLedger
 from controlplane.notify import PAGE_ID
 from opsctl import lambda_host
@@ -232,7 +232,7 @@ def outcome(replay: FaultyReplay) -> Outcome:
     """Read at the end of the run, inside the emulator."""
     world = replay.world
     assert world is not None
-    incidents = list(IncidentLedger(world.settings.ledger_table, world.client("dynamodb")).iter_incidents())
+    incidents = list(IncidentLedger(world.client("dynamodb"), world.settings.ledger_table).iter_incidents())
     named = {i["id"]: f"{i['alarm_name']}@{i['opened_at']}" for i in incidents}
 
     def name(text: str) -> str:
@@ -248,7 +248,7 @@ def outcome(replay: FaultyReplay) -> Outcome:
             page = f"{severity} {name(envelope.get('Subject') or '')}"
             pages[page] += 1
             context[page] = name(envelope.get("Message") or "")
-    decisions = decision_records(world.client("dynamodb"), world.settings.ledger_table)
+    decisions = world.dependencies("opsctl", replay.clock).repository(Guardrails).decisions()
     actions = Counter(name(f"{d['action']} {d['target']} {d['result']} for {d.get('incident')}: {d['reason']}"
                            + (f" (outcome {d['outcome']['status']})" if "outcome" in d else "")) for d in decisions)
     unfinished = [name(f"{d['action']} {d['target']} for {d.get('incident')}") for d in decisions

@@ -52,7 +52,7 @@ class OperatorContext:
 
     @property
     def ledger(self) -> IncidentLedger:
-        return IncidentLedger(self.deps.settings.ledger_table, self.deps.client("dynamodb"))
+        return self.deps.repository(IncidentLedger)
 
     def deps_for(self, function: str) -> Dependencies:
         """The dependencies `function` has when deployed (its own ARN for the checks it schedules)."""

@@ -11,10 +11,8 @@ from typing import Any
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import calendar_group, checks_group, function_name, ops_bus_name, stack_name
 from controlplane.policy import Policy
-from opsctl.lambda_host import FUNCTIONS_DIR
-from opsctl.routes import DRILL_TASK, intake_routes, ops_bus_routes
+from controlplane.registry import DEFAULT_BUS, OPS_BUS, functions, routes
 
-DEFAULT_BUS = "default"
 # AWS's scheduled time, substituted by EventBridge Scheduler at each firing.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 # The WAF's traffic baseline is recomputed at five past every hour (UTC: it has no local meaning).
@@ -55,20 +53,16 @@ def standing_schedules(config: ControlPlaneConfig) -> tuple[StandingSchedule, ..
         StandingSchedule(f"{prefix}-traffic-baseline", checks_group(prefix), TRAFFIC_BASELINE_SCHEDULE, "waf_toggle",
                          {"task": "compute-baseline"}),
         StandingSchedule(f"{prefix}-fire-drill", calendar, config.drill["schedule"], "drill",
-                         {"task": DRILL_TASK, "at": SCHEDULED_TIME}),
+                         {"task": "drill", "at": SCHEDULED_TIME}),
     ]
     return tuple(schedules)
 
 
 def deployed_rules(config: ControlPlaneConfig, policy: Policy) -> tuple[DeployedRule, ...]:
-    ops_bus = ops_bus_name(config.prefix)
-    return (*(DeployedRule(DEFAULT_BUS, route.pattern, route.function) for route in intake_routes(stack_name(config.prefix))),
-            *(DeployedRule(ops_bus, route.pattern, route.function) for route in ops_bus_routes(policy)))
-
-
-def functions() -> tuple[str, ...]:
-    """Every function the stacks deploy: one per folder under functions/."""
-    return tuple(sorted(path.name for path in FUNCTIONS_DIR.iterdir() if (path / "handler.py").exists()))
+    """Every rule of the registry, on the bus it deploys to (the default bus, or this deployment's ops bus)."""
+    buses = {DEFAULT_BUS: DEFAULT_BUS, OPS_BUS: ops_bus_name(config.prefix)}
+    return tuple(DeployedRule(buses[bus], pattern, function)
+                 for bus in (DEFAULT_BUS, OPS_BUS) for function, pattern in routes(bus, policy, stack_name(config.prefix)))
 
 
 def dead_letter_queues(prefix: str) -> tuple[str, ...]:

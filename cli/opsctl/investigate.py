@@ -33,11 +33,12 @@ def investigation(cloudwatch: Any, ledger: IncidentLedger, deployments: Any, tar
     }
 
 
-def alarm_history(cloudwatch: Any, ledger: IncidentLedger, alarm: str, since: datetime, now: datetime, *,
+def alarm_history(cloudwatch: Any, ledger: IncidentLedger | None, alarm: str, since: datetime, now: datetime, *,
                   emulated: bool) -> list[dict[str, str]]:
     """The alarm's state changes since `since`, newest first: CloudWatch's own history; in the replay
     state (the emulator keeps none) the ledger's incidents on it, opened and resolved."""
     if emulated:
+        assert ledger is not None, "the replay state's alarm history is the ledger's"
         changes = []
         for incident in ledger.iter_incidents(opened_since=isoformat(since)):
             if incident["alarm_name"] != alarm:

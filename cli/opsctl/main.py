@@ -13,16 +13,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from controlplane import keys
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import CAPABILITIES, load_config
 from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import Guardrails
-from controlplane.keys import Key
-from controlplane.ledger import iter_listing
 from controlplane.policy import Policy
-from controlplane.remediation import Remediation, record_human_request
+from controlplane.records import Baselines
 from controlplane.settings import SEVERITIES
 from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
@@ -296,8 +293,7 @@ def run_incident(args: argparse.Namespace) -> int:
                      if i["status"] in wanted and (not args.severity or i["severity"] in args.severity)][: args.limit]
             emit(args, found, formatting.incident_table(found, now, resolved_too=bool(args.all or args.status)))
         elif args.action == "show":
-            story = incident_story(context.deps.client("dynamodb"), context.deps.settings.ledger_table,
-                                   ledger.get_incident(args.incident_id))
+            story = incident_story(context.deps, ledger.get_incident(args.incident_id))
             emit(args, story, formatting.incident_detail(story))
         elif args.action in ("note", "assign"):
             at = isoformat(context.deps.clock.now())
@@ -338,8 +334,7 @@ def run_incident(args: argparse.Namespace) -> int:
                 text = f"{incident['id']} is {incident['status']} at {incident['severity']}: nothing to re-grade"
             emit(args, incident, text)
         elif args.action == "analyze":
-            story = incident_story(context.deps.client("dynamodb"), context.deps.settings.ledger_table,
-                                   ledger.get_incident(args.incident_id))
+            story = incident_story(context.deps, ledger.get_incident(args.incident_id))
             now = context.deps.clock.now()
             metric = metric_around(context.deps.client("cloudwatch"), context.config, story, now)
             draft = function_module("reporting", "reports").render_postmortem(story, metric, context.deps.policy)
@@ -408,8 +403,8 @@ def human_request(args: argparse.Namespace, context: OperatorContext, actions: t
     """The ledger record of this human's request, and what the manual task carries of it."""
     if args.force and not args.reason:
         raise ConfigError("--force needs --reason: it is recorded with the decision")
-    request = record_human_request(context.deps.client("dynamodb"), context.deps.settings.ledger_table, by=args.by,
-                                   actions=actions, target=target, reason=args.reason, at=context.deps.clock.now())
+    request = _guardrails(context).record_request(by=args.by, actions=actions, target=target, reason=args.reason,
+                                                  at=context.deps.clock.now())
     return {"request": request, **({"force_reason": args.reason} if args.force else {})}
 
 
@@ -491,10 +486,10 @@ def run_waf(args: argparse.Namespace) -> int:
     with operator_context(args, save=args.action != "status") as context:
         service = _service(context, "waf_toggle", "waf_service", "WafService")
         if args.action == "status":
-            state = _item(context, keys.target(service.target)) or {}
+            state = service.guardrails.target_state(service.target)
             status = {"target": service.target, "rule_action": service.rule.current_action(),
                       "ledger_last_action": state.get("last_action"), "since": state.get("last_action_at"),
-                      "baseline": _item(context, keys.baseline(service.waf.traffic_alarm)),
+                      "baseline": context.deps.repository(Baselines).read(service.waf.traffic_alarm),
                       "controls": _guardrails(context).controls()}
             emit(args, status, "\n".join(f"{k:>18}: {v}" for k, v in status.items()))
             return 0
@@ -509,11 +504,7 @@ def run_waf(args: argparse.Namespace) -> int:
 
 
 def _guardrails(context: OperatorContext) -> Guardrails:
-    return Remediation(context.deps).guardrails
-
-
-def _item(context: OperatorContext, key: Key) -> dict[str, Any] | None:
-    return Remediation(context.deps).item(key)
+    return context.deps.repository(Guardrails)
 
 
 def run_automation(args: argparse.Namespace) -> int:
@@ -591,8 +582,8 @@ def run_maintenance(args: argparse.Namespace) -> int:
         service = _service(context, "calendar", "calendar_service", "CalendarService")
         if args.action == "status":
             windows = service.windows
-            active = [w.as_dict() | {"held_back": len(windows.suppressed(w.id))} for w in windows.active()]
-            recent = windows.history(limit=10)
+            active = [w.as_dict() | {"held_back": len(windows.ledger.held_back(w.id))} for w in windows.active()]
+            recent = windows.ledger.history(limit=10)
             text = "\n".join([f"OPEN {w['id']} until {w['ends_at']} ({w['schedule'] or 'ad hoc'}, by {w['opened_by']}): "
                               f"{w['message']} - {w['held_back']} pages held back" for w in active] or ["no window is open"])
             text += "\n\nrecent:\n" + "\n".join(f"  {r['id']:<40} {r['status']:<6} {r['starts_at'][:16]} → {r['ends_at'][:16]}"
@@ -681,12 +672,11 @@ def run_calendar(args: argparse.Namespace) -> int:
 
 def run_decisions(args: argparse.Namespace) -> int:
     with operator_context(args) as context:
-        client, table = context.deps.client("dynamodb"), context.deps.settings.ledger_table
         if args.action == "list":
-            found = list(iter_listing(client, table, keys.DECISIONS, newest_first=True, limit=args.limit))
+            found = _guardrails(context).decisions(newest_first=True, limit=args.limit)
             emit(args, found, formatting.decision_table(found))
         else:
-            decision = _item(context, keys.decision(args.decision_id))
+            decision = _guardrails(context).decision(args.decision_id)
             if decision is None:
                 raise NotFound("decision", args.decision_id)
             emit(args, decision, formatting.decision_detail(decision))

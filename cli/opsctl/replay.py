@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from moto import mock_aws
 from moto.events.models import EventPattern
 
+from controlplane import registry
 from controlplane.clock import FixedClock, parse_timestamp
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import DEPLOY_SOURCE, stack_name
@@ -21,7 +22,6 @@ from controlplane.ledger import IncidentLedger
 from controlplane.policy import Policy
 from opsctl import lambda_host
 from opsctl.context import write_state
-from opsctl.routes import ALARM_ACTION_FUNCTION, SNS_INTAKE_FUNCTION, intake_routes, scheduled_task_function
 from opsctl.world import (
     LocalWorld,
     alarm_state_change_event,
@@ -73,8 +73,8 @@ class Replay:
         self.report = ReplayReport()
         self.clock = FixedClock(datetime(1970, 1, 1, tzinfo=timezone.utc))
         self.world: LocalWorld | None = None
-        self.intake_patterns = [(route.function, EventPattern.load(json.dumps(route.pattern)))
-                                for route in intake_routes(stack_name(config.prefix))]
+        self.intake_patterns = [(function, EventPattern.load(json.dumps(pattern))) for function, pattern
+                                in registry.routes(registry.DEFAULT_BUS, self.compiled, stack_name(config.prefix))]
         self.state = state  # where to leave the ledger and WebACL for `opsctl` afterwards
 
     def run(self, lines: Iterator[str]) -> ReplayReport:
@@ -255,11 +255,11 @@ class Replay:
         if not isinstance(event, dict):
             return []
         if isinstance(event.get("Records"), list):
-            return [SNS_INTAKE_FUNCTION]
+            return [registry.SNS_INTAKE_FUNCTION]
         if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
-            return [ALARM_ACTION_FUNCTION]
+            return [registry.ALARM_ACTION_FUNCTION]
         if "task" in event:
-            function = scheduled_task_function(str(event["task"]), self.compiled)
+            function = registry.task_function(str(event["task"]), self.compiled)
             return [function] if function else []
         return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
 
@@ -306,7 +306,7 @@ class Replay:
 
     def collect_incidents(self) -> None:
         assert self.world is not None
-        ledger = IncidentLedger(self.world.settings.ledger_table, self.world.client("dynamodb"))
+        ledger = IncidentLedger(self.world.client("dynamodb"), self.world.settings.ledger_table)
         for incident in ledger.iter_incidents(newest_first=False):
             self.report.incidents.append({
                 "id": incident["id"], "severity": incident["severity"], "status": incident["status"],

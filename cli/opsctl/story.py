@@ -11,20 +11,21 @@ from typing import Any
 from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import AlarmSpec, ControlPlaneConfig
-from controlplane.guardrails import decision_records
-from controlplane.ledger import EVENT_SENT, PAGE_SENT, outbox_since
+from controlplane.guardrails import Guardrails
+from controlplane.ledger import EVENT_SENT, PAGE_SENT, Outbox
+from controlplane.runtime import Dependencies
 
 
-def incident_story(client: Any, table: str, incident: dict[str, Any]) -> dict[str, Any]:
+def incident_story(deps: Dependencies, incident: dict[str, Any]) -> dict[str, Any]:
     since = incident["opened_at"][:10]  # the day it opened: transitions commit after their alarm changed
-    return incident | {"pages": _pages(client, table, incident["id"], since),
-                       "decisions": [_decision(d) for d in decision_records(client, table, since)
+    return incident | {"pages": _pages(deps.repository(Outbox), incident["id"], since),
+                       "decisions": [_decision(d) for d in deps.repository(Guardrails).decisions(since)
                                      if d.get("incident") == incident["id"]]}
 
 
-def _pages(client: Any, table: str, incident_id: str, since: str) -> list[dict[str, Any]]:
+def _pages(outbox: Outbox, incident_id: str, since: str) -> list[dict[str, Any]]:
     pages = []
-    for item in outbox_since(client, table, since):
+    for item in outbox.since(since):
         note = item.get("notification")
         if note is None or _incident_of(item) != incident_id:
             continue

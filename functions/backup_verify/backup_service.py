@@ -27,13 +27,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT, restore_copy_prefix, restore_testing_plan_name
 from controlplane.guardrails import ActionRequest, Decision, Guardrails, Plan
-from controlplane.keys import Key
-from controlplane.ledger import read_items, write_item
+from controlplane.records import BackupLedger
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 from findings import Finding, FindingSink, check_alarm_name
@@ -98,8 +96,8 @@ class BackupService:
         self.backup = deps.client("backup")
         self.validator = Validator(deps.client, self.config.sample_size, self.config.tolerance_percent)
         self.prefix = deps.policy.prefix
-        self.guardrails = Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=deps.policy,
-                                     clock=deps.clock)
+        self.guardrails = deps.repository(Guardrails)
+        self.records = deps.repository(BackupLedger)
         self.restore_plan: Plan[Run] = Plan(execute=self._restore, report=lambda decision, result: Run([], [], [
             action_note("backup.test-restore", decision.request.target, result, decision.reason, decision=decision.id)]))
 
@@ -229,7 +227,7 @@ class BackupService:
         summary = (f"{checked} resources checked at {isoformat(now)[:16]}Z: "
                    + (f"{len(failing)} failing ({', '.join(sorted({f.check for f in failing}))})" if failing
                       else "all fresh, retention as configured"))
-        self._write(keys.BACKUP_STATUS, {
+        self.records.write_status({
             "checked_at": isoformat(now), "summary": summary,
             "failing": [{"check": f.check, "subject": f.subject, "reason": f.reason} for f in failing[:50]]})
 
@@ -347,7 +345,7 @@ class BackupService:
         plan = str((job.get("CreatedBy") or {}).get("RestoreTestingPlanArn") or "")
         if f":restore-testing-plan:{restore_testing_plan_name(self.prefix)}" in plan:
             return True
-        return bool(self._read([keys.restore_job(job["RestoreJobId"])]))
+        return self.records.started_by_us(job["RestoreJobId"])
 
     def validate_restore(self, job: dict[str, Any]) -> Run:
         job_id = str(job["RestoreJobId"])
@@ -383,7 +381,7 @@ class BackupService:
         ok = verdict is not None and verdict.ok
         message = verdict.message if verdict is not None else message
         if ok:
-            self._write(keys.restore(source), {"validated_at": at, "restore_job": job_id, "message": message})
+            self.records.restore_validated(source, {"validated_at": at, "restore_job": job_id, "message": message})
         try:
             self.backup.put_restore_validation_result(RestoreJobId=job_id, ValidationStatus="SUCCESSFUL" if ok else "FAILED",
                                                       ValidationStatusMessage=message[:1000])
@@ -415,9 +413,7 @@ class BackupService:
         when that is older than `critical_every_days` (never tested counts as oldest)."""
         now = self.deps.clock.now()
         critical = [r for r in self.protected() if r.rto_tier == "critical"]
-        wanted = {keys.restore(r.arn): r.arn for r in critical}
-        validated = self._read(list(wanted))
-        last = {wanted[keys.key_of(item)]: item["validated_at"] for item in validated}
+        last = self.records.last_validated(r.arn for r in critical)
         cutoff = isoformat(now - timedelta(days=self.config.restore_testing.critical_every_days))
         due = sorted((last.get(r.arn, ""), r.arn) for r in critical if last.get(r.arn, "") < cutoff)
         if not due:
@@ -473,16 +469,9 @@ class BackupService:
         job = self.backup.start_restore_job(RecoveryPointArn=point["RecoveryPointArn"], Metadata=metadata, IamRoleArn=role,
                                             ResourceType=kind, IdempotencyToken=token)
         # Its completion event is validated (and its copy deleted) because this says it is ours.
-        self._write(keys.restore_job(job["RestoreJobId"]),
-                    {"resource": arn, "copy": copy, "started_at": isoformat(self.deps.clock.now())})
+        self.records.restore_started(job["RestoreJobId"],
+                                     {"resource": arn, "copy": copy, "started_at": isoformat(self.deps.clock.now())})
         return str(job["RestoreJobId"]), str(point["RecoveryPointArn"]), copy
-
-    def _read(self, wanted: list[Key]) -> list[dict[str, Any]]:
-        # BatchGetItem even for one item: the function's only ledger read (its grant).
-        return read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table, wanted)
-
-    def _write(self, key: Key, fields: dict[str, Any]) -> None:
-        write_item(self.deps.client("dynamodb"), self.deps.settings.ledger_table, key, fields)
 
     # --- cleanup --------------------------------------------------------------------------------
 

@@ -11,10 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane import keys
 from controlplane.alarm_tags import format_tags
 from controlplane.events import BACKUP_CHECK, OPS_SOURCE
-from controlplane.ledger import read_items
+from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 
 SEVERITY = {"freshness": "P1", "restore": "P1", "job": "P2", "rto": "P2", "retention": "P2", "blind-spot": "P2",
@@ -70,9 +69,8 @@ class FindingSink:
     def load(self, findings: list[Finding]) -> None:
         """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
         names = sorted({f.alarm_name(self.prefix) for f in findings} - set(self.states))
-        wanted = {keys.alarm(self.policy.alarm_arn(name)): name for name in names}
-        for item in read_items(self.deps.client("dynamodb"), self.deps.settings.ledger_table, list(wanted)):
-            self.states[wanted[keys.key_of(item)]] = str(item.get("state"))
+        recorded = self.deps.repository(IncidentLedger).alarm_states([self.policy.alarm_arn(name) for name in names])
+        self.states |= {arn.rsplit(":alarm:", 1)[1]: str(state) for arn, state in recorded.items()}
         for name in names:
             self.states.setdefault(name, "OK")  # never in ALARM: an OK finding changes nothing
 

@@ -14,15 +14,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from checklists import TASKS, run_checklist
-from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import BACKUP_COMPONENT
-from controlplane.ledger import write_once
 from controlplane.maintenance import Window
+from controlplane.records import Runs
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
-from maintenance_windows import MaintenanceWindows, WindowNotOpen
+from controlplane.windows import WindowNotOpen
+from maintenance_windows import MaintenanceWindows
 
 logger = logging.getLogger("calendar")
 
@@ -70,7 +70,7 @@ class CalendarService:
         return action_note("maintenance.open", window.id, "executed", f"until {window.ends_at}: {window.message}")
 
     def end_window(self, window_id: str) -> dict[str, Any]:
-        record = self.windows.record(window_id)
+        record = self.windows.ledger.record(window_id)
         if record is None or record["status"] != "OPEN":
             return action_note("maintenance.close", window_id, "skipped", "not open (closed already or never opened)")
         if record["ends_at"] > isoformat(self.deps.clock.now()):
@@ -88,8 +88,7 @@ class CalendarService:
             "severity": result.severity, "subject": result.subject, "message": result.message,
             "attributes": {"kind": "checklist", "severity": result.severity, "task": name}}}
         record = {"ran_at": now, "severity": result.severity, "facts": result.facts}
-        if not write_once(self.deps.client("dynamodb"), self.deps.settings.ledger_table,
-                          keys.checklist(name, isoformat(at)), record, outbox, now):
+        if not self.deps.repository(Runs).checklist_ran(name, isoformat(at), record, outbox, now):
             return action_note(f"checklist.{name}", name, "skipped", "already ran for this occurrence (redelivery)")
         return action_note(f"checklist.{name}", name, "executed", result.subject)
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from controlplane.clock import isoformat
 from controlplane.cron import upcoming
-from controlplane.guardrails import Guardrails, decision_records
+from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger
 from controlplane.maintenance import Window
 from controlplane.runtime import Dependencies
@@ -94,12 +94,12 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
                  f"{facts['resolved']} of them resolved")
     lines += [f"- still {i['status']}: {i['id']} [{i['severity']}] {i['alarm_name']} since {i['opened_at'][:16]}"
               for i in still_open]
-    decisions = decision_records(deps.client("dynamodb"), deps.settings.ledger_table, isoformat(since))
+    guardrails = deps.repository(Guardrails)
+    decisions = guardrails.decisions(isoformat(since))
     facts["automated_actions"] = dict(sorted(Counter(f"{d['action']}:{d['result']}" for d in decisions).items()))
     lines.append(f"**Automated decisions:** {len(decisions)} "
                  + (f"({', '.join(f'{k} ×{n}' for k, n in facts['automated_actions'].items())})" if decisions else ""))
-    controls = [c for c in Guardrails(table=deps.settings.ledger_table, client=deps.client("dynamodb"), policy=deps.policy,
-                                      clock=deps.clock).controls() if c["until"] > isoformat(at)]
+    controls = [c for c in guardrails.controls() if c["until"] > isoformat(at)]
     facts["controls"] = [c["control"] for c in controls]
     lines.append("**Automation controls on:** " + (", ".join(f"{c['control']} until {c['until'][:16]} ({c.get('reason')})"
                                                            for c in controls) or "none"))
@@ -115,7 +115,7 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
 
 def _incidents_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]]:
     """Incidents opened since `since`, and older ones still open within OPEN_LOOKBACK."""
-    ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
+    ledger = deps.repository(IncidentLedger)
     cutoff = isoformat(since)
     return [i for i in ledger.iter_incidents(opened_since=isoformat(since - OPEN_LOOKBACK))
             if i["opened_at"] >= cutoff or i["status"] != "RESOLVED"]

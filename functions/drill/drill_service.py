@@ -20,15 +20,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from controlplane import keys
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED
-from controlplane.ledger import EVENT_SENT, PAGE_SENT, IncidentLedger, key_item, outbox_since, to_item
+from controlplane.ledger import EVENT_SENT, PAGE_SENT, IncidentLedger, Outbox
 from controlplane.notify import PAGE_ID, message_attributes
+from controlplane.records import Runs
 from controlplane.runtime import Dependencies
 
 DRILL_RETENTION_SECONDS = 400 * 24 * 3600  # a year of weekly drills, for the reports' trend
@@ -65,8 +64,8 @@ class FireDrill:
         self.drill = policy.drill
         self.alarm_name = self.drill.alarm
         self.alarm_arn = policy.alarm_arn(self.alarm_name)
-        self.table = deps.settings.ledger_table
-        self.dynamodb, self.cloudwatch = deps.client("dynamodb"), deps.client("cloudwatch")
+        self.runs, self.incidents, self.outbox = deps.repository(Runs), deps.repository(IncidentLedger), deps.repository(Outbox)
+        self.cloudwatch = deps.client("cloudwatch")
 
     def handle(self, event: Any) -> dict[str, Any]:
         """A scheduled drill ({"task": "drill", "at": …}) pages on failure; one a human started
@@ -160,7 +159,7 @@ class FireDrill:
         return found
 
     def _outbox_since(self, since: datetime, detail_type: str, incident: str | None) -> dict[str, Any] | None:
-        for item in outbox_since(self.dynamodb, self.table, isoformat(since)):
+        for item in self.outbox.since(isoformat(since)):
             entry = item.get("event") or {}
             if entry.get("DetailType") != detail_type:
                 continue
@@ -170,7 +169,7 @@ class FireDrill:
         return None
 
     def _held_back_by(self, incident_id: str) -> str:
-        incident = IncidentLedger(self.table, self.dynamodb).get_incident(incident_id)
+        incident = self.incidents.get_incident(incident_id)
         if incident.get("suppressed_by"):
             return f"maintenance window {incident['suppressed_by']}"
         return str(incident.get("held_back_by") or "no reason on record")
@@ -180,22 +179,11 @@ class FireDrill:
 
     def _claim(self, result: DrillResult) -> bool:
         expires = int(self.deps.clock.now().timestamp()) + DRILL_RETENTION_SECONDS
-        try:
-            self.dynamodb.put_item(TableName=self.table, ConditionExpression=keys.ABSENT, Item=to_item(
-                keys.drill(result.occurrence).item({"expires_at": expires} | result.as_dict())))
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.runs.claim_drill(result.occurrence, {"expires_at": expires} | result.as_dict())
 
     def _record(self, result: DrillResult) -> None:
-        values = {k: v for k, v in result.as_dict().items() if k != "occurrence" and v is not None}
-        self.dynamodb.update_item(
-            TableName=self.table, Key=key_item(keys.drill(result.occurrence)),
-            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
-            ExpressionAttributeNames={f"#{k}": k for k in values},
-            ExpressionAttributeValues=to_item({f":{k}": v for k, v in values.items()}))
+        self.runs.record_drill(result.occurrence, {k: v for k, v in result.as_dict().items()
+                                                   if k != "occurrence" and v is not None})
 
     def _page_failure(self, result: DrillResult) -> None:
         hops = "\n".join(f"- {h['hop']}: {h['seconds']} s" for h in result.hops) or "- no hop completed"

@@ -21,11 +21,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_OPENED, OPS_SOURCE
-from controlplane.ledger import IncidentLedger, key_item, outbox_item, to_item
+from controlplane.ledger import IncidentLedger
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES
@@ -50,7 +49,7 @@ class EscalationService:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self.policy = deps.policy
-        self.ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
+        self.ledger = deps.repository(IncidentLedger)
 
     def handle(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
@@ -162,16 +161,6 @@ class EscalationService:
         role = self.policy.severities[paged].escalation
         now = isoformat(self.deps.clock.now())
         entry = {"at": now, "event": "escalated", "level": level, "to": f"{paged} ({role})", "reason": reason}
-        sets = {":level": level, ":entry": [entry], ":previous": previous, ":to": paged, ":now": now}
-        expression = ("SET escalation_level = :level, escalated_to = :to, escalated_at = :now, "
-                      "timeline = list_append(timeline, :entry)")
-        if resolution:
-            # Past its resolution target: whatever its state, except resolved.
-            expression += ", resolution_escalated_at = :now"
-            condition, sets[":status"] = "#s <> :status", "RESOLVED"
-        else:
-            # Unacknowledged: an acknowledgement that lands meanwhile wins.
-            condition, sets[":status"] = "#s = :status", "OPEN"
         notification = {
             "severity": paged,
             "subject": f"[{paged}] ESCALATION L{level}: {incident_id} {reason}"[:100],
@@ -184,18 +173,8 @@ class EscalationService:
             # end the chain. If the record then fails (acknowledged, resolved or escalated meanwhile),
             # that deadline finds so when it fires and stands down.
             self._rearm(incident_id, level + 1, self.deps.clock.now() + self._response(paged))
-        client = self.deps.client("dynamodb")
-        table = self.deps.settings.ledger_table
-        try:
-            client.transact_write_items(TransactItems=[
-                {"Update": {"TableName": table, "Key": key_item(keys.incident(incident_id)), "UpdateExpression": expression,
-                            "ConditionExpression": f"{condition} AND (attribute_not_exists(escalation_level) "
-                                                   "OR escalation_level = :previous)",
-                            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item(sets)}},
-                {"Put": {"TableName": table, "Item": to_item(outbox_item(now, {
-                    "transition_id": f"escalation|{incident_id}|{level}", "notification": notification}))}},
-            ])
-        except client.exceptions.TransactionCanceledException:
+        if not self.ledger.escalate(incident_id, level=level, previous=previous, to=paged, entry=entry, at=now,
+                                    resolution=resolution, notification=notification):
             return _incident_note("escalation.page", incident_id, "skipped", "changed meanwhile (resolved, or escalated already)")
         stop = ("" if level < max_levels else f"; last level ({max_levels})" if level == max_levels
                 else f"; past the last level ({max_levels}): {paged} paged again")

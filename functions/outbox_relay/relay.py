@@ -19,10 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from controlplane import keys
 from controlplane.clock import isoformat
 from controlplane.errors import MalformedEvent
-from controlplane.ledger import EVENT_SENT, PAGE_SENT, from_item, key_item, to_item
+from controlplane.ledger import EVENT_SENT, PAGE_SENT, Outbox, from_item
 from controlplane.notify import PAGE_ID, message_attributes
 from controlplane.runtime import Dependencies
 
@@ -53,15 +52,19 @@ def outbox_of(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def send(outbox: dict[str, Any], deps: Dependencies) -> str:
-    marks = OutboxMarks(deps)
-    sent: set[str] = set()
+    marks = deps.repository(Outbox)
+    sent: set[str] | None = set()
     if "event" in outbox:
         response = deps.client("events").put_events(Entries=[outbox["event"]])
         if response.get("FailedEntryCount"):
             raise DeliveryFailed(f"ops bus refused the event: {response['Entries'][0].get('ErrorCode')}")
         sent = marks.mark(outbox, EVENT_SENT, isoformat(deps.clock.now()))
     elif "notification" in outbox:
-        sent = marks.read(outbox)
+        sent = marks.marks(outbox)
+    if sent is None:
+        # Expired (TTL) since it was committed: nothing is left to tell a redelivery from the first.
+        logger.warning("outbox item gone before its sent mark", extra={"transition": outbox.get("transition_id")})
+        sent = set()
     if "notification" in outbox and PAGE_SENT not in sent:
         note = outbox["notification"]
         message = deps.client("sns").publish(
@@ -77,35 +80,3 @@ def send(outbox: dict[str, Any], deps: Dependencies) -> str:
             # unmarked page only pages again if the record is ever redelivered for another reason.
             logger.warning("page sent, its mark not written", extra={"transition": outbox.get("transition_id")}, exc_info=True)
     return str(outbox["transition_id"])
-
-
-class OutboxMarks:
-    """The sent marks on OUTBOX items. Marking returns the marks the item then has, so the event's
-    mark is also the read that tells whether the page went out already (no extra call before the
-    event, which is the critical path)."""
-
-    def __init__(self, deps: Dependencies) -> None:
-        self.client, self.table = deps.client("dynamodb"), deps.settings.ledger_table
-
-    def read(self, outbox: dict[str, Any]) -> set[str]:
-        item = self.client.get_item(TableName=self.table, Key=key_item(keys.key_of(outbox)), ConsistentRead=True,
-                                    ProjectionExpression=f"{EVENT_SENT}, {PAGE_SENT}").get("Item", {})
-        return set(item)
-
-    def mark(self, outbox: dict[str, Any], mark: str, at: str, **also: str) -> set[str]:
-        """Set `mark` (the first time only: a re-send keeps the first send's time) and `also`."""
-        values = {":at": at} | {f":{key}": value for key, value in also.items()}
-        try:
-            response = self.client.update_item(
-                TableName=self.table, Key=key_item(keys.key_of(outbox)),
-                UpdateExpression=", ".join(["SET #m = if_not_exists(#m, :at)", *(f"#{k} = :{k}" for k in also)]),
-                ConditionExpression=keys.PRESENT,
-                ExpressionAttributeNames={"#m": mark} | {f"#{key}": key for key in also},
-                ExpressionAttributeValues=to_item(values), ReturnValues="ALL_NEW")
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            # Expired (TTL) since it was committed: nothing is left to tell a redelivery from the first.
-            logger.warning("outbox item gone before its sent mark", extra={"transition": outbox.get("transition_id")})
-            return set()
-        return set(response.get("Attributes", {})) & {EVENT_SENT, PAGE_SENT}

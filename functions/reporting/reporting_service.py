@@ -15,14 +15,15 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
-from controlplane.guardrails import decision_records
-from controlplane.ledger import IncidentLedger, read_item, read_windows, write_once
+from controlplane.guardrails import Guardrails
+from controlplane.ledger import IncidentLedger
+from controlplane.records import BackupLedger, Runs
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
+from controlplane.windows import WindowLedger
 from reports import PERIODS, period_bounds, period_metrics, previous_period, render_incident_report, render_period
 from status_page import compute_status, render_html
 
@@ -35,8 +36,7 @@ class ReportingService:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self.policy = deps.policy
-        self.client = deps.client("dynamodb")
-        self.table = deps.settings.ledger_table
+        self.incidents = deps.repository(IncidentLedger)
 
     def handle(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
@@ -60,7 +60,7 @@ class ReportingService:
 
     def status(self) -> dict[str, Any]:
         now = self.deps.clock.now()
-        return compute_status(self.incidents_since(now - STATUS_LOOKBACK), read_windows(self.client, self.table),
+        return compute_status(self.incidents_since(now - STATUS_LOOKBACK), self.deps.repository(WindowLedger).recorded_open(),
                               self.policy, now)
 
     def publish_status(self) -> dict[str, Any]:
@@ -87,7 +87,7 @@ class ReportingService:
 
     def incident_report(self, incident_id: str) -> dict[str, Any]:
         try:
-            incident = IncidentLedger(self.table, self.client).get_incident(incident_id)
+            incident = self.incidents.get_incident(incident_id)
         except IncidentNotFound:
             return action_note("incident-report", incident_id, "skipped", "no such incident")
         key = f"incidents/{incident['opened_at'][:4]}/{incident_id}.md"
@@ -118,20 +118,19 @@ class ReportingService:
             "severity": "P3", "subject": subject[:100], "message": markdown + f"\nFull report: s3://{bucket}/{stem}.md",
             "attributes": {"kind": "report", "severity": "P3", "period": period}}}
         record = {"written_at": now, "key": f"{stem}.md"}
-        if not write_once(self.client, self.table, keys.report(period, day.isoformat()), record, outbox, now):
+        if not self.deps.repository(Runs).report_sent(period, day.isoformat(), record, outbox, now):
             return action_note(f"report.{period}", day.isoformat(), "skipped", "already sent for this period (rewritten in S3)")
         return action_note(f"report.{period}", day.isoformat(), "executed", subject)
 
     # --- ledger reads ---------------------------------------------------------------------------
 
     def incidents_since(self, since: datetime) -> list[dict[str, Any]]:
-        return list(IncidentLedger(self.table, self.client).iter_incidents(newest_first=False,
-                                                                           opened_since=isoformat(since)))
+        return list(self.incidents.iter_incidents(newest_first=False, opened_since=isoformat(since)))
 
     def decisions_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        return decision_records(self.client, self.table, isoformat(start), isoformat(end))
+        return self.deps.repository(Guardrails).decisions(isoformat(start), isoformat(end))
 
     def backup(self) -> dict[str, Any] | None:
         """The backup verifier's latest summary, if one is deployed."""
-        return read_item(self.client, self.table, keys.BACKUP_STATUS)
+        return self.deps.repository(BackupLedger).status()
 

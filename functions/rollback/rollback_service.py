@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
+from controlplane.deployments import DeploymentLedger, QuarantinedVersion
 from controlplane.errors import MalformedEvent
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
 from controlplane.guardrails import ActionRequest, Decision, Plan
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
-from deployments import DeploymentLedger, QuarantinedVersion
 from strategies import LambdaAlias, StaticSite, Strategy
 
 CAPABILITY = "rollback"
@@ -30,7 +30,7 @@ class RollbackService(Remediation):
     def __init__(self, deps: Dependencies) -> None:
         super().__init__(deps)
         self.config = self.policy.rollback
-        self.deployments = DeploymentLedger(self.table, deps.client("dynamodb"))
+        self.deployments = deps.repository(DeploymentLedger)
         self.plan: Plan[dict[str, Any]] = Plan(
             execute=lambda decision, intended, resumed: self._switch(decision, intended["from"], intended["to"]),
             report=lambda decision, result: self.report(decision, decision.request.target, result),

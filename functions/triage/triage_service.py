@@ -17,7 +17,6 @@ from typing import Any
 
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify, section_for
-from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
@@ -27,14 +26,11 @@ from controlplane.ledger import (
     IncidentChange,
     IncidentLedger,
     Transition,
-    key_item,
-    read_partition,
-    to_item,
-    write_once,
 )
 from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
 from controlplane.policy import Policy
 from controlplane.runtime import Dependencies
+from controlplane.windows import WindowLedger
 from notification import quoted, render_blind_spot, render_incident
 from trust import untrusted_reason
 
@@ -101,7 +97,7 @@ def reject(rejection: Rejection, deps: Dependencies) -> TriageOutcome:
 def triage_transition(transition: AlarmTransition, deps: Dependencies,
                       classification: Classification | None = None) -> TriageOutcome:
     policy = deps.policy
-    ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
+    ledger = deps.repository(IncidentLedger)
     now = deps.clock.now()
     distrust = untrusted_reason(transition, deps)
     if distrust is not None:
@@ -151,15 +147,9 @@ def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> Tria
     configured number of them in one hour on, someone may be probing us: one P1 "Security Threat"
     page for that hour (write_once), whatever the retries."""
     logger.warning("untrusted alarm claim refused", extra={"alarm": transition.alarm_arn, "refusal": reason})
-    client, table = deps.client("dynamodb"), deps.settings.ledger_table
-    now = deps.clock.now()
+    ledger, now = deps.repository(IncidentLedger), deps.clock.now()
     hour = isoformat(now)[:13]
-    counted = client.update_item(
-        TableName=table, Key=key_item(keys.suspicious(hour)), ReturnValues="UPDATED_NEW",
-        UpdateExpression="ADD claims :one SET last_alarm = :alarm, last_reason = :reason, expires_at = :expires",
-        ExpressionAttributeValues=to_item({":one": 1, ":alarm": transition.alarm_arn[:300], ":reason": reason[:500],
-                                           ":expires": int(now.timestamp()) + 30 * 86400}))
-    claims = int(counted["Attributes"]["claims"]["N"])
+    claims = ledger.count_refused_claim(alarm_arn=transition.alarm_arn, reason=reason, at=now)
     threshold = deps.policy.intake.suspicious_claims_per_hour
     if claims >= threshold:
         subject = f"[P1] Security Threat: suspicious activity ({claims} untrusted alarm claims since {hour}:00Z)"
@@ -167,11 +157,9 @@ def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> Tria
                    f"we do not accept, or CloudWatch contradicted them. Latest: {quoted(transition.alarm_arn)}: "
                    f"{quoted(reason)}.\nNothing was opened, resolved or remediated because of them. Runbook: "
                    "security incident response. Who can publish to the intake topic or invoke triage?")
-        write_once(client, table, keys.suspicious_paged(hour), {"claims": claims}, {
-            "transition_id": f"suspicious|{hour}",
-            "notification": {"severity": "P1", "subject": subject, "message": message,
-                             "attributes": {"kind": "security-threat", "severity": "P1"}}},
-            isoformat(now))
+        ledger.page_refused_claims(claims=claims, at=now, notification={
+            "severity": "P1", "subject": subject, "message": message,
+            "attributes": {"kind": "security-threat", "severity": "P1"}})
     return TriageOutcome(result="rejected", reason=f"untrusted: {reason}", alarm=transition.alarm_name)
 
 
@@ -199,11 +187,9 @@ def recheck_after_window(event: dict[str, Any], deps: Dependencies) -> list[Tria
 def _recheck_virtual(window: Window, described_arns: set[str], deps: Dependencies) -> list[TriageOutcome]:
     """Held-back pages of alarms DescribeAlarms does not list (the backup checks' virtual alarms):
     found through the window's SUPPRESSED items, re-checked from the ledger's record of them."""
-    client = deps.client("dynamodb")
-    held = {item["alarm_arn"]: item for item in read_partition(client, deps.settings.ledger_table,
-                                                               keys.suppressions(window.id))
+    held = {item["alarm_arn"]: item for item in deps.repository(WindowLedger).held_back(window.id)
             if item.get("alarm_arn") and item["alarm_arn"] not in described_arns}
-    ledger = IncidentLedger(deps.settings.ledger_table, client)
+    ledger = deps.repository(IncidentLedger)
     outcomes = []
     for arn, item in sorted(held.items()):
         record = ledger.read_alarm(arn, deps.clock.now().year).record
@@ -221,7 +207,7 @@ def _recheck_virtual(window: Window, described_arns: set[str], deps: Dependencie
 
 def _recheck(transition: AlarmTransition, classification: Classification, ended: Window,
              deps: Dependencies) -> TriageOutcome:
-    ledger = IncidentLedger(deps.settings.ledger_table, deps.client("dynamodb"))
+    ledger = deps.repository(IncidentLedger)
     name = transition.alarm_name
     for _ in range(MAX_COMMIT_ATTEMPTS):
         read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)

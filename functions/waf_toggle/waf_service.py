@@ -23,7 +23,7 @@ from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.guardrails import ActionRequest, Decision, Plan
 from controlplane.keys import Key
-from controlplane.ledger import write_item
+from controlplane.records import Baselines
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 from rate_limit import RateLimitRule, RuleMissing, WebAcl
@@ -89,7 +89,7 @@ class WafService(Remediation):
     def schedule_recovery(self, event: dict[str, Any]) -> dict[str, Any]:
         """Traffic is back under the threshold: check again after the hold time (a one-time schedule)."""
         detail = event["detail"]
-        state = self.item(keys.target(self.target)) or {}
+        state = self.guardrails.target_state(self.target)
         blocked_at = state.get("last_action_at") if state.get("last_action") == "waf.block" else None
         if blocked_at is None:
             return self._note("waf.count", "skipped", "recovery: the rule is not blocking; nothing to undo",
@@ -112,7 +112,7 @@ class WafService(Remediation):
         (before the block itself, so a block is never left without one) and again when its incident
         resolves; while the automation's block stands and traffic is not yet normal, it re-arms."""
         now = self.deps.clock.now()
-        state = self.item(keys.target(self.target)) or {}
+        state = self.guardrails.target_state(self.target)
         if _a_humans_block(state):
             return [self._note("waf.count", "skipped", f"recovery: the block is {state['decided_by']}'s, left to "
                                "them (or its expiry)", event.get("incident"))]
@@ -161,7 +161,7 @@ class WafService(Remediation):
         status = (event.get("detail") or {}).get("status-details", {}).get("status")
         if status not in ("UPDATE_COMPLETE", "CREATE_COMPLETE"):
             return []
-        state = self.item(keys.target(self.target)) or {}
+        state = self.guardrails.target_state(self.target)
         if state.get("last_action") != "waf.block":
             return []  # the ledger holds no completed block to restore
         if not _a_humans_block(state):
@@ -202,7 +202,7 @@ class WafService(Remediation):
                 "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions", "Period",
                 "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData")
         cloudwatch.put_metric_alarm(**{k: alarm[k] for k in keep if k in alarm}, Threshold=threshold)
-        write_item(self.deps.client("dynamodb"), self.table, keys.baseline(self.waf.traffic_alarm), {
+        self.deps.repository(Baselines).write(self.waf.traffic_alarm, {
             "value": baseline, "threshold": threshold, "weeks": len(hours), "computed_at": isoformat(self.deps.clock.now())})
         return [self._note("baseline", "executed", f"baseline {baseline:.0f} requests/period → threshold "
                            f"{threshold:.0f}", None)]
@@ -290,7 +290,8 @@ class WafService(Remediation):
         side_effects = tuple(self.deps.policy.alarm_arn(name) for name in self.waf.side_effect_alarms)
         record = self.guardrails.record(decision, "executed", {"previous": previous, "now": waf_action,
                                                                "attempts": flip.attempts},
-                                        causes=side_effects if blocking else (), ends=() if blocking else side_effects,
+                                        extra=self.guardrails.causing(decision, side_effects) if blocking
+                                        else self.guardrails.ending(side_effects),
                                         intended=True)
         self._follow_through(record)
         return self.report(decision, self.target, "executed")

@@ -13,24 +13,19 @@ from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.events import (
-    BACKUP_CHECK_PATTERN,
-    BACKUP_JOB_PATTERN,
     backup_plan_name,
     restore_copy_prefix,
     restore_testing_plan_name,
 )
-from stacks.constructs.capability import capability_function, rule_target
-from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.capability import capability_function
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.nag import acknowledge
-from stacks.constructs.ops_bus import rule_pattern
 from stacks.constructs.reporting import private_bucket
 
 RESTORE_TESTED_TYPES = ("S3", "DynamoDB", "RDS")
@@ -44,10 +39,9 @@ OWNER_TAG = "ops-control-plane"
 
 class BackupVerification(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
-                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
+                 shared: SharedLayers, follow_ups: FollowUpSchedules,
                  schedule_group: scheduler.CfnScheduleGroup, access_logs: s3.IBucket, environment: dict[str, str],
-                 retry_attempts: int, max_event_age: Duration, triage: lambda_.IFunction,
-                 triage_dead_letters: DeadLetterQueue) -> None:
+                 retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         config = policy["backup"]
@@ -114,13 +108,6 @@ class BackupVerification(Construct):
                               "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"),
         )
         function = self.handler.function
-        events.Rule(self, "OnBackupJobs", event_pattern=rule_pattern(BACKUP_JOB_PATTERN),
-                    description="AWS Backup and restore job state changes → backup verification",
-                    targets=[rule_target(function, self.dead_letters, max_event_age)])
-        # Findings become incidents through triage, like any alarm.
-        events.Rule(self, "FindingsToTriage", event_bus=ops_bus, event_pattern=rule_pattern(BACKUP_CHECK_PATTERN),
-                    description="Backup check findings (virtual alarms) → triage",
-                    targets=[rule_target(triage, triage_dead_letters, max_event_age)])
         self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
         for schedule_id, name, expression, task in (
                 ("HourlyVerify", "backup-verify", config["verify_schedule"], "verify"),

@@ -10,17 +10,13 @@ from typing import Any
 
 from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_events as events
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import MAINTENANCE_ENDED_PATTERN, calendar_group
-from stacks.constructs.capability import capability_function, rule_target
-from stacks.constructs.dead_letters import DeadLetterQueue
+from controlplane.events import calendar_group
+from stacks.constructs.capability import capability_function
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
-from stacks.constructs.ops_bus import rule_pattern
 
 # Scheduler redelivers a task it could not deliver for up to an hour: a checklist or window that
 # late is still worth running (the window is skipped if its whole duration has passed).
@@ -30,9 +26,8 @@ TASK_MAX_AGE = Duration.hours(1)
 
 class MaintenanceCalendar(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
-                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
+                 shared: SharedLayers, follow_ups: FollowUpSchedules,
                  environment: dict[str, str], retry_attempts: int, max_event_age: Duration,
-                 recheck: lambda_.IFunction, recheck_dead_letters: DeadLetterQueue,
                  alarms: dict[str, tuple[cloudwatch.Alarm, str]]) -> None:
         super().__init__(scope, construct_id)
         self.dead_letters, self.handler = capability_function(
@@ -66,11 +61,6 @@ class MaintenanceCalendar(Construct):
             schedule.node.add_dependency(self.group)
             self.schedules[name] = schedule
         self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
-
-        # A window's end → triage looks again at the alarms it covered.
-        events.Rule(self, "RecheckAfterWindow", event_bus=ops_bus, event_pattern=rule_pattern(MAINTENANCE_ENDED_PATTERN),
-                    description="Maintenance window ended → triage re-checks the alarms it covered",
-                    targets=[rule_target(recheck, recheck_dead_letters, max_event_age)])
 
         self.mute_rules = [
             self._mute_rule(name, spec, policy, alarms)

@@ -7,14 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration
+from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from controlplane.events import function_name
+from controlplane.policy import Policy
+from controlplane.registry import OPS_BUS, Capability
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
+from stacks.constructs.ops_bus import rule_pattern
 from stacks.constructs.triage import DELIVERY_RETRIES
 
 
@@ -35,3 +39,11 @@ def capability_function(scope: Construct, *, name: str, prefix: str, shared: Sha
 def rule_target(function: lambda_.IFunction, dead_letters: DeadLetterQueue, max_event_age: Duration) -> targets.LambdaFunction:
     return targets.LambdaFunction(function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age,
                                   dead_letter_queue=dead_letters.queue)
+
+
+def add_rules(scope: Construct, capability: Capability, target: targets.LambdaFunction, *, ops_bus: events.IEventBus,
+              policy: Policy, stack_name: str) -> None:
+    """The capability's rules (controlplane.registry), each delivering to `target`."""
+    for rule in capability.rules:
+        events.Rule(scope, rule.id, event_bus=ops_bus if rule.bus == OPS_BUS else None, description=rule.description,
+                    event_pattern=rule_pattern(rule.pattern(policy, stack_name)), targets=[target])

@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from controlplane.keys import INDEX, TABLE_KEYS
+from controlplane.registry import Capability
 from stacks.constructs.kms_grants import grant_key_use
 
 
@@ -40,14 +41,13 @@ class Ledger(Construct):
             ],
         )
 
-    def grant_items(self, grantee: iam.IGrantable, actions: tuple[str, ...]) -> None:
-        """Exactly the item operations a function performs (TransactWriteItems is authorised per item:
-        its Put, Update and Delete need PutItem, UpdateItem and DeleteItem), and use of the table's key."""
-        iam.Grant.add_to_principal(grantee=grantee, actions=[f"dynamodb:{a}" for a in actions],
+    def grant(self, grantee: iam.IGrantable, capability: Capability) -> None:
+        """Exactly the item operations the capability's repository operations declare
+        (TransactWriteItems is authorised per item: its Put, Update and Delete need PutItem,
+        UpdateItem and DeleteItem), the index's listings if it reads them, and use of the table's key."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=[f"dynamodb:{a}" for a in capability.ledger_actions],
                                    resource_arns=[self.table.table_arn])
+        if capability.lists:
+            iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"],
+                                       resource_arns=[f"{self.table.table_arn}/index/{INDEX}"])
         grant_key_use(self.key, grantee)
-
-    def grant_index_reads(self, grantee: iam.IGrantable) -> None:
-        """Listing incidents, decisions and windows in time order (the checklists and reports)."""
-        iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"],
-                                   resource_arns=[f"{self.table.table_arn}/index/{INDEX}"])

@@ -10,18 +10,15 @@ from typing import Any
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import STATUS_PAGE_PATTERN
-from stacks.constructs.capability import capability_function, rule_target
+from stacks.constructs.capability import capability_function
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.nag import acknowledge
-from stacks.constructs.ops_bus import rule_pattern
 
 
 def private_bucket(scope: Construct, construct_id: str, *, logs: s3.IBucket | None, **kwargs: Any) -> s3.Bucket:
@@ -33,7 +30,7 @@ def private_bucket(scope: Construct, construct_id: str, *, logs: s3.IBucket | No
 
 class Reporting(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
-                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
+                 shared: SharedLayers, follow_ups: FollowUpSchedules,
                  schedule_group: scheduler.CfnScheduleGroup,
                  web_acl_arn: str, environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
@@ -88,9 +85,6 @@ class Reporting(Construct):
             f"AwsSolutions::AwsSolutions-IAM5[Resource::{reports_arn}/incidents/*]": "Incident reports are keyed by "
                 "year and incident id: written only under this prefix, never read.",
         })
-        events.Rule(self, "OnChange", event_bus=ops_bus, event_pattern=rule_pattern(STATUS_PAGE_PATTERN),
-                    description="Incident and maintenance events → status page (and incident reports)",
-                    targets=[rule_target(function, self.dead_letters, max_event_age)])
 
         self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
         tasks = {"status-page": (policy["status_page"]["refresh"], {"task": "status-page"}, Duration.minutes(5))}

@@ -4,21 +4,18 @@ with exactly the permissions its configured targets need."""
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, Duration, Stack
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from controlplane.events import DEPLOYMENT_PATTERN, rollback_pattern
 from controlplane.policy import RollbackPolicy
-from stacks.constructs.capability import capability_function, rule_target
+from stacks.constructs.capability import capability_function
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
-from stacks.constructs.ops_bus import rule_pattern
 
 
 class Rollback(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, rollback: RollbackPolicy,
-                 shared: SharedLayers, ops_bus: events.IEventBus, follow_ups: FollowUpSchedules,
+                 shared: SharedLayers, follow_ups: FollowUpSchedules,
                  environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -28,15 +25,6 @@ class Rollback(Construct):
             # One decision at a time: a deployment record and a rollback never interleave in the ledger.
             reserved_concurrency=1,
         )
-        function = self.handler.function
-        target = rule_target(function, self.dead_letters, max_event_age)
-        events.Rule(self, "OnIncident", event_bus=ops_bus, targets=[target],
-                    description="Severe incidents on alarms mapped to a deployment target → rollback",
-                    event_pattern=rule_pattern(rollback_pattern(rollback)))
-        events.Rule(self, "OnDeployment", event_bus=ops_bus, targets=[target],
-                    description="Pipelines' Deployment Completed → the deployment ledger",
-                    event_pattern=rule_pattern(DEPLOYMENT_PATTERN))
-
         role = self.handler.role
         # Confirm before act, and the outcome check: the mapped alarms' state, from CloudWatch.
         role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[

@@ -5,18 +5,15 @@ each with retries, a maximum event age and a dead-letter queue that is itself al
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, Duration, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from controlplane.events import ALARM_STATE_CHANGE_PATTERN, intake_topic
+from controlplane.events import intake_topic
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
-from stacks.constructs.ops_bus import rule_pattern
 
 # EventBridge → Lambda delivery only fails on throttling or outages: keep trying (EventBridge's
 # maximum) for as long as the event is still young enough to act on, then dead-letter it.
@@ -53,15 +50,6 @@ class AlarmTriage(Construct):
         function = self.handler.function
         # Rejected (malformed) events are parked on the DLQ by the handler itself, with their reason.
         dlq.grant_send_messages(function)
-
-        self.rule = events.Rule(
-            self, "AlarmStateChanges",
-            description="Every CloudWatch alarm state change in this account and Region → triage",
-            event_pattern=rule_pattern(ALARM_STATE_CHANGE_PATTERN),
-        )
-        self.rule.add_target(targets.LambdaFunction(
-            function, retry_attempts=DELIVERY_RETRIES, max_event_age=max_event_age, dead_letter_queue=dlq,
-        ))
 
         self.intake_topic = sns.Topic(
             self, "IntakeTopic", topic_name=intake_topic(prefix), master_key=key, enforce_ssl=True,

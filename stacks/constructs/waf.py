@@ -8,17 +8,14 @@ import json
 
 from aws_cdk import ArnFormat, CfnResource, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import stack_status_pattern, waf_pattern
 from controlplane.policy import WafPolicy
-from stacks.constructs.capability import capability_function, rule_target
+from stacks.constructs.capability import capability_function
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
-from stacks.constructs.ops_bus import rule_pattern
 from stacks.waf_rules import web_acl_properties
 
 
@@ -31,9 +28,7 @@ class WafRateLimiting(Construct):
         prefix: str,
         waf: WafPolicy,
         shared: SharedLayers,
-        ops_bus: events.IEventBus,
-        follow_ups: FollowUpSchedules,
-        stack_name: str,
+                follow_ups: FollowUpSchedules,
         environment: dict[str, str],
         retry_attempts: int,
         max_event_age: Duration,
@@ -59,13 +54,6 @@ class WafRateLimiting(Construct):
             unscoped_actions=("cloudwatch:GetMetricStatistics",),
         )
         function = self.handler.function
-        target = rule_target(function, self.dead_letters, max_event_age)
-        events.Rule(self, "OnIncident", event_bus=ops_bus,
-                    description="Traffic-spike incidents opened or resolved → WAF rate limiting",
-                    event_pattern=rule_pattern(waf_pattern(waf)),
-                    targets=[target])
-        events.Rule(self, "OnDeploy", description="Our stack deployed → re-assert an active block a deploy reset",
-                    event_pattern=rule_pattern(stack_status_pattern(stack_name)), targets=[target])
         scheduler.CfnSchedule(
             self, "HourlyBaseline",
             name=f"{prefix}-traffic-baseline",

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from controlplane.config import ControlPlaneConfig
+from controlplane.ledger import Outbox
 from faults import COUNTS, FaultPlan, divergence, run
-from opsctl import lambda_host
 from paths import ROOT
 
 SEEDS = range(3)
@@ -50,12 +50,8 @@ def test_a_crash_after_every_write_of_a_rollback_keeps_every_invariant(config) -
 
 def test_the_tier_sees_a_relay_that_forgets_what_it_sent(config, monkeypatch) -> None:
     """The tier can fail: with the relay's sent marks ignored, a retry after a crash pages again."""
-    lambda_host.load_handler("outbox_relay")
-    import relay
-
-    monkeypatch.setattr(relay.OutboxMarks, "read", lambda self, outbox: set())
-    real_mark = relay.OutboxMarks.mark
-    monkeypatch.setattr(relay.OutboxMarks, "mark", lambda self, *args, **kwargs: (real_mark(self, *args, **kwargs),
-                                                                                  set())[1])
+    monkeypatch.setattr(Outbox, "marks", lambda self, outbox: set())
+    real_mark = Outbox.mark
+    monkeypatch.setattr(Outbox, "mark", lambda self, *args, **kwargs: (real_mark(self, *args, **kwargs), set())[1])
     results = faulted_runs(config, "incident-day", [FaultPlan(seed=seed, crash_rate=0.1) for seed in SEEDS])
     assert sum(r["duplicate_pages"] for r in results) > 0

@@ -7,8 +7,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
+from aws_cdk import Stack
 from aws_cdk.assertions import Match
 
 from controlplane.events import ALARM_STATE_CHANGE_PATTERN
@@ -199,7 +201,7 @@ def test_an_unacknowledged_nag_finding_fails_synth(config, tmp_path) -> None:
     from app import build_app
 
     app = build_app(config, outdir=str(tmp_path))
-    stack = app.node.children[0]
+    stack = cast(Stack, app.node.children[0])
     sqs.Queue(stack, "Careless", encryption=sqs.QueueEncryption.UNENCRYPTED)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
@@ -334,7 +336,7 @@ def test_an_existing_web_acl_is_used_not_created(config, tmp_path) -> None:
 
     existing = dataclasses.replace(config, waf=config.waf | {"existing_web_acl_id": "0a1b2c3d-4e5f-6789-abcd-ef0123456789"})
     app = build_app(existing, outdir=str(tmp_path))
-    template = Template.from_stack(app.node.children[0])
+    template = Template.from_stack(cast(Stack, app.node.children[0]))
     assert template.find_resources("AWS::WAFv2::WebACL") == {}
     statements = _statements(template, "WafHandlerRole")
     [waf] = [s for s in statements if "wafv2:UpdateWebACL" in s["Action"]]

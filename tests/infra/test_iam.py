@@ -16,7 +16,6 @@ from moto import mock_aws
 from iam_audit import Template, all_grants, audit
 from opsctl import deployment
 from opsctl.replay import Replay
-from opsctl.routes import DRILL_TASK
 from opsctl.world import provision, use_fake_credentials
 from paths import ROOT
 
@@ -61,7 +60,7 @@ def replay_everything(config) -> None:
     corpus = [json.dumps(json.loads(p.read_text())) for p in sorted((ROOT / "tests" / "events").glob("*.json"))]
     Replay(config, traffic_history=False, out=io.StringIO()).run(iter(corpus))
     # The weekly fire drill, which no example contains (its schedule fires it).
-    Replay(config, out=io.StringIO()).run(iter([json.dumps({"task": DRILL_TASK, "at": "2026-11-24T15:00:00Z"})]))
+    Replay(config, out=io.StringIO()).run(iter([json.dumps({"task": "drill", "at": "2026-11-24T15:00:00Z"})]))
 
 
 @pytest.fixture(scope="module")

@@ -157,3 +157,25 @@ def test_opsctl_drill_on_the_replay_state(tmp_path, capsys) -> None:
     [drilled] = [i for i in json.loads(capsys.readouterr().out) if i["alarm_name"] == DRILL_ALARM]
     assert drilled["status"] == "RESOLVED" and drilled["severity"] == "P3"
 
+
+
+def test_a_service_works_on_the_repository_it_is_given(world, replay) -> None:
+    """Services take their repositories from Dependencies, so an in-memory fake can stand in for the
+    ledger: here a record of runs that has every drill on record already."""
+    from controlplane.records import Runs
+    from opsctl.lambda_host import function_module
+
+    class EveryDrillRan:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def claim_drill(self, occurrence: str, fields: dict[str, Any]) -> bool:
+            self.asked.append(occurrence)
+            return False
+
+    deps = world.dependencies("drill", replay.clock)
+    deps.repositories[Runs] = fake = EveryDrillRan()
+    result = function_module("drill", "drill_service").FireDrill(deps).run(started_by="schedule",
+                                                                           occurrence="2026-12-01T15:00:00Z")
+    assert (result.outcome, fake.asked) == ("skipped", ["2026-12-01T15:00:00Z"])
+    assert alarm_state(world) == "OK"  # nothing was set off

@@ -264,7 +264,7 @@ def test_a_declared_incident_is_paged_escalated_and_resolved_like_any_other(esca
     assert (incident["classified_by"], incident["impact"]) == ("human:alice", "logins fail for EU customers")
     from controlplane.ledger import IncidentLedger
 
-    IncidentLedger(harness.world.settings.ledger_table, harness.world.client("dynamodb")).resolve(
+    IncidentLedger(harness.world.client("dynamodb"), harness.world.settings.ledger_table).resolve(
         str(outcome.incident), by="human:alice", reason="auth pool restarted", alarm_state=None,
         at="2026-11-26T03:40:00.000Z", ops_bus=harness.world.settings.ops_bus_name)
     harness.relay()

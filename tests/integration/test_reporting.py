@@ -93,7 +93,7 @@ def test_the_post_mortem_shows_the_alarm_metric_around_the_incident(harness, con
         {"MetricName": spec.metric_name, "Dimensions": [{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
          "Timestamp": opened + timedelta(minutes=minute - 2), "Value": value} for minute, value in enumerate(values)])
     [incident] = harness.incidents()
-    story = incident_story(harness.world.client("dynamodb"), harness.world.settings.ledger_table, incident)
+    story = incident_story(harness.world.dependencies("opsctl", harness.clock), incident)
     metric = metric_around(harness.world.client("cloudwatch"), config, story, opened + timedelta(hours=3))
     assert metric is not None and [value for _, value in metric["points"]] == values
     draft = render_postmortem(story, metric, harness.deps.policy)

@@ -164,7 +164,7 @@ def test_a_deployment_recorded_while_rolling_back_wins(targets, monkeypatch) -> 
     from strategies import LambdaAlias
 
     real_switch = LambdaAlias.switch
-    shipped = []
+    shipped: list[Any] = []
 
     def switch_while_shipping(self, version, reference):
         result = real_switch(self, version, reference)
@@ -193,7 +193,7 @@ def test_origin_switch_retries_on_a_stale_etag(harness) -> None:
     from strategies import StaticSite
 
     client = boto3.client("cloudfront", region_name="us-east-1")
-    config = {"CallerReference": "x", "Comment": "", "Enabled": True, "DefaultCacheBehavior": {
+    config: dict[str, Any] = {"CallerReference": "x", "Comment": "", "Enabled": True, "DefaultCacheBehavior": {
         "TargetOriginId": "releases", "ViewerProtocolPolicy": "redirect-to-https"},
         "Origins": {"Quantity": 1, "Items": [{"Id": "releases", "DomainName": "b.s3.amazonaws.com",
                                               "OriginPath": "/releases/v2"}]}}

@@ -3,6 +3,7 @@ subscriptions) and ops-bus events (read through an SQS target)."""
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -253,7 +254,7 @@ def test_relay_retries_from_the_first_failed_record_only(harness, config, monkey
 
     events = harness.deps.client("events")
     real_put = events.put_events
-    refused = []
+    refused: list[Any] = []
 
     def put_events(**kwargs):
         if kwargs["Entries"][0]["Detail"].count("error-rate-2") and not refused:
@@ -277,7 +278,7 @@ def test_relay_retries_from_the_first_failed_record_only(harness, config, monkey
 def test_a_lost_race_is_decided_again(harness, error_rate, monkeypatch) -> None:
     """Both paths deliver at once: the loser's conditional write fails and it re-reads."""
     real_read = IncidentLedger.read_alarm
-    raced = []
+    raced: list[Any] = []
 
     def read_then_lose_the_race(self, alarm_arn, year):
         snapshot = real_read(self, alarm_arn, year)

@@ -4,21 +4,16 @@ from datetime import datetime, timezone
 import pytest
 
 from alarm_parsing import AlarmTransition, Rejection, parse_delivery
-from factories import alarm_arn, eventbridge_alarm, sns_alarm
+from factories import alarm_arn, eventbridge_alarm, sns_alarm, transition_of
 
 AT = datetime(2026, 11, 26, 9, 14, 3, 123000, tzinfo=timezone.utc)
 NAME = "financeanalyst-pro-demo-error-rate"
 
 
-def only(result: list) -> AlarmTransition:
-    assert len(result) == 1 and isinstance(result[0], AlarmTransition), result
-    return result[0]
-
-
 @pytest.mark.parametrize("shape", ["single", "math"])
 def test_eventbridge_metric_alarms(shape: str) -> None:
     event = eventbridge_alarm(NAME, "ALARM", AT, dimensions={"DistributionId": "E1"}, value=12.5, shape=shape)
-    transition = only(parse_delivery(event))
+    transition = transition_of(event)
     assert (transition.alarm_arn, transition.new_state, transition.previous_state) == (alarm_arn(NAME), "ALARM", "OK")
     assert (transition.namespace, transition.metric_name) == ("AWS/CloudFront", "5xxErrorRate")
     assert transition.dimensions == {"DistributionId": "E1"}
@@ -27,14 +22,14 @@ def test_eventbridge_metric_alarms(shape: str) -> None:
 
 
 def test_eventbridge_composite_alarm_has_no_metric() -> None:
-    transition = only(parse_delivery(eventbridge_alarm("checkout-composite", "ALARM", AT, shape="composite")))
+    transition = transition_of(eventbridge_alarm("checkout-composite", "ALARM", AT, shape="composite"))
     assert transition.composite and transition.namespace is None and transition.datapoint is None
 
 
 @pytest.mark.parametrize("shape", ["single", "math"])
 def test_sns_notifications_with_metric_name_or_metrics(shape: str) -> None:
     event = sns_alarm(NAME, "ALARM", AT, dimensions={"DistributionId": "E1"}, value=12.5, shape=shape)
-    transition = only(parse_delivery(event))
+    transition = transition_of(event)
     assert (transition.namespace, transition.metric_name) == ("AWS/CloudFront", "5xxErrorRate")
     assert transition.dimensions == {"DistributionId": "E1"}
     assert transition.datapoint == 12.5 and transition.path == "sns"
@@ -42,16 +37,16 @@ def test_sns_notifications_with_metric_name_or_metrics(shape: str) -> None:
 
 def test_sns_composite_and_long_region_name_without_arn() -> None:
     event = sns_alarm("eu-checkout", "OK", AT, shape="composite", region_name="EU (Ireland)", include_arn=False)
-    transition = only(parse_delivery(event))
+    transition = transition_of(event)
     assert transition.alarm_arn == "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:eu-checkout"
     assert transition.region == "eu-west-1" and transition.composite
 
 
 def test_same_transition_by_both_paths_has_one_fingerprint() -> None:
-    by_bus = only(parse_delivery(eventbridge_alarm(NAME, "ALARM", AT)))
-    by_sns = only(parse_delivery(sns_alarm(NAME, "ALARM", AT)))
-    later = only(parse_delivery(eventbridge_alarm(NAME, "ALARM", AT.replace(second=4))))
-    resolved = only(parse_delivery(eventbridge_alarm(NAME, "OK", AT)))
+    by_bus = transition_of(eventbridge_alarm(NAME, "ALARM", AT))
+    by_sns = transition_of(sns_alarm(NAME, "ALARM", AT))
+    later = transition_of(eventbridge_alarm(NAME, "ALARM", AT.replace(second=4)))
+    resolved = transition_of(eventbridge_alarm(NAME, "OK", AT))
     assert by_bus.fingerprint == by_sns.fingerprint
     assert len({by_bus.fingerprint, later.fingerprint, resolved.fingerprint}) == 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_upcoming_names_windows_and_tasks_in_order(config) -> None:
         ("14:00", "morning-checklist"), ("19:00", "database-maintenance (window, 120 min)"), ("23:00", "end-of-day")]
 
 
-def window(**scope: tuple[str, ...]) -> Window:
+def window(**scope: Any) -> Window:
     return Window(id="w", message="m", starts_at="2026-11-25T19:00:00.000Z", ends_at="2026-11-25T21:00:00.000Z",
                   **scope)
 

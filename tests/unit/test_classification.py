@@ -4,10 +4,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from alarm_parsing import parse_delivery
 from classification import classify
 from controlplane.policy import Policy
-from factories import eventbridge_alarm
+from factories import eventbridge_alarm, transition_of
 
 AT = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 
@@ -21,7 +20,7 @@ def triage_of(config, policy, key: str, value: float | None, tagged: bool = True
     spec = config.alarm(key)
     event = eventbridge_alarm(spec.name, "ALARM", AT, value=value, namespace=spec.namespace, metric=spec.metric_name,
                               description=spec.tagged_description if tagged else spec.description)
-    return classify(parse_delivery(event)[0], policy)
+    return classify(transition_of(event), policy)
 
 
 @pytest.mark.parametrize(("key", "value", "severity", "hint"), [
@@ -51,7 +50,7 @@ def test_another_teams_alarm_cannot_order_us_about_with_a_tag(policy) -> None:
     in our account asking for WAF blocking is classified by the rules, with no remediation."""
     event = eventbridge_alarm("other-team-queue-depth", "ALARM", AT, namespace="AWS/SQS", metric="AgeOfOldestMessage",
                               description="Queue backing up [ops: severity=P0 remediation=waf-rate-limit]")
-    result = classify(parse_delivery(event)[0], policy)
+    result = classify(transition_of(event), policy)
     assert (result.severity, result.remediation, result.decided_by) == ("P2", None, "default")
 
 
@@ -63,7 +62,7 @@ def test_our_alarm_name_in_another_account_is_not_our_alarm(config) -> None:
     spec = config.alarm("availability")
     event = eventbridge_alarm(spec.name, "ALARM", AT, value=99.0, namespace=spec.namespace, metric=spec.metric_name,
                               description=spec.tagged_description, account="999999999999")
-    result = classify(parse_delivery(event)[0], Policy(raw))
+    result = classify(transition_of(event), Policy(raw))
     assert (result.severity, result.remediation, result.alarm_key) == ("P2", None, None)
 
 
@@ -73,7 +72,7 @@ def test_tags_of_an_allowed_account_configured_to_be_trusted_are_honoured(config
     event = eventbridge_alarm("team-x-queue-age", "ALARM", AT, namespace="AWS/SQS", metric="AgeOfOldestMessage",
                               description="Queue backing up [ops: severity=P1 remediation=scale-consumers]",
                               account="210987654321")
-    result = classify(parse_delivery(event)[0], Policy(raw))
+    result = classify(transition_of(event), Policy(raw))
     assert (result.severity, result.remediation, result.decided_by) == ("P1", "scale-consumers", "alarm-tag")
 
 
@@ -86,6 +85,6 @@ def test_tags_of_an_allowed_account_configured_to_be_trusted_are_honoured(config
 ])
 def test_alarms_from_outside_the_stacks(policy, name, namespace, metric, severity, rule) -> None:
     event = eventbridge_alarm(name, "ALARM", AT, namespace=namespace, metric=metric)
-    result = classify(parse_delivery(event)[0], policy)
+    result = classify(transition_of(event), policy)
     assert (result.severity, result.decided_by) == (severity, rule)
     assert result.impact  # every severity carries its runbook description as a fallback impact

@@ -1,9 +1,8 @@
 from datetime import datetime, timezone
 
-from alarm_parsing import parse_delivery
 from classification import classify
 from controlplane.policy import Policy
-from factories import eventbridge_alarm
+from factories import eventbridge_alarm, transition_of
 from notification import console_link, render_incident, subject_line
 
 AT = datetime(2026, 11, 26, 14, 30, tzinfo=timezone.utc)
@@ -12,8 +11,7 @@ AT = datetime(2026, 11, 26, 14, 30, tzinfo=timezone.utc)
 def test_incident_report_has_the_runbook_fields(config) -> None:
     policy = Policy(config.policy())
     spec = config.alarm("error-rate")
-    transition = parse_delivery(eventbridge_alarm(spec.name, "ALARM", AT, value=12.0,
-                                                  description=spec.tagged_description))[0]
+    transition = transition_of(eventbridge_alarm(spec.name, "ALARM", AT, value=12.0, description=spec.tagged_description))
     classification = classify(transition, policy)
     incident = {"id": "INC-2026-001", "severity": "P1", "status": "OPEN", "opened_at": "2026-11-26T14:30:00.000Z",
                 "component": classification.component, "impact": classification.impact, "occurrences": 1}
@@ -33,5 +31,5 @@ def test_subject_is_sns_safe() -> None:
 
 
 def test_console_link_escapes_the_alarm_name() -> None:
-    transition = parse_delivery(eventbridge_alarm("team x/alarm#1", "ALARM", AT))[0]
+    transition = transition_of(eventbridge_alarm("team x/alarm#1", "ALARM", AT))
     assert console_link(transition).endswith("#alarmsV2:alarm/team%20x%2Falarm%231")

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -33,6 +34,10 @@ from controlplane.keys import Key
 from controlplane.ledger import iter_listing, key_item, read_item, read_items, read_partition, to_item
 from controlplane.maintenance import covering, windows_of
 from controlplane.policy import Policy
+from controlplane.repository import INDEX_QUERY, Repository, takes
+
+if TYPE_CHECKING:
+    from controlplane.runtime import Dependencies
 
 EXECUTE, DRY_RUN, SKIP = "execute", "dry_run", "skip"
 logger = logging.getLogger("guardrails")
@@ -141,25 +146,28 @@ class Plan(Generic[Report]):
     blind_spot: Callable[[ActionRequest], None] | None = None  # pages that the automation cannot see (fail closed)
 
 
-def decision_records(client: Any, table: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
-    """Decision records made in [since, until] (all of them by default), oldest first."""
-    return list(iter_listing(client, table, keys.DECISIONS, since=since, until=until))
-
-
 def decision_id(request: ActionRequest) -> str:
     digest = hashlib.sha256(f"{request.capability}|{request.action}|{request.target}|{request.trigger_id}".encode())
     return "DEC-" + digest.hexdigest()[:16]
 
 
-class Guardrails:
-    def __init__(self, *, table: str, client: Any, policy: Policy, clock: Any) -> None:
-        self.table = table
-        self.client = client
+class Guardrails(Repository):
+    """The checks, and the ledger's decisions and guardrail state: decision records, each target's
+    state, the hour's budget, the kill switch and pauses, humans' requests, the alarms our actions
+    set off."""
+
+    def __init__(self, client: Any, table: str, *, policy: Policy, clock: Any) -> None:
+        super().__init__(client, table)
         self.policy = policy
         self.clock = clock
 
+    @classmethod
+    def of(cls, deps: Dependencies) -> Self:
+        return cls(deps.client("dynamodb"), deps.settings.ledger_table, policy=deps.policy, clock=deps.clock)
+
     # --- deciding ------------------------------------------------------------------------------
 
+    @takes("BatchGetItem")
     def decide(self, request: ActionRequest, requires: dict[str, tuple[Key, str]] | None = None) -> Decision:
         """One consistent read of everything the checks need (and of the ledger items the action
         `requires`: name → (key, what it means when missing)), then the checks in order."""
@@ -259,6 +267,7 @@ class Guardrails:
         decision.reason = f"already decided ({earlier['verdict']}) for this trigger"
         return plan.report(decision, "skipped")
 
+    @takes("GetItem")
     def earlier_record(self, request: ActionRequest) -> dict[str, Any] | None:
         """The decision record already made for this trigger, if any (one consistent read)."""
         return read_item(self.client, self.table, keys.decision(decision_id(request)))
@@ -282,6 +291,7 @@ class Guardrails:
 
     # --- recording -----------------------------------------------------------------------------
 
+    @takes("PutItem", "UpdateItem")
     def intend(self, decision: Decision, details: dict[str, Any]) -> bool:
         """Record the decision to act, before acting (result `executing`), in one transaction with its
         slot of the hour's action budget and its claim on the target: whatever happens after the act,
@@ -335,13 +345,13 @@ class Guardrails:
             return False
         return True
 
+    @takes("PutItem", "UpdateItem")
     def record(self, decision: Decision, result: str, details: dict[str, Any] | None = None, *,
-               causes: tuple[str, ...] = (), ends: tuple[str, ...] = (),
                extra: list[dict[str, Any]] | None = None, intended: bool = False) -> dict[str, Any]:
         """One ledger write: the decision record (or, `intended`, the outcome of the one `intend`
-        wrote) and, for an executed change, the target's state, the alarms the change sets off
-        (`causes`) or stops (`ends`) and the capability's own items (`extra`), atomically (the
-        budget's slot was taken by `intend`). A redelivered trigger cannot record twice."""
+        wrote) and, for an executed change, the target's state and the capability's own items
+        (`extra`: e.g. `causing`, `ending`), atomically (the budget's slot was taken by `intend`).
+        A redelivered trigger cannot record twice."""
         record = decision.record(result, details)
         now = decision.decided_at
         key = keys.decision(decision.id)
@@ -363,11 +373,6 @@ class Guardrails:
                 "last_action": decision.request.action, "last_action_at": now, "toggles": toggles,
                 "decided_by": decision.request.decided_by,
             }))}})
-            for alarm in causes:
-                operations.append({"Put": {"TableName": self.table, "Item": to_item(keys.caused(alarm).item({
-                    "incident": decision.request.incident, "decision": decision.id, "since": now}))}})
-            for alarm in ends:
-                operations.append({"Delete": {"TableName": self.table, "Key": key_item(keys.caused(alarm))}})
         elif intended:
             # Nothing was changed for good (already in the wanted state, no rule to flip, rolled
             # forward meanwhile): the target's claim that `intend` took goes back, and so does the
@@ -384,6 +389,20 @@ class Guardrails:
         self.client.transact_write_items(TransactItems=operations)
         return record
 
+    @takes("PutItem")
+    def causing(self, decision: Decision, alarms: tuple[str, ...]) -> list[dict[str, Any]]:
+        """For `record`'s transaction: the alarms (ARNs) an executed change is expected to set off
+        (triage joins them to the incident instead of paging)."""
+        return [{"Put": {"TableName": self.table, "Item": to_item(keys.caused(alarm).item({
+            "incident": decision.request.incident, "decision": decision.id, "since": decision.decided_at}))}}
+            for alarm in alarms]
+
+    @takes("DeleteItem")
+    def ending(self, alarms: tuple[str, ...]) -> list[dict[str, Any]]:
+        """For `record`'s transaction: the alarms an executed change stops setting off."""
+        return [{"Delete": {"TableName": self.table, "Key": key_item(keys.caused(alarm))}} for alarm in alarms]
+
+    @takes("UpdateItem")
     def mark_done(self, decision_id_: str, step: str) -> None:
         """A step after an executed decision (its page) is done: a retry of the trigger does only the
         steps not marked. The step has happened by now, so a mark that cannot be written is logged,
@@ -398,6 +417,7 @@ class Guardrails:
             logger.warning("step done, its mark not written", extra={"decision": decision_id_, "step": step},
                            exc_info=True)
 
+    @takes("UpdateItem")
     def record_outcome(self, decision_id_: str, outcome: str, details: dict[str, Any]) -> None:
         self.client.update_item(
             TableName=self.table, Key=key_item(keys.decision(decision_id_)),
@@ -406,8 +426,51 @@ class Guardrails:
                                                       **details}}),
         )
 
-    # --- operators -----------------------------------------------------------------------------
+    # --- reading -------------------------------------------------------------------------------
 
+    @takes("GetItem")
+    def decision(self, decision_id_: str) -> dict[str, Any] | None:
+        return read_item(self.client, self.table, keys.decision(decision_id_))
+
+    @takes(INDEX_QUERY)
+    def decisions(self, since: str | None = None, until: str | None = None, *, newest_first: bool = False,
+                  limit: int | None = None) -> list[dict[str, Any]]:
+        """Decision records made in [since, until] (all of them by default), in time order."""
+        return list(iter_listing(self.client, self.table, keys.DECISIONS, since=since, until=until,
+                                 newest_first=newest_first, limit=limit))
+
+    @takes("GetItem")
+    def target_state(self, target: str) -> dict[str, Any]:
+        """A target's last action and recent toggles ({} when never acted on)."""
+        return read_item(self.client, self.table, keys.target(target)) or {}
+
+    @takes("GetItem")
+    def request(self, request_id: str) -> dict[str, Any] | None:
+        """A human's request, as opsctl recorded it (`record_request`)."""
+        return read_item(self.client, self.table, keys.request(request_id))
+
+    @takes("Query")
+    def controls(self) -> list[dict[str, Any]]:
+        """The kill switch and pauses set (expired or not), each named by `control`."""
+        now = isoformat(self.clock.now())
+        return [keys.public(item) | {"control": item[keys.SK], "active": item["until"] > now}
+                for item in read_partition(self.client, self.table, keys.CONTROL)]
+
+    # --- operators (opsctl) ----------------------------------------------------------------------
+
+    @takes("PutItem")
+    def record_request(self, *, by: str, actions: tuple[str, ...], target: str, reason: str | None,
+                       at: datetime) -> str:
+        """What opsctl writes before it runs (or schedules) a human's action: the `manual` task the
+        function receives must name it, so a schedule someone else made cannot pass for a human."""
+        request_id = str(uuid.uuid4())
+        request = {"by": by, "actions": list(actions), "target": target, "reason": reason or "",
+                   "requested_at": isoformat(at), "expires_at": int(at.timestamp()) + 90 * 86400}
+        self.client.put_item(TableName=self.table, ConditionExpression=keys.ABSENT,
+                             Item=to_item(keys.request(request_id).item(request)))
+        return request_id
+
+    @takes("PutItem")
     def set_control(self, capability: str | None, *, until: datetime, by: str, reason: str) -> str:
         """Pause `capability`'s automation (None: all of it, the kill switch) until a time; its name."""
         key = keys.control(capability)
@@ -415,13 +478,8 @@ class Guardrails:
             "until": isoformat(until), "by": by, "reason": reason, "set_at": isoformat(self.clock.now())})))
         return key.sk
 
+    @takes("DeleteItem")
     def clear_control(self, capability: str | None) -> str:
         key = keys.control(capability)
         self.client.delete_item(TableName=self.table, Key=key_item(key))
         return key.sk
-
-    def controls(self) -> list[dict[str, Any]]:
-        """The kill switch and pauses set (expired or not), each named by `control`."""
-        now = isoformat(self.clock.now())
-        return [keys.public(item) | {"control": item[keys.SK], "active": item["until"] > now}
-                for item in read_partition(self.client, self.table, keys.CONTROL)]

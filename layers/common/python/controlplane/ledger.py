@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from controlplane.errors import ConcurrentUpdate, IncidentNotFound
 from controlplane.events import INCIDENT_RESOLVED, INCIDENT_UPDATED, OPS_SOURCE
 from controlplane.keys import Key
 from controlplane.maintenance import Window, windows_of
+from controlplane.repository import INDEX_QUERY, Repository, takes
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -72,11 +73,6 @@ def key_item(key: Key) -> dict[str, Any]:
 def outbox_item(committed_at: str, outbox: dict[str, Any]) -> dict[str, Any]:
     expires = int(parse_timestamp(committed_at).timestamp()) + OUTBOX_RETENTION_SECONDS
     return keys.outbox(committed_at, outbox["transition_id"]).item({"expires_at": expires} | outbox)
-
-
-def outbox_since(client: Any, table: str, since: str) -> list[dict[str, Any]]:
-    """OUTBOX items committed since `since` (kept 7 days), oldest first, with their sent marks."""
-    return read_partition(client, table, keys.OUTBOX, since=since)
 
 
 def write_once(client: Any, table: str, key: Key, record: dict[str, Any], outbox: dict[str, Any],
@@ -150,9 +146,6 @@ def iter_listing(client: Any, table: str, listing: str, *, since: str | None = N
         yield from map(from_item, page["Items"])
 
 
-def read_windows(client: Any, table: str) -> list[Window]:
-    """The maintenance windows recorded as open (one consistent GetItem); callers check expiry."""
-    return windows_of(read_item(client, table, keys.MAINTENANCE))
 
 
 @dataclass
@@ -207,13 +200,46 @@ class Transition:
     records: list[dict[str, Any]] = field(default_factory=list)  # further items written with it
 
 
-class IncidentLedger:
-    def __init__(self, table_name: str, client: Any) -> None:
-        self.table_name = table_name
-        self.client = client
+class Outbox(Repository):
+    """The OUTBOX items: what each committed transition must send, and the relay's sent marks on
+    them. Marking returns the marks the item then has, so the event's mark is also the read that
+    tells whether the page went out already (no extra call before the event: the critical path)."""
+
+    @takes("Query")
+    def since(self, since: str) -> list[dict[str, Any]]:
+        """OUTBOX items committed since `since` (kept 7 days), oldest first, with their sent marks."""
+        return read_partition(self.client, self.table, keys.OUTBOX, since=since)
+
+    @takes("GetItem")
+    def marks(self, outbox: dict[str, Any]) -> set[str]:
+        item = self.client.get_item(TableName=self.table, Key=key_item(keys.key_of(outbox)), ConsistentRead=True,
+                                    ProjectionExpression=f"{EVENT_SENT}, {PAGE_SENT}").get("Item", {})
+        return set(item)
+
+    @takes("UpdateItem")
+    def mark(self, outbox: dict[str, Any], mark: str, at: str, **also: str) -> set[str] | None:
+        """Set `mark` (the first time only: a re-send keeps the first send's time) and `also`; the
+        marks the item then has, or None when it has expired (TTL) since it was committed."""
+        values = {":at": at} | {f":{key}": value for key, value in also.items()}
+        try:
+            response = self.client.update_item(
+                TableName=self.table, Key=key_item(keys.key_of(outbox)),
+                UpdateExpression=", ".join(["SET #m = if_not_exists(#m, :at)", *(f"#{k} = :{k}" for k in also)]),
+                ConditionExpression=keys.PRESENT,
+                ExpressionAttributeNames={"#m": mark} | {f"#{key}": key for key in also},
+                ExpressionAttributeValues=to_item(values), ReturnValues="ALL_NEW")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return set(response.get("Attributes", {})) & {EVENT_SENT, PAGE_SENT}
+
+
+class IncidentLedger(Repository):
+    """Incidents and their alarms: each alarm's record (dedup, its open incident), the year's
+    incident counter, the incident with its timeline, escalations, refused claims."""
 
     # --- triage ------------------------------------------------------------------------------
 
+    @takes("BatchGetItem")
     def read_alarm(self, alarm_arn: str, year: int) -> AlarmRead:
         """The alarm's record, the year's last incident number, which of our own actions (if any)
         is setting this alarm off, and the open maintenance windows: in one consistent read."""
@@ -221,11 +247,11 @@ class IncidentLedger:
         wanted = {keys.alarm(alarm_arn): "record", keys.counter(year): "counter", keys.caused(alarm_arn): "caused",
                   keys.MAINTENANCE: "windows"}
         response = self.client.batch_get_item(
-            RequestItems={self.table_name: {"Keys": list(map(key_item, wanted)), "ConsistentRead": True}})
+            RequestItems={self.table: {"Keys": list(map(key_item, wanted)), "ConsistentRead": True}})
         if response.get("UnprocessedKeys"):
             raise ConcurrentUpdate("ledger read throttled; retry")
         read = AlarmRead(AlarmRecord(alarm_arn=alarm_arn), 0, None, [])
-        for raw in response["Responses"].get(self.table_name, []):
+        for raw in response["Responses"].get(self.table, []):
             item = from_item(raw)
             found = wanted[keys.key_of(item)]
             if found == "counter":
@@ -239,6 +265,13 @@ class IncidentLedger:
                 read.record = AlarmRecord(alarm_arn=alarm_arn, **fields)
         return read
 
+    @takes("BatchGetItem")
+    def alarm_states(self, alarm_arns: list[str]) -> dict[str, str | None]:
+        """The state last recorded of each alarm the ledger has seen (ARN → state)."""
+        wanted = {keys.alarm(arn): arn for arn in alarm_arns}
+        return {wanted[keys.key_of(item)]: item.get("state") for item in read_items(self.client, self.table, list(wanted))}
+
+    @takes("PutItem", "UpdateItem")
     def apply(self, transition: Transition) -> None:
         """Commit a transition atomically, or raise ConcurrentUpdate if anything moved since the read."""
         alarm_item = keys.alarm(transition.alarm.alarm_arn).item(
@@ -246,7 +279,7 @@ class IncidentLedger:
         operations: list[dict[str, Any]] = [
             {
                 "Put": {
-                    "TableName": self.table_name,
+                    "TableName": self.table,
                     "Item": to_item(alarm_item),
                     "ConditionExpression": f"{keys.ABSENT} OR version = :v",
                     "ExpressionAttributeValues": to_item({":v": transition.expected_version}),
@@ -258,7 +291,7 @@ class IncidentLedger:
             operations.append(
                 {
                     "Put": {
-                        "TableName": self.table_name,
+                        "TableName": self.table,
                         "Item": to_item(keys.counter(year).item({"seq": sequence})),
                         "ConditionExpression": "attribute_not_exists(seq) OR seq = :previous",
                         "ExpressionAttributeValues": to_item({":previous": sequence - 1}),
@@ -270,7 +303,7 @@ class IncidentLedger:
             operations.append(
                 {
                     "Put": {
-                        "TableName": self.table_name,
+                        "TableName": self.table,
                         "Item": to_item(keys.incident(incident["id"]).item(
                             incident, listed_in=keys.INCIDENTS, listed_at=incident["opened_at"])),
                         "ConditionExpression": keys.ABSENT,
@@ -280,9 +313,9 @@ class IncidentLedger:
         if transition.incident_change is not None:
             operations.append({"Update": self._incident_update(transition.incident_change)})
         if transition.outbox is not None:
-            operations.append({"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(
+            operations.append({"Put": {"TableName": self.table, "Item": to_item(outbox_item(
                 transition.committed_at, transition.outbox))}})
-        operations += [{"Put": {"TableName": self.table_name, "Item": to_item(item)}} for item in transition.records]
+        operations += [{"Put": {"TableName": self.table, "Item": to_item(item)}} for item in transition.records]
         try:
             self.client.transact_write_items(TransactItems=operations)
         except self.client.exceptions.TransactionCanceledException as error:
@@ -305,7 +338,7 @@ class IncidentLedger:
             names["#status"] = "status"
             values |= dict(zip(forbidden, change.require_status_not, strict=True))
         update = {
-            "TableName": self.table_name,
+            "TableName": self.table,
             "Key": key_item(keys.incident(change.incident_id)),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
@@ -313,20 +346,72 @@ class IncidentLedger:
         }
         return update | ({"ExpressionAttributeNames": names} if names else {})
 
-    # --- operators -----------------------------------------------------------------------------
+    # --- reading -------------------------------------------------------------------------------
 
+    @takes("GetItem")
     def get_incident(self, incident_id: str) -> dict[str, Any]:
-        incident = read_item(self.client, self.table_name, keys.incident(incident_id))
+        incident = read_item(self.client, self.table, keys.incident(incident_id))
         if incident is None:
             raise IncidentNotFound(incident_id)
         return keys.public(incident)
 
+    @takes(INDEX_QUERY)
     def iter_incidents(self, newest_first: bool = True, opened_since: str | None = None) -> Iterator[dict[str, Any]]:
         """Incidents in opening order (the index's sort key), all or those opened since a time."""
-        for item in iter_listing(self.client, self.table_name, keys.INCIDENTS, since=opened_since,
+        for item in iter_listing(self.client, self.table, keys.INCIDENTS, since=opened_since,
                                  newest_first=newest_first):
             yield keys.public(item)
 
+    @takes("UpdateItem", "PutItem")
+    def escalate(self, incident_id: str, *, level: int, previous: int, to: str, entry: dict[str, Any], at: str,
+                 resolution: bool, notification: dict[str, Any]) -> bool:
+        """Record an escalation to `level` (paging `to`) with its page in the outbox, unless the
+        incident moved meanwhile: acknowledged (an unacknowledged escalation), resolved, or escalated
+        past `previous` already. False when it had."""
+        values = {":level": level, ":entry": [entry], ":previous": previous, ":to": to, ":now": at}
+        expression = ("SET escalation_level = :level, escalated_to = :to, escalated_at = :now, "
+                      "timeline = list_append(timeline, :entry)")
+        if resolution:
+            # Past its resolution target: whatever its state, except resolved.
+            expression += ", resolution_escalated_at = :now"
+            condition, values[":status"] = "#s <> :status", "RESOLVED"
+        else:
+            # Unacknowledged: an acknowledgement that lands meanwhile wins.
+            condition, values[":status"] = "#s = :status", "OPEN"
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table, "Key": key_item(keys.incident(incident_id)),
+                            "UpdateExpression": expression,
+                            "ConditionExpression": f"{condition} AND (attribute_not_exists(escalation_level) "
+                                                   "OR escalation_level = :previous)",
+                            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item(values)}},
+                {"Put": {"TableName": self.table, "Item": to_item(outbox_item(at, {
+                    "transition_id": f"escalation|{incident_id}|{level}", "notification": notification}))}},
+            ])
+        except self.client.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    @takes("UpdateItem")
+    def count_refused_claim(self, *, alarm_arn: str, reason: str, at: datetime) -> int:
+        """Count a refused alarm claim in its hour (kept 30 days); how many that hour has now."""
+        counted = self.client.update_item(
+            TableName=self.table, Key=key_item(keys.suspicious(isoformat(at)[:13])), ReturnValues="UPDATED_NEW",
+            UpdateExpression="ADD claims :one SET last_alarm = :alarm, last_reason = :reason, expires_at = :expires",
+            ExpressionAttributeValues=to_item({":one": 1, ":alarm": alarm_arn[:300], ":reason": reason[:500],
+                                               ":expires": int(at.timestamp()) + 30 * 86400}))
+        return int(counted["Attributes"]["claims"]["N"])
+
+    @takes("PutItem")
+    def page_refused_claims(self, *, claims: int, at: datetime, notification: dict[str, Any]) -> bool:
+        """The one page about an hour's refused claims (False: that hour has paged already)."""
+        hour = isoformat(at)[:13]
+        return write_once(self.client, self.table, keys.suspicious_paged(hour), {"claims": claims},
+                          {"transition_id": f"suspicious|{hour}", "notification": notification}, isoformat(at))
+
+    # --- operators (opsctl) ----------------------------------------------------------------------
+
+    @takes("GetItem", "BatchGetItem", "PutItem", "UpdateItem")
     def annotate(self, incident_id: str, *, entry: dict[str, Any], set_fields: dict[str, Any],
                  ops_bus: str) -> dict[str, Any]:
         """A human's note or assignment: on the incident's timeline with the fields it sets, and
@@ -341,6 +426,7 @@ class IncidentLedger:
 
         return self._commit_human(incident_id, at, plan)
 
+    @takes("GetItem", "BatchGetItem", "PutItem", "UpdateItem")
     def notify_stakeholders(self, incident_id: str, *, by: str, message: str, severity: str, at: str,
                             ops_bus: str) -> dict[str, Any]:
         """The runbook's "notify stakeholders": `message` (the incident report, and a human's words)
@@ -356,6 +442,7 @@ class IncidentLedger:
 
         return self._commit_human(incident_id, at, plan)
 
+    @takes("GetItem", "BatchGetItem", "PutItem", "UpdateItem")
     def resolve(self, incident_id: str, *, by: str, reason: str, alarm_state: str | None, at: str,
                 ops_bus: str) -> dict[str, Any]:
         """A human closes an incident (its alarm stuck in ALARM, or gone): resolved on the ledger with
@@ -383,6 +470,7 @@ class IncidentLedger:
 
         return self._commit_human(incident_id, at, plan)
 
+    @takes("GetItem", "BatchGetItem", "PutItem", "UpdateItem")
     def regrade(self, incident_id: str, *, severity: str, by: str, reason: str, at: str, ops_bus: str,
                 response_minutes: int, resolve_minutes: int) -> dict[str, Any]:
         """A human re-grades an open incident up or down: its severity, and the deadlines that follow
@@ -431,12 +519,13 @@ class IncidentLedger:
                 else:
                     self.client.transact_write_items(TransactItems=[
                         {"Update": self._incident_update(planned.change)},
-                        {"Put": {"TableName": self.table_name, "Item": to_item(outbox_item(at, planned.outbox))}}])
+                        {"Put": {"TableName": self.table, "Item": to_item(outbox_item(at, planned.outbox))}}])
             except (ConcurrentUpdate, self.client.exceptions.TransactionCanceledException):
                 continue
             return self.get_incident(incident_id)
         raise ConcurrentUpdate(f"{incident_id}: the alarm kept changing meanwhile; try again")
 
+    @takes("UpdateItem", "GetItem")
     def acknowledge(self, incident_id: str, by: str, at: str) -> dict[str, Any]:
         change = IncidentChange(
             incident_id=incident_id,

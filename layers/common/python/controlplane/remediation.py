@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
-from controlplane import keys
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat
 from controlplane.errors import IncidentNotFound
 from controlplane.guardrails import EXECUTING, Decision, Guardrails
-from controlplane.keys import Key
-from controlplane.ledger import IncidentLedger, read_item, to_item
+from controlplane.ledger import IncidentLedger
 from controlplane.notify import PAGE_ID, content_id, message_attributes
 from controlplane.runtime import Dependencies
-
-
-def record_human_request(client: Any, table: str, *, by: str, actions: tuple[str, ...], target: str,
-                         reason: str | None, at: datetime) -> str:
-    """What opsctl writes before it runs (or schedules) a human's action: the `manual` task the
-    function receives must name it, so a schedule someone else made cannot pass for a human."""
-    request_id = str(uuid.uuid4())
-    request = {"by": by, "actions": list(actions), "target": target, "reason": reason or "",
-               "requested_at": isoformat(at), "expires_at": int(at.timestamp()) + 90 * 86400}
-    client.put_item(TableName=table, ConditionExpression=keys.ABSENT,
-                    Item=to_item(keys.request(request_id).item(request)))
-    return request_id
 
 
 def action_note(kind: str, target: str, result: str, reason: str, incident: str | None = None,
@@ -41,12 +26,7 @@ class Remediation:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self.policy = deps.policy
-        self.table = deps.settings.ledger_table
-        self.guardrails = Guardrails(table=self.table, client=deps.client("dynamodb"), policy=self.policy,
-                                     clock=deps.clock)
-
-    def item(self, key: Key) -> dict[str, Any] | None:
-        return read_item(self.deps.client("dynamodb"), self.table, key)
+        self.guardrails = deps.repository(Guardrails)
 
     def alarm_now(self, alarm_arn: str) -> tuple[str | None, datetime | None]:
         """CloudWatch's view, the truth for acting and for checking what an action did (the ledger
@@ -57,7 +37,7 @@ class Remediation:
         """Why a `manual` task is not a human's request (None: it is): the ledger must hold the
         request it names, by the same person, for this action."""
         request_id = event.get("request")
-        request = self.item(keys.request(request_id)) if isinstance(request_id, str) else None
+        request = self.guardrails.request(request_id) if isinstance(request_id, str) else None
         if request is None:
             return f"no human request {request_id!r} in the ledger"
         if not str(event.get("by", "")).startswith(str(request["by"])) or action not in request["actions"]:
@@ -69,7 +49,7 @@ class Remediation:
         hint anyone allowed to put events on the bus could forge: the ledger must hold the incident,
         open and on the same alarm, and CloudWatch must have that alarm in ALARM."""
         try:
-            incident = IncidentLedger(self.table, self.deps.client("dynamodb")).get_incident(str(detail["incident_id"]))
+            incident = self.deps.repository(IncidentLedger).get_incident(str(detail["incident_id"]))
         except IncidentNotFound:
             return f"the ledger has no incident {detail['incident_id']}"
         if incident.get("alarm_arn") != detail.get("alarm_arn"):
@@ -89,7 +69,7 @@ class Remediation:
         """Why an outcome check has nothing to check (None: its decision executed, check it). The
         check is armed before the act: a decision still executing by now never completed (its
         retries are spent and dead-lettered), which a human must finish."""
-        record = self.item(keys.decision(event["decision"])) or {"result": "unknown"}
+        record = self.guardrails.decision(event["decision"]) or {"result": "unknown"}
         if record["result"] == "executed":
             return None
         incident = event.get("incident")

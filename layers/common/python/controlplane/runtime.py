@@ -10,13 +10,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 
 from controlplane.clock import Clock, SystemClock
 from controlplane.policy import Policy, load_policy
 from controlplane.settings import Settings, lambda_settings
+
+if TYPE_CHECKING:
+    from controlplane.repository import Repository
+
+R = TypeVar("R", bound="Repository")
 
 
 def http_status(url: str) -> int:
@@ -48,6 +53,13 @@ class Dependencies:
     monotonic: Callable[[], float] = time.monotonic
     _last_write: dict[str, float] = field(default_factory=dict)
     http_status: Callable[[str], int] = http_status
+    # The ledger repositories the services use, made on first use; a test may put a fake in first.
+    repositories: dict[type, Any] = field(default_factory=dict)
+
+    def repository(self, kind: type[R]) -> R:
+        if kind not in self.repositories:
+            self.repositories[kind] = kind.of(self)
+        return self.repositories[kind]  # type: ignore[no-any-return]
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

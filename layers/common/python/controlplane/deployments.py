@@ -12,25 +12,25 @@ from typing import Any
 
 from controlplane import keys
 from controlplane.ledger import key_item, read_item, read_partition, to_item
+from controlplane.repository import Repository, takes
 
 
 class QuarantinedVersion(Exception):
     """A quarantined version may only be recorded again with force (the roll-forward bypass)."""
 
 
-class DeploymentLedger:
-    def __init__(self, table: str, client: Any) -> None:
-        self.table = table
-        self.client = client
-
+class DeploymentLedger(Repository):
+    @takes("GetItem")
     def head(self, target: str) -> dict[str, Any] | None:
         return read_item(self.client, self.table, keys.deploy_head(target))
 
+    @takes("Query")
     def history(self, target: str) -> list[dict[str, Any]]:
         """Newest first."""
         return read_partition(self.client, self.table, keys.deployments(target), prefix=keys.DEPLOY_VERSION_PREFIX,
                               newest_first=True)
 
+    @takes("GetItem", "Query")
     def history_with_status(self, target: str) -> list[dict[str, Any]]:
         live = (self.head(target) or {}).get("live_version")
         quarantined = self.quarantined(target)
@@ -43,10 +43,12 @@ class DeploymentLedger:
             rows.append(keys.public(entry) | {"status": status})
         return rows
 
+    @takes("Query")
     def quarantined(self, target: str) -> set[str]:
         # The version is the item's sort key (keys.quarantine).
         return {keys.key_of(item).sk for item in read_partition(self.client, self.table, keys.quarantined(target))}
 
+    @takes("Query")
     def previous_good(self, target: str, live_version: str) -> str | None:
         """The newest version before the live one that was never quarantined."""
         bad = self.quarantined(target) | {live_version}
@@ -59,6 +61,7 @@ class DeploymentLedger:
                 return str(entry["version"])
         return None
 
+    @takes("Query", "PutItem", "DeleteItem")
     def record(self, target: str, version: str, *, at: str, by: str, artifact: str | None = None,
                force: bool = False) -> dict[str, Any]:
         if version in self.quarantined(target) and not force:
@@ -75,6 +78,7 @@ class DeploymentLedger:
         self.client.transact_write_items(TransactItems=operations)
         return {k: v for k, v in entry.items() if v is not None}
 
+    @takes("PutItem")
     def rollback_operations(self, target: str, bad: str, good: str, *, at: str, decision: str,
                             reason: str) -> list[dict[str, Any]]:
         """Ledger writes of a rollback, for the decision record's transaction: quarantine the bad

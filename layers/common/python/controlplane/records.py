@@ -1,0 +1,87 @@
+"""Small ledger repositories: the runs of scheduled jobs, the WAF's traffic baselines, the backup
+verifier's records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from controlplane import keys
+from controlplane.ledger import key_item, read_item, read_items, to_item, write_item, write_once
+from controlplane.repository import Repository, takes
+
+
+class Runs(Repository):
+    """One run of each scheduled job occurrence: a checklist, a report, a fire drill. A redelivered
+    job finds its run and does not run (or announce) again."""
+
+    @takes("PutItem")
+    def checklist_ran(self, name: str, scheduled_at: str, record: dict[str, Any], outbox: dict[str, Any], at: str) -> bool:
+        return write_once(self.client, self.table, keys.checklist(name, scheduled_at), record, outbox, at)
+
+    @takes("PutItem")
+    def report_sent(self, period: str, day: str, record: dict[str, Any], outbox: dict[str, Any], at: str) -> bool:
+        return write_once(self.client, self.table, keys.report(period, day), record, outbox, at)
+
+    @takes("PutItem")
+    def claim_drill(self, occurrence: str, fields: dict[str, Any]) -> bool:
+        """The drill of `occurrence` is ours to run (False: it has run, or is running, already)."""
+        try:
+            self.client.put_item(TableName=self.table, ConditionExpression=keys.ABSENT,
+                                 Item=to_item(keys.drill(occurrence).item(fields)))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    @takes("UpdateItem")
+    def record_drill(self, occurrence: str, fields: dict[str, Any]) -> None:
+        self.client.update_item(
+            TableName=self.table, Key=key_item(keys.drill(occurrence)),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            ExpressionAttributeNames={f"#{k}": k for k in fields},
+            ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+
+
+class Baselines(Repository):
+    """The traffic alarm's hourly baseline and the threshold made from it."""
+
+    @takes("PutItem")
+    def write(self, traffic_alarm: str, fields: dict[str, Any]) -> None:
+        write_item(self.client, self.table, keys.baseline(traffic_alarm), fields)
+
+    @takes("GetItem")
+    def read(self, traffic_alarm: str) -> dict[str, Any] | None:
+        return read_item(self.client, self.table, keys.baseline(traffic_alarm))
+
+
+class BackupLedger(Repository):
+    """The backup verifier's records: its latest summary, each resource's last validated restore,
+    and the restore tests it started (only those are validated and deleted)."""
+
+    @takes("PutItem")
+    def write_status(self, fields: dict[str, Any]) -> None:
+        write_item(self.client, self.table, keys.BACKUP_STATUS, fields)
+
+    @takes("GetItem")
+    def status(self) -> dict[str, Any] | None:
+        return read_item(self.client, self.table, keys.BACKUP_STATUS)
+
+    @takes("PutItem")
+    def restore_validated(self, resource_arn: str, fields: dict[str, Any]) -> None:
+        write_item(self.client, self.table, keys.restore(resource_arn), fields)
+
+    @takes("BatchGetItem")
+    def last_validated(self, resource_arns: Iterable[str]) -> dict[str, str]:
+        """Resource ARN → when its last restore was validated (ARNs never validated are left out)."""
+        wanted = {keys.restore(arn): arn for arn in resource_arns}
+        return {wanted[keys.key_of(item)]: str(item["validated_at"])
+                for item in read_items(self.client, self.table, list(wanted))}
+
+    @takes("PutItem")
+    def restore_started(self, job_id: str, fields: dict[str, Any]) -> None:
+        write_item(self.client, self.table, keys.restore_job(job_id), fields)
+
+    @takes("BatchGetItem")
+    def started_by_us(self, job_id: str) -> bool:
+        # BatchGetItem even for one item: the verifier's only read of the ledger (one grant fewer).
+        return bool(read_items(self.client, self.table, [keys.restore_job(job_id)]))

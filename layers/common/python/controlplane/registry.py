@@ -1,0 +1,146 @@
+"""The capability registry: each function of the control plane declared once — its folder, what
+triggers it (rules on the default bus and the ops bus, scheduled tasks, the ledger's stream), the
+ledger operations it uses and whether it pages by itself.
+
+The stack builds each function's rules, DynamoDB grants, topic grants and dashboard rows from it;
+opsctl's routes (which function a delivery reaches in the replay and `opsctl verify`) read the same
+entries; tests/infra/test_deployment_contract.py holds the synthesized template to them. Only the
+stack and opsctl import this module: no Lambda pays for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane import events
+from controlplane.deployments import DeploymentLedger
+from controlplane.guardrails import Guardrails
+from controlplane.ledger import IncidentLedger, Outbox
+from controlplane.policy import Policy
+from controlplane.records import BackupLedger, Baselines, Runs
+from controlplane.repository import INDEX_QUERY, actions_of
+from controlplane.windows import WindowLedger
+
+DEFAULT_BUS, OPS_BUS = "default", "ops"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str  # the rule's construct id
+    bus: str  # DEFAULT_BUS (AWS's events) or OPS_BUS (ours)
+    pattern: Callable[[Policy, str], dict[str, Any]]  # (policy, stack name) → the event pattern
+    description: str
+
+
+@dataclass(frozen=True)
+class Capability:
+    function: str  # its folder under functions/, its Lambda's name after the prefix
+    ledger: tuple[Callable[..., Any], ...]  # the repository operations it uses: its grants on the ledger
+    rules: tuple[Rule, ...] = ()
+    tasks: tuple[str, ...] = ()  # the scheduled tasks ({"task": …}) it runs
+    pages: bool = False  # publishes to the severity topics itself (the others page through the outbox)
+
+    @property
+    def ledger_actions(self) -> tuple[str, ...]:
+        """The DynamoDB actions it takes on the table's items."""
+        return tuple(sorted(actions_of(self.ledger) - {INDEX_QUERY}))
+
+    @property
+    def lists(self) -> bool:
+        """Whether it reads the index's time-ordered listings (a grant on the index)."""
+        return INDEX_QUERY in actions_of(self.ledger)
+
+
+def _constant(pattern: dict[str, Any]) -> Callable[[Policy, str], dict[str, Any]]:
+    return lambda policy, stack_name: pattern
+
+
+REMEDIATION_LEDGER = (Guardrails.decide, Guardrails.intend, Guardrails.record, Guardrails.mark_done,
+                      Guardrails.record_outcome, Guardrails.decision, Guardrails.request, IncidentLedger.get_incident)
+
+CAPABILITIES = (
+    Capability(
+        "triage",
+        ledger=(IncidentLedger.read_alarm, IncidentLedger.apply, IncidentLedger.get_incident,
+                IncidentLedger.count_refused_claim, IncidentLedger.page_refused_claims, WindowLedger.held_back),
+        rules=(Rule("AlarmStateChanges", DEFAULT_BUS, _constant(events.ALARM_STATE_CHANGE_PATTERN),
+                    "Every CloudWatch alarm state change in this account and Region → triage"),
+               Rule("RecheckAfterWindow", OPS_BUS, _constant(events.MAINTENANCE_ENDED_PATTERN),
+                    "Maintenance window ended → triage re-checks the alarms it covered"),
+               Rule("FindingsToTriage", OPS_BUS, _constant(events.BACKUP_CHECK_PATTERN),
+                    "Backup check findings (virtual alarms) → triage"))),
+    Capability("outbox_relay", ledger=(Outbox.marks, Outbox.mark), pages=True),
+    Capability(
+        "waf_toggle",
+        ledger=(*REMEDIATION_LEDGER, Guardrails.target_state, Guardrails.causing, Guardrails.ending, Baselines.write),
+        rules=(Rule("OnIncident", OPS_BUS, lambda policy, stack_name: events.waf_pattern(policy.waf),
+                    "Traffic-spike incidents opened or resolved → WAF rate limiting"),
+               Rule("OnDeploy", DEFAULT_BUS, lambda policy, stack_name: events.stack_status_pattern(stack_name),
+                    "Our stack deployed → re-assert an active block a deploy reset")),
+        tasks=("compute-baseline", "recovery-check", "outcome-check", "manual"), pages=True),
+    Capability(
+        "rollback",
+        ledger=(*REMEDIATION_LEDGER, Guardrails.earlier_record, DeploymentLedger.head, DeploymentLedger.previous_good,
+                DeploymentLedger.quarantined, DeploymentLedger.record, DeploymentLedger.rollback_operations),
+        rules=(Rule("OnIncident", OPS_BUS, lambda policy, stack_name: events.rollback_pattern(policy.rollback),
+                    "Severe incidents on alarms mapped to a deployment target → rollback"),
+               Rule("OnDeployment", OPS_BUS, _constant(events.DEPLOYMENT_PATTERN),
+                    "Pipelines' Deployment Completed → the deployment ledger")),
+        pages=True),
+    Capability(
+        "calendar",
+        ledger=(WindowLedger.recorded_open, WindowLedger.record, WindowLedger.held_back, WindowLedger.open,
+                WindowLedger.extend, WindowLedger.close, Runs.checklist_ran, Guardrails.decisions, Guardrails.controls,
+                IncidentLedger.iter_incidents),
+        tasks=("window-end", "maintenance")),  # and each configured schedule (Policy.schedules)
+    Capability(
+        "escalation", ledger=(IncidentLedger.get_incident, IncidentLedger.escalate),
+        rules=(Rule("OnIncidentOpened", OPS_BUS, _constant(events.INCIDENT_OPENED_PATTERN),
+                    "Every incident opened → its acknowledgement and resolution deadlines"),),
+        tasks=("ack-deadline", "resolve-deadline")),
+    Capability(
+        "reporting",
+        ledger=(IncidentLedger.iter_incidents, IncidentLedger.get_incident, WindowLedger.recorded_open, Runs.report_sent,
+                Guardrails.decisions, BackupLedger.status),
+        rules=(Rule("OnChange", OPS_BUS, _constant(events.STATUS_PAGE_PATTERN),
+                    "Incident and maintenance events → status page (and incident reports)"),),
+        tasks=("status-page", "report")),
+    Capability(
+        "backup_verify",
+        ledger=(Guardrails.decide, Guardrails.intend, Guardrails.record, BackupLedger.write_status,
+                BackupLedger.restore_validated, BackupLedger.last_validated, BackupLedger.restore_started,
+                BackupLedger.started_by_us, IncidentLedger.alarm_states),
+        rules=(Rule("OnBackupJobs", DEFAULT_BUS, _constant(events.BACKUP_JOB_PATTERN),
+                    "AWS Backup and restore job state changes → backup verification"),),
+        tasks=("verify", "cleanup", "test-restore", "restore-tests")),
+    Capability("drill", ledger=(Runs.claim_drill, Runs.record_drill, Outbox.since, IncidentLedger.get_incident),
+               tasks=("drill",)),
+)
+BY_FUNCTION = {capability.function: capability for capability in CAPABILITIES}
+
+# The SNS intake topic's Lambda subscription, and the function CloudWatch alarms may name as their
+# action (its resource policy admits them).
+SNS_INTAKE_FUNCTION = ALARM_ACTION_FUNCTION = "triage"
+
+
+def capability(function: str) -> Capability:
+    return BY_FUNCTION[function]
+
+
+def functions() -> tuple[str, ...]:
+    return tuple(sorted(BY_FUNCTION))
+
+
+def task_function(task: str, policy: Policy) -> str | None:
+    """The function a scheduled task runs in (the calendar also runs each configured schedule)."""
+    for entry in CAPABILITIES:
+        if task in entry.tasks:
+            return entry.function
+    return "calendar" if task in policy.schedules else None
+
+
+def routes(bus: str, policy: Policy, stack_name: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """(function, pattern) of every rule on `bus`."""
+    return tuple((entry.function, rule.pattern(policy, stack_name))
+                 for entry in CAPABILITIES for rule in entry.rules if rule.bus == bus)
