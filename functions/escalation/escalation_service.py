@@ -158,6 +158,13 @@ class EscalationService:
         # The resolution target's escalation may come after the last level: it pages that one again.
         for _ in range(min(level, self.policy.escalation.max_levels)):
             paged = next_level(paged)
+        capped = ""
+        if incident.get("classified_by") == "default":
+            # Nobody classified it: a storm of unknown alarms must not climb to the top of the matrix
+            # on its own (never below its own severity, though). "P0" sorts before "P1": min is higher.
+            ceiling = max(paged, min(self.policy.escalation.max_unclassified_severity, severity))
+            capped = f"; unclassified, so no higher than {ceiling}" if ceiling != paged else ""
+            paged = ceiling
         role = self.policy.severities[paged].escalation
         now = isoformat(self.deps.clock.now())
         entry = {"at": now, "event": "escalated", "level": level, "to": f"{paged} ({role})", "reason": reason}
@@ -178,7 +185,7 @@ class EscalationService:
             return _incident_note("escalation.page", incident_id, "skipped", "changed meanwhile (resolved, or escalated already)")
         stop = ("" if level < max_levels else f"; last level ({max_levels})" if level == max_levels
                 else f"; past the last level ({max_levels}): {paged} paged again")
-        return _incident_note("escalation.page", incident_id, "executed", f"L{level} → {paged} ({role}): {reason}{stop}")
+        return _incident_note("escalation.page", incident_id, "executed", f"L{level} → {paged} ({role}): {reason}{stop}{capped}")
 
     def _rearm(self, incident_id: str, level: int, at: datetime) -> None:
         self._schedule(ack_schedule(incident_id, level, at), at, {"task": "ack-deadline", "incident": incident_id,

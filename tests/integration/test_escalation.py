@@ -22,8 +22,8 @@ class Escalations:
     def __init__(self, harness) -> None:
         self.harness = harness
 
-    def open_incident(self, at: datetime = OPENED) -> str:
-        [outcome] = self.harness.triage(eventbridge_alarm(ERROR_RATE, "ALARM", at), at)
+    def open_incident(self, at: datetime = OPENED, alarm: str = ERROR_RATE) -> str:
+        [outcome] = self.harness.triage(eventbridge_alarm(alarm, "ALARM", at), at)
         [opened] = [e for e in self.harness.ops_events() if e["detail-type"] == INCIDENT_OPENED]
         self.run(opened, at + timedelta(seconds=2))
         self.harness.empty_queues()
@@ -115,6 +115,23 @@ def test_levels_climb_the_matrix_and_stop(escalations, harness) -> None:
     result = escalations.run({"task": "resolve-deadline", "incident": incident}, OPENED + timedelta(minutes=2880))
     assert result["actions"][0]["reason"] == ("L4 → P0 (Immediate): still OPEN past its resolution target (2880 min); "
                                               "past the last level (3): P0 paged again")
+
+
+def test_an_unclassified_incident_escalates_no_higher_than_the_ceiling(escalations, harness) -> None:
+    """An alarm nobody classified takes the default P2; unacknowledged it climbs to P1 (the configured
+    `max_unclassified_severity`) and stays there: a storm of unknown alarms never reaches P0 (and
+    security@) on its own."""
+    incident = escalations.open_incident(alarm="someone-elses-queue-depth")
+    assert harness.ledger.get_incident(incident)["classified_by"] == "default"
+    at = OPENED + timedelta(hours=4)
+    pages = [escalations.deadline(incident, 1, at),
+             escalations.deadline(incident, 2, at + timedelta(hours=1)),  # P1's response time, as it stayed at P1
+             escalations.deadline(incident, 3, at + timedelta(hours=2))]
+    assert [p["reason"] for p in pages] == [
+        "L1 → P1 (Tech Lead): unacknowledged 4 h 0 min after opening",
+        "L2 → P1 (Tech Lead): unacknowledged 5 h 0 min after opening; unclassified, so no higher than P1",
+        "L3 → P1 (Tech Lead): unacknowledged 6 h 0 min after opening; last level (3); unclassified, so no higher than P1"]
+    assert len(harness.notifications("P1")) == 3 and harness.notifications("P0") == []
 
 
 def test_acknowledging_cancels_the_deadline(escalations, harness) -> None:

@@ -78,6 +78,7 @@ def test_policy_hash_is_the_config_version(config) -> None:
      "maintenance.windows.database-maintenance.duration_minutes: between 1 and max_minutes (720)"),
     (lambda r: r["maintenance"].update(health_check_url="app.financeanalyst.pro"), "is not an http(s) URL"),
     (lambda r: r["maintenance"].update(default_minutes=0), "maintenance.default_minutes: must be between"),
+    (lambda r: r["escalation"].update(max_unclassified_severity="P9"), "escalation.max_unclassified_severity: 'P9'"),
 ])
 def test_invalid_config_names_the_key(change, message: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -96,6 +96,7 @@ class SeverityLevel(Section):
 class EscalationPolicy(Section):
     max_levels: int
     resolve_minutes: dict[str, int]  # severity → resolution target
+    max_unclassified_severity: str  # the highest level an incident nobody classified escalates to
 
 
 class Band(Section):

@@ -471,7 +471,7 @@ def _maintenance(raw: dict[str, Any], schedules: dict[str, str], components: set
 
 
 def _escalation(raw: dict[str, Any], severities: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    _no_unknown(raw, {"max_levels", "resolve_minutes"}, "escalation")
+    _no_unknown(raw, {"max_levels", "resolve_minutes", "max_unclassified_severity"}, "escalation")
     levels = _int(raw, "max_levels", "escalation")
     if not 1 <= levels <= 5:
         raise ConfigError("escalation.max_levels: between 1 and 5 escalations per incident")
@@ -483,7 +483,9 @@ def _escalation(raw: dict[str, Any], severities: dict[str, dict[str, Any]]) -> d
         if minutes <= severities[severity]["response_minutes"]:
             raise ConfigError(f"escalation.resolve_minutes.{severity}: must be longer than its response time "
                               f"({severities[severity]['response_minutes']} min)")
-    return {"max_levels": levels, "resolve_minutes": {s: int(targets[s]) for s in SEVERITIES}}
+    ceiling = _severity(raw, "max_unclassified_severity", "escalation") if "max_unclassified_severity" in raw else "P1"
+    return {"max_levels": levels, "resolve_minutes": {s: int(targets[s]) for s in SEVERITIES},
+            "max_unclassified_severity": ceiling}
 
 
 def _status_page(raw: dict[str, Any]) -> dict[str, Any]:
