@@ -82,6 +82,8 @@ class ControlPlaneStack(Stack):
             max_event_age=Duration.minutes(config.triage["intake_max_event_age_minutes"]),
             accounts=accounts,
         )
+        follow_ups = FollowUpSchedules(self, "FollowUps", prefix=prefix)
+        follow_ups.enable(triage.handler)  # a flapping incident's resolution page waits for calm
         relay = OutboxRelay(
             self, "OutboxRelay",
             prefix=prefix,
@@ -95,7 +97,6 @@ class ControlPlaneStack(Stack):
 
         app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
 
-        follow_ups = FollowUpSchedules(self, "FollowUps", prefix=prefix)
         remediation: dict[str, Any] = {
             "shared": shared, "follow_ups": follow_ups,
             "environment": {"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,

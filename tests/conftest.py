@@ -20,7 +20,6 @@ from controlplane.clock import FixedClock
 from controlplane.config import ControlPlaneConfig, load_config
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger, from_item
-from controlplane.runtime import Dependencies
 from iam_audit import CallRecorder
 from opsctl import lambda_host
 from opsctl.world import LocalWorld, drain, provision, use_fake_credentials
@@ -99,7 +98,8 @@ class Harness:
     def __init__(self, world: LocalWorld) -> None:
         self.world = world
         self.clock = FixedClock(datetime(2026, 11, 26, tzinfo=timezone.utc))
-        self.deps = Dependencies(settings=world.settings, clock=self.clock, session=world.session)
+        # Triage's, as deployed (its own ARN for the checks it schedules); the relay shares them.
+        self.deps = world.dependencies("triage", self.clock)
         self.ledger = IncidentLedger(world.client("dynamodb"), world.settings.ledger_table)
 
     def triage(self, event: Any, at: datetime | None = None, *, relay: bool = True) -> list[dict[str, Any]]:

@@ -258,6 +258,9 @@ def _questions(incident: dict[str, Any], opened: datetime, acknowledged: float |
         questions.append(f"- It was acknowledged after {_duration(acknowledged)} (target {_duration(ack_target)}): why?")
     if incident.get("escalation_level"):
         questions.append(f"- It escalated to level {incident['escalation_level']}: who was paged, and was that right?")
+    if incident.get("flaps"):
+        questions.append(f"- It flapped: reopened {incident['flaps']} time(s) within minutes of resolving (its pages "
+                         "damped). Is the threshold too tight, or the cause unstable?")
     if incident.get("previous_incident"):
         questions.append(f"- It re-fired within an hour of {incident['previous_incident']}: flapping, or a cause "
                          "left in place?")

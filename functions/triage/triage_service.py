@@ -18,7 +18,7 @@ from typing import Any
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify, section_for
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.errors import ConcurrentUpdate
+from controlplane.errors import ConcurrentUpdate, IncidentNotFound
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
 from controlplane.ledger import (
     AlarmRead,
@@ -31,7 +31,7 @@ from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed
 from controlplane.policy import Policy
 from controlplane.runtime import Dependencies
 from controlplane.windows import WindowLedger
-from notification import quoted, render_blind_spot, render_incident
+from notification import quoted, render_blind_spot, render_incident, subject_line
 from trust import untrusted_reason
 
 logger = logging.getLogger("triage")
@@ -40,7 +40,8 @@ MAX_COMMIT_ATTEMPTS = 4
 
 @dataclass
 class TriageOutcome:
-    # opened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected | ignored | paged
+    # opened | reopened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected |
+    # ignored | paged
     result: str
     reason: str
     alarm: str | None = None
@@ -62,6 +63,8 @@ def triage_delivery(event: Any, deps: Dependencies) -> list[TriageOutcome]:
     (records already committed are then recognised as duplicates)."""
     if isinstance(event, dict) and event.get("detail-type") == MAINTENANCE_ENDED and event.get("source") == OPS_SOURCE:
         return recheck_after_window(event, deps)
+    if isinstance(event, dict) and event.get("task") == "flap-settled":
+        return [settle_flapping(event, deps)]
     outcomes: list[TriageOutcome] = []
     failure: Exception | None = None
     for parsed in parse_delivery(event):
@@ -115,6 +118,7 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
         if transition.path != "declared":  # a human declaring it is the page; no window holds it back
             _hold_back_in_maintenance(planned, read, transition, classification, deps)
         _hold_back_by_cloudwatch(planned, read, transition)
+        _damp_flapping(planned, read, deps)
         try:
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
@@ -161,6 +165,40 @@ def refuse(transition: AlarmTransition, reason: str, deps: Dependencies) -> Tria
             "severity": "P1", "subject": subject, "message": message,
             "attributes": {"kind": "security-threat", "severity": "P1"}})
     return TriageOutcome(result="rejected", reason=f"untrusted: {reason}", alarm=transition.alarm_name)
+
+
+def settle_flapping(event: dict[str, Any], deps: Dependencies) -> TriageOutcome:
+    """The resolution page of a flapping incident, held back until its alarm had stayed OK for
+    noise.flap_page_interval_minutes (_damp_flapping): paged now, unless it reopened meanwhile. The
+    task is a claim; the ledger decides (still resolved, at the time the task names, not paged yet)."""
+    incident_id, resolved_at = event.get("incident"), event.get("resolved_at")
+    if not isinstance(incident_id, str) or not isinstance(resolved_at, str):
+        return reject(Rejection("flap-settled task without an incident and its resolved_at", event), deps)
+    ledger = deps.repository(IncidentLedger)
+    try:
+        incident = ledger.get_incident(incident_id)
+    except IncidentNotFound:
+        return reject(Rejection(f"flap-settled task for an incident the ledger does not have: {incident_id}", event), deps)
+    if incident["status"] != "RESOLVED" or incident.get("resolved_at") != resolved_at:
+        return TriageOutcome(result="recorded", reason="reopened since: its resolution is paged once it settles",
+                             alarm=incident["alarm_name"], incident=incident_id, severity=incident["severity"])
+    calm = deps.policy.noise.flap_page_interval_minutes
+    severity = incident["severity"]
+    notification = {
+        "severity": severity,
+        "subject": subject_line(f"[{severity}] {incident_id} Resolved after flapping: {incident['alarm_name']}"),
+        "message": (f"{incident_id} ({incident['alarm_name']}, {incident.get('component')}) flapped "
+                    f"{incident.get('flaps', 0)} times since {incident['opened_at']} and has stayed OK since "
+                    f"{resolved_at} ({calm} min).\nIts pages were damped while it flapped: the timeline "
+                    f"(`opsctl incident show {incident_id}`) has each one held back."),
+        "attributes": {"kind": "incident-resolved", "severity": severity, "incident": incident_id},
+    }
+    if not ledger.page_settled(incident_id, resolved_at=resolved_at, at=isoformat(deps.clock.now()),
+                               notification=notification):
+        return TriageOutcome(result="duplicate", reason="its settled resolution was paged already",
+                             alarm=incident["alarm_name"], incident=incident_id, severity=severity)
+    return TriageOutcome(result="paged", reason=f"resolved and OK for {calm} min after flapping", alarm=incident["alarm_name"],
+                         incident=incident_id, severity=severity, notified=severity)
 
 
 def recheck_after_window(event: dict[str, Any], deps: Dependencies) -> list[TriageOutcome]:
@@ -330,7 +368,36 @@ def _plan(
         outcome = TriageOutcome(result="opened", reason=f"opened and resolved: its OK ({ended_at}) arrived first",
                                 alarm=transition.alarm_name, incident=incident["id"], severity=incident["severity"],
                                 notified=incident["severity"])
+    elif transition.new_state == "ALARM" and record.open_incident is None and _reopens(transition, record, policy):
+        # Back in ALARM soon after resolving: the same incident, flapping (flap damping pages it
+        # at most every flap_page_interval_minutes, _damp_flapping), at the higher of its severity
+        # and this datapoint's ("P0" sorts first): a signal that got worse is news, never damped.
+        reopening, previous = str(record.last_resolved_incident), str(record.last_resolved_severity)
+        severity = min(previous, classification.severity)
+        opened_at = str(record.last_resolved_opened_at)
+        reopened = {"status": "OPEN", "flapping": True, "last_seen_at": at, "reopened_at": at, "severity": severity,
+                    "reason": transition.reason[:1000], "escalation_level": 0,
+                    "ack_due_at": isoformat(transition.changed_at + timedelta(
+                        minutes=policy.severities[severity].response_minutes))}
+        planned.incident_change = IncidentChange(reopening, reopened, timeline_entry | {"event": "reopened"},
+                                                 adds=("occurrences", "flaps"))
+        alarm.open_incident, alarm.open_incident_severity, alarm.open_incident_opened_at = reopening, severity, opened_at
+        alarm.flaps = record.flaps + 1
+        resolve_due = parse_timestamp(opened_at) + timedelta(minutes=policy.escalation.resolve_minutes[severity])
+        incident = {"id": reopening, "severity": severity, "opened_at": opened_at, "alarm_arn": transition.alarm_arn,
+                    "alarm_name": transition.alarm_name, "component": classification.component,
+                    "impact": classification.impact, "flaps": alarm.flaps, "resolve_due_at": isoformat(resolve_due)} | reopened
+        # Announced as opened again: escalation re-arms from the new acknowledgement deadline, the
+        # status page shows it, remediations judge it as any ALARM (their own flap guards apply).
+        outbox["event"] = _ops_event(INCIDENT_OPENED, incident, transition, classification, stale, deps)
+        upgraded = f", upgraded from {previous}" if severity != previous else ""
+        outbox["notification"] = _notification(f"Reopened (flapping #{alarm.flaps}{upgraded})", incident, transition,
+                                                classification, deps, stale)
+        outcome = TriageOutcome(result="reopened", reason=f"back in ALARM {_minutes_since(record.last_resolved_at, transition)} "
+                                f"min after resolving: flapping #{alarm.flaps}{upgraded}", alarm=transition.alarm_name,
+                                incident=reopening, severity=severity, notified=severity)
     elif transition.new_state == "ALARM" and record.open_incident is None:
+        alarm.flaps = 0
         incident = _new_incident(transition, record, sequence + 1, classification, policy, timeline_entry)
         planned.new_incident, planned.counter = incident, (transition.changed_at.year, sequence + 1)
         alarm.open_incident, alarm.open_incident_severity = incident["id"], incident["severity"]
@@ -344,7 +411,7 @@ def _plan(
         incident_id = record.open_incident
         assert incident_id is not None
         planned.incident_change = IncidentChange(incident_id, {"last_seen_at": at, "reason": transition.reason[:1000]},
-                                                 timeline_entry | {"event": "re-triggered"}, add_occurrence=True)
+                                                 timeline_entry | {"event": "re-triggered"}, adds=("occurrences",))
         update = {"id": incident_id, "status": "OPEN", "severity": record.open_incident_severity,
                   "component": classification.component, "last_seen_at": at}
         # Re-triggers of an incident already paged for do not page again; remediations still hear of them.
@@ -360,6 +427,7 @@ def _plan(
         planned.incident_change = IncidentChange(incident_id, resolved, timeline_entry | {"event": "resolved"},
                                                  require_status_not=("RESOLVED",))
         alarm.open_incident, alarm.last_resolved_incident, alarm.last_resolved_at = None, incident_id, at
+        alarm.last_resolved_severity, alarm.last_resolved_opened_at = severity, opened_at
         alarm.open_incident_severity = alarm.open_incident_opened_at = alarm.open_incident_suppressed = None
         alarm.open_incident_held_back = None
         incident = {"id": incident_id, "severity": severity, "opened_at": opened_at,
@@ -381,6 +449,43 @@ def _plan(
     if len(outbox) > 1:
         planned.outbox, planned.committed_at = outbox, isoformat(deps.clock.now())
     return _Planned(planned, outcome)
+
+
+def _damp_flapping(planned: _Planned, read: AlarmRead, deps: Dependencies) -> None:
+    """A flapping incident pages at most every noise.flap_page_interval_minutes, and its resolution
+    only once the alarm has stayed OK that long (a check scheduled for then pages it, unless it
+    reopened meanwhile). Whatever pages, the alarm's record keeps when."""
+    outbox = planned.transition.outbox or {}
+    outcome, record = planned.outcome, read.record
+    interval = deps.policy.noise.flap_page_interval_minutes
+    now = deps.clock.now()
+    upgraded = outcome.severity != record.last_resolved_severity
+    if outbox.get("notification") is not None and outcome.result == "reopened" and not upgraded \
+            and record.last_paged_at and now - parse_timestamp(record.last_paged_at) < timedelta(minutes=interval):
+        _hold_back(planned, {"at": isoformat(now), "event": "notification-damped", "last_paged_at": record.last_paged_at},
+                   "flap damping", f" (flapping: paged at {record.last_paged_at}, at most once every {interval} min)")
+    elif outbox.get("notification") is not None and outcome.result == "resolved" and record.flaps > 0:
+        due = now + timedelta(minutes=interval)
+        resolved_at = str(planned.transition.alarm.last_resolved_at)
+        # Armed before the write: a crash after it cannot lose the resolution's page.
+        deps.schedule(f"flap-settled-{outcome.incident}-{int(due.timestamp())}", due, {
+            "task": "flap-settled", "incident": outcome.incident, "resolved_at": resolved_at, "at": isoformat(due)})
+        _hold_back(planned, {"at": isoformat(now), "event": "resolution-deferred", "until": isoformat(due)},
+                   "flap damping", f" until it has stayed OK for {interval} min (paged at {isoformat(due)} if so)")
+    if (planned.transition.outbox or {}).get("notification") is not None:
+        planned.transition.alarm.last_paged_at = isoformat(now)
+
+
+def _reopens(transition: AlarmTransition, record: AlarmRecord, policy: Policy) -> bool:
+    """Back in ALARM within noise.reopen_minutes of the OK that resolved its last incident (one triage
+    resolved: a human's resolution is final)."""
+    if record.last_resolved_incident is None or record.last_resolved_severity is None or record.last_resolved_at is None:
+        return False
+    return _minutes_since(record.last_resolved_at, transition) < policy.noise.reopen_minutes
+
+
+def _minutes_since(at: str | None, transition: AlarmTransition) -> int:
+    return int((transition.changed_at - parse_timestamp(str(at))).total_seconds() // 60)
 
 
 def _hold_back_in_maintenance(planned: _Planned, read: AlarmRead, transition: AlarmTransition,
@@ -546,6 +651,6 @@ def _notification(
         "severity": incident["severity"],
         "subject": subject,
         "message": message,
-        "attributes": {"kind": "incident-" + kind.lower().replace(" ", "-"), "severity": incident["severity"],
+        "attributes": {"kind": "incident-" + kind.split(" (")[0].lower().replace(" ", "-"), "severity": incident["severity"],
                        "incident": incident["id"]},
     }

@@ -31,8 +31,7 @@ def capability_function(scope: Construct, *, name: str, prefix: str, shared: Sha
         environment={"REJECTS_QUEUE_URL": dead_letters.queue.queue_url, **environment},
         failure_queue=dead_letters.queue, retry_attempts=retry_attempts, max_event_age=max_event_age, **options)
     if follow_ups is not None:
-        for key, value in follow_ups.allow(handler.function_name, handler.role).items():
-            handler.function.add_environment(key, value)
+        follow_ups.enable(handler)
     return dead_letters, handler
 
 

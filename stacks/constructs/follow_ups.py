@@ -11,6 +11,7 @@ from constructs import Construct
 
 from controlplane.events import checks_group, scheduler_role_name
 from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.lambda_factory import ControlPlaneFunction
 from stacks.constructs.nag import acknowledge
 
 SCHEDULER = "scheduler.amazonaws.com"
@@ -47,8 +48,9 @@ class FollowUpSchedules(Construct):
             self.roles[function_name] = role
         return self.roles[function_name]
 
-    def allow(self, function_name: str, handler_role: iam.IRole) -> dict[str, str]:
-        """Let the function schedule checks of its own; returns the environment it needs."""
+    def enable(self, handler: ControlPlaneFunction) -> None:
+        """Let the function schedule checks of its own, with the environment it needs for them."""
+        function_name, handler_role = handler.function_name, handler.role
         stack = Stack.of(self)
         role = self.role_for(function_name)
         schedules = stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{self.group_name}/*")
@@ -64,5 +66,7 @@ class FollowUpSchedules(Construct):
                                               "stack's own schedule group, and the only role the function may pass "
                                               "them invokes the function itself.",
         })
-        return {"SCHEDULE_GROUP": self.group_name, "SCHEDULER_ROLE_ARN": role.role_arn,
-                "SELF_ARN": self.function_arn(function_name), "SCHEDULE_DLQ_ARN": self.dead_letters.queue.queue_arn}
+        environment = {"SCHEDULE_GROUP": self.group_name, "SCHEDULER_ROLE_ARN": role.role_arn,
+                       "SELF_ARN": self.function_arn(function_name), "SCHEDULE_DLQ_ARN": self.dead_letters.queue.queue_arn}
+        for key, value in environment.items():
+            handler.function.add_environment(key, value)

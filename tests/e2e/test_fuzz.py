@@ -82,7 +82,7 @@ def test_every_input_is_processed_or_rejected_with_a_reason(harness) -> None:
                 assert outcome["reason"]
                 seen["rejected"] += 1
             else:
-                assert outcome["result"] in {"opened", "updated", "resolved", "joined", "recorded", "blind_spot",
+                assert outcome["result"] in {"opened", "reopened", "updated", "resolved", "joined", "recorded", "blind_spot",
                                              "duplicate", "superseded"}
                 seen["handled"] += 1
 

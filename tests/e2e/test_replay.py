@@ -49,26 +49,35 @@ def test_incident_day_report(tmp_path, capsys) -> None:
     assert code == 0
     report = json.loads(report_path.read_text())
     assert report["events"] == {"received": 21, "processed": 15, "duplicates": 3, "rejected": 3}
+    # The error rate flaps (ALARM 09:14, OK 09:31, ALARM 09:35 at 12.4 %: P1, OK 09:41, ALARM 09:44, OK
+    # 09:52): one incident, reopened within 30 min of resolving, upgraded to P1 by the band it crossed.
     assert [(i["id"], i["severity"], i["status"], i["alarm"]) for i in report["incidents"]] == [
-        ("INC-2026-001", "P2", "RESOLVED", "financeanalyst-pro-demo-error-rate"),
-        ("INC-2026-002", "P1", "RESOLVED", "financeanalyst-pro-demo-error-rate"),
-        ("INC-2026-003", "P2", "RESOLVED", "financeanalyst-pro-demo-error-rate"),
-        ("INC-2026-004", "P2", "RESOLVED", "payments-api-lambda-errors"),
-        ("INC-2026-005", "P0", "RESOLVED", "financeanalyst-pro-demo-health"),
-        ("INC-2026-006", "P2", "RESOLVED", "financeanalyst-pro-demo-response-time"),
-        ("INC-2026-007", "P0", "RESOLVED", "checkout-outage-composite"),
+        ("INC-2026-001", "P1", "RESOLVED", "financeanalyst-pro-demo-error-rate"),
+        ("INC-2026-002", "P2", "RESOLVED", "payments-api-lambda-errors"),
+        ("INC-2026-003", "P0", "RESOLVED", "financeanalyst-pro-demo-health"),
+        ("INC-2026-004", "P2", "RESOLVED", "financeanalyst-pro-demo-response-time"),
+        ("INC-2026-005", "P0", "RESOLVED", "checkout-outage-composite"),
     ]
     assert report["incidents"][0]["opened_at"] == "2026-11-26T09:14:03.000Z"
-    assert report["incidents"][0]["resolved_at"] == "2026-11-26T09:31:10.000Z"
-    # 7 openings + 7 resolutions + 1 blind spot; P0 pages went to the P0 topic.
-    assert len(report["notifications"]) == 15
-    assert {n["severity"] for n in report["notifications"] if n["incident"] == "INC-2026-005"} == {"P0"}
+    assert report["incidents"][0]["resolved_at"] == "2026-11-26T09:52:00.000Z"
+    # The flapping incident pages four times: opened, resolved, reopened upgraded to P1 (a worse signal
+    # is never damped), resolved once it stayed OK 30 min; its other three pages were held back, and
+    # say so. Four more incidents opened and resolved, one blind spot. P0 pages went to the P0 topic.
+    assert [n["subject"] for n in report["notifications"] if n["incident"] == "INC-2026-001"] == [
+        "[P2] INC-2026-001 Opened: financeanalyst-pro-demo-error-rate",
+        "[P2] INC-2026-001 Resolved: financeanalyst-pro-demo-error-rate",
+        "[P1] INC-2026-001 Reopened (flapping #1, upgraded from P2): financeanalyst-pro-demo-error-rate",
+        "[P1] INC-2026-001 Resolved after flapping: financeanalyst-pro-demo-error-rate"]
+    assert [s["suppressed_by"] for s in report["suppressed_notifications"]] == ["flap damping"] * 3
+    assert len(report["notifications"]) == 13
+    assert {n["severity"] for n in report["notifications"] if n["incident"] == "INC-2026-003"} == {"P0"}
     assert [n["subject"] for n in report["notifications"] if n["severity"] == "P3"] == [
         "[P3] Blind spot: financeanalyst-pro-demo-storage has INSUFFICIENT_DATA"]
     # The P1 error-rate and P0 health incidents are on alarms mapped to rollback targets, but this day
     # has no deployments on record: nothing to roll back, said as such.
     assert [(a["type"], a["target"], a["result"], a["incident"]) for a in report["actions"]] == [
-        ("rollback", "api", "skipped", "INC-2026-002"), ("rollback", "web", "skipped", "INC-2026-005")]
+        ("rollback", "api", "skipped", "INC-2026-001"), ("rollback", "api", "skipped", "INC-2026-001"),
+        ("rollback", "web", "skipped", "INC-2026-003")]
 
     timeline = capsys.readouterr().out
     assert "2026-11-26 09:14:04Z  opened     financeanalyst-pro-demo-error-rate  INC-2026-001 (P2)" in timeline
@@ -76,10 +85,10 @@ def test_incident_day_report(tmp_path, capsys) -> None:
     assert f"report: {report_path}" in timeline
 
     # The replay's state is what `opsctl incident` reads afterwards.
-    assert main(["incident", "ack", "INC-2026-005", "--by", "alice", "--state", str(state)]) == 0
+    assert main(["incident", "ack", "INC-2026-003", "--by", "alice", "--state", str(state)]) == 0
     assert main(["incident", "list", "--status", "ACKNOWLEDGED", "--json", "--state", str(state)]) == 0
     listed = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert listed == []  # INC-2026-005 was already resolved: acknowledging it changes nothing
+    assert listed == []  # INC-2026-003 was already resolved: acknowledging it changes nothing
     assert main(["incident", "show", "INC-2026-404", "--state", str(state)]) == 2
 
 
@@ -372,13 +381,13 @@ def test_an_incident_a_human_declares_is_listed_shown_and_announced(replayed, ca
     assert main(["incident", "declare", "--severity", "P1", "--component", "Web Application", "--summary",
                  "logins fail \x1b[31mfor EU customers", "--by", "alice", "--state", str(state)]) == 0
     said = capsys.readouterr().out
-    assert said.startswith("INC-2026-008 declared by alice: [P1] Web Application: logins fail for EU customers")
+    assert said.startswith("INC-2026-006 declared by alice: [P1] Web Application: logins fail for EU customers")
     assert main(["incident", "list", "--json", "--state", str(state)]) == 0
     [declared] = json.loads(capsys.readouterr().out)
-    assert (declared["id"], declared["status"], declared["classified_by"]) == ("INC-2026-008", "OPEN", "human:alice")
+    assert (declared["id"], declared["status"], declared["classified_by"]) == ("INC-2026-006", "OPEN", "human:alice")
     # Announced and paged through the outbox, as an alarm's incident is.
     outbox = [item for item in json.loads(state.read_text())["ledger"] if item["pk"]["S"] == "OUTBOX"
-              and "INC-2026-008" in json.dumps(item)]
+              and "INC-2026-006" in json.dumps(item)]
     [opened] = [item for item in outbox if item["event"]["M"]["DetailType"]["S"] == "Incident Opened"]
     assert opened["notification"]["M"]["severity"]["S"] == "P1"
     with pytest.raises(SystemExit) as refused:  # argparse names the choices
@@ -387,30 +396,35 @@ def test_an_incident_a_human_declares_is_listed_shown_and_announced(replayed, ca
 
 
 def test_analyze_drafts_the_post_mortem_from_the_record(replayed, capsys) -> None:
-    """INC-2026-002 of the demo day, worked by hand: a P1 that re-fired 4 minutes after INC-2026-001
-    ended and resolved itself 6 minutes later, never acknowledged (it ended before it was due)."""
+    """INC-2026-001 of the demo day, worked by hand: a P2 error rate (09:14) that resolved at 09:31 and
+    flapped twice after (ALARM 09:35 at 12.4 %, upgraded to P1; OK 09:41; ALARM 09:44; OK 09:52),
+    never acknowledged (each time it ended before its deadline): one incident of 38 minutes, its
+    damped pages on the timeline, and the flapping among the open questions."""
     state = replayed("incident-day")
     capsys.readouterr()
-    assert main(["incident", "analyze", "INC-2026-002", "--json", "--state", str(state)]) == 0
+    assert main(["incident", "analyze", "INC-2026-001", "--json", "--state", str(state)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["kept_at"] == "s3://financeanalyst-pro-demo-reports/postmortems/INC-2026-002.md"
+    assert result["kept_at"] == "s3://financeanalyst-pro-demo-reports/postmortems/INC-2026-001.md"
     draft = result["draft"].splitlines()
     header = dict(line[2:].split(":** ", 1) for line in draft if line.startswith("**"))
     assert header == {
-        "Incident ID": "INC-2026-002", "Severity": "P1", "Status": "Resolved", "Start Time": "2026-11-26 09:35 UTC",
-        "End Time": "2026-11-26 09:41 UTC", "Affected Systems": "Web Application",
+        "Incident ID": "INC-2026-001", "Severity": "P1", "Status": "Resolved", "Start Time": "2026-11-26 09:14 UTC",
+        "End Time": "2026-11-26 09:52 UTC", "Affected Systems": "Web Application",
         "Impact": '"Some requests fail with server errors"',
         "Detected by": '"financeanalyst-pro-demo-error-rate" (classified by alarm-tag)',
         "Acknowledged after": "n/a (target 1 h 00 min, ended before it was due)",
-        "Resolved after": "6 min (target 8 h 00 min, met)"}
+        "Resolved after": "38 min (target 8 h 00 min, met)"}
     timeline = draft[draft.index("## Timeline (UTC)") + 1:draft.index("## What the automation did") - 1]
-    assert [line[:30] for line in timeline] == [
-        "- 2026-11-26 09:35:00 opened: ", "- 2026-11-26 09:35:01 page [P1", "- 2026-11-26 09:41:00 resolved",
-        "- 2026-11-26 09:41:01 page [P1"]
-    assert timeline[1].endswith("sent 2026-11-26 09:35")
+    assert [(line[13:21], line[22:].split(":")[0].split(" ")[0]) for line in timeline] == [
+        ("09:14:03", "opened"), ("09:14:04", "page"), ("09:31:10", "resolved"), ("09:31:11", "page"),
+        ("09:35:00", "reopened"), ("09:35:01", "page"), ("09:41:00", "resolved"), ("09:41:01", "resolution-deferred"),
+        ("09:44:00", "reopened"), ("09:44:01", "notification-damped"), ("09:52:00", "resolved"),
+        ("09:52:01", "resolution-deferred"), ("10:22:01", "page"), ("10:22:01", "resolution-paged")]
+    assert timeline[5].endswith("sent 2026-11-26 09:35")
     questions = draft[draft.index("## Open questions") + 1:draft.index("## Action items") - 1]
     assert questions == ["- What was the root cause, and what will stop it happening again?",
-                         "- It re-fired within an hour of INC-2026-001: flapping, or a cause left in place?"]
+                         "- It flapped: reopened 2 time(s) within minutes of resolving (its pages damped). Is the "
+                         "threshold too tight, or the cause unstable?"]
 
 
 def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(replayed, capsys) -> None:

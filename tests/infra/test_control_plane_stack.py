@@ -311,7 +311,7 @@ def test_rollback_rules_use_the_shared_patterns(template, config) -> None:
 
 def test_each_function_has_a_scheduler_role_that_invokes_it_alone(template, config) -> None:
     """No function can schedule another: the only scheduler role it may pass invokes itself."""
-    scheduled = ("waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify", "drill")
+    scheduled = ("triage", "waf_toggle", "rollback", "calendar", "escalation", "reporting", "backup_verify", "drill")
     roles = {name: r for name, r in resources(template, "AWS::IAM::Role").items()
              if r["Properties"].get("RoleName", "").endswith("-scheduler")}
     assert sorted(r["Properties"]["RoleName"] for r in roles.values()) == sorted(
@@ -322,8 +322,9 @@ def test_each_function_has_a_scheduler_role_that_invokes_it_alone(template, conf
         assert json.dumps([s["Resource"] for s in invokes]).count(":function:") == 1
         assert f":function:{function}\"" in json.dumps(invokes)
     passes = [s for s in _statements(template) if s["Action"] == "iam:PassRole"]
-    # Four functions schedule follow-ups of their own; the verifier passes AWS Backup its restore role.
-    assert len(passes) == 4 + 1
+    # Five functions schedule follow-ups of their own (triage: a flapping incident's settled resolution);
+    # the verifier passes AWS Backup its restore role.
+    assert len(passes) == 5 + 1
     assert all(set(s["Condition"]["StringEquals"]) == {"iam:PassedToService"} for s in passes)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from controlplane.clock import isoformat
+from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate
 from controlplane.ledger import IncidentLedger
 from factories import eventbridge_alarm, sns_alarm
@@ -65,8 +65,9 @@ def test_ok_resolves_and_a_later_alarm_opens_a_new_incident(harness, error_rate)
     resolved = harness.triage(error_rate("OK", T0 + timedelta(minutes=17), previous="ALARM"),
                               at=T0 + timedelta(minutes=17))
     assert resolved[0]["result"] == "resolved"
-    again = harness.triage(error_rate("ALARM", T0 + timedelta(minutes=21), value=12.0),
-                           at=T0 + timedelta(minutes=21))
+    # Past noise.reopen_minutes (30) after the OK: a new incident, not the old one reopened (flapping).
+    again = harness.triage(error_rate("ALARM", T0 + timedelta(minutes=48), value=12.0),
+                           at=T0 + timedelta(minutes=48))
     assert again[0]["result"] == "opened" and again[0]["incident"] == "INC-2026-002"
 
     first, second = harness.incidents()
@@ -107,7 +108,7 @@ def test_insufficient_data_is_a_blind_spot_notice(harness, error_rate) -> None:
 
 
 def test_incident_numbers_roll_over_with_the_year(harness, error_rate) -> None:
-    new_year = datetime(2027, 1, 1, 0, 0, 5, tzinfo=timezone.utc)
+    new_year = datetime(2027, 1, 1, 0, 30, 5, tzinfo=timezone.utc)  # past the reopen window of the OK at 23:55
     harness.triage(error_rate("ALARM", datetime(2026, 12, 31, 23, 50, tzinfo=timezone.utc)))
     harness.triage(error_rate("OK", datetime(2026, 12, 31, 23, 55, tzinfo=timezone.utc), previous="ALARM"))
     harness.triage(error_rate("ALARM", new_year), at=new_year)
@@ -340,3 +341,81 @@ def test_a_human_resolves_an_incident_whose_alarm_is_stuck(harness, error_rate) 
     assert harness.triage(error_rate("ALARM", T0 + timedelta(hours=5)), at=T0 + timedelta(hours=5))[0]["result"] \
         == "opened"
     assert [i["status"] for i in harness.incidents()] == ["RESOLVED", "OPEN"]
+
+
+FLAPPING = "financeanalyst-pro-demo-error-rate"  # P2, configured: reopen within 30 min, pages at most every 30 min
+
+
+def flap(harness, cycles: int, start: datetime = T0) -> list[dict[str, Any]]:
+    """`cycles` times ALARM then OK two minutes later, every four minutes."""
+    outcomes = []
+    for cycle in range(cycles):
+        at = start + timedelta(minutes=4 * cycle)
+        outcomes += harness.triage(eventbridge_alarm(FLAPPING, "ALARM", at), at)
+        outcomes += harness.triage(eventbridge_alarm(FLAPPING, "OK", at + timedelta(minutes=2)), at + timedelta(minutes=2))
+    return outcomes
+
+
+def settle(harness) -> list[dict[str, Any]]:
+    """Run the pending flap-settled checks at their time (as Scheduler would)."""
+    tasks = sorted((json.loads(s["Target"]["Input"]) for s in harness.follow_ups() if s["Name"].startswith("flap-settled-")),
+                   key=lambda task: task["at"])
+    return [outcome for task in tasks for outcome in harness.triage(task, parse_timestamp(task["at"]))]
+
+
+def test_an_alarm_flapping_8_times_in_32_minutes_is_one_incident_and_pages_3_times(harness) -> None:
+    """Opened (paged), resolved (paged: not flapping yet), then reopened within 30 min seven times:
+    each reopening's page is damped (one page every 30 min at most) and each resolution of the
+    flapping incident waits until the alarm has stayed OK for 30 min. Nothing is dropped: every
+    held-back page is on the timeline, and the settled resolution is paged once."""
+    outcomes = flap(harness, 8)
+    assert [o["result"] for o in outcomes] == ["opened", "resolved"] + ["reopened", "resolved"] * 7
+    incident = outcomes[0]["incident"]
+    assert {o["incident"] for o in outcomes} == {incident}
+    assert [o["held_back_by"] for o in outcomes[2:]] == ["flap damping"] * 14
+    pages = [n["Subject"] for n in harness.notifications("P2")]
+    assert pages == [f"[P2] {incident} Opened: {FLAPPING}", f"[P2] {incident} Resolved: {FLAPPING}"]
+
+    [settled] = settle(harness)[-1:]
+    assert (settled["result"], settled["incident"]) == ("paged", incident)
+    assert [n["Subject"] for n in harness.notifications("P2")] == [
+        f"[P2] {incident} Resolved after flapping: {FLAPPING}"]
+    stored = harness.ledger.get_incident(incident)
+    assert (stored["status"], stored["flaps"], stored["occurrences"], stored["flapping"]) == ("RESOLVED", 7, 8, True)
+    events = [entry["event"] for entry in stored["timeline"]]
+    assert events.count("notification-damped") == 7 and events.count("resolution-deferred") == 7
+    assert events[-1] == "resolution-paged"
+    assert settle(harness)[-1]["result"] == "duplicate"  # Scheduler redelivers: paged once
+
+
+def test_a_flapping_incident_that_reopens_before_it_settles_is_not_paged_resolved(harness) -> None:
+    outcomes = flap(harness, 2)
+    incident = outcomes[0]["incident"]
+    harness.notifications("P2")
+    later = T0 + timedelta(minutes=20)
+    [reopened] = harness.triage(eventbridge_alarm(FLAPPING, "ALARM", later), later)
+    assert (reopened["result"], reopened["incident"]) == ("reopened", incident)
+    checks = settle(harness)
+    assert [c["result"] for c in checks] == ["recorded"]  # the check of the OK at +6 min: it reopened since
+    assert harness.notifications("P2") == []
+
+
+def test_an_alarm_back_after_the_reopen_window_opens_a_new_incident_and_pages(harness) -> None:
+    first = flap(harness, 1)[0]["incident"]
+    later = T0 + timedelta(minutes=40)  # 38 min after its OK: past reopen_minutes (30)
+    [opened] = harness.triage(eventbridge_alarm(FLAPPING, "ALARM", later), later)
+    assert opened["result"] == "opened" and opened["incident"] != first
+    assert [n["Subject"] for n in harness.notifications("P2")][-1] == f"[P2] {opened['incident']} Opened: {FLAPPING}"
+
+
+def test_a_reopening_after_the_page_interval_pages_again(harness) -> None:
+    """Pages about a flapping incident at most every 30 min, not never: the reopening 32 min after
+    the last page pages."""
+    incident = flap(harness, 1)[0]["incident"]  # paged at +0 (opened) and +2 (resolved)
+    later = T0 + timedelta(minutes=31)
+    harness.triage(eventbridge_alarm(FLAPPING, "ALARM", later - timedelta(minutes=1)), later - timedelta(minutes=1))
+    harness.notifications("P2")
+    ok, back = later, later + timedelta(minutes=3)  # 32 min after the last page (+2; the reopening at +30 was damped)
+    harness.triage(eventbridge_alarm(FLAPPING, "OK", ok), ok)
+    [reopened] = harness.triage(eventbridge_alarm(FLAPPING, "ALARM", back), back)
+    assert (reopened["result"], reopened["incident"], reopened["notified"]) == ("reopened", incident, "P2")

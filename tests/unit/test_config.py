@@ -79,6 +79,8 @@ def test_policy_hash_is_the_config_version(config) -> None:
     (lambda r: r["maintenance"].update(health_check_url="app.financeanalyst.pro"), "is not an http(s) URL"),
     (lambda r: r["maintenance"].update(default_minutes=0), "maintenance.default_minutes: must be between"),
     (lambda r: r["escalation"].update(max_unclassified_severity="P9"), "escalation.max_unclassified_severity: 'P9'"),
+    (lambda r: r["noise"].update(reopen_minutes=-1), "noise.reopen_minutes: between 0 (never reopen) and 1440"),
+    (lambda r: r["noise"].update(flap_pages=1), "noise.flap_pages: unknown key"),
 ])
 def test_invalid_config_names_the_key(change, message: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -12,7 +12,7 @@ from controlplane.policy import Policy, Section
 from paths import ROOT
 
 SECTIONS = ("waf", "rollback", "guardrails", "capabilities", "severities", "escalation", "alarms", "classification",
-            "intake", "maintenance", "status_page", "reports", "drill", "backup", "investigate")
+            "intake", "maintenance", "status_page", "reports", "drill", "backup", "investigate", "noise")
 
 
 def as_json(value: Any) -> Any:

@@ -164,6 +164,11 @@ class AlarmRecord:
     last_resolved_at: str | None = None
     open_incident_suppressed: str | None = None  # the maintenance window that held back its page
     open_incident_held_back: str | None = None  # CloudWatch's own suppression or mute that held back its page
+    # What a reopening needs of the last incident (flap damping), and when this alarm last paged.
+    last_resolved_severity: str | None = None
+    last_resolved_opened_at: str | None = None
+    last_paged_at: str | None = None
+    flaps: int = 0  # how often the open (or last) incident reopened
 
 
 @dataclass
@@ -183,7 +188,7 @@ class IncidentChange:
     incident_id: str
     set_fields: dict[str, Any]
     timeline_entry: dict[str, Any]
-    add_occurrence: bool = False
+    adds: tuple[str, ...] = ()  # counters the change adds one to
     require_status_not: tuple[str, ...] = ()  # refuse the change while the incident has one of these
     followed_by: list[dict[str, Any]] = field(default_factory=list)  # further timeline entries
 
@@ -328,8 +333,10 @@ class IncidentLedger(Repository):
         assignments.append("timeline = list_append(timeline, :entry)")
         values[":entry"] = [change.timeline_entry, *change.followed_by]
         expression = "SET " + ", ".join(assignments)
-        if change.add_occurrence:
-            expression += " ADD occurrences :one"
+        if change.adds:
+            counters = {f"#a{i}": name for i, name in enumerate(change.adds)}
+            expression += " ADD " + ", ".join(f"{placeholder} :one" for placeholder in counters)
+            names |= counters
             values[":one"] = 1
         condition = keys.PRESENT
         if change.require_status_not:
@@ -387,6 +394,27 @@ class IncidentLedger(Repository):
                             "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": to_item(values)}},
                 {"Put": {"TableName": self.table, "Item": to_item(outbox_item(at, {
                     "transition_id": f"escalation|{incident_id}|{level}", "notification": notification}))}},
+            ])
+        except self.client.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    @takes("UpdateItem", "PutItem")
+    def page_settled(self, incident_id: str, *, resolved_at: str, at: str, notification: dict[str, Any]) -> bool:
+        """The held-back resolution page of a flapping incident, with its outbox item: only while it is
+        still resolved at `resolved_at` and this resolution was not paged yet (False otherwise)."""
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table, "Key": key_item(keys.incident(incident_id)),
+                            "UpdateExpression": "SET settled_paged_at = :at, timeline = list_append(timeline, :entry)",
+                            "ConditionExpression": "#s = :resolved AND resolved_at = :r "
+                                                   "AND attribute_not_exists(settled_paged_at)",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": to_item({
+                                ":at": at, ":resolved": "RESOLVED", ":r": resolved_at,
+                                ":entry": [{"at": at, "event": "resolution-paged", "subject": notification["subject"]}]})}},
+                {"Put": {"TableName": self.table, "Item": to_item(outbox_item(at, {
+                    "transition_id": f"settled|{incident_id}|{resolved_at}", "notification": notification}))}},
             ])
         except self.client.exceptions.TransactionCanceledException:
             return False

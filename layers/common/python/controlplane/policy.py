@@ -185,6 +185,11 @@ class InvestigatePolicy(Section):
     log_groups: tuple[str, ...]  # the application's, searched for errors by opsctl investigate / logs search
 
 
+class NoisePolicy(Section):
+    reopen_minutes: int  # back in ALARM this soon after resolving: the same incident reopens (flapping)
+    flap_page_interval_minutes: int  # pages about a flapping incident at most this often
+
+
 class BackupClass(Section):
     schedule: str
     retention_days: int
@@ -308,6 +313,7 @@ class Policy:
     drill = PolicySection(DrillPolicy)
     backup = PolicySection(BackupPolicy)
     investigate = PolicySection(InvestigatePolicy)
+    noise = PolicySection(NoisePolicy)
 
     @property
     def region(self) -> str:

@@ -63,13 +63,15 @@ CAPABILITIES = (
     Capability(
         "triage",
         ledger=(IncidentLedger.read_alarm, IncidentLedger.apply, IncidentLedger.get_incident,
-                IncidentLedger.count_refused_claim, IncidentLedger.page_refused_claims, WindowLedger.held_back),
+                IncidentLedger.count_refused_claim, IncidentLedger.page_refused_claims, IncidentLedger.page_settled,
+                WindowLedger.held_back),
         rules=(Rule("AlarmStateChanges", DEFAULT_BUS, _constant(events.ALARM_STATE_CHANGE_PATTERN),
                     "Every CloudWatch alarm state change in this account and Region → triage"),
                Rule("RecheckAfterWindow", OPS_BUS, _constant(events.MAINTENANCE_ENDED_PATTERN),
                     "Maintenance window ended → triage re-checks the alarms it covered"),
                Rule("FindingsToTriage", OPS_BUS, _constant(events.BACKUP_CHECK_PATTERN),
-                    "Backup check findings (virtual alarms) → triage"))),
+                    "Backup check findings (virtual alarms) → triage")),
+        tasks=("flap-settled",)),
     Capability("outbox_relay", ledger=(Outbox.marks, Outbox.mark), pages=True),
     Capability(
         "waf_toggle",

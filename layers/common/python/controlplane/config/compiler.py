@@ -57,5 +57,6 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "components": sorted({spec.component for spec in config.alarms} - {DRILL_COMPONENT}),
         "drill": config.drill | {"alarm": config.alarm(DRILL_ALARM_KEY).name},
         "investigate": config.investigate,
+        "noise": config.noise,
     }
     return {"config_version": config.version} | body

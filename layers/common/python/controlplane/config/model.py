@@ -69,6 +69,7 @@ class ControlPlaneConfig:
     deployers: tuple[str, ...]
     drill: dict[str, Any]
     investigate: dict[str, Any]
+    noise: dict[str, Any]
 
     @property
     def prefix(self) -> str:

@@ -29,7 +29,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
              "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill",
-             "investigate"}
+             "investigate", "noise"}
 INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
 DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
@@ -49,6 +49,9 @@ MUTE_RULE_MAX_MINUTES = 15 * 24 * 60  # CloudWatch alarm mute rules last at most
 TRIAGE_KEYS = {"max_event_age_minutes", "intake_retry_attempts", "intake_max_event_age_minutes"}
 DRILL_KEYS = {"schedule", "timeout_seconds"}
 INVESTIGATE_KEYS = {"log_groups"}
+# Flap damping (the runbook's "no flapping"): an alarm back in ALARM this soon after resolving reopens
+# its incident, and pages about a flapping incident come at most this often.
+NOISE_DEFAULTS = {"reopen_minutes": 30, "flap_page_interval_minutes": 30}
 WAF_REGION = "us-east-1"
 # The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
 # to hear that paging is broken.
@@ -117,7 +120,18 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         deployers=_deployers(root.get("deployers") or []),
         drill=_drill(_mapping(root.get("drill") or {}, "drill")),
         investigate=_investigate(_mapping(root.get("investigate") or {}, "investigate")),
+        noise=_noise(_mapping(root.get("noise") or {}, "noise")),
     )
+
+
+def _noise(raw: dict[str, Any]) -> dict[str, Any]:
+    _no_unknown(raw, set(NOISE_DEFAULTS), "noise")
+    noise = NOISE_DEFAULTS | {key: _int(raw, key, "noise") for key in raw}
+    if not 0 <= noise["reopen_minutes"] <= 24 * 60:
+        raise ConfigError("noise.reopen_minutes: between 0 (never reopen) and 1440")
+    if not 1 <= noise["flap_page_interval_minutes"] <= 24 * 60:
+        raise ConfigError("noise.flap_page_interval_minutes: between 1 and 1440")
+    return noise
 
 
 def _investigate(raw: dict[str, Any]) -> dict[str, Any]:
