@@ -344,8 +344,16 @@ def paging(config) -> dict[str, float | int]:
     flapping = Replay(config, out=io.StringIO()).run(iter(lines))
     with (ROOT / "examples" / "incident-day.jsonl").open(encoding="utf-8") as day_lines:
         day = Replay(config, out=io.StringIO()).run(day_lines)
+    # 25 different Lambda-errors alarms within a minute, nobody acknowledging: storm grouping is not
+    # built yet, so this is the baseline it must bring down (escalations included).
+    storm = Replay(config, out=io.StringIO()).run(iter(
+        json.dumps(eventbridge_alarm(f"service-{n:02d}-lambda-errors", "ALARM", T0 + timedelta(seconds=2 * n),
+                                     namespace="AWS/Lambda", metric="Errors", value=3.0, threshold=1.0))
+        for n in range(25)))
     return {"flap_pages_8_cycles": len(flapping.notifications), "flap_incidents_8_cycles": len(flapping.incidents),
-            "pages_per_incident": len(day.notifications) / len(day.incidents)}
+            "pages_per_incident": len(day.notifications) / len(day.incidents),
+            "storm_pages_25_alarms": len(storm.notifications),
+            "storm_p0_pages_25_alarms": sum(1 for n in storm.notifications if n["severity"] == "P0")}
 
 
 def main() -> None:
@@ -359,7 +367,8 @@ def main() -> None:
     results |= in_world(backup_verify_run)
     results |= paging(load_config(ROOT / "config" / "demo.yaml"))
     targets = {**{key: 1.3 for key in results if key.startswith("import_ratio_")},
-               "critical_path_api_calls": 3, "flap_pages_8_cycles": 3, "triage_cost_ratio_vs_put_item": 3,
+               "critical_path_api_calls": 3, "flap_pages_8_cycles": 3, "storm_pages_25_alarms": 3,
+               "storm_p0_pages_25_alarms": 0, "triage_cost_ratio_vs_put_item": 3,
                # The decision before the act, the act's outcome (one transaction), the follow-through mark.
                "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 3,
                "restore_check_table_api_calls": 25, "restore_check_bucket_api_calls": 60}

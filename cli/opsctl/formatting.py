@@ -8,16 +8,25 @@ from typing import Any
 from controlplane.clock import parse_timestamp
 from controlplane.text import safe_text, sparkline
 
+# Tables fit a 100-column terminal: the last column (alarm name, reason) takes what is left, clipped
+# with "…"; `--json`, `show` and `decisions show` have everything.
+WIDTH = 100
+
 
 def incident_table(incidents: list[dict[str, Any]], now: datetime, *, resolved_too: bool) -> str:
     """Newest first: age (open for how long), owner (assigned or acknowledging), ack state."""
     if not incidents:
         return "no incidents" if resolved_too else "nothing open or acknowledged (--all for resolved ones)"
-    header = f"{'ID':<14} {'SEV':<4} {'STATUS':<13} {'AGE':>7}  {'OWNER':<14} {'OPENED (UTC)':<20} ALARM"
-    rows = [f"{i['id']:<14} {i['severity']:<4} {i['status']:<13} {_age(i, now):>7}  "
-            f"{(i.get('assigned_to') or i.get('acknowledged_by') or '-')[:14]:<14} {i['opened_at'][:19]:<20} "
-            f"{i['alarm_name']}" for i in incidents]
-    return "\n".join([header, *rows])
+    header = f"{'ID':<12} {'SEV':<3} {'STATUS':<12} {'AGE':>6} {'OWNER':<12} {'OPENED(UTC)':<11} ALARM"
+    rows = [f"{i['id']:<12} {i['severity']:<3} {i['status']:<12} {_age(i, now):>6} "
+            f"{safe_text(i.get('assigned_to') or i.get('acknowledged_by') or '-', 12):<12} "
+            f"{i['opened_at'][5:10]} {i['opened_at'][11:16]} " for i in incidents]
+    return "\n".join([header, *(_fit(row, i["alarm_name"]) for row, i in zip(rows, incidents, strict=True))])
+
+
+def _fit(row: str, last: Any) -> str:
+    """`row` and then `last`, as much of it as fits the width."""
+    return row + safe_text(last, WIDTH - len(row))
 
 
 def _age(incident: dict[str, Any], now: datetime) -> str:
@@ -30,13 +39,13 @@ def _age(incident: dict[str, Any], now: datetime) -> str:
 
 def incident_detail(incident: dict[str, Any]) -> str:
     fields = ["id", "severity", "status", "alarm_name", "component", "impact", "classified_by", "remediation",
-              "opened_at", "last_seen_at", "occurrences", "assigned_to", "acknowledged_by", "acknowledged_at",
+              "opened_at", "last_seen_at", "occurrences", "flaps", "assigned_to", "acknowledged_by", "acknowledged_at",
               "resolved_at",
               "time_to_resolve_seconds", "previous_incident", "config_version"]
     lines = [f"{name:>24}: {incident[name]}" for name in fields if incident.get(name) is not None]
     lines.append("                timeline:")
     lines += [f"  {entry['at']}  {entry['event']:<13} {entry.get('via') or entry.get('by') or ''}  "
-              f"{entry.get('reason') or entry.get('to') or ''}".rstrip() for entry in incident.get("timeline", [])]
+              f"{entry.get('reason') or entry.get('to') or _held_back(entry)}".rstrip() for entry in incident.get("timeline", [])]
     if "pages" in incident:
         lines.append("                   pages:")
         lines += [f"  {page['committed_at']}  {page['severity']:<4} {_sent(page)}  {page['subject']}"
@@ -47,14 +56,19 @@ def incident_detail(incident: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _held_back(entry: dict[str, Any]) -> str:
+    """A page held back (by a window, CloudWatch's suppression, flap damping): by what, and which."""
+    return f"page held back ({entry['held_back_by']}): {safe_text(entry.get('subject'))}" if entry.get("held_back_by") else ""
+
+
 def _sent(page: dict[str, Any]) -> str:
     return f"sent {page['sent_at']}" if page.get("sent_at") else "NOT SENT YET           "
 
 
 def decision_table(decisions: list[dict[str, Any]]) -> str:
-    header = f"{'ID':<21} {'DECIDED (UTC)':<20} {'ACTION':<10} {'RESULT':<9} {'BY':<22} REASON"
-    rows = [f"{d['id']:<21} {d['decided_at'][:19]:<20} {d['action']:<10} {d['result']:<9} {d['decided_by'][:22]:<22} "
-            f"{d['reason']}" for d in decisions]
+    header = f"{'ID':<20} {'DECIDED(UTC)':<11} {'ACTION':<10} {'RESULT':<9} {'BY':<14} REASON"
+    rows = [_fit(f"{d['id']:<20} {d['decided_at'][5:10]} {d['decided_at'][11:16]} {d['action'][:10]:<10} "
+                 f"{d['result'][:9]:<9} {safe_text(d['decided_by'], 14):<14} ", d["reason"]) for d in decisions]
     return "\n".join([header, *rows]) if rows else "no decisions"
 
 

@@ -218,7 +218,8 @@ def render_postmortem(story: dict[str, Any], metric: dict[str, Any] | None, poli
         "## Timeline (UTC)",
     ]
     events = [(e["at"], f"{e['event']}" + (f" by {e['by']}" if e.get("by") else "")
-               + (f": {quoted(e['reason'], 300)}" if e.get("reason") else "") + (f" → {e['to']}" if e.get("to") else ""))
+               + (f": {quoted(e['reason'], 300)}" if e.get("reason") else "") + (f" → {e['to']}" if e.get("to") else "")
+               + (f": page held back ({e['held_back_by']}) {quoted(e.get('subject'), 100)}" if e.get("held_back_by") else ""))
               for e in incident.get("timeline", [])]
     events += [(p["committed_at"], f"page [{p['severity']}] {quoted(p['subject'], 100)}: "
                 + (f"sent {_minute(p['sent_at'])}" if p.get("sent_at") else "not sent")) for p in story.get("pages", [])]
@@ -264,8 +265,10 @@ def _questions(incident: dict[str, Any], opened: datetime, acknowledged: float |
     if incident.get("previous_incident"):
         questions.append(f"- It re-fired within an hour of {incident['previous_incident']}: flapping, or a cause "
                          "left in place?")
-    questions += [f"- The automation did not act ({d['action']} on {d['target']}: {quoted(d['reason'], 200)}): "
-                  "was that right?" for d in decisions if d["result"] != "executed"]
+    # Once per distinct reason: a flapping incident's reopenings each decide again, alike.
+    questions += list(dict.fromkeys(f"- The automation did not act ({d['action']} on {d['target']}: "
+                                    f"{quoted(d['reason'], 200)}): was that right?"
+                                    for d in decisions if d["result"] != "executed"))
     resolved_by_hand = [e for e in incident.get("timeline", []) if e.get("event") == "resolved" and e.get("by")]
     questions += [f"- Resolved by {e['by']} while its alarm was {e.get('alarm_state') or 'unknown'}: is the alarm "
                   "still right?" for e in resolved_by_hand]

@@ -98,30 +98,39 @@ class RollbackService(Remediation):
         if earlier is not None:
             return self.guardrails.resume(earlier, request, self.plan)
         head = self.deployments.head(target)
-        now = self.deps.clock.now()
-        if head is None:
-            return self.note("rollback", target, "skipped", f"no deployment of {target} is known", incident)
-        deployed_at = parse_timestamp(head["live_since"])
-        bake = timedelta(minutes=self.config.bake_minutes)
-        if now - deployed_at > bake:
-            return self.note("rollback", target, "skipped", f"outside the bake window: {head['live_version']} was "
-                             f"deployed {int((now - deployed_at).total_seconds() // 60)} min ago "
-                             f"(bake {self.config.bake_minutes} min)", incident)
-        if parse_timestamp(detail["state_changed_at"]) < deployed_at:
-            if head.get("rollback_decision"):
-                # What was live when the alarm fired has been rolled back since (another alarm's trigger).
-                return self.note("rollback", target, "skipped", f"{target} was rolled back to {head['live_version']} "
-                                 f"({head['rollback_decision']}) after {detail['alarm_name']} fired: nothing left "
-                                 "to roll back", incident)
-            # The alarm fired before this deployment: it is no evidence against it. A human decides.
-            self.page("P0", f"[P0] {incident}: {target} not rolled back, needs a human",
-                      f"{detail['alarm_name']} was already in ALARM ({detail['state_changed_at']}) before "
-                      f"{target} {head['live_version']} was deployed ({head['live_since']}), so it is no evidence "
-                      f"against that deployment. Escalating instead of rolling back.")
-            return self.note("rollback", target, "escalated", "alarm predates the deployment: escalated, "
-                             "not rolled back", incident)
-        request.inputs = {"live_version": head["live_version"], "deployed_at": head["live_since"]}
+        if head is not None:
+            request.inputs = {"live_version": head["live_version"], "deployed_at": head["live_since"]}
+        why = self._nothing_to_roll_back(target, head, detail)
+        if why is not None:
+            result, reason = why
+            if result == "escalated":
+                # The page before the record: a crash between pages twice, never not at all.
+                assert head is not None
+                self.page("P0", f"[P0] {incident}: {target} not rolled back, needs a human",
+                          f"{detail['alarm_name']} was already in ALARM ({detail['state_changed_at']}) before "
+                          f"{target} {head['live_version']} was deployed ({head['live_since']}), so it is no evidence "
+                          f"against that deployment. Escalating instead of rolling back.")
+            return self.report(self.guardrails.pass_on(request, reason, result), target, result)
+        assert head is not None
         return self.roll_back(request, head["live_version"], to_version=None)
+
+    def _nothing_to_roll_back(self, target: str, head: dict[str, Any] | None,
+                              detail: dict[str, Any]) -> tuple[str, str] | None:
+        """(result, why) when the incident gives this target nothing to roll back; None: roll back."""
+        if head is None:
+            return "skipped", f"no deployment of {target} is known"
+        now, deployed_at = self.deps.clock.now(), parse_timestamp(head["live_since"])
+        if now - deployed_at > timedelta(minutes=self.config.bake_minutes):
+            return "skipped", (f"outside the bake window: {head['live_version']} was deployed "
+                               f"{int((now - deployed_at).total_seconds() // 60)} min ago (bake {self.config.bake_minutes} min)")
+        if parse_timestamp(detail["state_changed_at"]) >= deployed_at:
+            return None
+        if head.get("rollback_decision"):
+            # What was live when the alarm fired has been rolled back since (another alarm's trigger).
+            return "skipped", (f"{target} was rolled back to {head['live_version']} ({head['rollback_decision']}) after "
+                               f"{detail['alarm_name']} fired: nothing left to roll back")
+        # The alarm fired before this deployment: it is no evidence against it. A human decides.
+        return "escalated", "alarm predates the deployment: escalated, not rolled back"
 
     def outcome_check(self, event: dict[str, Any]) -> dict[str, Any]:
         nothing_to_check = self.unfinished(event, event["target"], "P0")

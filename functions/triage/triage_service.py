@@ -541,7 +541,7 @@ def _hold_back(planned: _Planned, entry: dict[str, Any], held_back_by: str, why:
     outbox = planned.transition.outbox
     assert outbox is not None
     notification = outbox.pop("notification")
-    entry = entry | {"subject": notification["subject"]}
+    entry = entry | {"subject": notification["subject"], "held_back_by": held_back_by}
     incident = planned.transition.new_incident if planned.outcome.result == "opened" else None
     if incident is not None:
         incident["timeline"].append(entry)

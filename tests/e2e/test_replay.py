@@ -340,7 +340,7 @@ def test_incident_list_shows_what_is_burning_by_default(tmp_path, capsys, config
     assert listed("--since", "1h") == []  # opened days before now
     assert main(["incident", "list", "--state", str(state)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["ID", "SEV", "STATUS", "AGE", "OWNER", "OPENED", "(UTC)", "ALARM"]
+    assert table[0].split() == ["ID", "SEV", "STATUS", "AGE", "OWNER", "OPENED(UTC)", "ALARM"]
     assert table[1].split()[:2] == ["INC-2026-002", "P1"] and "alice" in table[1].split()
     # Re-graded by hand: paged once at its new severity (the escalation follows the new deadlines).
     assert main(["incident", "severity", "INC-2026-001", "P1", "--reason", "checkout fails", "--by", "bob",
@@ -417,14 +417,20 @@ def test_analyze_drafts_the_post_mortem_from_the_record(replayed, capsys) -> Non
     timeline = draft[draft.index("## Timeline (UTC)") + 1:draft.index("## What the automation did") - 1]
     assert [(line[13:21], line[22:].split(":")[0].split(" ")[0]) for line in timeline] == [
         ("09:14:03", "opened"), ("09:14:04", "page"), ("09:31:10", "resolved"), ("09:31:11", "page"),
-        ("09:35:00", "reopened"), ("09:35:01", "page"), ("09:41:00", "resolved"), ("09:41:01", "resolution-deferred"),
-        ("09:44:00", "reopened"), ("09:44:01", "notification-damped"), ("09:52:00", "resolved"),
+        ("09:35:00", "reopened"), ("09:35:01", "automation"), ("09:35:01", "page"), ("09:41:00", "resolved"),
+        ("09:41:01", "resolution-deferred"), ("09:44:00", "reopened"), ("09:44:01", "automation"),
+        ("09:44:01", "notification-damped"), ("09:52:00", "resolved"),
         ("09:52:01", "resolution-deferred"), ("10:22:01", "page"), ("10:22:01", "resolution-paged")]
-    assert timeline[5].endswith("sent 2026-11-26 09:35")
+    assert timeline[5] == '- 2026-11-26 09:35:01 automation: rollback api skipped ("no deployment of api is known")'
+    assert timeline[6].endswith("sent 2026-11-26 09:35")
+    done = draft[draft.index("## What the automation did") + 1:draft.index("## Metrics around the incident") - 1]
+    assert done == ['- rollback on api: skip → skipped, by automation — "no deployment of api is known"'] * 2
     questions = draft[draft.index("## Open questions") + 1:draft.index("## Action items") - 1]
     assert questions == ["- What was the root cause, and what will stop it happening again?",
                          "- It flapped: reopened 2 time(s) within minutes of resolving (its pages damped). Is the "
-                         "threshold too tight, or the cause unstable?"]
+                         "threshold too tight, or the cause unstable?",
+                         '- The automation did not act (rollback on api: "no deployment of api is known"): was that '
+                         'right?']
 
 
 def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(replayed, capsys) -> None:
@@ -519,3 +525,20 @@ def test_logs_search_ranks_the_application_s_errors(tmp_path) -> None:
         missing = top_errors(logs, ("/app",), start, end, sleep=waits.append)
     assert missing["errors"] == [] and "ResourceNotFoundException" in missing["status"]
     assert top_errors(logs, (), start, end, sleep=waits.append)["status"].startswith("no log groups configured")
+
+
+def test_tables_fit_a_100_column_terminal(replayed, capsys) -> None:
+    """The list views of the demo day, and an incident whose alarm name is long and carries control
+    characters: every line fits 100 columns, the rest clipped with "…", nothing raw reaches the terminal."""
+    from opsctl.formatting import incident_table
+
+    state = replayed("incident-day")
+    capsys.readouterr()
+    for command in (["incident", "list", "--all"], ["decisions", "list"], ["metrics", "--timeframe", "1h"]):
+        assert main([*command, "--state", str(state)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines and max(map(len, lines)) <= 100, command
+    noisy = {"id": "INC-2026-099", "severity": "P2", "status": "OPEN", "opened_at": "2026-11-26T09:14:03.000Z",
+             "alarm_name": "team-x\x1b[31m-" + "very-long-alarm-name-" * 5, "acknowledged_by": "alice\nbob"}
+    [_, row] = incident_table([noisy], datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc), resolved_too=False).splitlines()
+    assert len(row) == 100 and row.endswith("…") and "\x1b" not in row and "alice bob" in row

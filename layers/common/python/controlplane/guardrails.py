@@ -59,6 +59,7 @@ class Check(StrEnum):
     FLAP_GUARD = "flap_guard"
     BUDGET = "budget"
     CONCURRENT = "concurrent"  # another action on the same target was decided at the same time and went first
+    NOTHING_TO_DO = "nothing_to_do"  # the capability's own preconditions: e.g. no deployment to roll back
 
 # A decision recorded before its action ran (`Guardrails.intend`): a retry finds it and finishes.
 EXECUTING = "executing"
@@ -401,6 +402,21 @@ class Guardrails(Repository):
     def ending(self, alarms: tuple[str, ...]) -> list[dict[str, Any]]:
         """For `record`'s transaction: the alarms an executed change stops setting off."""
         return [{"Delete": {"TableName": self.table, "Key": key_item(keys.caused(alarm))}} for alarm in alarms]
+
+    @takes("PutItem")
+    def pass_on(self, request: ActionRequest, reason: str, result: str = "skipped") -> Decision:
+        """The capability looked and had nothing to act on (no deployment known, outside its bake
+        window, a human's call): recorded like any decision, so `opsctl decisions` and the incident's
+        story say why nothing moved. Once per trigger: a redelivery finds the record and keeps it."""
+        now = isoformat(self.clock.now())
+        decision = Decision(decision_id(request), SKIP, reason, request, now, self.policy.config_version,
+                            self.policy.capabilities[request.capability].mode, check=Check.NOTHING_TO_DO)
+        try:
+            self.client.put_item(TableName=self.table, ConditionExpression=keys.ABSENT, Item=to_item(
+                keys.decision(decision.id).item(decision.record(result), listed_in=keys.DECISIONS, listed_at=now)))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass  # recorded by an earlier delivery of the same trigger
+        return decision
 
     @takes("UpdateItem")
     def mark_done(self, decision_id_: str, step: str) -> None:

@@ -83,7 +83,7 @@ CAPABILITIES = (
         tasks=("compute-baseline", "recovery-check", "outcome-check", "manual"), pages=True),
     Capability(
         "rollback",
-        ledger=(*REMEDIATION_LEDGER, Guardrails.earlier_record, DeploymentLedger.head, DeploymentLedger.previous_good,
+        ledger=(*REMEDIATION_LEDGER, Guardrails.earlier_record, Guardrails.pass_on, DeploymentLedger.head, DeploymentLedger.previous_good,
                 DeploymentLedger.quarantined, DeploymentLedger.record, DeploymentLedger.rollback_operations),
         rules=(Rule("OnIncident", OPS_BUS, lambda policy, stack_name: events.rollback_pattern(policy.rollback),
                     "Severe incidents on alarms mapped to a deployment target → rollback"),
