@@ -419,3 +419,17 @@ def test_a_reopening_after_the_page_interval_pages_again(harness) -> None:
     harness.triage(eventbridge_alarm(FLAPPING, "OK", ok), ok)
     [reopened] = harness.triage(eventbridge_alarm(FLAPPING, "ALARM", back), back)
     assert (reopened["result"], reopened["incident"], reopened["notified"]) == ("reopened", incident, "P2")
+
+
+def test_a_human_resolution_is_final_even_after_the_alarm_flapped_before(harness) -> None:
+    """The alarm's record remembers its last triage resolution (for reopening); a human's resolution
+    replaces it, so the alarm's next ALARM, minutes later, opens a new incident."""
+    flap(harness, 1)  # INC-2026-001, resolved by triage at +2
+    later = T0 + timedelta(minutes=40)
+    [second] = harness.triage(eventbridge_alarm(FLAPPING, "ALARM", later), later)
+    harness.ledger.resolve(second["incident"], by="human:alice", reason="fixed by hand", alarm_state="ALARM",
+                           at=isoformat(later + timedelta(minutes=5)), ops_bus=harness.world.settings.ops_bus_name)
+    again = later + timedelta(minutes=10)
+    harness.triage(eventbridge_alarm(FLAPPING, "OK", again - timedelta(minutes=1)), again - timedelta(minutes=1))
+    [third] = harness.triage(eventbridge_alarm(FLAPPING, "ALARM", again), again)
+    assert (third["result"], third["incident"]) == ("opened", "INC-2026-003")

@@ -494,7 +494,8 @@ class IncidentLedger(Repository):
             return _HumanChange(change, outbox, lambda record: replace(
                 record, open_incident=None, open_incident_severity=None, open_incident_opened_at=None,
                 open_incident_suppressed=None, open_incident_held_back=None, last_resolved_incident=incident_id,
-                last_resolved_at=at))
+                # A human's resolution is final: the alarm's next ALARM opens a new incident, never reopens this.
+                last_resolved_at=at, last_resolved_severity=None, last_resolved_opened_at=None))
 
         return self._commit_human(incident_id, at, plan)
 
