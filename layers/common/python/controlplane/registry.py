@@ -83,8 +83,9 @@ CAPABILITIES = (
         tasks=("compute-baseline", "recovery-check", "outcome-check", "manual"), pages=True),
     Capability(
         "rollback",
-        ledger=(*REMEDIATION_LEDGER, Guardrails.earlier_record, Guardrails.pass_on, DeploymentLedger.head, DeploymentLedger.previous_good,
-                DeploymentLedger.quarantined, DeploymentLedger.record, DeploymentLedger.rollback_operations),
+        ledger=(*REMEDIATION_LEDGER, Guardrails.earlier_record, Guardrails.pass_on, DeploymentLedger.head,
+                DeploymentLedger.previous_good, DeploymentLedger.quarantined, DeploymentLedger.record,
+                DeploymentLedger.rollback_operations),
         rules=(Rule("OnIncident", OPS_BUS, lambda policy, stack_name: events.rollback_pattern(policy.rollback),
                     "Severe incidents on alarms mapped to a deployment target → rollback"),
                Rule("OnDeployment", OPS_BUS, _constant(events.DEPLOYMENT_PATTERN),
