@@ -7,6 +7,7 @@ compiled policy), so a human decision goes through the same code, guardrails and
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from controlplane import keys
 from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timestamp
 from controlplane.config import ControlPlaneConfig, load_config
 from controlplane.events import checks_group, notify_topic, ops_bus_name
@@ -115,11 +117,20 @@ def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[O
         dynamodb = world.client("dynamodb")
         for item in saved["ledger"]:
             dynamodb.put_item(TableName=world.settings.ledger_table, Item=item)
+        # What the replay's stream delivered already is not delivered again.
+        world.relayed(item[keys.SK]["S"] for item in saved["ledger"] if item[keys.PK]["S"] == keys.OUTBOX)
         _restore_waf(world, saved.get("waf_rules"))
         if world.backup is not None:
             world.backup.points = [p | {"CreationDate": parse_timestamp(p["CreationDate"])} for p in saved.get("backup_points", [])]
         yield OperatorContext(config, deps, world)
         if save:
+            # As the ledger's stream would: what the command committed is relayed (pages, ops-bus
+            # events) and the ops bus's rules deliver it (status page, escalation, reports).
+            from opsctl.replay import Replay  # replay imports this module
+
+            follow = Replay(config, out=io.StringIO())
+            follow.attach(world, clock.now())
+            follow.collect_side_effects()
             write_state(state, world)
 
 

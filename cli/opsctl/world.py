@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -172,6 +172,10 @@ class LocalWorld:
         alarm = alarms[name]
         alarm.update_state(reason, "{}", state)
         alarm.state_updated_timestamp = changed_at.replace(tzinfo=None)
+
+    def relayed(self, sort_keys: Iterable[str]) -> None:
+        """OUTBOX items (by sort key) the stream has delivered already: restored state's."""
+        self._relayed.update(sort_keys)
 
     def pump_outbox(self, invoke: Callable[[str, Any], Any]) -> int:
         """Play the ledger stream's event-source mapping (moto has no DynamoDB Streams reader): each

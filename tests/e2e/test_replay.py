@@ -443,6 +443,8 @@ def test_notify_stakeholders_pages_the_report_to_a_severity_s_contacts(replayed,
     [item] = [i for i in ledger if i["pk"]["S"] == "OUTBOX" and i["sk"]["S"].split("#", 1)[1].startswith("stakeholders|")]
     page = item["notification"]["M"]
     assert (page["severity"]["S"], page["attributes"]["M"]["kind"]["S"]) == ("P0", "stakeholders")
+    # Relayed as the ledger's stream would on AWS: paged and announced, even on replay state.
+    assert {"page_sent_at", "event_sent_at"} <= set(item)
     message = page["message"]["S"]
     assert message.startswith("## Incident Report") and "**Incident ID:** INC-2026-004" in message
     assert message.endswith("### From alice\npayments retried by hand")
