@@ -412,9 +412,8 @@ class Guardrails(Repository):
         decision = Decision(decision_id(request), SKIP, reason, request, now, self.policy.config_version,
                             self.policy.capabilities[request.capability].mode, check=Check.NOTHING_TO_DO)
         try:
-            self.client.put_item(TableName=self.table, ConditionExpression=keys.ABSENT, Item=to_item(
-                keys.decision(decision.id).item(decision.record(result), listed_in=keys.DECISIONS, listed_at=now)))
-        except self.client.exceptions.ConditionalCheckFailedException:
+            self.record(decision, result)  # its record alone: nothing was acted on
+        except self.client.exceptions.TransactionCanceledException:
             pass  # recorded by an earlier delivery of the same trigger
         return decision
 

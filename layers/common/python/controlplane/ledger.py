@@ -132,12 +132,13 @@ def iter_listing(client: Any, table: str, listing: str, *, since: str | None = N
     """The items listed in one index partition (keys.INCIDENTS, DECISIONS, WINDOWS) in time order,
     all or those listed in [since, until]; at most `limit` of them."""
     condition, values = f"{keys.INDEX_PK} = :p", {":p": listing}
-    bounds = {":since": since, ":until": until}
     if since is not None and until is not None:
         condition += f" AND {keys.INDEX_SK} BETWEEN :since AND :until"
-    elif since is not None or until is not None:
-        condition += f" AND {keys.INDEX_SK} {'>=' if since is not None else '<='} {':since' if since is not None else ':until'}"
-    values |= {name: bound for name, bound in bounds.items() if bound is not None}
+    elif since is not None:
+        condition += f" AND {keys.INDEX_SK} >= :since"
+    elif until is not None:
+        condition += f" AND {keys.INDEX_SK} <= :until"
+    values |= {name: bound for name, bound in ((":since", since), (":until", until)) if bound is not None}
     query: dict[str, Any] = {"TableName": table, "IndexName": keys.INDEX, "KeyConditionExpression": condition,
                              "ExpressionAttributeValues": to_item(values), "ScanIndexForward": not newest_first}
     if limit is not None:
