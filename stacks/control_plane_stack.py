@@ -15,15 +15,14 @@ from constructs import Construct
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import BACKUP_CHECK, RELAYED_DETAIL_TYPES
 from controlplane.policy import Policy
-from controlplane.registry import CAPABILITIES
+from controlplane.registry import CALENDAR_GROUP, CAPABILITIES, CHECKS_GROUP
 from stacks.bytecode import REPO_ROOT
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
-from stacks.constructs.capability import add_rules, rule_target
+from stacks.constructs.capability import CapabilityFunction, add_rules, add_schedules, rule_target
 from stacks.constructs.dashboard import ControlPlaneDashboard
 from stacks.constructs.drill import FireDrill
-from stacks.constructs.escalation import Escalation
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import shared_layers
 from stacks.constructs.ledger import Ledger
@@ -51,8 +50,9 @@ class ControlPlaneStack(Stack):
                  build_dir: Path = REPO_ROOT / ".build", **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         prefix = config.prefix
-        policy_dir, policy = write_policy(config, build_dir)
-        shared = shared_layers(self, policy_dir=policy_dir, config_version=policy["config_version"],
+        policy_dir, compiled = write_policy(config, build_dir)
+        policy = Policy(compiled)
+        shared = shared_layers(self, policy_dir=policy_dir, config_version=policy.config_version,
                                powertools_version=powertools_version)
 
         key = kms.Key(self, "Key", alias=f"alias/{prefix}-control-plane", enable_key_rotation=True,
@@ -98,38 +98,42 @@ class ControlPlaneStack(Stack):
         app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
 
         remediation: dict[str, Any] = {
-            "shared": shared, "follow_ups": follow_ups,
+            "shared": shared,
             "environment": {"LEDGER_TABLE": ledger.table.table_name, "OPS_BUS_NAME": ops_bus.bus.event_bus_name,
                             **topics.environment()},
             "retry_attempts": config.triage["intake_retry_attempts"],
             "max_event_age": Duration.minutes(config.triage["intake_max_event_age_minutes"]),
         }
-        typed = Policy(policy)
-        waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=typed.waf, **remediation)
-        rollback = Rollback(self, "Rollback", prefix=prefix, rollback=typed.rollback, **remediation)
+        waf = WafRateLimiting(self, "Waf", prefix=prefix, waf=policy.waf, follow_ups=follow_ups, **remediation)
+        rollback = Rollback(self, "Rollback", prefix=prefix, rollback=policy.rollback, follow_ups=follow_ups, **remediation)
         calendar = MaintenanceCalendar(
             self, "Calendar", prefix=prefix, policy=policy,
-            alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.alarms}, **remediation)
-        escalation = Escalation(self, "Escalation", prefix=prefix, **remediation)
-        reporting = Reporting(self, "Reporting", prefix=prefix, policy=policy, schedule_group=calendar.group,
+            alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.alarms},
+            follow_ups=follow_ups, **remediation)
+        reporting = Reporting(self, "Reporting", prefix=prefix,
                               web_acl_arn=waf.web_acl_arn, **remediation)
-        backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy, schedule_group=calendar.group,
+        backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy,
                                      access_logs=reporting.access_logs, **remediation)
-        drill = FireDrill(self, "Drill", prefix=prefix, shared=shared, follow_ups=follow_ups, policy=policy,
-                          environment=remediation["environment"], schedule_group=calendar.group,
+        drill = FireDrill(self, "Drill", prefix=prefix, shared=shared, drill=policy.drill,
+                          environment=remediation["environment"],
                           page_topic=topics.topics["P1"], key=topics.key, max_event_age=remediation["max_event_age"])
         ops_bus.grant_put(backups.handler.role, (BACKUP_CHECK,))  # findings go to triage through the ops bus
         ops_bus.lock(config.deployers)
-        # Each function as the registry declares it: its rules, its grants on the ledger (derived from
-        # the repository operations it uses), its right to page by itself.
+        # Each function as the registry declares it: its rules and standing schedules, its grants on
+        # the ledger (derived from the repository operations it uses), its right to page by itself.
+        # A capability with no resources of its own needs no construct of its own.
         built: dict[str, Any] = {"triage": triage, "outbox_relay": relay, "waf_toggle": waf, "rollback": rollback,
-                                 "calendar": calendar, "escalation": escalation, "reporting": reporting,
-                                 "backup_verify": backups, "drill": drill}
+                                 "calendar": calendar, "reporting": reporting, "backup_verify": backups, "drill": drill}
         for capability in CAPABILITIES:
+            if capability.function not in built:
+                built[capability.function] = CapabilityFunction(self, capability, prefix=prefix, follow_ups=follow_ups,
+                                                                **remediation)
             part = built[capability.function]
             function = part.handler.function
             add_rules(part, capability, rule_target(function, part.dead_letters, remediation["max_event_age"]),
-                      ops_bus=ops_bus.bus, policy=typed, stack_name=construct_id)
+                      ops_bus=ops_bus.bus, policy=policy, stack_name=construct_id)
+            add_schedules(part, capability, part.handler, part.dead_letters, policy=policy, follow_ups=follow_ups,
+                          groups={CALENDAR_GROUP: calendar.group, CHECKS_GROUP: follow_ups.group})
             ledger.grant(function, capability)
             if capability.pages:
                 topics.grant_publish(function)

@@ -24,7 +24,7 @@ from moto import mock_aws
 from controlplane import keys
 from controlplane.clock import FixedClock, SystemClock, isoformat, parse_timestamp
 from controlplane.config import ControlPlaneConfig, load_config
-from controlplane.events import checks_group, notify_topic, ops_bus_name
+from controlplane.events import checks_group, ledger_table_name, notify_topic, ops_bus_name
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
@@ -85,7 +85,7 @@ def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
     policy_dir = Path(tempfile.mkdtemp(prefix="opsctl-policy-"))
     (policy_dir / "policy.json").write_text(json.dumps(config.policy()), encoding="utf-8")
     settings = Settings(
-        ledger_table=getattr(args, "table", None) or f"{prefix}-ledger",
+        ledger_table=getattr(args, "table", None) or ledger_table_name(prefix),
         ops_bus_name=ops_bus_name(prefix),
         notify_topics={s: f"arn:aws:sns:{region}:{account}:{notify_topic(prefix, s)}" for s in SEVERITIES},
         rejects_queue_url=f"https://sqs.{region}.amazonaws.com/{account}/{prefix}-triage-dlq",

@@ -9,14 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.config import ControlPlaneConfig
-from controlplane.events import calendar_group, checks_group, function_name, ops_bus_name, stack_name
+from controlplane.events import FOLLOW_UPS, NOTIFY, calendar_group, checks_group, dead_letter_queue_name, ops_bus_name, stack_name
 from controlplane.policy import Policy
-from controlplane.registry import DEFAULT_BUS, OPS_BUS, functions, routes
-
-# AWS's scheduled time, substituted by EventBridge Scheduler at each firing.
-SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
-# The WAF's traffic baseline is recomputed at five past every hour (UTC: it has no local meaning).
-TRAFFIC_BASELINE_SCHEDULE = "cron(5 * * * ? *)"
+from controlplane.registry import CALENDAR_GROUP, CAPABILITIES, CHECKS_GROUP, DEFAULT_BUS, OPS_BUS, functions, routes
 
 
 @dataclass(frozen=True)
@@ -24,6 +19,7 @@ class StandingSchedule:
     name: str
     group: str
     expression: str
+    timezone: str | None  # None: UTC
     function: str
     payload: dict[str, Any]
 
@@ -35,27 +31,12 @@ class DeployedRule:
     function: str
 
 
-def standing_schedules(config: ControlPlaneConfig) -> tuple[StandingSchedule, ...]:
-    prefix, calendar = config.prefix, calendar_group(config.prefix)
-    schedules = [StandingSchedule(f"{prefix}-{name}"[:64], calendar, expression, "calendar",
-                                  {"task": name, "at": SCHEDULED_TIME})
-                 for name, expression in config.schedules.items()]
-    schedules.append(StandingSchedule(f"{prefix}-status-page", calendar, config.status_page["refresh"], "reporting",
-                                      {"task": "status-page"}))
-    schedules += [StandingSchedule(f"{prefix}-{period}-report", calendar, config.reports[period], "reporting",
-                                   {"task": "report", "period": period, "at": SCHEDULED_TIME})
-                  for period in ("daily", "weekly", "monthly")]
-    schedules += [
-        StandingSchedule(f"{prefix}-backup-verify", calendar, config.backup["verify_schedule"], "backup_verify",
-                         {"task": "verify", "at": SCHEDULED_TIME}),
-        StandingSchedule(f"{prefix}-restore-tests", calendar, config.backup["restore_testing"]["critical_schedule"],
-                         "backup_verify", {"task": "restore-tests", "at": SCHEDULED_TIME}),
-        StandingSchedule(f"{prefix}-traffic-baseline", checks_group(prefix), TRAFFIC_BASELINE_SCHEDULE, "waf_toggle",
-                         {"task": "compute-baseline"}),
-        StandingSchedule(f"{prefix}-fire-drill", calendar, config.drill["schedule"], "drill",
-                         {"task": "drill", "at": SCHEDULED_TIME}),
-    ]
-    return tuple(schedules)
+def standing_schedules(config: ControlPlaneConfig, policy: Policy) -> tuple[StandingSchedule, ...]:
+    """Every capability's standing schedules (controlplane.registry), by the names they deploy with."""
+    groups = {CALENDAR_GROUP: calendar_group(config.prefix), CHECKS_GROUP: checks_group(config.prefix)}
+    return tuple(StandingSchedule(f"{config.prefix}-{schedule.name}"[:64], groups[schedule.group], schedule.expression,
+                                  policy.timezone if schedule.local_time else None, capability.function, schedule.payload)
+                 for capability in CAPABILITIES for schedule in capability.schedules(policy))
 
 
 def deployed_rules(config: ControlPlaneConfig, policy: Policy) -> tuple[DeployedRule, ...]:
@@ -67,5 +48,4 @@ def deployed_rules(config: ControlPlaneConfig, policy: Policy) -> tuple[Deployed
 
 def dead_letter_queues(prefix: str) -> tuple[str, ...]:
     """Each function's own, the undeliverable notifications' and the follow-up schedules'."""
-    return (*(f"{function_name(prefix, function)}-dlq" for function in functions()),
-            f"{prefix}-notify-dlq", f"{prefix}-follow-ups-dlq")
+    return tuple(dead_letter_queue_name(prefix, owner) for owner in (*functions(), NOTIFY, FOLLOW_UPS))

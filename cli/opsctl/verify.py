@@ -139,7 +139,7 @@ def _intake_subscription(context: OperatorContext) -> Check:
 
 def _schedules(context: OperatorContext) -> Iterator[Check]:
     scheduler = context.deps.client("scheduler")
-    for schedule in deployment.standing_schedules(context.config):
+    for schedule in deployment.standing_schedules(context.config, context.deps.policy):
         subject = f"{schedule.group}/{schedule.name}"
         try:
             found = scheduler.get_schedule(Name=schedule.name, GroupName=schedule.group)
@@ -154,6 +154,8 @@ def _schedules(context: OperatorContext) -> Iterator[Check]:
             wrong.append(f"it is {found.get('State')}")
         if found["ScheduleExpression"] != schedule.expression:
             wrong.append(f"it runs {found['ScheduleExpression']}, configured {schedule.expression}")
+        if found.get("ScheduleExpressionTimezone", "UTC") != (schedule.timezone or "UTC"):
+            wrong.append(f"it runs in {found.get('ScheduleExpressionTimezone', 'UTC')}, configured {schedule.timezone or 'UTC'}")
         if context.function_behind(found["Target"]["Arn"]) != wanted:
             wrong.append(f"it targets {found['Target']['Arn']}, not {wanted}")
         if json.loads(found["Target"].get("Input") or "null") != schedule.payload:

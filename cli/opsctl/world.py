@@ -36,6 +36,7 @@ from controlplane.events import (
     function_arn,
     function_name,
     intake_topic,
+    ledger_table_name,
     notify_topic,
     ops_bus_name,
     scheduler_role_arn,
@@ -437,7 +438,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     prefix = config.prefix
     dynamodb, sns, sqs, events = (session.client(s) for s in ("dynamodb", "sns", "sqs", "events"))
 
-    create_ledger_table(dynamodb, f"{prefix}-ledger")
+    create_ledger_table(dynamodb, ledger_table_name(prefix))
     dead_letters = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in deployment.dead_letter_queues(prefix)}
 
     topics, capture = {}, {}
@@ -475,10 +476,10 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     scheduler = session.client("scheduler")
     for group in (calendar_group(prefix), checks_group(prefix)):
         scheduler.create_schedule_group(Name=group)
-    for schedule in deployment.standing_schedules(config):
+    for schedule in deployment.standing_schedules(config, Policy(policy)):
         scheduler.create_schedule(
             Name=schedule.name, GroupName=schedule.group, ScheduleExpression=schedule.expression,
-            ScheduleExpressionTimezone=config.timezone, FlexibleTimeWindow={"Mode": "OFF"},
+            ScheduleExpressionTimezone=schedule.timezone or "UTC", FlexibleTimeWindow={"Mode": "OFF"},
             Target={"Arn": function_arn(config.region, config.account, prefix, schedule.function),
                     "Input": json.dumps(schedule.payload),
                     "RoleArn": scheduler_role_arn(config.account, prefix, schedule.function)})
@@ -492,7 +493,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     policy_path = policy_dir / "policy.json"
     policy_path.write_text(json.dumps(policy), encoding="utf-8")
     settings = Settings(
-        ledger_table=f"{prefix}-ledger",
+        ledger_table=ledger_table_name(prefix),
         ops_bus_name=bus,
         notify_topics=topics,
         rejects_queue_url=dead_letters[f"{function_name(prefix, 'triage')}-dlq"],

@@ -4,9 +4,7 @@ history, and the backup_verify Lambda on AWS Backup's job events and an hourly f
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, TimeZone
 from aws_cdk import aws_backup as backup
@@ -14,7 +12,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.events import (
@@ -22,8 +19,8 @@ from controlplane.events import (
     restore_copy_prefix,
     restore_testing_plan_name,
 )
+from controlplane.policy import BackupPolicy, Policy
 from stacks.constructs.capability import capability_function
-from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.reporting import private_bucket
@@ -38,17 +35,17 @@ OWNER_TAG = "ops-control-plane"
 
 
 class BackupVerification(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
-                 shared: SharedLayers, follow_ups: FollowUpSchedules,
-                 schedule_group: scheduler.CfnScheduleGroup, access_logs: s3.IBucket, environment: dict[str, str],
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: Policy,
+                 shared: SharedLayers,
+                 access_logs: s3.IBucket, environment: dict[str, str],
                  retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        config = policy["backup"]
-        zone = TimeZone.of(policy["timezone"])
+        config = policy.backup
+        zone = TimeZone.of(policy.timezone)
         key = kms.Key(self, "VaultKey", alias=f"alias/{prefix}-backups", enable_key_rotation=True,
                       removal_policy=RemovalPolicy.RETAIN, description="Encrypts the backup vault")
-        self.vault = backup.BackupVault(self, "Vault", backup_vault_name=config["vault_name"], encryption_key=key,
+        self.vault = backup.BackupVault(self, "Vault", backup_vault_name=config.vault_name, encryption_key=key,
                                         removal_policy=RemovalPolicy.RETAIN)
         self.role = iam.Role(self, "Role", role_name=f"{prefix}-backup",
                              assumed_by=iam.ServicePrincipal("backup.amazonaws.com"), managed_policies=[
@@ -62,20 +59,20 @@ class BackupVerification(Construct):
                                              "AWSBackupServiceRolePolicyForS3Backup",
                                              "AWSBackupServiceRolePolicyForS3Restore")})
         self.plan = backup.BackupPlan(self, "Plan", backup_plan_name=backup_plan_name(prefix), backup_vault=self.vault)
-        for name, spec in config["classes"].items():
+        for name, spec in config.classes.items():
             self.plan.add_rule(backup.BackupPlanRule(
-                rule_name=name, delete_after=Duration.days(spec["retention_days"]),
-                enable_continuous_backup=spec["continuous"] or None, schedule_expression_timezone=zone,
-                schedule_expression=events.Schedule.expression(spec["schedule"]),
+                rule_name=name, delete_after=Duration.days(spec.retention_days),
+                enable_continuous_backup=spec.continuous or None, schedule_expression_timezone=zone,
+                schedule_expression=events.Schedule.expression(spec.schedule),
                 start_window=Duration.hours(1), completion_window=Duration.hours(4),
                 recovery_point_tags={OWNER_TAG: prefix}))
             self.plan.add_selection(f"Select-{name}", backup_selection_name=f"{prefix}-{name}", role=self.role,
-                                    resources=[backup.BackupResource.from_tag(config["tag_key"], name)])
+                                    resources=[backup.BackupResource.from_tag(config.tag_key, name)])
 
         testing_name = restore_testing_plan_name(prefix)
         testing = backup.CfnRestoreTestingPlan(
             self, "RestoreTesting", restore_testing_plan_name=testing_name,
-            schedule_expression=config["restore_testing"]["schedule"], schedule_expression_timezone=policy["timezone"],
+            schedule_expression=config.restore_testing.schedule, schedule_expression_timezone=policy.timezone,
             start_window_hours=1,
             recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
                 algorithm="LATEST_WITHIN_WINDOW", include_vaults=[self.vault.backup_vault_arn],
@@ -83,22 +80,22 @@ class BackupVerification(Construct):
         # One selection per resource type and class: the conditions of one selection must all hold,
         # so listing every class in one would select only resources tagged with all of them.
         for kind in RESTORE_TESTED_TYPES:
-            for name in config["classes"]:
+            for name in config.classes:
                 selection = backup.CfnRestoreTestingSelection(
                     self, f"RestoreTesting{kind}{name}", restore_testing_plan_name=testing_name,
                     restore_testing_selection_name=re.sub(r"[^A-Za-z0-9_]", "_", f"{testing_name}_{kind}_{name}").lower(),
                     protected_resource_type=kind, protected_resource_arns=["*"], iam_role_arn=self.role.role_arn,
-                    validation_window_hours=config["restore_testing"]["validation_window_hours"],
+                    validation_window_hours=config.restore_testing.validation_window_hours,
                     protected_resource_conditions=backup.CfnRestoreTestingSelection.ProtectedResourceConditionsProperty(
                         string_equals=[backup.CfnRestoreTestingSelection.KeyValueProperty(
-                            key=f"aws:ResourceTag/{config['tag_key']}", value=name)]))
+                            key=f"aws:ResourceTag/{config.tag_key}", value=name)]))
                 selection.node.add_dependency(testing)
 
         # Configuration: "after changes, 90 days" — every change is a version, kept that long.
         self.configuration = private_bucket(
-            self, "Configuration", logs=access_logs, versioned=True, bucket_name=config["configuration"]["bucket"],
+            self, "Configuration", logs=access_logs, versioned=True, bucket_name=config.configuration.bucket,
             lifecycle_rules=[s3.LifecycleRule(id="keep-versions", noncurrent_version_expiration=Duration.days(
-                config["configuration"]["retention_days"]))])
+                config.configuration.retention_days))])
 
         self.dead_letters, self.handler = capability_function(
             self, name="backup_verify", prefix=prefix, shared=shared, environment=environment,
@@ -107,25 +104,9 @@ class BackupVerification(Construct):
             unscoped_actions=("tag:GetResources", "backup:ListRecoveryPointsByResource", "backup:ListBackupPlans",
                               "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"),
         )
-        function = self.handler.function
-        self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
-        for schedule_id, name, expression, task in (
-                ("HourlyVerify", "backup-verify", config["verify_schedule"], "verify"),
-                ("CriticalRestoreTests", "restore-tests", config["restore_testing"]["critical_schedule"], "restore-tests")):
-            scheduler.CfnSchedule(
-                self, schedule_id, name=f"{prefix}-{name}", group_name=schedule_group.ref,
-                schedule_expression=expression, schedule_expression_timezone=policy["timezone"],
-                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-                target=scheduler.CfnSchedule.TargetProperty(
-                    arn=function.function_arn, role_arn=follow_ups.role_for(self.handler.function_name).role_arn,
-                    input=json.dumps({"task": task, "at": "<aws.scheduler.scheduled-time>"}),
-                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
-                                                                           maximum_retry_attempts=3),
-                    dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                        arn=self.dead_letters.queue.queue_arn)))
-        self._grant(stack, config, prefix, policy["app"])
+        self._grant(stack, config, prefix, policy.app)
 
-    def _grant(self, stack: Stack, config: dict[str, Any], prefix: str, app: str) -> None:
+    def _grant(self, stack: Stack, config: BackupPolicy, prefix: str, app: str) -> None:
         role = self.handler.role
         vault_points = stack.format_arn(service="backup", resource="recovery-point", resource_name="*",
                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
@@ -144,7 +125,7 @@ class BackupVerification(Construct):
             actions=["s3:GetBucketVersioning", "s3:GetLifecycleConfiguration"], resources=[self.configuration.bucket_arn]))
         role.add_to_policy(iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=[stack.format_arn(
             service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
-        copies, apps, tag = f"{restore_copy_prefix(prefix)}*", f"{app}-*", config["tag_key"]
+        copies, apps, tag = f"{restore_copy_prefix(prefix)}*", f"{app}-*", config.tag_key
         here = f"{stack.region}:{stack.account}"
         table = lambda name: stack.format_arn(service="dynamodb", resource="table", resource_name=name)  # noqa: E731
         database = lambda name: stack.format_arn(service="rds", resource="db", resource_name=name,  # noqa: E731

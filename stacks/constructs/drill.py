@@ -3,18 +3,14 @@ else, to read the ledger's outbox and record its run, and to page P1 directly wh
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from controlplane.policy import DrillPolicy
 from stacks.constructs.capability import capability_function
-from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.kms_grants import grant_key_use
 from stacks.constructs.lambda_factory import SharedLayers
 
@@ -24,29 +20,15 @@ OVERHEAD_SECONDS = 60
 
 class FireDrill(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, shared: SharedLayers,
-                 follow_ups: FollowUpSchedules, environment: dict[str, str], policy: dict[str, Any],
-                 schedule_group: scheduler.CfnScheduleGroup, page_topic: sns.ITopic, key: kms.IKey,
+                 environment: dict[str, str], drill: DrillPolicy,
+                 page_topic: sns.ITopic, key: kms.IKey,
                  max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
-        drill = policy["drill"]
         # Never retried: a failed drill pages; running it again would flip the alarm twice.
         self.dead_letters, self.handler = capability_function(
             self, name="drill", prefix=prefix, shared=shared, environment=environment, retry_attempts=0,
-            max_event_age=max_event_age, timeout_seconds=2 * drill["timeout_seconds"] + OVERHEAD_SECONDS)
-        role = follow_ups.role_for(self.handler.function_name)
-        scheduler.CfnSchedule(
-            self, "Weekly", name=f"{prefix}-fire-drill", group_name=schedule_group.ref,
-            description="Fire drill of the paging pipeline: alarm → ledger → bus → page, and back",
-            schedule_expression=drill["schedule"], schedule_expression_timezone=policy["timezone"],
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.handler.function.function_arn, role_arn=role.role_arn,
-                input=json.dumps({"task": "drill", "at": "<aws.scheduler.scheduled-time>"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
-                                                                       maximum_retry_attempts=0),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue.queue_arn)))
-        self.dead_letters.queue.grant_send_messages(role)
-        alarm = Stack.of(self).format_arn(service="cloudwatch", resource="alarm", resource_name=drill["alarm"],
+            max_event_age=max_event_age, timeout_seconds=2 * drill.timeout_seconds + OVERHEAD_SECONDS)
+        alarm = Stack.of(self).format_arn(service="cloudwatch", resource="alarm", resource_name=drill.alarm,
                                           arn_format=ArnFormat.COLON_RESOURCE_NAME)
         self.handler.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["cloudwatch:SetAlarmState", "cloudwatch:DescribeAlarms"], resources=[alarm]))

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from controlplane.events import checks_group, scheduler_role_name
+from controlplane.events import FOLLOW_UPS, checks_group, dead_letter_queue_name, scheduler_role_name
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.lambda_factory import ControlPlaneFunction
 from stacks.constructs.nag import acknowledge
@@ -24,7 +24,7 @@ class FollowUpSchedules(Construct):
         self.group_name = checks_group(prefix)
         self.group = scheduler.CfnScheduleGroup(self, "Group", name=self.group_name)
         # Where Scheduler parks a follow-up it could not deliver (runtime.Dependencies.schedule).
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-follow-ups-dlq")
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=dead_letter_queue_name(prefix, FOLLOW_UPS))
         self.roles: dict[str, iam.Role] = {}
 
     def function_arn(self, function_name: str) -> str:

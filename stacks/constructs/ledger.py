@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from controlplane.events import ledger_table_name
 from controlplane.keys import INDEX, TABLE_KEYS
 from controlplane.registry import Capability
 from stacks.constructs.kms_grants import grant_key_use
@@ -19,7 +20,7 @@ class Ledger(Construct):
         self.key = key
         self.table = dynamodb.TableV2(
             self, "Table",
-            table_name=f"{prefix}-ledger",
+            table_name=ledger_table_name(prefix),
             partition_key=dynamodb.Attribute(name=TABLE_KEYS["partition"], type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=TABLE_KEYS["sort"], type=dynamodb.AttributeType.STRING),
             billing=dynamodb.Billing.on_demand(),

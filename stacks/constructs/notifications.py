@@ -8,7 +8,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from controlplane.events import notify_topic
+from controlplane.events import NOTIFY, dead_letter_queue_name, notify_topic
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.kms_grants import grant_key_use
 
@@ -19,7 +19,7 @@ class SeverityTopics(Construct):
         super().__init__(scope, construct_id)
         self.key = key
         # Undeliverable notifications (a bounced endpoint, a KMS outage) are kept, not lost.
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-notify-dlq")
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=dead_letter_queue_name(prefix, NOTIFY))
         self.topics: dict[str, sns.Topic] = {}
         for severity, emails in contacts.items():
             topic = sns.Topic(

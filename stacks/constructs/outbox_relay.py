@@ -8,7 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
-from controlplane.events import OUTBOX_RELAY_RETRIES, OUTBOX_STREAM_FILTER
+from controlplane.events import OUTBOX_RELAY_RETRIES, OUTBOX_STREAM_FILTER, dead_letter_queue_name
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
 
@@ -17,7 +17,7 @@ class OutboxRelay(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, shared: SharedLayers,
                  table: dynamodb.ITable, environment: dict[str, str], max_record_age: Duration) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-outbox-relay-dlq")
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=dead_letter_queue_name(prefix, "outbox_relay"))
         self.handler = ControlPlaneFunction(
             self, "Handler",
             name="outbox_relay",

@@ -1,10 +1,9 @@
 """What users and stakeholders read: the status page (a private bucket served by CloudFront through
 origin access control, behind the control plane's WebACL), incident and period reports in a private
-bucket, and the reporting Lambda with its triggers and schedules."""
+bucket, and the reporting Lambda."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -12,11 +11,9 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from stacks.constructs.capability import capability_function
-from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.nag import acknowledge
 
@@ -29,10 +26,9 @@ def private_bucket(scope: Construct, construct_id: str, *, logs: s3.IBucket | No
 
 
 class Reporting(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, policy: dict[str, Any],
-                 shared: SharedLayers, follow_ups: FollowUpSchedules,
-                 schedule_group: scheduler.CfnScheduleGroup,
-                 web_acl_arn: str, environment: dict[str, str], retry_attempts: int, max_event_age: Duration) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str,
+                 shared: SharedLayers, web_acl_arn: str, environment: dict[str, str], retry_attempts: int,
+                 max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
         expire = [s3.LifecycleRule(expiration=Duration.days(90))]
         self.access_logs = private_bucket(self, "AccessLogs", logs=None, lifecycle_rules=expire)
@@ -69,7 +65,6 @@ class Reporting(Construct):
             # One render at a time: two racing renders could leave the older status last.
             reserved_concurrency=1,
         )
-        function = self.handler.function
         # Exactly the objects it writes (and the one it reads back to skip unchanged renders).
         role = self.handler.role
         role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"],
@@ -86,22 +81,3 @@ class Reporting(Construct):
                 "year and incident id: written only under this prefix, never read.",
         })
 
-        self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
-        tasks = {"status-page": (policy["status_page"]["refresh"], {"task": "status-page"}, Duration.minutes(5))}
-        for period in ("daily", "weekly", "monthly"):
-            tasks[f"{period}-report"] = (policy["reports"][period], {"task": "report", "period": period,
-                                                                      "at": "<aws.scheduler.scheduled-time>"},
-                                         Duration.hours(6))
-        for name, (expression, payload, max_age) in tasks.items():
-            scheduler.CfnSchedule(
-                self, f"Schedule-{name}", name=f"{prefix}-{name}",
-                group_name=schedule_group.ref,  # Ref is the group's name, and orders the group first
-                schedule_expression=expression, schedule_expression_timezone=policy["timezone"],
-                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-                target=scheduler.CfnSchedule.TargetProperty(
-                    arn=function.function_arn, role_arn=follow_ups.role_for(self.handler.function_name).role_arn,
-                    input=json.dumps(payload),
-                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                        maximum_event_age_in_seconds=int(max_age.to_seconds()), maximum_retry_attempts=3),
-                    dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue.queue_arn)),
-            )

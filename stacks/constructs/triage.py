@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from controlplane.events import intake_topic
+from controlplane.events import dead_letter_queue_name, intake_topic
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
 
@@ -35,7 +35,7 @@ class AlarmTriage(Construct):
         accounts: list[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=f"{prefix}-triage-dlq")
+        self.dead_letters = DeadLetterQueue(self, "DeadLetters", queue_name=dead_letter_queue_name(prefix, "triage"))
         dlq = self.dead_letters.queue
         self.handler = ControlPlaneFunction(
             self, "Handler",

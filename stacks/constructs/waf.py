@@ -4,12 +4,9 @@ traffic baseline job."""
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import ArnFormat, CfnResource, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from controlplane.policy import WafPolicy
@@ -53,23 +50,6 @@ class WafRateLimiting(Construct):
             reserved_concurrency=1,
             unscoped_actions=("cloudwatch:GetMetricStatistics",),
         )
-        function = self.handler.function
-        scheduler.CfnSchedule(
-            self, "HourlyBaseline",
-            name=f"{prefix}-traffic-baseline",
-            group_name=follow_ups.group_name,
-            schedule_expression="cron(5 * * * ? *)",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn, role_arn=follow_ups.role_for(self.handler.function_name).role_arn,
-                input=json.dumps({"task": "compute-baseline"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600,
-                                                                       maximum_retry_attempts=3),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=self.dead_letters.queue.queue_arn),
-            ),
-        ).node.add_dependency(follow_ups.group)
-        self.dead_letters.queue.grant_send_messages(follow_ups.role_for(self.handler.function_name))
 
         # What the toggle does, and nothing else.
         role = self.handler.role

@@ -40,7 +40,7 @@ def test_schedules_are_the_standing_schedules(resources, config) -> None:
                  name_of(resources, s["Target"]["Arn"]), s["Target"]["Input"])
                 for s in of_type(resources, "AWS::Scheduler::Schedule")}
     expected = {(s.group, s.name, s.expression, f"{config.prefix}-{s.function.replace('_', '-')}", json.dumps(s.payload))
-                for s in deployment.standing_schedules(config)}
+                for s in deployment.standing_schedules(config, Policy(config.policy()))}
     assert deployed == expected
 
 

@@ -38,7 +38,7 @@ def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
     counts = {area: sum(c.area == area for c in checks) for area in AREAS}
     assert counts == {"alarms": len(config.alarms),
                       "rules": len(deployment.deployed_rules(config, Policy(world.policy))) + 1,  # + the SNS intake
-                      "schedules": len(deployment.standing_schedules(config)),
+                      "schedules": len(deployment.standing_schedules(config, Policy(config.policy()))),
                       "subscriptions": sum(len(emails) for emails in config.contacts.values()),
                       "dead-letters": len(deployment.dead_letter_queues(config.prefix)),
                       "waf": 1, "backup": 2}

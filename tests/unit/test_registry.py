@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 from controlplane import registry
+from controlplane.policy import Policy
 from controlplane.repository import Repository, actions_of
 from opsctl.lambda_host import FUNCTIONS_DIR
+
+
+@pytest.fixture(scope="module")
+def policy(config) -> Policy:
+    return Policy(config.policy())
 
 
 def test_every_function_folder_is_registered_and_every_entry_has_a_folder() -> None:
@@ -37,6 +45,18 @@ def test_an_operation_without_a_declaration_is_refused() -> None:
         raise AssertionError("an undeclared operation was accepted")
 
 
-def test_each_scheduled_task_runs_in_one_function() -> None:
+def test_each_scheduled_task_runs_in_one_function(policy: Policy) -> None:
+    """A standing schedule's task is routed (in the replay) to the function whose entry declares the
+    schedule, whether the task is also a follow-up's (the drill) or configured (the calendar's)."""
     tasks = [task for capability in registry.CAPABILITIES for task in capability.tasks]
     assert len(tasks) == len(set(tasks))
+    standing = [(capability.function, schedule.payload["task"])
+                for capability in registry.CAPABILITIES for schedule in capability.schedules(policy)]
+    assert all(registry.task_function(task, policy) == function for function, task in standing)
+    assert registry.task_function("no-such-task", policy) is None
+
+
+def test_standing_schedules_have_unique_names_and_construct_ids(policy: Policy) -> None:
+    schedules = [s for capability in registry.CAPABILITIES for s in capability.schedules(policy)]
+    assert len({s.name for s in schedules}) == len({s.id for s in schedules}) == len(schedules)
+    assert {s.group for s in schedules} == {registry.CALENDAR_GROUP, registry.CHECKS_GROUP}

@@ -114,6 +114,19 @@ def ops_bus_name(prefix: str) -> str:
     return f"{prefix}-ops"
 
 
+def ledger_table_name(prefix: str) -> str:
+    return f"{prefix}-ledger"
+
+
+# Dead-letter queues other than the functions' own: undeliverable notifications, follow-ups.
+NOTIFY, FOLLOW_UPS = "notify", "follow-ups"
+
+
+def dead_letter_queue_name(prefix: str, owner: str) -> str:
+    """A function's own (owner: its folder), or NOTIFY's or FOLLOW_UPS'."""
+    return f"{function_name(prefix, owner)}-dlq"
+
+
 def notify_topic(prefix: str, severity: str) -> str:
     return f"{prefix}-notify-{severity.lower()}"
 

@@ -1,11 +1,12 @@
 """The capability registry: each function of the control plane declared once — its folder, what
-triggers it (rules on the default bus and the ops bus, scheduled tasks, the ledger's stream), the
-ledger operations it uses and whether it pages by itself.
+triggers it (rules on the default bus and the ops bus, standing schedules, scheduled tasks, the
+ledger's stream), the ledger operations it uses and whether it pages by itself.
 
-The stack builds each function's rules, DynamoDB grants, topic grants and dashboard rows from it;
-opsctl's routes (which function a delivery reaches in the replay and `opsctl verify`) read the same
-entries; tests/infra/test_deployment_contract.py holds the synthesized template to them. Only the
-stack and opsctl import this module: no Lambda pays for it."""
+The stack builds each function's rules, schedules, DynamoDB grants, topic grants and dashboard rows
+from it; opsctl's routes (which function a delivery reaches in the replay and `opsctl verify`) and
+the local world's schedules read the same entries; tests/infra/test_deployment_contract.py holds
+the synthesized template to them. Only the stack and opsctl import this module: no Lambda pays for
+it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ from controlplane.repository import INDEX_QUERY, actions_of
 from controlplane.windows import WindowLedger
 
 DEFAULT_BUS, OPS_BUS = "default", "ops"
+# Schedule groups: the standing calendar (reports, checklists, backup checks, the drill) and the
+# follow-up checks functions create for themselves (which also holds the WAF's hourly baseline).
+CALENDAR_GROUP, CHECKS_GROUP = "calendar", "checks"
+# AWS's scheduled time, substituted by EventBridge Scheduler at each firing: a retried delivery
+# carries the same occurrence, which the ledger then refuses twice.
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,25 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    id: str  # the construct id (kept stable: a new one would replace a named schedule, and collide)
+    name: str  # after the deployment's prefix
+    expression: str
+    payload: dict[str, Any]
+    description: str
+    retries: int = 3
+    max_age_minutes: int = 60  # Scheduler gives up delivering an occurrence this late (then the DLQ)
+    group: str = CALENDAR_GROUP
+    local_time: bool = True  # in the configured time zone (else UTC)
+
+
+@dataclass(frozen=True)
 class Capability:
     function: str  # its folder under functions/, its Lambda's name after the prefix
     ledger: tuple[Callable[..., Any], ...]  # the repository operations it uses: its grants on the ledger
     rules: tuple[Rule, ...] = ()
     tasks: tuple[str, ...] = ()  # the scheduled tasks ({"task": …}) it runs
+    schedules: Callable[[Policy], tuple[Schedule, ...]] = lambda policy: ()  # its standing schedules
     pages: bool = False  # publishes to the severity topics itself (the others page through the outbox)
 
     @property
@@ -54,6 +75,42 @@ class Capability:
 
 def _constant(pattern: dict[str, Any]) -> Callable[[Policy, str], dict[str, Any]]:
     return lambda policy, stack_name: pattern
+
+
+def _calendar_schedules(policy: Policy) -> tuple[Schedule, ...]:
+    # Scheduler redelivers a task for up to an hour: a checklist or window that late is still worth
+    # running (a window is skipped if its whole duration has passed).
+    return tuple(Schedule(f"Task-{name}", name, expression, {"task": name, "at": SCHEDULED_TIME},
+                          f"Runbook calendar: {name}", retries=10) for name, expression in policy.schedules.items())
+
+
+def _reporting_schedules(policy: Policy) -> tuple[Schedule, ...]:
+    reports = {"daily": policy.reports.daily, "weekly": policy.reports.weekly, "monthly": policy.reports.monthly}
+    return (Schedule("Schedule-status-page", "status-page", policy.status_page.refresh, {"task": "status-page"},
+                     "Status page: re-rendered from the ledger", max_age_minutes=5),
+            *(Schedule(f"Schedule-{period}-report", f"{period}-report", expression,
+                       {"task": "report", "period": period, "at": SCHEDULED_TIME}, f"The {period} report",
+                       max_age_minutes=6 * 60) for period, expression in reports.items()))
+
+
+def _backup_schedules(policy: Policy) -> tuple[Schedule, ...]:
+    return (Schedule("HourlyVerify", "backup-verify", policy.backup.verify_schedule,
+                     {"task": "verify", "at": SCHEDULED_TIME}, "Backup verification: recovery points against the RPOs"),
+            Schedule("CriticalRestoreTests", "restore-tests", policy.backup.restore_testing.critical_schedule,
+                     {"task": "restore-tests", "at": SCHEDULED_TIME}, "Restore tests of the critical resources"))
+
+
+def _waf_schedules(policy: Policy) -> tuple[Schedule, ...]:
+    # At five past every hour, in UTC: the baseline has no local meaning.
+    return (Schedule("HourlyBaseline", "traffic-baseline", "cron(5 * * * ? *)", {"task": "compute-baseline"},
+                     "WAF: the traffic baseline the spike alarm's threshold follows", group=CHECKS_GROUP,
+                     local_time=False),)
+
+
+def _drill_schedules(policy: Policy) -> tuple[Schedule, ...]:
+    # Never retried: running a drill again would flip the alarm twice (a failed drill pages).
+    return (Schedule("Weekly", "fire-drill", policy.drill.schedule, {"task": "drill", "at": SCHEDULED_TIME},
+                     "Fire drill of the paging pipeline: alarm → ledger → bus → page, and back", retries=0),)
 
 
 REMEDIATION_LEDGER = (Guardrails.decide, Guardrails.intend, Guardrails.record, Guardrails.mark_done,
@@ -80,7 +137,7 @@ CAPABILITIES = (
                     "Traffic-spike incidents opened or resolved → WAF rate limiting"),
                Rule("OnDeploy", DEFAULT_BUS, lambda policy, stack_name: events.stack_status_pattern(stack_name),
                     "Our stack deployed → re-assert an active block a deploy reset")),
-        tasks=("compute-baseline", "recovery-check", "outcome-check", "manual"), pages=True),
+        tasks=("compute-baseline", "recovery-check", "outcome-check", "manual"), schedules=_waf_schedules, pages=True),
     Capability(
         "rollback",
         ledger=(*REMEDIATION_LEDGER, Guardrails.earlier_record, Guardrails.pass_on, DeploymentLedger.head,
@@ -96,7 +153,7 @@ CAPABILITIES = (
         ledger=(WindowLedger.recorded_open, WindowLedger.record, WindowLedger.held_back, WindowLedger.open,
                 WindowLedger.extend, WindowLedger.close, Runs.checklist_ran, Guardrails.decisions, Guardrails.controls,
                 IncidentLedger.iter_incidents),
-        tasks=("window-end", "maintenance")),  # and each configured schedule (Policy.schedules)
+        tasks=("window-end", "maintenance"), schedules=_calendar_schedules),
     Capability(
         "escalation", ledger=(IncidentLedger.get_incident, IncidentLedger.escalate),
         rules=(Rule("OnIncidentOpened", OPS_BUS, _constant(events.INCIDENT_OPENED_PATTERN),
@@ -108,7 +165,7 @@ CAPABILITIES = (
                 Guardrails.decisions, BackupLedger.status),
         rules=(Rule("OnChange", OPS_BUS, _constant(events.STATUS_PAGE_PATTERN),
                     "Incident and maintenance events → status page (and incident reports)"),),
-        tasks=("status-page", "report")),
+        tasks=("status-page", "report"), schedules=_reporting_schedules),
     Capability(
         "backup_verify",
         ledger=(Guardrails.decide, Guardrails.intend, Guardrails.record, BackupLedger.write_status,
@@ -116,9 +173,9 @@ CAPABILITIES = (
                 BackupLedger.started_by_us, IncidentLedger.alarm_states),
         rules=(Rule("OnBackupJobs", DEFAULT_BUS, _constant(events.BACKUP_JOB_PATTERN),
                     "AWS Backup and restore job state changes → backup verification"),),
-        tasks=("verify", "cleanup", "test-restore", "restore-tests")),
+        tasks=("verify", "cleanup", "test-restore", "restore-tests"), schedules=_backup_schedules),
     Capability("drill", ledger=(Runs.claim_drill, Runs.record_drill, Outbox.since, IncidentLedger.get_incident),
-               tasks=("drill",)),
+               tasks=("drill",), schedules=_drill_schedules),
 )
 BY_FUNCTION = {capability.function: capability for capability in CAPABILITIES}
 
@@ -136,11 +193,11 @@ def functions() -> tuple[str, ...]:
 
 
 def task_function(task: str, policy: Policy) -> str | None:
-    """The function a scheduled task runs in (the calendar also runs each configured schedule)."""
+    """The function a scheduled task runs in (a standing schedule's task, or a follow-up's)."""
     for entry in CAPABILITIES:
-        if task in entry.tasks:
+        if task in entry.tasks or any(s.payload["task"] == task for s in entry.schedules(policy)):
             return entry.function
-    return "calendar" if task in policy.schedules else None
+    return None
 
 
 def routes(bus: str, policy: Policy, stack_name: str) -> tuple[tuple[str, dict[str, Any]], ...]:
