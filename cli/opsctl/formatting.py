@@ -21,7 +21,14 @@ def incident_table(incidents: list[dict[str, Any]], now: datetime, *, resolved_t
     rows = [f"{i['id']:<12} {i['severity']:<3} {i['status']:<12} {_age(i, now):>6} "
             f"{safe_text(i.get('assigned_to') or i.get('acknowledged_by') or '-', 12):<12} "
             f"{i['opened_at'][5:10]} {i['opened_at'][11:16]} " for i in incidents]
-    return "\n".join([header, *(_fit(row, i["alarm_name"]) for row, i in zip(rows, incidents, strict=True))])
+    return "\n".join([header, *(_fit(row, _alarm_column(i)) for row, i in zip(rows, incidents, strict=True))])
+
+
+def _alarm_column(incident: dict[str, Any]) -> str:
+    """The alarm; a storm's parent says how many, a child which storm it is in."""
+    if incident.get("kind") == "storm":
+        return f"{incident['alarm_name']} ({incident.get('occurrences')} alarms, {incident.get('open_children')} open)"
+    return f"{incident['alarm_name']} (in {incident['parent']})" if incident.get("parent") else incident["alarm_name"]
 
 
 def _fit(row: str, last: Any) -> str:
@@ -41,11 +48,14 @@ def incident_detail(incident: dict[str, Any]) -> str:
     fields = ["id", "severity", "status", "alarm_name", "component", "impact", "classified_by", "remediation",
               "opened_at", "last_seen_at", "occurrences", "flaps", "assigned_to", "acknowledged_by", "acknowledged_at",
               "resolved_at",
-              "time_to_resolve_seconds", "previous_incident", "config_version"]
+              "time_to_resolve_seconds", "previous_incident", "parent", "open_children", "config_version"]
     lines = [f"{name:>24}: {incident[name]}" for name in fields if incident.get(name) is not None]
+    if incident.get("children"):
+        lines.append(f"{'children':>24}: {', '.join(incident['children'])}")
     lines.append("                timeline:")
     lines += [f"  {entry['at']}  {entry['event']:<13} {entry.get('via') or entry.get('by') or ''}  "
-              f"{entry.get('reason') or entry.get('to') or _held_back(entry)}".rstrip() for entry in incident.get("timeline", [])]
+              f"{entry.get('reason') or entry.get('to') or _held_back(entry) or _child(entry)}".rstrip()
+              for entry in incident.get("timeline", [])]
     if "pages" in incident:
         lines.append("                   pages:")
         lines += [f"  {page['committed_at']}  {page['severity']:<4} {_sent(page)}  {page['subject']}"
@@ -59,6 +69,11 @@ def incident_detail(incident: dict[str, Any]) -> str:
 def _held_back(entry: dict[str, Any]) -> str:
     """A page held back (by a window, CloudWatch's suppression, flap damping): by what, and which."""
     return f"page held back ({entry['held_back_by']}): {safe_text(entry.get('subject'))}" if entry.get("held_back_by") else ""
+
+
+def _child(entry: dict[str, Any]) -> str:
+    """A storm parent's entry about one of its incidents."""
+    return f"{entry['incident']} {safe_text(entry.get('alarm'))}" if entry.get("incident") else ""
 
 
 def _sent(page: dict[str, Any]) -> str:

@@ -29,6 +29,10 @@ from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES
 
+# Incidents whose severity no one chose (classified_by → how a page says so): the configured
+# default, and storms' parents.
+UNCLASSIFIED = {"default": "unclassified", "storm": "a storm"}
+
 
 def _incident_note(kind: str, incident: str, result: str, reason: str) -> dict[str, Any]:
     return action_note(kind, incident, result, reason, incident)
@@ -66,6 +70,13 @@ class EscalationService:
     # --- arming ---------------------------------------------------------------------------------
 
     def arm(self, detail: dict[str, Any]) -> dict[str, Any]:
+        if detail.get("parent"):
+            if not detail.get("parent_opened"):
+                return _incident_note("escalation.arm", detail["incident_id"], "skipped",
+                                      f"grouped under {detail['parent']}, which escalates for it")
+            # A storm's parent opened with this child: the parent's deadlines, not the child's.
+            detail = {"incident_id": detail["parent"], "ack_due_at": detail.get("parent_ack_due_at"),
+                      "resolve_due_at": detail.get("parent_resolve_due_at")}
         incident_id = detail["incident_id"]
         if not detail.get("ack_due_at") or not detail.get("resolve_due_at"):
             # Announced by a triage that predates the escalation matrix (archive replays, a rollout).
@@ -104,8 +115,13 @@ class EscalationService:
                 pass
 
     def acknowledge(self, incident_id: str, by: str) -> dict[str, Any]:
-        incident = self.ledger.acknowledge(incident_id, by, isoformat(self.deps.clock.now()))
+        """Acknowledged, and its deadlines cancelled; a storm's parent for its children too (one of
+        them, its burst's first, had deadlines of its own before it was grouped)."""
+        at = isoformat(self.deps.clock.now())
+        incident = self.ledger.acknowledge(incident_id, by, at)
         self.cancel(incident)
+        for child in incident.get("children", []):
+            self.cancel(self.ledger.acknowledge(child, f"{by} (with {incident_id})", at))
         return incident
 
     # --- deadlines ------------------------------------------------------------------------------
@@ -117,6 +133,9 @@ class EscalationService:
         current = int(incident.get("escalation_level", 0))
         if incident["status"] != "OPEN":
             return _incident_note("escalation.ack", incident_id, "skipped", f"{incident['status'].lower()}: nothing to escalate")
+        if incident.get("parent"):
+            return _incident_note("escalation.ack", incident_id, "skipped", f"grouped under {incident['parent']}, "
+                                                                           "which escalates for it")
         if current >= level:
             return _incident_note("escalation.ack", incident_id, "skipped", f"level {level} already escalated (redelivery)")
         if current < level - 1:
@@ -141,6 +160,9 @@ class EscalationService:
             return _incident_note("escalation.resolve", incident_id, "skipped", "resolved: nothing to escalate")
         if incident.get("resolution_escalated_at"):
             return _incident_note("escalation.resolve", incident_id, "skipped", "already escalated for its resolution target")
+        if incident.get("parent"):
+            return _incident_note("escalation.resolve", incident_id, "skipped", f"grouped under {incident['parent']}, "
+                                                                               "which escalates for it")
         due = parse_timestamp(incident["resolve_due_at"])
         if self.deps.clock.now() < due:  # a re-grade moved it later: the deadline armed then will come
             return _incident_note("escalation.resolve", incident_id, "skipped", f"not due until {incident['resolve_due_at']}")
@@ -159,11 +181,16 @@ class EscalationService:
         for _ in range(min(level, self.policy.escalation.max_levels)):
             paged = next_level(paged)
         capped = ""
-        if incident.get("classified_by") == "default":
-            # Nobody classified it: a storm of unknown alarms must not climb to the top of the matrix
-            # on its own (never below its own severity, though). "P0" sorts before "P1": min is higher.
+        if incident.get("classified_by") in UNCLASSIFIED:
+            # Nobody classified it (a default severity, or a storm we grouped): it must not climb to
+            # the top of the matrix on its own (never below its own severity, though). "P0" sorts
+            # before "P1": min is higher. The ceiling is paged once; paging the same people again
+            # for it adds noise, not help (a storm's parent pages its own updates).
             ceiling = max(paged, min(self.policy.escalation.max_unclassified_severity, severity))
-            capped = f"; unclassified, so no higher than {ceiling}" if ceiling != paged else ""
+            capped = f"; {UNCLASSIFIED[incident['classified_by']]}, so no higher than {ceiling}" if ceiling != paged else ""
+            if capped and incident.get("escalated_to") == ceiling:
+                return _incident_note("escalation.page", incident_id, "skipped",
+                                      f"L{level}: {ceiling} (its ceiling) was paged already{capped}")
             paged = ceiling
         role = self.policy.severities[paged].escalation
         now = isoformat(self.deps.clock.now())

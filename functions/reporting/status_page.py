@@ -44,6 +44,8 @@ def compute_status(incidents: list[dict[str, Any]], windows: list[Window], polic
     for incident in incidents:
         if incident["severity"] not in PUBLIC_SEVERITIES or incident.get("component") in INTERNAL_COMPONENTS:
             continue
+        if incident.get("parent"):
+            continue  # a storm's incidents are one entry: their parent's
         opened = parse_timestamp(incident["opened_at"])
         resolved = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else None
         if (resolved or now) - opened < appear or opened > now:

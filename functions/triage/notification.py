@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import quote
 
 from alarm_parsing import AlarmTransition
-from classification import Classification
+from classification import Classification, section_for
 from controlplane.policy import Policy
 from controlplane.text import quoted, safe_text
 
-__all__ = ["quoted", "render_blind_spot", "render_incident", "subject_line"]
+__all__ = ["quoted", "render_blind_spot", "render_incident", "render_storm", "subject_line"]
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
 RUNBOOK_STATUS = {"OPEN": "Investigating", "ACKNOWLEDGED": "Identified", "RESOLVED": "Resolved"}
@@ -94,5 +94,37 @@ def render_blind_spot(transition: AlarmTransition, policy: Policy, open_incident
         f"- Open incident on this alarm: {open_incident or 'none'} (left open: no data is not recovery)",
         f"- Alarm: {console_link(transition)}",
         f"- Runbook: {policy.runbook_url}#monitoring--alerting",
+    ]
+    return subject, "\n".join(lines)
+
+
+def render_storm(kind: str, parent: dict[str, Any], alarms: list[str], count: int, policy: Policy) -> tuple[str, str]:
+    """A storm parent's page: how many alarms, which (the first ones, when there are many), what to do."""
+    severity = parent["severity"]
+    level = policy.severities[severity]
+    subject = subject_line(f"[{severity}] {parent['id']} {kind}: {count} alarms on {safe_text(parent['component'], 40)}")
+    listed = [f"- {quoted(name, 120)}" for name in alarms]
+    if count > len(alarms):
+        listed.append(f"- … and {count - len(alarms)} more (`opsctl incident show {parent['id']}`)")
+    lines = [
+        "## Incident Report",
+        "",
+        f"**Incident ID:** {parent['id']} (a storm: {count} incidents grouped)",
+        f"**Severity:** {severity} (the highest of its incidents)",
+        f"**Status:** {RUNBOOK_STATUS[parent['status']]}",
+        f"**Start Time:** {_utc(parent['opened_at'])}",
+        f"**Affected Systems:** {safe_text(parent['component'], 100)}",
+        f"**Impact:** {parent['impact']}",
+        "",
+        "### Alarms",
+        *listed,
+        "",
+        "### Next Steps",
+        f"- Respond within {level.response_minutes} minutes ({level.name}; escalation: {level.escalation}): "
+        "one cause is likely (a dependency, a deploy, the network)",
+        f"- Acknowledge them all: `opsctl incident ack {parent['id']}`",
+        f"- Follow the runbook: {policy.runbook_url}#{section_for(severity)}",
+        f"- Further alarms join it quietly; updates at most every {policy.noise.update_interval_minutes} min, "
+        "a higher severity at once; resolved when the last one clears",
     ]
     return subject, "\n".join(lines)

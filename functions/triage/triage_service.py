@@ -1,8 +1,10 @@
 """Alarm transitions → incidents in the ledger, severity notifications and ops-bus events.
 
-Two AWS calls per transition: one consistent BatchGetItem (alarm record, year counter, and whether
-one of our own actions set this alarm off), one TransactWriteItems (dedup, next incident number,
-incident, and an OUTBOX item holding the ops-bus event and the page, all or nothing). The table's
+Two AWS calls per transition: one consistent BatchGetItem (alarm record, year counter, whether one
+of our own actions set this alarm off, open maintenance windows, the component's latest burst), one
+TransactWriteItems (dedup, next incident number, incident, and an OUTBOX item holding the ops-bus
+event and the page, all or nothing); a third, the storm parent's GetItem, when the incident joins a
+storm or a grouped one clears (storms.py). The table's
 stream hands the outbox item to the outbox relay, which sends both: a transition is committed and
 announced exactly once, or not at all, whatever fails in between (see functions/outbox_relay)."""
 
@@ -15,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+import storms
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify, section_for
 from controlplane.clock import isoformat, parse_timestamp
@@ -109,12 +112,13 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
     stale = now - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
 
     for _ in range(MAX_COMMIT_ATTEMPTS):
-        read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year)
+        read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year, classification.component)
         seen = _already_seen(transition, read.record)
         if seen is not None:
             return TriageOutcome(result=seen, reason=f"{seen} delivery via {transition.path}", alarm=transition.alarm_name,
                                  incident=read.record.open_incident, severity=classification.severity)
         planned = _plan(transition, read, classification, deps, stale)
+        _group_storm(planned, read, transition, deps)
         if transition.path != "declared":  # a human declaring it is the page; no window holds it back
             _hold_back_in_maintenance(planned, read, transition, classification, deps)
         _hold_back_by_cloudwatch(planned, read, transition)
@@ -451,6 +455,27 @@ def _plan(
     return _Planned(planned, outcome)
 
 
+def _group_storm(planned: _Planned, read: AlarmRead, transition: AlarmTransition, deps: Dependencies) -> None:
+    """Storm grouping (storms.py): the child's event says what it is grouped under; its own page
+    gives way to the parent's, or is held back (on its timeline) while the parent speaks for it."""
+    storm = storms.plan(planned.transition, planned.outcome.result, read, transition, deps)
+    if storm is None:
+        return
+    planned.transition.grouping = storm.grouping
+    outbox = planned.transition.outbox or {}
+    if storm.event_detail is not None and "event" in outbox:
+        storms.announce(outbox["event"], storm.event_detail)
+    if "notification" not in outbox:
+        return
+    if storm.page is not None:
+        outbox["notification"] = storm.page
+        planned.outcome.notified = storm.page["severity"]
+        planned.outcome.reason += f"; paged as {storm.page['attributes']['incident']}: {storm.page['subject']}"
+    elif storm.hold_back is not None:
+        _hold_back(planned, {"at": isoformat(deps.clock.now()), "event": "notification-grouped"}, storms.GROUPED,
+                   f": {storm.hold_back}")
+
+
 def _damp_flapping(planned: _Planned, read: AlarmRead, deps: Dependencies) -> None:
     """A flapping incident pages at most every noise.flap_page_interval_minutes, and its resolution
     only once the alarm has stayed OK that long (a check scheduled for then pages it, unless it
@@ -464,7 +489,8 @@ def _damp_flapping(planned: _Planned, read: AlarmRead, deps: Dependencies) -> No
             and record.last_paged_at and now - parse_timestamp(record.last_paged_at) < timedelta(minutes=interval):
         _hold_back(planned, {"at": isoformat(now), "event": "notification-damped", "last_paged_at": record.last_paged_at},
                    "flap damping", f" (flapping: paged at {record.last_paged_at}, at most once every {interval} min)")
-    elif outbox.get("notification") is not None and outcome.result == "resolved" and record.flaps > 0:
+    elif outbox.get("notification") is not None and outcome.result == "resolved" and record.flaps > 0 \
+            and record.open_incident_parent is None:  # a storm's child: its parent's resolution is the page
         due = now + timedelta(minutes=interval)
         resolved_at = str(planned.transition.alarm.last_resolved_at)
         # Armed before the write: a crash after it cannot lose the resolution's page.

@@ -319,9 +319,10 @@ def test_incident_list_shows_what_is_burning_by_default(tmp_path, capsys, config
     """Open and acknowledged by default, newest first, with age and owner; --all, --severity, --since
     for the rest."""
     at = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+    # Minutes apart, so that each is an incident of its own (not a storm of one component).
     lines = [eventbridge_alarm(config.alarm("error-rate").name, "ALARM", at),
-             eventbridge_alarm(config.alarm("storage").name, "ALARM", at + timedelta(minutes=1), value=95),
-             eventbridge_alarm(config.alarm("response-time").name, "ALARM", at + timedelta(minutes=2)),
+             eventbridge_alarm(config.alarm("storage").name, "ALARM", at + timedelta(minutes=3), value=95),
+             eventbridge_alarm(config.alarm("response-time").name, "ALARM", at + timedelta(minutes=6)),
              eventbridge_alarm(config.alarm("response-time").name, "OK", at + timedelta(minutes=9), previous="ALARM")]
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps(line) + "\n" for line in lines))

@@ -87,7 +87,9 @@ def backups(harness) -> Backups:
 
 
 def incidents(harness) -> list[tuple[str, str, str]]:
-    return [(i["alarm_name"].removeprefix(f"{PREFIX}-backup-"), i["severity"], i["status"]) for i in harness.incidents()]
+    """The findings' incidents (not the storm parent grouping several findings of one run)."""
+    return [(i["alarm_name"].removeprefix(f"{PREFIX}-backup-"), i["severity"], i["status"])
+            for i in harness.incidents() if i.get("kind") != "storm"]
 
 
 def test_fresh_backups_raise_nothing(backups, harness) -> None:
@@ -135,6 +137,9 @@ def test_no_recovery_point_at_all_and_failed_points_do_not_count(backups, harnes
     assert backups.findings(result, "freshness") == {DATA: "ALARM", ORDERS: "ALARM"}
     assert all("no completed recovery point at all" in f["reason"] for f in result["findings"] if f["check"] == "freshness")
     assert [s for _, s, _ in incidents(harness)] == ["P1", "P1"]
+    # Found by one run, on one component: one storm parent pages for the second (the first paged alone).
+    [parent] = [i for i in harness.incidents() if i.get("kind") == "storm"]
+    assert (parent["component"], parent["open_children"]) == ("Backups", 2)
 
 
 def test_a_failed_job_opens_an_incident_with_its_reason_and_the_next_success_resolves_it(backups, harness) -> None:

@@ -119,19 +119,21 @@ def test_levels_climb_the_matrix_and_stop(escalations, harness) -> None:
 
 def test_an_unclassified_incident_escalates_no_higher_than_the_ceiling(escalations, harness) -> None:
     """An alarm nobody classified takes the default P2; unacknowledged it climbs to P1 (the configured
-    `max_unclassified_severity`) and stays there: a storm of unknown alarms never reaches P0 (and
-    security@) on its own."""
+    `max_unclassified_severity`) and stops there: a storm of unknown alarms never reaches P0 (and
+    security@) on its own, and the Tech Lead is paged for it once, not every hour."""
     incident = escalations.open_incident(alarm="someone-elses-queue-depth")
     assert harness.ledger.get_incident(incident)["classified_by"] == "default"
     at = OPENED + timedelta(hours=4)
     pages = [escalations.deadline(incident, 1, at),
-             escalations.deadline(incident, 2, at + timedelta(hours=1)),  # P1's response time, as it stayed at P1
-             escalations.deadline(incident, 3, at + timedelta(hours=2))]
-    assert [p["reason"] for p in pages] == [
-        "L1 → P1 (Tech Lead): unacknowledged 4 h 0 min after opening",
-        "L2 → P1 (Tech Lead): unacknowledged 5 h 0 min after opening; unclassified, so no higher than P1",
-        "L3 → P1 (Tech Lead): unacknowledged 6 h 0 min after opening; last level (3); unclassified, so no higher than P1"]
-    assert len(harness.notifications("P1")) == 3 and harness.notifications("P0") == []
+             escalations.deadline(incident, 2, at + timedelta(hours=1))]  # P1's response time, as it stayed at P1
+    assert [(p["result"], p["reason"]) for p in pages] == [
+        ("executed", "L1 → P1 (Tech Lead): unacknowledged 4 h 0 min after opening"),
+        ("skipped", "L2: P1 (its ceiling) was paged already; unclassified, so no higher than P1")]
+    assert not any(name.startswith(f"ack-{incident}-3") for name in escalations.schedules())  # the chain ended
+    # Past its resolution target it would climb again: the ceiling holds there too.
+    resolution = escalations.run({"task": "resolve-deadline", "incident": incident}, OPENED + timedelta(days=3))
+    assert (resolution["actions"] + resolution["checks"])[0]["result"] == "skipped"
+    assert len(harness.notifications("P1")) == 1 and harness.notifications("P0") == []
 
 
 def test_acknowledging_cancels_the_deadline(escalations, harness) -> None:

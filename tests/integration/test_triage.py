@@ -265,10 +265,10 @@ def test_relay_retries_from_the_first_failed_record_only(harness, config, monkey
 
     monkeypatch.setattr(events, "put_events", put_events)
     spec = config.alarm("error-rate")
-    for index in (1, 2, 3):
-        harness.triage(eventbridge_alarm(f"{spec.name}-{index}", "ALARM", T0 + timedelta(seconds=index),
-                                         description=spec.tagged_description),
-                       at=T0 + timedelta(seconds=index), relay=False)
+    for index in (1, 2, 3):  # minutes apart: three incidents paged on their own (no storm)
+        at = T0 + timedelta(minutes=3 * index)
+        harness.triage(eventbridge_alarm(f"{spec.name}-{index}", "ALARM", at, description=spec.tagged_description),
+                       at=at, relay=False)
     first = harness.world.pump_outbox(lambda f, e: lambda_host.invoke(f, e, harness.deps))
     assert first == 1  # record 1 sent; record 2 refused, so Lambda retries from it (3 waits behind it)
     assert harness.relay() == 2
@@ -281,8 +281,8 @@ def test_a_lost_race_is_decided_again(harness, error_rate, monkeypatch) -> None:
     real_read = IncidentLedger.read_alarm
     raced: list[Any] = []
 
-    def read_then_lose_the_race(self, alarm_arn, year):
-        snapshot = real_read(self, alarm_arn, year)
+    def read_then_lose_the_race(self, alarm_arn, year, component=None):
+        snapshot = real_read(self, alarm_arn, year, component)
         if not raced:
             raced.append(True)
             monkeypatch.setattr(IncidentLedger, "read_alarm", real_read)

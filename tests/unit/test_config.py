@@ -81,6 +81,8 @@ def test_policy_hash_is_the_config_version(config) -> None:
     (lambda r: r["escalation"].update(max_unclassified_severity="P9"), "escalation.max_unclassified_severity: 'P9'"),
     (lambda r: r["noise"].update(reopen_minutes=-1), "noise.reopen_minutes: between 0 (never reopen) and 1440"),
     (lambda r: r["noise"].update(flap_pages=1), "noise.flap_pages: unknown key"),
+    (lambda r: r["noise"].update(group_window_seconds=7200), "noise.group_window_seconds: between 0 (never group)"),
+    (lambda r: r["noise"].update(update_interval_minutes=0), "noise.update_interval_minutes: between 1 and 1440"),
 ])
 def test_invalid_config_names_the_key(change, message: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -149,6 +149,11 @@ def quarantine(target_name: str, version: str) -> Key:
 
 # --- maintenance windows (calendar) ---------------------------------------------------------------
 
+def burst(component: str) -> Key:
+    """The latest burst of incidents opening on one component (storm grouping), read with its alarms."""
+    return Key(f"GROUP#{component}", "BURST")
+
+
 MAINTENANCE = Key("MAINTENANCE", "ACTIVE")  # the open windows, read with every alarm
 
 

@@ -170,6 +170,7 @@ class AlarmRecord:
     last_resolved_opened_at: str | None = None
     last_paged_at: str | None = None
     flaps: int = 0  # how often the open (or last) incident reopened
+    open_incident_parent: str | None = None  # the storm parent its open incident is grouped under
 
 
 @dataclass
@@ -180,6 +181,7 @@ class AlarmRead:
     sequence: int  # the year's last incident number
     caused: dict[str, Any] | None  # set when one of our own actions is setting this alarm off
     windows: list[Window]  # maintenance windows recorded as open (callers check expiry)
+    burst: dict[str, Any] | None = None  # the latest burst of incidents on the alarm's component (storm grouping)
 
 
 @dataclass
@@ -190,8 +192,24 @@ class IncidentChange:
     set_fields: dict[str, Any]
     timeline_entry: dict[str, Any]
     adds: tuple[str, ...] = ()  # counters the change adds one to
+    appends: dict[str, list[Any]] = field(default_factory=dict)  # lists the change appends to (created if absent)
     require_status_not: tuple[str, ...] = ()  # refuse the change while the incident has one of these
     followed_by: list[dict[str, Any]] = field(default_factory=list)  # further timeline entries
+
+
+@dataclass
+class Grouping:
+    """Storm grouping's part of a transition: the component's burst marker (written whole, guarded
+    by its version), and the parent incident it opens or changes; the burst's first incident linked
+    to a new parent, with its alarm's record (which then knows its parent, for its resolution)."""
+
+    burst: dict[str, Any] | None  # the marker as it is to be written (None: unchanged)
+    expected_version: int  # 0: no marker yet
+    parent: dict[str, Any] | None = None
+    parent_change: IncidentChange | None = None
+    parent_open_children: int | None = None  # the count the parent change expects (a child's resolution)
+    leader_change: IncidentChange | None = None
+    leader_alarm_arn: str | None = None
 
 
 @dataclass
@@ -199,11 +217,13 @@ class Transition:
     alarm: AlarmRecord
     expected_version: int
     new_incident: dict[str, Any] | None = None
-    counter: tuple[int, int] | None = None  # (year, sequence number the new incident takes)
+    counter: tuple[int, int] | None = None  # (year, the last sequence number the new incidents take)
+    numbers: int = 1  # how many numbers they take (a storm's parent takes one more)
     incident_change: IncidentChange | None = None
     outbox: dict[str, Any] | None = None  # {"transition_id", "event"?, "notification"?}
     committed_at: str = ""  # processing time: orders the outbox as the stream would
     records: list[dict[str, Any]] = field(default_factory=list)  # further items written with it
+    grouping: Grouping | None = None
 
 
 class Outbox(Repository):
@@ -246,12 +266,15 @@ class IncidentLedger(Repository):
     # --- triage ------------------------------------------------------------------------------
 
     @takes("BatchGetItem")
-    def read_alarm(self, alarm_arn: str, year: int) -> AlarmRead:
+    def read_alarm(self, alarm_arn: str, year: int, component: str | None = None) -> AlarmRead:
         """The alarm's record, the year's last incident number, which of our own actions (if any)
-        is setting this alarm off, and the open maintenance windows: in one consistent read."""
+        is setting this alarm off, the open maintenance windows and the latest burst of incidents on
+        its component: in one consistent read."""
         # By ARN: another account's alarm of the same name was not set off by our action.
         wanted = {keys.alarm(alarm_arn): "record", keys.counter(year): "counter", keys.caused(alarm_arn): "caused",
                   keys.MAINTENANCE: "windows"}
+        if component is not None:
+            wanted[keys.burst(component)] = "burst"
         response = self.client.batch_get_item(
             RequestItems={self.table: {"Keys": list(map(key_item, wanted)), "ConsistentRead": True}})
         if response.get("UnprocessedKeys"):
@@ -266,6 +289,8 @@ class IncidentLedger(Repository):
                 read.caused = item
             elif found == "windows":
                 read.windows = windows_of(item)
+            elif found == "burst":
+                read.burst = keys.public(item)
             else:
                 fields: dict[str, Any] = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
                 read.record = AlarmRecord(alarm_arn=alarm_arn, **fields)
@@ -300,7 +325,7 @@ class IncidentLedger(Repository):
                         "TableName": self.table,
                         "Item": to_item(keys.counter(year).item({"seq": sequence})),
                         "ConditionExpression": "attribute_not_exists(seq) OR seq = :previous",
-                        "ExpressionAttributeValues": to_item({":previous": sequence - 1}),
+                        "ExpressionAttributeValues": to_item({":previous": sequence - transition.numbers}),
                     }
                 }
             )
@@ -322,10 +347,43 @@ class IncidentLedger(Repository):
             operations.append({"Put": {"TableName": self.table, "Item": to_item(outbox_item(
                 transition.committed_at, transition.outbox))}})
         operations += [{"Put": {"TableName": self.table, "Item": to_item(item)}} for item in transition.records]
+        if transition.grouping is not None:
+            operations += self._grouping(transition.grouping)
         try:
             self.client.transact_write_items(TransactItems=operations)
         except self.client.exceptions.TransactionCanceledException as error:
             raise ConcurrentUpdate(str(error)) from error
+
+    def _grouping(self, grouping: Grouping) -> list[dict[str, Any]]:
+        operations: list[dict[str, Any]] = []
+        if grouping.burst is not None:
+            operations.append({"Put": {
+                "TableName": self.table, "Item": to_item(keys.burst(grouping.burst["component"]).item(grouping.burst)),
+                "ConditionExpression": f"{keys.ABSENT} OR version = :v",
+                "ExpressionAttributeValues": to_item({":v": grouping.expected_version})}})
+        if grouping.parent is not None:
+            operations.append({"Put": {
+                "TableName": self.table, "ConditionExpression": keys.ABSENT,
+                "Item": to_item(keys.incident(grouping.parent["id"]).item(
+                    grouping.parent, listed_in=keys.INCIDENTS, listed_at=grouping.parent["opened_at"]))}})
+        if grouping.parent_change is not None:
+            update = self._incident_update(grouping.parent_change)
+            if grouping.parent_open_children is not None:
+                # Children resolving at once: each counts down from what it read, or reads again.
+                update["ConditionExpression"] += " AND open_children = :open"
+                update["ExpressionAttributeValues"] |= to_item({":open": grouping.parent_open_children})
+            operations.append({"Update": update})
+        if grouping.parent is not None and grouping.leader_change is not None and grouping.leader_alarm_arn is not None:
+            operations.append({"Update": self._incident_update(grouping.leader_change)})
+            # Its alarm's record learns the parent; the version moves so that a write planned on the
+            # record before this one (a re-trigger) is refused and planned again.
+            operations.append({"Update": {
+                "TableName": self.table, "Key": key_item(keys.alarm(grouping.leader_alarm_arn)),
+                "UpdateExpression": "SET open_incident_parent = :parent, version = version + :one",
+                "ConditionExpression": "open_incident = :leader",
+                "ExpressionAttributeValues": to_item({":parent": grouping.parent["id"], ":one": 1,
+                                                      ":leader": grouping.leader_change.incident_id})}})
+        return operations
 
     def _incident_update(self, change: IncidentChange) -> dict[str, Any]:
         names = {f"#f{i}": name for i, name in enumerate(change.set_fields)}
@@ -333,6 +391,10 @@ class IncidentLedger(Repository):
         assignments = [f"#f{i} = :f{i}" for i in range(len(change.set_fields))]
         assignments.append("timeline = list_append(timeline, :entry)")
         values[":entry"] = [change.timeline_entry, *change.followed_by]
+        for i, (name, appended) in enumerate(change.appends.items()):
+            names[f"#l{i}"] = name
+            values |= {f":l{i}": appended, ":nothing": []}
+            assignments.append(f"#l{i} = list_append(if_not_exists(#l{i}, :nothing), :l{i})")
         expression = "SET " + ", ".join(assignments)
         if change.adds:
             counters = {f"#a{i}": name for i, name in enumerate(change.adds)}

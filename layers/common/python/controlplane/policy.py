@@ -188,6 +188,8 @@ class InvestigatePolicy(Section):
 class NoisePolicy(Section):
     reopen_minutes: int  # back in ALARM this soon after resolving: the same incident reopens (flapping)
     flap_page_interval_minutes: int  # pages about a flapping incident at most this often
+    group_window_seconds: int  # incidents of one component opening this close together join one parent (0: never)
+    update_interval_minutes: int  # a storm parent's update pages at most this often (a higher severity always pages)
 
 
 class BackupClass(Section):

@@ -51,7 +51,10 @@ DRILL_KEYS = {"schedule", "timeout_seconds"}
 INVESTIGATE_KEYS = {"log_groups"}
 # Flap damping (the runbook's "no flapping"): an alarm back in ALARM this soon after resolving reopens
 # its incident, and pages about a flapping incident come at most this often.
-NOISE_DEFAULTS = {"reopen_minutes": 30, "flap_page_interval_minutes": 30}
+# Storm grouping: like Alertmanager's group_wait/group_interval, but the first page is never delayed
+# (a P0 must not wait for company); see the README's alerting section.
+NOISE_DEFAULTS = {"reopen_minutes": 30, "flap_page_interval_minutes": 30, "group_window_seconds": 120,
+                  "update_interval_minutes": 15}
 WAF_REGION = "us-east-1"
 # The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
 # to hear that paging is broken.
@@ -131,6 +134,10 @@ def _noise(raw: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("noise.reopen_minutes: between 0 (never reopen) and 1440")
     if not 1 <= noise["flap_page_interval_minutes"] <= 24 * 60:
         raise ConfigError("noise.flap_page_interval_minutes: between 1 and 1440")
+    if not 0 <= noise["group_window_seconds"] <= 3600:
+        raise ConfigError("noise.group_window_seconds: between 0 (never group) and 3600")
+    if not 1 <= noise["update_interval_minutes"] <= 24 * 60:
+        raise ConfigError("noise.update_interval_minutes: between 1 and 1440")
     return noise
 
 

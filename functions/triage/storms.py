@@ -1,0 +1,207 @@
+"""Storm grouping: incidents of one component that open within noise.group_window_seconds of each
+other join one parent incident.
+
+The first incident of a burst opens and pages as any other (a P0 never waits for company). The
+second one opens the parent: the burst's first incident and itself become its children, and the
+parent pages once, saying how many alarms and which. Later ones join it; the parent pages an
+update at most every noise.update_interval_minutes (at once when its severity rises: it takes its
+highest child's), and every page held back is on the child's timeline. The parent alone escalates
+(the children's deadlines stand down) and is acknowledged for them; it resolves when its last open
+child clears, and only that resolution pages. One entry on the status page: the parent's.
+
+What a burst is lives on one ledger item per component (keys.burst), read with the alarm and
+written in the same transaction as the incident, guarded by its version: two alarms of one
+component opening at once are serialised there, so a burst gets exactly one parent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from alarm_parsing import AlarmTransition
+from controlplane.clock import isoformat, parse_timestamp
+from controlplane.ledger import AlarmRead, Grouping, IncidentChange, IncidentLedger, Transition
+from controlplane.runtime import Dependencies
+from notification import render_storm
+
+GROUPED = "storm grouping"  # what holds a grouped child's own page back
+LISTED_ALARMS = 20  # a page names this many alarms; the parent's timeline has them all
+
+
+@dataclass
+class StormPlan:
+    grouping: Grouping
+    page: dict[str, Any] | None = None  # the parent's page, instead of the child's own
+    hold_back: str | None = None  # why the child's own page is held back (no parent page instead)
+    event_detail: dict[str, Any] | None = None  # what the child's ops event says of its parent
+
+
+def plan(change: Transition, result: str, read: AlarmRead, transition: AlarmTransition,
+         deps: Dependencies) -> StormPlan | None:
+    if deps.policy.noise.group_window_seconds == 0 or transition.path == "declared":
+        return None  # a human declaring an incident groups nothing
+    if result == "opened" and change.new_incident is not None and change.new_incident["status"] == "OPEN":
+        return _opening(change, read, deps)
+    if result == "resolved":
+        return _resolution(change, read, deps)
+    return None
+
+
+def _opening(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPlan:
+    incident = change.new_incident
+    assert incident is not None
+    burst, ledger = read.burst, deps.repository(IncidentLedger)
+    version = int(burst["version"]) if burst else 0
+    opened = parse_timestamp(incident["opened_at"])
+    in_burst = burst is not None and abs(opened - parse_timestamp(burst["last_opened_at"])) <= timedelta(
+        seconds=deps.policy.noise.group_window_seconds)
+    marker = {"component": incident["component"], "version": version + 1,
+              "last_opened_at": max(incident["opened_at"], burst["last_opened_at"]) if in_burst and burst
+              else incident["opened_at"]}
+    if in_burst and burst and burst.get("parent"):
+        parent = ledger.get_incident(burst["parent"])
+        if parent["status"] != "RESOLVED":  # (a human may have resolved it)
+            return _join(change, parent, burst | marker, version, deps)
+    if in_burst and burst and burst.get("leader"):
+        leader = ledger.get_incident(burst["leader"])
+        if leader["status"] != "RESOLVED":
+            return _start(change, leader, burst | marker, version, deps)
+    # The first of a burst (perhaps): it pages on its own and is remembered as the burst's leader.
+    return StormPlan(Grouping(marker | {"leader": incident["id"], "parent": None}, version))
+
+
+def _start(change: Transition, leader: dict[str, Any], marker: dict[str, Any], version: int,
+           deps: Dependencies) -> StormPlan:
+    """The second incident of a burst: a parent for it and the burst's first."""
+    incident = change.new_incident
+    assert incident is not None and change.counter is not None
+    policy, at = deps.policy, incident["opened_at"]
+    year, sequence = change.counter
+    change.counter, change.numbers = (year, sequence + 1), 2
+    severity = min(leader["severity"], incident["severity"])  # "P0" sorts first
+    parent_id = f"INC-{year}-{sequence + 1:03d}"
+    children = [leader["id"], incident["id"]]
+    alarms = [leader["alarm_name"], incident["alarm_name"]]
+    opened_at = parse_timestamp(at)
+    parent = {
+        "id": parent_id, "kind": "storm", "severity": severity, "status": "OPEN",
+        "alarm_arn": policy.alarm_arn(f"{policy.prefix}-storm"), "alarm_name": f"storm on {incident['component']}",
+        "account": incident["account"], "region": incident["region"], "component": incident["component"],
+        "impact": f"{len(children)} alarms on {incident['component']} within "
+                  f"{policy.noise.group_window_seconds} s: one cause is likely",
+        "classified_by": "storm", "remediation": None, "reason": "storm grouping", "opened_at": at,
+        "last_seen_at": at, "occurrences": len(children), "config_version": policy.config_version,
+        "children": children, "open_children": len(children), "alarms": alarms,
+        "ack_due_at": isoformat(opened_at + timedelta(minutes=policy.severities[severity].response_minutes)),
+        "resolve_due_at": isoformat(opened_at + timedelta(minutes=policy.escalation.resolve_minutes[severity])),
+        "last_paged_at": isoformat(deps.clock.now()),
+        "timeline": [{"at": leader["opened_at"], "event": "child-joined", "incident": leader["id"],
+                      "alarm": leader["alarm_name"], "severity": leader["severity"]},
+                     {"at": at, "event": "child-joined", "incident": incident["id"], "alarm": incident["alarm_name"],
+                      "severity": incident["severity"]}],
+    }
+    grouped = {"at": at, "event": "grouped", "parent": parent_id,
+               "reason": f"{len(children)} alarms on {incident['component']} within "
+                         f"{policy.noise.group_window_seconds} s: {parent_id} pages and escalates for them"}
+    incident["parent"] = parent_id
+    incident["timeline"].append(grouped)
+    change.alarm.open_incident_parent = parent_id
+    subject, message = render_storm("Storm", parent, alarms, len(children), policy)
+    return StormPlan(
+        Grouping(marker | {"parent": parent_id}, version, parent=parent,
+                 leader_change=IncidentChange(leader["id"], {"parent": parent_id}, grouped,
+                                              require_status_not=("RESOLVED",)),
+                 leader_alarm_arn=leader["alarm_arn"]),
+        page=_page(parent, subject, message, "incident-storm"),
+        event_detail={"parent": parent_id, "parent_opened": True, "parent_ack_due_at": parent["ack_due_at"],
+                      "parent_resolve_due_at": parent["resolve_due_at"], "parent_severity": severity})
+
+
+def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any], version: int,
+          deps: Dependencies) -> StormPlan:
+    """A later incident of the burst joins its open parent: an update page when due or when it
+    raises the parent's severity, else its page is held back (on its timeline)."""
+    incident = change.new_incident
+    assert incident is not None
+    policy, now = deps.policy, deps.clock.now()
+    at, parent_id = incident["opened_at"], parent["id"]
+    severity = min(parent["severity"], incident["severity"])
+    count = int(parent.get("occurrences", 0)) + 1
+    alarms = [*parent.get("alarms", []), incident["alarm_name"]]
+    due = parse_timestamp(parent["last_paged_at"]) + timedelta(minutes=policy.noise.update_interval_minutes)
+    pages = severity != parent["severity"] or now >= due
+    set_fields: dict[str, Any] = {"severity": severity, "last_seen_at": at}
+    if pages:
+        set_fields["last_paged_at"] = isoformat(now)
+    change_of_parent = IncidentChange(
+        parent_id, set_fields, {"at": at, "event": "child-joined", "incident": incident["id"],
+                                "alarm": incident["alarm_name"], "severity": incident["severity"]},
+        adds=("occurrences", "open_children"), appends={"children": [incident["id"]], "alarms": [incident["alarm_name"]]},
+        require_status_not=("RESOLVED",))
+    incident["parent"] = parent_id
+    incident["timeline"].append({"at": at, "event": "grouped", "parent": parent_id,
+                                 "reason": f"joined the storm on {incident['component']} ({count} alarms)"})
+    if parent["status"] == "ACKNOWLEDGED":  # acknowledged for all of them, those to come included
+        incident |= {"status": "ACKNOWLEDGED", "acknowledged_at": parent["acknowledged_at"],
+                     "acknowledged_by": f"{parent.get('acknowledged_by')} (with {parent_id})"}
+    change.alarm.open_incident_parent = parent_id
+    grouping = Grouping(marker, version, parent_change=change_of_parent)
+    detail = {"parent": parent_id}
+    if not pages:
+        return StormPlan(grouping, hold_back=f"{parent_id} (a storm of {count} alarms) pages for it; next update "
+                                             f"due {isoformat(due)}", event_detail=detail)
+    kind = f"Storm upgraded to {severity}" if severity != parent["severity"] else "Storm update"
+    shown = parent | {"severity": severity, "occurrences": count}
+    subject, message = render_storm(kind, shown, alarms[:LISTED_ALARMS], count, policy)
+    return StormPlan(grouping, page=_page(shown, subject, message, "incident-storm-update"), event_detail=detail)
+
+
+def _resolution(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPlan | None:
+    """A child clears: its own page is held back; the last one to clear resolves the parent, which
+    pages. The burst's leader clearing before any parent formed is simply no longer a leader."""
+    record, burst = read.record, read.burst
+    incident_id = str(record.open_incident)
+    parent_id = record.open_incident_parent
+    change.alarm.open_incident_parent = None
+    version = int(burst["version"]) if burst else 0
+    if parent_id is None:
+        if burst is not None and burst.get("leader") == incident_id and not burst.get("parent"):
+            return StormPlan(Grouping(burst | {"version": version + 1, "leader": None}, version))
+        return None
+    parent = deps.repository(IncidentLedger).get_incident(parent_id)
+    if parent["status"] == "RESOLVED":
+        return None  # a human resolved the storm: its children's resolutions page as their own
+    policy, now = deps.policy, deps.clock.now()
+    at = isoformat(now)
+    remaining = int(parent["open_children"]) - 1
+    entry = {"at": at, "event": "child-resolved", "incident": incident_id, "alarm": read.record.alarm_arn.split(":alarm:")[-1],
+             "open_children": remaining}
+    fields: dict[str, Any] = {"open_children": remaining}
+    marker = None
+    if remaining <= 0:
+        seconds = int((now - parse_timestamp(parent["opened_at"])).total_seconds())
+        fields |= {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds}
+        if burst is not None and burst.get("parent") == parent_id:
+            marker = burst | {"version": version + 1, "parent": None, "leader": None}
+    parent_change = IncidentChange(parent_id, fields, entry, require_status_not=("RESOLVED",))
+    grouping = Grouping(marker, version, parent_change=parent_change,
+                        parent_open_children=int(parent["open_children"]))
+    if remaining > 0:
+        return StormPlan(grouping, hold_back=f"{parent_id} resolves when its last alarm clears ({remaining} still open)")
+    resolved = parent | fields
+    subject, message = render_storm("Storm over", resolved, list(parent.get("alarms", []))[:LISTED_ALARMS],
+                                    int(parent.get("occurrences", 0)), policy)
+    return StormPlan(grouping, page=_page(resolved, subject, message, "incident-resolved"))
+
+
+def _page(parent: dict[str, Any], subject: str, message: str, kind: str) -> dict[str, Any]:
+    return {"severity": parent["severity"], "subject": subject, "message": message,
+            "attributes": {"kind": kind, "severity": parent["severity"], "incident": parent["id"]}}
+
+
+def announce(event: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Say in the child's ops event what it is grouped under (escalation arms the parent's deadlines
+    when the event says the parent was opened with it, and stands down for the child)."""
+    event["Detail"] = json.dumps(json.loads(event["Detail"]) | detail, sort_keys=True)
