@@ -69,7 +69,8 @@ class ControlPlaneStack(Stack):
         ))
 
         ledger = Ledger(self, "Ledger", prefix=prefix, key=key)
-        topics = SeverityTopics(self, "Notifications", prefix=prefix, key=key, contacts=config.contacts)
+        topics = SeverityTopics(self, "Notifications", prefix=prefix, key=key, contacts=config.contacts,
+                                channels=config.notifications)
         ops_bus = OpsBus(self, "OpsBus", prefix=prefix)
         triage = AlarmTriage(
             self, "Triage",
@@ -95,7 +96,7 @@ class ControlPlaneStack(Stack):
         )
         ops_bus.grant_put(relay.handler.role, RELAYED_DETAIL_TYPES)
 
-        app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.alarms)
+        app_alarms = ApplicationAlarms(self, "ApplicationAlarms", alarms=config.deployed_alarms)
 
         remediation: dict[str, Any] = {
             "shared": shared,
@@ -108,7 +109,7 @@ class ControlPlaneStack(Stack):
         rollback = Rollback(self, "Rollback", prefix=prefix, rollback=policy.rollback, follow_ups=follow_ups, **remediation)
         calendar = MaintenanceCalendar(
             self, "Calendar", prefix=prefix, policy=policy,
-            alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.alarms},
+            alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.deployed_alarms},
             follow_ups=follow_ups, **remediation)
         reporting = Reporting(self, "Reporting", prefix=prefix,
                               web_acl_arn=waf.web_acl_arn, **remediation)

@@ -65,7 +65,7 @@ def as_json(checks: list[Check]) -> dict[str, Any]:
 
 def _alarms(context: OperatorContext) -> Iterator[Check]:
     config, cloudwatch = context.config, context.deps.client("cloudwatch")
-    wanted = {spec.name: spec for spec in config.alarms}
+    wanted = {spec.name: spec for spec in config.deployed_alarms}
     names = list(wanted)
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names

@@ -574,7 +574,7 @@ def _zip(files: dict[str, str]) -> bytes:
 def _provision_alarms(session: Any, config: ControlPlaneConfig) -> None:
     """The stacks' alarms, so jobs that read or retune them (the traffic baseline) find them."""
     cloudwatch = session.client("cloudwatch")
-    for spec in config.alarms:
+    for spec in config.deployed_alarms:
         cloudwatch.put_metric_alarm(
             AlarmName=spec.name, AlarmDescription=spec.tagged_description, Namespace=spec.namespace,
             MetricName=spec.metric_name, Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions.items()],

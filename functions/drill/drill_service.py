@@ -26,7 +26,7 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED
 from controlplane.ledger import EVENT_SENT, PAGE_SENT, IncidentLedger, Outbox
-from controlplane.notify import PAGE_ID, message_attributes
+from controlplane.notify import PAGE_ID, publish_page
 from controlplane.records import Runs
 from controlplane.runtime import Dependencies
 
@@ -187,16 +187,15 @@ class FireDrill:
 
     def _page_failure(self, result: DrillResult) -> None:
         hops = "\n".join(f"- {h['hop']}: {h['seconds']} s" for h in result.hops) or "- no hop completed"
-        self.deps.client("sns").publish(
-            TopicArn=self.deps.settings.notify_topics["P1"],
-            Subject=f"[P1] Fire drill failed: {result.reason}"[:100],
-            Message=(f"The weekly fire drill of the paging pipeline failed: {result.reason}.\n\n"
+        publish_page(
+            self.deps.client("sns"), self.deps.settings.notify_topics["P1"],
+            subject=f"[P1] Fire drill failed: {result.reason}",
+            message=(f"The weekly fire drill of the paging pipeline failed: {result.reason}.\n\n"
                      f"Drill {result.drill_id}, alarm {self.alarm_name}, incident {result.incident or '-'}.\n"
                      f"Hops that completed:\n{hops}\n\n"
                      "Until this is understood, pages may not be reaching on-call: check the triage and outbox "
                      "relay dead-letter queues and run `opsctl verify`, then `opsctl drill`."),
-            MessageAttributes=message_attributes({"kind": "drill-failed", "severity": "P1",
-                                                  PAGE_ID: f"drill-failed|{result.drill_id}"}))
+            attributes={"kind": "drill-failed", "severity": "P1", PAGE_ID: f"drill-failed|{result.drill_id}"})
 
 
 

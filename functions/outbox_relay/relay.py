@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from controlplane.clock import isoformat
 from controlplane.errors import MalformedEvent
 from controlplane.ledger import EVENT_SENT, PAGE_SENT, Outbox, from_item
-from controlplane.notify import PAGE_ID, message_attributes
+from controlplane.notify import PAGE_ID, publish_page
 from controlplane.runtime import Dependencies
 
 logger = logging.getLogger("outbox_relay")
@@ -67,12 +67,9 @@ def send(outbox: dict[str, Any], deps: Dependencies) -> str:
         sent = set()
     if "notification" in outbox and PAGE_SENT not in sent:
         note = outbox["notification"]
-        message = deps.client("sns").publish(
-            TopicArn=deps.settings.notify_topics[note["severity"]],
-            Subject=note["subject"],
-            Message=note["message"],
-            MessageAttributes=message_attributes(note["attributes"] | {PAGE_ID: outbox["transition_id"]}),
-        )
+        message = publish_page(deps.client("sns"), deps.settings.notify_topics[note["severity"]],
+                               subject=note["subject"], message=note["message"],
+                               attributes=note["attributes"] | {PAGE_ID: outbox["transition_id"]})
         try:
             marks.mark(outbox, PAGE_SENT, isoformat(deps.clock.now()), page_message_id=message.get("MessageId", ""))
         except ClientError:

@@ -20,6 +20,7 @@ from typing import Any
 import storms
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify, section_for
+from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate, IncidentNotFound
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
@@ -31,7 +32,7 @@ from controlplane.ledger import (
     Transition,
 )
 from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
-from controlplane.policy import Policy
+from controlplane.policy import BandAlarm, Policy
 from controlplane.runtime import Dependencies
 from controlplane.windows import WindowLedger
 from notification import quoted, render_blind_spot, render_incident, subject_line
@@ -108,6 +109,9 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
     distrust = untrusted_reason(transition, deps)
     if distrust is not None:
         return refuse(transition, distrust, deps)
+    band = policy.band_alarms.get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
+    if band is not None:
+        return _band_transition(transition, band, deps)
     classification = classification or classify(transition, policy)
     stale = now - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
 
@@ -131,6 +135,84 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
         planned.outcome.clock_skew_seconds = transition.clock_skew_seconds
         return planned.outcome
     raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
+
+
+def _band_transition(transition: AlarmTransition, band: BandAlarm, deps: Dependencies) -> TriageOutcome:
+    """A band's alarm ({alarm}-{severity}) changed: it never opens an incident of its own. In ALARM
+    it upgrades the base alarm's open incident to the band's severity (one page, "Upgraded to P1";
+    announced as opened again, so escalation re-arms at the new response time and remediations judge
+    it at that severity), or, the base alarm not having fired yet, opens the base alarm's incident at
+    that severity. Back to OK it is noted, and the incident stays at the higher severity until it
+    resolves. Its own record only deduplicates its deliveries."""
+    policy, ledger = deps.policy, deps.repository(IncidentLedger)
+    base = dataclasses.replace(transition, alarm_arn=policy.alarm_arn(band.alarm), alarm_name=band.alarm)
+    classification = dataclasses.replace(classify(base, policy), severity=band.severity)
+    year, at = transition.changed_at.year, isoformat(transition.changed_at)
+    stale = deps.clock.now() - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
+    for _ in range(MAX_COMMIT_ATTEMPTS):
+        own = ledger.read_alarm(transition.alarm_arn, year).record
+        seen = _already_seen(transition, own)
+        if seen is not None:
+            return TriageOutcome(result=seen, reason=f"{seen} delivery of a band's alarm via {transition.path}",
+                                 alarm=transition.alarm_name, severity=band.severity)
+        read = ledger.read_alarm(base.alarm_arn, year, classification.component)
+        record = read.record
+        if transition.new_state == "ALARM" and record.open_incident is None:
+            break  # the band fired first: the base alarm's incident opens at the band's severity
+        marked = dataclasses.replace(own, version=own.version + 1, state=transition.new_state, changed_at=at,
+                                     fingerprint=transition.fingerprint)
+        planned = _Planned(Transition(alarm=marked, expected_version=own.version),
+                           TriageOutcome(result="recorded", reason=f"band {band.severity} {transition.new_state}",
+                                         alarm=transition.alarm_name, incident=record.open_incident,
+                                         severity=record.open_incident_severity))
+        if record.open_incident is not None and transition.new_state in ("ALARM", "OK"):
+            entry = {"at": at, "event": "band", "via": transition.path, "alarm": transition.alarm_name,
+                     "reason": f"{transition.alarm_name} {transition.new_state}: " + (
+                         f"already {record.open_incident_severity}" if transition.new_state == "ALARM"
+                         else f"stays {record.open_incident_severity} until resolved")}
+            planned.transition.incident_change = IncidentChange(record.open_incident, {}, entry)
+            if transition.new_state == "ALARM" and band.severity < str(record.open_incident_severity):
+                _upgrade(planned, read, base, classification, own, stale, deps)
+        try:
+            ledger.apply(planned.transition)
+        except ConcurrentUpdate:
+            continue
+        return planned.outcome
+    else:
+        raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
+    outcome = triage_transition(base, deps, dataclasses.replace(
+        classification, decided_by=f"band:{transition.alarm_name}"))
+    outcome.reason = f"{transition.alarm_name} fired before {band.alarm}: {outcome.reason}"
+    return outcome
+
+
+def _upgrade(planned: _Planned, read: AlarmRead, base: AlarmTransition, classification: Classification,
+             own: AlarmRecord, stale: bool, deps: Dependencies) -> None:
+    """The band's record goes with the base alarm's, which (version-checked) carries the upgrade."""
+    record, severity = read.record, classification.severity
+    incident_id = str(record.open_incident)
+    now = deps.clock.now()
+    ack_due = isoformat(now + timedelta(minutes=deps.policy.severities[severity].response_minutes))
+    change = planned.transition.incident_change
+    assert change is not None
+    change.set_fields = {"severity": severity, "ack_due_at": ack_due, "upgraded_from": record.open_incident_severity}
+    change.timeline_entry |= {"event": "upgraded", "to": severity}
+    change.require_status_not = ("RESOLVED",)
+    incident = deps.repository(IncidentLedger).get_incident(incident_id) | {"severity": severity, "ack_due_at": ack_due}
+    kind = f"Upgraded to {severity} (from {record.open_incident_severity})"
+    planned.transition.records.append(keys.alarm(own.alarm_arn).item(
+        {k: v for k, v in asdict(planned.transition.alarm).items() if k != "alarm_arn"}))
+    planned.transition.alarm = dataclasses.replace(record, version=record.version + 1, open_incident_severity=severity)
+    planned.transition.expected_version = record.version
+    planned.transition.outbox = {
+        "transition_id": base.fingerprint,
+        "event": _ops_event(INCIDENT_OPENED, incident, base, classification, stale, deps),
+        "notification": _notification(kind, incident, base, classification, deps, stale)}
+    planned.transition.committed_at = isoformat(now)
+    planned.outcome = TriageOutcome(result="upgraded", reason=f"{kind} by its band's alarm", alarm=base.alarm_name,
+                                    incident=incident_id, severity=severity, notified=severity)
+    _hold_back_in_maintenance(planned, read, base, classification, deps)
+    _hold_back_by_cloudwatch(planned, read, base)
 
 
 def declare(*, severity: str, component: str, summary: str, by: str, deps: Dependencies) -> TriageOutcome:

@@ -1,7 +1,8 @@
 """The runbook's Key Metrics to Monitor as CloudWatch alarms on the configured application.
 
 Each alarm's description carries its severity, remediation hint and runbook section in an
-`[ops: …]` tag, which is how triage knows an alarm's own severity."""
+`[ops: …]` tag, which is how triage knows an alarm's own severity. Each band of an alarm is an alarm
+of its own at the band's threshold ({name}-{severity}), which upgrades the alarm's incident."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import cast
 
 import pytest
 from aws_cdk import Stack
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Template
 
 from controlplane.events import ALARM_STATE_CHANGE_PATTERN
 from controlplane.policy import Policy
@@ -94,6 +94,17 @@ def test_dead_letter_queues_are_alarmed_and_page_directly(template, config) -> N
             "Threshold": 0,
             "ComparisonOperator": "GreaterThanThreshold",
             "AlarmActions": [{"Ref": Match.string_like_regexp("NotificationsP1")}],
+        })
+
+
+def test_each_band_is_an_alarm_of_its_own_at_the_band_threshold(template, config) -> None:
+    """error-rate's P1 band (above 10 %) and storage's (above 90 %): the same metric as their alarm."""
+    for key, threshold in (("error-rate", 10), ("storage", 90)):
+        spec = config.alarm(key)
+        template.has_resource_properties("AWS::CloudWatch::Alarm", {
+            "AlarmName": f"{spec.name}-p1", "Threshold": threshold, "ComparisonOperator": "GreaterThanThreshold",
+            "MetricName": spec.metric_name, "Namespace": spec.namespace,
+            "EvaluationPeriods": spec.evaluation_periods, "AlarmDescription": Match.string_like_regexp("severity=P1"),
         })
 
 
@@ -356,6 +367,22 @@ def test_the_production_example_synthesizes_through_cdk_nag(tmp_path) -> None:
     [stack] = assembly.stacks
     assert stack.stack_name == "financeanalyst-pro-production-control-plane"
     assert "financeanalyst-pro-production-ledger" in json.dumps(stack.template)
+    # Its channels: SMS to the P0 phone; one Slack channel configuration, on the P0–P2 topics, whose
+    # role may do nothing and whose guardrail denies everything (the channel shows pages, runs nothing).
+    template = Template.from_json(stack.template)
+    template.has_resource_properties("AWS::SNS::Subscription", {
+        "Protocol": "sms", "Endpoint": "+15550100123", "TopicArn": {"Ref": Match.string_like_regexp("NotificationsP0")}})
+    [slack] = resources(template, "AWS::Chatbot::SlackChannelConfiguration").values()
+    properties = slack["Properties"]
+    assert (properties["SlackWorkspaceId"], properties["SlackChannelId"]) == ("T0123ABCDE", "C0PRODALRT")
+    assert sorted(topic["Ref"][:len("NotificationsP0")] for topic in properties["SnsTopicArns"]) == [
+        "NotificationsP0", "NotificationsP1", "NotificationsP2"]
+    [guardrail] = [r["Properties"] for r in resources(template, "AWS::IAM::ManagedPolicy").values()
+                   if r["Properties"].get("Description") == "Nothing may be run from the chat channels"]
+    assert guardrail["PolicyDocument"]["Statement"] == [{"Effect": "Deny", "Action": "*", "Resource": "*"}]
+    [role] = [r for r in resources(template, "AWS::IAM::Role").values()
+              if "chatbot.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    assert "Policies" not in role["Properties"] and "ManagedPolicyArns" not in role["Properties"]
 
 
 # The runbook's calendar: Daily Operations, Weekly and Monthly Maintenance (New York time).
@@ -388,8 +415,10 @@ def test_database_window_mutes_the_storage_alarm_on_its_schedule(template) -> No
     [rule] = [r["Properties"] for r in resources(template, "AWS::CloudWatch::AlarmMuteRule").values()]
     assert rule["Rule"]["Schedule"] == {"Duration": "PT2H", "Expression": "cron(0 14 * * WED)",
                                         "Timezone": "America/New_York"}
-    [alarm] = rule["MuteTargets"]["AlarmNames"]
-    assert alarm["Ref"].startswith("ApplicationAlarmsstorage")
+    # The storage alarm and its P1 band's alarm: the same component.
+    storage, band = sorted(alarm["Ref"] for alarm in rule["MuteTargets"]["AlarmNames"])
+    assert storage.startswith("ApplicationAlarmsstorage") and not storage.startswith("ApplicationAlarmsstoragep1")
+    assert band.startswith("ApplicationAlarmsstoragep1")
 
 
 def test_window_end_reaches_triage_which_may_list_alarms(template, config) -> None:

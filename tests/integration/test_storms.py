@@ -182,6 +182,9 @@ def test_two_alarms_opening_at_once_make_one_burst(harness, monkeypatch) -> None
     from controlplane.ledger import IncidentLedger
 
     storm(harness, 1)
+    # The racing alarm exists beforehand: the world stands in for CloudWatch outside the race, and
+    # the IAM audit attributes calls made inside it to triage.
+    harness.world.set_alarm("service-02-lambda-errors", "OK", "quiet", T0, harness.world.config.account)
     real_read = IncidentLedger.read_alarm
     raced: list[bool] = []
 

@@ -36,7 +36,7 @@ def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
     assert problems(world, config) == {}
     assert {c.area for c in checks} == set(AREAS)
     counts = {area: sum(c.area == area for c in checks) for area in AREAS}
-    assert counts == {"alarms": len(config.alarms),
+    assert counts == {"alarms": len(config.deployed_alarms),
                       "rules": len(deployment.deployed_rules(config, Policy(world.policy))) + 1,  # + the SNS intake
                       "schedules": len(deployment.standing_schedules(config, Policy(config.policy()))),
                       "subscriptions": sum(len(emails) for emails in config.contacts.values()),

@@ -119,6 +119,13 @@ class AlarmPolicy(Section):
     runbook_section: str
 
 
+class BandAlarm(Section):
+    """The alarm at one band's threshold: it upgrades `alarm`'s incident to `severity`."""
+
+    alarm: str
+    severity: str
+
+
 class ClassificationRule(Section):
     name: str
     severity: str
@@ -307,6 +314,7 @@ class Policy:
     severities = PolicySection(dict[str, SeverityLevel])
     escalation = PolicySection(EscalationPolicy)
     alarms = PolicySection(dict[str, AlarmPolicy])  # by alarm name
+    band_alarms = PolicySection(dict[str, BandAlarm])  # by the band's alarm name
     classification = PolicySection(ClassificationPolicy)
     intake = PolicySection(IntakePolicy)
     maintenance = PolicySection(MaintenancePolicy)

@@ -10,7 +10,7 @@ from controlplane.clock import isoformat
 from controlplane.errors import IncidentNotFound
 from controlplane.guardrails import EXECUTING, Decision, Guardrails
 from controlplane.ledger import IncidentLedger
-from controlplane.notify import PAGE_ID, content_id, message_attributes
+from controlplane.notify import PAGE_ID, content_id, publish_page
 from controlplane.runtime import Dependencies
 
 
@@ -83,10 +83,9 @@ class Remediation:
                          f"decision {event['decision']} ended {record['result']}: nothing to check", incident)
 
     def page(self, severity: str, subject: str, message: str) -> None:
-        self.deps.client("sns").publish(
-            TopicArn=self.deps.settings.notify_topics[severity], Subject=subject[:100], Message=message,
-            MessageAttributes=message_attributes({"kind": self.capability, "severity": severity,
-                                                  PAGE_ID: content_id(severity, subject, message)}))
+        publish_page(self.deps.client("sns"), self.deps.settings.notify_topics[severity], subject=subject,
+                     message=message, attributes={"kind": self.capability, "severity": severity,
+                                                  PAGE_ID: content_id(severity, subject, message)})
 
     @staticmethod
     def report(decision: Decision, target: str, result: str) -> dict[str, Any]:

@@ -26,6 +26,8 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
                         "runbook_section": spec.runbook_section}
             for spec in config.alarms
         },
+        "band_alarms": {band.name: {"alarm": spec.name, "severity": band.severity}
+                        for spec in config.alarms for band in spec.band_alarms()},
         "classification": config.classification,
         "triage": {
             "max_event_age_seconds": config.triage["max_event_age_minutes"] * 60,

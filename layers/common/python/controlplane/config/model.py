@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from controlplane.alarm_tags import format_tags
@@ -34,6 +34,16 @@ class AlarmSpec:
     # Set for an alarm given as baseline × multiplier (the traffic alarm, whose baseline the WAF's
     # hourly job recomputes and multiplies again).
     multiplier: float | None = None
+    band_of: str | None = None  # a band's alarm: the key of the alarm whose incident it upgrades
+
+    def band_alarms(self) -> tuple[AlarmSpec, ...]:
+        """One CloudWatch alarm per band, named {name}-{severity} (…-error-rate-p1). CloudWatch sends
+        nothing while an alarm stays in ALARM, so a signal that keeps rising is heard only through an
+        alarm at the band's threshold; triage then upgrades the base alarm's incident."""
+        return tuple(replace(self, key=f"{self.key}-{band['severity'].lower()}", name=f"{self.name}-{band['severity'].lower()}",
+                             description=f"{self.description} ({band['severity']} band)",
+                             threshold=band["above"] if "above" in band else band["below"], severity=band["severity"],
+                             bands=(), band_of=self.key) for band in self.bands)
 
     @property
     def tagged_description(self) -> str:
@@ -70,6 +80,9 @@ class ControlPlaneConfig:
     drill: dict[str, Any]
     investigate: dict[str, Any]
     noise: dict[str, Any]
+    # Channels besides email (`contacts`): {"sms": {severity: phones}, "slack": {severity: channel ids},
+    # "slack_workspace_id": …}
+    notifications: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -89,4 +102,9 @@ class ControlPlaneConfig:
 
     def alarm(self, key: str) -> AlarmSpec:
         return next(spec for spec in self.alarms if spec.key == key)
+
+    @property
+    def deployed_alarms(self) -> tuple[AlarmSpec, ...]:
+        """Every CloudWatch alarm the stacks create for the application: each configured one and its bands'."""
+        return tuple(alarm for spec in self.alarms for alarm in (spec, *spec.band_alarms()))
 

@@ -25,11 +25,16 @@ from controlplane.settings import SEVERITIES
 COMPARISONS = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold")
 _STATISTIC = re.compile(r"^(Average|Sum|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d+)?)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+[1-9]\d{7,14}$")  # E.164, as SNS takes it
+_SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,10}$")
+_SLACK_WORKSPACE = re.compile(r"^T[A-Z0-9]{8,10}$")
+# A text message is the loudest channel: for P0 only (the runbook's "Immediate").
+SMS_SEVERITIES = ("P0",)
 
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
              "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill",
-             "investigate", "noise"}
+             "investigate", "noise", "notifications"}
 INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
 DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
@@ -92,6 +97,11 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
     if any(spec.key == DRILL_ALARM_KEY for spec in alarms):
         raise ConfigError(f"alarms.{DRILL_ALARM_KEY}: reserved for the control plane's own fire-drill alarm")
     alarms += (_drill_alarm(app, environment),)
+    keys = {spec.key for spec in alarms}
+    for band in (band for spec in alarms for band in spec.band_alarms()):
+        if band.key in keys:
+            raise ConfigError(f"alarms.{band.key}: that name is taken by alarms.{band.band_of}'s "
+                              f"{band.severity} band alarm ({band.name})")
     schedules = {name: validate_cron(expr, f"schedules.{name}")
                  for name, expr in _mapping(root.get("schedules") or {}, "schedules").items()}
     classification = _classification(_mapping(root.get("classification"), "classification"))
@@ -124,7 +134,39 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         drill=_drill(_mapping(root.get("drill") or {}, "drill")),
         investigate=_investigate(_mapping(root.get("investigate") or {}, "investigate")),
         noise=_noise(_mapping(root.get("noise") or {}, "noise")),
+        notifications=_notifications(_mapping(root.get("notifications") or {}, "notifications")),
     )
+
+
+def _notifications(raw: dict[str, Any]) -> dict[str, Any]:
+    """The channels besides email (`contacts`), per severity: SMS to phones, Slack channels through
+    Amazon Q Developer in chat applications (AWS Chatbot), which needs the authorized workspace."""
+    _no_unknown(raw, {"channels", "slack_workspace_id"}, "notifications")
+    channels = _mapping(raw.get("channels") or {}, "notifications.channels")
+    _no_unknown(channels, {"sms", "slack"}, "notifications.channels")
+    result: dict[str, Any] = {"slack_workspace_id": None}
+    for channel, pattern, noun, example in (("sms", _PHONE, "E.164 phone number", "+15550100123"),
+                                            ("slack", _SLACK_CHANNEL, "Slack channel id", "C0123ABCDE")):
+        where = f"notifications.channels.{channel}"
+        per_severity = _mapping(channels.get(channel) or {}, where)
+        _no_unknown(per_severity, set(SMS_SEVERITIES if channel == "sms" else SEVERITIES), where)
+        result[channel] = {}
+        for severity, entries in per_severity.items():
+            if not isinstance(entries, list) or not entries:
+                raise ConfigError(f"{where}.{severity}: a list of at least one {noun}")
+            for entry in entries:
+                if not isinstance(entry, str) or not pattern.match(entry):
+                    raise ConfigError(f"{where}.{severity}: {entry!r} is not a valid {noun} (e.g. {example})")
+            result[channel][severity] = tuple(entries)
+    if result["slack"]:
+        workspace = raw.get("slack_workspace_id")
+        if not isinstance(workspace, str) or not _SLACK_WORKSPACE.match(workspace):
+            raise ConfigError("notifications.slack_workspace_id: the Slack workspace id authorized in Amazon Q "
+                              f"Developer in chat applications (T0123ABCDE), got {workspace!r}")
+        result["slack_workspace_id"] = workspace
+    elif "slack_workspace_id" in raw:
+        raise ConfigError("notifications.slack_workspace_id: no Slack channel is configured (channels.slack)")
+    return result
 
 
 def _noise(raw: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +313,14 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
     _check_threshold(where, name, comparison, threshold)
     severity = _severity(raw, "severity", where)
     bands = tuple(_band(where, i, band, comparison, threshold) for i, band in enumerate(raw.get("bands") or []))
+    for index, band in enumerate(bands):
+        if band["severity"] >= severity:  # "P0" sorts first
+            raise ConfigError(f"{where}.bands[{index}].severity: {band['severity']} must be more severe than the "
+                              f"alarm's own {severity}")
+    if len({band["severity"] for band in bands}) < len(bands):
+        raise ConfigError(f"{where}.bands: one band per severity (each is an alarm named after it)")
+    if bands and "baseline" in raw:
+        raise ConfigError(f"{where}.bands: not on a baseline × multiplier alarm (its threshold moves every hour)")
     evaluation_periods = _int(raw, "evaluation_periods", where)
     if evaluation_periods < 1:
         raise ConfigError(f"{where}.evaluation_periods: must be at least 1")
