@@ -58,6 +58,19 @@ class ReplayReport:
         }
 
 
+def _per_array_object(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """EventBridge matches a pattern's fields against each object of an array in the event (Security
+    Hub's `detail.findings`); moto's matcher does not, so the event is tried once per such object."""
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return [event]
+    variants = [event]
+    for key, value in detail.items():
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            variants = [variant | {"detail": variant["detail"] | {key: item}} for variant in variants for item in value]
+    return variants
+
+
 class Replay:
     def __init__(self, config: ControlPlaneConfig, *, dry_run: bool = False, traffic_history: bool = True,
                  out: TextIO | None = None, state: Path | None = None) -> None:
@@ -261,7 +274,8 @@ class Replay:
         if "task" in event:
             function = registry.task_function(str(event["task"]), self.compiled)
             return [function] if function else []
-        return [function for function, pattern in self.intake_patterns if pattern.matches_event(event)]  # type: ignore[arg-type]
+        return [function for function, pattern in self.intake_patterns
+                if any(pattern.matches_event(each) for each in _per_array_object(event))]  # type: ignore[arg-type]
 
     def seed_history(self, first_event: datetime) -> None:
         """The demo application's normal traffic before the replay starts (see README)."""

@@ -9,6 +9,11 @@
 3. The payload CloudWatch sends when an alarm names a Lambda function as its action
    (`source: aws.cloudwatch`, `alarmArn`, `alarmData`).
 
+Security findings on the default bus ("GuardDuty Finding", "Security Hub Findings - Imported") become
+transitions of virtual alarms, one per finding, with the runbook's severity for them (P0 Security
+Breach, P1 Security Threat), so they are deduplicated, held back by windows, escalated and reported
+as any alarm. Only AWS puts them there: the same shapes by any other path are claims, and rejected.
+
 Every input becomes an AlarmTransition, an Ignored (an authentic AWS event that is not an alarm
 state change: nothing to keep for a human) or a Rejection with a reason; nothing raises out of here."""
 
@@ -24,7 +29,14 @@ from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import MalformedEvent
-from controlplane.events import ALARM_STATE_CHANGE, BACKUP_CHECK, BACKUP_COMPONENT, OPS_SOURCE
+from controlplane.events import (
+    ALARM_STATE_CHANGE,
+    BACKUP_CHECK,
+    BACKUP_COMPONENT,
+    GUARDDUTY_FINDING,
+    OPS_SOURCE,
+    SECURITY_HUB_FINDINGS,
+)
 
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 _ALARM_ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.{1,255})$")
@@ -70,6 +82,8 @@ class AlarmTransition:
     # The state-change time as reported, when it was ahead of the delivery (then `changed_at` is the
     # delivery time): kept for dedup, so every path's copy of the same change still matches.
     reported_changed_at: datetime | None = None
+    # A security finding's severity, as the runbook grades such findings (classification takes it).
+    finding_severity: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -119,6 +133,11 @@ def parse_delivery(event: Any) -> list[Parsed]:
         return [_guarded(_from_sns_record, record) for record in records]
     if "alarmData" in event:
         return [_guarded(_from_alarm_action, event)]
+    if event.get("source") == "aws.securityhub" and event.get("detail-type") == SECURITY_HUB_FINDINGS:
+        findings = event.get("detail", {}).get("findings") if isinstance(event.get("detail"), Mapping) else None
+        if not isinstance(findings, list) or not findings:
+            return [Rejection("Security Hub event without findings", event)]
+        return [_guarded(lambda finding: _from_security_hub(event, finding), finding) for finding in findings]
     return [_guarded(_from_eventbridge, event)]
 
 
@@ -144,6 +163,8 @@ def _from_eventbridge(event: Mapping[str, Any], path: str = "eventbridge") -> Al
     source, detail_type = event.get("source"), event.get("detail-type")
     if detail_type == BACKUP_CHECK and source == OPS_SOURCE:
         return _from_backup_check(event)
+    if detail_type == GUARDDUTY_FINDING and source == "aws.guardduty" and path == "eventbridge":
+        return _from_guardduty(event)
     if detail_type != ALARM_STATE_CHANGE or source != "aws.cloudwatch":
         if isinstance(source, str) and source.startswith("aws.") and isinstance(detail_type, str) and detail_type \
                 and path == "eventbridge":
@@ -278,6 +299,61 @@ def _from_backup_check(event: Mapping[str, Any]) -> AlarmTransition:
         metric_name=str(detail.get("check") or "") or None,
         dimensions={"Resource": str(detail.get("resource_arn") or "")},
     )
+
+
+# GuardDuty's severity (0.1–8.9, plus 9–10 for attack sequences) → the runbook's: High (7 and up) is
+# a Security Breach (P0), Medium (4–6.9) a Security Threat (P1), Low informational (P3).
+def guardduty_severity(score: float) -> str:
+    return "P0" if score >= 7 else "P1" if score >= 4 else "P3"
+
+
+# Security Hub's severity labels → the runbook's; the rule routes only CRITICAL and HIGH to us.
+SECURITY_HUB_SEVERITY = {"CRITICAL": "P0", "HIGH": "P1", "MEDIUM": "P2", "LOW": "P3", "INFORMATIONAL": "P3"}
+# Workflow states that mean the finding still wants a human; the others (RESOLVED, SUPPRESSED) end it.
+SECURITY_HUB_OPEN = ("NEW", "NOTIFIED")
+
+
+def _finding_transition(event: Mapping[str, Any], *, name: str, account: str, region: str, state: str,
+                        changed_at: str, reason: str, namespace: str, kind: str, severity: str) -> AlarmTransition:
+    return AlarmTransition(
+        alarm_arn=f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}", alarm_name=name, account=account,
+        region=region, new_state=state, previous_state=None, changed_at=parse_timestamp(changed_at),
+        delivered_at=parse_timestamp(_text(event, "time")), reason=reason[:1000], description="",
+        path="eventbridge", namespace=namespace, metric_name=kind[:255], finding_severity=severity)
+
+
+def _from_guardduty(event: Mapping[str, Any]) -> AlarmTransition:
+    """A GuardDuty finding (created, or updated with a new count): ALARM until archived."""
+    detail = _mapping(event, "detail")
+    finding_id, kind = _text(detail, "id"), _text(detail, "type")
+    score = detail.get("severity")
+    if not isinstance(score, (int, float)) or isinstance(score, bool):
+        raise MalformedEvent("detail.severity is not a number")
+    archived = isinstance(detail.get("service"), Mapping) and detail["service"].get("archived") is True
+    return _finding_transition(
+        event, name=f"GuardDuty {kind[:180]} {finding_id[:32]}", account=_text(detail, "accountId"),
+        region=_text(detail, "region"), state="OK" if archived else "ALARM", changed_at=_text(detail, "updatedAt"),
+        reason=f"{detail.get('title') or kind} (severity {score}): {detail.get('description') or ''}",
+        namespace="GuardDuty", kind=kind, severity=guardduty_severity(float(score)))
+
+
+def _from_security_hub(event: Mapping[str, Any], finding: Any) -> AlarmTransition:
+    """One finding of a "Security Hub Findings - Imported" event: ALARM while its workflow is NEW or
+    NOTIFIED and its record active; OK once resolved, suppressed or archived."""
+    if not isinstance(finding, Mapping):
+        raise MalformedEvent("a Security Hub finding is not an object")
+    severity = _mapping(finding, "Severity").get("Label")
+    if severity not in SECURITY_HUB_SEVERITY:
+        raise MalformedEvent(f"Security Hub severity label {severity!r} is not one of {', '.join(SECURITY_HUB_SEVERITY)}")
+    workflow = finding.get("Workflow", {}).get("Status") if isinstance(finding.get("Workflow"), Mapping) else None
+    active = finding.get("RecordState", "ACTIVE") == "ACTIVE" and (workflow or "NEW") in SECURITY_HUB_OPEN
+    finding_id, title = _text(finding, "Id"), _text(finding, "Title")
+    short = hashlib.sha256(finding_id.encode()).hexdigest()[:12]  # ids are ARNs: too long to name an alarm
+    return _finding_transition(
+        event, name=f"Security Hub {title[:180]} {short}", account=_text(finding, "AwsAccountId"),
+        region=str(finding.get("Region") or _text(event, "region")), state="ALARM" if active else "OK",
+        changed_at=_text(finding, "UpdatedAt"), reason=f"{title} ({severity}, {workflow or 'NEW'}): {finding_id}",
+        namespace="Security Hub", kind=str(finding.get("GeneratorId") or title), severity=SECURITY_HUB_SEVERITY[severity])
 
 
 def from_described_alarm(alarm: Mapping[str, Any], composite: bool, looked_at: datetime) -> AlarmTransition:

@@ -26,8 +26,22 @@ class Classification:
     alarm_key: str | None = None
 
 
+# The runbook's alert categories for security findings, by the severity they take.
+FINDING_CATEGORIES = {"P0": "Security Breach: unauthorized access detected",
+                      "P1": "Security Threat: suspicious activity detected"}
+
+
 def classify(transition: AlarmTransition, policy: Policy) -> Classification:
     severities = policy.severities
+    if transition.finding_severity is not None:
+        # AWS's own finding, graded by the runbook's rule for its source (alarm_parsing): no config
+        # rule or tag can lower it.
+        severity = transition.finding_severity
+        return Classification(
+            severity=severity, decided_by=f"finding:{transition.namespace}", remediation=None,
+            component=str(transition.namespace),
+            impact=FINDING_CATEGORIES.get(severity, severities[severity].description),
+            runbook_section="security-incident-response")
     # By identity, not by name: another account's (or Region's) alarm with our name is not ours.
     configured = policy.alarms.get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
     tags = parse_tags(transition.description) if policy.trusts_tags(transition.alarm_arn, transition.account) else {}

@@ -39,8 +39,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "lambda-alarm-action-metric.json": ("triage", "opened"),
     "lambda-alarm-action-composite.json": ("triage", "opened"),
     "health-event.json": ("triage", "ignored"),
-    "guardduty-finding.json": ("triage", "ignored"),
-    "securityhub-findings-imported.json": ("triage", "ignored"),
+    "guardduty-finding.json": ("triage", "opened"),
+    "securityhub-findings-imported.json": ("triage", "opened"),
     "backup-job-created.json": ("backup_verify", "ignored"),
     "backup-job-pending.json": ("backup_verify", "ignored"),
     "backup-job-running.json": ("backup_verify", "ignored"),
@@ -66,8 +66,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
 }
 # What `opsctl replay` rejects, saying so: what no deployed rule routes to any function (AWS would
 # not deliver it to us). What it ignores: what the function it reaches ignores.
-NOT_ROUTED = {"alarm-contributor-state-change.json", "health-event.json", "guardduty-finding.json",
-              "securityhub-findings-imported.json", "copy-job-created.json", "copy-job-running.json",
+NOT_ROUTED = {"alarm-contributor-state-change.json", "health-event.json", "copy-job-created.json", "copy-job-running.json",
               "copy-job-completed.json", "copy-job-failed.json", "cloudformation-stack-status-change-other-stack.json"}
 IGNORED_BY_REPLAY = {name for name, (_, kind) in EXPECTED.items() if kind == "ignored"} - NOT_ROUTED
 

@@ -75,6 +75,16 @@ def stack_status_pattern(stack_name: str) -> dict[str, Any]:
     }
 
 
+# Security findings AWS puts on the default bus; triage opens incidents on them (virtual alarms).
+GUARDDUTY_FINDING, SECURITY_HUB_FINDINGS = "GuardDuty Finding", "Security Hub Findings - Imported"
+GUARDDUTY_PATTERN: dict[str, Any] = {"source": ["aws.guardduty"], "detail-type": [GUARDDUTY_FINDING]}
+# CRITICAL and HIGH only (P0, P1), in every workflow state: RESOLVED and SUPPRESSED end the incident.
+SECURITY_HUB_PATTERN: dict[str, Any] = {
+    "source": ["aws.securityhub"], "detail-type": [SECURITY_HUB_FINDINGS],
+    "detail": {"findings": {"Severity": {"Label": ["CRITICAL", "HIGH"]}}},
+}
+
+
 def stack_name(prefix: str) -> str:
     return f"{prefix}-control-plane"
 

@@ -127,7 +127,11 @@ CAPABILITIES = (
                Rule("RecheckAfterWindow", OPS_BUS, _constant(events.MAINTENANCE_ENDED_PATTERN),
                     "Maintenance window ended → triage re-checks the alarms it covered"),
                Rule("FindingsToTriage", OPS_BUS, _constant(events.BACKUP_CHECK_PATTERN),
-                    "Backup check findings (virtual alarms) → triage")),
+                    "Backup check findings (virtual alarms) → triage"),
+               Rule("GuardDutyFindings", DEFAULT_BUS, _constant(events.GUARDDUTY_PATTERN),
+                    "GuardDuty findings (virtual alarms: Security Breach P0, Security Threat P1) → triage"),
+               Rule("SecurityHubFindings", DEFAULT_BUS, _constant(events.SECURITY_HUB_PATTERN),
+                    "Security Hub CRITICAL and HIGH findings (virtual alarms, P0 and P1) → triage")),
         tasks=("flap-settled",)),
     Capability("outbox_relay", ledger=(Outbox.marks, Outbox.mark), pages=True),
     Capability(
