@@ -112,6 +112,22 @@ class Harness:
             self.relay()
         return outcomes
 
+    def losing_the_race_to(self, monkeypatch: pytest.MonkeyPatch, event: Any, at: datetime) -> None:
+        """The next triage reads the ledger, then `event` is triaged and committed before it writes
+        (two deliveries at once): its conditional write is refused, and it reads and decides again.
+        CloudWatch's state for `event` is set first, outside the race (what happens inside it is
+        the racing triage's, which the IAM audit holds to triage's role)."""
+        self.world.mirror(event)
+        real_read = IncidentLedger.read_alarm
+
+        def read_then_lose(ledger: IncidentLedger, alarm_arn: str, year: int, component: str | None = None) -> Any:
+            snapshot = real_read(ledger, alarm_arn, year, component)
+            monkeypatch.setattr(IncidentLedger, "read_alarm", real_read)
+            self.triage(event, at)
+            return snapshot
+
+        monkeypatch.setattr(IncidentLedger, "read_alarm", read_then_lose)
+
     def relay(self) -> int:
         return self.world.pump_outbox(lambda function, event: lambda_host.invoke(function, event, self.deps))
 

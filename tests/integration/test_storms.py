@@ -179,24 +179,8 @@ def test_grouping_can_be_turned_off(harness, window) -> None:
 def test_two_alarms_opening_at_once_make_one_burst(harness, monkeypatch) -> None:
     """Both read the component's burst before either writes: the loser's transaction is refused on
     the burst's version, it reads again and groups with the winner (one parent, never two leaders)."""
-    from controlplane.ledger import IncidentLedger
-
     storm(harness, 1)
-    # The racing alarm exists beforehand: the world stands in for CloudWatch outside the race, and
-    # the IAM audit attributes calls made inside it to triage.
-    harness.world.set_alarm("service-02-lambda-errors", "OK", "quiet", T0, harness.world.config.account)
-    real_read = IncidentLedger.read_alarm
-    raced: list[bool] = []
-
-    def read_then_lose_the_race(self, alarm_arn, year, component=None):
-        snapshot = real_read(self, alarm_arn, year, component)
-        if not raced:
-            raced.append(True)
-            monkeypatch.setattr(IncidentLedger, "read_alarm", real_read)
-            harness.triage(lambda_alarm(2, "ALARM", T0 + timedelta(seconds=4)), T0 + timedelta(seconds=4))
-        return snapshot
-
-    monkeypatch.setattr(IncidentLedger, "read_alarm", read_then_lose_the_race)
+    harness.losing_the_race_to(monkeypatch, lambda_alarm(2, "ALARM", T0 + timedelta(seconds=4)), T0 + timedelta(seconds=4))
     [late] = harness.triage(lambda_alarm(1, "ALARM", T0 + timedelta(seconds=3)), T0 + timedelta(seconds=3))
     parents = [i for i in harness.incidents() if i.get("kind") == "storm"]
     assert len(parents) == 1 and parents[0]["open_children"] == 3

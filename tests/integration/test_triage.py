@@ -278,18 +278,7 @@ def test_relay_retries_from_the_first_failed_record_only(harness, config, monkey
 
 def test_a_lost_race_is_decided_again(harness, error_rate, monkeypatch) -> None:
     """Both paths deliver at once: the loser's conditional write fails and it re-reads."""
-    real_read = IncidentLedger.read_alarm
-    raced: list[Any] = []
-
-    def read_then_lose_the_race(self, alarm_arn, year, component=None):
-        snapshot = real_read(self, alarm_arn, year, component)
-        if not raced:
-            raced.append(True)
-            monkeypatch.setattr(IncidentLedger, "read_alarm", real_read)
-            harness.triage(error_rate("ALARM", T0, via="sns"), at=T0)  # the other path wins
-        return snapshot
-
-    monkeypatch.setattr(IncidentLedger, "read_alarm", read_then_lose_the_race)
+    harness.losing_the_race_to(monkeypatch, error_rate("ALARM", T0, via="sns"), T0)  # the other path wins
     outcome = harness.triage(error_rate("ALARM", T0), at=T0)[0]
     assert outcome["result"] == "duplicate"
     assert len(harness.incidents()) == 1 and len(harness.notifications("P2")) == 1
