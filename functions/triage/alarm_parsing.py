@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
@@ -34,6 +35,8 @@ from controlplane.events import (
     BACKUP_CHECK,
     BACKUP_COMPONENT,
     GUARDDUTY_FINDING,
+    HEALTH_COMPONENT,
+    HEALTH_EVENT,
     OPS_SOURCE,
     SECURITY_HUB_FINDINGS,
 )
@@ -165,6 +168,9 @@ def _from_eventbridge(event: Mapping[str, Any], path: str = "eventbridge") -> Al
         return _from_backup_check(event)
     if detail_type == GUARDDUTY_FINDING and source == "aws.guardduty" and path == "eventbridge":
         return _from_guardduty(event)
+    if detail_type == HEALTH_EVENT and source == "aws.health" and path == "eventbridge" \
+            and isinstance(event.get("detail"), Mapping) and event["detail"].get("eventScopeCode") == "ACCOUNT_SPECIFIC":
+        return _from_health(event)
     if detail_type != ALARM_STATE_CHANGE or source != "aws.cloudwatch":
         if isinstance(source, str) and source.startswith("aws.") and isinstance(detail_type, str) and detail_type \
                 and path == "eventbridge":
@@ -354,6 +360,38 @@ def _from_security_hub(event: Mapping[str, Any], finding: Any) -> AlarmTransitio
         region=str(finding.get("Region") or _text(event, "region")), state="ALARM" if active else "OK",
         changed_at=_text(finding, "UpdatedAt"), reason=f"{title} ({severity}, {workflow or 'NEW'}): {finding_id}",
         namespace="Security Hub", kind=str(finding.get("GeneratorId") or title), severity=SECURITY_HUB_SEVERITY[severity])
+
+
+def _from_health(event: Mapping[str, Any]) -> AlarmTransition:
+    """An account-specific AWS Health event: ALARM while open (or upcoming, for a scheduled change),
+    OK once closed. Classification grades it by service (classification.classify)."""
+    detail = _mapping(event, "detail")
+    service, code, category = _text(detail, "service"), _text(detail, "eventTypeCode"), _text(detail, "eventTypeCategory")
+    status = _text(detail, "statusCode")
+    if status not in ("open", "upcoming", "closed"):
+        raise MalformedEvent(f"AWS Health statusCode {status!r} is not open, upcoming or closed")
+    account = str(detail.get("affectedAccount") or _text(event, "account"))
+    region = str(detail.get("eventRegion") or _text(event, "region"))
+    short = hashlib.sha256(_text(detail, "eventArn").encode()).hexdigest()[:12]
+    descriptions = detail.get("eventDescription")
+    said = descriptions[0].get("latestDescription", "") if isinstance(descriptions, list) and descriptions \
+        and isinstance(descriptions[0], Mapping) else ""
+    updated = str(detail.get("lastUpdatedTime") or _text(detail, "startTime"))
+    return AlarmTransition(
+        alarm_arn=f"arn:aws:cloudwatch:{region}:{account}:alarm:AWS Health {service} {code[:150]} {short}",
+        alarm_name=f"AWS Health {service} {code[:150]} {short}", account=account, region=region,
+        new_state="OK" if status == "closed" else "ALARM", previous_state=None,
+        changed_at=_http_date(updated), delivered_at=parse_timestamp(_text(event, "time")),
+        reason=f"{code} ({category}, {status}): {said}"[:1000], description="", path="eventbridge",
+        namespace=HEALTH_COMPONENT, metric_name=code[:255], dimensions={"Service": service, "Category": category})
+
+
+def _http_date(text: str) -> datetime:
+    """AWS Health writes its times as HTTP dates ("Fri, 27 Jan 2023 09:01:22 GMT")."""
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError) as error:
+        raise MalformedEvent(f"unreadable AWS Health time {text!r}") from error
 
 
 def from_described_alarm(alarm: Mapping[str, Any], composite: bool, looked_at: datetime) -> AlarmTransition:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from alarm_parsing import AlarmTransition
 from controlplane.alarm_tags import parse_tags
+from controlplane.events import HEALTH_COMPONENT
 from controlplane.policy import Band, ClassificationRule, Policy
 
 
@@ -42,6 +43,14 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
             component=str(transition.namespace),
             impact=FINDING_CATEGORIES.get(severity, severities[severity].description),
             runbook_section="security-incident-response")
+    if transition.namespace == HEALTH_COMPONENT and transition.path == "eventbridge":
+        # A scheduled change is a P3 to plan for; an issue with a service we run on is P1, others P2.
+        service, category = transition.dimensions.get("Service"), transition.dimensions.get("Category")
+        severity = "P3" if category == "scheduledChange" else "P1" if service in policy.health_services else "P2"
+        return Classification(
+            severity=severity, decided_by="aws-health", remediation=None, component=HEALTH_COMPONENT,
+            impact=f"AWS reports {'a scheduled change to' if severity == 'P3' else 'an issue with'} {service}",
+            runbook_section=section_for(severity))
     # By identity, not by name: another account's (or Region's) alarm with our name is not ours.
     configured = policy.alarms.get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
     tags = parse_tags(transition.description) if policy.trusts_tags(transition.alarm_arn, transition.account) else {}

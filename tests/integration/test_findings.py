@@ -1,7 +1,9 @@
-"""Security findings as the runbook's alert categories: GuardDuty and Security Hub findings on the
+"""AWS's own findings as the runbook's alert categories: GuardDuty and Security Hub findings on the
 default bus (written from tests/events/guardduty-finding.json and securityhub-findings-imported.json,
 AWS's published examples) open incidents on virtual alarms — Security Breach P0, Security Threat P1 —
-which are deduplicated, escalated and resolved like any alarm's. By any other path they are claims."""
+and so do account-specific AWS Health events (from tests/events/health-event.json), graded by the
+service they affect; all are deduplicated, escalated and resolved like any alarm's. By any other
+path they are claims."""
 
 from __future__ import annotations
 
@@ -90,3 +92,34 @@ def test_a_malformed_finding_is_rejected_with_its_reason(harness) -> None:
     hub["detail"]["findings"] = []
     assert harness.triage(hub, T0)[0]["reason"] == "Security Hub event without findings"
     assert len(harness.dead_letters()) == 2
+
+
+def health(service: str, category: str = "issue", status: str = "open", updated: str = "Thu, 26 Nov 2026 03:00:00 GMT",
+           scope: str = "ACCOUNT_SPECIFIC") -> dict[str, Any]:
+    event = json.loads((EVENTS / "health-event.json").read_text())
+    event["time"] = "2026-11-26T03:00:05Z"
+    event["detail"] |= {"service": service, "eventTypeCategory": category, "statusCode": status, "eventScopeCode": scope,
+                        "eventTypeCode": f"AWS_{service}_OPERATIONAL_ISSUE", "lastUpdatedTime": updated,
+                        "eventArn": f"arn:aws:health:us-east-1::event/{service}/x/{service}-1", "eventRegion": "us-east-1"}
+    return event
+
+
+@pytest.mark.parametrize(("service", "category", "severity"), [
+    ("CLOUDFRONT", "issue", "P1"),  # the demo's alarms watch AWS/CloudFront
+    ("LAMBDA", "issue", "P1"),  # the control plane runs on it
+    ("EC2", "issue", "P2"),
+    ("CLOUDFRONT", "scheduledChange", "P3"),
+])
+def test_an_aws_health_event_is_graded_by_the_service_it_affects(harness, service, category, severity) -> None:
+    [opened] = harness.triage(health(service, category), T0 + timedelta(seconds=5))
+    assert (opened["result"], opened["severity"]) == ("opened", severity)
+    incident = harness.ledger.get_incident(opened["incident"])
+    assert (incident["component"], incident["classified_by"]) == ("AWS Health", "aws-health")
+    later = T0 + timedelta(hours=3)
+    [closed] = harness.triage(health(service, category, "closed", "Thu, 26 Nov 2026 06:00:00 GMT"), later)
+    assert (closed["result"], closed["incident"]) == ("resolved", opened["incident"])
+
+
+def test_a_public_health_event_is_ignored(harness) -> None:
+    [ignored] = harness.triage(health("EC2", scope="PUBLIC"), T0)
+    assert ignored["result"] == "ignored" and harness.incidents() == []

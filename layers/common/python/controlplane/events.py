@@ -85,6 +85,14 @@ SECURITY_HUB_PATTERN: dict[str, Any] = {
 }
 
 
+# AWS Health's account-specific events (issues with a service we use, changes scheduled on it).
+HEALTH_EVENT, HEALTH_COMPONENT = "AWS Health Event", "AWS Health"
+HEALTH_PATTERN: dict[str, Any] = {
+    "source": ["aws.health"], "detail-type": [HEALTH_EVENT],
+    "detail": {"eventScopeCode": ["ACCOUNT_SPECIFIC"], "eventTypeCategory": ["issue", "scheduledChange"]},
+}
+
+
 def stack_name(prefix: str) -> str:
     return f"{prefix}-control-plane"
 

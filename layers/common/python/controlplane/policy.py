@@ -110,6 +110,7 @@ class Band(Section):
 class AlarmPolicy(Section):
     key: str
     severity: str
+    namespace: str
     bands: tuple[Band, ...]
     threshold: float
     comparison: str
@@ -267,6 +268,8 @@ def _build(kind: Any, value: Any) -> Any:
 
 
 T = TypeVar("T")
+# What the control plane itself runs on, as AWS Health names the services.
+CONTROL_PLANE_SERVICES = {"LAMBDA", "DYNAMODB", "SNS", "EVENTS", "SCHEDULER", "KMS", "S3", "CLOUDWATCH"}
 
 
 class PolicySection(Generic[T]):
@@ -359,6 +362,14 @@ class Policy:
 
     def alarm_arn(self, name: str) -> str:
         return alarm_arn(self.region, self.account, name)
+
+    @property
+    def health_services(self) -> frozenset[str]:
+        """The AWS Health service codes whose issues are P1: the control plane's own, and those whose
+        metrics the configured alarms watch (AWS/CloudFront → CLOUDFRONT)."""
+        watched = {spec.namespace.removeprefix("AWS/").upper() for spec in self.alarms.values()
+                   if spec.namespace.startswith("AWS/")}
+        return frozenset(watched | CONTROL_PLANE_SERVICES)
 
     def is_ours(self, alarm_arn: str) -> bool:
         """An alarm our stacks created: this deployment's account and Region, our name prefix."""

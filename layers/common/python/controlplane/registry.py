@@ -131,7 +131,9 @@ CAPABILITIES = (
                Rule("GuardDutyFindings", DEFAULT_BUS, _constant(events.GUARDDUTY_PATTERN),
                     "GuardDuty findings (virtual alarms: Security Breach P0, Security Threat P1) → triage"),
                Rule("SecurityHubFindings", DEFAULT_BUS, _constant(events.SECURITY_HUB_PATTERN),
-                    "Security Hub CRITICAL and HIGH findings (virtual alarms, P0 and P1) → triage")),
+                    "Security Hub CRITICAL and HIGH findings (virtual alarms, P0 and P1) → triage"),
+               Rule("HealthEvents", DEFAULT_BUS, _constant(events.HEALTH_PATTERN),
+                    "AWS Health issues and scheduled changes on this account's services (virtual alarms) → triage")),
         tasks=("flap-settled",)),
     Capability("outbox_relay", ledger=(Outbox.marks, Outbox.mark), pages=True),
     Capability(

@@ -20,7 +20,7 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "runbook_url": config.runbook_url,
         "severities": config.severities,
         "alarms": {
-            spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands),
+            spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands), "namespace": spec.namespace,
                         "threshold": spec.threshold, "comparison": spec.comparison,
                         "remediation": spec.remediation, "component": spec.component, "impact": spec.impact,
                         "runbook_section": spec.runbook_section}
