@@ -28,6 +28,9 @@ from notification import render_storm
 
 GROUPED = "storm grouping"  # what holds a grouped child's own page back
 LISTED_ALARMS = 20  # a page names this many alarms; the parent's timeline has them all
+# A parent lists its children on itself (an item of at most 400 KB): past this many, the storm goes
+# on in a new parent (its first page says so), rather than a write that can never succeed.
+MAX_CHILDREN = 500
 
 
 @dataclass
@@ -62,9 +65,9 @@ def _opening(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPl
               else incident["opened_at"]}
     if in_burst and burst and burst.get("parent"):
         parent = ledger.get_incident(burst["parent"])
-        if parent["status"] != "RESOLVED":  # (a human may have resolved it)
+        if parent["status"] != "RESOLVED" and int(parent["occurrences"]) < MAX_CHILDREN:  # (a human may have resolved it)
             return _join(change, parent, burst | marker, version, deps)
-    if in_burst and burst and burst.get("leader"):
+    if in_burst and burst and burst.get("leader") and not burst.get("parent"):
         leader = ledger.get_incident(burst["leader"])
         if leader["status"] != "RESOLVED":
             return _start(change, leader, burst | marker, version, deps)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import random
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
@@ -39,7 +40,10 @@ from notification import quoted, render_blind_spot, render_incident, subject_lin
 from trust import untrusted_reason
 
 logger = logging.getLogger("triage")
-MAX_COMMIT_ATTEMPTS = 4
+# A storm's alarms contend for their component's burst and the year's counter: a loser waits a
+# little, at random and longer each time, before reading again, so they do not collide in lockstep.
+MAX_COMMIT_ATTEMPTS = 8
+CONFLICT_BACKOFF_SECONDS = 0.02
 
 
 @dataclass
@@ -115,7 +119,7 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
     classification = classification or classify(transition, policy)
     stale = now - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
 
-    for _ in range(MAX_COMMIT_ATTEMPTS):
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
         read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year, classification.component)
         seen = _already_seen(transition, read.record)
         if seen is not None:
@@ -130,7 +134,9 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
         try:
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
-            continue  # someone else moved this alarm (or took the next number): read and decide again
+            # Someone else moved this alarm, took the next number or the burst: read and decide again.
+            deps.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2 ** min(attempt, 4)))
+            continue
         planned.outcome.stale = stale
         planned.outcome.clock_skew_seconds = transition.clock_skew_seconds
         return planned.outcome

@@ -186,3 +186,16 @@ def test_two_alarms_opening_at_once_make_one_burst(harness, monkeypatch) -> None
     assert len(parents) == 1 and parents[0]["open_children"] == 3
     assert late["held_back_by"] == "storm grouping"
     assert len([p for p in harness.notifications("P2") if "Storm" in p["Subject"]]) == 1
+
+
+def test_a_storm_past_the_parents_capacity_goes_on_in_a_new_parent(harness, monkeypatch) -> None:
+    """A parent lists its children on its own item (DynamoDB's 400 KB): past MAX_CHILDREN the next
+    incident starts a new burst, paged as any first one, and the one after it a new parent."""
+    lambda_host.load_handler("triage")
+    import storms
+
+    monkeypatch.setattr(storms, "MAX_CHILDREN", 3)
+    outcomes = storm(harness, 5)
+    parents = [i for i in harness.incidents() if i.get("kind") == "storm"]
+    assert sorted(p["occurrences"] for p in parents) == [2, 3]
+    assert [o["notified"] for o in outcomes] == ["P2", "P2", None, "P2", "P2"]

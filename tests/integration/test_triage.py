@@ -282,6 +282,8 @@ def test_a_lost_race_is_decided_again(harness, error_rate, monkeypatch) -> None:
     outcome = harness.triage(error_rate("ALARM", T0), at=T0)[0]
     assert outcome["result"] == "duplicate"
     assert len(harness.incidents()) == 1 and len(harness.notifications("P2")) == 1
+    [backoff] = harness.world.waits  # the loser waited (at random, up to 20 ms) before reading again
+    assert 0 <= backoff <= 0.02
 
 
 def test_persistent_conflicts_raise_for_a_retry(harness, error_rate, monkeypatch) -> None:
