@@ -71,10 +71,10 @@ class EscalationService:
 
     def arm(self, detail: dict[str, Any]) -> dict[str, Any]:
         if detail.get("parent"):
-            if not detail.get("parent_opened"):
+            if not detail.get("arm_parent"):
                 return _incident_note("escalation.arm", detail["incident_id"], "skipped",
                                       f"grouped under {detail['parent']}, which escalates for it")
-            # A storm's parent opened with this child: the parent's deadlines, not the child's.
+            # A storm's parent opened (or its severity rose) with this child: the parent's deadlines.
             detail = {"incident_id": detail["parent"], "ack_due_at": detail.get("parent_ack_due_at"),
                       "resolve_due_at": detail.get("parent_resolve_due_at")}
         incident_id = detail["incident_id"]

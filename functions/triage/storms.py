@@ -118,7 +118,7 @@ def _start(change: Transition, leader: dict[str, Any], marker: dict[str, Any], v
                                               require_status_not=("RESOLVED",)),
                  leader_alarm_arn=leader["alarm_arn"]),
         page=_page(parent, subject, message, "incident-storm"),
-        event_detail={"parent": parent_id, "parent_opened": True, "parent_ack_due_at": parent["ack_due_at"],
+        event_detail={"parent": parent_id, "arm_parent": True, "parent_ack_due_at": parent["ack_due_at"],
                       "parent_resolve_due_at": parent["resolve_due_at"], "parent_severity": severity})
 
 
@@ -136,8 +136,14 @@ def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any], ve
     due = parse_timestamp(parent["last_paged_at"]) + timedelta(minutes=policy.noise.update_interval_minutes)
     pages = severity != parent["severity"] or now >= due
     set_fields: dict[str, Any] = {"severity": severity, "last_seen_at": at}
+    detail: dict[str, Any] = {"parent": parent_id}
     if pages:
         set_fields["last_paged_at"] = isoformat(now)
+    if severity != parent["severity"]:
+        # Its acknowledgement is due sooner now: escalation arms the parent's new deadline.
+        set_fields["ack_due_at"] = isoformat(now + timedelta(minutes=policy.severities[severity].response_minutes))
+        detail |= {"arm_parent": True, "parent_ack_due_at": set_fields["ack_due_at"],
+                   "parent_resolve_due_at": parent["resolve_due_at"], "parent_severity": severity}
     change_of_parent = IncidentChange(
         parent_id, set_fields, {"at": at, "event": "child-joined", "incident": incident["id"],
                                 "alarm": incident["alarm_name"], "severity": incident["severity"]},
@@ -151,7 +157,6 @@ def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any], ve
                      "acknowledged_by": f"{parent.get('acknowledged_by')} (with {parent_id})"}
     change.alarm.open_incident_parent = parent_id
     grouping = Grouping(marker, version, parent_change=change_of_parent)
-    detail = {"parent": parent_id}
     if not pages:
         return StormPlan(grouping, hold_back=f"{parent_id} (a storm of {count} alarms) pages for it; next update "
                                              f"due {isoformat(due)}", event_detail=detail)
@@ -205,6 +210,6 @@ def _page(parent: dict[str, Any], subject: str, message: str, kind: str) -> dict
 
 
 def announce(event: dict[str, Any], detail: dict[str, Any]) -> None:
-    """Say in the child's ops event what it is grouped under (escalation arms the parent's deadlines
-    when the event says the parent was opened with it, and stands down for the child)."""
+    """Say in the child's ops event what it is grouped under (escalation stands down for the child,
+    and arms the parent's deadlines when the event carries them: `arm_parent`)."""
     event["Detail"] = json.dumps(json.loads(event["Detail"]) | detail, sort_keys=True)

@@ -73,7 +73,7 @@ def test_25_alarms_in_a_minute_are_one_parent_that_pages_once(harness) -> None:
 
     opened = [e["detail"] for e in harness.ops_events() if e["detail-type"] == INCIDENT_OPENED]
     assert len(opened) == 25  # remediations still hear of every alarm
-    assert [d.get("parent_opened") for d in opened[:3]] == [None, True, None]
+    assert [d.get("arm_parent") for d in opened[:3]] == [None, True, None]
     assert {d.get("parent") for d in opened[1:]} == {PARENT}
 
 
@@ -88,7 +88,11 @@ def test_an_update_pages_after_the_interval_and_a_higher_severity_at_once(harnes
     assert upgrade["notified"] == "P1"
     [page] = harness.notifications("P1")
     assert page["Subject"] == f"[P1] {PARENT} Storm upgraded to P1: 5 alarms on AWS/Lambda"
-    assert harness.ledger.get_incident(PARENT)["severity"] == "P1"
+    parent = harness.ledger.get_incident(PARENT)
+    assert parent["severity"] == "P1"
+    assert parent["ack_due_at"] == "2026-11-26T04:01:30.000Z"  # P1's hour from the upgrade, not P2's four
+    [announced] = [e["detail"] for e in harness.ops_events() if e["detail"]["alarm_name"].endswith("service-04-lambda-errors")]
+    assert (announced["arm_parent"], announced["parent_ack_due_at"]) == (True, parent["ack_due_at"])
     # 15 min (noise.update_interval_minutes) after the last page, keeping within the 120 s window.
     at = later + timedelta(seconds=30)
     for n in range(5, 14):
