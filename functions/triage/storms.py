@@ -9,9 +9,15 @@ highest child's), and every page held back is on the child's timeline. The paren
 (the children's deadlines stand down) and is acknowledged for them; it resolves when its last open
 child clears, and only that resolution pages. One entry on the status page: the parent's.
 
-What a burst is lives on one ledger item per component (keys.burst), read with the alarm and
-written in the same transaction as the incident, guarded by its version: two alarms of one
-component opening at once are serialised there, so a burst gets exactly one parent."""
+More than noise.storm_threshold incidents opening within the window across the account, whatever
+their components, are a storm too: from the one past the threshold on, incidents that no component
+burst takes join one account-wide parent (the ones before it paged on their own; its first page
+names the latest of them).
+
+What a burst is lives on one ledger item per component (keys.burst) and one for the account
+(keys.ACCOUNT_BURST), read with the alarm and written in the same transaction as the incident,
+guarded by their versions: alarms opening at once are serialised there, so a burst gets exactly one
+parent."""
 
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from notification import render_storm
 
 GROUPED = "storm grouping"  # what holds a grouped child's own page back
 LISTED_ALARMS = 20  # a page names this many alarms; the parent's timeline has them all
+ACROSS_THE_ACCOUNT = "several components"  # an account-wide storm's component
 # A parent lists its children on itself (an item of at most 400 KB): past this many, the storm goes
 # on in a new parent (its first page says so), rather than a write that can never succeed.
 MAX_CHILDREN = 500
@@ -55,74 +62,99 @@ def plan(change: Transition, result: str, read: AlarmRead, transition: AlarmTran
 def _opening(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPlan:
     incident = change.new_incident
     assert incident is not None
-    burst, ledger = read.burst, deps.repository(IncidentLedger)
-    version = int(burst["version"]) if burst else 0
-    opened = parse_timestamp(incident["opened_at"])
-    in_burst = burst is not None and abs(opened - parse_timestamp(burst["last_opened_at"])) <= timedelta(
-        seconds=deps.policy.noise.group_window_seconds)
+    burst, account, ledger = read.burst, read.account_burst, deps.repository(IncidentLedger)
+    version, account_version = (int(marker["version"]) if marker else 0 for marker in (burst, account))
+    in_burst, in_storm = (_continues(marker, incident["opened_at"], deps) for marker in (burst, account))
     marker = {"component": incident["component"], "version": version + 1,
-              "last_opened_at": max(incident["opened_at"], burst["last_opened_at"]) if in_burst and burst
-              else incident["opened_at"]}
-    if in_burst and burst and burst.get("parent"):
+              "last_opened_at": _latest(burst, incident["opened_at"], in_burst)}
+    recent = [*(account or {}).get("recent", []), incident["alarm_name"]] if in_storm else [incident["alarm_name"]]
+    storm = {"version": account_version + 1, "last_opened_at": _latest(account, incident["opened_at"], in_storm),
+             "count": int(account["count"]) + 1 if in_storm and account else 1, "recent": recent[-LISTED_ALARMS:],
+             "parent": account.get("parent") if in_storm and account else None}
+    plan: StormPlan | None = None
+    threshold = deps.policy.noise.storm_threshold
+    if threshold and storm["parent"]:  # the account is in a storm: every opening joins it
+        parent = ledger.get_incident(storm["parent"])
+        if parent["status"] != "RESOLVED" and int(parent["occurrences"]) < MAX_CHILDREN:
+            plan = _join(change, parent, None, version, deps)
+    if plan is None and in_burst and burst and burst.get("parent"):
         parent = ledger.get_incident(burst["parent"])
         if parent["status"] != "RESOLVED" and int(parent["occurrences"]) < MAX_CHILDREN:  # (a human may have resolved it)
-            return _join(change, parent, burst | marker, version, deps)
-    if in_burst and burst and burst.get("leader") and not burst.get("parent"):
+            plan = _join(change, parent, burst | marker, version, deps)
+    if plan is None and in_burst and burst and burst.get("leader") and not burst.get("parent"):
         leader = ledger.get_incident(burst["leader"])
         if leader["status"] != "RESOLVED":
-            return _start(change, leader, burst | marker, version, deps)
-    # The first of a burst (perhaps): it pages on its own and is remembered as the burst's leader.
-    return StormPlan(Grouping(marker | {"leader": incident["id"], "parent": None}, version))
+            plan = _start(change, leader, burst | marker, version, deps)
+    if plan is None and threshold and storm["count"] > threshold:
+        plan = _start(change, None, None, version, deps, storm=storm)
+        storm["parent"] = plan.grouping.parent["id"] if plan.grouping.parent else None
+    if plan is None:
+        # The first of a burst (perhaps): it pages on its own and is remembered as the burst's leader.
+        plan = StormPlan(Grouping(marker | {"leader": incident["id"], "parent": None}, version))
+    plan.grouping.account, plan.grouping.account_version = storm, account_version
+    return plan
 
 
-def _start(change: Transition, leader: dict[str, Any], marker: dict[str, Any], version: int,
-           deps: Dependencies) -> StormPlan:
-    """The second incident of a burst: a parent for it and the burst's first."""
+def _continues(marker: dict[str, Any] | None, opened_at: str, deps: Dependencies) -> bool:
+    """Whether an incident opening at `opened_at` belongs to the burst `marker` describes."""
+    return marker is not None and abs(parse_timestamp(opened_at) - parse_timestamp(marker["last_opened_at"])) <= \
+        timedelta(seconds=deps.policy.noise.group_window_seconds)
+
+
+def _latest(marker: dict[str, Any] | None, opened_at: str, continues: bool) -> str:
+    return max(opened_at, marker["last_opened_at"]) if continues and marker else opened_at
+
+
+def _start(change: Transition, leader: dict[str, Any] | None, marker: dict[str, Any] | None, version: int,
+           deps: Dependencies, storm: dict[str, Any] | None = None) -> StormPlan:
+    """The second incident of a burst: a parent for it and the burst's first (`leader`). Or, across
+    the account (`storm`: its marker), a parent for it alone, the incidents before it having paged."""
     incident = change.new_incident
     assert incident is not None and change.counter is not None
     policy, at = deps.policy, incident["opened_at"]
     year, sequence = change.counter
     change.counter, change.numbers = (year, sequence + 1), 2
-    severity = min(leader["severity"], incident["severity"])  # "P0" sorts first
+    members = [leader, incident] if leader is not None else [incident]
+    severity = min(member["severity"] for member in members)  # "P0" sorts first
     parent_id = f"INC-{year}-{sequence + 1:03d}"
-    children = [leader["id"], incident["id"]]
-    alarms = [leader["alarm_name"], incident["alarm_name"]]
+    children = [member["id"] for member in members]
+    alarms = [member["alarm_name"] for member in members]
+    component = incident["component"] if storm is None else ACROSS_THE_ACCOUNT
+    count = len(children) if storm is None else int(storm["count"])
     opened_at = parse_timestamp(at)
     parent = {
         "id": parent_id, "kind": "storm", "severity": severity, "status": "OPEN",
-        "alarm_arn": policy.alarm_arn(f"{policy.prefix}-storm"), "alarm_name": f"storm on {incident['component']}",
-        "account": incident["account"], "region": incident["region"], "component": incident["component"],
-        "impact": f"{len(children)} alarms on {incident['component']} within "
-                  f"{policy.noise.group_window_seconds} s: one cause is likely",
+        "alarm_arn": policy.alarm_arn(f"{policy.prefix}-storm"), "alarm_name": f"storm on {component}",
+        "account": incident["account"], "region": incident["region"], "component": component,
+        "impact": f"{count} alarms on {component} within {policy.noise.group_window_seconds} s: one cause is likely",
         "classified_by": "storm", "remediation": None, "reason": "storm grouping", "opened_at": at,
         "last_seen_at": at, "occurrences": len(children), "config_version": policy.config_version,
         "children": children, "open_children": len(children), "alarms": alarms,
         "ack_due_at": isoformat(opened_at + timedelta(minutes=policy.severities[severity].response_minutes)),
         "resolve_due_at": isoformat(opened_at + timedelta(minutes=policy.escalation.resolve_minutes[severity])),
         "last_paged_at": isoformat(deps.clock.now()),
-        "timeline": [{"at": leader["opened_at"], "event": "child-joined", "incident": leader["id"],
-                      "alarm": leader["alarm_name"], "severity": leader["severity"]},
-                     {"at": at, "event": "child-joined", "incident": incident["id"], "alarm": incident["alarm_name"],
-                      "severity": incident["severity"]}],
+        "timeline": [{"at": member["opened_at"], "event": "child-joined", "incident": member["id"],
+                      "alarm": member["alarm_name"], "severity": member["severity"]} for member in members],
     }
     grouped = {"at": at, "event": "grouped", "parent": parent_id,
-               "reason": f"{len(children)} alarms on {incident['component']} within "
-                         f"{policy.noise.group_window_seconds} s: {parent_id} pages and escalates for them"}
+               "reason": f"{count} alarms on {component} within {policy.noise.group_window_seconds} s: "
+                         f"{parent_id} pages and escalates for them"}
     incident["parent"] = parent_id
     incident["timeline"].append(grouped)
     change.alarm.open_incident_parent = parent_id
-    subject, message = render_storm("Storm", parent, alarms, len(children), policy)
+    # An account-wide storm's page names the latest alarms, most of which paged on their own.
+    subject, message = render_storm("Storm", parent, alarms if storm is None else storm["recent"], count, policy)
     return StormPlan(
-        Grouping(marker | {"parent": parent_id}, version, parent=parent,
+        Grouping(marker | {"parent": parent_id} if marker is not None else None, version, parent=parent,
                  leader_change=IncidentChange(leader["id"], {"parent": parent_id}, grouped,
-                                              require_status_not=("RESOLVED",)),
-                 leader_alarm_arn=leader["alarm_arn"]),
+                                              require_status_not=("RESOLVED",)) if leader is not None else None,
+                 leader_alarm_arn=leader["alarm_arn"] if leader is not None else None),
         page=_page(parent, subject, message, "incident-storm"),
         event_detail={"parent": parent_id, "arm_parent": True, "parent_ack_due_at": parent["ack_due_at"],
                       "parent_resolve_due_at": parent["resolve_due_at"], "parent_severity": severity})
 
 
-def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any], version: int,
+def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any] | None, version: int,
           deps: Dependencies) -> StormPlan:
     """A later incident of the burst joins its open parent: an update page when due or when it
     raises the parent's severity, else its page is held back (on its timeline)."""
@@ -169,11 +201,11 @@ def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any], ve
 def _resolution(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPlan | None:
     """A child clears: its own page is held back; the last one to clear resolves the parent, which
     pages. The burst's leader clearing before any parent formed is simply no longer a leader."""
-    record, burst = read.record, read.burst
+    record, burst, account = read.record, read.burst, read.account_burst
     incident_id = str(record.open_incident)
     parent_id = record.open_incident_parent
     change.alarm.open_incident_parent = None
-    version = int(burst["version"]) if burst else 0
+    version, account_version = (int(marker["version"]) if marker else 0 for marker in (burst, account))
     if parent_id is None:
         if burst is not None and burst.get("leader") == incident_id and not burst.get("parent"):
             return StormPlan(Grouping(burst | {"version": version + 1, "leader": None}, version))
@@ -187,15 +219,18 @@ def _resolution(change: Transition, read: AlarmRead, deps: Dependencies) -> Stor
     entry = {"at": at, "event": "child-resolved", "incident": incident_id, "alarm": read.record.alarm_arn.split(":alarm:")[-1],
              "open_children": remaining}
     fields: dict[str, Any] = {"open_children": remaining}
-    marker = None
+    marker = storm = None
     if remaining <= 0:
         seconds = int((now - parse_timestamp(parent["opened_at"])).total_seconds())
         fields |= {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds}
+        # Over: the burst (or the account's storm) it was will not take anyone in again.
         if burst is not None and burst.get("parent") == parent_id:
             marker = burst | {"version": version + 1, "parent": None, "leader": None}
+        if account is not None and account.get("parent") == parent_id:
+            storm = account | {"version": account_version + 1, "parent": None}
     parent_change = IncidentChange(parent_id, fields, entry, require_status_not=("RESOLVED",))
     grouping = Grouping(marker, version, parent_change=parent_change,
-                        parent_open_children=int(parent["open_children"]))
+                        parent_open_children=int(parent["open_children"]), account=storm, account_version=account_version)
     if remaining > 0:
         return StormPlan(grouping, hold_back=f"{parent_id} resolves when its last alarm clears ({remaining} still open)")
     resolved = parent | fields

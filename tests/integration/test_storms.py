@@ -203,3 +203,20 @@ def test_a_storm_past_the_parents_capacity_goes_on_in_a_new_parent(harness, monk
     parents = [i for i in harness.incidents() if i.get("kind") == "storm"]
     assert sorted(p["occurrences"] for p in parents) == [2, 3]
     assert [o["notified"] for o in outcomes] == ["P2", "P2", None, "P2", "P2"]
+
+
+def test_more_than_the_threshold_across_components_join_one_account_wide_parent(harness) -> None:
+    """noise.storm_threshold (3 here): the first three incidents of different components page on
+    their own; the fourth opens an account-wide parent naming the latest alarms; the fifth joins it."""
+    harness.use_policy(lambda policy: policy["noise"].update(storm_threshold=3))
+    outcomes = [harness.triage(eventbridge_alarm(f"queue-{n}-depth", "ALARM", T0 + timedelta(seconds=10 * n),
+                                                 namespace=f"Custom/Queue{n}", metric="Depth", value=9.0, threshold=1.0),
+                               T0 + timedelta(seconds=10 * n))[0] for n in range(5)]
+    assert [o["notified"] for o in outcomes] == ["P2", "P2", "P2", "P2", None]
+    [parent] = [i for i in harness.incidents() if i.get("kind") == "storm"]
+    assert (parent["component"], parent["open_children"], parent["children"]) == (
+        "several components", 2, [outcomes[3]["incident"], outcomes[4]["incident"]])
+    page = harness.notifications("P2")[-1]
+    assert page["Subject"] == f"[P2] {parent['id']} Storm: 4 alarms on several components"
+    assert all(f"queue-{n}-depth" in page["Message"] for n in range(4))
+    assert outcomes[4]["held_back_by"] == "storm grouping"

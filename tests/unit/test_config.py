@@ -97,6 +97,7 @@ def test_policy_hash_is_the_config_version(config) -> None:
     (lambda r: r["alarms"].update({"error-rate-p1": r["alarms"]["response-time"]}),
      "alarms.error-rate-p1: that name is taken by alarms.error-rate's P1 band alarm"),
     (lambda r: r["noise"].update(update_interval_minutes=0), "noise.update_interval_minutes: between 1 and 1440"),
+    (lambda r: r["noise"].update(storm_threshold=1), "noise.storm_threshold: 0 (off) or between 2 and 1000"),
 ])
 def test_invalid_config_names_the_key(change, message: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -154,6 +154,9 @@ def burst(component: str) -> Key:
     return Key(f"GROUP#{component}", "BURST")
 
 
+ACCOUNT_BURST = Key("GROUP", "ACCOUNT")  # the latest burst across every component (noise.storm_threshold)
+
+
 MAINTENANCE = Key("MAINTENANCE", "ACTIVE")  # the open windows, read with every alarm
 
 

@@ -182,6 +182,7 @@ class AlarmRead:
     caused: dict[str, Any] | None  # set when one of our own actions is setting this alarm off
     windows: list[Window]  # maintenance windows recorded as open (callers check expiry)
     burst: dict[str, Any] | None = None  # the latest burst of incidents on the alarm's component (storm grouping)
+    account_burst: dict[str, Any] | None = None  # and across the account
 
 
 @dataclass
@@ -210,6 +211,8 @@ class Grouping:
     parent_open_children: int | None = None  # the count the parent change expects (a child's resolution)
     leader_change: IncidentChange | None = None
     leader_alarm_arn: str | None = None
+    account: dict[str, Any] | None = None  # the account-wide burst's marker as it is to be written
+    account_version: int = 0
 
 
 @dataclass
@@ -274,7 +277,7 @@ class IncidentLedger(Repository):
         wanted = {keys.alarm(alarm_arn): "record", keys.counter(year): "counter", keys.caused(alarm_arn): "caused",
                   keys.MAINTENANCE: "windows"}
         if component is not None:
-            wanted[keys.burst(component)] = "burst"
+            wanted |= {keys.burst(component): "burst", keys.ACCOUNT_BURST: "account_burst"}
         response = self.client.batch_get_item(
             RequestItems={self.table: {"Keys": list(map(key_item, wanted)), "ConsistentRead": True}})
         if response.get("UnprocessedKeys"):
@@ -291,6 +294,8 @@ class IncidentLedger(Repository):
                 read.windows = windows_of(item)
             elif found == "burst":
                 read.burst = keys.public(item)
+            elif found == "account_burst":
+                read.account_burst = keys.public(item)
             else:
                 fields: dict[str, Any] = {k: item.get(k) for k in AlarmRecord.__dataclass_fields__ if k != "alarm_arn"}
                 read.record = AlarmRecord(alarm_arn=alarm_arn, **fields)
@@ -355,12 +360,14 @@ class IncidentLedger(Repository):
             raise ConcurrentUpdate(str(error)) from error
 
     def _grouping(self, grouping: Grouping) -> list[dict[str, Any]]:
-        operations: list[dict[str, Any]] = []
-        if grouping.burst is not None:
-            operations.append({"Put": {
-                "TableName": self.table, "Item": to_item(keys.burst(grouping.burst["component"]).item(grouping.burst)),
-                "ConditionExpression": f"{keys.ABSENT} OR version = :v",
-                "ExpressionAttributeValues": to_item({":v": grouping.expected_version})}})
+        markers = [(keys.burst(grouping.burst["component"]), grouping.burst, grouping.expected_version)] \
+            if grouping.burst is not None else []
+        if grouping.account is not None:
+            markers.append((keys.ACCOUNT_BURST, grouping.account, grouping.account_version))
+        operations: list[dict[str, Any]] = [{"Put": {
+            "TableName": self.table, "Item": to_item(key.item(marker)),
+            "ConditionExpression": f"{keys.ABSENT} OR version = :v",
+            "ExpressionAttributeValues": to_item({":v": version})}} for key, marker, version in markers]
         if grouping.parent is not None:
             operations.append({"Put": {
                 "TableName": self.table, "ConditionExpression": keys.ABSENT,

@@ -198,6 +198,7 @@ class NoisePolicy(Section):
     flap_page_interval_minutes: int  # pages about a flapping incident at most this often
     group_window_seconds: int  # incidents of one component opening this close together join one parent (0: never)
     update_interval_minutes: int  # a storm parent's update pages at most this often (a higher severity always pages)
+    storm_threshold: int  # more incidents than this opening in the window, whatever their component: one parent (0: off)
 
 
 class BackupClass(Section):

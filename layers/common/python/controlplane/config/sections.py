@@ -59,7 +59,7 @@ INVESTIGATE_KEYS = {"log_groups"}
 # Storm grouping: like Alertmanager's group_wait/group_interval, but the first page is never delayed
 # (a P0 must not wait for company); see the README's alerting section.
 NOISE_DEFAULTS = {"reopen_minutes": 30, "flap_page_interval_minutes": 30, "group_window_seconds": 120,
-                  "update_interval_minutes": 15}
+                  "update_interval_minutes": 15, "storm_threshold": 10}
 WAF_REGION = "us-east-1"
 # The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
 # to hear that paging is broken.
@@ -180,6 +180,8 @@ def _noise(raw: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("noise.group_window_seconds: between 0 (never group) and 3600")
     if not 1 <= noise["update_interval_minutes"] <= 24 * 60:
         raise ConfigError("noise.update_interval_minutes: between 1 and 1440")
+    if noise["storm_threshold"] != 0 and not 2 <= noise["storm_threshold"] <= 1000:
+        raise ConfigError("noise.storm_threshold: 0 (off) or between 2 and 1000 incidents")
     return noise
 
 
