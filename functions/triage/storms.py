@@ -68,9 +68,10 @@ def _opening(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPl
     marker = {"component": incident["component"], "version": version + 1,
               "last_opened_at": _latest(burst, incident["opened_at"], in_burst)}
     recent = [*(account or {}).get("recent", []), incident["alarm_name"]] if in_storm else [incident["alarm_name"]]
-    storm = {"version": account_version + 1, "last_opened_at": _latest(account, incident["opened_at"], in_storm),
-             "count": int(account["count"]) + 1 if in_storm and account else 1, "recent": recent[-LISTED_ALARMS:],
-             "parent": account.get("parent") if in_storm and account else None}
+    storm: dict[str, Any] = {
+        "version": account_version + 1, "last_opened_at": _latest(account, incident["opened_at"], in_storm),
+        "count": int(account["count"]) + 1 if in_storm and account else 1, "recent": recent[-LISTED_ALARMS:],
+        "parent": account.get("parent") if in_storm and account else None}
     plan: StormPlan | None = None
     threshold = deps.policy.noise.storm_threshold
     if threshold and storm["parent"]:  # the account is in a storm: every opening joins it
