@@ -35,8 +35,9 @@ from notification import render_storm
 GROUPED = "storm grouping"  # what holds a grouped child's own page back
 LISTED_ALARMS = 20  # a page names this many alarms; the parent's timeline has them all
 ACROSS_THE_ACCOUNT = "several components"  # an account-wide storm's component
-# A parent lists its children on itself (an item of at most 400 KB): past this many, the storm goes
-# on in a new parent (its first page says so), rather than a write that can never succeed.
+# A parent lists its children on itself (an item of at most 400 KB): past this many, the next
+# incident starts a new burst (and the one after it a new parent), rather than a write that can
+# never succeed.
 MAX_CHILDREN = 500
 
 
@@ -184,7 +185,7 @@ def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any] | N
         require_status_not=("RESOLVED",))
     incident["parent"] = parent_id
     incident["timeline"].append({"at": at, "event": "grouped", "parent": parent_id,
-                                 "reason": f"joined the storm on {incident['component']} ({count} alarms)"})
+                                 "reason": f"joined the storm on {parent['component']} ({count} alarms)"})
     if parent["status"] == "ACKNOWLEDGED":  # acknowledged for all of them, those to come included
         incident |= {"status": "ACKNOWLEDGED", "acknowledged_at": parent["acknowledged_at"],
                      "acknowledged_by": f"{parent.get('acknowledged_by')} (with {parent_id})"}
