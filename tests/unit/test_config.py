@@ -90,6 +90,9 @@ def test_policy_hash_is_the_config_version(config) -> None:
      "notifications.channels.slack.P1: '#alerts' is not a valid Slack channel id"),
     (lambda r: r.update(notifications={"channels": {"slack": {"P0": ["C0PRODALRT"]}}}),
      "notifications.slack_workspace_id: the Slack workspace id authorized"),
+    # PagerDuty is not built: its channel is refused rather than accepted and silently never paged.
+    (lambda r: r.update(notifications={"channels": {"pagerduty": {"P0": ["key"]}}}),
+     "notifications.channels.pagerduty: unknown key (allowed: slack, sms)"),
     (lambda r: r["alarms"]["error-rate"].update(bands=[{"above": 10, "severity": "P2"}]),
      "alarms.error-rate.bands[0].severity: P2 must be more severe than the alarm's own P2"),
     (lambda r: r["alarms"]["error-rate"].update(bands=[{"above": 10, "severity": "P1"}, {"above": 20, "severity": "P1"}]),

@@ -200,9 +200,10 @@ class IncidentChange:
 
 @dataclass
 class Grouping:
-    """Storm grouping's part of a transition: the component's burst marker (written whole, guarded
-    by its version), and the parent incident it opens or changes; the burst's first incident linked
-    to a new parent, with its alarm's record (which then knows its parent, for its resolution)."""
+    """Storm grouping's part of a transition: the component's and the account's burst markers (each
+    written whole, guarded by its version), and the parent incident it opens or changes; the burst's
+    first incident linked to a new parent, with its alarm's record (which then knows its parent, for
+    its resolution)."""
 
     burst: dict[str, Any] | None  # the marker as it is to be written (None: unchanged)
     expected_version: int  # 0: no marker yet
@@ -272,7 +273,7 @@ class IncidentLedger(Repository):
     def read_alarm(self, alarm_arn: str, year: int, component: str | None = None) -> AlarmRead:
         """The alarm's record, the year's last incident number, which of our own actions (if any)
         is setting this alarm off, the open maintenance windows and the latest burst of incidents on
-        its component: in one consistent read."""
+        its component and across the account: in one consistent read."""
         # By ARN: another account's alarm of the same name was not set off by our action.
         wanted = {keys.alarm(alarm_arn): "record", keys.counter(year): "counter", keys.caused(alarm_arn): "caused",
                   keys.MAINTENANCE: "windows"}
