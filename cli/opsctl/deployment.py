@@ -34,7 +34,7 @@ class DeployedRule:
 def standing_schedules(config: ControlPlaneConfig, policy: Policy) -> tuple[StandingSchedule, ...]:
     """Every capability's standing schedules (controlplane.registry), by the names they deploy with."""
     groups = {CALENDAR_GROUP: calendar_group(config.prefix), CHECKS_GROUP: checks_group(config.prefix)}
-    return tuple(StandingSchedule(f"{config.prefix}-{schedule.name}"[:64], groups[schedule.group], schedule.expression,
+    return tuple(StandingSchedule(schedule.deployed_name(config.prefix), groups[schedule.group], schedule.expression,
                                   policy.timezone if schedule.local_time else None, capability.function, schedule.payload)
                  for capability in CAPABILITIES for schedule in capability.schedules(policy))
 

@@ -102,13 +102,18 @@ class EscalationService:
         # A deadline already past (a late delivery) fires in a minute rather than never.
         self.deps.schedule(name, max(at, self.deps.clock.now() + timedelta(minutes=1)), payload)
 
-    def cancel(self, incident: dict[str, Any]) -> None:
-        """Delete the pending acknowledgement deadlines (opsctl ack); gone already is fine, and one
-        that fires anyway finds the acknowledgement and stands down."""
+    def cancel(self, *incident_ids: str) -> None:
+        """Delete the pending acknowledgement deadlines of these incidents (opsctl ack), in one
+        listing; gone already is fine, and one that fires anyway finds the acknowledgement and stands
+        down."""
         scheduler = self.deps.client("scheduler")
         group = self.deps.settings.schedule_group
-        pages = scheduler.get_paginator("list_schedules").paginate(GroupName=group, NamePrefix=f"ack-{incident['id']}-")
+        prefix = f"ack-{incident_ids[0]}-" if len(incident_ids) == 1 else "ack-"
+        pages = scheduler.get_paginator("list_schedules").paginate(GroupName=group, NamePrefix=prefix)
         for schedule in (s for page in pages for s in page["Schedules"]):
+            # ack-<incident>-<level>-<due>
+            if schedule["Name"].removeprefix("ack-").rsplit("-", 2)[0] not in incident_ids:
+                continue
             try:
                 scheduler.delete_schedule(Name=schedule["Name"], GroupName=group)
             except scheduler.exceptions.ResourceNotFoundException:
@@ -119,9 +124,10 @@ class EscalationService:
         them, its burst's first, had deadlines of its own before it was grouped)."""
         at = isoformat(self.deps.clock.now())
         incident = self.ledger.acknowledge(incident_id, by, at)
-        self.cancel(incident)
-        for child in incident.get("children", []):
-            self.cancel(self.ledger.acknowledge(child, f"{by} (with {incident_id})", at))
+        children = incident.get("children", [])
+        for child in children:
+            self.ledger.acknowledge(child, f"{by} (with {incident_id})", at)
+        self.cancel(incident_id, *children)
         return incident
 
     # --- deadlines ------------------------------------------------------------------------------

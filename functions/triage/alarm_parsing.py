@@ -11,8 +11,9 @@
 
 Security findings on the default bus ("GuardDuty Finding", "Security Hub Findings - Imported") become
 transitions of virtual alarms, one per finding, with the runbook's severity for them (P0 Security
-Breach, P1 Security Threat), so they are deduplicated, held back by windows, escalated and reported
-as any alarm. Only AWS puts them there: the same shapes by any other path are claims, and rejected.
+Breach, P1 Security Threat), and so do account-specific "AWS Health Event"s (graded by service in
+classification), so they are deduplicated, held back by windows, escalated and reported as any
+alarm. Only AWS puts them there: the same shapes by any other path are claims, and rejected.
 
 Every input becomes an AlarmTransition, an Ignored (an authentic AWS event that is not an alarm
 state change: nothing to keep for a human) or a Rejection with a reason; nothing raises out of here."""
@@ -40,6 +41,7 @@ from controlplane.events import (
     OPS_SOURCE,
     SECURITY_HUB_FINDINGS,
 )
+from controlplane.policy import alarm_arn as arn_of_alarm
 
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 _ALARM_ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.{1,255})$")
@@ -259,7 +261,7 @@ def _from_sns_record(record: Any) -> AlarmTransition:
         region_name = _text(message, "Region")
         if region_name not in REGION_BY_LONG_NAME:
             raise MalformedEvent(f"no AlarmArn and unknown Region {region_name!r}")
-        alarm_arn = f"arn:aws:cloudwatch:{REGION_BY_LONG_NAME[region_name]}:{_text(message, 'AWSAccountId')}:alarm:{name}"
+        alarm_arn = arn_of_alarm(REGION_BY_LONG_NAME[region_name], _text(message, "AWSAccountId"), name)
     region, account, _ = _split_arn(str(alarm_arn))
     trigger = message.get("Trigger")
     namespace, metric_name, dimensions = _sns_metric(trigger if isinstance(trigger, Mapping) else None)
@@ -290,7 +292,7 @@ def _from_backup_check(event: Mapping[str, Any]) -> AlarmTransition:
     # The check names its account and Region itself: the ops bus is ours, whoever relays the event.
     account, region = _text(detail, "account"), _text(detail, "region")
     return AlarmTransition(
-        alarm_arn=f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+        alarm_arn=arn_of_alarm(region, account, name),
         alarm_name=name,
         account=account,
         region=region,
@@ -319,13 +321,15 @@ SECURITY_HUB_SEVERITY = {"CRITICAL": "P0", "HIGH": "P1", "MEDIUM": "P2", "LOW": 
 SECURITY_HUB_OPEN = ("NEW", "NOTIFIED")
 
 
-def _finding_transition(event: Mapping[str, Any], *, name: str, account: str, region: str, state: str,
-                        changed_at: str, reason: str, namespace: str, kind: str, severity: str) -> AlarmTransition:
+def _virtual_alarm(event: Mapping[str, Any], *, name: str, account: str, region: str, state: str,
+                   changed_at: datetime, reason: str, namespace: str, kind: str, severity: str | None = None,
+                   dimensions: Mapping[str, str] | None = None) -> AlarmTransition:
+    """An AWS event on the default bus as the transition of a virtual alarm named after its subject."""
     return AlarmTransition(
-        alarm_arn=f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}", alarm_name=name, account=account,
-        region=region, new_state=state, previous_state=None, changed_at=parse_timestamp(changed_at),
-        delivered_at=parse_timestamp(_text(event, "time")), reason=reason[:1000], description="",
-        path="eventbridge", namespace=namespace, metric_name=kind[:255], finding_severity=severity)
+        alarm_arn=arn_of_alarm(region, account, name), alarm_name=name, account=account, region=region,
+        new_state=state, previous_state=None, changed_at=changed_at, delivered_at=parse_timestamp(_text(event, "time")),
+        reason=reason[:1000], description="", path="eventbridge", namespace=namespace, metric_name=kind[:255],
+        dimensions=dimensions or {}, finding_severity=severity)
 
 
 def _from_guardduty(event: Mapping[str, Any]) -> AlarmTransition:
@@ -336,9 +340,10 @@ def _from_guardduty(event: Mapping[str, Any]) -> AlarmTransition:
     if not isinstance(score, (int, float)) or isinstance(score, bool):
         raise MalformedEvent("detail.severity is not a number")
     archived = isinstance(detail.get("service"), Mapping) and detail["service"].get("archived") is True
-    return _finding_transition(
+    return _virtual_alarm(
         event, name=f"GuardDuty {kind[:180]} {finding_id[:32]}", account=_text(detail, "accountId"),
-        region=_text(detail, "region"), state="OK" if archived else "ALARM", changed_at=_text(detail, "updatedAt"),
+        region=_text(detail, "region"), state="OK" if archived else "ALARM",
+        changed_at=parse_timestamp(_text(detail, "updatedAt")),
         reason=f"{detail.get('title') or kind} (severity {score}): {detail.get('description') or ''}",
         namespace="GuardDuty", kind=kind, severity=guardduty_severity(float(score)))
 
@@ -355,10 +360,10 @@ def _from_security_hub(event: Mapping[str, Any], finding: Any) -> AlarmTransitio
     active = finding.get("RecordState", "ACTIVE") == "ACTIVE" and (workflow or "NEW") in SECURITY_HUB_OPEN
     finding_id, title = _text(finding, "Id"), _text(finding, "Title")
     short = hashlib.sha256(finding_id.encode()).hexdigest()[:12]  # ids are ARNs: too long to name an alarm
-    return _finding_transition(
+    return _virtual_alarm(
         event, name=f"Security Hub {title[:180]} {short}", account=_text(finding, "AwsAccountId"),
         region=str(finding.get("Region") or _text(event, "region")), state="ALARM" if active else "OK",
-        changed_at=_text(finding, "UpdatedAt"), reason=f"{title} ({severity}, {workflow or 'NEW'}): {finding_id}",
+        changed_at=parse_timestamp(_text(finding, "UpdatedAt")), reason=f"{title} ({severity}, {workflow or 'NEW'}): {finding_id}",
         namespace="Security Hub", kind=str(finding.get("GeneratorId") or title), severity=SECURITY_HUB_SEVERITY[severity])
 
 
@@ -377,13 +382,11 @@ def _from_health(event: Mapping[str, Any]) -> AlarmTransition:
     said = descriptions[0].get("latestDescription", "") if isinstance(descriptions, list) and descriptions \
         and isinstance(descriptions[0], Mapping) else ""
     updated = str(detail.get("lastUpdatedTime") or _text(detail, "startTime"))
-    return AlarmTransition(
-        alarm_arn=f"arn:aws:cloudwatch:{region}:{account}:alarm:AWS Health {service} {code[:150]} {short}",
-        alarm_name=f"AWS Health {service} {code[:150]} {short}", account=account, region=region,
-        new_state="OK" if status == "closed" else "ALARM", previous_state=None,
-        changed_at=_http_date(updated), delivered_at=parse_timestamp(_text(event, "time")),
-        reason=f"{code} ({category}, {status}): {said}"[:1000], description="", path="eventbridge",
-        namespace=HEALTH_COMPONENT, metric_name=code[:255], dimensions={"Service": service, "Category": category})
+    return _virtual_alarm(
+        event, name=f"AWS Health {service} {code[:150]} {short}", account=account, region=region,
+        state="OK" if status == "closed" else "ALARM", changed_at=_http_date(updated),
+        reason=f"{code} ({category}, {status}): {said}", namespace=HEALTH_COMPONENT, kind=code,
+        dimensions={"Service": service, "Category": category})
 
 
 def _http_date(text: str) -> datetime:

@@ -28,7 +28,7 @@ from typing import Any
 
 from alarm_parsing import AlarmTransition
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.ledger import AlarmRead, Grouping, IncidentChange, IncidentLedger, Transition
+from controlplane.ledger import AlarmRead, Grouping, IncidentChange, IncidentLedger, Transition, incident_id_for
 from controlplane.runtime import Dependencies
 from notification import render_storm
 
@@ -118,7 +118,7 @@ def _start(change: Transition, leader: dict[str, Any] | None, marker: dict[str, 
     change.counter, change.numbers = (year, sequence + 1), 2
     members = [leader, incident] if leader is not None else [incident]
     severity = min(member["severity"] for member in members)  # "P0" sorts first
-    parent_id = f"INC-{year}-{sequence + 1:03d}"
+    parent_id = incident_id_for(year, sequence + 1)
     children = [member["id"] for member in members]
     alarms = [member["alarm_name"] for member in members]
     component = incident["component"] if storm is None else ACROSS_THE_ACCOUNT
@@ -132,8 +132,8 @@ def _start(change: Transition, leader: dict[str, Any] | None, marker: dict[str, 
         "classified_by": "storm", "remediation": None, "reason": "storm grouping", "opened_at": at,
         "last_seen_at": at, "occurrences": len(children), "config_version": policy.config_version,
         "children": children, "open_children": len(children), "alarms": alarms,
-        "ack_due_at": isoformat(opened_at + timedelta(minutes=policy.severities[severity].response_minutes)),
-        "resolve_due_at": isoformat(opened_at + timedelta(minutes=policy.escalation.resolve_minutes[severity])),
+        "ack_due_at": isoformat(policy.ack_due(severity, opened_at)),
+        "resolve_due_at": isoformat(policy.resolve_due(severity, opened_at)),
         "last_paged_at": isoformat(deps.clock.now()),
         "timeline": [{"at": member["opened_at"], "event": "child-joined", "incident": member["id"],
                       "alarm": member["alarm_name"], "severity": member["severity"]} for member in members],
@@ -175,7 +175,7 @@ def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any] | N
         set_fields["last_paged_at"] = isoformat(now)
     if severity != parent["severity"]:
         # Its acknowledgement is due sooner now: escalation arms the parent's new deadline.
-        set_fields["ack_due_at"] = isoformat(now + timedelta(minutes=policy.severities[severity].response_minutes))
+        set_fields["ack_due_at"] = isoformat(policy.ack_due(severity, now))
         detail |= {"arm_parent": True, "parent_ack_due_at": set_fields["ack_due_at"],
                    "parent_resolve_due_at": parent["resolve_due_at"], "parent_severity": severity}
     change_of_parent = IncidentChange(

@@ -21,7 +21,6 @@ from typing import Any
 import storms
 from alarm_parsing import AlarmTransition, Ignored, Rejection, from_described_alarm, parse_delivery
 from classification import Classification, classify, section_for
-from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import ConcurrentUpdate, IncidentNotFound
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, INCIDENT_UPDATED, MAINTENANCE_ENDED, OPS_SOURCE
@@ -31,6 +30,8 @@ from controlplane.ledger import (
     IncidentChange,
     IncidentLedger,
     Transition,
+    incident_id_for,
+    record_item,
 )
 from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
 from controlplane.policy import BandAlarm, Policy
@@ -48,8 +49,8 @@ CONFLICT_BACKOFF_SECONDS = 0.02
 
 @dataclass
 class TriageOutcome:
-    # opened | reopened | updated | resolved | joined | recorded | blind_spot | duplicate | superseded | rejected |
-    # ignored | paged
+    # opened | reopened | upgraded | updated | resolved | joined | recorded | blind_spot | duplicate | superseded |
+    # rejected | ignored | paged
     result: str
     reason: str
     alarm: str | None = None
@@ -109,7 +110,6 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
                       classification: Classification | None = None) -> TriageOutcome:
     policy = deps.policy
     ledger = deps.repository(IncidentLedger)
-    now = deps.clock.now()
     distrust = untrusted_reason(transition, deps)
     if distrust is not None:
         return refuse(transition, distrust, deps)
@@ -117,7 +117,7 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
     if band is not None:
         return _band_transition(transition, band, deps)
     classification = classification or classify(transition, policy)
-    stale = now - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
+    stale = _stale(transition, deps)
 
     for attempt in range(MAX_COMMIT_ATTEMPTS):
         read = ledger.read_alarm(transition.alarm_arn, transition.changed_at.year, classification.component)
@@ -135,7 +135,7 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
             # Someone else moved this alarm, took the next number or the burst: read and decide again.
-            deps.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2 ** min(attempt, 4)))
+            _back_off(attempt, deps)
             continue
         planned.outcome.stale = stale
         planned.outcome.clock_skew_seconds = transition.clock_skew_seconds
@@ -154,8 +154,8 @@ def _band_transition(transition: AlarmTransition, band: BandAlarm, deps: Depende
     base = dataclasses.replace(transition, alarm_arn=policy.alarm_arn(band.alarm), alarm_name=band.alarm)
     classification = dataclasses.replace(classify(base, policy), severity=band.severity)
     year, at = transition.changed_at.year, isoformat(transition.changed_at)
-    stale = deps.clock.now() - transition.changed_at > timedelta(seconds=policy.max_event_age_seconds)
-    for _ in range(MAX_COMMIT_ATTEMPTS):
+    stale = _stale(transition, deps)
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
         own = ledger.read_alarm(transition.alarm_arn, year).record
         seen = _already_seen(transition, own)
         if seen is not None:
@@ -182,6 +182,7 @@ def _band_transition(transition: AlarmTransition, band: BandAlarm, deps: Depende
         try:
             ledger.apply(planned.transition)
         except ConcurrentUpdate:
+            _back_off(attempt, deps)
             continue
         return planned.outcome
     else:
@@ -192,13 +193,22 @@ def _band_transition(transition: AlarmTransition, band: BandAlarm, deps: Depende
     return outcome
 
 
+def _stale(transition: AlarmTransition, deps: Dependencies) -> bool:
+    """Older than triage.max_event_age_minutes: recorded and announced, never acted on."""
+    return deps.clock.now() - transition.changed_at > timedelta(seconds=deps.policy.max_event_age_seconds)
+
+
+def _back_off(attempt: int, deps: Dependencies) -> None:
+    deps.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2 ** min(attempt, 4)))
+
+
 def _upgrade(planned: _Planned, read: AlarmRead, base: AlarmTransition, classification: Classification,
              own: AlarmRecord, stale: bool, deps: Dependencies) -> None:
     """The band's record goes with the base alarm's, which (version-checked) carries the upgrade."""
     record, severity = read.record, classification.severity
     incident_id = str(record.open_incident)
     now = deps.clock.now()
-    ack_due = isoformat(now + timedelta(minutes=deps.policy.severities[severity].response_minutes))
+    ack_due = isoformat(deps.policy.ack_due(severity, now))
     change = planned.transition.incident_change
     assert change is not None
     change.set_fields = {"severity": severity, "ack_due_at": ack_due, "upgraded_from": record.open_incident_severity}
@@ -206,8 +216,7 @@ def _upgrade(planned: _Planned, read: AlarmRead, base: AlarmTransition, classifi
     change.require_status_not = ("RESOLVED",)
     incident = deps.repository(IncidentLedger).get_incident(incident_id) | {"severity": severity, "ack_due_at": ack_due}
     kind = f"Upgraded to {severity} (from {record.open_incident_severity})"
-    planned.transition.records.append(keys.alarm(own.alarm_arn).item(
-        {k: v for k, v in asdict(planned.transition.alarm).items() if k != "alarm_arn"}))
+    planned.transition.records.append(record_item(planned.transition.alarm))
     planned.transition.alarm = dataclasses.replace(record, version=record.version + 1, open_incident_severity=severity)
     planned.transition.expected_version = record.version
     planned.transition.outbox = {
@@ -469,13 +478,12 @@ def _plan(
         opened_at = str(record.last_resolved_opened_at)
         reopened = {"status": "OPEN", "flapping": True, "last_seen_at": at, "reopened_at": at, "severity": severity,
                     "reason": transition.reason[:1000], "escalation_level": 0,
-                    "ack_due_at": isoformat(transition.changed_at + timedelta(
-                        minutes=policy.severities[severity].response_minutes))}
+                    "ack_due_at": isoformat(policy.ack_due(severity, transition.changed_at))}
         planned.incident_change = IncidentChange(reopening, reopened, timeline_entry | {"event": "reopened"},
                                                  adds=("occurrences", "flaps"))
         alarm.open_incident, alarm.open_incident_severity, alarm.open_incident_opened_at = reopening, severity, opened_at
         alarm.flaps = record.flaps + 1
-        resolve_due = parse_timestamp(opened_at) + timedelta(minutes=policy.escalation.resolve_minutes[severity])
+        resolve_due = policy.resolve_due(severity, parse_timestamp(opened_at))
         incident = {"id": reopening, "severity": severity, "opened_at": opened_at, "alarm_arn": transition.alarm_arn,
                     "alarm_name": transition.alarm_name, "component": classification.component,
                     "impact": classification.impact, "flaps": alarm.flaps, "resolve_due_at": isoformat(resolve_due)} | reopened
@@ -679,7 +687,7 @@ def _new_incident(
     at = isoformat(transition.changed_at)
     severity = classification.severity
     incident = {
-        "id": f"INC-{transition.changed_at.year}-{number:03d}",
+        "id": incident_id_for(transition.changed_at.year, number),
         "severity": severity,
         "status": "OPEN",
         "alarm_arn": transition.alarm_arn,
@@ -698,10 +706,8 @@ def _new_incident(
         "config_version": policy.config_version,
         # The escalation matrix's clocks: unacknowledged by ack_due_at, or still open at
         # resolve_due_at, and the escalation function pages the next level.
-        "ack_due_at": isoformat(transition.changed_at + timedelta(
-            minutes=policy.severities[severity].response_minutes)),
-        "resolve_due_at": isoformat(transition.changed_at + timedelta(
-            minutes=policy.escalation.resolve_minutes[severity])),
+        "ack_due_at": isoformat(policy.ack_due(severity, transition.changed_at)),
+        "resolve_due_at": isoformat(policy.resolve_due(severity, transition.changed_at)),
         "timeline": [timeline_entry | {"event": "opened"}],
     }
     if record.last_resolved_incident and record.last_resolved_at:

@@ -73,10 +73,9 @@ def add_schedules(scope: Construct, capability: Capability, handler: ControlPlan
         return
     role = follow_ups.role_for(handler.function_name)
     dead_letters.queue.grant_send_messages(role)
-    prefix = follow_ups.prefix
     for schedule in schedules:
         scheduler.CfnSchedule(
-            scope, schedule.id, name=f"{prefix}-{schedule.name}"[:64],
+            scope, schedule.id, name=schedule.deployed_name(follow_ups.prefix),
             group_name=groups[schedule.group].ref,  # the group's name, and a dependency on it
             description=schedule.description,
             schedule_expression=schedule.expression,

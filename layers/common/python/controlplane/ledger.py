@@ -65,6 +65,11 @@ EVENT_SENT = "event_sent_at"
 PAGE_SENT = "page_sent_at"
 
 
+def incident_id_for(year: int, number: int) -> str:
+    """INC-2026-001: the year's counter, which the transaction that opens an incident advances."""
+    return f"INC-{year}-{number:03d}"
+
+
 def key_item(key: Key) -> dict[str, Any]:
     """A key as DynamoDB's Key parameter."""
     return to_item(key.as_dict())
@@ -171,6 +176,11 @@ class AlarmRecord:
     last_paged_at: str | None = None
     flaps: int = 0  # how often the open (or last) incident reopened
     open_incident_parent: str | None = None  # the storm parent its open incident is grouped under
+
+
+def record_item(record: AlarmRecord) -> dict[str, Any]:
+    """An alarm's record as its ledger item."""
+    return keys.alarm(record.alarm_arn).item({k: v for k, v in asdict(record).items() if k != "alarm_arn"})
 
 
 @dataclass
@@ -311,8 +321,7 @@ class IncidentLedger(Repository):
     @takes("PutItem", "UpdateItem")
     def apply(self, transition: Transition) -> None:
         """Commit a transition atomically, or raise ConcurrentUpdate if anything moved since the read."""
-        alarm_item = keys.alarm(transition.alarm.alarm_arn).item(
-            {k: v for k, v in asdict(transition.alarm).items() if k != "alarm_arn"})
+        alarm_item = record_item(transition.alarm)
         operations: list[dict[str, Any]] = [
             {
                 "Put": {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
@@ -363,6 +364,14 @@ class Policy:
 
     def alarm_arn(self, name: str) -> str:
         return alarm_arn(self.region, self.account, name)
+
+    def ack_due(self, severity: str, since: datetime) -> datetime:
+        """When an incident of `severity` must be acknowledged by (the runbook's response time)."""
+        return since + timedelta(minutes=self.severities[severity].response_minutes)
+
+    def resolve_due(self, severity: str, since: datetime) -> datetime:
+        """When an incident of `severity` opened at `since` must be resolved by (escalation.resolve_minutes)."""
+        return since + timedelta(minutes=self.escalation.resolve_minutes[severity])
 
     @property
     def health_services(self) -> frozenset[str]:

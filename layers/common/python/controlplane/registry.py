@@ -52,6 +52,9 @@ class Schedule:
     group: str = CALENDAR_GROUP
     local_time: bool = True  # in the configured time zone (else UTC)
 
+    def deployed_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.name}"[:64]  # Scheduler's limit
+
 
 @dataclass(frozen=True)
 class Capability:
