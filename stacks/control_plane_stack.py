@@ -15,7 +15,7 @@ from constructs import Construct
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import BACKUP_CHECK, RELAYED_DETAIL_TYPES
 from controlplane.policy import Policy
-from controlplane.registry import CALENDAR_GROUP, CAPABILITIES, CHECKS_GROUP
+from controlplane.registry import CALENDAR_GROUP, CHECKS_GROUP, deployed
 from stacks.bytecode import REPO_ROOT
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
@@ -30,6 +30,7 @@ from stacks.constructs.nag import acknowledge
 from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
 from stacks.constructs.outbox_relay import OutboxRelay
+from stacks.constructs.pagerduty import PagerDutyEvents, PagerDutyWebhook
 from stacks.constructs.reporting import Reporting
 from stacks.constructs.rollback import Rollback
 from stacks.constructs.triage import AlarmTriage
@@ -125,7 +126,11 @@ class ControlPlaneStack(Stack):
         # A capability with no resources of its own needs no construct of its own.
         built: dict[str, Any] = {"triage": triage, "outbox_relay": relay, "waf_toggle": waf, "rollback": rollback,
                                  "calendar": calendar, "reporting": reporting, "backup_verify": backups, "drill": drill}
-        for capability in CAPABILITIES:
+        capabilities = deployed(policy)
+        if policy.pagerduty.services:
+            built["pagerduty"] = PagerDutyEvents(self, "PagerDuty", prefix=prefix, pagerduty=policy.pagerduty, **remediation)
+            built["pagerduty_webhook"] = PagerDutyWebhook(self, "PagerDutyWebhook", prefix=prefix, **remediation)
+        for capability in capabilities:
             if capability.function not in built:
                 built[capability.function] = CapabilityFunction(self, capability, prefix=prefix, follow_ups=follow_ups,
                                                                 **remediation)
@@ -139,7 +144,7 @@ class ControlPlaneStack(Stack):
             if capability.pages:
                 topics.grant_publish(function)
         # Dead-letter alarms page directly: if triage itself is broken, they must not depend on it.
-        dead_letters = [*(built[c.function].dead_letters for c in CAPABILITIES), topics.dead_letters, follow_ups.dead_letters]
+        dead_letters = [*(built[c.function].dead_letters for c in capabilities), topics.dead_letters, follow_ups.dead_letters]
         for queue in dead_letters:
             queue.alarm.add_alarm_action(cw_actions.SnsAction(topics.topics["P1"]))
         # The end-of-window re-check looks at every alarm in ALARM (ours and others', like triage).
@@ -155,7 +160,7 @@ class ControlPlaneStack(Stack):
         ControlPlaneDashboard(
             self, "Dashboard",
             prefix=prefix,
-            functions=[built[c.function].handler.function for c in CAPABILITIES],
+            functions=[built[c.function].handler.function for c in capabilities],
             dead_letter_queues=[queue.queue for queue in dead_letters],
             alarms=list(app_alarms.alarms.values()),
         )

@@ -11,7 +11,7 @@ from typing import Any
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import FOLLOW_UPS, NOTIFY, calendar_group, checks_group, dead_letter_queue_name, ops_bus_name, stack_name
 from controlplane.policy import Policy
-from controlplane.registry import CALENDAR_GROUP, CAPABILITIES, CHECKS_GROUP, DEFAULT_BUS, OPS_BUS, functions, routes
+from controlplane.registry import CALENDAR_GROUP, CHECKS_GROUP, DEFAULT_BUS, OPS_BUS, deployed, functions, routes
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def standing_schedules(config: ControlPlaneConfig, policy: Policy) -> tuple[Stan
     groups = {CALENDAR_GROUP: calendar_group(config.prefix), CHECKS_GROUP: checks_group(config.prefix)}
     return tuple(StandingSchedule(schedule.deployed_name(config.prefix), groups[schedule.group], schedule.expression,
                                   policy.timezone if schedule.local_time else None, capability.function, schedule.payload)
-                 for capability in CAPABILITIES for schedule in capability.schedules(policy))
+                 for capability in deployed(policy) for schedule in capability.schedules(policy))
 
 
 def deployed_rules(config: ControlPlaneConfig, policy: Policy) -> tuple[DeployedRule, ...]:
@@ -46,6 +46,6 @@ def deployed_rules(config: ControlPlaneConfig, policy: Policy) -> tuple[Deployed
                  for bus in (DEFAULT_BUS, OPS_BUS) for function, pattern in routes(bus, policy, stack_name(config.prefix)))
 
 
-def dead_letter_queues(prefix: str) -> tuple[str, ...]:
-    """Each function's own, the undeliverable notifications' and the follow-up schedules'."""
-    return tuple(dead_letter_queue_name(prefix, owner) for owner in (*functions(), NOTIFY, FOLLOW_UPS))
+def dead_letter_queues(prefix: str, policy: Policy) -> tuple[str, ...]:
+    """Each deployed function's own, the undeliverable notifications' and the follow-up schedules'."""
+    return tuple(dead_letter_queue_name(prefix, owner) for owner in (*functions(policy), NOTIFY, FOLLOW_UPS))

@@ -182,7 +182,7 @@ def _subscriptions(context: OperatorContext) -> Iterator[Check]:
 
 def _dead_letters(context: OperatorContext) -> Iterator[Check]:
     sqs = context.deps.client("sqs")
-    for name in deployment.dead_letter_queues(context.config.prefix):
+    for name in deployment.dead_letter_queues(context.config.prefix, context.deps.policy):
         try:
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         except ClientError as error:

@@ -9,7 +9,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
@@ -39,6 +39,8 @@ from controlplane.events import (
     ledger_table_name,
     notify_topic,
     ops_bus_name,
+    pagerduty_secret_name,
+    pagerduty_signing_secret_name,
     scheduler_role_arn,
 )
 from controlplane.ledger import to_item
@@ -46,6 +48,7 @@ from controlplane.policy import Policy, WafPolicy
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
 from opsctl import deployment, lambda_host
+from opsctl.pagerduty_standin import stand_in
 from stacks.waf_rules import web_acl_properties
 
 FAKE_CREDENTIALS = {
@@ -80,6 +83,10 @@ class LocalWorld:
     alarm_changes: list[AlarmChange] = field(default_factory=list)
     # Set by a replay that runs the fire drill: the drill's waits move time and run the pipeline.
     advance: Callable[[float], None] | None = None
+    dead_letter_urls: dict[str, str] = field(default_factory=dict)  # each function's own DLQ (where it parks rejects)
+    # PagerDuty: each service's routing key at the stand-in (this world's own), and the webhook's signing secrets.
+    pagerduty_keys: dict[str, str] = field(default_factory=dict)
+    pagerduty_signing_secrets: list[str] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -88,7 +95,9 @@ class LocalWorld:
         return str(self.settings_of(function).self_arn)
 
     def settings_of(self, function: str) -> Settings:
-        return self.settings.of_function(self.config.prefix, self.config.account, self.config.region, function)
+        settings = self.settings.of_function(self.config.prefix, self.config.account, self.config.region, function)
+        own = self.dead_letter_urls.get(function_name(self.config.prefix, function))
+        return replace(settings, rejects_queue_url=own) if own else settings
 
     def function_of(self, arn: str) -> str:
         return arn.rsplit(":", 1)[-1].removeprefix(f"{self.config.prefix}-").replace("-", "_")
@@ -439,7 +448,8 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     dynamodb, sns, sqs, events = (session.client(s) for s in ("dynamodb", "sns", "sqs", "events"))
 
     create_ledger_table(dynamodb, ledger_table_name(prefix))
-    dead_letters = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in deployment.dead_letter_queues(prefix)}
+    dead_letters = {name: sqs.create_queue(QueueName=name)["QueueUrl"]
+                    for name in deployment.dead_letter_queues(prefix, Policy(policy))}
 
     topics, capture = {}, {}
     for severity in SEVERITIES:
@@ -488,6 +498,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         s3.create_bucket(Bucket=bucket)
     local_backup = _provision_backups(session, config)
     _provision_alarms(session, config)
+    pagerduty_keys, signing_secrets = _provision_pagerduty(session, config, Policy(policy))
 
     policy_dir = Path(tempfile.mkdtemp(prefix="opsctl-policy-", dir=workdir))
     policy_path = policy_dir / "policy.json"
@@ -503,12 +514,30 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         scheduler_role_arn=None,  # per function (dependencies)
         status_bucket=f"{prefix}-status",
         reports_bucket=f"{prefix}-reports",
+        pagerduty_events_url=stand_in().url if pagerduty_keys else None,
     )
     world = LocalWorld(config=config, policy=policy, settings=settings, session=session,
                        notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues,
-                       stand_ins=stand_ins, backup=local_backup)
+                       stand_ins=stand_ins, backup=local_backup,
+                       dead_letter_urls={url.rsplit("/", 1)[-1].removesuffix("-dlq"): url for url in dead_letters.values()},
+                       pagerduty_keys=pagerduty_keys, pagerduty_signing_secrets=signing_secrets)
     emit_alarm_changes(world)
     return world
+
+
+def _provision_pagerduty(session: Any, config: ControlPlaneConfig, policy: Policy) -> tuple[dict[str, str], list[str]]:
+    """The secrets the platform team puts after deploying: each service's routing key (this world's
+    own keys at the stand-in, so worlds never read each other's events) and the signing secrets."""
+    services = sorted({service for names in policy.pagerduty.services.values() for service in names})
+    if not services:
+        return {}, []
+    secrets = session.client("secretsmanager")
+    keys_by_service = {service: uuid.uuid4().hex for service in services}
+    for service, key in keys_by_service.items():
+        secrets.create_secret(Name=pagerduty_secret_name(config.prefix, service), SecretString=json.dumps({"routing_key": key}))
+    signing = [f"whsec-{uuid.uuid4().hex}"]
+    secrets.create_secret(Name=pagerduty_signing_secret_name(config.prefix), SecretString=json.dumps({"signing_secrets": signing}))
+    return keys_by_service, signing
 
 
 def _provision_waf(session: Any, waf: WafPolicy) -> str:

@@ -6,9 +6,11 @@ target. Unacknowledged at the deadline, it pages the next level up the matrix �
 next severity, whose contacts are that level (P3 Team Lead → P2 Product Owner → P1 Tech Lead → P0
 Immediate; P0 pages Immediate again) — and re-arms at that level's response time, until
 `escalation.max_levels`. Still open at its resolution target, acknowledged or not, it escalates
-again. `opsctl incident ack` cancels the pending deadline. Every escalation is one transaction:
-the incident's level and timeline entry, conditional on the level before, and the page in the
-outbox, so a redelivered deadline never pages twice.
+again. `opsctl incident ack` (or an acknowledgement in PagerDuty) cancels the pending deadline.
+Once PagerDuty has taken an incident's trigger, its escalation policy owns the acknowledgement
+clock and ours stands down; the resolution target stays ours (PagerDuty has no such clock). Every
+escalation is one transaction: the incident's level and timeline entry, conditional on the level
+before, and the page in the outbox, so a redelivered deadline never pages twice.
 
 Triggers:
   ops bus "Incident Opened"                          → arm both schedules
@@ -122,12 +124,8 @@ class EscalationService:
     def acknowledge(self, incident_id: str, by: str) -> dict[str, Any]:
         """Acknowledged, and its deadlines cancelled; a storm's parent for its children too (one of
         them, its burst's first, had deadlines of its own before it was grouped)."""
-        at = isoformat(self.deps.clock.now())
-        incident = self.ledger.acknowledge(incident_id, by, at)
-        children = incident.get("children", [])
-        for child in children:
-            self.ledger.acknowledge(child, f"{by} (with {incident_id})", at)
-        self.cancel(incident_id, *children)
+        incident = self.ledger.acknowledge(incident_id, by, isoformat(self.deps.clock.now()), self.deps.settings.ops_bus_name)
+        self.cancel(incident_id, *incident.get("children", []))
         return incident
 
     # --- deadlines ------------------------------------------------------------------------------
@@ -142,6 +140,11 @@ class EscalationService:
         if incident.get("parent"):
             return _incident_note("escalation.ack", incident_id, "skipped", f"grouped under {incident['parent']}, "
                                                                            "which escalates for it")
+        if incident.get("pagerduty_triggered_at"):
+            # PagerDuty took the trigger: its escalation policy pages until someone acknowledges, and
+            # the acknowledgement comes back here (its webhook). Escalating too would page twice.
+            return _incident_note("escalation.ack", incident_id, "skipped",
+                                  f"PagerDuty escalates it (trigger accepted at {incident['pagerduty_triggered_at']})")
         if current >= level:
             return _incident_note("escalation.ack", incident_id, "skipped", f"level {level} already escalated (redelivery)")
         if current < level - 1:

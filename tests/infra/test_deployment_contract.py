@@ -58,7 +58,7 @@ def test_rules_are_the_deployed_rules(resources, config) -> None:
 
 def test_dead_letter_queues_and_subscriptions(resources, config) -> None:
     queues = {q["QueueName"] for q in of_type(resources, "AWS::SQS::Queue")}
-    assert queues == set(deployment.dead_letter_queues(config.prefix))
+    assert queues == set(deployment.dead_letter_queues(config.prefix, Policy(config.policy())))
     emails = sorted((name_of(resources, s["TopicArn"]), s["Endpoint"])
                     for s in of_type(resources, "AWS::SNS::Subscription") if s["Protocol"] == "email")
     assert emails == sorted((notify_topic(config.prefix, severity), email)

@@ -297,9 +297,10 @@ def test_persistent_conflicts_raise_for_a_retry(harness, error_rate, monkeypatch
 
 def test_acknowledge(harness, error_rate) -> None:
     harness.triage(error_rate("ALARM", T0), at=T0)
-    acked = harness.ledger.acknowledge("INC-2026-001", "alice", "2026-11-26T09:20:00.000Z")
+    bus = harness.world.settings.ops_bus_name
+    acked = harness.ledger.acknowledge("INC-2026-001", "alice", "2026-11-26T09:20:00.000Z", bus)
     assert acked["status"] == "ACKNOWLEDGED" and acked["acknowledged_by"] == "alice"
-    again = harness.ledger.acknowledge("INC-2026-001", "bob", "2026-11-26T09:25:00.000Z")
+    again = harness.ledger.acknowledge("INC-2026-001", "bob", "2026-11-26T09:25:00.000Z", bus)
     assert again["acknowledged_by"] == "alice"  # the first acknowledgement stands
     assert [e["event"] for e in again["timeline"]] == ["opened", "acknowledged"]
     # Resolution still works from ACKNOWLEDGED.

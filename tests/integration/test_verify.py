@@ -40,7 +40,7 @@ def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
                       "rules": len(deployment.deployed_rules(config, Policy(world.policy))) + 1,  # + the SNS intake
                       "schedules": len(deployment.standing_schedules(config, Policy(config.policy()))),
                       "subscriptions": sum(len(emails) for emails in config.contacts.values()),
-                      "dead-letters": len(deployment.dead_letter_queues(config.prefix)),
+                      "dead-letters": len(deployment.dead_letter_queues(config.prefix, Policy(config.policy()))),
                       "waf": 1, "backup": 2}
 
 

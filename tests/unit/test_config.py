@@ -90,9 +90,13 @@ def test_policy_hash_is_the_config_version(config) -> None:
      "notifications.channels.slack.P1: '#alerts' is not a valid Slack channel id"),
     (lambda r: r.update(notifications={"channels": {"slack": {"P0": ["C0PRODALRT"]}}}),
      "notifications.slack_workspace_id: the Slack workspace id authorized"),
-    # PagerDuty is not built: its channel is refused rather than accepted and silently never paged.
-    (lambda r: r.update(notifications={"channels": {"pagerduty": {"P0": ["key"]}}}),
-     "notifications.channels.pagerduty: unknown key (allowed: slack, sms)"),
+    # A routing key pasted where the service's name goes is refused (keys go in Secrets Manager).
+    (lambda r: r.update(notifications={"channels": {"pagerduty": {"P0": ["R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"]}}}),
+     "notifications.channels.pagerduty.P0: 'R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12' is not a valid PagerDuty service name"),
+    (lambda r: r.update(notifications={"channels": {"pagerduty": {"P0": ["oncall"]}}, "pagerduty_region": "apac"}),
+     "notifications.pagerduty_region: one of us, eu"),
+    (lambda r: r.update(notifications={"channels": {}, "pagerduty_region": "eu"}),
+     "notifications.pagerduty_region: no PagerDuty service is configured"),
     (lambda r: r["alarms"]["error-rate"].update(bands=[{"above": 10, "severity": "P2"}]),
      "alarms.error-rate.bands[0].severity: P2 must be more severe than the alarm's own P2"),
     (lambda r: r["alarms"]["error-rate"].update(bands=[{"above": 10, "severity": "P1"}, {"above": 20, "severity": "P1"}]),

@@ -93,6 +93,27 @@ HEALTH_PATTERN: dict[str, Any] = {
 }
 
 
+# PagerDuty (Events API v2 out, v3 webhooks back): the incidents of the severities it owns.
+PAGERDUTY_EVENTS_URLS = {"us": "https://events.pagerduty.com/v2/enqueue",
+                         "eu": "https://events.eu.pagerduty.com/v2/enqueue"}
+
+
+def pagerduty_pattern(severities: list[str]) -> dict[str, Any]:
+    """Every incident event at a severity PagerDuty owns (an incident only moves up, so its later
+    events carry that severity too)."""
+    return {"source": [OPS_SOURCE], "detail-type": list(INCIDENT_DETAIL_TYPES), "detail": {"severity": sorted(severities)}}
+
+
+def pagerduty_secret_name(prefix: str, service: str) -> str:
+    """A PagerDuty service's routing key (the platform team puts it; the template never holds it)."""
+    return f"{prefix}/pagerduty/{service}"
+
+
+def pagerduty_signing_secret_name(prefix: str) -> str:
+    """The webhook subscription's signing secrets: every one of a rotation is accepted."""
+    return f"{prefix}/pagerduty/webhook-signing"
+
+
 def stack_name(prefix: str) -> str:
     return f"{prefix}-control-plane"
 

@@ -198,3 +198,10 @@ def restore_job(job_id: str) -> Key:
 
 def drill(occurrence: str) -> Key:
     return Key(DRILL, occurrence)
+
+
+# --- PagerDuty ------------------------------------------------------------------------------------
+
+def webhook_delivery(event_id: str) -> Key:
+    """A PagerDuty webhook event taken (its redeliveries find it)."""
+    return Key(f"WEBHOOK#{event_id}", "DELIVERY")

@@ -634,20 +634,42 @@ class IncidentLedger(Repository):
             return self.get_incident(incident_id)
         raise ConcurrentUpdate(f"{incident_id}: the alarm kept changing meanwhile; try again")
 
-    @takes("UpdateItem", "GetItem")
-    def acknowledge(self, incident_id: str, by: str, at: str) -> dict[str, Any]:
-        change = IncidentChange(
-            incident_id=incident_id,
-            set_fields={"status": "ACKNOWLEDGED", "acknowledged_at": at, "acknowledged_by": by},
-            timeline_entry={"at": at, "event": "acknowledged", "by": by},
-            # Acknowledging twice is harmless but must not rewrite who acknowledged first.
-            require_status_not=("RESOLVED", "ACKNOWLEDGED"),
-        )
-        try:
-            self.client.update_item(**self._incident_update(change))
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass  # resolved, already acknowledged, or absent (get_incident raises IncidentNotFound)
-        return self.get_incident(incident_id)
+    @takes("GetItem", "PutItem", "UpdateItem")
+    def acknowledge(self, incident_id: str, by: str, at: str, ops_bus: str) -> dict[str, Any]:
+        """Acknowledged by `by` (a human, through opsctl or PagerDuty); a storm's parent with its
+        children (those that join later arrive acknowledged)."""
+        incident = self._acknowledge_one(incident_id, by, at, ops_bus)
+        for child in incident.get("children", []):
+            self._acknowledge_one(child, f"{by} (with {incident_id})", at, ops_bus)
+        return incident
+
+    def _acknowledge_one(self, incident_id: str, by: str, at: str, ops_bus: str) -> dict[str, Any]:
+        """Announced as "Incident Updated", so that PagerDuty and the status page follow.
+        Acknowledging twice is harmless and never rewrites who acknowledged first; a resolved
+        incident stays resolved."""
+
+        def plan(incident: dict[str, Any]) -> _HumanChange | None:
+            if incident["status"] != "OPEN":
+                return None
+            change = IncidentChange(
+                incident_id=incident_id,
+                set_fields={"status": "ACKNOWLEDGED", "acknowledged_at": at, "acknowledged_by": by},
+                timeline_entry={"at": at, "event": "acknowledged", "by": by},
+                require_status_not=("RESOLVED", "ACKNOWLEDGED"))
+            outbox = _announcement(incident | {"status": "ACKNOWLEDGED"}, INCIDENT_UPDATED, at, ops_bus, {
+                "update": "acknowledged", "acknowledged_by": by, "transition_id": f"acknowledged|{incident_id}"})
+            return _HumanChange(change, outbox)
+
+        return self._commit_human(incident_id, at, plan)
+
+    @takes("UpdateItem")
+    def record_pagerduty(self, incident_id: str, *, sent: str, entry: dict[str, Any], triggered: bool) -> None:
+        """What PagerDuty took (or refused) of this incident: `sent` ("service:action") on its list,
+        the entry on the timeline; `triggered`: PagerDuty accepted a trigger, and owns the
+        acknowledgement escalation from now on (ours stands down)."""
+        fields = {"pagerduty_triggered_at": entry["at"]} if triggered else {}
+        self.client.update_item(**self._incident_update(IncidentChange(incident_id, fields, entry,
+                                                                       appends={"pagerduty": [sent]})))
 
 
 @dataclass

@@ -202,6 +202,14 @@ class NoisePolicy(Section):
     storm_threshold: int  # more incidents than this opening in the window, whatever their component: one parent (0: off)
 
 
+class PagerDutyPolicy(Section):
+    services: dict[str, tuple[str, ...]]  # severity → the PagerDuty services (our names) it triggers
+    region: str | None  # where the PagerDuty account is hosted (us | eu); None without a service
+
+    def services_for(self, severity: str) -> tuple[str, ...]:
+        return self.services.get(severity, ())
+
+
 class BackupClass(Section):
     schedule: str
     retention_days: int
@@ -329,6 +337,7 @@ class Policy:
     backup = PolicySection(BackupPolicy)
     investigate = PolicySection(InvestigatePolicy)
     noise = PolicySection(NoisePolicy)
+    pagerduty = PolicySection(PagerDutyPolicy)
 
     @property
     def region(self) -> str:

@@ -42,6 +42,21 @@ class Runs(Repository):
             ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
 
 
+class Webhooks(Repository):
+    """PagerDuty's webhook deliveries taken: a redelivery (same event id) is taken once."""
+
+    @takes("PutItem")
+    def first_delivery(self, event_id: str, fields: dict[str, Any], expires_at: int) -> bool:
+        """Record the delivery of `event_id` (False: it was taken before). Kept past the window in
+        which a delivery is accepted at all, so no replay outlives its record."""
+        try:
+            self.client.put_item(TableName=self.table, ConditionExpression=keys.ABSENT, Item=to_item(
+                keys.webhook_delivery(event_id).item(fields | {"expires_at": expires_at})))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
 class Baselines(Repository):
     """The traffic alarm's hourly baseline and the threshold made from it."""
 

@@ -19,7 +19,7 @@ from controlplane.deployments import DeploymentLedger
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger, Outbox
 from controlplane.policy import Policy
-from controlplane.records import BackupLedger, Baselines, Runs
+from controlplane.records import BackupLedger, Baselines, Runs, Webhooks
 from controlplane.repository import INDEX_QUERY, actions_of
 from controlplane.windows import WindowLedger
 
@@ -64,6 +64,7 @@ class Capability:
     tasks: tuple[str, ...] = ()  # the scheduled tasks ({"task": …}) it runs
     schedules: Callable[[Policy], tuple[Schedule, ...]] = lambda policy: ()  # its standing schedules
     pages: bool = False  # publishes to the severity topics itself (the others page through the outbox)
+    deployed: Callable[[Policy], bool] = lambda policy: True  # whether this config deploys it at all
 
     @property
     def ledger_actions(self) -> tuple[str, ...]:
@@ -114,6 +115,14 @@ def _drill_schedules(policy: Policy) -> tuple[Schedule, ...]:
     # Never retried: running a drill again would flip the alarm twice (a failed drill pages).
     return (Schedule("Weekly", "fire-drill", policy.drill.schedule, {"task": "drill", "at": SCHEDULED_TIME},
                      "Fire drill of the paging pipeline: alarm → ledger → bus → page, and back", retries=0),)
+
+
+def _pagerduty_configured(policy: Policy) -> bool:
+    return bool(policy.pagerduty.services)
+
+
+def _pagerduty_rule(policy: Policy, stack_name: str) -> dict[str, Any]:
+    return events.pagerduty_pattern(list(policy.pagerduty.services))
 
 
 REMEDIATION_LEDGER = (Guardrails.decide, Guardrails.intend, Guardrails.record, Guardrails.mark_done,
@@ -183,6 +192,14 @@ CAPABILITIES = (
         rules=(Rule("OnBackupJobs", DEFAULT_BUS, _constant(events.BACKUP_JOB_PATTERN),
                     "AWS Backup and restore job state changes → backup verification"),),
         tasks=("verify", "cleanup", "test-restore", "restore-tests"), schedules=_backup_schedules),
+    Capability(
+        "pagerduty", ledger=(IncidentLedger.get_incident, IncidentLedger.record_pagerduty),
+        rules=(Rule("OnIncident", OPS_BUS, _pagerduty_rule,
+                    "Incidents of the severities PagerDuty owns → its Events API v2 (trigger, acknowledge, resolve)"),),
+        deployed=_pagerduty_configured),
+    Capability(
+        "pagerduty_webhook", ledger=(IncidentLedger.acknowledge, IncidentLedger.get_incident, Webhooks.first_delivery),
+        deployed=_pagerduty_configured),
     Capability("drill", ledger=(Runs.claim_drill, Runs.record_drill, Outbox.since, IncidentLedger.get_incident),
                tasks=("drill",), schedules=_drill_schedules),
 )
@@ -197,13 +214,19 @@ def capability(function: str) -> Capability:
     return BY_FUNCTION[function]
 
 
-def functions() -> tuple[str, ...]:
-    return tuple(sorted(BY_FUNCTION))
+def deployed(policy: Policy) -> tuple[Capability, ...]:
+    """The capabilities this config deploys (PagerDuty's only when a service is configured)."""
+    return tuple(entry for entry in CAPABILITIES if entry.deployed(policy))
+
+
+def functions(policy: Policy | None = None) -> tuple[str, ...]:
+    """The functions this config deploys; every function there is, without one."""
+    return tuple(sorted(entry.function for entry in (CAPABILITIES if policy is None else deployed(policy))))
 
 
 def task_function(task: str, policy: Policy) -> str | None:
     """The function a scheduled task runs in (a standing schedule's task, or a follow-up's)."""
-    for entry in CAPABILITIES:
+    for entry in deployed(policy):
         if task in entry.tasks or any(s.payload["task"] == task for s in entry.schedules(policy)):
             return entry.function
     return None
@@ -212,4 +235,4 @@ def task_function(task: str, policy: Policy) -> str | None:
 def routes(bus: str, policy: Policy, stack_name: str) -> tuple[tuple[str, dict[str, Any]], ...]:
     """(function, pattern) of every rule on `bus`."""
     return tuple((entry.function, rule.pattern(policy, stack_name))
-                 for entry in CAPABILITIES for rule in entry.rules if rule.bus == bus)
+                 for entry in deployed(policy) for rule in entry.rules if rule.bus == bus)

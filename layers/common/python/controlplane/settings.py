@@ -27,6 +27,7 @@ class Settings:
     schedule_dlq_arn: str | None = None  # where Scheduler parks a follow-up it could not deliver
     status_bucket: str | None = None  # the status page's private bucket (served by CloudFront)
     reports_bucket: str | None = None
+    pagerduty_events_url: str | None = None  # the Events API v2 endpoint of the account's region
 
     def of_function(self, prefix: str, account: str, region: str, function: str) -> Settings:
         """These settings as the deployed `function` has them: its own ARN (for the checks it
@@ -54,6 +55,7 @@ class Settings:
             schedule_dlq_arn=env.get("SCHEDULE_DLQ_ARN"),
             status_bucket=env.get("STATUS_BUCKET"),
             reports_bucket=env.get("REPORTS_BUCKET"),
+            pagerduty_events_url=env.get("PAGERDUTY_EVENTS_URL"),
         )
 
 

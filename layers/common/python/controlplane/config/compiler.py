@@ -60,5 +60,6 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "drill": config.drill | {"alarm": config.alarm(DRILL_ALARM_KEY).name},
         "investigate": config.investigate,
         "noise": config.noise,
+        "pagerduty": {"services": config.notifications["pagerduty"], "region": config.notifications["pagerduty_region"]},
     }
     return {"config_version": config.version} | body

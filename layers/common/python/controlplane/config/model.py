@@ -81,7 +81,7 @@ class ControlPlaneConfig:
     investigate: dict[str, Any]
     noise: dict[str, Any]
     # Channels besides email (`contacts`): {"sms": {severity: phones}, "slack": {severity: channel ids},
-    # "slack_workspace_id": …}
+    # "slack_workspace_id": …, "pagerduty": {severity: service names}, "pagerduty_region": "us" | "eu"}
     notifications: dict[str, Any]
 
     @property

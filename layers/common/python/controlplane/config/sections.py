@@ -28,6 +28,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+[1-9]\d{7,14}$")  # E.164, as SNS takes it
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,10}$")
 _SLACK_WORKSPACE = re.compile(r"^T[A-Z0-9]{8,10}$")
+# A PagerDuty service as we name it: its routing key's secret is {prefix}/pagerduty/{name}.
+_PAGERDUTY_SERVICE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+PAGERDUTY_REGIONS = ("us", "eu")
 # A text message is the loudest channel: for P0 only (the runbook's "Immediate").
 SMS_SEVERITIES = ("P0",)
 
@@ -140,13 +143,17 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
 
 def _notifications(raw: dict[str, Any]) -> dict[str, Any]:
     """The channels besides email (`contacts`), per severity: SMS to phones, Slack channels through
-    Amazon Q Developer in chat applications (AWS Chatbot), which needs the authorized workspace."""
-    _no_unknown(raw, {"channels", "slack_workspace_id"}, "notifications")
+    Amazon Q Developer in chat applications (AWS Chatbot), which needs the authorized workspace, and
+    PagerDuty services through its Events API v2 (each service's routing key is in Secrets Manager,
+    never here)."""
+    _no_unknown(raw, {"channels", "slack_workspace_id", "pagerduty_region"}, "notifications")
     channels = _mapping(raw.get("channels") or {}, "notifications.channels")
-    _no_unknown(channels, {"sms", "slack"}, "notifications.channels")
-    result: dict[str, Any] = {"slack_workspace_id": None}
+    _no_unknown(channels, {"sms", "slack", "pagerduty"}, "notifications.channels")
+    result: dict[str, Any] = {"slack_workspace_id": None, "pagerduty_region": None}
     for channel, pattern, noun, example in (("sms", _PHONE, "E.164 phone number", "+15550100123"),
-                                            ("slack", _SLACK_CHANNEL, "Slack channel id", "C0123ABCDE")):
+                                            ("slack", _SLACK_CHANNEL, "Slack channel id", "C0123ABCDE"),
+                                            ("pagerduty", _PAGERDUTY_SERVICE, "PagerDuty service name (lower case, "
+                                             "digits and dashes)", "financeanalyst-emergency")):
         where = f"notifications.channels.{channel}"
         per_severity = _mapping(channels.get(channel) or {}, where)
         _no_unknown(per_severity, set(SMS_SEVERITIES if channel == "sms" else SEVERITIES), where)
@@ -166,6 +173,14 @@ def _notifications(raw: dict[str, Any]) -> dict[str, Any]:
         result["slack_workspace_id"] = workspace
     elif "slack_workspace_id" in raw:
         raise ConfigError("notifications.slack_workspace_id: no Slack channel is configured (channels.slack)")
+    if result["pagerduty"]:
+        region = raw.get("pagerduty_region", "us")
+        if region not in PAGERDUTY_REGIONS:
+            raise ConfigError(f"notifications.pagerduty_region: one of {', '.join(PAGERDUTY_REGIONS)} (where the "
+                              f"PagerDuty account is hosted), got {region!r}")
+        result["pagerduty_region"] = region
+    elif "pagerduty_region" in raw:
+        raise ConfigError("notifications.pagerduty_region: no PagerDuty service is configured (channels.pagerduty)")
     return result
 
 
