@@ -137,6 +137,9 @@ def _s3(op: str, params: dict[str, Any]) -> Iterator[Need]:
         yield Need(action, bucket)
 
 
+SECRET_SUFFIX = "AbC123"  # a secret ARN's six random characters, as a call's resource (the template's: "*")
+
+
 def _resource(service: str, op: str, params: dict[str, Any], arn: _Arns) -> str:
     if service == "sns":
         return str(params.get("TopicArn") or "*")
@@ -170,6 +173,10 @@ def _resource(service: str, op: str, params: dict[str, Any], arn: _Arns) -> str:
         return arn("rds", f"db:{params['DBInstanceIdentifier']}") if "DBInstanceIdentifier" in params else "*"
     if service == "logs":
         return arn("logs", "log-group:*") if op == "DescribeLogGroups" else "*"
+    if service == "secretsmanager" and "SecretId" in params:
+        # Called by name; IAM sees the secret's ARN, whose last six characters AWS chose at creation.
+        secret = str(params["SecretId"])
+        return secret if secret.startswith("arn:") else arn("secretsmanager", f"secret:{secret}-{SECRET_SUFFIX}")
     if service == "backup":
         if "RecoveryPointArn" in params:
             return str(params["RecoveryPointArn"])
@@ -187,7 +194,7 @@ NAME_PROPERTY = {"AWS::DynamoDB::GlobalTable": "TableName", "AWS::SQS::Queue": "
                  "AWS::Events::EventBus": "Name", "AWS::Lambda::Function": "FunctionName", "AWS::IAM::Role": "RoleName",
                  "AWS::Logs::LogGroup": "LogGroupName", "AWS::Scheduler::ScheduleGroup": "Name",
                  "AWS::S3::Bucket": "BucketName", "AWS::CloudWatch::Alarm": "AlarmName", "AWS::WAFv2::WebACL": "Name",
-                 "AWS::Backup::BackupVault": "BackupVaultName"}
+                 "AWS::Backup::BackupVault": "BackupVaultName", "AWS::SecretsManager::Secret": "Name"}
 
 
 class Template:
@@ -214,6 +221,9 @@ class Template:
             return self.arn("sns", self.name(target))
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self.name(target)}"
+        if kind == "AWS::SecretsManager::Secret":
+            # The six characters AWS appends at creation (moto's evaluator knows "*", not "?").
+            return self.arn("secretsmanager", f"secret:{self.name(target)}-*")
         return self.name(target)
 
     def get_att(self, target: str, attribute: str) -> str:

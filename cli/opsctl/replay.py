@@ -32,6 +32,9 @@ from opsctl.world import (
 )
 
 
+WEBHOOK_FUNCTION = "pagerduty_webhook"
+
+
 @dataclass
 class ReplayReport:
     received: int = 0
@@ -153,6 +156,10 @@ class Replay:
             print(json.dumps({"level": "ERROR", "message": "handler failed", "function": function, "reason": reason}),
                   file=sys.stderr)
             return [{"result": "rejected", "reason": reason}]
+        if "statusCode" in result:  # a function URL's answer (PagerDuty's webhook): its status says
+            answer = json.loads(result.get("body") or "{}")
+            return [{"result": "rejected" if result["statusCode"] >= 400 else answer.get("result", "executed"),
+                     "reason": f"{result['statusCode']}: {answer.get('reason', '')}"}]
         for action in result.get("actions", []):
             self.report.actions.append({k: action.get(k) for k in ("type", "target", "result", "reason", "incident")})
             self.say(self.clock.now(), f"action     {action['type']} {action['result']}: {action['reason']}")
@@ -274,6 +281,9 @@ class Replay:
         if "task" in event:
             function = registry.task_function(str(event["task"]), self.compiled)
             return [function] if function else []
+        if isinstance(event.get("requestContext"), dict) and "rawPath" in event:
+            # A request to a function URL: PagerDuty's webhook is the only one there is.
+            return [WEBHOOK_FUNCTION] if WEBHOOK_FUNCTION in registry.functions(self.compiled) else []
         return [function for function, pattern in self.intake_patterns
                 if any(pattern.matches_event(each) for each in _per_array_object(event))]  # type: ignore[arg-type]
 

@@ -3,7 +3,7 @@
 Each check reads the account as it is (not the template): the runbook's alarms with their metric
 and threshold, the rules and schedules enabled and reaching the right functions, the contacts'
 subscriptions confirmed, every dead-letter queue empty, the WebACL's rate rule, the backup vault
-and plan. A check that cannot read (no permission, a throttle) is a finding too: "unknown" is not
+and plan, PagerDuty's secrets put. A check that cannot read (no permission, a throttle) is a finding too: "unknown" is not
 "fine"."""
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from controlplane.events import backup_plan_name, function_name, intake_topic
+from controlplane.events import (
+    backup_plan_name,
+    function_name,
+    intake_topic,
+    pagerduty_secret_name,
+    pagerduty_signing_secret_name,
+)
 from controlplane.settings import SEVERITIES
 from opsctl import deployment
 from opsctl.context import OperatorContext
@@ -32,12 +38,12 @@ class Check:
         return not self.problem
 
 
-AREAS = ("alarms", "rules", "schedules", "subscriptions", "dead-letters", "waf", "backup")
+AREAS = ("alarms", "rules", "schedules", "subscriptions", "dead-letters", "waf", "backup", "pagerduty")
 
 
 def verify(context: OperatorContext) -> list[Check]:
     checks: list[Check] = []
-    for area, run in zip(AREAS, (_alarms, _rules, _schedules, _subscriptions, _dead_letters, _waf, _backup),
+    for area, run in zip(AREAS, (_alarms, _rules, _schedules, _subscriptions, _dead_letters, _waf, _backup, _pagerduty),
                          strict=True):
         try:
             checks += run(context)
@@ -231,6 +237,26 @@ def _backup(context: OperatorContext) -> Iterator[Check]:
     rules = {r["RuleName"] for r in backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]["Rules"]}
     missing = sorted(set(config.classes) - rules)
     yield Check("backup", f"plan {name}", f"no rule for class(es) {', '.join(missing)}" if missing else "")
+
+
+def _pagerduty(context: OperatorContext) -> Iterator[Check]:
+    """Each configured service's routing key and the webhook's signing secrets put after the deploy.
+    Judged without reading them: the stack creates each secret with one (empty) version, and the
+    platform team's put makes a second."""
+    pagerduty = context.deps.policy.pagerduty
+    services = sorted({service for names in pagerduty.services.values() for service in names})
+    if not services:
+        return
+    secrets = context.deps.client("secretsmanager")
+    for name in [*(pagerduty_secret_name(context.config.prefix, s) for s in services),
+                 pagerduty_signing_secret_name(context.config.prefix)]:
+        try:
+            versions = secrets.describe_secret(SecretId=name).get("VersionIdsToStages", {})
+        except secrets.exceptions.ResourceNotFoundException:
+            yield Check("pagerduty", name, "missing")
+            continue
+        yield Check("pagerduty", name, "" if len(versions) > 1 else
+                    "still the empty value the stack created: put it (docs/deploy.md, once after the first deploy)")
 
 
 def _all(client: Any, operation: str, key: str, **parameters: Any) -> list[dict[str, Any]]:

@@ -533,10 +533,13 @@ def _provision_pagerduty(session: Any, config: ControlPlaneConfig, policy: Polic
         return {}, []
     secrets = session.client("secretsmanager")
     keys_by_service = {service: uuid.uuid4().hex for service in services}
-    for service, key in keys_by_service.items():
-        secrets.create_secret(Name=pagerduty_secret_name(config.prefix, service), SecretString=json.dumps({"routing_key": key}))
     signing = [f"whsec-{uuid.uuid4().hex}"]
-    secrets.create_secret(Name=pagerduty_signing_secret_name(config.prefix), SecretString=json.dumps({"signing_secrets": signing}))
+    values = {pagerduty_secret_name(config.prefix, service): {"routing_key": key} for service, key in keys_by_service.items()}
+    values[pagerduty_signing_secret_name(config.prefix)] = {"signing_secrets": signing}
+    for name, value in values.items():
+        # As deployed: the stack's empty version, then the platform team's.
+        secrets.create_secret(Name=name, SecretString=json.dumps({key: type(v)() for key, v in value.items()}))
+        secrets.put_secret_value(SecretId=name, SecretString=json.dumps(value))
     return keys_by_service, signing
 
 

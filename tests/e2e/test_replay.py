@@ -10,6 +10,7 @@ import pytest
 
 from factories import eventbridge_alarm, sns_alarm
 from opsctl.main import main
+from opsctl.pagerduty_standin import stand_in
 from opsctl.replay import Replay
 from paths import ROOT
 
@@ -101,18 +102,19 @@ def test_thousand_duplicate_deliveries_make_one_incident_and_one_page(config) ->
                                      delivered_at=at + timedelta(seconds=1 + i % 50)))
         for i in range(1000)
     ]
-    report = Replay(config, out=open("/dev/null", "w")).run(iter(lines)).as_dict()
+    replay = Replay(config, out=open("/dev/null", "w"))
+    report = replay.run(iter(lines)).as_dict()
     assert report["events"] == {"received": 1000, "processed": 1, "duplicates": 999, "rejected": 0}
     assert len(report["incidents"]) == 1 and report["incidents"][0]["severity"] == "P0"
     [page] = [n for n in report["notifications"] if "ESCALATION" not in n["subject"]]
     assert page["subject"].startswith("[P0] INC-2026-001 Opened")
-    # Nobody acknowledged it: the escalation matrix takes over, up to its configured levels, then
-    # once more at the resolution target.
+    # Nobody acknowledged it. PagerDuty owns P0 in the demo config and took the trigger (once), so its
+    # escalation policy pages and ours stands down; the resolution target is still ours.
     assert [n["subject"] for n in report["notifications"] if "ESCALATION" in n["subject"]] == [
-        "[P0] ESCALATION L1: INC-2026-001 unacknowledged 15 min after opening",
-        "[P0] ESCALATION L2: INC-2026-001 unacknowledged 30 min after opening",
-        "[P0] ESCALATION L3: INC-2026-001 unacknowledged 45 min after opening",
-        "[P0] ESCALATION L4: INC-2026-001 still OPEN past its resolution target (240 min)"]
+        "[P0] ESCALATION L1: INC-2026-001 still OPEN past its resolution target (240 min)"]
+    assert replay.world is not None
+    taken = stand_in().taken[replay.world.pagerduty_keys["financeanalyst-emergency"]]
+    assert [(event["event_action"], event["dedup_key"]) for event in taken] == [("trigger", "INC-2026-001")]
 
 
 def test_incident_commands_on_a_real_account_endpoint(aws, world, harness, config, capsys) -> None:
@@ -228,7 +230,7 @@ def test_maintenance_window_holds_back_pauses_and_rechecks(tmp_path) -> None:
     subjects = [(n["severity"], n["subject"]) for n in report["notifications"] if n["severity"] != "P3"]
     assert subjects == [
         ("P0", "[P0] INC-2026-002 Opened: financeanalyst-pro-demo-db-data-loss"),  # P0 pages inside the window
-        ("P0", "[P0] ESCALATION L1: INC-2026-002 unacknowledged 15 min after opening"),  # nobody acked it
+        # Nobody acknowledged it within 15 minutes: PagerDuty (P0's owner) escalates it, not us.
         ("P0", "[P0] INC-2026-002 Resolved: financeanalyst-pro-demo-db-data-loss"),
         ("P2", "[P2] INC-2026-001 Still firing after maintenance: financeanalyst-pro-demo-storage"),  # re-check
         ("P2", "[P2] INC-2026-001 Resolved: financeanalyst-pro-demo-storage"),

@@ -3,6 +3,7 @@ ARNs, the runbook's alarms, and a Lambda with a trigger for every function folde
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -598,3 +599,45 @@ def test_no_destructive_action_on_an_account_wide_wildcard(template) -> None:
     plan = next(iter(resources(template, "AWS::Backup::BackupPlan").values()))["Properties"]["BackupPlan"]
     assert all(rule["RecoveryPointTags"] == {"ops-control-plane": "financeanalyst-pro-demo"}
                for rule in plan["BackupPlanRule"])
+
+
+def test_pagerduty_keys_live_in_secrets_the_template_leaves_empty(template, config) -> None:
+    secrets = {r["Properties"]["Name"]: json.loads(r["Properties"]["SecretString"])
+               for r in resources(template, "AWS::SecretsManager::Secret").values()}
+    assert secrets == {f"{config.prefix}/pagerduty/financeanalyst-emergency": {"routing_key": ""},
+                       f"{config.prefix}/pagerduty/webhook-signing": {"signing_secrets": []}}
+    assert all(r["DeletionPolicy"] == "Retain" for r in resources(template, "AWS::SecretsManager::Secret").values())
+    # Each function may read its own secret, and nothing else of Secrets Manager.
+    for role, secret in (("PagerDutyHandlerRole", "PagerDutyRoutingKey"), ("PagerDutyWebhookHandlerRole", "PagerDutyWebhookSigning")):
+        [read] = [s for s in _statements(template, role) if "secretsmanager" in json.dumps(s["Action"])]
+        assert read["Action"] == "secretsmanager:GetSecretValue" and read["Resource"]["Ref"].startswith(secret)
+    others = [s for s in _statements(template) if "secretsmanager" in json.dumps(s["Action"])]
+    assert len(others) == 2
+
+
+def test_pagerduty_sends_one_at_a_time_and_its_webhook_is_a_capped_public_url(template, config) -> None:
+    functions = resources(template, "AWS::Lambda::Function")
+    sender = functions[logical_id_of_function(template, "pagerduty", config)]["Properties"]
+    assert sender["ReservedConcurrentExecutions"] == 1
+    assert sender["Environment"]["Variables"]["PAGERDUTY_EVENTS_URL"] == "https://events.pagerduty.com/v2/enqueue"
+    receiver_id = logical_id_of_function(template, "pagerduty_webhook", config)
+    assert functions[receiver_id]["Properties"]["ReservedConcurrentExecutions"] == 5
+    [url] = resources(template, "AWS::Lambda::Url").values()
+    # PagerDuty cannot sign with SigV4: every request proves itself with its HMAC signature instead.
+    assert url["Properties"] == {"AuthType": "NONE", "TargetFunctionArn": {"Fn::GetAtt": [receiver_id, "Arn"]}}
+    [rule] = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+              if "PagerDuty" in r["Properties"].get("Description", "")]
+    assert rule["EventPattern"]["detail"] == {"severity": ["P0"]}
+
+
+def test_without_a_pagerduty_service_nothing_of_it_is_deployed(tmp_path) -> None:
+    from app import build_app
+    from controlplane.config import load_config
+    from controlplane.registry import functions
+
+    demo = load_config(ROOT / "config" / "demo.yaml")
+    config = dataclasses.replace(demo, notifications=demo.notifications | {"pagerduty": {}, "pagerduty_region": None})
+    [stack] = build_app(config, outdir=str(tmp_path)).synth().stacks
+    body = json.dumps(stack.template)
+    assert "pagerduty" not in body.lower()
+    assert "pagerduty" not in functions(Policy(config.policy()))

@@ -41,7 +41,7 @@ def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
                       "schedules": len(deployment.standing_schedules(config, Policy(config.policy()))),
                       "subscriptions": sum(len(emails) for emails in config.contacts.values()),
                       "dead-letters": len(deployment.dead_letter_queues(config.prefix, Policy(config.policy()))),
-                      "waf": 1, "backup": 2}
+                      "waf": 1, "backup": 2, "pagerduty": 2}  # a routing key, the signing secrets
 
 
 def _delete_alarm(world: LocalWorld) -> None:
@@ -103,6 +103,14 @@ def _delete_vault(world: LocalWorld) -> None:
     world.client("backup").delete_backup_vault(BackupVaultName=world.config.backup["vault_name"])
 
 
+def _fresh_secret(world: LocalWorld) -> None:
+    """The routing key's secret as the stack made it: nobody has put the key yet."""
+    secrets = world.client("secretsmanager")
+    secrets.delete_secret(SecretId="financeanalyst-pro-demo/pagerduty/financeanalyst-emergency", ForceDeleteWithoutRecovery=True)
+    secrets.create_secret(Name="financeanalyst-pro-demo/pagerduty/financeanalyst-emergency",
+                          SecretString=json.dumps({"routing_key": ""}))
+
+
 BREAKAGES: dict[str, tuple[Callable[[LocalWorld], None], str, str]] = {
     "alarm deleted": (_delete_alarm, "alarms financeanalyst-pro-demo-error-rate", "missing"),
     "threshold changed": (_retune_alarm, "alarms financeanalyst-pro-demo-availability",
@@ -117,6 +125,8 @@ BREAKAGES: dict[str, tuple[Callable[[LocalWorld], None], str, str]] = {
     "dead letter waiting": (_dead_letter, "dead-letters financeanalyst-pro-demo-outbox-relay-dlq", "1 message(s) waiting"),
     "rate rule removed": (_drop_rate_rule, "waf financeanalyst-pro-demo-edge/runbook-rate-limit", "missing"),
     "vault deleted": (_delete_vault, "backup vault financeanalyst-pro-demo-backups", "missing"),
+    "routing key not put": (_fresh_secret, "pagerduty financeanalyst-pro-demo/pagerduty/financeanalyst-emergency",
+                            "still the empty value the stack created"),
 }
 
 
