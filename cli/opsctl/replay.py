@@ -31,7 +31,6 @@ from opsctl.world import (
     use_fake_credentials,
 )
 
-
 WEBHOOK_FUNCTION = "pagerduty_webhook"
 
 

@@ -534,7 +534,8 @@ def _provision_pagerduty(session: Any, config: ControlPlaneConfig, policy: Polic
     secrets = session.client("secretsmanager")
     keys_by_service = {service: uuid.uuid4().hex for service in services}
     signing = [f"whsec-{uuid.uuid4().hex}"]
-    values = {pagerduty_secret_name(config.prefix, service): {"routing_key": key} for service, key in keys_by_service.items()}
+    values: dict[str, dict[str, Any]] = {pagerduty_secret_name(config.prefix, service): {"routing_key": key}
+                                         for service, key in keys_by_service.items()}
     values[pagerduty_signing_secret_name(config.prefix)] = {"signing_secrets": signing}
     for name, value in values.items():
         # As deployed: the stack's empty version, then the platform team's.

@@ -608,7 +608,8 @@ def test_pagerduty_keys_live_in_secrets_the_template_leaves_empty(template, conf
                        f"{config.prefix}/pagerduty/webhook-signing": {"signing_secrets": []}}
     assert all(r["DeletionPolicy"] == "Retain" for r in resources(template, "AWS::SecretsManager::Secret").values())
     # Each function may read its own secret, and nothing else of Secrets Manager.
-    for role, secret in (("PagerDutyHandlerRole", "PagerDutyRoutingKey"), ("PagerDutyWebhookHandlerRole", "PagerDutyWebhookSigning")):
+    for role, secret in (("PagerDutyHandlerRole", "PagerDutyRoutingKey"),
+                         ("PagerDutyWebhookHandlerRole", "PagerDutyWebhookSigning")):
         [read] = [s for s in _statements(template, role) if "secretsmanager" in json.dumps(s["Action"])]
         assert read["Action"] == "secretsmanager:GetSecretValue" and read["Resource"]["Ref"].startswith(secret)
     others = [s for s in _statements(template) if "secretsmanager" in json.dumps(s["Action"])]
