@@ -22,6 +22,7 @@ from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
 from stacks.constructs.capability import CapabilityFunction, add_rules, add_schedules, rule_target
 from stacks.constructs.dashboard import ControlPlaneDashboard
+from stacks.constructs.drift import DriftDetection
 from stacks.constructs.drill import FireDrill
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import shared_layers
@@ -120,6 +121,8 @@ class ControlPlaneStack(Stack):
                           environment=remediation["environment"],
                           page_topic=topics.topics["P1"], key=topics.key, max_event_age=remediation["max_event_age"])
         ops_bus.grant_put(backups.handler.role, (BACKUP_CHECK,))  # findings go to triage through the ops bus
+        if policy.drift.enabled:
+            DriftDetection(self, "Drift", drift=policy.drift)
         ops_bus.lock(config.deployers)
         # Each function as the registry declares it: its rules and standing schedules, its grants on
         # the ledger (derived from the repository operations it uses), its right to page by itself.

@@ -3,8 +3,8 @@
 Each check reads the account as it is (not the template): the runbook's alarms with their metric
 and threshold, the rules and schedules enabled and reaching the right functions, the contacts'
 subscriptions confirmed, every dead-letter queue empty, the WebACL's rate rule, the backup vault
-and plan, PagerDuty's secrets put. A check that cannot read (no permission, a throttle) is a finding too: "unknown" is not
-"fine"."""
+and plan, PagerDuty's secrets put, AWS Config recording for the drift check. A check that cannot
+read (no permission, a throttle) is a finding too: "unknown" is not "fine"."""
 
 from __future__ import annotations
 
@@ -38,13 +38,13 @@ class Check:
         return not self.problem
 
 
-AREAS = ("alarms", "rules", "schedules", "subscriptions", "dead-letters", "waf", "backup", "pagerduty")
+AREAS = ("alarms", "rules", "schedules", "subscriptions", "dead-letters", "waf", "backup", "pagerduty", "drift")
 
 
 def verify(context: OperatorContext) -> list[Check]:
     checks: list[Check] = []
-    for area, run in zip(AREAS, (_alarms, _rules, _schedules, _subscriptions, _dead_letters, _waf, _backup, _pagerduty),
-                         strict=True):
+    for area, run in zip(AREAS, (_alarms, _rules, _schedules, _subscriptions, _dead_letters, _waf, _backup, _pagerduty,
+                                 _drift), strict=True):
         try:
             checks += run(context)
         except (ClientError, BotoCoreError) as error:
@@ -257,6 +257,21 @@ def _pagerduty(context: OperatorContext) -> Iterator[Check]:
             continue
         yield Check("pagerduty", name, "" if len(versions) > 1 else
                     "still the empty value the stack created: put it (docs/deploy.md, once after the first deploy)")
+
+
+def _drift(context: OperatorContext) -> Iterator[Check]:
+    """The drift rule exists, and AWS Config records: without a recording configuration recorder the
+    rule never evaluates, and drift goes unseen."""
+    drift = context.deps.policy.drift
+    if not drift.enabled:
+        return
+    aws_config = context.deps.client("config")
+    names = {r["ConfigRuleName"] for r in aws_config.describe_config_rules(ConfigRuleNames=[drift.rule_name])["ConfigRules"]}
+    yield Check("drift", f"rule {drift.rule_name}", "" if drift.rule_name in names else "missing")
+    recording = [r["name"] for r in aws_config.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]
+                 if r.get("recording")]
+    yield Check("drift", "configuration recorder", "" if recording else
+                "AWS Config records nothing in this Region: the drift rule never runs (docs/deploy.md)")
 
 
 def _all(client: Any, operation: str, key: str, **parameters: Any) -> list[dict[str, Any]]:

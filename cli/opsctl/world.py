@@ -26,6 +26,7 @@ from controlplane import keys
 from controlplane.clock import Clock, isoformat, parse_timestamp
 from controlplane.config import ControlPlaneConfig
 from controlplane.events import (
+    DRIFT_MANAGED_RULE,
     INCIDENT_OPENED,
     OPS_SOURCE,
     OUTBOX_RELAY_RETRIES,
@@ -499,6 +500,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     local_backup = _provision_backups(session, config)
     _provision_alarms(session, config)
     pagerduty_keys, signing_secrets = _provision_pagerduty(session, config, Policy(policy))
+    _provision_drift_rule(session, Policy(policy))
 
     policy_dir = Path(tempfile.mkdtemp(prefix="opsctl-policy-", dir=workdir))
     policy_path = policy_dir / "policy.json"
@@ -542,6 +544,24 @@ def _provision_pagerduty(session: Any, config: ControlPlaneConfig, policy: Polic
         secrets.create_secret(Name=name, SecretString=json.dumps({key: type(v)() for key, v in value.items()}))
         secrets.put_secret_value(SecretId=name, SecretString=json.dumps(value))
     return keys_by_service, signing
+
+
+def _provision_drift_rule(session: Any, policy: Policy) -> None:
+    """AWS Config as the drift check needs it: the account's recorder, recording, and our rule."""
+    if not policy.drift.enabled:
+        return
+    aws_config = session.client("config")
+    aws_config.put_configuration_recorder(ConfigurationRecorder={
+        "name": "default", "roleARN": f"arn:aws:iam::{policy.account}:role/aws-service-role/config.amazonaws.com/"
+                                      "AWSServiceRoleForConfig", "recordingGroup": {"allSupported": True}})
+    session.client("s3").create_bucket(Bucket=f"{policy.prefix}-config-history")
+    aws_config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": f"{policy.prefix}-config-history"})
+    aws_config.start_configuration_recorder(ConfigurationRecorderName="default")
+    aws_config.put_config_rule(ConfigRule={
+        "ConfigRuleName": policy.drift.rule_name, "MaximumExecutionFrequency": policy.drift.frequency,
+        "Source": {"Owner": "AWS", "SourceIdentifier": DRIFT_MANAGED_RULE},
+        "InputParameters": json.dumps({"cloudformationRoleArn": f"arn:aws:iam::{policy.account}:role/{policy.prefix}-drift"}),
+        "Scope": {"ComplianceResourceTypes": ["AWS::CloudFormation::Stack"]}})
 
 
 def _provision_waf(session: Any, waf: WafPolicy) -> str:

@@ -35,6 +35,9 @@ from controlplane.events import (
     ALARM_STATE_CHANGE,
     BACKUP_CHECK,
     BACKUP_COMPONENT,
+    CONFIG_COMPLIANCE_CHANGE,
+    DRIFT_COMPONENT,
+    DRIFT_MANAGED_RULE,
     GUARDDUTY_FINDING,
     HEALTH_COMPONENT,
     HEALTH_EVENT,
@@ -173,6 +176,8 @@ def _from_eventbridge(event: Mapping[str, Any], path: str = "eventbridge") -> Al
     if detail_type == HEALTH_EVENT and source == "aws.health" and path == "eventbridge" \
             and isinstance(event.get("detail"), Mapping) and event["detail"].get("eventScopeCode") == "ACCOUNT_SPECIFIC":
         return _from_health(event)
+    if detail_type == CONFIG_COMPLIANCE_CHANGE and source == "aws.config" and path == "eventbridge":
+        return _from_drift_check(event)
     if detail_type != ALARM_STATE_CHANGE or source != "aws.cloudwatch":
         if isinstance(source, str) and source.startswith("aws.") and isinstance(detail_type, str) and detail_type \
                 and path == "eventbridge":
@@ -319,6 +324,32 @@ def guardduty_severity(score: float) -> str:
 SECURITY_HUB_SEVERITY = {"CRITICAL": "P0", "HIGH": "P1", "MEDIUM": "P2", "LOW": "P3", "INFORMATIONAL": "P3"}
 # Workflow states that mean the finding still wants a human; the others (RESOLVED, SUPPRESSED) end it.
 SECURITY_HUB_OPEN = ("NEW", "NOTIFIED")
+
+
+# AWS Config's verdicts on a stack → the drift alarm's state (NOT_APPLICABLE: no verdict at all).
+DRIFT_STATES = {"NON_COMPLIANT": "ALARM", "COMPLIANT": "OK", "INSUFFICIENT_DATA": "INSUFFICIENT_DATA"}
+_STACK_ARN = re.compile(r"^arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:\d{12}:stack/([^/]+)/")
+
+
+def _from_drift_check(event: Mapping[str, Any]) -> AlarmTransition:
+    """AWS Config's drift check of one stack (our rule: the EventBridge rule takes no other): ALARM
+    while it has drifted from its template, OK once in sync again; a check that could not run is
+    INSUFFICIENT_DATA (a blind spot)."""
+    detail = _mapping(event, "detail")
+    result = _mapping(detail, "newEvaluationResult")
+    verdict = _text(result, "complianceType")
+    if verdict not in DRIFT_STATES:
+        raise _NotAnAlarmEvent(f"AWS Config's drift check says {verdict}: no verdict on the stack")
+    stack_id = _text(detail, "resourceId")
+    matched = _STACK_ARN.match(stack_id)
+    stack = matched.group(1) if matched else stack_id
+    said = str(result.get("annotation") or "")
+    return _virtual_alarm(
+        event, name=f"drift {stack[:200]}", account=str(detail.get("awsAccountId") or _text(event, "account")),
+        region=str(detail.get("awsRegion") or _text(event, "region")), state=DRIFT_STATES[verdict],
+        changed_at=parse_timestamp(str(result.get("resultRecordedTime") or _text(event, "time"))),
+        reason=f"AWS Config ({_text(detail, 'configRuleName')}): {verdict}{': ' + said if said else ''}",
+        namespace=DRIFT_COMPONENT, kind=DRIFT_MANAGED_RULE, dimensions={"Stack": stack})
 
 
 def _virtual_alarm(event: Mapping[str, Any], *, name: str, account: str, region: str, state: str,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from alarm_parsing import AlarmTransition
 from controlplane.alarm_tags import parse_tags
-from controlplane.events import HEALTH_COMPONENT
+from controlplane.events import DRIFT_COMPONENT, HEALTH_COMPONENT
 from controlplane.policy import Band, ClassificationRule, Policy
 
 
@@ -51,6 +51,13 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
             severity=severity, decided_by="aws-health", remediation=None, component=HEALTH_COMPONENT,
             impact=f"AWS reports {'a scheduled change to' if severity == 'P3' else 'an issue with'} {service}",
             runbook_section=section_for(severity))
+    if transition.namespace == DRIFT_COMPONENT and transition.path == "eventbridge":
+        # The runbook's Configuration Drift: a stack no longer matches its template (someone changed
+        # a resource by hand, or a deploy half failed). P2: look within 4 hours, redeploy or adopt.
+        return Classification(
+            severity="P2", decided_by="aws-config", remediation=None, component=DRIFT_COMPONENT,
+            impact=f"Configuration Drift: stack {transition.dimensions.get('Stack')} no longer matches its template",
+            runbook_section=section_for("P2"))
     # By identity, not by name: another account's (or Region's) alarm with our name is not ours.
     configured = policy.alarms.get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
     tags = parse_tags(transition.description) if policy.trusts_tags(transition.alarm_arn, transition.account) else {}

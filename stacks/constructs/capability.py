@@ -59,7 +59,7 @@ def rule_target(function: lambda_.IFunction, dead_letters: DeadLetterQueue, max_
 def add_rules(scope: Construct, capability: Capability, target: targets.LambdaFunction, *, ops_bus: events.IEventBus,
               policy: Policy, stack_name: str) -> None:
     """The capability's rules (controlplane.registry), each delivering to `target`."""
-    for rule in capability.rules:
+    for rule in (rule for rule in capability.rules if rule.deployed(policy)):
         events.Rule(scope, rule.id, event_bus=ops_bus if rule.bus == OPS_BUS else None, description=rule.description,
                     event_pattern=rule_pattern(rule.pattern(policy, stack_name)), targets=[target])
 

@@ -40,6 +40,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "lambda-alarm-action-composite.json": ("triage", "opened"),
     "health-event.json": ("triage", "ignored"),
     "guardduty-finding.json": ("triage", "opened"),
+    "config-rules-compliance-change.json": ("triage", "opened"),
     "securityhub-findings-imported.json": ("triage", "opened"),
     "backup-job-created.json": ("backup_verify", "ignored"),
     "backup-job-pending.json": ("backup_verify", "ignored"),

@@ -547,3 +547,18 @@ def test_tables_fit_a_100_column_terminal(replayed, capsys) -> None:
              "alarm_name": "team-x\x1b[31m-" + "very-long-alarm-name-" * 5, "acknowledged_by": "alice\nbob"}
     [_, row] = incident_table([noisy], datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc), resolved_too=False).splitlines()
     assert len(row) == 100 and row.endswith("…") and "\x1b" not in row and "alice bob" in row
+
+
+def test_security_findings_health_and_drift_are_the_runbooks_categories(tmp_path) -> None:
+    """examples/security-and-drift.jsonl: each source AWS puts on the default bus, as a user replays it."""
+    report = replay_example(tmp_path, "security-and-drift.jsonl")
+    assert report["events"] == {"received": 6, "processed": 6, "duplicates": 0, "rejected": 0}
+    assert [(i["severity"], i["status"], i["alarm"].split(" ")[0]) for i in report["incidents"]] == [
+        ("P0", "OPEN", "GuardDuty"),  # Security Breach: PagerDuty has it (its escalation, not ours)
+        ("P1", "OPEN", "Security"),  # Security Hub HIGH, NEW: Security Threat
+        ("P1", "RESOLVED", "AWS"),  # AWS Health: an issue with CloudFront, which the demo's alarms watch
+        ("P2", "RESOLVED", "drift"),  # Configuration Drift of our stack, in sync again two hours later
+    ]
+    escalations = [n["subject"] for n in report["notifications"] if n["subject"].startswith("[P0] ESCALATION")
+                   and "INC-2026-001" in n["subject"]]
+    assert escalations == ["[P0] ESCALATION L1: INC-2026-001 still OPEN past its resolution target (240 min)"]

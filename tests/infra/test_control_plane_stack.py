@@ -642,3 +642,17 @@ def test_without_a_pagerduty_service_nothing_of_it_is_deployed(tmp_path) -> None
     body = json.dumps(stack.template)
     assert "pagerduty" not in body.lower()
     assert "pagerduty" not in functions(Policy(config.policy()))
+
+
+def test_drift_is_checked_by_aws_configs_managed_rule_with_a_read_only_role(template, config) -> None:
+    [rule] = [r["Properties"] for r in resources(template, "AWS::Config::ConfigRule").values()]
+    assert rule["ConfigRuleName"] == f"{config.prefix}-stack-drift"
+    assert rule["Source"] == {"Owner": "AWS", "SourceIdentifier": "CLOUDFORMATION_STACK_DRIFT_DETECTION_CHECK"}
+    assert rule["Scope"] == {"ComplianceResourceTypes": ["AWS::CloudFormation::Stack"]}
+    assert rule["MaximumExecutionFrequency"] == "Six_Hours"
+    role_id = rule["InputParameters"]["cloudformationRoleArn"]["Fn::GetAtt"][0]
+    role = resources(template, "AWS::IAM::Role")[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "config.amazonaws.com"}
+    assert "ReadOnlyAccess" in json.dumps(role["ManagedPolicyArns"]) and "Policies" not in role
+    # No function may assume it or holds its read access.
+    assert not [s for s in _statements(template) if "sts:AssumeRole" in json.dumps(s["Action"])]

@@ -2,8 +2,9 @@
 default bus (written from tests/events/guardduty-finding.json and securityhub-findings-imported.json,
 AWS's published examples) open incidents on virtual alarms — Security Breach P0, Security Threat P1 —
 and so do account-specific AWS Health events (from tests/events/health-event.json), graded by the
-service they affect; all are deduplicated, escalated and resolved like any alarm's. By any other
-path they are claims."""
+service they affect, and AWS Config's drift verdicts on our stacks (Configuration Drift P2, from
+tests/events/config-rules-compliance-change.json); all are deduplicated, escalated and resolved
+like any alarm's. By any other path they are claims."""
 
 from __future__ import annotations
 
@@ -123,3 +124,54 @@ def test_an_aws_health_event_is_graded_by_the_service_it_affects(harness, servic
 def test_a_public_health_event_is_ignored(harness) -> None:
     [ignored] = harness.triage(health("EC2", scope="PUBLIC"), T0)
     assert ignored["result"] == "ignored" and harness.incidents() == []
+
+
+def drift_check(verdict: str, recorded: datetime = T0, stack: str = "financeanalyst-pro-web") -> dict[str, Any]:
+    """AWS Config's verdict on one stack (tests/events/config-rules-compliance-change.json)."""
+    event = json.loads((EVENTS / "config-rules-compliance-change.json").read_text())
+    event["time"] = at(recorded + timedelta(seconds=1))
+    stack_id = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack}/5f4b9a10-cb37-11f0-a7a4-0affd1c2b3d5"
+    event["detail"]["resourceId"] = stack_id
+    event["detail"]["newEvaluationResult"] |= {"complianceType": verdict, "resultRecordedTime": at(recorded)}
+    event["detail"]["newEvaluationResult"]["evaluationResultIdentifier"]["evaluationResultQualifier"]["resourceId"] = stack_id
+    return event
+
+
+def test_a_drifted_stack_is_a_p2_configuration_drift_until_it_is_in_sync_again(harness) -> None:
+    [opened] = harness.triage(drift_check("NON_COMPLIANT"), T0 + timedelta(seconds=5))
+    assert (opened["result"], opened["severity"]) == ("opened", "P2")
+    incident = harness.ledger.get_incident(opened["incident"])
+    assert (incident["alarm_name"], incident["component"], incident["classified_by"]) == (
+        "drift financeanalyst-pro-web", "Configuration Drift", "aws-config")
+    assert incident["impact"] == "Configuration Drift: stack financeanalyst-pro-web no longer matches its template"
+    [page] = harness.notifications("P2")
+    assert "1 resource(s) MODIFIED" in page["Message"] and "standard-alert-investigation" in page["Message"]
+    [again] = harness.triage(drift_check("NON_COMPLIANT", T0 + timedelta(hours=6)), T0 + timedelta(hours=6, seconds=5))
+    # Still drifted, told again (a redelivery): the same incident counts it and pages nobody.
+    assert (again["result"], again["incident"]) == ("updated", opened["incident"]) and harness.notifications("P2") == []
+    [closed] = harness.triage(drift_check("COMPLIANT", T0 + timedelta(hours=7)), T0 + timedelta(hours=7, seconds=5))
+    assert (closed["result"], closed["incident"]) == ("resolved", opened["incident"])
+
+
+def test_a_drift_check_that_could_not_run_is_a_blind_spot_and_no_verdict_is_ignored(harness) -> None:
+    [blind] = harness.triage(drift_check("INSUFFICIENT_DATA"), T0)
+    assert blind["result"] != "opened" and harness.incidents() == []
+    [ignored] = harness.triage(drift_check("NOT_APPLICABLE", T0 + timedelta(minutes=1)), T0 + timedelta(minutes=1))
+    assert ignored["result"] == "ignored" and "no verdict" in ignored["reason"]
+
+
+def test_only_the_watched_stacks_drift_checks_reach_triage(harness, config) -> None:
+    from moto.events.models import EventPattern
+
+    from controlplane.policy import Policy
+    from opsctl import deployment
+
+    [pattern] = [rule.pattern for rule in deployment.deployed_rules(config, Policy(config.policy()))
+                 if rule.pattern["source"] == ["aws.config"]]
+    watched = EventPattern.load(json.dumps(pattern))
+
+    def routed(stack: str) -> bool:
+        return bool(watched.matches_event(drift_check("NON_COMPLIANT", stack=stack)))  # type: ignore[arg-type]
+
+    assert routed("financeanalyst-pro-web") and routed("financeanalyst-pro-demo-control-plane")  # ours, always
+    assert not routed("someone-elses-stack")

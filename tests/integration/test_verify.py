@@ -41,7 +41,8 @@ def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
                       "schedules": len(deployment.standing_schedules(config, Policy(config.policy()))),
                       "subscriptions": sum(len(emails) for emails in config.contacts.values()),
                       "dead-letters": len(deployment.dead_letter_queues(config.prefix, Policy(config.policy()))),
-                      "waf": 1, "backup": 2, "pagerduty": 2}  # a routing key, the signing secrets
+                      "waf": 1, "backup": 2, "pagerduty": 2,  # a routing key, the signing secrets
+                      "drift": 2}  # the rule, the recorder
 
 
 def _delete_alarm(world: LocalWorld) -> None:
@@ -111,6 +112,10 @@ def _fresh_secret(world: LocalWorld) -> None:
                           SecretString=json.dumps({"routing_key": ""}))
 
 
+def _stop_recording(world: LocalWorld) -> None:
+    world.client("config").stop_configuration_recorder(ConfigurationRecorderName="default")
+
+
 BREAKAGES: dict[str, tuple[Callable[[LocalWorld], None], str, str]] = {
     "alarm deleted": (_delete_alarm, "alarms financeanalyst-pro-demo-error-rate", "missing"),
     "threshold changed": (_retune_alarm, "alarms financeanalyst-pro-demo-availability",
@@ -127,6 +132,7 @@ BREAKAGES: dict[str, tuple[Callable[[LocalWorld], None], str, str]] = {
     "vault deleted": (_delete_vault, "backup vault financeanalyst-pro-demo-backups", "missing"),
     "routing key not put": (_fresh_secret, "pagerduty financeanalyst-pro-demo/pagerduty/financeanalyst-emergency",
                             "still the empty value the stack created"),
+    "config not recording": (_stop_recording, "drift configuration recorder", "AWS Config records nothing"),
 }
 
 

@@ -93,6 +93,23 @@ HEALTH_PATTERN: dict[str, Any] = {
 }
 
 
+# Configuration drift: AWS Config's managed rule detects our stacks' drift (CloudFormation drift
+# detection) and puts each stack's compliance change on the default bus; triage opens a P2 on it.
+DRIFT_COMPONENT, CONFIG_COMPLIANCE_CHANGE = "Configuration Drift", "Config Rules Compliance Change"
+DRIFT_MANAGED_RULE = "CLOUDFORMATION_STACK_DRIFT_DETECTION_CHECK"
+
+
+def drift_rule_name(prefix: str) -> str:
+    return f"{prefix}-stack-drift"
+
+
+def drift_pattern(rule_name: str, stacks: list[str]) -> dict[str, Any]:
+    """Our rule's compliance changes of the watched stacks (it evaluates every stack of the account)."""
+    return {"source": ["aws.config"], "detail-type": [CONFIG_COMPLIANCE_CHANGE],
+            "detail": {"configRuleName": [rule_name], "messageType": ["ComplianceChangeNotification"],
+                       "resourceId": [{"wildcard": f"arn:aws:cloudformation:*:*:stack/{stack}/*"} for stack in stacks]}}
+
+
 # PagerDuty (Events API v2 out, v3 webhooks back): the incidents of the severities it owns.
 PAGERDUTY_EVENTS_URLS = {"us": "https://events.pagerduty.com/v2/enqueue",
                          "eu": "https://events.eu.pagerduty.com/v2/enqueue"}

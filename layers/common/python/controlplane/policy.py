@@ -210,6 +210,13 @@ class PagerDutyPolicy(Section):
         return self.services.get(severity, ())
 
 
+class DriftPolicy(Section):
+    enabled: bool  # a `drift:` section was configured (AWS Config's recorder is on in the account)
+    stacks: tuple[str, ...]  # ours first, then the application's: their drift is a P2
+    frequency: str  # AWS Config's MaximumExecutionFrequency for the check
+    rule_name: str  # our AWS Config rule
+
+
 class BackupClass(Section):
     schedule: str
     retention_days: int
@@ -338,6 +345,7 @@ class Policy:
     investigate = PolicySection(InvestigatePolicy)
     noise = PolicySection(NoisePolicy)
     pagerduty = PolicySection(PagerDutyPolicy)
+    drift = PolicySection(DriftPolicy)
 
     @property
     def region(self) -> str:

@@ -38,6 +38,7 @@ class Rule:
     bus: str  # DEFAULT_BUS (AWS's events) or OPS_BUS (ours)
     pattern: Callable[[Policy, str], dict[str, Any]]  # (policy, stack name) → the event pattern
     description: str
+    deployed: Callable[[Policy], bool] = lambda policy: True  # whether this config deploys it
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,11 @@ CAPABILITIES = (
                Rule("SecurityHubFindings", DEFAULT_BUS, _constant(events.SECURITY_HUB_PATTERN),
                     "Security Hub CRITICAL and HIGH findings (virtual alarms, P0 and P1) → triage"),
                Rule("HealthEvents", DEFAULT_BUS, _constant(events.HEALTH_PATTERN),
-                    "AWS Health issues and scheduled changes on this account's services (virtual alarms) → triage")),
+                    "AWS Health issues and scheduled changes on this account's services (virtual alarms) → triage"),
+               Rule("StackDrift", DEFAULT_BUS,
+                    lambda policy, stack_name: events.drift_pattern(policy.drift.rule_name, list(policy.drift.stacks)),
+                    "AWS Config's drift check of our stacks and the application's (P2 Configuration Drift) → triage",
+                    deployed=lambda policy: policy.drift.enabled)),
         tasks=("flap-settled",)),
     Capability("outbox_relay", ledger=(Outbox.marks, Outbox.mark), pages=True),
     Capability(
@@ -235,4 +240,4 @@ def task_function(task: str, policy: Policy) -> str | None:
 def routes(bus: str, policy: Policy, stack_name: str) -> tuple[tuple[str, dict[str, Any]], ...]:
     """(function, pattern) of every rule on `bus`."""
     return tuple((entry.function, rule.pattern(policy, stack_name))
-                 for entry in deployed(policy) for rule in entry.rules if rule.bus == bus)
+                 for entry in deployed(policy) for rule in entry.rules if rule.bus == bus and rule.deployed(policy))

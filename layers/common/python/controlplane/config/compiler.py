@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controlplane.events import DRILL_ALARM_KEY, DRILL_COMPONENT
+from controlplane.events import DRILL_ALARM_KEY, DRILL_COMPONENT, drift_rule_name, stack_name
 
 if TYPE_CHECKING:
     from controlplane.config.model import ControlPlaneConfig
@@ -61,5 +61,7 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "investigate": config.investigate,
         "noise": config.noise,
         "pagerduty": {"services": config.notifications["pagerduty"], "region": config.notifications["pagerduty_region"]},
+        "drift": {"enabled": config.drift["enabled"], "stacks": [stack_name(config.prefix), *config.drift["stacks"]],
+                  "frequency": config.drift["frequency"], "rule_name": drift_rule_name(config.prefix)},
     }
     return {"config_version": config.version} | body

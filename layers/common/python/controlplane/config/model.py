@@ -83,6 +83,7 @@ class ControlPlaneConfig:
     # Channels besides email (`contacts`): {"sms": {severity: phones}, "slack": {severity: channel ids},
     # "slack_workspace_id": …, "pagerduty": {severity: service names}, "pagerduty_region": "us" | "eu"}
     notifications: dict[str, Any]
+    drift: dict[str, Any]  # {"enabled", "stacks": the application's stacks to watch, "frequency": AWS Config's}
 
     @property
     def prefix(self) -> str:

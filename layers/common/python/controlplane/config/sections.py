@@ -37,7 +37,7 @@ SMS_SEVERITIES = ("P0",)
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
              "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill",
-             "investigate", "noise", "notifications"}
+             "investigate", "noise", "notifications", "drift"}
 INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
 DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
@@ -57,6 +57,9 @@ MUTE_RULE_MAX_MINUTES = 15 * 24 * 60  # CloudWatch alarm mute rules last at most
 TRIAGE_KEYS = {"max_event_age_minutes", "intake_retry_attempts", "intake_max_event_age_minutes"}
 DRILL_KEYS = {"schedule", "timeout_seconds"}
 INVESTIGATE_KEYS = {"log_groups"}
+# AWS Config's periodic frequencies (MaximumExecutionFrequency) for the drift rule.
+DRIFT_FREQUENCIES = ("One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 # Flap damping (the runbook's "no flapping"): an alarm back in ALARM this soon after resolving reopens
 # its incident, and pages about a flapping incident come at most this often.
 # Storm grouping: like Alertmanager's group_wait/group_interval, but the first page is never delayed
@@ -138,6 +141,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         investigate=_investigate(_mapping(root.get("investigate") or {}, "investigate")),
         noise=_noise(_mapping(root.get("noise") or {}, "noise")),
         notifications=_notifications(_mapping(root.get("notifications") or {}, "notifications")),
+        drift=_drift(_mapping(root.get("drift") or {}, "drift") if "drift" in root else None),
     )
 
 
@@ -198,6 +202,22 @@ def _noise(raw: dict[str, Any]) -> dict[str, Any]:
     if noise["storm_threshold"] != 0 and not 2 <= noise["storm_threshold"] <= 1000:
         raise ConfigError("noise.storm_threshold: 0 (off) or between 2 and 1000 incidents")
     return noise
+
+
+def _drift(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The application's stacks whose drift from their templates is a P2 (our own stack always is),
+    and how often AWS Config checks. Without a `drift:` section there is no check: AWS Config's rule
+    needs the account's configuration recorder, which deploying a rule without fails."""
+    if raw is None:
+        return {"enabled": False, "stacks": [], "frequency": "Six_Hours"}
+    _no_unknown(raw, {"stacks", "frequency"}, "drift")
+    stacks = raw.get("stacks", [])
+    if not isinstance(stacks, list) or not all(isinstance(s, str) and _STACK_NAME.match(s) for s in stacks):
+        raise ConfigError("drift.stacks: a list of CloudFormation stack names (letters, digits, dashes; a letter first)")
+    frequency = raw.get("frequency", "Six_Hours")
+    if frequency not in DRIFT_FREQUENCIES:
+        raise ConfigError(f"drift.frequency: one of {', '.join(DRIFT_FREQUENCIES)}, got {frequency!r}")
+    return {"enabled": True, "stacks": list(stacks), "frequency": frequency}
 
 
 def _investigate(raw: dict[str, Any]) -> dict[str, Any]:
