@@ -6,8 +6,8 @@ second one opens the parent: the burst's first incident and itself become its ch
 parent pages once, saying how many alarms and which. Later ones join it; the parent pages an
 update at most every noise.update_interval_minutes (at once when its severity rises: it takes its
 highest child's), and every page held back is on the child's timeline. The parent alone escalates
-(the children's deadlines stand down) and is acknowledged for them; it resolves when its last open
-child clears, and only that resolution pages. One entry on the status page: the parent's.
+(the children's deadlines stand down) and is acknowledged for them; a child its band upgrades raises
+the parent too; it resolves when its last open child clears, and only that resolution pages. One entry on the status page: the parent's.
 
 More than noise.storm_threshold incidents opening within the window across the account, whatever
 their components, are a storm too: from the one past the threshold on, incidents that no component
@@ -57,6 +57,8 @@ def plan(change: Transition, result: str, read: AlarmRead, transition: AlarmTran
         return _opening(change, read, deps)
     if result == "resolved":
         return _resolution(change, read, deps)
+    if result == "upgraded":
+        return _upgraded(change, read, deps)
     return None
 
 
@@ -198,6 +200,35 @@ def _join(change: Transition, parent: dict[str, Any], marker: dict[str, Any] | N
     shown = parent | {"severity": severity, "occurrences": count}
     subject, message = render_storm(kind, shown, alarms[:LISTED_ALARMS], count, policy)
     return StormPlan(grouping, page=_page(shown, subject, message, "incident-storm-update"), event_detail=detail)
+
+
+def _upgraded(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPlan | None:
+    """A child's band raised its severity: the parent takes it when that is higher, and pages at once
+    (as when a more severe child joins); else the parent speaks for it already and the child's own
+    upgrade page is held back."""
+    parent_id = read.record.open_incident_parent
+    if parent_id is None or change.incident_change is None:
+        return None
+    parent = deps.repository(IncidentLedger).get_incident(parent_id)
+    if parent["status"] == "RESOLVED":
+        return None
+    child, severity = change.incident_change.incident_id, str(change.incident_change.set_fields["severity"])
+    if parent["severity"] <= severity:  # "P0" sorts first: the parent is as severe already
+        return StormPlan(Grouping(None, 0), hold_back=f"{parent_id} (the storm) is {parent['severity']} already",
+                         event_detail={"parent": parent_id})
+    now = deps.clock.now()
+    at, ack_due = isoformat(now), isoformat(deps.policy.ack_due(severity, now))
+    parent_change = IncidentChange(parent_id, {"severity": severity, "ack_due_at": ack_due, "last_paged_at": at},
+                                   {"at": at, "event": "child-upgraded", "incident": child, "severity": severity},
+                                   require_status_not=("RESOLVED",))
+    shown = parent | {"severity": severity}
+    count = int(parent.get("occurrences", 0))
+    subject, message = render_storm(f"Storm upgraded to {severity}", shown, list(parent.get("alarms", []))[:LISTED_ALARMS],
+                                    count, deps.policy)
+    return StormPlan(Grouping(None, 0, parent_change=parent_change),
+                     page=_page(shown, subject, message, "incident-storm-update"),
+                     event_detail={"parent": parent_id, "arm_parent": True, "parent_ack_due_at": ack_due,
+                                   "parent_resolve_due_at": parent["resolve_due_at"], "parent_severity": severity})
 
 
 def _resolution(change: Transition, read: AlarmRead, deps: Dependencies) -> StormPlan | None:

@@ -226,6 +226,7 @@ def _upgrade(planned: _Planned, read: AlarmRead, base: AlarmTransition, classifi
     planned.transition.committed_at = isoformat(now)
     planned.outcome = TriageOutcome(result="upgraded", reason=f"{kind} by its band's alarm", alarm=base.alarm_name,
                                     incident=incident_id, severity=severity, notified=severity)
+    _group_storm(planned, read, base, deps)
     _hold_back_in_maintenance(planned, read, base, classification, deps)
     _hold_back_by_cloudwatch(planned, read, base)
 

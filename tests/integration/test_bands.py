@@ -62,3 +62,37 @@ def test_a_band_below_the_incidents_severity_is_only_noted(harness) -> None:
     [note] = harness.triage(eventbridge_alarm(BAND, "ALARM", T0 + timedelta(minutes=1), value=12.0),
                             T0 + timedelta(minutes=1))
     assert note["result"] == "recorded" and harness.all_notifications() == [] and harness.ops_events() == []
+
+
+def test_a_grouped_child_raised_by_its_band_raises_its_storm_parent_which_pages_once(harness, config) -> None:
+    slow = config.alarm("response-time")
+    harness.triage(eventbridge_alarm(slow.name, "ALARM", T0, value=2500.0, description=slow.tagged_description), T0)
+    spec, second = config.alarm("error-rate"), T0 + timedelta(seconds=30)
+    harness.triage(eventbridge_alarm(ERROR_RATE, "ALARM", second, value=6.0, description=spec.tagged_description), second)
+    child, parent = "INC-2026-002", "INC-2026-003"  # both Web Application: one storm, at P2
+    assert harness.ledger.get_incident(child)["parent"] == parent
+    harness.empty_queues()
+    later = T0 + timedelta(minutes=10)
+    [upgraded] = harness.triage(eventbridge_alarm(BAND, "ALARM", later, value=30.0), later)
+    assert (upgraded["result"], upgraded["incident"], upgraded["notified"]) == ("upgraded", child, "P1")
+    [page] = harness.notifications("P1")  # the parent speaks; the child's own page is held back
+    assert page["Subject"].startswith(f"[P1] {parent} Storm upgraded to P1")
+    record = harness.ledger.get_incident(parent)
+    assert (record["severity"], record["ack_due_at"]) == ("P1", "2026-11-26T10:24:03.000Z")
+    assert record["timeline"][-1] | {"at": None} == {"at": None, "event": "child-upgraded", "incident": child, "severity": "P1"}
+    assert harness.ledger.get_incident(child)["timeline"][-1]["event"] == "upgraded"
+    [event] = harness.ops_events()  # escalation re-arms the parent at P1's response time
+    assert (event["detail"]["parent"], event["detail"]["arm_parent"], event["detail"]["parent_severity"]) == (parent, True, "P1")
+
+
+def test_a_child_upgraded_to_no_more_than_its_storm_is_held_back_on_its_timeline(harness, config) -> None:
+    down = config.alarm("availability")  # P1, Web Application
+    harness.triage(eventbridge_alarm(down.name, "ALARM", T0, value=98.0, description=down.tagged_description), T0)
+    spec, second = config.alarm("error-rate"), T0 + timedelta(seconds=30)
+    harness.triage(eventbridge_alarm(ERROR_RATE, "ALARM", second, value=6.0, description=spec.tagged_description), second)
+    harness.empty_queues()
+    later = T0 + timedelta(minutes=10)
+    [upgraded] = harness.triage(eventbridge_alarm(BAND, "ALARM", later, value=30.0), later)
+    assert upgraded["held_back_by"] == "storm grouping" and harness.all_notifications() == []
+    assert harness.ledger.get_incident("INC-2026-003")["severity"] == "P1"  # the storm was P1 already
+    assert harness.ledger.get_incident("INC-2026-002")["timeline"][-1]["event"] == "notification-grouped"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from controlplane.alarm_tags import format_tags
+from controlplane.clock import isoformat
 from controlplane.events import INCIDENT_OPENED
 from factories import eventbridge_alarm
 from opsctl import lambda_host
@@ -125,6 +126,31 @@ def test_the_parent_resolves_and_pages_when_its_last_child_clears(harness) -> No
     later = T0 + timedelta(minutes=15)
     [alone] = harness.triage(lambda_alarm(9, "ALARM", later), later)
     assert alone["notified"] == "P2" and "parent" not in harness.ledger.get_incident(alone["incident"])
+
+
+def test_children_a_human_resolves_count_down_the_parent_like_clearing_alarms(harness) -> None:
+    storm(harness, 3)  # children INC-2026-001, -002 and -004 under the parent INC-2026-003
+    harness.notifications("P2")
+    bus = harness.world.settings.ops_bus_name
+    at = T0 + timedelta(minutes=20)
+    harness.ledger.resolve("INC-2026-001", by="human:alice", reason="stale function", alarm_state="ALARM",
+                           at=isoformat(at), ops_bus=bus)
+    harness.relay()
+    assert harness.ledger.get_incident(PARENT)["open_children"] == 2
+    # One clears by itself, the last is closed by a human: the storm is over, and says so once.
+    harness.triage(lambda_alarm(1, "OK", at + timedelta(minutes=1)), at + timedelta(minutes=1))
+    harness.ledger.resolve("INC-2026-004", by="human:bob", reason="gone", alarm_state=None,
+                           at=isoformat(at + timedelta(minutes=2)), ops_bus=bus)
+    harness.relay()
+    parent = harness.ledger.get_incident(PARENT)
+    assert (parent["status"], parent["open_children"], parent["resolved_by"]) == ("RESOLVED", 0, "human:bob")
+    assert [(e["incident"], e.get("by")) for e in parent["timeline"] if e["event"] == "child-resolved"] == [
+        ("INC-2026-001", "human:alice"), ("INC-2026-002", None), ("INC-2026-004", "human:bob")]
+    subjects = [p["Subject"] for p in harness.notifications("P2")]
+    assert f"[P2] {PARENT} Storm over (resolved by human:bob): storm on AWS/Lambda" in subjects
+    # The human-resolved child's alarm clearing later finds no incident to resolve and touches nothing.
+    harness.triage(lambda_alarm(0, "OK", at + timedelta(minutes=5)), at + timedelta(minutes=5))
+    assert harness.ledger.get_incident(PARENT)["open_children"] == 0
 
 
 def test_the_parent_escalates_for_its_children_no_higher_than_p1_and_that_once(harness) -> None:

@@ -571,13 +571,43 @@ class IncidentLedger(Repository):
                     f"Resolved by {by}", "incident-resolved",
                     f"{incident_id} ({incident['alarm_name']}) was resolved by {by}: {reason}\nThe alarm was "
                     f"{alarm_state or 'unknown'} at that moment; its next ALARM opens a new incident."))
+            grouping, parent_outbox = self._child_resolved(incident, by=by, at=at, ops_bus=ops_bus)
             return _HumanChange(change, outbox, lambda record: replace(
                 record, open_incident=None, open_incident_severity=None, open_incident_opened_at=None,
-                open_incident_suppressed=None, open_incident_held_back=None, last_resolved_incident=incident_id,
+                open_incident_suppressed=None, open_incident_held_back=None, open_incident_parent=None,
+                last_resolved_incident=incident_id,
                 # A human's resolution is final: the alarm's next ALARM opens a new incident, never reopens this.
-                last_resolved_at=at, last_resolved_severity=None, last_resolved_opened_at=None))
+                last_resolved_at=at, last_resolved_severity=None, last_resolved_opened_at=None),
+                grouping=grouping, parent_outbox=parent_outbox)
 
         return self._commit_human(incident_id, at, plan)
+
+    def _child_resolved(self, incident: dict[str, Any], *, by: str, at: str,
+                        ops_bus: str) -> tuple[Grouping | None, dict[str, Any] | None]:
+        """A storm's child resolved by a human counts down its parent, as its alarm clearing would
+        (triage's storms.py); the last one resolves the parent too, announced and paged. Without
+        this the parent would wait for an alarm that no longer has an incident, and keep escalating."""
+        parent_id = incident.get("parent")
+        if not parent_id:
+            return None, None
+        parent = self.get_incident(str(parent_id))
+        if parent["status"] == "RESOLVED":
+            return None, None
+        remaining = int(parent["open_children"]) - 1
+        fields: dict[str, Any] = {"open_children": remaining}
+        entry = {"at": at, "event": "child-resolved", "incident": incident["id"], "alarm": incident.get("alarm_name"),
+                 "by": by, "open_children": remaining}
+        parent_outbox = None
+        if remaining <= 0:
+            seconds = int((parse_timestamp(at) - parse_timestamp(parent["opened_at"])).total_seconds())
+            fields |= {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds, "resolved_by": by}
+            parent_outbox = _announcement(parent | {"status": "RESOLVED"}, INCIDENT_RESOLVED, at, ops_bus, {
+                "resolved_by": by, "transition_id": f"resolve|{parent_id}|{by}"}, page=(
+                    f"Storm over (resolved by {by})", "incident-resolved",
+                    f"{parent_id} ({parent['alarm_name']}) is over: {by} resolved {incident['id']}, the last of its "
+                    f"{len(parent.get('children', []))} incidents still open."))
+        change = IncidentChange(str(parent_id), fields, entry, require_status_not=("RESOLVED",))
+        return Grouping(None, 0, parent_change=change, parent_open_children=int(parent["open_children"])), parent_outbox
 
     @takes("GetItem", "BatchGetItem", "PutItem", "UpdateItem")
     def regrade(self, incident_id: str, *, severity: str, by: str, reason: str, at: str, ops_bus: str,
@@ -620,15 +650,18 @@ class IncidentLedger(Repository):
                 return incident  # nothing to change
             record = self.read_alarm(incident["alarm_arn"], parse_timestamp(at).year).record \
                 if planned.moves_alarm is not None else None
+            more = [outbox_item(at, planned.parent_outbox)] if planned.parent_outbox is not None else []
             try:
                 if planned.moves_alarm is not None and record is not None and record.open_incident == incident_id:
                     moved = replace(planned.moves_alarm(record), version=record.version + 1)
-                    self.apply(Transition(alarm=moved, expected_version=record.version,
-                                          incident_change=planned.change, outbox=planned.outbox, committed_at=at))
+                    self.apply(Transition(alarm=moved, expected_version=record.version, incident_change=planned.change,
+                                          outbox=planned.outbox, committed_at=at, records=more, grouping=planned.grouping))
                 else:
                     self.client.transact_write_items(TransactItems=[
                         {"Update": self._incident_update(planned.change)},
-                        {"Put": {"TableName": self.table, "Item": to_item(outbox_item(at, planned.outbox))}}])
+                        {"Put": {"TableName": self.table, "Item": to_item(outbox_item(at, planned.outbox))}},
+                        *(self._grouping(planned.grouping) if planned.grouping is not None else []),
+                        *({"Put": {"TableName": self.table, "Item": to_item(item)}} for item in more)])
             except (ConcurrentUpdate, self.client.exceptions.TransactionCanceledException):
                 continue
             return self.get_incident(incident_id)
@@ -678,6 +711,8 @@ class _HumanChange:
     outbox: dict[str, Any]
     # How the change moves the alarm's record, when it does (only while that record is about this incident).
     moves_alarm: Callable[[AlarmRecord], AlarmRecord] | None = None
+    grouping: Grouping | None = None  # a storm parent's part in it (a child resolved by a human)
+    parent_outbox: dict[str, Any] | None = None  # the parent's own announcement, when the change resolves it
 
 
 def _announcement(incident: dict[str, Any], detail_type: str, at: str, ops_bus: str, detail: dict[str, Any],
