@@ -7,7 +7,8 @@ parent pages once, saying how many alarms and which. Later ones join it; the par
 update at most every noise.update_interval_minutes (at once when its severity rises: it takes its
 highest child's), and every page held back is on the child's timeline. The parent alone escalates
 (the children's deadlines stand down) and is acknowledged for them; a child its band upgrades raises
-the parent too; it resolves when its last open child clears, and only that resolution pages. One entry on the status page: the parent's.
+the parent too. It resolves when its last open child clears (or a human resolves it), and only that
+resolution pages. One entry on the status page: the parent's.
 
 More than noise.storm_threshold incidents opening within the window across the account, whatever
 their components, are a storm too: from the one past the threshold on, incidents that no component
