@@ -90,7 +90,8 @@ class PagerDutySync:
                 notes.append(self._send(incident, service, action))
                 if notes[-1]["result"] != "executed":
                     break  # never acknowledge or resolve what PagerDuty has not taken
-        return notes or [_note(incident_id, ",".join(services) or "-", "-", "skipped", self._why_nothing(incident, services))]
+        return notes or [_note(incident_id, ",".join(services) or "-", "-", "skipped",
+                               self._why_nothing(incident, services, taken))]
 
     def _due(self, incident: dict[str, Any], service: str, taken: set[str]) -> list[str]:
         if f"{service}:trigger" not in taken:
@@ -109,11 +110,15 @@ class PagerDutySync:
         return wanted
 
     @staticmethod
-    def _why_nothing(incident: dict[str, Any], services: tuple[str, ...]) -> str:
+    def _why_nothing(incident: dict[str, Any], services: tuple[str, ...], taken: set[str]) -> str:
         if not services:
             return f"{incident['severity']} is not PagerDuty's"
-        if incident.get("parent"):
-            return f"grouped under {incident['parent']}, which PagerDuty has"
+        if any(f"{service}:{REFUSED}" in taken for service in services):
+            return "PagerDuty refused it (the reason is on its timeline)"
+        if not any(f"{service}:trigger" in taken for service in services):
+            if incident.get("parent"):
+                return f"grouped under {incident['parent']}, which pages for it"
+            return "resolved before PagerDuty heard of it: nothing to open there"
         return f"PagerDuty has everything of it ({incident['status'].lower()})"
 
     def _send(self, incident: dict[str, Any], service: str, action: str) -> dict[str, Any]:

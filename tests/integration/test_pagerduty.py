@@ -144,7 +144,8 @@ def test_redelivered_late_and_out_of_order_events_send_nothing_twice(pagerduty, 
 def test_an_incident_resolved_before_pagerduty_heard_of_it_is_not_opened_there(pagerduty) -> None:
     pagerduty.open()
     pagerduty.resolve(at=OPENED + timedelta(seconds=30))
-    pagerduty.deliver(OPENED + timedelta(minutes=1))  # both events arrive late, together
+    notes = pagerduty.deliver(OPENED + timedelta(minutes=1))  # both events arrive late, together
+    assert {note["reason"] for note in notes} == {"resolved before PagerDuty heard of it: nothing to open there"}
     assert pagerduty.taken() == []
 
 
