@@ -130,7 +130,7 @@ class ControlPlaneStack(Stack):
         built: dict[str, Any] = {"triage": triage, "outbox_relay": relay, "waf_toggle": waf, "rollback": rollback,
                                  "calendar": calendar, "reporting": reporting, "backup_verify": backups, "drill": drill}
         capabilities = deployed(policy)
-        if policy.pagerduty.services:
+        if "pagerduty" in {capability.function for capability in capabilities}:
             built["pagerduty"] = PagerDutyEvents(self, "PagerDuty", prefix=prefix, pagerduty=policy.pagerduty, **remediation)
             built["pagerduty_webhook"] = PagerDutyWebhook(self, "PagerDutyWebhook", prefix=prefix, **remediation)
         for capability in capabilities:

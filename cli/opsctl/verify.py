@@ -244,7 +244,7 @@ def _pagerduty(context: OperatorContext) -> Iterator[Check]:
     Judged without reading them: the stack creates each secret with one (empty) version, and the
     platform team's put makes a second."""
     pagerduty = context.deps.policy.pagerduty
-    services = sorted({service for names in pagerduty.services.values() for service in names})
+    services = pagerduty.service_names
     if not services:
         return
     secrets = context.deps.client("secretsmanager")

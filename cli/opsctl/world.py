@@ -530,7 +530,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
 def _provision_pagerduty(session: Any, config: ControlPlaneConfig, policy: Policy) -> tuple[dict[str, str], list[str]]:
     """The secrets the platform team puts after deploying: each service's routing key (this world's
     own keys at the stand-in, so worlds never read each other's events) and the signing secrets."""
-    services = sorted({service for names in policy.pagerduty.services.values() for service in names})
+    services = policy.pagerduty.service_names
     if not services:
         return {}, []
     secrets = session.client("secretsmanager")

@@ -59,8 +59,7 @@ class PagerDutyEvents(Construct):
             retry_attempts=retry_attempts, max_event_age=max_event_age, timeout_seconds=EVENTS_TIMEOUT_SECONDS,
             # One at a time: two events of one incident never race (a trigger overtaking a resolve).
             reserved_concurrency=1)
-        services = sorted({service for names in pagerduty.services.values() for service in names})
-        for service in services:
+        for service in pagerduty.service_names:
             _empty_secret(self, f"RoutingKey-{service}", name=pagerduty_secret_name(prefix, service),
                           description=f"Routing key (Events API v2 integration key) of PagerDuty service {service}",
                           value={"routing_key": ""}, reader=self.handler.function)

@@ -690,7 +690,7 @@ class IncidentLedger(Repository):
                 timeline_entry={"at": at, "event": "acknowledged", "by": by},
                 require_status_not=("RESOLVED", "ACKNOWLEDGED"))
             outbox = _announcement(incident | {"status": "ACKNOWLEDGED"}, INCIDENT_UPDATED, at, ops_bus, {
-                "update": "acknowledged", "acknowledged_by": by, "transition_id": f"acknowledged|{incident_id}"})
+                "update": "acknowledged", "acknowledged_by": by, "transition_id": f"acknowledged|{incident_id}|{at}"})
             return _HumanChange(change, outbox)
 
         return self._commit_human(incident_id, at, plan)

@@ -209,6 +209,11 @@ class PagerDutyPolicy(Section):
     def services_for(self, severity: str) -> tuple[str, ...]:
         return self.services.get(severity, ())
 
+    @property
+    def service_names(self) -> list[str]:
+        """Every configured service once (each has a routing key of its own)."""
+        return sorted({service for names in self.services.values() for service in names})
+
 
 class DriftPolicy(Section):
     enabled: bool  # a `drift:` section was configured (AWS Config's recorder is on in the account)
