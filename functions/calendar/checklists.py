@@ -1,6 +1,7 @@
 """The runbook's Daily Operations and Weekly/Monthly Maintenance checklists, done by the control plane
-as far as it can (health check, incidents, automated actions, controls, what is coming) and handed
-to the humans with the rest of the runbook's steps."""
+as far as it can (health check, backup status, incidents, automated actions, controls, what is
+coming) and handed to the humans with the rest of the runbook's steps, each as the opsctl command
+that does it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from controlplane.cron import upcoming
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger
 from controlplane.maintenance import Window
+from controlplane.records import BackupLedger
 from controlplane.runtime import Dependencies
 
 # How far back a checklist looks for incidents still open (the query is ordered by opening time).
@@ -27,33 +29,41 @@ class Task:
     steps: tuple[str, ...]  # the runbook's commands for this task, for the humans
     looks_back: timedelta  # the period its summary covers
     health_check: bool = False
+    backup_status: bool = False  # the backup verification's latest summary
 
 
+# Each runbook step: done below, or the opsctl command that does it, or (the application's own
+# work) who does it. The runbook's npm scripts belong to the old tooling this replaces.
 TASKS = {
     "morning-checklist": Task("Morning Checklist (9:00 AM)", (
-        "Check system health: curl -f <health_check_url> (done below)", "Review overnight metrics: npm run monitor:metrics",
-        "Check for alerts: npm run monitor:alerts (incidents below)",
-        'Review error logs: npm run logs:search -- --since "24 hours ago"', "Verify backup status: npm run backup:list",
-    ), timedelta(hours=15), health_check=True),
+        "Check system health: the health check below", "Review overnight metrics: opsctl metrics --timeframe 15h",
+        "Check for alerts: the incidents below (opsctl incident list)",
+        "Review error logs: opsctl logs search --since 24h", "Verify backup status: the backup status below (opsctl backup list)",
+    ), timedelta(hours=15), health_check=True, backup_status=True),
     "end-of-day": Task("End of Day Checklist (6:00 PM)", (
-        "Generate daily report: npm run monitor:health (summary below)", "Archive logs: npm run logs:archive",
-        "Update documentation: npm run docs:update", "Plan tomorrow's tasks: npm run maintenance:schedule (calendar below)",
+        "Generate daily report: the summary below (opsctl report daily)",
+        "Archive logs: nothing by hand (the log groups keep 30 days, set by the stacks)",
+        "Update documentation: the team's own", "Plan tomorrow's tasks: the next 24 hours below (opsctl calendar)",
     ), timedelta(hours=24)),
     "weekly-health-check": Task("Monday 9:00 AM - System Health Check", (
-        "System diagnostics: npm run support:diagnostics", "Performance audit: npm run perf:audit",
-        "Security scan: npm run security:audit", "Log rotation: npm run logs:archive", "Update documentation: npm run docs:update",
-    ), timedelta(days=7), health_check=True),
+        "System diagnostics: opsctl verify (the deployment against its config) and opsctl drill (paging, end to end)",
+        "Performance audit: opsctl metrics --timeframe 7d", "Security scan: GuardDuty and Security Hub findings are "
+        "incidents (opsctl incident list --all)", "Log rotation: nothing by hand (30-day retention)",
+        "Update documentation: the team's own",
+    ), timedelta(days=7), health_check=True, backup_status=True),
     "database-maintenance": Task("Wednesday 2:00 PM - Database Maintenance", (
-        "Backup verification: npm run db:backup", "Index optimization: npm run db:optimize",
-        "Cleanup old data: npm run db:cleanup", "Performance tuning: npm run db:tune",
-    ), timedelta(days=7)),
+        "Backup verification: the backup status below (opsctl backup verify)",
+        "Index optimization, cleanup of old data, performance tuning: the database team's, inside this window "
+        "(its alarms are held back and re-checked at its end)",
+    ), timedelta(days=7), backup_status=True),
     "security-update": Task("First Monday - Security Update", (
-        "Dependency updates: npm audit fix", "Security patches: npm run security:update",
-        "Vulnerability scan: npm run security:scan", "Access review: npm run security:audit",
+        "Dependency updates, security patches, vulnerability scan: the application's pipeline (each deploy is "
+        "recorded: opsctl deploy status)", "Access review: who may deploy (config `deployers`) and who may act "
+        "(opsctl decisions list)",
     ), timedelta(days=31)),
     "performance-review": Task("Third Monday - Performance Review", (
-        "Performance analysis: npm run perf:analyze", "Resource optimization: npm run perf:optimize",
-        "Capacity planning: npm run perf:capacity", "Cost optimization: npm run perf:cost",
+        "Performance analysis: opsctl report monthly and opsctl metrics --timeframe 30d",
+        "Resource optimization, capacity planning, cost optimization: the team's own, from those figures",
     ), timedelta(days=31)),
 }
 
@@ -82,6 +92,11 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
         lines.append(f"**Health check:** {url} → {http or 'no answer'} ({'OK' if healthy else 'FAILED'})")
         if not healthy:
             severity = "P1"  # the runbook's first step failed: someone must look now, not read a digest
+    if task.backup_status:
+        backups = deps.repository(BackupLedger).status()
+        facts["backups"] = backups.get("summary") if backups else None
+        lines.append(f"**Backups:** {backups['summary'] if backups else 'never verified yet (opsctl backup verify)'}")
+        lines += [f"- {f['check']}: {f['subject']}: {f['reason']}" for f in (backups or {}).get("failing", [])[:10]]
     incidents = _incidents_since(deps, since)
     opened = [i for i in incidents if i["opened_at"] >= isoformat(since)]
     still_open = [i for i in incidents if i["status"] != "RESOLVED"]

@@ -292,12 +292,36 @@ def test_the_morning_checklist_reports_the_night_and_runs_once(harness) -> None:
     assert "**Incidents opened:** 2 (P2: 2), 1 of them resolved" in notice["Message"]
     assert f"still OPEN: INC-2026-002 [P2] {PREFIX}-error-rate" in notice["Message"]
     assert "18:00 EST end-of-day" in notice["Message"]
+    assert "**Backups:** never verified yet (opsctl backup verify)" in notice["Message"]
+    assert "npm run" not in notice["Message"] and "5. Verify backup status: the backup status below" in notice["Message"]
     [record] = items(harness, "CHECKLIST#morning-checklist")
     assert (record["facts"]["opened"], record["facts"]["open"]) == (2, ["INC-2026-002"])
 
     [again] = harness.calendar({"task": "morning-checklist", "at": "2026-11-26T14:00:00Z"}, MORNING + timedelta(minutes=3))
     assert again["result"] == "skipped"
     assert harness.all_notifications() == []
+
+
+def test_the_morning_checklist_says_what_the_last_backup_verification_found(harness) -> None:
+    from controlplane.records import BackupLedger
+
+    BackupLedger(harness.world.client("dynamodb"), harness.world.settings.ledger_table).write_status({
+        "checked_at": "2026-11-26T13:00:00.000Z", "summary": "102 resources checked at 2026-11-26T13:00Z: 1 failing (rpo)",
+        "failing": [{"check": "rpo", "subject": "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
+                     "reason": "newest recovery point 30 h old (RPO 24 h)"}]})
+    harness.calendar({"task": "morning-checklist", "at": "2026-11-26T14:00:00Z"}, MORNING)
+    [notice] = harness.notifications("P3")
+    assert "**Backups:** 102 resources checked at 2026-11-26T13:00Z: 1 failing (rpo)" in notice["Message"]
+    assert "- rpo: arn:aws:dynamodb:us-east-1:123456789012:table/orders: newest recovery point 30 h old" in notice["Message"]
+
+
+def test_no_checklist_hands_out_an_npm_reminder() -> None:
+    from opsctl import lambda_host
+
+    lambda_host.load_handler("calendar")
+    from checklists import TASKS
+
+    assert not [step for task in TASKS.values() for step in task.steps if "npm" in step]
 
 
 def test_a_failing_health_check_pages_p1(harness) -> None:

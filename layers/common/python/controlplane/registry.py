@@ -175,7 +175,7 @@ CAPABILITIES = (
         "calendar",
         ledger=(WindowLedger.recorded_open, WindowLedger.record, WindowLedger.held_back, WindowLedger.open,
                 WindowLedger.extend, WindowLedger.close, Runs.checklist_ran, Guardrails.decisions, Guardrails.controls,
-                IncidentLedger.iter_incidents),
+                IncidentLedger.iter_incidents, BackupLedger.status),
         tasks=("window-end", "maintenance"), schedules=_calendar_schedules),
     Capability(
         "escalation", ledger=(IncidentLedger.get_incident, IncidentLedger.escalate),
