@@ -33,7 +33,7 @@ from stacks.constructs.nag import acknowledge
 EVENTS_TIMEOUT_SECONDS = 90
 # The webhook is reachable from the internet: a flood of unsigned requests costs at most this many
 # concurrent invocations (PagerDuty's own deliveries are a handful a minute).
-WEBHOOK_CONCURRENCY = 5
+WEBHOOK_CONCURRENCY = 2
 
 
 def _empty_secret(scope: Construct, construct_id: str, *, name: str, description: str, value: dict[str, object],

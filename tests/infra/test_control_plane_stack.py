@@ -622,7 +622,7 @@ def test_pagerduty_sends_one_at_a_time_and_its_webhook_is_a_capped_public_url(te
     assert sender["ReservedConcurrentExecutions"] == 1
     assert sender["Environment"]["Variables"]["PAGERDUTY_EVENTS_URL"] == "https://events.pagerduty.com/v2/enqueue"
     receiver_id = logical_id_of_function(template, "pagerduty_webhook", config)
-    assert functions[receiver_id]["Properties"]["ReservedConcurrentExecutions"] == 5
+    assert functions[receiver_id]["Properties"]["ReservedConcurrentExecutions"] == 2
     [url] = resources(template, "AWS::Lambda::Url").values()
     # PagerDuty cannot sign with SigV4: every request proves itself with its HMAC signature instead.
     assert url["Properties"] == {"AuthType": "NONE", "TargetFunctionArn": {"Fn::GetAtt": [receiver_id, "Arn"]}}
