@@ -207,7 +207,7 @@ def _noise(raw: dict[str, Any]) -> dict[str, Any]:
 def _drift(raw: dict[str, Any] | None) -> dict[str, Any]:
     """The application's stacks whose drift from their templates is a P2 (our own stack always is),
     and how often AWS Config checks. Without a `drift:` section there is no check: AWS Config's rule
-    needs the account's configuration recorder, which deploying a rule without fails."""
+    needs the account's configuration recorder, and cannot even be created without one."""
     if raw is None:
         return {"enabled": False, "stacks": [], "frequency": "Six_Hours"}
     _no_unknown(raw, {"stacks", "frequency"}, "drift")
