@@ -34,6 +34,7 @@ from controlplane.events import (
     backup_plan_name,
     calendar_group,
     checks_group,
+    dead_letter_queue_name,
     function_arn,
     function_name,
     intake_topic,
@@ -84,7 +85,7 @@ class LocalWorld:
     alarm_changes: list[AlarmChange] = field(default_factory=list)
     # Set by a replay that runs the fire drill: the drill's waits move time and run the pipeline.
     advance: Callable[[float], None] | None = None
-    dead_letter_urls: dict[str, str] = field(default_factory=dict)  # each function's own DLQ (where it parks rejects)
+    dead_letter_urls: dict[str, str] = field(default_factory=dict)  # queue name → URL (a function parks rejects on its own)
     # PagerDuty: each service's routing key at the stand-in (this world's own), and the webhook's signing secrets.
     pagerduty_keys: dict[str, str] = field(default_factory=dict)
     pagerduty_signing_secrets: list[str] = field(default_factory=list)
@@ -97,7 +98,7 @@ class LocalWorld:
 
     def settings_of(self, function: str) -> Settings:
         settings = self.settings.of_function(self.config.prefix, self.config.account, self.config.region, function)
-        own = self.dead_letter_urls.get(function_name(self.config.prefix, function))
+        own = self.dead_letter_urls.get(dead_letter_queue_name(self.config.prefix, function))
         return replace(settings, rejects_queue_url=own) if own else settings
 
     def function_of(self, arn: str) -> str:
@@ -521,7 +522,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     world = LocalWorld(config=config, policy=policy, settings=settings, session=session,
                        notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues,
                        stand_ins=stand_ins, backup=local_backup,
-                       dead_letter_urls={url.rsplit("/", 1)[-1].removesuffix("-dlq"): url for url in dead_letters.values()},
+                       dead_letter_urls=dead_letters,
                        pagerduty_keys=pagerduty_keys, pagerduty_signing_secrets=signing_secrets)
     emit_alarm_changes(world)
     return world

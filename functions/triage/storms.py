@@ -29,7 +29,15 @@ from typing import Any
 
 from alarm_parsing import AlarmTransition
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.ledger import AlarmRead, Grouping, IncidentChange, IncidentLedger, Transition, incident_id_for
+from controlplane.ledger import (
+    AlarmRead,
+    Grouping,
+    IncidentChange,
+    IncidentLedger,
+    Transition,
+    incident_id_for,
+    resolved_fields,
+)
 from controlplane.runtime import Dependencies
 from notification import render_storm
 
@@ -255,8 +263,7 @@ def _resolution(change: Transition, read: AlarmRead, deps: Dependencies) -> Stor
     fields: dict[str, Any] = {"open_children": remaining}
     marker = storm = None
     if remaining <= 0:
-        seconds = int((now - parse_timestamp(parent["opened_at"])).total_seconds())
-        fields |= {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds}
+        fields |= resolved_fields(parent["opened_at"], at)
         # Over: the burst (or the account's storm) it was will not take anyone in again.
         if burst is not None and burst.get("parent") == parent_id:
             marker = burst | {"version": version + 1, "parent": None, "leader": None}

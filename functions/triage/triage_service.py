@@ -32,6 +32,7 @@ from controlplane.ledger import (
     Transition,
     incident_id_for,
     record_item,
+    resolved_fields,
 )
 from controlplane.maintenance import PAGES_THROUGH, Window, covering, suppressed_item
 from controlplane.policy import BandAlarm, Policy
@@ -457,8 +458,7 @@ def _plan(
         # opened and resolved at once, paged once, announced resolved (nothing left to remediate).
         ended_at = str(record.changed_at)
         incident = _new_incident(transition, record, sequence + 1, classification, policy, timeline_entry)
-        seconds = int((parse_timestamp(ended_at) - transition.changed_at).total_seconds())
-        incident |= {"status": "RESOLVED", "resolved_at": ended_at, "time_to_resolve_seconds": seconds}
+        incident |= resolved_fields(incident["opened_at"], ended_at)
         incident["timeline"].append({"at": ended_at, "event": "resolved", "via": "ledger",
                                      "reason": "its OK was delivered first"})
         planned.new_incident, planned.counter = incident, (transition.changed_at.year, sequence + 1)
@@ -523,8 +523,7 @@ def _plan(
         incident_id = record.open_incident
         opened_at = str(record.open_incident_opened_at)
         severity = str(record.open_incident_severity)
-        seconds = int((transition.changed_at - parse_timestamp(opened_at)).total_seconds())
-        resolved = {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds}
+        resolved = resolved_fields(opened_at, at)
         planned.incident_change = IncidentChange(incident_id, resolved, timeline_entry | {"event": "resolved"},
                                                  require_status_not=("RESOLVED",))
         alarm.open_incident, alarm.last_resolved_incident, alarm.last_resolved_at = None, incident_id, at
@@ -535,8 +534,8 @@ def _plan(
                     "component": classification.component, "impact": classification.impact} | resolved
         outbox["event"] = _ops_event(INCIDENT_RESOLVED, incident, transition, classification, stale, deps)
         outbox["notification"] = _notification("Resolved", incident, transition, classification, deps, stale)
-        outcome = TriageOutcome(result="resolved", reason=f"alarm OK after {seconds} s", alarm=transition.alarm_name,
-                                incident=incident_id, severity=severity, notified=severity)
+        outcome = TriageOutcome(result="resolved", reason=f"alarm OK after {resolved['time_to_resolve_seconds']} s",
+                                alarm=transition.alarm_name, incident=incident_id, severity=severity, notified=severity)
     elif transition.new_state == "INSUFFICIENT_DATA":
         subject, message = render_blind_spot(transition, policy, record.open_incident)
         outbox["notification"] = {"severity": "P3", "subject": subject, "message": message,

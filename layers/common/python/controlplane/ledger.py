@@ -65,6 +65,12 @@ EVENT_SENT = "event_sent_at"
 PAGE_SENT = "page_sent_at"
 
 
+def resolved_fields(opened_at: str, resolved_at: str) -> dict[str, Any]:
+    """What resolving an incident opened at `opened_at` sets on it, at `resolved_at`."""
+    seconds = int((parse_timestamp(resolved_at) - parse_timestamp(opened_at)).total_seconds())
+    return {"status": "RESOLVED", "resolved_at": resolved_at, "time_to_resolve_seconds": seconds}
+
+
 def incident_id_for(year: int, number: int) -> str:
     """INC-2026-001: the year's counter, which the transaction that opens an incident advances."""
     return f"INC-{year}-{number:03d}"
@@ -560,8 +566,7 @@ class IncidentLedger(Repository):
         def plan(incident: dict[str, Any]) -> _HumanChange | None:
             if incident["status"] == "RESOLVED":
                 return None
-            seconds = int((parse_timestamp(at) - parse_timestamp(incident["opened_at"])).total_seconds())
-            resolved = {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds, "resolved_by": by}
+            resolved = resolved_fields(incident["opened_at"], at) | {"resolved_by": by}
             change = IncidentChange(incident_id, resolved, {"at": at, "event": "resolved", "by": by, "reason": reason,
                                                             "alarm_state": alarm_state or "unknown"},
                                     require_status_not=("RESOLVED",))
@@ -599,8 +604,7 @@ class IncidentLedger(Repository):
                  "by": by, "open_children": remaining}
         parent_outbox = None
         if remaining <= 0:
-            seconds = int((parse_timestamp(at) - parse_timestamp(parent["opened_at"])).total_seconds())
-            fields |= {"status": "RESOLVED", "resolved_at": at, "time_to_resolve_seconds": seconds, "resolved_by": by}
+            fields |= resolved_fields(parent["opened_at"], at) | {"resolved_by": by}
             parent_outbox = _announcement(parent | {"status": "RESOLVED"}, INCIDENT_RESOLVED, at, ops_bus, {
                 "resolved_by": by, "transition_id": f"resolve|{parent_id}|{by}"}, page=(
                     f"Storm over (resolved by {by})", "incident-resolved",
