@@ -83,18 +83,31 @@ def _alarms(context: OperatorContext) -> Iterator[Check]:
         if alarm is None:
             yield Check("alarms", name, "missing")
             continue
-        expected = {"Namespace": spec.namespace, "MetricName": spec.metric_name, "ComparisonOperator": spec.comparison,
-                    "EvaluationPeriods": spec.evaluation_periods, "Period": spec.period_seconds,
-                    "Dimensions": sorted(spec.dimensions.items())}
+        expected = {"ComparisonOperator": spec.comparison, "EvaluationPeriods": spec.evaluation_periods,
+                    **_metric_of(spec.metric_queries())}
         if name != retuned:
             expected["Threshold"] = spec.threshold
-        actual = {key: alarm.get(key) for key in expected} | {
-            "Dimensions": sorted((d["Name"], d["Value"]) for d in alarm.get("Dimensions", []))}
+        actual = {key: alarm.get(key) for key in expected} | _metric_of(alarm.get("Metrics") or [{
+            "Id": "m1", "ReturnData": True, "MetricStat": {
+                "Metric": {key: alarm.get(key) for key in ("Namespace", "MetricName", "Dimensions")},
+                "Period": alarm.get("Period"), "Stat": alarm.get("Statistic") or alarm.get("ExtendedStatistic")}}])
         wrong = [f"{key} is {actual[key]!r}, configured {value!r}" for key, value in expected.items()
                  if actual[key] != value]
         if not alarm.get("ActionsEnabled", True):
             wrong.append("its actions are disabled")
         yield Check("alarms", name, "; ".join(wrong))
+
+
+def _metric_of(queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """What an alarm watches, whatever ids its metrics were given (CDK names a formula expr_1, we
+    name it formula): the formula it returns, if any, and each metric with its period and statistic."""
+    formula = next((query["Expression"] for query in queries if "Expression" in query), None)
+    watched = sorted(
+        (query["MetricStat"]["Metric"].get("Namespace"), query["MetricStat"]["Metric"].get("MetricName"),
+         tuple(sorted((d["Name"], d["Value"]) for d in query["MetricStat"]["Metric"].get("Dimensions") or [])),
+         query["MetricStat"].get("Period"), query["MetricStat"].get("Stat"))
+        for query in queries if "MetricStat" in query)
+    return {"Formula": formula, "Metrics": watched}
 
 
 def _rules(context: OperatorContext) -> Iterator[Check]:

@@ -267,10 +267,7 @@ def alarm_state_change_event(config: ControlPlaneConfig, change: AlarmChange, at
     """"CloudWatch Alarm State Change" as CloudWatch puts it on the default bus, for a metric alarm
     (CloudWatch User Guide, *Alarm events and EventBridge*; tests/events/alarm-single-metric.json)."""
     spec = next((a for a in config.alarms if a.name == change.name), None)
-    metrics = [] if spec is None else [{
-        "id": "m1", "returnData": True,
-        "metricStat": {"metric": {"dimensions": spec.dimensions, "name": spec.metric_name, "namespace": spec.namespace},
-                       "period": spec.period_seconds, "stat": spec.statistic}}]
+    metrics = [] if spec is None else [_event_metric(query) for query in spec.metric_queries()]
 
     def stamp(moment: datetime) -> str:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
@@ -625,18 +622,33 @@ def _zip(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+def _event_metric(query: dict[str, Any]) -> dict[str, Any]:
+    """A metric of PutMetricAlarm's `Metrics` as the alarm event's `configuration.metrics` spells it."""
+    if "Expression" in query:
+        return {"id": query["Id"], "expression": query["Expression"], "label": query["Label"],
+                "returnData": query["ReturnData"]}
+    stat = query["MetricStat"]
+    return {"id": query["Id"], "returnData": query["ReturnData"], "metricStat": {
+        "metric": {"namespace": stat["Metric"]["Namespace"], "name": stat["Metric"]["MetricName"],
+                   "dimensions": {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}},
+        "period": stat["Period"], "stat": stat["Stat"]}}
+
+
 def _provision_alarms(session: Any, config: ControlPlaneConfig) -> None:
     """The stacks' alarms, so jobs that read or retune them (the traffic baseline) find them."""
     cloudwatch = session.client("cloudwatch")
     for spec in config.deployed_alarms:
+        if spec.expression is None:
+            metric: dict[str, Any] = {
+                "Namespace": spec.namespace, "MetricName": spec.metric_name, "Period": spec.period_seconds,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
+                **({"Statistic": spec.statistic} if not spec.statistic.startswith("p") else
+                   {"ExtendedStatistic": spec.statistic})}
+        else:
+            metric = {"Metrics": spec.metric_queries()}
         cloudwatch.put_metric_alarm(
-            AlarmName=spec.name, AlarmDescription=spec.tagged_description, Namespace=spec.namespace,
-            MetricName=spec.metric_name, Dimensions=[{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
-            Period=spec.period_seconds, EvaluationPeriods=spec.evaluation_periods, Threshold=spec.threshold,
-            ComparisonOperator=spec.comparison,
-            **({"Statistic": spec.statistic} if not spec.statistic.startswith("p") else
-               {"ExtendedStatistic": spec.statistic}),
-        )
+            AlarmName=spec.name, AlarmDescription=spec.tagged_description, EvaluationPeriods=spec.evaluation_periods,
+            Threshold=spec.threshold, ComparisonOperator=spec.comparison, **metric)
 
 
 def seed_traffic_history(session: Any, config: ControlPlaneConfig, until: datetime, weeks: int,

@@ -22,18 +22,11 @@ class ApplicationAlarms(Construct):
         super().__init__(scope, construct_id)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for spec in alarms:
-            metric = cloudwatch.Metric(
-                namespace=spec.namespace,
-                metric_name=spec.metric_name,
-                dimensions_map=spec.dimensions,
-                statistic=spec.statistic,
-                period=Duration.seconds(spec.period_seconds),
-            )
             self.alarms[spec.key] = cloudwatch.Alarm(
                 self, spec.key,
                 alarm_name=spec.name,
                 alarm_description=spec.tagged_description,
-                metric=metric,
+                metric=_metric(spec),
                 threshold=spec.threshold,
                 comparison_operator=cloudwatch.ComparisonOperator[_SNAKE.sub("_", spec.comparison).upper()],
                 evaluation_periods=spec.evaluation_periods,
@@ -42,3 +35,16 @@ class ApplicationAlarms(Construct):
                 treat_missing_data=(cloudwatch.TreatMissingData.NOT_BREACHING if spec.statistic == "Sum"
                                     else cloudwatch.TreatMissingData.MISSING),
             )
+
+
+def _metric(spec: AlarmSpec) -> cloudwatch.IMetric:
+    period = Duration.seconds(spec.period_seconds)
+    if spec.expression is None:
+        return cloudwatch.Metric(namespace=spec.namespace, metric_name=spec.metric_name,
+                                 dimensions_map=spec.dimensions, statistic=spec.statistic, period=period)
+    return cloudwatch.MathExpression(
+        expression=spec.expression, label=spec.metric_name, period=period,
+        using_metrics={metric.id: cloudwatch.Metric(namespace=metric.namespace, metric_name=metric.name,
+                                                    dimensions_map=metric.dimensions, statistic=metric.statistic,
+                                                    period=period)
+                       for metric in spec.inputs})

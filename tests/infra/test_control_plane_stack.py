@@ -104,9 +104,30 @@ def test_each_band_is_an_alarm_of_its_own_at_the_band_threshold(template, config
         spec = config.alarm(key)
         template.has_resource_properties("AWS::CloudWatch::Alarm", {
             "AlarmName": f"{spec.name}-p1", "Threshold": threshold, "ComparisonOperator": "GreaterThanThreshold",
-            "MetricName": spec.metric_name, "Namespace": spec.namespace,
-            "EvaluationPeriods": spec.evaluation_periods, "AlarmDescription": Match.string_like_regexp("severity=P1"),
+            **_watched(spec), "EvaluationPeriods": spec.evaluation_periods,
+            "AlarmDescription": Match.string_like_regexp("severity=P1"),
         })
+
+
+def _watched(spec) -> dict:
+    if spec.expression is None:
+        return {"MetricName": spec.metric_name, "Namespace": spec.namespace}
+    return {"Metrics": Match.array_with([Match.object_like({"Expression": spec.expression, "ReturnData": True})])}
+
+
+def test_storage_watches_what_rds_publishes_as_a_share_of_the_allocation(template, config) -> None:
+    """No alarm watches a metric nothing publishes: storage used is RDS's FreeStorageSpace (bytes) over
+    the configured allocation, a metric-math alarm whose input is not returned on its own."""
+    alarm = next(props for props in (r["Properties"] for r in resources(template, "AWS::CloudWatch::Alarm").values())
+                 if props["AlarmName"] == config.alarm("storage").name)
+    assert "MetricName" not in alarm and "Namespace" not in alarm
+    formula, free = sorted(alarm["Metrics"], key=lambda m: "MetricStat" in m)
+    assert (formula["Expression"], formula["Label"], formula["ReturnData"]) == (
+        "100 * (1 - free / 107374182400)", "StorageUsedPercent", True)
+    assert free == {"Id": "free", "ReturnData": False, "MetricStat": {
+        "Metric": {"Namespace": "AWS/RDS", "MetricName": "FreeStorageSpace",
+                   "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "financeanalyst-pro-demo-db"}]},
+        "Period": 300, "Stat": "Minimum"}}
 
 
 def test_ledger_is_encrypted_recoverable_and_protected(template) -> None:

@@ -57,6 +57,16 @@ def _retune_alarm(world: LocalWorld) -> None:
                                 Threshold=50.0)
 
 
+def _reallocate_storage(world: LocalWorld) -> None:
+    """Someone edits the storage formula in the console for a bigger disk, not in the config."""
+    cloudwatch = world.client("cloudwatch")
+    alarm = cloudwatch.describe_alarms(AlarmNames=["financeanalyst-pro-demo-storage"])["MetricAlarms"][0]
+    metrics = [dict(m, Expression="100 * (1 - free / 214748364800)") if "Expression" in m else m
+               for m in alarm["Metrics"]]
+    cloudwatch.put_metric_alarm(**{k: alarm[k] for k in ("AlarmName", "EvaluationPeriods", "ComparisonOperator",
+                                                       "Threshold")}, Metrics=metrics)
+
+
 def _disable_rule(world: LocalWorld) -> None:
     events = world.client("events")
     rule = next(r for r in events.list_rules(EventBusName=world.settings.ops_bus_name)["Rules"]
@@ -120,6 +130,8 @@ BREAKAGES: dict[str, tuple[Callable[[LocalWorld], None], str, str]] = {
     "alarm deleted": (_delete_alarm, "alarms financeanalyst-pro-demo-error-rate", "missing"),
     "threshold changed": (_retune_alarm, "alarms financeanalyst-pro-demo-availability",
                           "Threshold is 50.0, configured 99.9"),
+    "formula changed": (_reallocate_storage, "alarms financeanalyst-pro-demo-storage",
+                        "Formula is '100 * (1 - free / 214748364800)', configured '100 * (1 - free / 107374182400)'"),
     "rule disabled": (_disable_rule, "rules financeanalyst-pro-demo-ops bus → escalation (Incident Opened)",
                       "is DISABLED"),
     "rule retargeted": (_retarget_intake_rule, "rules default bus → triage (CloudWatch Alarm State Change)",

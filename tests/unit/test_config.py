@@ -107,6 +107,27 @@ def test_policy_hash_is_the_config_version(config) -> None:
      "alarms.error-rate.bands: one band per severity"),
     (lambda r: r["alarms"].update({"error-rate-p1": r["alarms"]["response-time"]}),
      "alarms.error-rate-p1: that name is taken by alarms.error-rate's P1 band alarm"),
+    (lambda r: r["alarms"]["storage"]["expression"].update(formula="100 * (1 - fre / 5)"),
+     "alarms.storage.expression.formula: 'fre' is neither one of the metrics (free) nor a metric math function"),
+    (lambda r: r["alarms"]["storage"]["expression"].update(formula="SEARCH('{AWS/RDS} FreeStorageSpace', 'Minimum')"),
+     "'SEARCH' is neither one of the metrics"),
+    (lambda r: r["alarms"]["storage"]["expression"].update(formula="100 * (1 - free / 5"), "unbalanced parentheses"),
+    (lambda r: r["alarms"]["storage"]["expression"].update(formula="free % 5"), "cannot read '% 5'"),
+    (lambda r: r["alarms"]["storage"]["expression"]["metrics"].update(
+        used={"namespace": "AWS/RDS", "name": "FreeableMemory", "statistic": "Minimum",
+              "dimensions": {"DBInstanceIdentifier": "db"}}), "the formula does not read used"),
+    (lambda r: r["alarms"]["storage"]["expression"]["metrics"].update(
+        {f"m{n}": {"namespace": "App", "name": "X", "statistic": "Sum"} for n in range(10)}),
+     "alarms.storage.expression.metrics: 1 to 10 metrics"),
+    (lambda r: r["alarms"]["storage"]["expression"]["metrics"].update(
+        Free={"namespace": "App", "name": "X", "statistic": "Sum"}),
+     "alarms.storage.expression.metrics.Free: an id starts with a lower-case letter"),
+    (lambda r: r["alarms"]["storage"]["expression"]["metrics"]["free"].update(dimensions={"DBInstanceIdentifier": ""}),
+     "alarms.storage.expression.metrics.free.dimensions: a dimension's value may not be empty"),
+    (lambda r: r["alarms"]["storage"].update(metric=r["alarms"]["error-rate"]["metric"]),
+     "alarms.storage: give either metric (one CloudWatch metric) or expression"),
+    (lambda r: r["alarms"]["traffic-spike"].update(expression=r["alarms"]["storage"]["expression"]) or
+     r["alarms"]["traffic-spike"].pop("metric"), "baseline × multiplier needs one metric, not an expression"),
     (lambda r: r["noise"].update(update_interval_minutes=0), "noise.update_interval_minutes: between 1 and 1440"),
     (lambda r: r["noise"].update(storm_threshold=1), "noise.storm_threshold: 0 (off) or between 2 and 1000"),
 ])

@@ -12,6 +12,19 @@ from controlplane.config.compiler import compile_policy
 from controlplane.policy import alarm_arn
 
 
+FORMULA_ID = "formula"  # the id of a metric-math alarm's formula among its metrics; no input may take it
+
+
+@dataclass(frozen=True)
+class MetricInput:
+    """One metric a metric-math alarm's formula reads, by its id in the formula."""
+    id: str
+    namespace: str
+    name: str
+    statistic: str
+    dimensions: dict[str, str]
+
+
 @dataclass(frozen=True)
 class AlarmSpec:
     key: str
@@ -35,6 +48,25 @@ class AlarmSpec:
     # hourly job recomputes and multiplies again).
     multiplier: float | None = None
     band_of: str | None = None  # a band's alarm: the key of the alarm whose incident it upgrades
+    # A metric-math alarm (an error *rate*, storage used as a share of what is allocated): the formula
+    # over `inputs`. Then `metric_name` is the formula's label and `namespace` its first input's.
+    expression: str | None = None
+    inputs: tuple[MetricInput, ...] = ()
+
+    def metric_queries(self) -> list[dict[str, Any]]:
+        """The alarm's metrics as CloudWatch's API takes them (PutMetricAlarm's and GetMetricData's
+        `Metrics`): the formula, returned, and its inputs, not returned."""
+        if self.expression is None:
+            inputs = (MetricInput("m1", self.namespace, self.metric_name, self.statistic, self.dimensions),)
+            returned: list[dict[str, Any]] = []
+        else:
+            inputs = self.inputs
+            returned = [{"Id": FORMULA_ID, "Expression": self.expression, "Label": self.metric_name, "ReturnData": True}]
+        return returned + [{
+            "Id": metric.id, "ReturnData": self.expression is None,
+            "MetricStat": {"Metric": {"Namespace": metric.namespace, "MetricName": metric.name,
+                                      "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()]},
+                           "Period": self.period_seconds, "Stat": metric.statistic}} for metric in inputs]
 
     def band_alarms(self) -> tuple[AlarmSpec, ...]:
         """One CloudWatch alarm per band, named {name}-{severity} (…-error-rate-p1). CloudWatch sends

@@ -6,7 +6,8 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from controlplane.config.model import AlarmSpec, ControlPlaneConfig
+from controlplane.config import metrics
+from controlplane.config.model import AlarmSpec, ControlPlaneConfig, MetricInput
 from controlplane.config.readers import (
     _NAME,
     _int,
@@ -23,7 +24,6 @@ from controlplane.events import BACKUP_COMPONENT, DRILL_ALARM_KEY, DRILL_COMPONE
 from controlplane.settings import SEVERITIES
 
 COMPARISONS = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold")
-_STATISTIC = re.compile(r"^(Average|Sum|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d+)?)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+[1-9]\d{7,14}$")  # E.164, as SNS takes it
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,10}$")
@@ -47,7 +47,7 @@ ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
                   "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
 WAF_KEYS = {"web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key",
             "block_action", "hold_minutes", "normal_periods", "baseline_weeks", "trigger_alarms"}
-ALARM_KEYS = {"description", "metric", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
+ALARM_KEYS = {"description", "metric", "expression", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
              "runbook_section"}
@@ -327,14 +327,16 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
     if not _NAME.match(key):
         raise ConfigError(f"{where}: alarm keys are lower-case words joined by dashes")
     _no_unknown(raw, ALARM_KEYS, where)
-    metric = _mapping(raw.get("metric"), f"{where}.metric")
-    _no_unknown(metric, {"namespace", "name", "statistic", "period_seconds", "dimensions"}, f"{where}.metric")
-    statistic = _str(metric, "statistic", f"{where}.metric")
-    if not _STATISTIC.match(statistic):
-        raise ConfigError(f"{where}.metric.statistic: {statistic!r} is not a CloudWatch statistic")
-    period = _int(metric, "period_seconds", f"{where}.metric")
-    if period not in (10, 20, 30) and period % 60:
-        raise ConfigError(f"{where}.metric.period_seconds: must be 10, 20, 30 or a multiple of 60 (got {period})")
+    if ("metric" in raw) == ("expression" in raw):
+        raise ConfigError(f"{where}: give either metric (one CloudWatch metric) or expression (a metric-math formula)")
+    formula: str | None = None
+    inputs: tuple[MetricInput, ...] = ()
+    if "metric" in raw:
+        metric, period = metrics.single_metric(_mapping(raw["metric"], f"{where}.metric"), f"{where}.metric")
+    else:
+        formula, label, inputs, period = metrics.expression(_mapping(raw["expression"], f"{where}.expression"),
+                                                            f"{where}.expression")
+        metric = MetricInput("", inputs[0].namespace, label, "", {})
     comparison = _str(raw, "comparison", where)
     if comparison not in COMPARISONS:
         raise ConfigError(f"{where}.comparison: must be one of {', '.join(COMPARISONS)}")
@@ -343,11 +345,13 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
         baseline, multiplier = _number(raw, "baseline", where), _number(raw, "multiplier", where)
         if baseline <= 0 or multiplier <= 1:
             raise ConfigError(f"{where}: baseline must be positive and multiplier above 1")
+        if formula is not None:
+            raise ConfigError(f"{where}: baseline × multiplier needs one metric, not an expression (the hourly "
+                              "baseline job reads the metric's own history)")
         threshold = baseline * multiplier
     else:
         threshold = _number(raw, "threshold", where)
-    name = _str(metric, "name", f"{where}.metric")
-    _check_threshold(where, name, comparison, threshold)
+    _check_threshold(where, metric.name, comparison, threshold)
     severity = _severity(raw, "severity", where)
     bands = tuple(_band(where, i, band, comparison, threshold) for i, band in enumerate(raw.get("bands") or []))
     for index, band in enumerate(bands):
@@ -361,22 +365,15 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
     evaluation_periods = _int(raw, "evaluation_periods", where)
     if evaluation_periods < 1:
         raise ConfigError(f"{where}.evaluation_periods: must be at least 1")
-    dimensions = _mapping(metric.get("dimensions") or {}, f"{where}.metric.dimensions")
-    namespace = _str(metric, "namespace", f"{where}.metric")
-    if namespace.startswith("AWS/") and not dimensions:
-        # AWS publishes its metrics per resource: without dimensions the alarm watches a series that
-        # does not exist, and sits in INSUFFICIENT_DATA for good.
-        raise ConfigError(f"{where}.metric.dimensions: {namespace} {name} needs the dimensions naming the resource "
-                          "(e.g. DistributionId, FunctionName)")
     return AlarmSpec(
         key=key,
         name=f"{app}-{environment}-{key}",
         description=_str(raw, "description", where),
-        namespace=namespace,
-        metric_name=name,
-        statistic=statistic,
+        namespace=metric.namespace,
+        metric_name=metric.name,
+        statistic=metric.statistic,
         period_seconds=period,
-        dimensions={str(k): str(v) for k, v in dimensions.items()},
+        dimensions=metric.dimensions,
         comparison=comparison,
         threshold=threshold,
         evaluation_periods=evaluation_periods,
@@ -387,6 +384,8 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
         runbook_section=_str(raw, "runbook_section", where),
         bands=bands,
         multiplier=multiplier,
+        expression=formula,
+        inputs=inputs,
     )
 
 
