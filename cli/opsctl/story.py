@@ -66,7 +66,7 @@ def metric_series(cloudwatch: Any, spec: AlarmSpec, start: datetime, end: dateti
     if spec.expression is not None:
         result = cloudwatch.get_metric_data(MetricDataQueries=spec.metric_queries(), StartTime=start, EndTime=end)
         formula = next(r for r in result["MetricDataResults"] if r["Id"] == FORMULA_ID)
-        values = sorted((isoformat(at), float(value)) for at, value in zip(formula["Timestamps"], formula["Values"]))
+        values = sorted((isoformat(at), float(value)) for at, value in zip(formula["Timestamps"], formula["Values"], strict=True))
         return {"label": f"{spec.metric_name} = {spec.expression} ({spec.period_seconds} s)",
                 "threshold": spec.threshold, "points": values}
     statistic = {"ExtendedStatistics": [spec.statistic]} if spec.statistic.startswith("p") else \

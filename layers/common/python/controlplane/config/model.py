@@ -11,7 +11,6 @@ from controlplane.alarm_tags import format_tags
 from controlplane.config.compiler import compile_policy
 from controlplane.policy import alarm_arn
 
-
 FORMULA_ID = "formula"  # the id of a metric-math alarm's formula among its metrics; no input may take it
 
 
@@ -57,7 +56,8 @@ class AlarmSpec:
         """The alarm's metrics as CloudWatch's API takes them (PutMetricAlarm's and GetMetricData's
         `Metrics`): the formula, returned, and its inputs, not returned."""
         if self.expression is None:
-            inputs = (MetricInput("m1", self.namespace, self.metric_name, self.statistic, self.dimensions),)
+            inputs: tuple[MetricInput, ...] = (
+                MetricInput("m1", self.namespace, self.metric_name, self.statistic, self.dimensions),)
             returned: list[dict[str, Any]] = []
         else:
             inputs = self.inputs
