@@ -40,7 +40,7 @@ def web_acl_rules(waf: WafPolicy) -> list[dict[str, Any]]:
 def web_acl_properties(waf: WafPolicy) -> dict[str, Any]:
     return {
         "Name": waf.web_acl_name,
-        "Scope": "CLOUDFRONT",
+        "Scope": waf.scope,
         "DefaultAction": {"Allow": {}},
         "Description": "Edge protection - the rate rule is toggled by the Ops Control Plane",
         "Rules": web_acl_rules(waf),

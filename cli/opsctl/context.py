@@ -90,19 +90,19 @@ def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
         notify_topics={s: f"arn:aws:sns:{region}:{account}:{notify_topic(prefix, s)}" for s in SEVERITIES},
         rejects_queue_url=f"https://sqs.{region}.amazonaws.com/{account}/{prefix}-triage-dlq",
         policy_path=str(policy_dir / "policy.json"),
-        web_acl_id=_web_acl_id(session, config.waf["web_acl_name"]),
+        web_acl_id=_web_acl_id(session, config.waf),
         schedule_group=checks_group(prefix),
         scheduler_role_arn=None,  # per function (deps_for)
     )
     return OperatorContext(config, Dependencies(settings=settings, clock=SystemClock(), session=session))
 
 
-def _web_acl_id(session: Any, name: str) -> str | None:
+def _web_acl_id(session: Any, waf: dict[str, Any]) -> str | None:
     try:
-        acls = session.client("wafv2", region_name="us-east-1").list_web_acls(Scope="CLOUDFRONT")["WebACLs"]
+        acls = session.client("wafv2").list_web_acls(Scope=waf["scope"])["WebACLs"]
     except Exception:  # noqa: BLE001 - without WAF access the incident commands still work
         return None
-    return next((acl["Id"] for acl in acls if acl["Name"] == name), None)
+    return next((acl["Id"] for acl in acls if acl["Name"] == waf["web_acl_name"]), None)
 
 
 def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[OperatorContext]:
@@ -137,19 +137,19 @@ def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[O
 def _restore_waf(world: Any, rules: list[dict[str, Any]] | None) -> None:
     if not rules:
         return
-    wafv2 = world.session.client("wafv2", region_name="us-east-1")
-    name, acl_id = world.config.waf["web_acl_name"], world.settings.web_acl_id
-    current = wafv2.get_web_acl(Name=name, Scope="CLOUDFRONT", Id=acl_id)
+    wafv2 = world.client("wafv2")
+    name, scope, acl_id = world.config.waf["web_acl_name"], world.config.waf["scope"], world.settings.web_acl_id
+    current = wafv2.get_web_acl(Name=name, Scope=scope, Id=acl_id)
     acl = current["WebACL"]
-    wafv2.update_web_acl(Name=name, Scope="CLOUDFRONT", Id=acl_id, LockToken=current["LockToken"],
+    wafv2.update_web_acl(Name=name, Scope=scope, Id=acl_id, LockToken=current["LockToken"],
                          DefaultAction=acl["DefaultAction"], Rules=rules, VisibilityConfig=acl["VisibilityConfig"])
 
 
 def write_state(state: Path, world: Any) -> None:
     """The replay's ledger, WebACL rules and recovery points, for `opsctl` to work on afterwards."""
     pages = world.client("dynamodb").get_paginator("scan").paginate(TableName=world.settings.ledger_table)
-    wafv2 = world.session.client("wafv2", region_name="us-east-1")
-    acl = wafv2.get_web_acl(Name=world.config.waf["web_acl_name"], Scope="CLOUDFRONT", Id=world.settings.web_acl_id)
+    acl = world.client("wafv2").get_web_acl(Name=world.config.waf["web_acl_name"], Scope=world.config.waf["scope"],
+                                            Id=world.settings.web_acl_id)
     state.parent.mkdir(parents=True, exist_ok=True)
     points = [p | {"CreationDate": isoformat(p["CreationDate"])} for p in (world.backup.points if world.backup else [])]
     state.write_text(json.dumps({"ledger": [i for page in pages for i in page["Items"]],

@@ -221,10 +221,10 @@ def _waf(context: OperatorContext) -> Iterator[Check]:
     subject = f"{waf.web_acl_name}/{waf.rule_name}"
     acl_id = context.deps.settings.web_acl_id
     if not acl_id:
-        yield Check("waf", subject, "no WebACL of this name in us-east-1 (CLOUDFRONT scope)")
+        yield Check("waf", subject, f"no {waf.scope} WebACL of this name in {context.config.region}")
         return
-    wafv2 = context.deps.session.client("wafv2", region_name="us-east-1")  # CLOUDFRONT-scope WebACLs live there
-    acl = wafv2.get_web_acl(Name=waf.web_acl_name, Scope="CLOUDFRONT", Id=acl_id)["WebACL"]
+    wafv2 = context.deps.client("wafv2")
+    acl = wafv2.get_web_acl(Name=waf.web_acl_name, Scope=waf.scope, Id=acl_id)["WebACL"]
     rule = next((r for r in acl["Rules"] if r["Name"] == waf.rule_name), None)
     if rule is None:
         yield Check("waf", subject, "the rate rule is missing from the WebACL")

@@ -384,7 +384,7 @@ def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
          "Lifecycle": {"DeleteAfterDays": spec["retention_days"]}} for name, spec in backup_config["classes"].items()]})
     s3 = session.client("s3")
     bucket = backup_config["configuration"]["bucket"]
-    s3.create_bucket(Bucket=bucket)
+    create_bucket(s3, bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
         "ID": "keep-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
@@ -396,7 +396,7 @@ def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
     logs.create_log_group(logGroupName=group)
     logs.put_retention_policy(logGroupName=group, retentionInDays=backup_config["logs"]["retention_days"])
     tag = backup_config["tag_key"]
-    s3.create_bucket(Bucket=f"{prefix}-{DEMO_PROTECTED['s3'][0]}")
+    create_bucket(s3, f"{prefix}-{DEMO_PROTECTED['s3'][0]}")
     s3.put_bucket_tagging(Bucket=f"{prefix}-{DEMO_PROTECTED['s3'][0]}",
                           Tagging={"TagSet": [{"Key": tag, "Value": DEMO_PROTECTED["s3"][1]}]})
     session.client("dynamodb").create_table(
@@ -494,7 +494,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
                     "RoleArn": scheduler_role_arn(config.account, prefix, schedule.function)})
     s3 = session.client("s3")
     for bucket in (f"{prefix}-status", f"{prefix}-reports"):
-        s3.create_bucket(Bucket=bucket)
+        create_bucket(s3, bucket)
     local_backup = _provision_backups(session, config)
     _provision_alarms(session, config)
     pagerduty_keys, signing_secrets = _provision_pagerduty(session, config, Policy(policy))
@@ -552,7 +552,7 @@ def _provision_drift_rule(session: Any, policy: Policy) -> None:
     aws_config.put_configuration_recorder(ConfigurationRecorder={
         "name": "default", "roleARN": f"arn:aws:iam::{policy.account}:role/aws-service-role/config.amazonaws.com/"
                                       "AWSServiceRoleForConfig", "recordingGroup": {"allSupported": True}})
-    session.client("s3").create_bucket(Bucket=f"{policy.prefix}-config-history")
+    create_bucket(session.client("s3"), f"{policy.prefix}-config-history")
     aws_config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": f"{policy.prefix}-config-history"})
     aws_config.start_configuration_recorder(ConfigurationRecorderName="default")
     aws_config.put_config_rule(ConfigRule={
@@ -564,8 +564,7 @@ def _provision_drift_rule(session: Any, policy: Policy) -> None:
 
 def _provision_waf(session: Any, waf: WafPolicy) -> str:
     properties = web_acl_properties(waf)
-    # CLOUDFRONT-scope WebACLs live in us-east-1, whatever the stack's Region.
-    wafv2 = session.client("wafv2", region_name="us-east-1")
+    wafv2 = session.client("wafv2")
     return str(wafv2.create_web_acl(**properties)["Summary"]["Id"])
 
 
@@ -596,7 +595,7 @@ def _provision_function(client: Any, spec: dict[str, Any], role: str) -> None:
 
 def _provision_site(session: Any, spec: dict[str, Any]) -> str:
     s3 = session.client("s3")
-    s3.create_bucket(Bucket=spec["bucket"])
+    create_bucket(s3, spec["bucket"])
     for release in ("v1", "v2"):
         s3.put_object(Bucket=spec["bucket"], Key=f"releases/{release}/index.html", Body=f"<h1>{release}</h1>".encode())
     distribution = session.client("cloudfront").create_distribution(DistributionConfig={
@@ -620,6 +619,13 @@ def _zip(files: dict[str, str]) -> bytes:
         for name, body in files.items():
             archive.writestr(name, body)
     return buffer.getvalue()
+
+
+def create_bucket(s3: Any, bucket: str) -> None:
+    """As the stacks' buckets are made: in the client's Region (S3 wants it named outside us-east-1)."""
+    region = s3.meta.region_name
+    s3.create_bucket(Bucket=bucket, **({} if region == "us-east-1" else
+                                       {"CreateBucketConfiguration": {"LocationConstraint": region}}))
 
 
 def _event_metric(query: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ class RuleMissing(Exception):
 class WebAcl:
     name: str
     id: str
-    scope: str = "CLOUDFRONT"
+    scope: str  # CLOUDFRONT | REGIONAL
 
 
 @dataclass

@@ -41,7 +41,7 @@ class WafService(Remediation):
         self.waf = self.policy.waf
         if not deps.settings.web_acl_id:
             raise RuntimeError("WEB_ACL_ID is not set: the WAF toggle does not know its WebACL")
-        self.acl = WebAcl(name=self.waf.web_acl_name, id=deps.settings.web_acl_id)
+        self.acl = WebAcl(name=self.waf.web_acl_name, id=deps.settings.web_acl_id, scope=self.waf.scope)
         self.target = f"{self.acl.name}/{self.waf.rule_name}"
         interval = self.policy.capabilities[CAPABILITY].min_write_interval_seconds
         self.rule = RateLimitRule(deps.client("wafv2"), self.acl, self.waf.rule_name, sleep=deps.sleep,

@@ -36,12 +36,16 @@ class WafRateLimiting(Construct):
             # Someone else's WebACL: its owner pre-provisions the rate rule (in COUNT), and our deploys
             # never write it. Without that rule the toggle fails closed with a blind-spot notice.
             self.web_acl_id = waf.existing_web_acl_id
-            self.web_acl_arn = stack.format_arn(service="wafv2", region="us-east-1", resource="global/webacl",
-                                                resource_name=f"{waf.web_acl_name}/{self.web_acl_id}")
+            self.web_acl_arn = stack.format_arn(
+                service="wafv2", resource="global/webacl" if waf.scope == "CLOUDFRONT" else "regional/webacl",
+                resource_name=f"{waf.web_acl_name}/{self.web_acl_id}")
         else:
             web_acl = CfnResource(self, "WebAcl", type="AWS::WAFv2::WebACL", properties=web_acl_properties(waf))
             self.web_acl_id = web_acl.get_att("Id").to_string()
             self.web_acl_arn = web_acl.get_att("Arn").to_string()
+            for index, resource_arn in enumerate(waf.protects):
+                CfnResource(self, f"Protects{index}", type="AWS::WAFv2::WebACLAssociation",
+                            properties={"ResourceArn": resource_arn, "WebACLArn": self.web_acl_arn})
 
         self.dead_letters, self.handler = capability_function(
             self, name="waf_toggle", prefix=prefix, shared=shared, environment={"WEB_ACL_ID": self.web_acl_id, **environment},
@@ -70,10 +74,16 @@ class WafRateLimiting(Construct):
             alarm_description="The rate rule is blocking requests (expected while a spike is being limited)",
             metric=cloudwatch.Metric(namespace="AWS/WAFV2", metric_name="BlockedRequests", statistic="Sum",
                                      period=Duration.minutes(5),
-                                     dimensions_map={"WebACL": waf.web_acl_name, "Rule": waf.rule_name}),
+                                     dimensions_map=_blocked_requests_dimensions(waf, stack.region)),
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
+
+
+def _blocked_requests_dimensions(waf: WafPolicy, region: str) -> dict[str, str]:
+    """AWS/WAFV2 names a CLOUDFRONT WebACL's rule by WebACL and Rule, a REGIONAL one's by its Region too."""
+    dimensions = {"WebACL": waf.web_acl_name, "Rule": waf.rule_name}
+    return dimensions if waf.scope == "CLOUDFRONT" else {**dimensions, "Region": region}

@@ -677,3 +677,29 @@ def test_drift_is_checked_by_aws_configs_managed_rule_with_a_read_only_role(temp
     assert "ReadOnlyAccess" in json.dumps(role["ManagedPolicyArns"]) and "Policies" not in role
     # No function may assume it or holds its read access.
     assert not [s for s in _statements(template) if "sts:AssumeRole" in json.dumps(s["Action"])]
+
+
+def test_the_load_balancer_example_synthesizes_in_its_region_with_a_regional_web_acl(tmp_path) -> None:
+    """config/production-api.example.yaml through cdk-nag: eu-west-1, the WebACL REGIONAL and associated
+    with the load balancer, its blocked-requests alarm on the Region's series, and the toggle allowed
+    that WebACL only."""
+    from app import build_app
+    from controlplane.config import load_config
+
+    config = load_config(ROOT / "config" / "production-api.example.yaml")
+    [stack] = build_app(config, outdir=str(tmp_path)).synth().stacks  # raises on any unacknowledged finding
+    assert stack.environment.region == "eu-west-1"
+    template = Template.from_json(stack.template)
+    [(acl_id, acl)] = resources(template, "AWS::WAFv2::WebACL").items()
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    [association] = resources(template, "AWS::WAFv2::WebACLAssociation").values()
+    assert association["Properties"] == {"ResourceArn": config.waf["protects"][0],
+                                         "WebACLArn": {"Fn::GetAtt": [acl_id, "Arn"]}}
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "AlarmName": "financeanalyst-api-production-waf-blocked-requests", "Namespace": "AWS/WAFV2",
+        "Dimensions": Match.array_with([{"Name": "Region", "Value": "eu-west-1"}])})
+    [waf] = [s for s in _statements(template, "WafHandlerRole") if "wafv2:UpdateWebACL" in s["Action"]]
+    assert waf["Resource"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    error_rate = next(r["Properties"] for r in resources(template, "AWS::CloudWatch::Alarm").values()
+                      if r["Properties"]["AlarmName"] == "financeanalyst-api-production-error-rate")
+    assert [m["Expression"] for m in error_rate["Metrics"] if "Expression" in m] == ["100 * FILL(errors, 0) / requests"]

@@ -181,3 +181,22 @@ def test_verify_on_the_replay_state_exits_by_its_findings(tmp_path, capsys) -> N
     assert main(["verify", "--state", str(state), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is True and len(report["checks"]) > 40
+
+
+def test_the_load_balancer_example_deploys_and_verifies_in_its_own_region(aws, tmp_path, monkeypatch) -> None:
+    """config/production-api.example.yaml: eu-west-1, metric-math alarms over what the load balancer and
+    RDS publish, a REGIONAL WebACL. Provisioned as deployed, every check passes, and the WebACL the
+    toggle flips is in eu-west-1, not us-east-1."""
+    from controlplane.config import load_config
+    from opsctl.world import provision
+
+    config = load_config(ROOT / "config" / "production-api.example.yaml")
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", config.account)  # moto's resources in the example's account
+    world = provision(config, config.policy(), workdir=tmp_path)
+    assert problems(world, config) == {}
+    regional = world.session.client("wafv2", region_name="eu-west-1").list_web_acls(Scope="REGIONAL")["WebACLs"]
+    assert [acl["Name"] for acl in regional] == ["financeanalyst-api-production-edge"]
+    assert world.session.client("wafv2", region_name="us-east-1").list_web_acls(Scope="CLOUDFRONT")["WebACLs"] == []
+    alarm = world.client("cloudwatch").describe_alarms(AlarmNames=["financeanalyst-api-production-availability"])
+    [formula] = [m for m in alarm["MetricAlarms"][0]["Metrics"] if "Expression" in m]
+    assert formula["Expression"] == "100 * (1 - (FILL(target, 0) + FILL(balancer, 0)) / requests)"

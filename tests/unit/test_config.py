@@ -58,7 +58,6 @@ def test_policy_hash_is_the_config_version(config) -> None:
      "rollback.targets.api.alarms: 'financeanalyst-pro-demo-eror-rate' is not one of the configured alarms"),
     (lambda r: r["alarms"]["error-rate"]["metric"].update(dimensions={}),
      "alarms.error-rate.metric.dimensions: AWS/CloudFront 5xxErrorRate needs the dimensions"),
-    (lambda r: r.update(region="eu-west-1"), "region: must be us-east-1 (got 'eu-west-1')"),
     (lambda r: r["drill"].update(schedule="weekly"), "drill.schedule: 'weekly' is not cron("),
     (lambda r: r["contacts"].pop("P2"), "contacts.P2: severity P2 has no contact"),
     (lambda r: r["contacts"].update(P3=["not-an-email"]), "contacts.P3: 'not-an-email' is not an email"),
@@ -188,3 +187,41 @@ def test_trust_settings_compile_to_identities(config) -> None:
     assert policy["waf"]["trigger_alarm_arns"] == [
         "arn:aws:cloudwatch:us-east-1:123456789012:alarm:financeanalyst-pro-demo-traffic-spike"]
     assert policy["rollback"]["targets"]["api"]["alarm_arns"][0].startswith("arn:aws:cloudwatch:us-east-1:123456789012:")
+
+
+API_RAW = yaml.safe_load((DEMO_CONFIG.parent / "production-api.example.yaml").read_text())
+LOAD_BALANCER = "arn:aws:elasticloadbalancing:{region}:111122223333:loadbalancer/app/api/50dc6c495c0c9188"
+
+
+@pytest.mark.parametrize(("raw", "change", "message"), [
+    (RAW, lambda r: r.update(region="mars-east-1"), "region: 'mars-east-1' is not a Region this SDK knows"),
+    (RAW, lambda r: r.update(region="eu-west-1"),
+     "alarms.response-time: AWS/CloudFront metrics are published in us-east-1 only, so an alarm in eu-west-1 "
+     "would watch nothing"),
+    (RAW, lambda r: r["waf"].update(protects=[LOAD_BALANCER.format(region="us-east-1")]),
+     "waf.protects: for scope REGIONAL"),
+    (API_RAW, lambda r: r["waf"].update(scope="CLOUDFRONT", protects=[]),
+     "waf.scope: CLOUDFRONT WebACLs live in us-east-1"),
+    (API_RAW, lambda r: r["waf"].update(scope="GLOBAL"), "waf.scope: CLOUDFRONT (a distribution) or REGIONAL"),
+    (API_RAW, lambda r: r["waf"].update(protects=[]), "waf.protects: the ARNs of the resources"),
+    (API_RAW, lambda r: r["waf"].update(protects=[LOAD_BALANCER.format(region="eu-central-1")]),
+     "is not in eu-west-1: a REGIONAL WebACL protects resources in its own Region"),
+    (API_RAW, lambda r: r["waf"].update(protects=["arn:aws:s3:::financeanalyst-api"]),
+     "is not the ARN of a load balancer, API stage"),
+    (API_RAW, lambda r: r["waf"].update(existing_web_acl_id="0a1b2c3d-4e5f-6789-abcd-ef0123456789"),
+     "waf.protects: not with existing_web_acl_id"),
+])
+def test_regions_are_any_the_sdk_knows_or_refused_with_the_reason(raw, change, message: str) -> None:
+    changed = copy.deepcopy(raw)
+    change(changed)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(changed)
+    assert message in str(raised.value)
+
+
+def test_the_load_balancer_example_is_valid_in_its_region() -> None:
+    config = parse_config(copy.deepcopy(API_RAW))
+    assert (config.region, config.waf["scope"]) == ("eu-west-1", "REGIONAL")
+    # Same example, any other Region the SDK knows: only its ARNs name the Region.
+    moved = yaml.safe_load(yaml.safe_dump(API_RAW).replace("eu-west-1", "ap-southeast-2"))
+    assert parse_config(moved).region == "ap-southeast-2"

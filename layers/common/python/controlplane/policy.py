@@ -53,6 +53,10 @@ class WafPolicy(Section):
     web_acl_name: str
     rule_name: str
     existing_web_acl_id: str | None
+    # CLOUDFRONT | REGIONAL. Either way the WebACL lives in the stack's own Region (config validation
+    # holds a CLOUDFRONT one to us-east-1).
+    scope: str
+    protects: tuple[str, ...]  # REGIONAL: the resources the stack associates it with
     limit: int
     evaluation_window_seconds: int
     aggregate_key: str

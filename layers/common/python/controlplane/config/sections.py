@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,8 +46,8 @@ CAPABILITY_KEYS = {"mode", "cooldown_minutes", "max_toggles_per_hour", "min_writ
 CAPABILITIES = ("waf", "rollback", "restore_test")
 ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
                   "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
-WAF_KEYS = {"web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds", "aggregate_key",
-            "block_action", "hold_minutes", "normal_periods", "baseline_weeks", "trigger_alarms"}
+WAF_KEYS = {"scope", "protects", "web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds",
+            "aggregate_key",            "block_action", "hold_minutes", "normal_periods", "baseline_weeks", "trigger_alarms"}
 ALARM_KEYS = {"description", "metric", "expression", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
@@ -66,7 +67,20 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 # (a P0 must not wait for company); see the README's alerting section.
 NOISE_DEFAULTS = {"reopen_minutes": 30, "flap_page_interval_minutes": 30, "group_window_seconds": 120,
                   "update_interval_minutes": 15, "storm_threshold": 10}
+# CloudFront's WebACLs, and the metrics of CloudFront and of Route 53 health checks, live in this
+# Region only.
 WAF_REGION = "us-east-1"
+US_EAST_1_ONLY_NAMESPACES = ("AWS/CloudFront", "AWS/Route53")
+# What a REGIONAL WebACL may be associated with (WAF Developer Guide, *Protected resources*):
+# an Application Load Balancer, an API Gateway REST API stage, an AppSync API, a Cognito user pool,
+# an App Runner service, a Verified Access instance.
+_PROTECTABLE = re.compile(
+    r"^arn:aws[a-z-]*:(elasticloadbalancing:(?P<r1>[a-z0-9-]+):\d{12}:loadbalancer/app/[^/]+/[0-9a-f]+"
+    r"|apigateway:(?P<r2>[a-z0-9-]+)::/restapis/[a-z0-9]+/stages/[^/]+"
+    r"|appsync:(?P<r3>[a-z0-9-]+):\d{12}:apis/[a-z0-9]+"
+    r"|cognito-idp:(?P<r4>[a-z0-9-]+):\d{12}:userpool/[\w-]+"
+    r"|apprunner:(?P<r5>[a-z0-9-]+):\d{12}:service/[^/]+/[0-9a-f]+"
+    r"|ec2:(?P<r6>[a-z0-9-]+):\d{12}:verified-access-instance/vai-[0-9a-f]+)$")
 # The weekly fire drill, unless the config says otherwise: Tuesday 10:00 local, when people are awake
 # to hear that paging is broken.
 DRILL_DEFAULTS = {"schedule": "cron(0 10 ? * TUE *)", "timeout_seconds": 300}
@@ -80,13 +94,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
     account = _str(root, "account")
     if not re.fullmatch(r"\d{12}", account):
         raise ConfigError("account: must be a 12-digit AWS account id")
-    region = _str(root, "region")
-    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
-        raise ConfigError(f"region: {region!r} is not an AWS region name")
-    if region != WAF_REGION:
-        raise ConfigError(f"region: must be {WAF_REGION} (got {region!r}): WAF rate limiting protects CloudFront, "
-                          "whose WebACLs (and their metrics, and CloudFront's) live there, and the stack is deployed "
-                          "in one Region")
+    region = _region(_str(root, "region"))
     timezone = _str(root, "timezone")
     try:
         ZoneInfo(timezone)
@@ -103,6 +111,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
     if any(spec.key == DRILL_ALARM_KEY for spec in alarms):
         raise ConfigError(f"alarms.{DRILL_ALARM_KEY}: reserved for the control plane's own fire-drill alarm")
     alarms += (_drill_alarm(app, environment),)
+    _in_us_east_1(alarms, region)
     keys = {spec.key for spec in alarms}
     for band in (band for spec in alarms for band in spec.band_alarms()):
         if band.key in keys:
@@ -128,7 +137,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         schedules=schedules,
         guardrails=_positive_ints(_mapping(root.get("guardrails"), "guardrails"), GUARDRAIL_KEYS, "guardrails"),
         capabilities=_capabilities(_mapping(root.get("capabilities"), "capabilities")),
-        waf=_waf(_mapping(root.get("waf"), "waf"), alarms),
+        waf=_waf(_mapping(root.get("waf"), "waf"), alarms, region),
         rollback=_rollback(_mapping(root.get("rollback"), "rollback"), {spec.name for spec in alarms}),
         maintenance=_maintenance(_mapping(root.get("maintenance"), "maintenance"), schedules, components),
         escalation=_escalation(_mapping(root.get("escalation"), "escalation"), severities),
@@ -143,6 +152,35 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         notifications=_notifications(_mapping(root.get("notifications") or {}, "notifications")),
         drift=_drift(_mapping(root.get("drift") or {}, "drift") if "drift" in root else None),
     )
+
+
+@functools.cache
+def _known_regions() -> tuple[str, frozenset[str]]:
+    """(botocore's version, every Region it knows in any partition): new Regions come with a newer SDK."""
+    import botocore.session  # synth's dependency, not the functions'
+
+    session = botocore.session.get_session()
+    return botocore.__version__, frozenset(name for partition in session.get_available_partitions()
+                                           for name in session.get_available_regions("cloudwatch", partition))
+
+
+def _region(region: str) -> str:
+    version, known = _known_regions()
+    if region not in known:
+        raise ConfigError(f"region: {region!r} is not a Region this SDK knows (botocore {version}); one of "
+                          f"{', '.join(sorted(known))}")
+    return region
+
+
+def _in_us_east_1(alarms: tuple[AlarmSpec, ...], region: str) -> None:
+    if region == WAF_REGION:
+        return
+    for spec in alarms:
+        namespaces = {metric.namespace for metric in spec.inputs} or {spec.namespace}
+        if watched := sorted(namespaces & set(US_EAST_1_ONLY_NAMESPACES)):
+            raise ConfigError(f"alarms.{spec.key}: {', '.join(watched)} metrics are published in {WAF_REGION} only, "
+                              f"so an alarm in {region} would watch nothing: deploy in {WAF_REGION}, or watch a "
+                              "regional metric (e.g. AWS/ApplicationELB)")
 
 
 def _notifications(raw: dict[str, Any]) -> dict[str, Any]:
@@ -469,8 +507,32 @@ def _capabilities(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
+def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], region: str) -> dict[str, Any]:
     _no_unknown(raw, WAF_KEYS, "waf")
+    scope = raw.get("scope", "CLOUDFRONT")
+    if scope not in ("CLOUDFRONT", "REGIONAL"):
+        raise ConfigError(f"waf.scope: CLOUDFRONT (a distribution) or REGIONAL (a load balancer, an API stage, …), "
+                          f"got {scope!r}")
+    if scope == "CLOUDFRONT" and region != WAF_REGION:
+        raise ConfigError(f"waf.scope: CLOUDFRONT WebACLs live in {WAF_REGION}, and the stack that owns one is "
+                          f"deployed there: deploy in {WAF_REGION}, or protect a resource in {region} (scope REGIONAL)")
+    protects = raw.get("protects", [])
+    if scope == "CLOUDFRONT" and protects:
+        raise ConfigError("waf.protects: for scope REGIONAL; a distribution names its WebACL itself (WebACLId)")
+    if scope == "REGIONAL" and not raw.get("existing_web_acl_id"):
+        if not isinstance(protects, list) or not protects:
+            raise ConfigError("waf.protects: the ARNs of the resources the REGIONAL WebACL protects (it is associated "
+                              "with each)")
+        for arn in protects:
+            match = _PROTECTABLE.match(str(arn))
+            if match is None:
+                raise ConfigError(f"waf.protects: {arn!r} is not the ARN of a load balancer, API stage, AppSync API, "
+                                  "user pool, App Runner service or Verified Access instance")
+            if next(r for r in match.groupdict().values() if r) != region:
+                raise ConfigError(f"waf.protects: {arn} is not in {region}: a REGIONAL WebACL protects resources "
+                                  "in its own Region")
+    elif protects:
+        raise ConfigError("waf.protects: not with existing_web_acl_id (its owner associates it)")
     if not any(spec.key == "traffic-spike" and spec.remediation == "waf-rate-limit" for spec in alarms):
         raise ConfigError("waf: needs the alarms.traffic-spike alarm with remediation waf-rate-limit to trigger it")
     if next(spec for spec in alarms if spec.key == "traffic-spike").multiplier is None:
@@ -492,13 +554,14 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
         raise ConfigError("waf: hold_minutes, normal_periods and baseline_weeks must be at least 1")
     existing = raw.get("existing_web_acl_id")
     if existing is not None and not re.fullmatch(r"[0-9a-f-]{36}", str(existing)):
-        raise ConfigError("waf.existing_web_acl_id: the Id of a CLOUDFRONT WebACL (36 characters)")
+        raise ConfigError(f"waf.existing_web_acl_id: the Id of a {scope} WebACL (36 characters)")
     triggers = raw.get("trigger_alarms", ["traffic-spike"])
     keys = {spec.key for spec in alarms}
     if not isinstance(triggers, list) or not triggers or any(t not in keys for t in triggers):
         raise ConfigError(f"waf.trigger_alarms: keys of alarms (known: {', '.join(sorted(keys))}) whose incidents "
                           "turn rate limiting on")
-    return {"web_acl_name": _str(raw, "web_acl_name", "waf"), "rule_name": _str(raw, "rule_name", "waf"),
+    return {"scope": scope, "protects": list(protects),
+            "web_acl_name": _str(raw, "web_acl_name", "waf"), "rule_name": _str(raw, "rule_name", "waf"),
             "existing_web_acl_id": existing,
             "limit": limit, "evaluation_window_seconds": window, "aggregate_key": raw["aggregate_key"],
             "block_action": action, "trigger_alarms": list(triggers), **numbers}
