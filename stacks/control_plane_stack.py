@@ -114,7 +114,10 @@ class ControlPlaneStack(Stack):
             alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.deployed_alarms},
             follow_ups=follow_ups, **remediation)
         reporting = Reporting(self, "Reporting", prefix=prefix,
-                              web_acl_arn=waf.web_acl_arn, **remediation)
+                              # A REGIONAL WebACL cannot front a distribution.
+                              web_acl_arn=waf.web_acl_arn if policy.waf.scope == "CLOUDFRONT" else None,
+                              baseline_alarms=[spec.name for spec in config.alarms if spec.multiplier is not None],
+                              **remediation)
         backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy,
                                      access_logs=reporting.access_logs, **remediation)
         drill = FireDrill(self, "Drill", prefix=prefix, shared=shared, drill=policy.drill,

@@ -77,7 +77,8 @@ def _alarms(context: OperatorContext) -> Iterator[Check]:
     for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
         for alarm in cloudwatch.describe_alarms(AlarmNames=names[start:start + 100])["MetricAlarms"]:
             found[alarm["AlarmName"]] = alarm
-    retuned = context.deps.policy.waf.traffic_alarm  # the WAF's baseline job moves its threshold hourly
+    # The baseline job moves these thresholds every hour.
+    retuned = {name for name, alarm in context.deps.policy.alarms.items() if alarm.baseline is not None}
     for name, spec in wanted.items():
         alarm = found.get(name)
         if alarm is None:
@@ -85,7 +86,7 @@ def _alarms(context: OperatorContext) -> Iterator[Check]:
             continue
         expected = {"ComparisonOperator": spec.comparison, "EvaluationPeriods": spec.evaluation_periods,
                     **_metric_of(spec.metric_queries())}
-        if name != retuned:
+        if name not in retuned:
             expected["Threshold"] = spec.threshold
         actual = {key: alarm.get(key) for key in expected} | _metric_of(alarm.get("Metrics") or [{
             "Id": "m1", "ReturnData": True, "MetricStat": {

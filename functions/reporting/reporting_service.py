@@ -6,6 +6,8 @@ Triggers:
   ops bus "Incident Resolved" of a configured severity  → the incident report, Markdown in S3
   {"task": "report", "period": daily|weekly|monthly, "at"} → the period's report in S3 (Markdown and
       JSON) and its summary on the P3 topic, once per period
+  {"task": "compute-baselines"} (hourly) → the thresholds of the alarms that follow their history
+      (baselines.py)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from baselines import retune_all
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.errors import IncidentNotFound, MalformedEvent
 from controlplane.events import INCIDENT_RESOLVED, OPS_SOURCE
@@ -42,6 +45,8 @@ class ReportingService:
         if not isinstance(event, dict):
             raise MalformedEvent("not a reporting trigger")
         notes = []
+        if event.get("task") == "compute-baselines":
+            return retune_all(self.deps)
         if event.get("task") == "report":
             if event.get("period") not in PERIODS:
                 raise MalformedEvent(f"report period must be one of {', '.join(PERIODS)}")

@@ -5,7 +5,6 @@ Triggers (all through the guardrails, each decision recorded in the ledger):
 - ops bus "Incident Resolved" → a one-time Scheduler check after the hold time;
 - task "recovery-check" → back to COUNT once held long enough and traffic has been normal M periods;
 - task "outcome-check" → did the traffic alarm clear after we blocked? If not, escalate;
-- task "compute-baseline" (hourly) → the same hour of the week over the last N weeks → alarm threshold;
 - "CloudFormation Stack Status Change" → a deploy reset the rule to COUNT mid-spike? Re-apply the block;
 - task "manual" → `opsctl waf block|unblock`, a human decision recorded as such."""
 
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +21,6 @@ from controlplane.errors import MalformedEvent
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.guardrails import ActionRequest, Decision, Plan
 from controlplane.keys import Key
-from controlplane.records import Baselines
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 from rate_limit import RateLimitRule, RuleMissing, WebAcl
@@ -64,7 +61,7 @@ class WafService(Remediation):
             return self.reconcile(event)
         task = event.get("task")
         handlers = {"recovery-check": self.recovery_check, "outcome-check": self.outcome_check,
-                    "compute-baseline": self.compute_baseline, "manual": self.manual}
+                    "manual": self.manual}
         if task in handlers:
             return handlers[task](event)
         raise MalformedEvent(f"not a WAF toggle trigger: source={event.get('source')!r} task={task!r}")
@@ -176,36 +173,6 @@ class WafService(Remediation):
             inputs={"ledger_state": "waf.block since " + state["last_action_at"]}, toggles=False, cooldown=False,
         )
         return [self._act(request, self.waf.block_action)]
-
-    def compute_baseline(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Median requests per alarm period in the same hour of the week over the last N weeks; the
-        traffic alarm's threshold becomes the configured multiplier times that. Fewer than N weeks of
-        data → no baseline (fail closed)."""
-        now = self.deps.clock.now().replace(minute=0, second=0, microsecond=0)
-        cloudwatch = self.deps.client("cloudwatch")
-        [alarm] = cloudwatch.describe_alarms(AlarmNames=[self.waf.traffic_alarm])["MetricAlarms"]
-        hours = []
-        for weeks_back in range(1, self.waf.baseline_weeks + 1):
-            start = now - timedelta(weeks=weeks_back)
-            points = cloudwatch.get_metric_statistics(
-                Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm["Dimensions"],
-                StartTime=start, EndTime=start + timedelta(hours=1), Period=alarm["Period"], Statistics=["Sum"],
-            )["Datapoints"]
-            if points:
-                hours.append(statistics.median(p["Sum"] for p in points))
-        if len(hours) < self.waf.baseline_weeks:
-            return [self._note("baseline", "skipped", f"only {len(hours)} of {self.waf.baseline_weeks} weeks of "
-                               "history: no baseline, so no automated blocking (fail closed)", None)]
-        baseline = statistics.median(hours)
-        threshold = max(baseline * self.waf.traffic_multiplier, 1.0)
-        keep = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions",
-                "InsufficientDataActions", "MetricName", "Namespace", "Statistic", "Dimensions", "Period",
-                "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData")
-        cloudwatch.put_metric_alarm(**{k: alarm[k] for k in keep if k in alarm}, Threshold=threshold)
-        self.deps.repository(Baselines).write(self.waf.traffic_alarm, {
-            "value": baseline, "threshold": threshold, "weeks": len(hours), "computed_at": isoformat(self.deps.clock.now())})
-        return [self._note("baseline", "executed", f"baseline {baseline:.0f} requests/period → threshold "
-                           f"{threshold:.0f}", None)]
 
     # --- humans --------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
@@ -27,8 +27,8 @@ def private_bucket(scope: Construct, construct_id: str, *, logs: s3.IBucket | No
 
 class Reporting(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str,
-                 shared: SharedLayers, web_acl_arn: str, environment: dict[str, str], retry_attempts: int,
-                 max_event_age: Duration) -> None:
+                 shared: SharedLayers, web_acl_arn: str | None, baseline_alarms: list[str], environment: dict[str, str],
+                 retry_attempts: int, max_event_age: Duration) -> None:
         super().__init__(scope, construct_id)
         expire = [s3.LifecycleRule(expiration=Duration.days(90))]
         self.access_logs = private_bucket(self, "AccessLogs", logs=None, lifecycle_rules=expire)
@@ -52,6 +52,11 @@ class Reporting(Construct):
             enable_logging=True, log_bucket=self.cdn_logs, log_file_prefix="status-page/",
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
         )
+        if web_acl_arn is None:
+            acknowledge(self.distribution, {
+                "AwsSolutions::AwsSolutions-CFR2": "This deployment's WebACL is REGIONAL (it protects the application's "
+                                                   "load balancer or API) and cannot front a distribution; the status "
+                                                   "page is static objects from a private bucket."})
         acknowledge(self.distribution, {
             "AwsSolutions::AwsSolutions-CFR1": "The status page is for every user, wherever they are.",
             "AwsSolutions::AwsSolutions-CFR4": "Served on the CloudFront domain with its default certificate; a "
@@ -64,6 +69,9 @@ class Reporting(Construct):
                          "REPORTS_BUCKET": self.reports_bucket.bucket_name, **environment},
             # One render at a time: two racing renders could leave the older status last.
             reserved_concurrency=1,
+            # The baseline job reads the history of the alarms' metrics (GetMetricStatistics has no
+            # resource scope).
+            unscoped_actions=("cloudwatch:GetMetricStatistics",) if baseline_alarms else (),
         )
         # Exactly the objects it writes (and the one it reads back to skip unchanged renders).
         role = self.handler.role
@@ -73,6 +81,13 @@ class Reporting(Construct):
             self.status_bucket.arn_for_objects("status.json"), self.status_bucket.arn_for_objects("index.html")]))
         role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[
             self.reports_bucket.arn_for_objects("reports/*"), self.reports_bucket.arn_for_objects("incidents/*")]))
+        if baseline_alarms:
+            # Exactly the alarms whose thresholds follow their history.
+            role.add_to_policy(iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
+                resources=[Stack.of(self).format_arn(service="cloudwatch", resource="alarm", resource_name=name,
+                                                     arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                           for name in baseline_alarms]))
         reports_arn = f"<{Stack.of(self).get_logical_id(self.reports_bucket.node.default_child)}.Arn>"  # type: ignore[arg-type]
         acknowledge(role, {
             f"AwsSolutions::AwsSolutions-IAM5[Resource::{reports_arn}/reports/*]": "Period reports are keyed by "

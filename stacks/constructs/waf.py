@@ -52,21 +52,20 @@ class WafRateLimiting(Construct):
             retry_attempts=retry_attempts, max_event_age=max_event_age, follow_ups=follow_ups,
             # One at a time: no two toggles race, and pacing per process is pacing per account.
             reserved_concurrency=1,
-            unscoped_actions=("cloudwatch:GetMetricStatistics",),
         )
 
         # What the toggle does, and nothing else.
         role = self.handler.role
         role.add_to_policy(iam.PolicyStatement(actions=["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
                                                resources=[self.web_acl_arn]))
+        # Confirm before act: the trigger alarms' state, from CloudWatch; and the traffic alarm's,
+        # which says when the spike is over.
         traffic_alarm = stack.format_arn(service="cloudwatch", resource="alarm", resource_name=waf.traffic_alarm,
                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
-                                               resources=[traffic_alarm]))
-        # Confirm before act: the trigger alarms' state, from CloudWatch.
-        triggers = [arn for arn in waf.trigger_alarm_arns if not arn.endswith(f":alarm:{waf.traffic_alarm}")]
-        if triggers:
-            role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=triggers))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["cloudwatch:DescribeAlarms"],
+            resources=[traffic_alarm, *(arn for arn in waf.trigger_alarm_arns
+                                        if not arn.endswith(f":alarm:{waf.traffic_alarm}"))]))
 
         self.blocked_requests = cloudwatch.Alarm(
             self, "BlockedRequests",

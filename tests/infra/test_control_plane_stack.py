@@ -252,19 +252,27 @@ def test_waf_web_acl_has_the_rate_rule_in_count(template, config) -> None:
                                                        "AggregateKeyType": "IP"}
 
 
-def test_waf_toggle_can_touch_only_its_web_acl_alarm_and_schedules(template, config) -> None:
+def test_waf_toggle_can_touch_only_its_web_acl_and_schedules_and_read_its_alarm(template, config) -> None:
     statements = _statements(template, "WafHandlerRole")
     by_action = {a: s["Resource"] for s in statements for a in (s["Action"] if isinstance(s["Action"], list)
                                                                  else [s["Action"]])}
     web_acl, attribute = by_action["wafv2:UpdateWebACL"]["Fn::GetAtt"]
     assert web_acl.startswith("WafWebAcl") and attribute == "Arn"
     assert "financeanalyst-pro-demo-checks/*" in json.dumps(by_action["scheduler:CreateSchedule"])
-    assert "alarm:financeanalyst-pro-demo-traffic-spike" in json.dumps(by_action["cloudwatch:PutMetricAlarm"])
+    assert "alarm:financeanalyst-pro-demo-traffic-spike" in json.dumps(by_action["cloudwatch:DescribeAlarms"])
+    assert "cloudwatch:PutMetricAlarm" not in by_action and "cloudwatch:GetMetricStatistics" not in by_action
     # Decision records are transactions that also delete the side-effect markers of an undone block.
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(by_action)
     logical_id = logical_id_of_function(template, "waf_toggle", config)
     function = resources(template, "AWS::Lambda::Function")[logical_id]["Properties"]
     assert function["ReservedConcurrentExecutions"] == 1
+
+
+def test_the_baseline_job_may_retune_exactly_the_alarms_that_follow_their_history(template) -> None:
+    [retune] = [s for s in _statements(template, "ReportingHandlerRole") if "cloudwatch:PutMetricAlarm" in s["Action"]]
+    assert sorted(retune["Action"]) == ["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"]
+    names = sorted(json.dumps(arn).split(":alarm:")[1].rstrip('"]') for arn in retune["Resource"])
+    assert names == ["financeanalyst-pro-demo-performance-degradation", "financeanalyst-pro-demo-traffic-spike"]
 
 
 def test_waf_toggle_rules_use_the_shared_patterns(template, config) -> None:
@@ -282,9 +290,9 @@ def test_waf_toggle_rules_use_the_shared_patterns(template, config) -> None:
 
 def test_hourly_baseline_schedule_retries_and_dead_letters(template, config) -> None:
     template.has_resource_properties("AWS::Scheduler::Schedule", {
-        "Name": f"{config.prefix}-traffic-baseline",
+        "Name": f"{config.prefix}-alarm-baselines",
         "ScheduleExpression": "cron(5 * * * ? *)",
-        "Target": Match.object_like({"Input": '{"task": "compute-baseline"}',
+        "Target": Match.object_like({"Input": '{"task": "compute-baselines"}',
                                      "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3},
                                      "DeadLetterConfig": Match.any_value()}),
     })

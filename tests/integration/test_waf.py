@@ -15,7 +15,6 @@ from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
 from controlplane.ledger import from_item, to_item
 from factories import eventbridge_alarm
 from faults import LambdaDied, crash_after
-from opsctl.world import seed_traffic_history
 
 T0 = datetime(2026, 11, 27, 14, 5, tzinfo=timezone.utc)
 RULE = "runbook-rate-limit"
@@ -263,23 +262,8 @@ def test_our_block_s_side_effect_alarm_joins_the_incident(harness, waf, baseline
     assert harness.incidents()[0]["timeline"][-1]["event"] == "side-effect"
 
 
-def test_baseline_job_sets_the_alarm_threshold_from_the_same_hour_of_week(harness, config) -> None:
-    seed_traffic_history(harness.world.session, config, T0, weeks=4, requests_per_period=18000)
-    [result] = harness.waf({"task": "compute-baseline", "at": "x"}, at=T0)
-    assert result["result"] == "executed"
-    [alarm] = harness.world.client("cloudwatch").describe_alarms(AlarmNames=[config.alarm("traffic-spike").name])[
-        "MetricAlarms"]
-    assert alarm["Threshold"] == 180000
-    assert alarm["AlarmDescription"] == config.alarm("traffic-spike").tagged_description  # kept as deployed
-
-
-def test_the_baseline_job_and_the_decisions_use_the_configured_multiplier(harness, config) -> None:
+def test_the_decisions_use_the_configured_multiplier(harness, waf, baseline) -> None:
     harness.use_policy(lambda policy: policy["waf"].update(traffic_multiplier=5))
-    seed_traffic_history(harness.world.session, config, T0, weeks=4, requests_per_period=18000)
-    harness.waf({"task": "compute-baseline", "at": "x"}, at=T0)
-    [alarm] = harness.world.client("cloudwatch").describe_alarms(AlarmNames=[config.alarm("traffic-spike").name])[
-        "MetricAlarms"]
-    assert alarm["Threshold"] == 90000
     harness.waf(ops_event(INCIDENT_OPENED, T0), at=T0)
     assert decisions(harness)[0]["thresholds"]["multiplier"] == 5
 

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from types import UnionType
 from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 
@@ -64,7 +65,6 @@ class WafPolicy(Section):
     trigger_alarms: tuple[str, ...]
     hold_minutes: int
     normal_periods: int
-    baseline_weeks: int
     traffic_alarm: str
     traffic_multiplier: float  # the traffic alarm's threshold is this × the baseline
     trigger_alarm_arns: tuple[str, ...]
@@ -112,6 +112,14 @@ class Band(Section):
     below: float | None = None
 
 
+class Baseline(Section):
+    """An alarm whose threshold follows its metric's history (see AlarmSpec.multiplier)."""
+
+    multiplier: float
+    weeks: int
+    min_threshold: float
+
+
 class AlarmPolicy(Section):
     key: str
     severity: str
@@ -119,6 +127,7 @@ class AlarmPolicy(Section):
     bands: tuple[Band, ...]
     threshold: float
     comparison: str
+    baseline: Baseline | None
     remediation: str
     component: str
     impact: str
@@ -283,6 +292,8 @@ def _build(kind: Any, value: Any) -> Any:
                 raise TypeError(f"{kind.__name__}: the policy has no {name}")
         return section
     origin = get_origin(kind)
+    if origin is UnionType:  # X | None: built as X when present
+        return None if value is None else _build(next(a for a in get_args(kind) if a is not type(None)), value)
     if origin is tuple:
         return tuple(_build(get_args(kind)[0], each) for each in value)
     if origin is dict:

@@ -58,15 +58,15 @@ class Webhooks(Repository):
 
 
 class Baselines(Repository):
-    """The traffic alarm's hourly baseline and the threshold made from it."""
+    """The hourly baseline of an alarm that follows its history, and the threshold made from it."""
 
     @takes("PutItem")
-    def write(self, traffic_alarm: str, fields: dict[str, Any]) -> None:
-        write_item(self.client, self.table, keys.baseline(traffic_alarm), fields)
+    def write(self, alarm: str, fields: dict[str, Any]) -> None:
+        write_item(self.client, self.table, keys.baseline(alarm), fields)
 
     @takes("GetItem")
-    def read(self, traffic_alarm: str) -> dict[str, Any] | None:
-        return read_item(self.client, self.table, keys.baseline(traffic_alarm))
+    def read(self, alarm: str) -> dict[str, Any] | None:
+        return read_item(self.client, self.table, keys.baseline(alarm))
 
 
 class BackupLedger(Repository):

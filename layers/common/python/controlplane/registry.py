@@ -95,7 +95,11 @@ def _reporting_schedules(policy: Policy) -> tuple[Schedule, ...]:
                      "Status page: re-rendered from the ledger", max_age_minutes=5),
             *(Schedule(f"Schedule-{period}-report", f"{period}-report", expression,
                        {"task": "report", "period": period, "at": SCHEDULED_TIME}, f"The {period} report",
-                       max_age_minutes=6 * 60) for period, expression in reports.items()))
+                       max_age_minutes=6 * 60) for period, expression in reports.items()),
+            # At five past every hour, in UTC: an hour of the week has no local meaning here.
+            Schedule("HourlyBaselines", "alarm-baselines", "cron(5 * * * ? *)", {"task": "compute-baselines"},
+                     "The thresholds of the alarms that follow their metric's history (traffic, performance)",
+                     group=CHECKS_GROUP, local_time=False))
 
 
 def _backup_schedules(policy: Policy) -> tuple[Schedule, ...]:
@@ -103,13 +107,6 @@ def _backup_schedules(policy: Policy) -> tuple[Schedule, ...]:
                      {"task": "verify", "at": SCHEDULED_TIME}, "Backup verification: recovery points against the RPOs"),
             Schedule("CriticalRestoreTests", "restore-tests", policy.backup.restore_testing.critical_schedule,
                      {"task": "restore-tests", "at": SCHEDULED_TIME}, "Restore tests of the critical resources"))
-
-
-def _waf_schedules(policy: Policy) -> tuple[Schedule, ...]:
-    # At five past every hour, in UTC: the baseline has no local meaning.
-    return (Schedule("HourlyBaseline", "traffic-baseline", "cron(5 * * * ? *)", {"task": "compute-baseline"},
-                     "WAF: the traffic baseline the spike alarm's threshold follows", group=CHECKS_GROUP,
-                     local_time=False),)
 
 
 def _drill_schedules(policy: Policy) -> tuple[Schedule, ...]:
@@ -155,12 +152,12 @@ CAPABILITIES = (
     Capability("outbox_relay", ledger=(Outbox.marks, Outbox.mark), pages=True),
     Capability(
         "waf_toggle",
-        ledger=(*REMEDIATION_LEDGER, Guardrails.target_state, Guardrails.causing, Guardrails.ending, Baselines.write),
+        ledger=(*REMEDIATION_LEDGER, Guardrails.target_state, Guardrails.causing, Guardrails.ending),
         rules=(Rule("OnIncident", OPS_BUS, lambda policy, stack_name: events.waf_pattern(policy.waf),
                     "Traffic-spike incidents opened or resolved → WAF rate limiting"),
                Rule("OnDeploy", DEFAULT_BUS, lambda policy, stack_name: events.stack_status_pattern(stack_name),
                     "Our stack deployed → re-assert an active block a deploy reset")),
-        tasks=("compute-baseline", "recovery-check", "outcome-check", "manual"), schedules=_waf_schedules, pages=True),
+        tasks=("recovery-check", "outcome-check", "manual"), pages=True),
     Capability(
         "rollback",
         ledger=(*REMEDIATION_LEDGER, Guardrails.earlier_record, Guardrails.pass_on, DeploymentLedger.head,
@@ -185,7 +182,7 @@ CAPABILITIES = (
     Capability(
         "reporting",
         ledger=(IncidentLedger.iter_incidents, IncidentLedger.get_incident, WindowLedger.recorded_open, Runs.report_sent,
-                Guardrails.decisions, BackupLedger.status),
+                Guardrails.decisions, BackupLedger.status, Baselines.write),
         rules=(Rule("OnChange", OPS_BUS, _constant(events.STATUS_PAGE_PATTERN),
                     "Incident and maintenance events → status page (and incident reports)"),),
         tasks=("status-page", "report"), schedules=_reporting_schedules),

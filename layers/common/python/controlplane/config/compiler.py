@@ -22,6 +22,9 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "alarms": {
             spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands), "namespace": spec.namespace,
                         "threshold": spec.threshold, "comparison": spec.comparison,
+                        "baseline": None if spec.multiplier is None else {
+                            "multiplier": spec.multiplier, "weeks": spec.baseline_weeks,
+                            "min_threshold": spec.min_threshold},
                         "remediation": spec.remediation, "component": spec.component, "impact": spec.impact,
                         "runbook_section": spec.runbook_section}
             for spec in config.alarms

@@ -43,9 +43,13 @@ class AlarmSpec:
     impact: str
     runbook_section: str
     bands: tuple[dict[str, Any], ...]
-    # Set for an alarm given as baseline × multiplier (the traffic alarm, whose baseline the WAF's
-    # hourly job recomputes and multiplies again).
+    # Set for an alarm given as baseline × multiplier (the traffic alarm, performance degradation):
+    # every hour the reporting function's baseline job takes the median of the same hour of the week
+    # over the last `baseline_weeks` weeks and sets the threshold to multiplier × that, never below
+    # `min_threshold`.
     multiplier: float | None = None
+    baseline_weeks: int | None = None
+    min_threshold: float | None = None
     band_of: str | None = None  # a band's alarm: the key of the alarm whose incident it upgrades
     # A metric-math alarm (an error *rate*, storage used as a share of what is allocated): the formula
     # over `inputs`. Then `metric_name` is the formula's label and `namespace` its first input's.

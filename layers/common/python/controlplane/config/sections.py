@@ -47,8 +47,9 @@ CAPABILITIES = ("waf", "rollback", "restore_test")
 ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
                   "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
 WAF_KEYS = {"scope", "protects", "web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds",
-            "aggregate_key",            "block_action", "hold_minutes", "normal_periods", "baseline_weeks", "trigger_alarms"}
-ALARM_KEYS = {"description", "metric", "expression", "comparison", "threshold", "baseline", "multiplier", "evaluation_periods",
+            "aggregate_key", "block_action", "hold_minutes", "normal_periods", "trigger_alarms"}
+ALARM_KEYS = {"description", "metric", "expression", "comparison", "threshold", "baseline", "multiplier", "baseline_weeks",
+              "min_threshold", "evaluation_periods",
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
 RULE_KEYS = {"name", "alarm_name", "namespace", "metric", "severity", "remediation", "component", "impact",
              "runbook_section"}
@@ -379,6 +380,8 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
     if comparison not in COMPARISONS:
         raise ConfigError(f"{where}.comparison: must be one of {', '.join(COMPARISONS)}")
     multiplier: float | None = None
+    baseline_weeks: int | None = None
+    min_threshold: float | None = None
     if "baseline" in raw or "multiplier" in raw:
         baseline, multiplier = _number(raw, "baseline", where), _number(raw, "multiplier", where)
         if baseline <= 0 or multiplier <= 1:
@@ -386,7 +389,15 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
         if formula is not None:
             raise ConfigError(f"{where}: baseline × multiplier needs one metric, not an expression (the hourly "
                               "baseline job reads the metric's own history)")
-        threshold = baseline * multiplier
+        if not comparison.startswith("Greater"):
+            raise ConfigError(f"{where}: baseline × multiplier is for an alarm on a rise (GreaterThanThreshold)")
+        baseline_weeks = _int(raw, "baseline_weeks", where)
+        if not 1 <= baseline_weeks <= 12:
+            raise ConfigError(f"{where}.baseline_weeks: 1 to 12 (the same hour of the week, that many weeks back)")
+        min_threshold = _number(raw, "min_threshold", where) if "min_threshold" in raw else 1.0
+        threshold = round(max(baseline * multiplier, min_threshold), 6)
+    elif "baseline_weeks" in raw or "min_threshold" in raw:
+        raise ConfigError(f"{where}: baseline_weeks and min_threshold go with baseline and multiplier")
     else:
         threshold = _number(raw, "threshold", where)
     _check_threshold(where, metric.name, comparison, threshold)
@@ -422,6 +433,8 @@ def _alarm(app: str, environment: str, key: str, raw: dict[str, Any]) -> AlarmSp
         runbook_section=_str(raw, "runbook_section", where),
         bands=bands,
         multiplier=multiplier,
+        baseline_weeks=baseline_weeks,
+        min_threshold=min_threshold,
         expression=formula,
         inputs=inputs,
     )
@@ -536,7 +549,7 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], region: str) -> dic
     if not any(spec.key == "traffic-spike" and spec.remediation == "waf-rate-limit" for spec in alarms):
         raise ConfigError("waf: needs the alarms.traffic-spike alarm with remediation waf-rate-limit to trigger it")
     if next(spec for spec in alarms if spec.key == "traffic-spike").multiplier is None:
-        raise ConfigError("alarms.traffic-spike: give baseline and multiplier (not threshold): the WAF's hourly job "
+        raise ConfigError("alarms.traffic-spike: give baseline and multiplier (not threshold): the hourly baseline job "
                           "recomputes the baseline and sets the threshold to multiplier × baseline")
     action = _str(raw, "block_action", "waf")
     if action not in ("BLOCK", "CHALLENGE", "CAPTCHA"):
@@ -549,9 +562,9 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], region: str) -> dic
         raise ConfigError(f"waf.limit: WAF rate limits are 10 to 2,000,000,000 (got {limit})")
     if _str(raw, "aggregate_key", "waf") not in ("IP", "FORWARDED_IP"):
         raise ConfigError("waf.aggregate_key: must be IP or FORWARDED_IP")
-    numbers = {k: _int(raw, k, "waf") for k in ("hold_minutes", "normal_periods", "baseline_weeks")}
+    numbers = {k: _int(raw, k, "waf") for k in ("hold_minutes", "normal_periods")}
     if min(numbers.values()) < 1:
-        raise ConfigError("waf: hold_minutes, normal_periods and baseline_weeks must be at least 1")
+        raise ConfigError("waf: hold_minutes and normal_periods must be at least 1")
     existing = raw.get("existing_web_acl_id")
     if existing is not None and not re.fullmatch(r"[0-9a-f-]{36}", str(existing)):
         raise ConfigError(f"waf.existing_web_acl_id: the Id of a {scope} WebACL (36 characters)")
