@@ -32,15 +32,13 @@ def retune_all(deps: Dependencies) -> list[dict[str, Any]]:
     if not followed:
         return []
     cloudwatch = deps.client("cloudwatch")
-    described = {alarm["AlarmName"]: alarm
-                 for alarm in cloudwatch.describe_alarms(AlarmNames=sorted(followed))["MetricAlarms"]}
     notes = []
     for name, spec in followed.items():
-        alarm = described.get(name)
-        if alarm is None:
+        found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        if not found:
             notes.append(action_note("baseline", name, "failed", "the alarm does not exist: deploy the stack"))
             continue
-        notes.append(_retune(deps, cloudwatch, alarm, spec, now))
+        notes.append(_retune(deps, cloudwatch, found[0], spec, now))
     return notes
 
 

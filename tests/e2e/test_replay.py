@@ -134,7 +134,7 @@ def test_traffic_spike_blocks_then_returns_to_count(tmp_path) -> None:
     assert report["events"] == {"received": 4, "processed": 3, "duplicates": 1, "rejected": 0}
     assert [(i["id"], i["severity"], i["status"]) for i in report["incidents"]] == [("INC-2026-001", "P1", "RESOLVED")]
     assert [(a["type"], a["result"]) for a in report["actions"]] == [
-        ("baseline", "executed"), ("waf.block", "executed"), ("waf.count", "scheduled"),
+        ("waf.block", "executed"), ("waf.count", "scheduled"),
         ("outcome-check", "succeeded"), ("waf.count", "executed")]
     assert {a["incident"] for a in report["actions"] if a["type"].startswith("waf.")} == {"INC-2026-001"}
     subjects = [n["subject"] for n in report["notifications"]]

@@ -19,8 +19,8 @@ def broken(change) -> dict:
 
 def test_demo_config_carries_the_runbook(config) -> None:
     assert config.prefix == "financeanalyst-pro-demo"
-    assert {s.key for s in config.alarms} == {"response-time", "error-rate", "availability", "traffic-spike",
-                                              "storage", "health", "fire-drill"}
+    assert {s.key for s in config.alarms} == {"response-time", "performance-degradation", "error-rate", "availability",
+                                              "traffic-spike", "storage", "health", "fire-drill"}
     drill = config.alarm("fire-drill")  # the control plane's own, for `opsctl drill`
     assert (drill.name, drill.severity, drill.remediation) == ("financeanalyst-pro-demo-fire-drill", "P3", "none")
     assert drill.component not in config.policy()["components"]  # never on the status page
@@ -28,6 +28,8 @@ def test_demo_config_carries_the_runbook(config) -> None:
     assert config.alarm("traffic-spike").threshold == 200_000  # 10x the configured baseline
     assert config.alarm("error-rate").threshold == 5 and config.alarm("response-time").threshold == 2000
     assert config.alarm("availability").threshold == 99.9 and config.alarm("storage").threshold == 80
+    degradation = config.alarm("performance-degradation")  # >50 % worse than the same hour last week
+    assert (degradation.severity, degradation.multiplier, degradation.baseline_weeks) == ("P0", 1.5, 1)
 
 
 def test_policy_hash_is_the_config_version(config) -> None:
@@ -48,7 +50,12 @@ def test_policy_hash_is_the_config_version(config) -> None:
     (lambda r: r["alarms"]["health"].update(threshold=0), "can never fire"),
     (lambda r: r["alarms"]["error-rate"].update(bands=[{"above": 3, "severity": "P1"}]), "must be beyond the alarm"),
     (lambda r: r["alarms"]["traffic-spike"].update(multiplier=0.5), "multiplier above 1"),
-    (lambda r: [r["alarms"]["traffic-spike"].pop(k) for k in ("baseline", "multiplier")]
+    (lambda r: r["alarms"]["traffic-spike"].update(baseline_weeks=0), "alarms.traffic-spike.baseline_weeks: 1 to 12"),
+    (lambda r: r["alarms"]["storage"].update(min_threshold=50),
+     "alarms.storage: baseline_weeks and min_threshold go with baseline and multiplier"),
+    (lambda r: r["alarms"]["health"].update(baseline=1, multiplier=2, baseline_weeks=1) or r["alarms"]["health"].pop(
+        "threshold"), "alarms.health: baseline × multiplier is for an alarm on a rise"),
+    (lambda r: [r["alarms"]["traffic-spike"].pop(k) for k in ("baseline", "multiplier", "baseline_weeks")]
      and r["alarms"]["traffic-spike"].update(threshold=1000), "alarms.traffic-spike: give baseline and multiplier"),
     (lambda r: r["alarms"].update({"fire-drill": r["alarms"]["health"]}), "alarms.fire-drill: reserved"),
     (lambda r: r["drill"].update(timeout_seconds=900), "drill.timeout_seconds: must be 60–420"),
