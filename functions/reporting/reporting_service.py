@@ -27,6 +27,7 @@ from controlplane.records import BackupLedger, Runs
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 from controlplane.windows import WindowLedger
+from trends import performance_trends
 from reports import PERIODS, period_bounds, period_metrics, previous_period, render_incident_report, render_period
 from status_page import compute_status, render_html
 
@@ -105,7 +106,9 @@ class ReportingService:
         start, end = period_bounds(period, day, self.policy.timezone)
         # Incidents resolved in the period may have opened before it: look back one more period.
         incidents = self.incidents_since(start - (end - start) - STATUS_LOOKBACK)
-        return period_metrics(incidents, self.decisions_between(start, end), start, end, self.policy, self.backup())
+        metrics = period_metrics(incidents, self.decisions_between(start, end), start, end, self.policy, self.backup())
+        # A day is too short to tell a trend from noise: the weekly and monthly reports compare.
+        return metrics | {"performance_trends": performance_trends(self.deps, start, end) if period != "daily" else None}
 
     def period_report(self, period: str, day: date) -> dict[str, Any]:
         metrics = self.period_metrics(period, day)

@@ -22,6 +22,7 @@ from controlplane.events import DRILL_COMPONENT
 from controlplane.policy import Policy
 from controlplane.settings import SEVERITIES
 from controlplane.text import quoted, sparkline
+from trends import PATTERN_CHANGE_PERCENT, render_trends
 
 PERIODS = ("daily", "weekly", "monthly")
 
@@ -147,6 +148,10 @@ def render_period(period: str, metrics: dict[str, Any], app: str) -> str:
         "## Backups",
         f"- {m['backup']['summary'] if m['backup'] else 'no backup verification on record'}",
         "",
+        *(["## Performance trends (P3: usage pattern changes)",
+           f"Each alarm's metric over the period against the period before; a change of "
+           f"{PATTERN_CHANGE_PERCENT:g} % or more is a pattern change.", "",
+           *render_trends(m["performance_trends"]), ""] if m.get("performance_trends") is not None else []),
         "_Definitions: MTTA over incidents opened and acknowledged in the period; MTTR over incidents resolved in "
         "it; downtime is the time a P0 was open; the error budget is (100 − target) % of the period._",
     ]

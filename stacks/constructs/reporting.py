@@ -69,9 +69,10 @@ class Reporting(Construct):
                          "REPORTS_BUCKET": self.reports_bucket.bucket_name, **environment},
             # One render at a time: two racing renders could leave the older status last.
             reserved_concurrency=1,
-            # The baseline job reads the history of the alarms' metrics (GetMetricStatistics has no
+            # The reports' trends and the baseline job read the alarms' metrics (neither call has a
             # resource scope).
-            unscoped_actions=("cloudwatch:GetMetricStatistics",) if baseline_alarms else (),
+            unscoped_actions=("cloudwatch:GetMetricData",
+                              *(("cloudwatch:GetMetricStatistics",) if baseline_alarms else ())),
         )
         # Exactly the objects it writes (and the one it reads back to skip unchanged renders).
         role = self.handler.role

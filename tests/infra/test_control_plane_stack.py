@@ -171,7 +171,7 @@ def test_iam_is_scoped_to_resource_arns(template) -> None:
         if statement["Resource"] == "*":
             # Only actions AWS offers no resource scope for.
             assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
-                                    "cloudwatch:GetMetricStatistics", "tag:GetResources",
+                                    "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData", "tag:GetResources",
                                     "backup:ListRecoveryPointsByResource", "backup:ListBackupPlans",
                                     "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"}, statement
 

@@ -117,3 +117,33 @@ def test_metrics_show_each_alarm_s_last_values_against_its_threshold(harness, co
     assert [value for _, value in series["points"]] == [1.0, 4.0, 8.0]
     [_, line] = metric_table([{"alarm": spec.name} | series]).splitlines()
     assert line.split() == [spec.name, "8", f"{spec.threshold:g}", "▁▄█"]
+
+
+def test_the_weekly_report_compares_each_alarm_metric_with_the_week_before(harness, config) -> None:
+    """Performance trends (P3): traffic doubled from one week to the next is a pattern change; a
+    metric nothing published says so rather than inventing a trend."""
+    spec = config.alarm("traffic-spike")
+    week = datetime(2026, 11, 16, 5, 0, tzinfo=timezone.utc)  # Monday 00:00 in New York
+    cloudwatch = harness.world.client("cloudwatch")
+    for start, requests in ((week - timedelta(weeks=1), 1000.0), (week, 2000.0)):
+        cloudwatch.put_metric_data(Namespace=spec.namespace, MetricData=[{
+            "MetricName": spec.metric_name, "Value": requests, "Unit": "Count",
+            "Dimensions": [{"Name": k, "Value": v} for k, v in spec.dimensions.items()],
+            "Timestamp": start + timedelta(days=day, hours=12)} for day in range(7)])
+    monday = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    [written] = reporting(harness, {"task": "report", "period": "weekly", "at": "2026-11-23T12:00:00Z"}, monday)
+    assert written["result"] == "executed"
+    s3, bucket = harness.world.client("s3"), harness.world.settings.reports_bucket
+    trends = {row["key"]: row for row in json.loads(s3.get_object(
+        Bucket=bucket, Key="reports/weekly/2026-11-22.json")["Body"].read())["performance_trends"]}
+    assert "fire-drill" not in trends
+    assert (trends["traffic-spike"]["this"], trends["traffic-spike"]["previous"]) == (14000, 7000)
+    assert (trends["traffic-spike"]["change_percent"], trends["traffic-spike"]["pattern_change"]) == (100, True)
+    assert (trends["health"]["this"], trends["health"]["change_percent"]) == (None, None)
+    markdown = s3.get_object(Bucket=bucket, Key="reports/weekly/2026-11-22.md")["Body"].read().decode()
+    assert "| traffic-spike | AWS/CloudFront Requests Sum | 14000 | 7000 | +100 % **pattern change** |" in markdown
+    [daily] = reporting(harness, {"task": "report", "period": "daily", "at": "2026-11-23T12:00:00Z"},
+                        monday + timedelta(minutes=1))
+    assert daily["result"] == "executed"
+    assert json.loads(s3.get_object(Bucket=bucket, Key="reports/daily/2026-11-22.json")["Body"].read())[
+        "performance_trends"] is None

@@ -128,6 +128,8 @@ class AlarmPolicy(Section):
     threshold: float
     comparison: str
     baseline: Baseline | None
+    metrics: tuple[dict[str, Any], ...]  # what it watches, as GetMetricData's queries (AlarmSpec.metric_queries)
+    metric_label: str
     remediation: str
     component: str
     impact: str

@@ -22,6 +22,7 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "alarms": {
             spec.name: {"key": spec.key, "severity": spec.severity, "bands": list(spec.bands), "namespace": spec.namespace,
                         "threshold": spec.threshold, "comparison": spec.comparison,
+                        "metrics": spec.metric_queries(), "metric_label": spec.metric_label,
                         "baseline": None if spec.multiplier is None else {
                             "multiplier": spec.multiplier, "weeks": spec.baseline_weeks,
                             "min_threshold": spec.min_threshold},

@@ -82,6 +82,13 @@ class AlarmSpec:
                              bands=(), band_of=self.key) for band in self.bands)
 
     @property
+    def metric_label(self) -> str:
+        """What the alarm watches, for people: `AWS/CloudFront OriginLatency p90` or the formula."""
+        if self.expression is None:
+            return f"{self.namespace} {self.metric_name} {self.statistic}"
+        return f"{self.metric_name} = {self.expression}"
+
+    @property
     def tagged_description(self) -> str:
         """The alarm description, carrying the alarm's own severity for triage."""
         return format_tags(self.description, severity=self.severity, remediation=self.remediation,

@@ -1,0 +1,61 @@
+"""The weekly and monthly reports' performance trends (the runbook's P3 "Performance Trends: usage
+pattern changes"): each runbook alarm's own metric (or formula) over the period, against the period
+before it, with the alarm's statistic, as one datapoint per period; a change of a quarter or more is
+called out as a pattern change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from controlplane.events import DRILL_COMPONENT
+from controlplane.runtime import Dependencies
+
+PATTERN_CHANGE_PERCENT = 25.0
+
+
+def performance_trends(deps: Dependencies, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    length = end - start
+    seconds = int(length.total_seconds())
+    cloudwatch = deps.client("cloudwatch")
+    rows = []
+    for name, alarm in sorted(deps.policy.alarms.items()):
+        if alarm.component == DRILL_COMPONENT:
+            continue
+        queries = [query | ({"MetricStat": query["MetricStat"] | {"Period": seconds}} if "MetricStat" in query else {})
+                   for query in alarm.metrics]
+        returned = next(query["Id"] for query in queries if query["ReturnData"])
+        row: dict[str, Any] = {"alarm": name, "key": alarm.key, "label": alarm.metric_label,
+                               "this": None, "previous": None, "change_percent": None, "pattern_change": False}
+        try:
+            [result] = [r for r in cloudwatch.get_metric_data(
+                MetricDataQueries=queries, StartTime=start - length, EndTime=end)["MetricDataResults"]
+                if r["Id"] == returned]
+        except ClientError as error:  # one metric CloudWatch cannot answer for must not cost the report
+            rows.append(row | {"error": error.response["Error"].get("Message", str(error))})
+            continue
+        for at, value in zip(result["Timestamps"], result["Values"], strict=True):
+            row["this" if at >= start else "previous"] = round(float(value), 4)
+        if row["this"] is not None and row["previous"]:
+            change = 100 * (row["this"] - row["previous"]) / abs(row["previous"])
+            row |= {"change_percent": round(change, 1), "pattern_change": abs(change) >= PATTERN_CHANGE_PERCENT}
+        rows.append(row)
+    return rows
+
+
+def render_trends(rows: list[dict[str, Any]]) -> list[str]:
+    def shown(value: float | None) -> str:
+        return "no data" if value is None else f"{value:g}"
+
+    lines = ["| Alarm | Metric | This period | The period before | Change |", "|---|---|---|---|---|"]
+    for row in rows:
+        if "error" in row:
+            change = f"unavailable: {row['error']}"
+        elif row["change_percent"] is None:
+            change = "—"
+        else:
+            change = f"{row['change_percent']:+g} %" + (" **pattern change**" if row["pattern_change"] else "")
+        lines.append(f"| {row['key']} | {row['label']} | {shown(row['this'])} | {shown(row['previous'])} | {change} |")
+    return lines
