@@ -27,9 +27,9 @@ from controlplane.records import BackupLedger, Runs
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
 from controlplane.windows import WindowLedger
-from trends import performance_trends
 from reports import PERIODS, period_bounds, period_metrics, previous_period, render_incident_report, render_period
 from status_page import compute_status, render_html
+from trends import performance_trends
 
 # Incidents older than this that are still open are rare enough to leave off the status page's
 # query (it runs every minute); the period reports look back as far as their period needs.
