@@ -172,6 +172,9 @@ def _resource(service: str, op: str, params: dict[str, Any], arn: _Arns) -> str:
     if service == "rds":
         return arn("rds", f"db:{params['DBInstanceIdentifier']}") if "DBInstanceIdentifier" in params else "*"
     if service == "logs":
+        if op == "StartQuery":
+            [group] = params["logGroupNames"]  # the config's groups, one in the demo
+            return arn("logs", f"log-group:{group}:*")
         return arn("logs", "log-group:*") if op == "DescribeLogGroups" else "*"
     if service == "secretsmanager" and "SecretId" in params:
         # Called by name; IAM sees the secret's ARN, whose last six characters AWS chose at creation.

@@ -18,6 +18,7 @@ from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import CAPABILITIES, load_config
 from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import Guardrails
+from controlplane.logs_insights import top_errors
 from controlplane.policy import Policy
 from controlplane.records import Baselines
 from controlplane.settings import SEVERITIES
@@ -27,7 +28,7 @@ from opsctl.context import OperatorContext, operator_context
 from opsctl.investigate import investigation
 from opsctl.investigate import render as render_investigation
 from opsctl.lambda_host import function_module
-from opsctl.logs import error_lines, top_errors
+from opsctl.logs import error_lines
 from opsctl.story import incident_story, metric_around, metric_series
 
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"

@@ -1,7 +1,7 @@
 """The runbook's Daily Operations and Weekly/Monthly Maintenance checklists, done by the control plane
-as far as it can (health check, backup status, incidents, automated actions, controls, what is
-coming) and handed to the humans with the rest of the runbook's steps, each as the opsctl command
-that does it."""
+as far as it can (health check, the metrics over the period, the errors in the application's logs,
+backup status, incidents, automated actions, controls, what is coming) and handed to the humans with
+the rest of the runbook's steps, each as the opsctl command that does it."""
 
 from __future__ import annotations
 
@@ -11,16 +11,24 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from botocore.exceptions import ClientError
+
 from controlplane.clock import isoformat
 from controlplane.cron import upcoming
+from controlplane.events import DRILL_COMPONENT
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger
+from controlplane.logs_insights import top_errors
 from controlplane.maintenance import Window
+from controlplane.metric_values import values_by_period
 from controlplane.records import BackupLedger
 from controlplane.runtime import Dependencies
 
 # How far back a checklist looks for incidents still open (the query is ordered by opening time).
 OPEN_LOOKBACK = timedelta(days=30)
+# The calendar function has 30 s: the logs query gets at most this long, then the checklist goes
+# out saying it was stopped.
+LOGS_WAIT_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -30,16 +38,19 @@ class Task:
     looks_back: timedelta  # the period its summary covers
     health_check: bool = False
     backup_status: bool = False  # the backup verification's latest summary
+    metrics: bool = False  # each runbook alarm's metric over the period, against its threshold
+    error_logs: bool = False  # the application's most frequent errors over the last 24 hours
 
 
 # Each runbook step: done below, or the opsctl command that does it, or (the application's own
 # work) who does it. The runbook's npm scripts belong to the old tooling this replaces.
 TASKS = {
     "morning-checklist": Task("Morning Checklist (9:00 AM)", (
-        "Check system health: the health check below", "Review overnight metrics: opsctl metrics --timeframe 15h",
+        "Check system health: the health check below", "Review overnight metrics: the metrics below",
         "Check for alerts: the incidents below (opsctl incident list)",
-        "Review error logs: opsctl logs search --since 24h", "Verify backup status: the backup status below (opsctl backup list)",
-    ), timedelta(hours=15), health_check=True, backup_status=True),
+        "Review error logs: the errors below (opsctl logs search --since 24h for more)",
+        "Verify backup status: the backup status below (opsctl backup list)",
+    ), timedelta(hours=15), health_check=True, backup_status=True, metrics=True, error_logs=True),
     "end-of-day": Task("End of Day Checklist (6:00 PM)", (
         "Generate daily report: the summary below (opsctl report daily)",
         "Archive logs: nothing by hand (the log groups keep 30 days, set by the stacks)",
@@ -47,10 +58,11 @@ TASKS = {
     ), timedelta(hours=24)),
     "weekly-health-check": Task("Monday 9:00 AM - System Health Check", (
         "System diagnostics: opsctl verify (the deployment against its config) and opsctl drill (paging, end to end)",
-        "Performance audit: opsctl metrics --timeframe 7d", "Security scan: GuardDuty and Security Hub findings are "
-        "incidents (opsctl incident list --all)", "Log rotation: nothing by hand (30-day retention)",
+        "Performance audit: the metrics below (opsctl metrics --timeframe 7d)",
+        "Security scan: GuardDuty and Security Hub findings are incidents (opsctl incident list --all)",
+        "Log rotation: nothing by hand (30-day retention)",
         "Update documentation: the team's own",
-    ), timedelta(days=7), health_check=True, backup_status=True),
+    ), timedelta(days=7), health_check=True, backup_status=True, metrics=True),
     "database-maintenance": Task("Wednesday 2:00 PM - Database Maintenance", (
         "Backup verification: the backup status below (opsctl backup verify)",
         "Index optimization, cleanup of old data, performance tuning: the database team's, inside this window "
@@ -92,6 +104,18 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
         lines.append(f"**Health check:** {url} → {http or 'no answer'} ({'OK' if healthy else 'FAILED'})")
         if not healthy:
             severity = "P1"  # the runbook's first step failed: someone must look now, not read a digest
+    if task.metrics:
+        facts["metrics"] = _metrics(deps, since, at)
+        lines.append("**Metrics over the period** (each alarm's statistic over the whole period, against its threshold):")
+        lines += [f"- {m['key']}: {m['label']}: " + (m.get("error") or ("no data" if m["value"] is None else
+                  f"{m['value']:g} ({'BEYOND' if m['beyond'] else 'within'} {m['threshold']:g})")) for m in facts["metrics"]]
+    if task.error_logs:
+        day = at - timedelta(hours=24)
+        found = top_errors(deps.client("logs"), policy.investigate.log_groups, day, at, sleep=deps.sleep, limit=5,
+                           wait_seconds=LOGS_WAIT_SECONDS)
+        facts["error_logs"] = found
+        lines.append(f"**Errors in the application's logs, last 24 h** ({found['status']}):")
+        lines += [f"- ×{e['occurrences']} {e['message']}" for e in found["errors"]] or ["- none"]
     if task.backup_status:
         backups = deps.repository(BackupLedger).status()
         facts["backups"] = backups.get("summary") if backups else None
@@ -126,6 +150,29 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     lines += ["", "### Runbook steps"] + [f"{n}. {step}" for n, step in enumerate(task.steps, start=1)]
     flag = "" if severity == "P3" else " - HEALTH CHECK FAILED"
     return Checklist(severity, f"[{severity}] {task.title}{flag}", "\n".join(lines), facts)
+
+
+def _metrics(deps: Dependencies, since: datetime, at: datetime) -> list[dict[str, Any]]:
+    """Each runbook alarm's metric (or formula) as one value over [since, at]."""
+    cloudwatch = deps.client("cloudwatch")
+    seconds = int((at - since).total_seconds()) // 60 * 60  # GetMetricData periods are whole minutes
+    found = []
+    for alarm in sorted(deps.policy.alarms.values(), key=lambda a: a.key):
+        if alarm.component == DRILL_COMPONENT:
+            continue
+        row: dict[str, Any] = {"key": alarm.key, "label": alarm.metric_label, "threshold": alarm.threshold,
+                               "value": None, "beyond": False}
+        try:
+            values = values_by_period(cloudwatch, alarm, at - timedelta(seconds=seconds), at, seconds)
+        except ClientError as error:  # one metric CloudWatch cannot answer for must not cost the checklist
+            found.append(row | {"error": f"unavailable: {error.response['Error'].get('Message', '')}"})
+            continue
+        if values:
+            value = next(iter(values.values()))
+            greater = alarm.comparison.startswith("Greater")
+            row |= {"value": round(value, 4), "beyond": value > alarm.threshold if greater else value < alarm.threshold}
+        found.append(row)
+    return found
 
 
 def _incidents_since(deps: Dependencies, since: datetime) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from controlplane.events import DRILL_COMPONENT
+from controlplane.metric_values import values_by_period
 from controlplane.runtime import Dependencies
 
 PATTERN_CHANGE_PERCENT = 25.0
@@ -24,20 +25,15 @@ def performance_trends(deps: Dependencies, start: datetime, end: datetime) -> li
     for name, alarm in sorted(deps.policy.alarms.items()):
         if alarm.component == DRILL_COMPONENT:
             continue
-        queries = [query | ({"MetricStat": query["MetricStat"] | {"Period": seconds}} if "MetricStat" in query else {})
-                   for query in alarm.metrics]
-        returned = next(query["Id"] for query in queries if query["ReturnData"])
         row: dict[str, Any] = {"alarm": name, "key": alarm.key, "label": alarm.metric_label,
                                "this": None, "previous": None, "change_percent": None, "pattern_change": False}
         try:
-            [result] = [r for r in cloudwatch.get_metric_data(
-                MetricDataQueries=queries, StartTime=start - length, EndTime=end)["MetricDataResults"]
-                if r["Id"] == returned]
+            values = values_by_period(cloudwatch, alarm, start - length, end, seconds)
         except ClientError as error:  # one metric CloudWatch cannot answer for must not cost the report
             rows.append(row | {"error": error.response["Error"].get("Message", str(error))})
             continue
-        for at, value in zip(result["Timestamps"], result["Values"], strict=True):
-            row["this" if at >= start else "previous"] = round(float(value), 4)
+        for at, value in values.items():
+            row["this" if at >= start else "previous"] = round(value, 4)
         if row["this"] is not None and row["previous"]:
             change = 100 * (row["this"] - row["previous"]) / abs(row["previous"])
             row |= {"change_percent": round(change, 1), "pattern_change": abs(change) >= PATTERN_CHANGE_PERCENT}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from aws_cdk import Duration, TimeZone
+from aws_cdk import ArnFormat, Duration, Stack, TimeZone
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
@@ -16,6 +17,7 @@ from controlplane.policy import Policy, WindowTemplate
 from stacks.constructs.capability import capability_function
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
+from stacks.constructs.nag import acknowledge
 
 
 class MaintenanceCalendar(Construct):
@@ -26,7 +28,19 @@ class MaintenanceCalendar(Construct):
         super().__init__(scope, construct_id)
         self.dead_letters, self.handler = capability_function(
             self, name="calendar", prefix=prefix, shared=shared, environment=environment, retry_attempts=retry_attempts,
-            max_event_age=max_event_age, follow_ups=follow_ups)
+            max_event_age=max_event_age, follow_ups=follow_ups,
+            # The checklists read the alarms' metrics and ask Logs Insights for the application's
+            # errors: these calls accept no resource scope (a query is named by its id).
+            unscoped_actions=("cloudwatch:GetMetricData", "logs:GetQueryResults", "logs:StopQuery"))
+        if policy.investigate.log_groups:
+            # The query itself: over the application's log groups only.
+            groups = [Stack.of(self).format_arn(service="logs", resource="log-group", resource_name=f"{group}:*",
+                                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                      for group in policy.investigate.log_groups]
+            self.handler.role.add_to_policy(iam.PolicyStatement(actions=["logs:StartQuery"], resources=groups))
+            acknowledge(self.handler.role, {
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::{group}]": "A log group's ARN as IAM names it for "
+                "StartQuery ends in :* (its streams); the group is the configured one." for group in groups})
 
         self.group_name = calendar_group(prefix)
         self.group = scheduler.CfnScheduleGroup(self, "Group", name=self.group_name)

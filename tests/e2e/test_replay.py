@@ -507,7 +507,7 @@ def test_logs_search_ranks_the_application_s_errors(tmp_path) -> None:
     import boto3
     from botocore.stub import ANY, Stubber
 
-    from opsctl.logs import TOP_ERRORS, top_errors
+    from controlplane.logs_insights import TOP_ERRORS, top_errors
 
     logs = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     start, end = datetime(2026, 11, 24, 14, 51, tzinfo=timezone.utc), datetime(2026, 11, 24, 15, 12, tzinfo=timezone.utc)

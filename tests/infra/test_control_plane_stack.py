@@ -172,6 +172,7 @@ def test_iam_is_scoped_to_resource_arns(template) -> None:
             # Only actions AWS offers no resource scope for.
             assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords",
                                     "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData", "tag:GetResources",
+                                    "logs:GetQueryResults", "logs:StopQuery",
                                     "backup:ListRecoveryPointsByResource", "backup:ListBackupPlans",
                                     "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"}, statement
 

@@ -302,6 +302,27 @@ def test_the_morning_checklist_reports_the_night_and_runs_once(harness) -> None:
     assert harness.all_notifications() == []
 
 
+def test_the_morning_checklist_reviews_the_overnight_metrics_and_error_logs_itself(harness, config) -> None:
+    """The runbook's "Review overnight metrics" and "Review error logs" are done, not handed out: each
+    alarm's metric over the 15 hours against its threshold, and the Logs Insights query of the last 24 h."""
+    traffic = config.alarm("traffic-spike")
+    harness.world.client("cloudwatch").put_metric_data(Namespace=traffic.namespace, MetricData=[{
+        "MetricName": traffic.metric_name, "Value": 1500.0, "Unit": "Count",
+        "Dimensions": [{"Name": k, "Value": v} for k, v in traffic.dimensions.items()],
+        "Timestamp": MORNING - timedelta(hours=hours)} for hours in (2, 8)])
+    harness.calendar({"task": "morning-checklist", "at": "2026-11-26T14:00:00Z"}, MORNING)
+    [notice] = harness.notifications("P3")
+    assert "- traffic-spike: AWS/CloudFront Requests Sum: 3000 (within 200000)" in notice["Message"]
+    assert "- health: AWS/Route53 HealthCheckStatus Minimum: no data" in notice["Message"]
+    assert "fire-drill" not in notice["Message"]
+    assert "**Errors in the application's logs, last 24 h** (Complete):\n- none" in notice["Message"]
+    assert "opsctl metrics --timeframe 15h" not in notice["Message"]  # done, not handed out
+    [record] = items(harness, "CHECKLIST#morning-checklist")
+    metrics = {m["key"]: m for m in record["facts"]["metrics"]}
+    assert (metrics["traffic-spike"]["value"], metrics["traffic-spike"]["beyond"]) == (3000, False)
+    assert record["facts"]["error_logs"]["status"] == "Complete"
+
+
 def test_the_morning_checklist_says_what_the_last_backup_verification_found(harness) -> None:
     from controlplane.records import BackupLedger
 
