@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
-from controlplane.clock import isoformat
+from controlplane.clock import isoformat, parse_timestamp
 from controlplane.cron import upcoming
 from controlplane.events import DRILL_COMPONENT
 from controlplane.guardrails import Guardrails
@@ -145,7 +145,7 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     facts["windows"] = [w.id for w in windows]
     lines.append("**Maintenance windows open:** " + (", ".join(f"{w.id} until {w.ends_at[:16]}" for w in windows)
                                                       or "none"))
-    coming = upcoming(policy, at, at + timedelta(hours=24))
+    coming = sorted(upcoming(policy, at, at + timedelta(hours=24)) + _scheduled_changes(still_open, at, at + timedelta(hours=24)))
     lines += ["", "### Next 24 hours"] + [f"- {when.astimezone(zone):%a %H:%M %Z} {what}" for when, what in coming]
     lines += ["", "### Runbook steps"] + [f"{n}. {step}" for n, step in enumerate(task.steps, start=1)]
     flag = "" if severity == "P3" else " - HEALTH CHECK FAILED"
@@ -172,6 +172,18 @@ def _metrics(deps: Dependencies, since: datetime, at: datetime) -> list[dict[str
             greater = alarm.comparison.startswith("Greater")
             row |= {"value": round(value, 4), "beyond": value > alarm.threshold if greater else value < alarm.threshold}
         found.append(row)
+    return found
+
+
+def _scheduled_changes(incidents: list[dict[str, Any]], start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """AWS Health's scheduled changes (open P3 incidents) starting in [start, end)."""
+    found = []
+    for incident in incidents:
+        change = incident.get("scheduled_change")
+        if change and change.get("starts_at") and start <= parse_timestamp(change["starts_at"]) < end:
+            until = f" until {change['ends_at'][:16]} UTC" if change.get("ends_at") else ""
+            found.append((parse_timestamp(change["starts_at"]),
+                          f"AWS scheduled change to {change['service']}{until} ({incident['id']})"))
     return found
 
 

@@ -413,11 +413,15 @@ def _from_health(event: Mapping[str, Any]) -> AlarmTransition:
     said = descriptions[0].get("latestDescription", "") if isinstance(descriptions, list) and descriptions \
         and isinstance(descriptions[0], Mapping) else ""
     updated = str(detail.get("lastUpdatedTime") or _text(detail, "startTime"))
+    # When a scheduled change happens (its end may not be known yet): for the calendar.
+    when = {"Starts": isoformat(_http_date(_text(detail, "startTime")))} if category == "scheduledChange" else {}
+    if when and detail.get("endTime"):
+        when["Ends"] = isoformat(_http_date(str(detail["endTime"])))
     return _virtual_alarm(
         event, name=f"AWS Health {service} {code[:150]} {short}", account=account, region=region,
         state="OK" if status == "closed" else "ALARM", changed_at=_http_date(updated),
         reason=f"{code} ({category}, {status}): {said}", namespace=HEALTH_COMPONENT, kind=code,
-        dimensions={"Service": service, "Category": category})
+        dimensions={"Service": service, "Category": category, **when})
 
 
 def _http_date(text: str) -> datetime:

@@ -25,6 +25,9 @@ class Classification:
     impact: str
     runbook_section: str
     alarm_key: str | None = None
+    # An AWS Health scheduled change: {"service", "starts_at", "ends_at"?}, kept on the incident so the
+    # checklists put it on the calendar.
+    scheduled_change: dict[str, str] | None = None
 
 
 # The runbook's alert categories for security findings, by the severity they take.
@@ -46,11 +49,18 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
     if transition.namespace == HEALTH_COMPONENT and transition.path == "eventbridge":
         # A scheduled change is a P3 to plan for; an issue with a service we run on is P1, others P2.
         service, category = transition.dimensions.get("Service"), transition.dimensions.get("Category")
-        severity = "P3" if category == "scheduledChange" else "P1" if service in policy.health_services else "P2"
+        if category == "scheduledChange":
+            starts, ends = transition.dimensions.get("Starts", ""), transition.dimensions.get("Ends")
+            return Classification(
+                severity="P3", decided_by="aws-health", remediation=None, component=HEALTH_COMPONENT,
+                impact=f"AWS reports a scheduled change to {service} from {starts[:16]} UTC"
+                       + (f" to {ends[:16]} UTC" if ends else ""),
+                runbook_section=section_for("P3"),
+                scheduled_change={"service": str(service), "starts_at": starts, **({"ends_at": ends} if ends else {})})
+        severity = "P1" if service in policy.health_services else "P2"
         return Classification(
             severity=severity, decided_by="aws-health", remediation=None, component=HEALTH_COMPONENT,
-            impact=f"AWS reports {'a scheduled change to' if severity == 'P3' else 'an issue with'} {service}",
-            runbook_section=section_for(severity))
+            impact=f"AWS reports an issue with {service}", runbook_section=section_for(severity))
     if transition.namespace == DRIFT_COMPONENT and transition.path == "eventbridge":
         # The runbook's Configuration Drift: a stack no longer matches its template (someone changed
         # a resource by hand, or a deploy half failed). P2: look within 4 hours, redeploy or adopt.

@@ -697,6 +697,7 @@ def _new_incident(
         "region": transition.region,
         "component": classification.component,
         "impact": classification.impact,
+        **({"scheduled_change": classification.scheduled_change} if classification.scheduled_change else {}),
         "remediation": classification.remediation,
         "classified_by": classification.decided_by,
         "reason": transition.reason[:1000],

@@ -121,6 +121,24 @@ def test_an_aws_health_event_is_graded_by_the_service_it_affects(harness, servic
     assert (closed["result"], closed["incident"]) == ("resolved", opened["incident"])
 
 
+def test_a_scheduled_change_goes_on_the_calendar_of_the_morning_checklist(harness) -> None:
+    """An upcoming RDS maintenance AWS announced: a P3 that says when, and the morning checklist's
+    next 24 hours list it among the runbook's own tasks."""
+    event = health("RDS", "scheduledChange", "upcoming")
+    event["detail"] |= {"startTime": "Fri, 27 Nov 2026 08:00:00 GMT", "endTime": "Fri, 27 Nov 2026 10:00:00 GMT"}
+    [opened] = harness.triage(event, T0 + timedelta(seconds=5))
+    incident = harness.ledger.get_incident(opened["incident"])
+    assert incident["scheduled_change"] == {"service": "RDS", "starts_at": "2026-11-27T08:00:00.000Z",
+                                            "ends_at": "2026-11-27T10:00:00.000Z"}
+    assert incident["impact"] == "AWS reports a scheduled change to RDS from 2026-11-27T08:00 UTC to 2026-11-27T10:00 UTC"
+    harness.empty_queues()
+    morning = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)  # 09:00 in New York, the day before
+    harness.calendar({"task": "morning-checklist", "at": "2026-11-26T14:00:00Z"}, morning)
+    [notice] = harness.notifications("P3")
+    assert (f"Fri 03:00 EST AWS scheduled change to RDS until 2026-11-27T10:00 UTC ({opened['incident']})"
+            in notice["Message"])
+
+
 def test_a_public_health_event_is_ignored(harness) -> None:
     [ignored] = harness.triage(health("EC2", scope="PUBLIC"), T0)
     assert ignored["result"] == "ignored" and harness.incidents() == []
