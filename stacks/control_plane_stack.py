@@ -20,6 +20,7 @@ from stacks.bytecode import REPO_ROOT
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
 from stacks.constructs.calendar import MaintenanceCalendar
+from stacks.constructs.canary import HealthCanary
 from stacks.constructs.capability import CapabilityFunction, add_rules, add_schedules, rule_target
 from stacks.constructs.dashboard import ControlPlaneDashboard
 from stacks.constructs.drift import DriftDetection
@@ -118,6 +119,8 @@ class ControlPlaneStack(Stack):
                               web_acl_arn=waf.web_acl_arn if policy.waf.scope == "CLOUDFRONT" else None,
                               baseline_alarms=[spec.name for spec in config.alarms if spec.multiplier is not None],
                               **remediation)
+        if policy.synthetics.enabled:
+            HealthCanary(self, "HealthCanary", policy=policy.synthetics, access_logs=reporting.access_logs)
         backups = BackupVerification(self, "Backups", prefix=prefix, policy=policy,
                                      access_logs=reporting.access_logs, **remediation)
         drill = FireDrill(self, "Drill", prefix=prefix, shared=shared, drill=policy.drill,

@@ -171,6 +171,8 @@ def _resource(service: str, op: str, params: dict[str, Any], arn: _Arns) -> str:
         return arn("cloudfront", f"distribution/{distribution}", region="") if distribution else "*"
     if service == "rds":
         return arn("rds", f"db:{params['DBInstanceIdentifier']}") if "DBInstanceIdentifier" in params else "*"
+    if service == "synthetics":
+        return arn("synthetics", f"canary:{params['Name']}")
     if service == "logs":
         if op == "StartQuery":
             [group] = params["logGroupNames"]  # the config's groups, one in the demo

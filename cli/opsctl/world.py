@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.dynamodb.models import dynamodb_backends
@@ -116,10 +117,35 @@ class LocalWorld:
             cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=sleep,
                                   monotonic=lambda: clock.now().timestamp(),
                                   http_status=lambda url: self.http_answers.get(url, 200),
-                                  _clients={"backup": self.backup})
+                                  _clients={"backup": self.backup, "synthetics": self._canary_client(clock)})
             self._containers[function] = cached
         return cached
 
+
+    def _canary_client(self, clock: Clock) -> Any:
+        """Synthetics as the health canary would report it: moto has no GetCanaryRuns, so the call is
+        answered (in the API's shape, after botocore validated it) with one run finished a minute ago
+        that passed or failed as the world's application answers its health URL."""
+        client = self.session.client("synthetics")
+        asked: dict[str, Any] = {}
+
+        def remember(params: dict[str, Any], **_: Any) -> None:
+            asked.update(params)
+
+        def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+            url = self.config.synthetics["url"]
+            status = self.http_answers.get(url, 200)
+            passed = 200 <= status < 400
+            completed = clock.now() - timedelta(minutes=1)
+            run = {"Id": str(uuid.uuid4()), "Name": asked.get("Name"),
+                   "Status": {"State": "PASSED" if passed else "FAILED",
+                              **({} if passed else {"StateReason": f"RuntimeError: {url}: HTTP {status}"})},
+                   "Timeline": {"Started": completed - timedelta(seconds=2), "Completed": completed}}
+            return AWSResponse(url, 200, {}, None), {"CanaryRuns": [run]}
+
+        client.meta.events.register("before-parameter-build.synthetics.GetCanaryRuns", remember)
+        client.meta.events.register("before-call.synthetics.GetCanaryRuns", answer)
+        return client
 
     def forget_container(self, function: str) -> None:
         """The function's container died: its next invocation starts cold."""

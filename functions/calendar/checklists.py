@@ -97,11 +97,8 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     lines = [f"## {task.title}", "", f"Period: since {since.astimezone(zone):%a %d %b %H:%M %Z}", ""]
     severity = "P3"
     if task.health_check:
-        url = policy.maintenance.health_check_url
-        http = deps.http_status(url)
-        healthy = 200 <= http < 400
-        facts["health"] = {"url": url, "status": http, "healthy": healthy}
-        lines.append(f"**Health check:** {url} → {http or 'no answer'} ({'OK' if healthy else 'FAILED'})")
+        healthy, facts["health"], said = _canary_health(deps) if policy.synthetics.enabled else _http_health(deps)
+        lines.append(f"**Health check:** {said}")
         if not healthy:
             severity = "P1"  # the runbook's first step failed: someone must look now, not read a digest
     if task.metrics:
@@ -150,6 +147,33 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     lines += ["", "### Runbook steps"] + [f"{n}. {step}" for n, step in enumerate(task.steps, start=1)]
     flag = "" if severity == "P3" else " - HEALTH CHECK FAILED"
     return Checklist(severity, f"[{severity}] {task.title}{flag}", "\n".join(lines), facts)
+
+
+def _http_health(deps: Dependencies) -> tuple[bool, dict[str, Any], str]:
+    """The runbook's `curl -f` of the health URL, from here (no canary is configured)."""
+    url = deps.policy.maintenance.health_check_url
+    http = deps.http_status(url)
+    healthy = 200 <= http < 400
+    return healthy, {"url": url, "status": http, "healthy": healthy}, \
+        f"{url} → {http or 'no answer'} ({'OK' if healthy else 'FAILED'})"
+
+
+def _canary_health(deps: Dependencies) -> tuple[bool, dict[str, Any], str]:
+    """The health canary's latest finished run: it asks the URL every few minutes, from AWS."""
+    canary = deps.policy.synthetics
+    runs = deps.client("synthetics").get_canary_runs(Name=canary.canary_name, MaxResults=5)["CanaryRuns"]
+    done = [run for run in runs if run["Status"]["State"] in ("PASSED", "FAILED")]
+    if not done:
+        return False, {"canary": canary.canary_name, "healthy": False, "state": None}, \
+            f"the canary {canary.canary_name} has no finished run (FAILED: is it running?)"
+    last = max(done, key=lambda run: run["Timeline"]["Completed"])
+    healthy = last["Status"]["State"] == "PASSED"
+    completed = isoformat(last["Timeline"]["Completed"])
+    reason = last["Status"].get("StateReason") or ""
+    return healthy, {"canary": canary.canary_name, "healthy": healthy, "state": last["Status"]["State"],
+                     "completed_at": completed, "reason": reason}, \
+        (f"{canary.url} → canary {canary.canary_name} {last['Status']['State']} at {completed[:16]}Z "
+         f"({'OK' if healthy else 'FAILED: ' + reason})")
 
 
 def _metrics(deps: Dependencies, since: datetime, at: datetime) -> list[dict[str, Any]]:

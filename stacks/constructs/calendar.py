@@ -32,6 +32,12 @@ class MaintenanceCalendar(Construct):
             # The checklists read the alarms' metrics and ask Logs Insights for the application's
             # errors: these calls accept no resource scope (a query is named by its id).
             unscoped_actions=("cloudwatch:GetMetricData", "logs:GetQueryResults", "logs:StopQuery"))
+        if policy.synthetics.enabled:
+            # The health check: the canary's latest run.
+            self.handler.role.add_to_policy(iam.PolicyStatement(actions=["synthetics:GetCanaryRuns"], resources=[
+                Stack.of(self).format_arn(service="synthetics", resource="canary",
+                                          resource_name=policy.synthetics.canary_name,
+                                          arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
         if policy.investigate.log_groups:
             # The query itself: over the application's log groups only.
             groups = [Stack.of(self).format_arn(service="logs", resource="log-group", resource_name=f"{group}:*",

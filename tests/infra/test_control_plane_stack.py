@@ -202,7 +202,7 @@ def test_alarms_of_this_account_only_may_invoke_triage_as_their_action(template,
     ("availability", "P1", 99.9, "LessThanThreshold"),
     ("traffic-spike", "P1", 200000, "GreaterThanThreshold"),
     ("storage", "P2", 80, "GreaterThanThreshold"),
-    ("health", "P0", 1, "LessThanThreshold"),
+    ("health", "P0", 50, "LessThanThreshold"),
 ])
 def test_runbook_alarms(template, config, key: str, severity: str, threshold: float, operator: str) -> None:
     template.has_resource_properties("AWS::CloudWatch::Alarm", {
@@ -686,6 +686,25 @@ def test_drift_is_checked_by_aws_configs_managed_rule_with_a_read_only_role(temp
     assert "ReadOnlyAccess" in json.dumps(role["ManagedPolicyArns"]) and "Policies" not in role
     # No function may assume it or holds its read access.
     assert not [s for s in _statements(template) if "sts:AssumeRole" in json.dumps(s["Action"])]
+
+
+def test_the_health_canary_asks_the_url_every_minute_on_the_python_runtime(template, config) -> None:
+    """What the health and availability alarms watch: the canary named after the deployment, its
+    script from canary/, its runs in a private bucket; the calendar may read its runs, nothing more."""
+    [canary] = resources(template, "AWS::Synthetics::Canary").values()
+    properties = canary["Properties"]
+    assert properties["Name"] == config.synthetics["canary_name"] == "financeanalyst-pro-demo-health"
+    assert properties["RuntimeVersion"].startswith("syn-python-selenium-")
+    assert properties["Code"]["Handler"] == "health_check.handler"
+    assert properties["Schedule"]["Expression"] == "rate(1 minute)"
+    assert properties["RunConfig"]["EnvironmentVariables"] == {"HEALTH_URL": "https://app.financeanalyst.pro/health",
+                                                               "TIMEOUT_SECONDS": "10"}
+    for key in ("health", "availability"):
+        template.has_resource_properties("AWS::CloudWatch::Alarm", {
+            "AlarmName": config.alarm(key).name, "Namespace": "CloudWatchSynthetics", "MetricName": "SuccessPercent",
+            "Dimensions": [{"Name": "CanaryName", "Value": "financeanalyst-pro-demo-health"}]})
+    [runs] = [s for s in _statements(template, "CalendarHandlerRole") if s["Action"] == "synthetics:GetCanaryRuns"]
+    assert runs["Resource"] == "arn:aws:synthetics:us-east-1:123456789012:canary:financeanalyst-pro-demo-health"
 
 
 def test_the_load_balancer_example_synthesizes_in_its_region_with_a_regional_web_acl(tmp_path) -> None:

@@ -288,7 +288,8 @@ def test_the_morning_checklist_reports_the_night_and_runs_once(harness) -> None:
     assert action["result"] == "executed"
     [notice] = harness.notifications("P3")
     assert notice["Subject"] == "[P3] Morning Checklist (9:00 AM)"
-    assert "**Health check:** https://app.financeanalyst.pro/health → 200 (OK)" in notice["Message"]
+    assert ("**Health check:** https://app.financeanalyst.pro/health → canary financeanalyst-pro-demo-health PASSED "
+            "at 2026-11-26T13:59Z (OK)") in notice["Message"]
     assert "**Incidents opened:** 2 (P2: 2), 1 of them resolved" in notice["Message"]
     assert f"still OPEN: INC-2026-002 [P2] {PREFIX}-error-rate" in notice["Message"]
     assert "18:00 EST end-of-day" in notice["Message"]
@@ -313,7 +314,7 @@ def test_the_morning_checklist_reviews_the_overnight_metrics_and_error_logs_itse
     harness.calendar({"task": "morning-checklist", "at": "2026-11-26T14:00:00Z"}, MORNING)
     [notice] = harness.notifications("P3")
     assert "- traffic-spike: AWS/CloudFront Requests Sum: 3000 (within 200000)" in notice["Message"]
-    assert "- health: AWS/Route53 HealthCheckStatus Minimum: no data" in notice["Message"]
+    assert "- health: CloudWatchSynthetics SuccessPercent Average: no data" in notice["Message"]
     assert "fire-drill" not in notice["Message"]
     assert "**Errors in the application's logs, last 24 h** (Complete):\n- none" in notice["Message"]
     assert "opsctl metrics --timeframe 15h" not in notice["Message"]  # done, not handed out
@@ -345,12 +346,22 @@ def test_no_checklist_hands_out_an_npm_reminder() -> None:
     assert not [step for task in TASKS.values() for step in task.steps if "npm" in step]
 
 
-def test_a_failing_health_check_pages_p1(harness) -> None:
+def test_a_failing_health_canary_pages_p1(harness) -> None:
+    """The health check is the canary's latest run (the application answers 503 to it)."""
     harness.world.http_answers["https://app.financeanalyst.pro/health"] = 503
     harness.calendar({"task": "morning-checklist", "at": "2026-11-26T14:00:00Z"}, MORNING)
     [notice] = harness.notifications("P1")
     assert notice["Subject"] == "[P1] Morning Checklist (9:00 AM) - HEALTH CHECK FAILED"
-    assert "→ 503 (FAILED)" in notice["Message"]
+    assert "canary financeanalyst-pro-demo-health FAILED at 2026-11-26T13:59Z (FAILED: RuntimeError: " \
+           "https://app.financeanalyst.pro/health: HTTP 503)" in notice["Message"]
+
+
+def test_without_a_canary_the_checklist_asks_the_health_url_itself(harness) -> None:
+    harness.use_policy(lambda policy: policy["synthetics"].update(enabled=False))
+    harness.world.http_answers["https://app.financeanalyst.pro/health"] = 503
+    harness.calendar({"task": "morning-checklist", "at": "2026-11-26T14:00:00Z"}, MORNING)
+    [notice] = harness.notifications("P1")
+    assert "**Health check:** https://app.financeanalyst.pro/health → 503 (FAILED)" in notice["Message"]
 
 
 def test_unknown_tasks_are_rejected_with_a_reason(harness) -> None:

@@ -237,6 +237,14 @@ class DriftPolicy(Section):
     rule_name: str  # our AWS Config rule
 
 
+class SyntheticsPolicy(Section):
+    enabled: bool  # a `synthetics:` section was configured: the health canary runs
+    canary_name: str
+    url: str
+    every_minutes: int
+    timeout_seconds: int
+
+
 class BackupClass(Section):
     schedule: str
     retention_days: int
@@ -368,6 +376,7 @@ class Policy:
     noise = PolicySection(NoisePolicy)
     pagerduty = PolicySection(PagerDutyPolicy)
     drift = PolicySection(DriftPolicy)
+    synthetics = PolicySection(SyntheticsPolicy)
 
     @property
     def region(self) -> str:

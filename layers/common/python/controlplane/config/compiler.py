@@ -65,6 +65,7 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "investigate": config.investigate,
         "noise": config.noise,
         "pagerduty": {"services": config.notifications["pagerduty"], "region": config.notifications["pagerduty_region"]},
+        "synthetics": config.synthetics,
         "drift": {"enabled": config.drift["enabled"], "stacks": [stack_name(config.prefix), *config.drift["stacks"]],
                   "frequency": config.drift["frequency"], "rule_name": drift_rule_name(config.prefix)},
     }

@@ -127,6 +127,7 @@ class ControlPlaneConfig:
     # "slack_workspace_id": …, "pagerduty": {severity: service names}, "pagerduty_region": "us" | "eu"}
     notifications: dict[str, Any]
     drift: dict[str, Any]  # {"enabled", "stacks": the application's stacks to watch, "frequency": AWS Config's}
+    synthetics: dict[str, Any]  # {"enabled", "canary_name", "url", "every_minutes", "timeout_seconds"}
 
     @property
     def prefix(self) -> str:

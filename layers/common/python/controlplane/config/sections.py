@@ -38,7 +38,7 @@ SMS_SEVERITIES = ("P0",)
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
              "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill",
-             "investigate", "noise", "notifications", "drift"}
+             "investigate", "noise", "notifications", "drift", "synthetics"}
 INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
 DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
@@ -72,6 +72,7 @@ NOISE_DEFAULTS = {"reopen_minutes": 30, "flap_page_interval_minutes": 30, "group
 # Region only.
 WAF_REGION = "us-east-1"
 US_EAST_1_ONLY_NAMESPACES = ("AWS/CloudFront", "AWS/Route53")
+SYNTHETICS_NAMESPACE = "CloudWatchSynthetics"
 # What a REGIONAL WebACL may be associated with (WAF Developer Guide, *Protected resources*):
 # an Application Load Balancer, an API Gateway REST API stage, an AppSync API, a Cognito user pool,
 # an App Runner service, a Verified Access instance.
@@ -152,6 +153,8 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         noise=_noise(_mapping(root.get("noise") or {}, "noise")),
         notifications=_notifications(_mapping(root.get("notifications") or {}, "notifications")),
         drift=_drift(_mapping(root.get("drift") or {}, "drift") if "drift" in root else None),
+        synthetics=_synthetics(_mapping(root["synthetics"], "synthetics") if "synthetics" in root else None,
+                               f"{app}-{environment}", alarms),
     )
 
 
@@ -257,6 +260,32 @@ def _drift(raw: dict[str, Any] | None) -> dict[str, Any]:
     if frequency not in DRIFT_FREQUENCIES:
         raise ConfigError(f"drift.frequency: one of {', '.join(DRIFT_FREQUENCIES)}, got {frequency!r}")
     return {"enabled": True, "stacks": list(stacks), "frequency": frequency}
+
+
+def _synthetics(raw: dict[str, Any] | None, prefix: str, alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
+    """The health canary: a CloudWatch Synthetics canary that asks `url` every `every_minutes`. Alarms
+    on CloudWatchSynthetics watch it by its name ({prefix}-health); without this section none may."""
+    canary = f"{prefix}-health"
+    watching = [spec.key for spec in alarms
+                if any(metric.namespace == SYNTHETICS_NAMESPACE and metric.dimensions.get("CanaryName") == canary
+                       for metric in (spec.inputs or (MetricInput("", spec.namespace, spec.metric_name, spec.statistic,
+                                                                  spec.dimensions),)))]
+    if raw is None:
+        if watching:
+            raise ConfigError(f"alarms.{watching[0]}: watches the canary {canary}, which runs only with a "
+                              "synthetics: section")
+        return {"enabled": False, "canary_name": canary, "url": "", "every_minutes": 5, "timeout_seconds": 10}
+    _no_unknown(raw, {"url", "every_minutes", "timeout_seconds"}, "synthetics")
+    url = _str(raw, "url", "synthetics")
+    if not re.match(r"^https://[^\s/]+", url):
+        raise ConfigError(f"synthetics.url: an https URL (the application's health endpoint), got {url!r}")
+    every = int(raw.get("every_minutes", 1))
+    if not 1 <= every <= 60:
+        raise ConfigError("synthetics.every_minutes: 1 to 60")
+    timeout = int(raw.get("timeout_seconds", 10))
+    if not 1 <= timeout <= min(60 * every, 840):
+        raise ConfigError("synthetics.timeout_seconds: at least 1, at most the interval between runs (and 840)")
+    return {"enabled": True, "canary_name": canary, "url": url, "every_minutes": every, "timeout_seconds": timeout}
 
 
 def _investigate(raw: dict[str, Any]) -> dict[str, Any]:
