@@ -58,7 +58,7 @@ def test_an_error_status_fails_the_run(server: str, status: int) -> None:
 
 
 def test_silence_past_the_timeout_fails_the_run(server: str) -> None:
-    with pytest.raises(RuntimeError, match="no answer within 0.5 s"):
+    with pytest.raises(RuntimeError, match=r"no answer within 0\.5 s"):
         _script().check(f"{server}/200/slow", 0.5)
 
 
