@@ -291,7 +291,8 @@ class Replay:
         assert self.world is not None
         spec = self.config.alarm("traffic-spike")
         baseline = spec.threshold / self.compiled.waf.traffic_multiplier
-        seed_traffic_history(self.world.session, self.config, first_event, spec.baseline_weeks or 1, baseline)
+        assert spec.baseline_weeks is not None  # config validation: a baseline × multiplier alarm has its weeks
+        seed_traffic_history(self.world.session, self.config, first_event, spec.baseline_weeks, baseline)
         self.world.traffic_seeded = True
 
     def reject(self, number: int, reason: str) -> None:

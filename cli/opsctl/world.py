@@ -121,7 +121,6 @@ class LocalWorld:
             self._containers[function] = cached
         return cached
 
-
     def _canary_client(self, clock: Clock) -> Any:
         """Synthetics as the health canary would report it: moto has no GetCanaryRuns, so the call is
         answered (in the API's shape, after botocore validated it) with one run finished a minute ago

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from controlplane.clock import isoformat
-from controlplane.policy import AlarmPolicy, Baseline
+from controlplane.policy import Baseline
 from controlplane.records import Baselines
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
@@ -28,23 +28,22 @@ _KEEP = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmA
 
 def retune_all(deps: Dependencies) -> list[dict[str, Any]]:
     now = deps.clock.now().replace(minute=0, second=0, microsecond=0)
-    followed = {name: alarm for name, alarm in deps.policy.alarms.items() if alarm.baseline is not None}
+    followed = {name: alarm.baseline for name, alarm in deps.policy.alarms.items() if alarm.baseline is not None}
     if not followed:
         return []
     cloudwatch = deps.client("cloudwatch")
     notes = []
-    for name, spec in followed.items():
+    for name, baseline in followed.items():
         found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
         if not found:
             notes.append(action_note("baseline", name, "failed", "the alarm does not exist: deploy the stack"))
             continue
-        notes.append(_retune(deps, cloudwatch, found[0], spec, now))
+        notes.append(_retune(deps, cloudwatch, found[0], baseline, now))
     return notes
 
 
-def _retune(deps: Dependencies, cloudwatch: Any, alarm: dict[str, Any], spec: AlarmPolicy,
+def _retune(deps: Dependencies, cloudwatch: Any, alarm: dict[str, Any], baseline: Baseline,
             now: datetime) -> dict[str, Any]:
-    baseline: Baseline = spec.baseline  # type: ignore[assignment]  # retune_all passes only these
     statistic = alarm.get("Statistic") or alarm["ExtendedStatistic"]
     by_statistic = {"Statistics": [statistic]} if "Statistic" in alarm else {"ExtendedStatistics": [statistic]}
     hours = []

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_synthetics as synthetics
 from constructs import Construct
 
+from controlplane.config.sections import CANARY_RUN_MARGIN_SECONDS
 from controlplane.policy import SyntheticsPolicy
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.reporting import private_bucket
@@ -32,7 +33,7 @@ class HealthCanary(Construct):
             runtime=synthetics.Runtime.SYNTHETICS_PYTHON_SELENIUM_7_0,
             test=synthetics.Test.custom(code=synthetics.Code.from_asset(str(CODE)), handler="health_check.handler"),
             schedule=synthetics.Schedule.rate(every),
-            timeout=Duration.seconds(policy.timeout_seconds + 5),
+            timeout=Duration.seconds(policy.timeout_seconds + CANARY_RUN_MARGIN_SECONDS),
             environment_variables={"HEALTH_URL": policy.url, "TIMEOUT_SECONDS": str(policy.timeout_seconds)},
             artifacts_bucket_location=synthetics.ArtifactsBucketLocation(bucket=artifacts, prefix="canary"),
             success_retention_period=Duration.days(7),

@@ -137,7 +137,7 @@ def test_policy_hash_is_the_config_version(config) -> None:
     (lambda r: r.pop("synthetics"),
      "alarms.availability: watches the canary financeanalyst-pro-demo-health, which runs only with a synthetics:"),
     (lambda r: r["synthetics"].update(url="http://app.financeanalyst.pro/health"), "synthetics.url: an https URL"),
-    (lambda r: r["synthetics"].update(every_minutes=1, timeout_seconds=90), "synthetics.timeout_seconds: at least 1"),
+    (lambda r: r["synthetics"].update(every_minutes=1, timeout_seconds=56), "synthetics.timeout_seconds: at least 1"),
     (lambda r: r["noise"].update(update_interval_minutes=0), "noise.update_interval_minutes: between 1 and 1440"),
     (lambda r: r["noise"].update(storm_threshold=1), "noise.storm_threshold: 0 (off) or between 2 and 1000"),
 ])

@@ -73,6 +73,7 @@ NOISE_DEFAULTS = {"reopen_minutes": 30, "flap_page_interval_minutes": 30, "group
 WAF_REGION = "us-east-1"
 US_EAST_1_ONLY_NAMESPACES = ("AWS/CloudFront", "AWS/Route53")
 SYNTHETICS_NAMESPACE = "CloudWatchSynthetics"
+CANARY_RUN_MARGIN_SECONDS = 5
 # What a REGIONAL WebACL may be associated with (WAF Developer Guide, *Protected resources*):
 # an Application Load Balancer, an API Gateway REST API stage, an AppSync API, a Cognito user pool,
 # an App Runner service, a Verified Access instance.
@@ -283,8 +284,10 @@ def _synthetics(raw: dict[str, Any] | None, prefix: str, alarms: tuple[AlarmSpec
     if not 1 <= every <= 60:
         raise ConfigError("synthetics.every_minutes: 1 to 60")
     timeout = int(raw.get("timeout_seconds", 10))
-    if not 1 <= timeout <= min(60 * every, 840):
-        raise ConfigError("synthetics.timeout_seconds: at least 1, at most the interval between runs (and 840)")
+    # The run may take the request's timeout and 5 s more, and must end before the next run starts.
+    if not 1 <= timeout <= min(60 * every, 840) - CANARY_RUN_MARGIN_SECONDS:
+        raise ConfigError(f"synthetics.timeout_seconds: at least 1, at most the interval between runs (and 840) "
+                          f"less {CANARY_RUN_MARGIN_SECONDS} s")
     return {"enabled": True, "canary_name": canary, "url": url, "every_minutes": every, "timeout_seconds": timeout}
 
 
