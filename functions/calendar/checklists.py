@@ -55,7 +55,7 @@ TASKS = {
         "Generate daily report: the summary below (opsctl report daily)",
         "Archive logs: nothing by hand (the log groups keep 30 days, set by the stacks)",
         "Update documentation: the team's own", "Plan tomorrow's tasks: the next 24 hours below (opsctl calendar)",
-    ), timedelta(hours=24)),
+    ), timedelta(hours=24), backup_status=True, metrics=True, error_logs=True),
     "weekly-health-check": Task("Monday 9:00 AM - System Health Check", (
         "System diagnostics: opsctl verify (the deployment against its config) and opsctl drill (paging, end to end)",
         "Performance audit: the metrics below (opsctl metrics --timeframe 7d)",
@@ -143,7 +143,8 @@ def run_checklist(name: str, at: datetime, deps: Dependencies, windows: list[Win
     lines.append("**Maintenance windows open:** " + (", ".join(f"{w.id} until {w.ends_at[:16]}" for w in windows)
                                                       or "none"))
     coming = sorted(upcoming(policy, at, at + timedelta(hours=24)) + _scheduled_changes(still_open, at, at + timedelta(hours=24)))
-    lines += ["", "### Next 24 hours"] + [f"- {when.astimezone(zone):%a %H:%M %Z} {what}" for when, what in coming]
+    facts["next_24_hours"] = [f"{when.astimezone(zone):%a %H:%M %Z} {what}" for when, what in coming]
+    lines += ["", "### Next 24 hours"] + [f"- {line}" for line in facts["next_24_hours"]]
     lines += ["", "### Runbook steps"] + [f"{n}. {step}" for n, step in enumerate(task.steps, start=1)]
     flag = "" if severity == "P3" else " - HEALTH CHECK FAILED"
     return Checklist(severity, f"[{severity}] {task.title}{flag}", "\n".join(lines), facts)

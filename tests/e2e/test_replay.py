@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.ledger import from_item
 from factories import eventbridge_alarm, sns_alarm
 from opsctl.main import main
 from opsctl.pagerduty_standin import stand_in
@@ -552,13 +553,21 @@ def test_tables_fit_a_100_column_terminal(replayed, capsys) -> None:
 def test_security_findings_health_and_drift_are_the_runbooks_categories(tmp_path) -> None:
     """examples/security-and-drift.jsonl: each source AWS puts on the default bus, as a user replays it."""
     report = replay_example(tmp_path, "security-and-drift.jsonl")
-    assert report["events"] == {"received": 6, "processed": 6, "duplicates": 0, "rejected": 0}
+    assert report["events"] == {"received": 8, "processed": 8, "duplicates": 0, "rejected": 0}
     assert [(i["severity"], i["status"], i["alarm"].split(" ")[0]) for i in report["incidents"]] == [
         ("P0", "OPEN", "GuardDuty"),  # Security Breach: PagerDuty has it (its escalation, not ours)
         ("P1", "OPEN", "Security"),  # Security Hub HIGH, NEW: Security Threat
         ("P1", "RESOLVED", "AWS"),  # AWS Health: an issue with CloudFront, which the demo's alarms watch
         ("P2", "RESOLVED", "drift"),  # Configuration Drift of our stack, in sync again two hours later
+        ("P3", "OPEN", "AWS"),  # AWS Health: RDS maintenance scheduled for tomorrow 08:00–10:00 UTC
     ]
+    # The end-of-day checklist (one P3 summary) puts it on tomorrow's calendar, among the runbook's tasks.
+    assert [n["subject"] for n in report["notifications"] if "Checklist" in n["subject"]] == [
+        "[P3] End of Day Checklist (6:00 PM)"]
+    ledger = [from_item(item) for item in json.loads((tmp_path / "state.json").read_text())["ledger"]]
+    [checklist] = [item for item in ledger if item["pk"] == "CHECKLIST#end-of-day"]
+    assert "Fri 03:00 EST AWS scheduled change to RDS until 2026-11-27T10:00 UTC (INC-2026-005)" in \
+        checklist["facts"]["next_24_hours"]
     escalations = [n["subject"] for n in report["notifications"] if n["subject"].startswith("[P0] ESCALATION")
                    and "INC-2026-001" in n["subject"]]
     assert escalations == ["[P0] ESCALATION L1: INC-2026-001 still OPEN past its resolution target (240 min)"]
