@@ -89,6 +89,8 @@ class Injector:
     def __init__(self, plan: FaultPlan) -> None:
         self.plan, self.log = plan, FaultLog()
         self.random = random.Random(plan.seed)
+        # (function, page id) of the last write, when that write was a page.
+        self.published: tuple[str, str] | None = None
 
     @contextmanager
     def active(self) -> Iterator[FaultLog]:
@@ -99,7 +101,7 @@ class Injector:
             function = lambda_host.running_function()
             if function is None:
                 return original(client, operation, params)
-            injector.before(operation)
+            injector.before(function, operation)
             result = original(client, operation, params)
             injector.after(function, operation, params)
             return result
@@ -110,24 +112,29 @@ class Injector:
         finally:
             BaseClient._make_api_call = original  # type: ignore[method-assign]
 
-    def before(self, operation: str) -> None:
+    def before(self, function: str, operation: str) -> None:
         self.log.calls += 1
         rate = self.plan.throttle_rate
         if rate and all(self.random.random() < rate for _ in range(SDK_ATTEMPTS)):
             self.log.throttled_calls += 1
+            if self.published is not None and self.published[0] == function:
+                # The call after a page (its sent mark) failed: the invocation fails after publishing,
+                # the same window as a crash there, and Lambda's retry pages again.
+                self.log.resent_in_publish_window.add(self.published[1])
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded (injected)"},
                                "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
 
     def after(self, function: str, operation: str, params: dict[str, Any]) -> None:
         if operation.startswith(READ_PREFIXES):
             return
+        self.published = (function, params["MessageAttributes"][PAGE_ID]["StringValue"]) if operation == "Publish" else None
         index = self.log.writes
         self.log.writes += 1
         plan = self.plan
         if index == plan.crash_at_write or (plan.crash_rate and self.random.random() < plan.crash_rate):
             self.log.crashes.append(f"{function} after {operation}")
-            if operation == "Publish":
-                self.log.resent_in_publish_window.add(params["MessageAttributes"][PAGE_ID]["StringValue"])
+            if self.published is not None:
+                self.log.resent_in_publish_window.add(self.published[1])
             raise LambdaDied(f"{function} died after {operation}")
 
 
