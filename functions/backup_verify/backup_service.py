@@ -390,6 +390,10 @@ class BackupService:
             # longer knows) our finding and decision record are the only record, which is enough.
             cleaned += f"; validation result not recorded in AWS Backup ({error.response['Error']['Code']})"
         run.findings.append(Finding("restore", source, "OK" if ok else "ALARM", f"restore job {job_id}: {message}", at))
+        if verdict is not None and (ok or verdict.data_loss):
+            # The copy's content was compared with its source: whether the backups hold the data.
+            run.findings.append(Finding("integrity", source, "ALARM" if verdict.data_loss else "OK",
+                                        f"restore job {job_id}: {message}", at))
         duration = (job["CompletionDate"] - job["CreationDate"]).total_seconds() if job.get("CompletionDate") else None
         if duration is not None:
             tier = self._rto_tier(source)

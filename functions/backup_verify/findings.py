@@ -16,14 +16,15 @@ from controlplane.events import BACKUP_CHECK, OPS_SOURCE
 from controlplane.ledger import IncidentLedger
 from controlplane.runtime import Dependencies
 
-SEVERITY = {"freshness": "P1", "restore": "P1", "job": "P2", "rto": "P2", "retention": "P2", "blind-spot": "P2",
-            "orphans": "P3"}
+# integrity: a restore test's copy does not hold its source's data: the runbook's Data Loss (P0).
+SEVERITY = {"integrity": "P0", "freshness": "P1", "restore": "P1", "job": "P2", "rto": "P2", "retention": "P2",
+            "blind-spot": "P2", "orphans": "P3"}
 RUNBOOK_SECTION = "backup--recovery"
 
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # freshness | job | restore | rto | retention | blind-spot | orphans
+    check: str  # integrity | freshness | job | restore | rto | retention | blind-spot | orphans
     subject: str  # the resource ARN, or what the check looked at
     state: str  # ALARM | OK
     reason: str

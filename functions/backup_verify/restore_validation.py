@@ -37,6 +37,9 @@ class Verdict:
     ok: bool
     message: str
     details: dict[str, Any]
+    # The copy was compared with its source and does not hold its data (empty, too few, or different
+    # content): the runbook's Data Loss, not merely a restore that did not work.
+    data_loss: bool = False
 
 
 def name_of(arn: str) -> str:
@@ -100,13 +103,13 @@ class Validator:
         details = {"source_objects": len(source_keys), "restored_objects": len(restored_keys), "sampled": len(sample),
                    "counted_all": source_whole and restored_whole, "mismatched": mismatched[:10]}
         if not restored_keys and source_keys:
-            return Verdict(False, f"restored bucket is empty; source has {source_count} objects", details)
+            return Verdict(False, f"restored bucket is empty; source has {source_count} objects", details, data_loss=True)
         if source_whole and restored_whole and not within(len(source_keys), len(restored_keys), self.tolerance):
             return Verdict(False, f"object count {len(restored_keys)} vs source {len(source_keys)} "
-                                  f"(tolerance {self.tolerance} %)", details)
+                                  f"(tolerance {self.tolerance} %)", details, data_loss=True)
         if len(mismatched) > len(sample) * self.tolerance / 100:
             return Verdict(False, f"{len(mismatched)} of {len(sample)} sampled objects differ from the source "
-                                  f"(sha256), e.g. {mismatched[0]}", details)
+                                  f"(sha256), e.g. {mismatched[0]}", details, data_loss=True)
         return Verdict(True, f"{restored_count} objects (source {source_count}); "
                              f"{len(sample) - len(mismatched)}/{len(sample)} sampled checksums match", details)
 
@@ -133,12 +136,13 @@ class Validator:
         details = {"source_items": source_count, "restored_items": restored_count, "counted_by": counted,
                    "sampled": len(sample), "mismatched": [str(m) for m in mismatched[:10]]}
         if not restored_count and source_count:
-            return Verdict(False, f"restored table is empty; source has {source_count} items", details)
+            return Verdict(False, f"restored table is empty; source has {source_count} items", details, data_loss=True)
         if whole and not within(source_count, restored_count, self.tolerance):
             return Verdict(False, f"item count {restored_count} vs source {source_count} (tolerance {self.tolerance} %)",
-                           details)
+                           details, data_loss=True)
         if len(mismatched) > len(sample) * self.tolerance / 100:
-            return Verdict(False, f"{len(mismatched)} of {len(sample)} sampled items differ from the source", details)
+            return Verdict(False, f"{len(mismatched)} of {len(sample)} sampled items differ from the source", details,
+                           data_loss=True)
         return Verdict(True, f"{restored_count if whole else f'at least {restored_count}'} items (source {source_count}); "
                              f"{len(sample) - len(mismatched)}/{len(sample)} sampled items match", details)
 

@@ -68,6 +68,13 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
             severity="P2", decided_by="aws-config", remediation=None, component=DRIFT_COMPONENT,
             impact=f"Configuration Drift: stack {transition.dimensions.get('Stack')} no longer matches its template",
             runbook_section=section_for("P2"))
+    if transition.path == "backup-check" and transition.metric_name == "integrity" and transition.new_state == "ALARM":
+        # The runbook's Data Loss (P0, user data corruption): a restore test's copy does not hold
+        # its source's data, so a recovery would lose it. The check's own tags say P0 too.
+        return Classification(
+            severity="P0", decided_by="backup-check", remediation="verify-backups", component=str(transition.namespace),
+            impact=f"Data Loss: a restore of {transition.dimensions.get('Resource')} does not hold its source's data",
+            runbook_section="backup--recovery")
     # By identity, not by name: another account's (or Region's) alarm with our name is not ours.
     configured = policy.alarms.get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
     tags = parse_tags(transition.description) if policy.trusts_tags(transition.alarm_arn, transition.account) else {}

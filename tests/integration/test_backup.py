@@ -234,6 +234,7 @@ def test_an_s3_restore_that_matches_passes_is_reported_and_deleted(backups, harn
         "RestoreJobId": "R-1", "ValidationStatus": "SUCCESSFUL", "ValidationStatusMessage": ANY})
     result = backups.run(restored_event())
     assert backups.findings(result, "restore") == {DATA: "OK"} and backups.findings(result, "rto") == {DATA: "OK"}
+    assert backups.findings(result, "integrity") == {DATA: "OK"}  # what resolves a Data Loss incident
     [note] = result["checks"]
     assert note["reason"] == "30 objects (source 30); 20/20 sampled checksums match; restored copy deleted"
     assert copy not in [b["Name"] for b in harness.world.client("s3").list_buckets()["Buckets"]]
@@ -255,7 +256,12 @@ def test_a_dynamodb_restore_missing_items_fails_and_is_still_deleted(backups, ha
     result = backups.run(restored_event())
     assert backups.findings(result, "restore") == {ORDERS: "ALARM"}
     assert copy not in dynamodb.list_tables()["TableNames"]
-    assert incidents(harness) == [("restore-dynamodb-table-financeanalyst-pro-demo-orders", "P1", "OPEN")]
+    # The backup does not hold the table's data: the runbook's Data Loss (P0), besides the failed restore.
+    assert backups.findings(result, "integrity") == {ORDERS: "ALARM"}
+    assert sorted(incidents(harness)) == [("integrity-dynamodb-table-financeanalyst-pro-demo-orders", "P0", "OPEN"),
+                                          ("restore-dynamodb-table-financeanalyst-pro-demo-orders", "P1", "OPEN")]
+    [loss] = [i for i in harness.incidents() if i["alarm_name"].startswith(f"{PREFIX}-backup-integrity-")]
+    assert loss["impact"] == (f"Data Loss: a restore of {ORDERS} does not hold its source's data")
 
 
 def test_a_restore_slower_than_its_rto_is_an_incident(backups, harness) -> None:
