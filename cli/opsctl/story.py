@@ -11,9 +11,9 @@ from typing import Any
 from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import AlarmSpec, ControlPlaneConfig
-from controlplane.config.model import FORMULA_ID
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import EVENT_SENT, PAGE_SENT, Outbox
+from controlplane.metric_values import values_by_period
 from controlplane.runtime import Dependencies
 
 
@@ -64,9 +64,8 @@ def metric_series(cloudwatch: Any, spec: AlarmSpec, start: datetime, end: dateti
     """An alarm's metric over [start, end], at the alarm's own period and statistic:
     {"label", "threshold", "points": [(iso time, value), …]}."""
     if spec.expression is not None:
-        result = cloudwatch.get_metric_data(MetricDataQueries=spec.metric_queries(), StartTime=start, EndTime=end)
-        formula = next(r for r in result["MetricDataResults"] if r["Id"] == FORMULA_ID)
-        values = sorted((isoformat(at), float(value)) for at, value in zip(formula["Timestamps"], formula["Values"], strict=True))
+        values = sorted((isoformat(at), value) for at, value in values_by_period(
+            cloudwatch, spec.metric_queries(), start, end, spec.period_seconds).items())
         return {"label": f"{spec.metric_name} = {spec.expression} ({spec.period_seconds} s)",
                 "threshold": spec.threshold, "points": values}
     statistic = {"ExtendedStatistics": [spec.statistic]} if spec.statistic.startswith("p") else \

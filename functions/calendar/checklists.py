@@ -11,16 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from botocore.exceptions import ClientError
-
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.cron import upcoming
-from controlplane.events import DRILL_COMPONENT
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger
 from controlplane.logs_insights import top_errors
 from controlplane.maintenance import Window
-from controlplane.metric_values import values_by_period
+from controlplane.metric_values import runbook_alarm_values
 from controlplane.records import BackupLedger
 from controlplane.runtime import Dependencies
 
@@ -182,15 +179,12 @@ def _metrics(deps: Dependencies, since: datetime, at: datetime) -> list[dict[str
     cloudwatch = deps.client("cloudwatch")
     seconds = int((at - since).total_seconds()) // 60 * 60  # GetMetricData periods are whole minutes
     found = []
-    for alarm in sorted(deps.policy.alarms.values(), key=lambda a: a.key):
-        if alarm.component == DRILL_COMPONENT:
-            continue
+    for _, alarm, values, error in runbook_alarm_values(cloudwatch, deps.policy.alarms, at - timedelta(seconds=seconds),
+                                                        at, seconds):
         row: dict[str, Any] = {"key": alarm.key, "label": alarm.metric_label, "threshold": alarm.threshold,
                                "value": None, "beyond": False}
-        try:
-            values = values_by_period(cloudwatch, alarm, at - timedelta(seconds=seconds), at, seconds)
-        except ClientError as error:  # one metric CloudWatch cannot answer for must not cost the checklist
-            found.append(row | {"error": f"unavailable: {error.response['Error'].get('Message', '')}"})
+        if values is None:
+            found.append(row | {"error": f"unavailable: {error}"})
             continue
         if values:
             value = next(iter(values.values()))

@@ -8,10 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from controlplane.events import DRILL_COMPONENT
-from controlplane.metric_values import values_by_period
+from controlplane.metric_values import runbook_alarm_values
 from controlplane.runtime import Dependencies
 
 PATTERN_CHANGE_PERCENT = 25.0
@@ -22,15 +19,11 @@ def performance_trends(deps: Dependencies, start: datetime, end: datetime) -> li
     seconds = int(length.total_seconds())
     cloudwatch = deps.client("cloudwatch")
     rows = []
-    for name, alarm in sorted(deps.policy.alarms.items()):
-        if alarm.component == DRILL_COMPONENT:
-            continue
+    for name, alarm, values, error in runbook_alarm_values(cloudwatch, deps.policy.alarms, start - length, end, seconds):
         row: dict[str, Any] = {"alarm": name, "key": alarm.key, "label": alarm.metric_label,
                                "this": None, "previous": None, "change_percent": None, "pattern_change": False}
-        try:
-            values = values_by_period(cloudwatch, alarm, start - length, end, seconds)
-        except ClientError as error:  # one metric CloudWatch cannot answer for must not cost the report
-            rows.append(row | {"error": error.response["Error"].get("Message", str(error))})
+        if values is None:
+            rows.append(row | {"error": error})
             continue
         for at, value in values.items():
             row["this" if at >= start else "previous"] = round(value, 4)

@@ -56,21 +56,23 @@ class AlarmSpec:
     expression: str | None = None
     inputs: tuple[MetricInput, ...] = ()
 
+    @property
+    def watched(self) -> tuple[MetricInput, ...]:
+        """The CloudWatch metrics the alarm reads: its one metric, or its formula's inputs."""
+        if self.expression is None:
+            return (MetricInput("m1", self.namespace, self.metric_name, self.statistic, self.dimensions),)
+        return self.inputs
+
     def metric_queries(self) -> list[dict[str, Any]]:
         """The alarm's metrics as CloudWatch's API takes them (PutMetricAlarm's and GetMetricData's
         `Metrics`): the formula, returned, and its inputs, not returned."""
-        if self.expression is None:
-            inputs: tuple[MetricInput, ...] = (
-                MetricInput("m1", self.namespace, self.metric_name, self.statistic, self.dimensions),)
-            returned: list[dict[str, Any]] = []
-        else:
-            inputs = self.inputs
-            returned = [{"Id": FORMULA_ID, "Expression": self.expression, "Label": self.metric_name, "ReturnData": True}]
+        returned: list[dict[str, Any]] = [] if self.expression is None else [
+            {"Id": FORMULA_ID, "Expression": self.expression, "Label": self.metric_name, "ReturnData": True}]
         return returned + [{
             "Id": metric.id, "ReturnData": self.expression is None,
             "MetricStat": {"Metric": {"Namespace": metric.namespace, "MetricName": metric.name,
                                       "Dimensions": [{"Name": k, "Value": v} for k, v in metric.dimensions.items()]},
-                           "Period": self.period_seconds, "Stat": metric.statistic}} for metric in inputs]
+                           "Period": self.period_seconds, "Stat": metric.statistic}} for metric in self.watched]
 
     def band_alarms(self) -> tuple[AlarmSpec, ...]:
         """One CloudWatch alarm per band, named {name}-{severity} (…-error-rate-p1). CloudWatch sends

@@ -181,8 +181,7 @@ def _in_us_east_1(alarms: tuple[AlarmSpec, ...], region: str) -> None:
     if region == WAF_REGION:
         return
     for spec in alarms:
-        namespaces = {metric.namespace for metric in spec.inputs} or {spec.namespace}
-        if watched := sorted(namespaces & set(US_EAST_1_ONLY_NAMESPACES)):
+        if watched := sorted({metric.namespace for metric in spec.watched} & set(US_EAST_1_ONLY_NAMESPACES)):
             raise ConfigError(f"alarms.{spec.key}: {', '.join(watched)} metrics are published in {WAF_REGION} only, "
                               f"so an alarm in {region} would watch nothing: deploy in {WAF_REGION}, or watch a "
                               "regional metric (e.g. AWS/ApplicationELB)")
@@ -269,8 +268,7 @@ def _synthetics(raw: dict[str, Any] | None, prefix: str, alarms: tuple[AlarmSpec
     canary = f"{prefix}-health"
     watching = [spec.key for spec in alarms
                 if any(metric.namespace == SYNTHETICS_NAMESPACE and metric.dimensions.get("CanaryName") == canary
-                       for metric in (spec.inputs or (MetricInput("", spec.namespace, spec.metric_name, spec.statistic,
-                                                                  spec.dimensions),)))]
+                       for metric in spec.watched)]
     if raw is None:
         if watching:
             raise ConfigError(f"alarms.{watching[0]}: watches the canary {canary}, which runs only with a "
