@@ -8,14 +8,15 @@ from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from controlplane.config import ControlPlaneConfig
-from controlplane.events import BACKUP_CHECK, RELAYED_DETAIL_TYPES
+from controlplane.events import BACKUP_CHECK, COVERAGE_CHECK, RELAYED_DETAIL_TYPES
 from controlplane.policy import Policy
-from controlplane.registry import CALENDAR_GROUP, CHECKS_GROUP, deployed
+from controlplane.registry import CALENDAR_GROUP, CHECKS_GROUP, DEFAULT_BUS, INTAKE_BUS, OPS_BUS, deployed, forwarded_by_spokes
 from stacks.bytecode import REPO_ROOT
 from stacks.constructs.app_alarms import ApplicationAlarms
 from stacks.constructs.backups import BackupVerification
@@ -31,6 +32,7 @@ from stacks.constructs.ledger import Ledger
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.notifications import SeverityTopics
 from stacks.constructs.ops_bus import OpsBus
+from stacks.constructs.organization import OrganizationHub
 from stacks.constructs.outbox_relay import OutboxRelay
 from stacks.constructs.pagerduty import PagerDutyEvents, PagerDutyWebhook
 from stacks.constructs.reporting import Reporting
@@ -63,7 +65,7 @@ class ControlPlaneStack(Stack):
                       description="Encrypts the ledger and the control plane's SNS topics")
         # CloudWatch alarm actions publish to our encrypted topics (DLQ alarms, SNS intake), and so may
         # the accounts we accept alarms from (their alarms and their forwarding rules).
-        accounts = [config.account, *config.intake["allowed_accounts"]]
+        accounts = [config.account, *config.other_accounts]
         key.add_to_resource_policy(iam.PolicyStatement(
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
@@ -143,10 +145,19 @@ class ControlPlaneStack(Stack):
             if capability.function not in built:
                 built[capability.function] = CapabilityFunction(self, capability, prefix=prefix, follow_ups=follow_ups,
                                                                 **remediation)
+        buses: dict[str, events.IEventBus | None] = {DEFAULT_BUS: None, OPS_BUS: ops_bus.bus}
+        if policy.organization.enabled:
+            hub = OrganizationHub(
+                self, "Organization", policy=policy,
+                forwarded=forwarded_by_spokes(policy),
+                assumers=[built[function].handler.role for function in ("triage", "rollback", "coverage")])
+            buses[INTAKE_BUS] = hub.bus
+            ops_bus.grant_put(built["coverage"].handler.role, (COVERAGE_CHECK,))
+        for capability in capabilities:
             part = built[capability.function]
             function = part.handler.function
             add_rules(part, capability, rule_target(function, part.dead_letters, remediation["max_event_age"]),
-                      ops_bus=ops_bus.bus, policy=policy, stack_name=construct_id)
+                      buses=buses, policy=policy, stack_name=construct_id)
             add_schedules(part, capability, part.handler, part.dead_letters, policy=policy, follow_ups=follow_ups,
                           groups={CALENDAR_GROUP: calendar.group, CHECKS_GROUP: follow_ups.group})
             ledger.grant(function, capability)

@@ -275,7 +275,7 @@ def remediation_state(replay: FaultyReplay) -> dict[str, str]:
         world.dependencies("rollback", replay.clock))
     state = {f"WebACL rule {waf.target} ({waf.waf.traffic_alarm})": waf.rule.current_action()}
     for target, spec in rollback.config.targets.items():
-        state[f"{target} ({', '.join(spec.alarms)})"] = rollback.strategy(target).current()
+        state[f"{target} ({', '.join(spec.alarms)})"] = rollback.strategy(target, "faults").current()
     return state
 
 

@@ -9,9 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.config import ControlPlaneConfig
-from controlplane.events import FOLLOW_UPS, NOTIFY, calendar_group, checks_group, dead_letter_queue_name, ops_bus_name, stack_name
+from controlplane.events import (
+    FOLLOW_UPS,
+    NOTIFY,
+    calendar_group,
+    checks_group,
+    dead_letter_queue_name,
+    intake_bus_name,
+    ops_bus_name,
+    stack_name,
+)
 from controlplane.policy import Policy
-from controlplane.registry import CALENDAR_GROUP, CHECKS_GROUP, DEFAULT_BUS, OPS_BUS, deployed, functions, routes
+from controlplane.registry import CALENDAR_GROUP, CHECKS_GROUP, DEFAULT_BUS, INTAKE_BUS, OPS_BUS, deployed, functions, routes
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,7 @@ class StandingSchedule:
 
 @dataclass(frozen=True)
 class DeployedRule:
-    bus: str  # DEFAULT_BUS or the ops bus's name
+    bus: str  # DEFAULT_BUS, the ops bus's name or the intake bus's
     pattern: dict[str, Any]
     function: str
 
@@ -40,10 +49,11 @@ def standing_schedules(config: ControlPlaneConfig, policy: Policy) -> tuple[Stan
 
 
 def deployed_rules(config: ControlPlaneConfig, policy: Policy) -> tuple[DeployedRule, ...]:
-    """Every rule of the registry, on the bus it deploys to (the default bus, or this deployment's ops bus)."""
-    buses = {DEFAULT_BUS: DEFAULT_BUS, OPS_BUS: ops_bus_name(config.prefix)}
-    return tuple(DeployedRule(buses[bus], pattern, function)
-                 for bus in (DEFAULT_BUS, OPS_BUS) for function, pattern in routes(bus, policy, stack_name(config.prefix)))
+    """Every rule of the registry, on the bus it deploys to (the default bus, this deployment's ops
+    bus, or, with an organization, its intake bus)."""
+    buses = {DEFAULT_BUS: DEFAULT_BUS, OPS_BUS: ops_bus_name(config.prefix), INTAKE_BUS: intake_bus_name(config.prefix)}
+    return tuple(DeployedRule(name, pattern, function)
+                 for bus, name in buses.items() for function, pattern in routes(bus, policy, stack_name(config.prefix)))
 
 
 def dead_letter_queues(prefix: str, policy: Policy) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from controlplane.clock import parse_timestamp
@@ -13,22 +14,27 @@ from controlplane.text import safe_text, sparkline
 WIDTH = 100
 
 
-def incident_table(incidents: list[dict[str, Any]], now: datetime, *, resolved_too: bool) -> str:
-    """Newest first: age (open for how long), owner (assigned or acknowledging), ack state."""
+def incident_table(incidents: list[dict[str, Any]], now: datetime, *, resolved_too: bool,
+                   where: Callable[[str, str], str | None] | None = None) -> str:
+    """Newest first: age (open for how long), owner (assigned or acknowledging), ack state; with an
+    organization, `where` names a member account's alarm's account and Region (None: the hub's)."""
     if not incidents:
         return "no incidents" if resolved_too else "nothing open or acknowledged (--all for resolved ones)"
     header = f"{'ID':<12} {'SEV':<3} {'STATUS':<12} {'AGE':>6} {'OWNER':<12} {'OPENED(UTC)':<11} ALARM"
     rows = [f"{i['id']:<12} {i['severity']:<3} {i['status']:<12} {_age(i, now):>6} "
             f"{safe_text(i.get('assigned_to') or i.get('acknowledged_by') or '-', 12):<12} "
             f"{i['opened_at'][5:10]} {i['opened_at'][11:16]} " for i in incidents]
-    return "\n".join([header, *(_fit(row, _alarm_column(i)) for row, i in zip(rows, incidents, strict=True))])
+    return "\n".join([header, *(_fit(row, _alarm_column(i, where)) for row, i in zip(rows, incidents, strict=True))])
 
 
-def _alarm_column(incident: dict[str, Any]) -> str:
-    """The alarm; a storm's parent says how many, a child which storm it is in."""
+def _alarm_column(incident: dict[str, Any], where: Callable[[str, str], str | None] | None) -> str:
+    """The alarm; a storm's parent says how many, a child which storm it is in; a member account's
+    alarm first says where it is."""
+    place = where(incident["account"], incident["region"]) if where and incident.get("account") else None
+    alarm = f"{place}: {incident['alarm_name']}" if place else incident["alarm_name"]
     if incident.get("kind") == "storm":
-        return f"{incident['alarm_name']} ({incident.get('occurrences')} alarms, {incident.get('open_children')} open)"
-    return f"{incident['alarm_name']} (in {incident['parent']})" if incident.get("parent") else incident["alarm_name"]
+        return f"{alarm} ({incident.get('occurrences')} alarms, {incident.get('open_children')} open)"
+    return f"{alarm} (in {incident['parent']})" if incident.get("parent") else alarm
 
 
 def _fit(row: str, last: Any) -> str:
@@ -39,13 +45,18 @@ def _fit(row: str, last: Any) -> str:
 def _age(incident: dict[str, Any], now: datetime) -> str:
     """How long it has been open (or was, once resolved): 45m, 3h20m, 4d2h."""
     end = parse_timestamp(incident["resolved_at"]) if incident.get("resolved_at") else now
-    minutes = max(int((end - parse_timestamp(incident["opened_at"])).total_seconds() // 60), 0)
+    return _duration(end - parse_timestamp(incident["opened_at"]))
+
+
+def _duration(elapsed: timedelta) -> str:
+    minutes = max(int(elapsed.total_seconds() // 60), 0)
     days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
     return f"{days}d{hours}h" if days else f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
 def incident_detail(incident: dict[str, Any]) -> str:
-    fields = ["id", "severity", "status", "alarm_name", "component", "impact", "classified_by", "remediation",
+    fields = ["id", "severity", "status", "alarm_name", "account", "region", "component", "impact", "classified_by",
+              "remediation",
               "opened_at", "last_seen_at", "occurrences", "flaps", "assigned_to", "acknowledged_by", "acknowledged_at",
               "resolved_at",
               "time_to_resolve_seconds", "previous_incident", "parent", "open_children", "config_version"]
@@ -108,4 +119,30 @@ def metric_table(series: list[dict[str, Any]]) -> str:
         latest = f"{values[-1]:g}" if values else "no data"
         lines.append(f"{safe_text(metric['alarm'], 40):<40} {latest:>10} {metric['threshold']:>10g}  "
                      f"{sparkline(values[-36:])}")
+    return "\n".join(lines)
+
+
+def coverage_row(where: str, item: dict[str, Any], now: datetime, *, configured: bool) -> dict[str, Any]:
+    """One account × Region as the coverage check last judged it (`item`: its ledger record)."""
+    last = item.get("last_heartbeat_at")
+    return {"where": where, "configured": configured, "last_heartbeat_at": last,
+            "heartbeat_age": _duration(now - parse_timestamp(last)) if last else None,
+            "spoke_version": item.get("spoke_version"), "role_check": item.get("role_check"),
+            "checked_at": item.get("checked_at"), "refused": int(item.get("refused") or 0),
+            "state": ("watched" if item.get("state") == "OK" else "blind spot" if item.get("state") == "ALARM"
+                      else "not checked yet") if configured else "not configured",
+            "reason": item.get("reason")}
+
+
+def coverage_table(rows: list[dict[str, Any]], quiet_minutes: int) -> str:
+    header = f"{'ACCOUNT × REGION':<44} {'HEARTBEAT':>9} {'SPOKE':<12} {'ROLE':<5} STATE"
+    lines = [header]
+    for row in rows:
+        role = "-" if row["role_check"] is None else "ok" if row["role_check"] == "ok" else "FAIL"
+        state = row["state"] + (f": {row['refused']} heartbeats refused" if not row["configured"] else
+                                f": {row['reason']}" if row["state"] == "blind spot" else "")
+        lines.append(_fit(f"{safe_text(row['where'], 44):<44} {row['heartbeat_age'] or 'never':>9} "
+                          f"{row['spoke_version'] or '-':<12} {role:<5} ", state))
+    lines.append(f"(a pair is a blind spot after {quiet_minutes} min without a heartbeat, or when its role cannot be "
+                 "assumed; ages as of now, states as of the last coverage check)")
     return "\n".join(lines)

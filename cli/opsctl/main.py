@@ -20,7 +20,7 @@ from controlplane.errors import ConfigError, MalformedEvent, NotFound
 from controlplane.guardrails import Guardrails
 from controlplane.logs_insights import top_errors
 from controlplane.policy import Policy
-from controlplane.records import Baselines
+from controlplane.records import Baselines, Coverage
 from controlplane.settings import SEVERITIES
 from controlplane.text import safe_text
 from opsctl import REPO_ROOT, formatting
@@ -242,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("decision_id", metavar="DEC-…")
     decisions.set_defaults(run=run_decisions)
 
+    org = commands.add_parser("org", help="the organization's member accounts (config organization:)").add_subparsers(
+        dest="action", required=True)
+    target(org.add_parser("status", help="each account × Region: last heartbeat, spoke version, role check, state "
+                                         "(exit 1 if any is a blind spot)"))
+    commands.choices["org"].set_defaults(run=run_org)
+
     target(commands.add_parser("verify", help="after a deploy: the account checked against the config "
                                               "(exit 1 if anything is missing or wrong)")).set_defaults(run=run_verify)
     sub = target(commands.add_parser(
@@ -292,7 +298,13 @@ def run_incident(args: argparse.Namespace) -> int:
             wanted = {args.status} if args.status else (STATUSES if args.all else {"OPEN", "ACKNOWLEDGED"})
             found = [i for i in ledger.iter_incidents(opened_since=since)
                      if i["status"] in wanted and (not args.severity or i["severity"] in args.severity)][: args.limit]
-            emit(args, found, formatting.incident_table(found, now, resolved_too=bool(args.all or args.status)))
+            policy = context.deps.policy
+            names = policy.organization.accounts
+
+            def where(account: str, region: str) -> str | None:
+                return None if (account, region) == (policy.account, policy.region) else f"{names.get(account, account)}/{region}"
+            emit(args, found, formatting.incident_table(found, now, resolved_too=bool(args.all or args.status),
+                                                        where=where if policy.organization.enabled else None))
         elif args.action == "show":
             story = incident_story(context.deps, ledger.get_incident(args.incident_id))
             emit(args, story, formatting.incident_detail(story))
@@ -576,6 +588,23 @@ def run_status(args: argparse.Namespace) -> int:
         lines += [f"  maintenance: {m['message']} until {m['until'][:16]}" for m in status["maintenance"]]
         emit(args, status, "\n".join(lines))
     return 0
+
+
+def run_org(args: argparse.Namespace) -> int:
+    with operator_context(args) as context:
+        organization = context.deps.policy.organization
+        if not organization.enabled:
+            emit(args, [], "no organization: section in the config: this deployment watches its own account only")
+            return 0
+        heard = {(pair["account"], pair["region"]): pair for pair in context.deps.repository(Coverage).pairs()}
+        now = context.deps.clock.now()
+        rows = [formatting.coverage_row(organization.where(account, region), heard.get((account, region), {}), now,
+                                        configured=True)
+                for account in organization.accounts for region in organization.regions]
+        rows += [formatting.coverage_row(organization.where(*pair), item, now, configured=False)
+                 for pair, item in sorted(heard.items()) if not organization.watches(*pair)]
+        emit(args, rows, formatting.coverage_table(rows, organization.quiet_minutes))
+        return 1 if any(row["state"] != "watched" for row in rows if row["configured"]) else 0
 
 
 def run_maintenance(args: argparse.Namespace) -> int:

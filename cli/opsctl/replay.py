@@ -88,8 +88,10 @@ class Replay:
         self.report = ReplayReport()
         self.clock = FixedClock(datetime(1970, 1, 1, tzinfo=timezone.utc))
         self.world: LocalWorld | None = None
-        self.intake_patterns = [(function, EventPattern.load(json.dumps(pattern))) for function, pattern
-                                in registry.routes(registry.DEFAULT_BUS, self.compiled, stack_name(config.prefix))]
+        self.intake_patterns, self.member_patterns = (
+            [(function, EventPattern.load(json.dumps(pattern)))
+             for function, pattern in registry.routes(bus, self.compiled, stack_name(config.prefix))]
+            for bus in (registry.DEFAULT_BUS, registry.INTAKE_BUS))
         self.state = state  # where to leave the ledger and WebACL for `opsctl` afterwards
 
     def run(self, lines: Iterator[str]) -> ReplayReport:
@@ -283,7 +285,10 @@ class Replay:
         if isinstance(event.get("requestContext"), dict) and "rawPath" in event:
             # A request to a function URL: PagerDuty's webhook is the only one there is.
             return [WEBHOOK_FUNCTION] if WEBHOOK_FUNCTION in registry.functions(self.compiled) else []
-        return [function for function, pattern in self.intake_patterns
+        # Another account's events reach the hub through its spoke, to the intake bus's rules (with an
+        # organization); this account's through its default bus.
+        member = self.compiled.organization.enabled and event.get("account") not in (None, self.config.account)
+        return [function for function, pattern in (self.member_patterns if member else self.intake_patterns)
                 if any(pattern.matches_event(each) for each in _per_array_object(event))]  # type: ignore[arg-type]
 
     def seed_history(self, first_event: datetime) -> None:
@@ -334,8 +339,8 @@ class Replay:
         for incident in ledger.iter_incidents(newest_first=False):
             self.report.incidents.append({
                 "id": incident["id"], "severity": incident["severity"], "status": incident["status"],
-                "alarm": incident["alarm_name"], "opened_at": incident["opened_at"],
-                "resolved_at": incident.get("resolved_at"),
+                "alarm": incident["alarm_name"], "account": incident.get("account"), "region": incident.get("region"),
+                "opened_at": incident["opened_at"], "resolved_at": incident.get("resolved_at"),
             })
 
     def say(self, at: datetime, text: str) -> None:

@@ -38,6 +38,7 @@ from controlplane.events import (
     dead_letter_queue_name,
     function_arn,
     function_name,
+    intake_bus_name,
     intake_topic,
     ledger_table_name,
     notify_topic,
@@ -47,7 +48,7 @@ from controlplane.events import (
     scheduler_role_arn,
 )
 from controlplane.ledger import to_item
-from controlplane.policy import Policy, WafPolicy
+from controlplane.policy import OrganizationPolicy, Policy, WafPolicy
 from controlplane.runtime import Dependencies
 from controlplane.settings import SEVERITIES, Settings
 from opsctl import deployment, lambda_host
@@ -117,7 +118,8 @@ class LocalWorld:
             cached = Dependencies(settings=settings, clock=clock, session=self.session, sleep=sleep,
                                   monotonic=lambda: clock.now().timestamp(),
                                   http_status=lambda url: self.http_answers.get(url, 200),
-                                  _clients={"backup": self.backup, "synthetics": self._canary_client(clock)})
+                                  _clients={"backup": self.backup, "synthetics": self._canary_client(clock),
+                                            "sts": self._sts_client()})
             self._containers[function] = cached
         return cached
 
@@ -146,6 +148,36 @@ class LocalWorld:
         client.meta.events.register("before-call.synthetics.GetCanaryRuns", answer)
         return client
 
+    def _sts_client(self) -> Any:
+        """STS as AWS answers AssumeRole: moto hands out credentials for any role, AWS refuses one that
+        does not exist or does not trust the caller's account. A spoke's role is looked up in its
+        member account's IAM first (a test deletes one to see the hub fail closed)."""
+        client = self.session.client("sts")
+        asked: dict[str, Any] = {}
+
+        def remember(params: dict[str, Any], **_: Any) -> None:
+            asked.clear()
+            asked.update(params)
+
+        def refuse_unknown_roles(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+            role = str(asked.get("RoleArn", ""))
+            account, name = role.split(":")[4], role.rsplit("/", 1)[-1]
+            try:
+                trust = member_session(self.session, account, self.config.region).client("iam").get_role(
+                    RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+            except ClientError:
+                trust = None
+            if trust is not None and f"arn:aws:iam::{self.config.account}:root" in json.dumps(trust):
+                return None
+            message = (f"User: arn:aws:sts::{self.config.account}:assumed-role/{lambda_host.running_function()} "
+                       f"is not authorized to perform: sts:AssumeRole on resource: {role}")
+            return (AWSResponse("https://sts.amazonaws.com/", 403, {}, None),
+                    {"Error": {"Code": "AccessDenied", "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 403}})
+
+        client.meta.events.register("before-parameter-build.sts.AssumeRole", remember)
+        client.meta.events.register("before-call.sts.AssumeRole", refuse_unknown_roles)
+        return client
+
     def forget_container(self, function: str) -> None:
         """The function's container died: its next invocation starts cold."""
         self._containers.pop(function, None)
@@ -166,13 +198,14 @@ class LocalWorld:
         # Read as triage reads it (every intake path), so the world and triage never disagree on what
         # an event says.
         for change in alarm_parsing().parse_delivery(event):
-            if not isinstance(change, alarm_parsing().AlarmTransition) or change.path == "backup-check":
+            if not isinstance(change, alarm_parsing().AlarmTransition) or change.path in ("backup-check", "coverage-check"):
                 continue  # unreadable (triage says why), or one of our virtual alarms
             if change.path == "eventbridge":
                 self.authentic_alarms.add(change.alarm_name)
             elif change.alarm_name in self.authentic_alarms:
                 continue
-            self.set_alarm(change.alarm_name, change.new_state, change.reason, change.changed_at, change.account)
+            self.set_alarm(change.alarm_name, change.new_state, change.reason, change.changed_at, change.account,
+                           change.region)
 
     def as_announced(self, event: Any) -> None:
         """An "Incident Opened" written by hand (a test, the benchmark) stands for one triage
@@ -195,15 +228,22 @@ class LocalWorld:
                 raise
             return  # announced before: the world has moved on since as the caller made it
         self.authentic_alarms.add(name)
-        self.set_alarm(name, "ALARM", "as announced", changed, self.config.account)
+        _, _, _, region, account, _ = detail["alarm_arn"].split(":", 5)
+        self.set_alarm(name, "ALARM", "as announced", changed, account, region)
 
-    def set_alarm(self, name: str, state: str, reason: str, changed_at: datetime, account: str | None) -> None:
-        if account != self.config.account or len(name) > 255:
-            return  # another account's alarm, or a name no CloudWatch alarm can have
-        alarms = cloudwatch_backends[self.config.account][self.config.region].alarms
+    def set_alarm(self, name: str, state: str, reason: str, changed_at: datetime, account: str | None,
+                  region: str | None = None) -> None:
+        region = region or self.config.region
+        here = (account, region) == (self.config.account, self.config.region)
+        member = account is not None and Policy(self.policy).organization.watches(account, region)
+        if not (here or member) or len(name) > 255:
+            return  # an account the world does not hold, or a name no CloudWatch alarm can have
+        assert account is not None
+        alarms = cloudwatch_backends[account][region].alarms
         if name not in alarms:
-            # An alarm of someone else's in this account, known here only from what was said of it.
-            self.client("cloudwatch").put_metric_alarm(
+            # An alarm of someone else's in that account, known here only from what was said of it.
+            cloudwatch = self.client("cloudwatch") if here else member_session(self.session, account, region).client("cloudwatch")
+            cloudwatch.put_metric_alarm(
                 AlarmName=name, Namespace="Replay/Claimed", MetricName="State", Statistic="Maximum", Period=60,
                 EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
         alarm = alarms[name]
@@ -468,6 +508,10 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     """Create the deployed resources in moto (call inside `mock_aws`): what `opsctl.deployment`
     says a deployment consists of, plus capture queues that see what the control plane sends."""
     session = boto3.session.Session(region_name=config.region)
+    if session.client("sts").get_caller_identity()["Account"] != config.account:
+        # The config's account is not moto's default: work in it with a role's credentials there
+        # (not MOTO_ACCOUNT_ID, which would put every account's resources in that one).
+        session = member_session(session, config.account, config.region)
     prefix = config.prefix
     dynamodb, sns, sqs, events = (session.client(s) for s in ("dynamodb", "sns", "sqs", "events"))
 
@@ -492,6 +536,10 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
     events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, ops_queue)}])
     web_acl_id = _provision_waf(session, Policy(policy).waf)
+    organization = Policy(policy).organization
+    if organization.enabled:
+        events.create_event_bus(Name=intake_bus_name(prefix))
+        provision_spoke_roles(session, config.account, organization)
     policy = _provision_rollback_targets(session, config, policy)
     route_queues, stand_ins = [], {}
     for number, rule in enumerate(deployment.deployed_rules(config, Policy(policy))):
@@ -550,6 +598,31 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     return world
 
 
+# What AWS Organizations creates in every account it creates: how the world reaches into a member account.
+ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+
+def member_session(session: Any, account: str, region: str) -> Any:
+    """A session in a member account and Region (moto keeps each account's resources apart, and runs
+    calls made with a role's credentials in that role's account)."""
+    credentials = session.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{ORGANIZATION_ACCESS_ROLE}", RoleSessionName="local-world")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                 aws_secret_access_key=credentials["SecretAccessKey"],
+                                 aws_session_token=credentials["SessionToken"], region_name=region)
+
+
+def provision_spoke_roles(session: Any, hub_account: str, organization: OrganizationPolicy) -> None:
+    """Each member account's remediation role, as its spoke creates it (stacks/spoke_stack.py): the
+    hub's account trusted (the world's STS checks this before handing out credentials)."""
+    for account in organization.accounts:
+        member_session(session, account, organization.regions[0]).client("iam").create_role(
+            RoleName=organization.role_name, AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{hub_account}:root"},
+                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization.id}}}]}))
+
+
 def _provision_pagerduty(session: Any, config: ControlPlaneConfig, policy: Policy) -> tuple[dict[str, str], list[str]]:
     """The secrets the platform team puts after deploying: each service's routing key (this world's
     own keys at the stand-in, so worlds never read each other's events) and the signing secrets."""
@@ -598,15 +671,19 @@ def _provision_rollback_targets(session: Any, config: ControlPlaneConfig, policy
     alias on the newest, and a static site whose distribution serves `releases/v2/` from S3.
     CloudFront assigns distribution ids, so the policy gets the one it assigned."""
     policy = json.loads(json.dumps(policy))
-    iam = session.client("iam")
-    role = iam.create_role(RoleName=f"{config.prefix}-app-role", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    roles: dict[str, str] = {}
     for spec in policy["rollback"]["targets"].values():
+        # A member account's target lives there (its spoke's role switches it).
+        here = session if spec["account"] == config.account else member_session(session, spec["account"], spec["region"])
+        if spec["account"] not in roles:
+            roles[spec["account"]] = here.client("iam").create_role(
+                RoleName=f"{config.prefix}-app-role", AssumeRolePolicyDocument=json.dumps({
+                    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                            "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
         if spec["kind"] == "lambda-alias":
-            _provision_function(session.client("lambda"), spec, role)
+            _provision_function(here.client("lambda"), spec, roles[spec["account"]])
         else:
-            spec["distribution_id"] = _provision_site(session, spec)
+            spec["distribution_id"] = _provision_site(here, spec)
     return policy
 
 

@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.events import BACKUP_COMPONENT, DRILL_COMPONENT
+from controlplane.events import BACKUP_COMPONENT, COVERAGE_COMPONENT, DRILL_COMPONENT
 from controlplane.maintenance import Window
 from controlplane.policy import Policy
 
 PUBLIC_SEVERITIES = ("P0", "P1")
 # The control plane's own findings about itself (backup checks, fire drills) are for on-call, not for users.
-INTERNAL_COMPONENTS = (BACKUP_COMPONENT, DRILL_COMPONENT)
+INTERNAL_COMPONENTS = (BACKUP_COMPONENT, DRILL_COMPONENT, COVERAGE_COMPONENT)
 OTHER = "Other services"
 # Worst first: a component shows the worst status among what affects it.
 STATUSES = ("Investigating", "Identified", "Monitoring", "Maintenance", "Operational")

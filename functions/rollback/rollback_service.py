@@ -14,9 +14,9 @@ from typing import Any
 
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.deployments import DeploymentLedger, QuarantinedVersion
-from controlplane.errors import MalformedEvent
+from controlplane.errors import MalformedEvent, Unreachable
 from controlplane.events import DEPLOY_SOURCE, DEPLOYMENT_COMPLETED, INCIDENT_OPENED, OPS_SOURCE
-from controlplane.guardrails import ActionRequest, Decision, Plan
+from controlplane.guardrails import ActionRequest, Decision, Plan, decision_id
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
 from strategies import LambdaAlias, StaticSite, Strategy
@@ -75,7 +75,12 @@ class RollbackService(Remediation):
         incident = detail["incident_id"]
         if target is None:
             return self.note("rollback", "-", "skipped", f"{detail['alarm_name']} rolls back no target", incident)
-        doubt = self.unconfirmed(detail)
+        try:
+            doubt, unreachable = self.unconfirmed(detail), None
+        except Unreachable as error:
+            # The alarm's account cannot be asked: not confirmed, and not a spoof either. Below, the
+            # same role fails the rollback closed, paged as a blind spot.
+            doubt, unreachable = None, str(error)
         if doubt is not None:
             # Before anything else: a forged incident must not even make us page a human.
             request = ActionRequest(
@@ -97,6 +102,9 @@ class RollbackService(Remediation):
         earlier = self.guardrails.earlier_record(request)
         if earlier is not None:
             return self.guardrails.resume(earlier, request, self.plan)
+        if unreachable is not None:
+            request.missing_data, request.blind_severity = f"{unreachable}: its alarm cannot be confirmed", "P1"
+            return self.guardrails.act(request, self.plan, {})
         head = self.deployments.head(target)
         if head is not None:
             request.inputs = {"live_version": head["live_version"], "deployed_at": head["live_since"]}
@@ -136,7 +144,16 @@ class RollbackService(Remediation):
         nothing_to_check = self.unfinished(event, event["target"], "P0")
         if nothing_to_check is not None:
             return nothing_to_check
-        state, _ = self.alarm_now(self.deps.policy.alarm_arn(event["alarm"]))
+        spec = self.config.targets[event["target"]]
+        arn = next(arn for arn in spec.alarm_arns if arn.endswith(f":alarm:{event['alarm']}"))
+        try:
+            state, _ = self.alarm_now(arn, session_name=event["decision"])
+        except Unreachable as error:
+            self.guardrails.record_outcome(event["decision"], "unknown", {"error": str(error)})
+            self.page("P1", f"[P1] Blind spot: cannot check the rollback of {event['target']}",
+                      f"Decision {event['decision']} rolled {event['target']} back, but {error}, so whether "
+                      f"{event['alarm']} cleared is unknown. Check it in the account.")
+            return self.note("outcome-check", event["target"], "failed", str(error), event.get("incident"))
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed", {"alarm_state": state})
         if not cleared:
@@ -181,11 +198,17 @@ class RollbackService(Remediation):
         request.inputs["to_version"] = good
         if good is None and request.missing_data is None:
             request.missing_data = f"no previous good version of {target} is known"
+        if request.missing_data is None:
+            try:  # the spoke role, assumed now under the decision's id: the switch below uses it
+                self.strategy(target, decision_id(request))
+            except Unreachable as error:
+                request.missing_data, request.blind_severity = f"{error}: {target} is not rolled back", "P1"
         return self.guardrails.act(request, self.plan, {"from": bad, "to": good},
                                    details=lambda result: {"from": bad, "to": good}, dry_run=force_dry_run)
 
     def _blind_spot(self, request: ActionRequest) -> None:
-        self.page("P3", f"[P3] Blind spot: cannot roll back {request.target}",
+        severity = request.blind_severity
+        self.page(severity, f"[{severity}] Blind spot: cannot roll back {request.target}",
                   f"{request.missing_data}. Incident {request.incident or '-'}: no rollback was made.")
 
     def _switch(self, decision: Decision, bad: str, good: str) -> dict[str, Any]:
@@ -193,7 +216,7 @@ class RollbackService(Remediation):
         record the outcome with the deployment ledger's move, then page and schedule the check."""
         target = decision.request.target
         self._arm(decision)
-        switched = self.strategy(target).switch(good, reference=decision.id)
+        switched = self.strategy(target, decision.id).switch(good, reference=decision.id)
         at = isoformat(self.deps.clock.now())
         reason = f"rolled back by {decision.request.decided_by} ({decision.id}): {decision.request.incident or 'manual'}"
         try:
@@ -235,20 +258,24 @@ class RollbackService(Remediation):
         live (it may well be the fix) and say so."""
         head = self.deployments.head(target) or {}
         newest = str(head.get("live_version"))
-        self.strategy(target).switch(newest, reference=f"{decision.id}-forward")
+        self.strategy(target, decision.id).switch(newest, reference=f"{decision.id}-forward")
         decision.reason = f"superseded: {target} {newest} was deployed while rolling back to {good}; {newest} kept"
         self.guardrails.record(decision, "superseded", {"from": bad, "to": good, "kept": newest}, intended=True)
         self.page("P1", f"[ROLLBACK] {target}: superseded by {newest}", decision.reason)
         return self.report(decision, target, "superseded")
 
-    def strategy(self, target: str) -> Strategy:
+    def strategy(self, target: str, decision: str) -> Strategy:
+        """How to switch `target`, with a client in its account and Region: in a member account the
+        spoke role assumed under the decision's id, so CloudTrail ties the change to its record."""
         spec = self.config.targets[target]
+        def client(service: str) -> Any:
+            return self.deps.client_in(service, spec.account, spec.region, session_name=decision)
         # The config's validator requires each kind's fields (controlplane.config.sections._rollback).
         if spec.kind == "lambda-alias":
             assert spec.function and spec.alias
-            return LambdaAlias(self.deps.client("lambda"), spec.function, spec.alias)
+            return LambdaAlias(client("lambda"), spec.function, spec.alias)
         assert spec.distribution_id and spec.origin_id and spec.entry_paths is not None
-        return StaticSite(self.deps.client("cloudfront"), spec.distribution_id, spec.origin_id, list(spec.entry_paths))
+        return StaticSite(client("cloudfront"), spec.distribution_id, spec.origin_id, list(spec.entry_paths))
 
     def target_for(self, alarm: str) -> str | None:
         return next((name for name, spec in self.config.targets.items() if alarm in spec.alarm_arns), None)

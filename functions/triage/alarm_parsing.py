@@ -36,6 +36,8 @@ from controlplane.events import (
     BACKUP_CHECK,
     BACKUP_COMPONENT,
     CONFIG_COMPLIANCE_CHANGE,
+    COVERAGE_CHECK,
+    COVERAGE_COMPONENT,
     DRIFT_COMPONENT,
     DRIFT_MANAGED_RULE,
     GUARDDUTY_FINDING,
@@ -78,7 +80,7 @@ class AlarmTransition:
     delivered_at: datetime
     reason: str
     description: str
-    path: str  # "eventbridge" | "sns" | "recheck" | "backup-check" | "declared"
+    path: str  # "eventbridge" | "sns" | "recheck" | "backup-check" | "coverage-check" | "declared"
     namespace: str | None = None
     metric_name: str | None = None
     dimensions: Mapping[str, str] = field(default_factory=dict)
@@ -170,7 +172,9 @@ def _skew_corrected(transition: AlarmTransition) -> AlarmTransition:
 def _from_eventbridge(event: Mapping[str, Any], path: str = "eventbridge") -> AlarmTransition:
     source, detail_type = event.get("source"), event.get("detail-type")
     if detail_type == BACKUP_CHECK and source == OPS_SOURCE:
-        return _from_backup_check(event)
+        return _from_check(event, "backup-check", BACKUP_COMPONENT)
+    if detail_type == COVERAGE_CHECK and source == OPS_SOURCE:
+        return _from_check(event, "coverage-check", COVERAGE_COMPONENT)
     if detail_type == GUARDDUTY_FINDING and source == "aws.guardduty" and path == "eventbridge":
         return _from_guardduty(event)
     if detail_type == HEALTH_EVENT and source == "aws.health" and path == "eventbridge" \
@@ -290,8 +294,9 @@ def _from_sns_record(record: Any) -> AlarmTransition:
     )
 
 
-def _from_backup_check(event: Mapping[str, Any]) -> AlarmTransition:
-    """A backup check's finding, as the virtual alarm `alarm_name` (see functions/backup_verify)."""
+def _from_check(event: Mapping[str, Any], path: str, component: str) -> AlarmTransition:
+    """A finding of one of our checks, as the virtual alarm `alarm_name`: a backup check's
+    (functions/backup_verify) or the organization's coverage check's (functions/coverage)."""
     detail = _mapping(event, "detail")
     name = _text(detail, "alarm_name")
     # The check names its account and Region itself: the ops bus is ours, whoever relays the event.
@@ -307,8 +312,8 @@ def _from_backup_check(event: Mapping[str, Any]) -> AlarmTransition:
         delivered_at=parse_timestamp(_text(event, "time")),
         reason=str(detail.get("reason") or ""),
         description=str(detail.get("description") or ""),
-        path="backup-check",
-        namespace=BACKUP_COMPONENT,
+        path=path,
+        namespace=component,
         metric_name=str(detail.get("check") or "") or None,
         dimensions={"Resource": str(detail.get("resource_arn") or "")},
     )

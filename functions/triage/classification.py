@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from alarm_parsing import AlarmTransition
 from controlplane.alarm_tags import parse_tags
-from controlplane.events import DRIFT_COMPONENT, HEALTH_COMPONENT
+from controlplane.events import COVERAGE_COMPONENT, DRIFT_COMPONENT, HEALTH_COMPONENT
 from controlplane.policy import Band, ClassificationRule, Policy
 
 
@@ -75,6 +75,12 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
             severity="P0", decided_by="backup-check", remediation="verify-backups", component=str(transition.namespace),
             impact=f"Data Loss: a restore of {transition.dimensions.get('Resource')} does not hold its source's data",
             runbook_section="backup--recovery")
+    if transition.path == "coverage-check":
+        # A member account × Region the hub cannot see: whatever happens there, nobody is told.
+        return Classification(
+            severity="P1", decided_by="coverage-check", remediation=None, component=COVERAGE_COMPONENT,
+            impact=f"Blind spot: account {policy.organization.where(transition.account, transition.region)} is not watched",
+            runbook_section=section_for("P1"))
     # By identity, not by name: another account's (or Region's) alarm with our name is not ours.
     configured = policy.alarms.get(transition.alarm_name) if policy.is_ours(transition.alarm_arn) else None
     tags = parse_tags(transition.description) if policy.trusts_tags(transition.alarm_arn, transition.account) else {}
@@ -87,7 +93,7 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
             severity=severity,
             decided_by="alarm-tag" if "severity" in tags else "config-alarm",
             remediation=tags.get("remediation") or (configured.remediation if configured else None),
-            component=(configured.component if configured else None) or _component_of(transition),
+            component=(configured.component if configured else None) or _component_of(transition, policy),
             impact=(configured.impact if configured else None) or severities[severity].description,
             runbook_section=tags.get("runbook") or (configured.runbook_section if configured else None)
             or section_for(severity),
@@ -100,7 +106,7 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
                 severity=rule.severity,
                 decided_by=f"rule:{rule.name}",
                 remediation=rule.remediation,
-                component=rule.component or _component_of(transition),
+                component=rule.component or _component_of(transition, policy),
                 impact=rule.impact or severities[rule.severity].description,
                 runbook_section=rule.runbook_section or section_for(rule.severity),
             )
@@ -110,7 +116,7 @@ def classify(transition: AlarmTransition, policy: Policy) -> Classification:
         severity=severity,
         decided_by="default",
         remediation=None,
-        component=_component_of(transition),
+        component=_component_of(transition, policy),
         impact=severities[severity].description,
         runbook_section=section_for(severity),
     )
@@ -135,10 +141,12 @@ def _rule_matches(rule: ClassificationRule, transition: AlarmTransition) -> bool
     return rule.metric is None or rule.metric == transition.metric_name
 
 
-def _component_of(transition: AlarmTransition) -> str:
-    if transition.composite:
-        return "Composite alarm"
-    return transition.namespace or "External alarm"
+def _component_of(transition: AlarmTransition, policy: Policy) -> str:
+    """A component for an alarm the config does not name: what it watches, and, for a member
+    account's alarm, whose it is (two accounts' Lambda errors are two applications, not one storm)."""
+    component = "Composite alarm" if transition.composite else transition.namespace or "External alarm"
+    name = policy.organization.accounts.get(transition.account)
+    return f"{component} ({name})" if name else component
 
 
 def section_for(severity: str) -> str:

@@ -58,6 +58,8 @@ def render_incident(
         f"**Status:** {status}",
         f"**Start Time:** {_utc(incident['opened_at'])}",
         f"**Affected Systems:** {safe_text(incident['component'], 100)}",
+        *([f"**Where:** {policy.organization.where(transition.account, transition.region)}"]
+          if policy.organization.enabled else []),
         f"**Impact:** {incident['impact']}",
         "",
         "### Current Status",

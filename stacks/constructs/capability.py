@@ -16,7 +16,7 @@ from constructs import Construct
 
 from controlplane.events import dead_letter_queue_name
 from controlplane.policy import Policy
-from controlplane.registry import OPS_BUS, Capability
+from controlplane.registry import Capability
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import ControlPlaneFunction, SharedLayers
@@ -56,11 +56,12 @@ def rule_target(function: lambda_.IFunction, dead_letters: DeadLetterQueue, max_
                                   dead_letter_queue=dead_letters.queue)
 
 
-def add_rules(scope: Construct, capability: Capability, target: targets.LambdaFunction, *, ops_bus: events.IEventBus,
-              policy: Policy, stack_name: str) -> None:
-    """The capability's rules (controlplane.registry), each delivering to `target`."""
+def add_rules(scope: Construct, capability: Capability, target: targets.LambdaFunction, *,
+              buses: dict[str, events.IEventBus | None], policy: Policy, stack_name: str) -> None:
+    """The capability's rules (controlplane.registry), each delivering to `target`; `buses`: the
+    registry's bus → ours (None: the default bus)."""
     for rule in (rule for rule in capability.rules if rule.deployed(policy)):
-        events.Rule(scope, rule.id, event_bus=ops_bus if rule.bus == OPS_BUS else None, description=rule.description,
+        events.Rule(scope, rule.id, event_bus=buses[rule.bus], description=rule.description,
                     event_pattern=rule_pattern(rule.pattern(policy, stack_name)), targets=[target])
 
 

@@ -7,7 +7,7 @@ from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from controlplane.policy import RollbackPolicy
+from controlplane.policy import RollbackPolicy, RollbackTarget
 from stacks.constructs.capability import capability_function
 from stacks.constructs.follow_ups import FollowUpSchedules
 from stacks.constructs.lambda_factory import SharedLayers
@@ -25,19 +25,28 @@ class Rollback(Construct):
             # One decision at a time: a deployment record and a rollback never interleave in the ledger.
             reserved_concurrency=1,
         )
-        role = self.handler.role
-        # Confirm before act, and the outcome check: the mapped alarms' state, from CloudWatch.
-        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[
-            arn for spec in rollback.targets.values() for arn in spec.alarm_arns]))
-        for spec in rollback.targets.values():
-            if spec.kind == "lambda-alias":
-                arn = stack.format_arn(service="lambda", resource="function", resource_name=spec.function,
-                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)
-                role.add_to_policy(iam.PolicyStatement(actions=["lambda:GetAlias", "lambda:UpdateAlias"],
-                                                       resources=[arn]))
-            else:
-                arn = stack.format_arn(service="cloudfront", region="", resource="distribution",
-                                       resource_name=spec.distribution_id)
-                role.add_to_policy(iam.PolicyStatement(
-                    actions=["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
-                             "cloudfront:CreateInvalidation"], resources=[arn]))
+        # The targets in the hub's account and Region; those in member accounts are acted on through
+        # their spoke's remediation role (stacks/spoke_stack.py), which has the same statements there.
+        local = [spec for spec in rollback.targets.values() if (spec.account, spec.region) == (stack.account, stack.region)]
+        for statement in target_statements(self, local):
+            self.handler.role.add_to_policy(statement)
+
+
+def target_statements(scope: Construct, targets: list[RollbackTarget]) -> list[iam.PolicyStatement]:
+    """What rolling `targets` back takes, on them only: their alarms' state (confirm before act, the
+    outcome check) and their switch (an alias, a distribution's origin path and invalidation)."""
+    stack = Stack.of(scope)
+    statements = [iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[
+        arn for spec in targets for arn in spec.alarm_arns])] if targets else []
+    for spec in targets:
+        if spec.kind == "lambda-alias":
+            arn = stack.format_arn(service="lambda", resource="function", resource_name=spec.function,
+                                   account=spec.account, region=spec.region, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+            statements.append(iam.PolicyStatement(actions=["lambda:GetAlias", "lambda:UpdateAlias"], resources=[arn]))
+        else:
+            arn = stack.format_arn(service="cloudfront", region="", account=spec.account, resource="distribution",
+                                   resource_name=spec.distribution_id)
+            statements.append(iam.PolicyStatement(
+                actions=["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
+                         "cloudfront:CreateInvalidation"], resources=[arn]))
+    return statements

@@ -33,3 +33,29 @@ def template(assembly_dir: Path, config):
 @pytest.fixture(scope="session")
 def template_path(assembly_dir: Path, config) -> Path:
     return assembly_dir / f"{config.prefix}-control-plane.template.json"
+
+
+@pytest.fixture(scope="session")
+def org_config():
+    """config/production-api.example.yaml: eu-west-1, a regional WAF, and an organization (the hub
+    of three member accounts in two Regions)."""
+    from controlplane.config import load_config
+    from paths import ROOT
+
+    return load_config(ROOT / "config" / "production-api.example.yaml")
+
+
+@pytest.fixture(scope="session")
+def org_stack(tmp_path_factory: pytest.TempPathFactory, org_config):
+    """Its synthesized hub stack (cdk-nag registered on the hub and on the spoke template)."""
+    from app import build_app
+
+    [stack] = build_app(org_config, outdir=str(tmp_path_factory.mktemp("cdk.out.org"))).synth().stacks
+    return stack
+
+
+@pytest.fixture(scope="session")
+def org_template(org_stack):
+    from aws_cdk.assertions import Template
+
+    return Template.from_json(org_stack.template)

@@ -183,7 +183,7 @@ def test_verify_on_the_replay_state_exits_by_its_findings(tmp_path, capsys) -> N
     assert report["ok"] is True and len(report["checks"]) > 40
 
 
-def test_the_load_balancer_example_deploys_and_verifies_in_its_own_region(aws, tmp_path, monkeypatch) -> None:
+def test_the_load_balancer_example_deploys_and_verifies_in_its_own_region(aws, tmp_path) -> None:
     """config/production-api.example.yaml: eu-west-1, metric-math alarms over what the load balancer and
     RDS publish, a REGIONAL WebACL. Provisioned as deployed, every check passes, and the WebACL the
     toggle flips is in eu-west-1, not us-east-1."""
@@ -191,7 +191,6 @@ def test_the_load_balancer_example_deploys_and_verifies_in_its_own_region(aws, t
     from opsctl.world import provision
 
     config = load_config(ROOT / "config" / "production-api.example.yaml")
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", config.account)  # moto's resources in the example's account
     world = provision(config, config.policy(), workdir=tmp_path)
     assert problems(world, config) == {}
     regional = world.session.client("wafv2", region_name="eu-west-1").list_web_acls(Scope="REGIONAL")["WebACLs"]

@@ -8,14 +8,20 @@ import inspect
 import pytest
 
 from controlplane import registry
+from controlplane.config import load_config
 from controlplane.policy import Policy
 from controlplane.repository import Repository, actions_of
 from opsctl.lambda_host import FUNCTIONS_DIR
+from paths import ROOT
 
 
-@pytest.fixture(scope="module")
-def policy(config) -> Policy:
-    return Policy(config.policy())
+@pytest.fixture(scope="module", params=["demo", "production-api.example"])
+def policy(request: pytest.FixtureRequest, config) -> Policy:
+    """The demo (one account) and the example with an organization (the coverage function, the
+    intake bus's rules)."""
+    if request.param == "demo":
+        return Policy(config.policy())
+    return Policy(load_config(ROOT / "config" / f"{request.param}.yaml").policy())
 
 
 def test_every_function_folder_is_registered_and_every_entry_has_a_folder() -> None:
@@ -51,7 +57,7 @@ def test_each_scheduled_task_runs_in_one_function(policy: Policy) -> None:
     tasks = [task for capability in registry.CAPABILITIES for task in capability.tasks]
     assert len(tasks) == len(set(tasks))
     standing = [(capability.function, schedule.payload["task"])
-                for capability in registry.CAPABILITIES for schedule in capability.schedules(policy)]
+                for capability in registry.deployed(policy) for schedule in capability.schedules(policy)]
     assert all(registry.task_function(task, policy) == function for function, task in standing)
     assert registry.task_function("no-such-task", policy) is None
 

@@ -31,5 +31,10 @@ class IncidentNotFound(NotFound):
         self.incident_id = incident_id
 
 
+class Unreachable(ControlPlaneError):
+    """A member account's spoke role could not be assumed: the hub can neither look nor act there
+    (a blind spot, never a silent skip)."""
+
+
 class ConfigError(ControlPlaneError):
     """Configuration is invalid; the message names the offending key."""

@@ -22,7 +22,6 @@ ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 # or OK; triage turns them into incidents like any alarm (dedup, severity tag, windows, escalation).
 BACKUP_CHECK = "Backup Check"
 BACKUP_COMPONENT = "Backups"  # the component backup findings (and restore tests) belong to
-BACKUP_CHECK_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [BACKUP_CHECK]}
 # AWS Backup's own events (default bus) that backup verification judges.
 BACKUP_JOB_PATTERN: dict[str, Any] = {"source": ["aws.backup"],
                                       "detail-type": ["Backup Job State Change", "Restore Job State Change"]}
@@ -38,6 +37,27 @@ MAINTENANCE_ENDED = "Maintenance Window Ended"
 RELAYED_DETAIL_TYPES = (*INCIDENT_DETAIL_TYPES, MAINTENANCE_STARTED, MAINTENANCE_ENDED)
 # At a window's end triage looks again at the alarms it covered (see triage_service.recheck_after_window).
 MAINTENANCE_ENDED_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [MAINTENANCE_ENDED]}
+
+# Organization (hub and spokes): every spoke sends a heartbeat through its forwarding path; the hub's
+# coverage check reports each account × Region pair to triage as the virtual alarm `{prefix}-blind-spot`
+# in that account and Region (ALARM: quiet, or its spoke role cannot be assumed).
+SPOKE_SOURCE = "ops.spoke"
+SPOKE_HEARTBEAT = "Spoke Heartbeat"
+HEARTBEAT_PATTERN: dict[str, Any] = {"source": [SPOKE_SOURCE], "detail-type": [SPOKE_HEARTBEAT]}
+COVERAGE_CHECK = "Coverage Check"
+COVERAGE_COMPONENT = "Coverage"
+
+
+def findings_pattern(organization: bool) -> dict[str, Any]:
+    """What triage takes from the ops bus as virtual alarms: our own checks' findings (the coverage
+    check's only where there is an organization to cover)."""
+    return {"source": [OPS_SOURCE], "detail-type": [BACKUP_CHECK, *([COVERAGE_CHECK] if organization else [])]}
+
+
+def blind_spot_alarm(prefix: str) -> str:
+    """The virtual alarm of a member account × Region the hub cannot see (in that account and Region)."""
+    return f"{prefix}-blind-spot"
+
 
 # Default-bus rule feeding triage: every alarm state change in the account, ours and others'.
 ALARM_STATE_CHANGE_PATTERN: dict[str, Any] = {
@@ -168,6 +188,20 @@ def scheduler_role_arn(account: str, prefix: str, function: str) -> str:
 # them and for opsctl and the local world, which find them by name.
 def ops_bus_name(prefix: str) -> str:
     return f"{prefix}-ops"
+
+
+def intake_bus_name(prefix: str) -> str:
+    """The hub's intake bus: the organization's spokes forward their accounts' AWS events to it."""
+    return f"{prefix}-intake"
+
+
+def remediation_role_name(prefix: str) -> str:
+    """The role every spoke account holds for the hub's functions to act and look there."""
+    return f"{prefix}-remediation"
+
+
+def spoke_stack_set_name(prefix: str) -> str:
+    return f"{prefix}-spoke"
 
 
 def ledger_table_name(prefix: str) -> str:

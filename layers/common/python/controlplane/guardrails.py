@@ -79,6 +79,9 @@ class ActionRequest:
     thresholds: dict[str, Any] = field(default_factory=dict)
     incident: str | None = None
     missing_data: str | None = None  # set when a required input could not be read: fail closed
+    # How loud that blind spot is: an input that does not exist yet is P3; a member account the hub
+    # cannot reach at all (its spoke role) is P1.
+    blind_severity: str = "P3"
     decided_by: str = "automation"  # or "human:<name>" for opsctl
     toggles: bool = True  # counts against the flap guard
     cooldown: bool = True  # humans, scheduled follow-ups and reconciliation are not cooled down

@@ -20,6 +20,7 @@ INCIDENTS, DECISIONS, WINDOWS = "INCIDENTS", "DECISIONS", "WINDOWS"
 
 # Partitions read as a whole (queried by pk).
 OUTBOX, SUSPICIOUS, BUDGET, CONTROL, BASELINE, DRILL = "OUTBOX", "SUSPICIOUS", "BUDGET", "CONTROL", "BASELINE", "DRILL"
+COVERAGE = "COVERAGE"
 DEPLOY_VERSION_PREFIX = "V#"  # a target's deployment history, in the target's DEPLOY# partition
 
 
@@ -198,6 +199,13 @@ def restore_job(job_id: str) -> Key:
 
 def drill(occurrence: str) -> Key:
     return Key(DRILL, occurrence)
+
+
+# --- organization coverage ------------------------------------------------------------------------
+
+def coverage(account: str, region: str) -> Key:
+    """One member account × Region: its spoke's last heartbeat, its role check (partition COVERAGE)."""
+    return Key(COVERAGE, f"{account}#{region}")
 
 
 # --- PagerDuty ------------------------------------------------------------------------------------

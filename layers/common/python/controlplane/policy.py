@@ -75,7 +75,9 @@ class WafPolicy(Section):
 class RollbackTarget(Section):
     kind: str  # lambda-alias | static-site
     alarms: tuple[str, ...]
-    alarm_arns: tuple[str, ...]
+    alarm_arns: tuple[str, ...]  # its alarms in its own account and Region
+    account: str  # where it lives: the hub's, or a member account's (acted on through its spoke role)
+    region: str
     function: str | None = None
     alias: str | None = None
     distribution_id: str | None = None
@@ -167,6 +169,29 @@ class AccountTrust(Section):
 class IntakePolicy(Section):
     allowed_accounts: dict[str, AccountTrust]
     suspicious_claims_per_hour: int
+
+
+class OrganizationPolicy(Section):
+    """The member accounts the hub watches through their spokes (organization: in the config)."""
+    enabled: bool
+    id: str | None
+    units: tuple[str, ...]
+    regions: tuple[str, ...]
+    accounts: dict[str, str]  # account id → name
+    heartbeat_minutes: int
+    quiet_minutes: int
+    role_name: str  # the spoke's remediation role, the same name in every member account
+
+    def role_arn(self, account: str) -> str:
+        return f"arn:aws:iam::{account}:role/{self.role_name}"
+
+    def watches(self, account: str, region: str) -> bool:
+        return account in self.accounts and region in self.regions
+
+    def where(self, account: str, region: str) -> str:
+        """An account and Region as people name them: `payments-prod (222222222222) eu-west-1`."""
+        name = self.accounts.get(account)
+        return f"{name} ({account}) {region}" if name else f"{account} {region}"
 
 
 class WindowTemplate(Section):
@@ -377,6 +402,7 @@ class Policy:
     pagerduty = PolicySection(PagerDutyPolicy)
     drift = PolicySection(DriftPolicy)
     synthetics = PolicySection(SyntheticsPolicy)
+    organization = PolicySection(OrganizationPolicy)
 
     @property
     def region(self) -> str:

@@ -1,5 +1,5 @@
 """Small ledger repositories: the runs of scheduled jobs, the WAF's traffic baselines, the backup
-verifier's records."""
+verifier's records, the organization's coverage."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from controlplane import keys
-from controlplane.ledger import key_item, read_item, read_items, to_item, write_item, write_once
+from controlplane.ledger import key_item, read_item, read_items, read_partition, to_item, write_item, write_once
 from controlplane.repository import Repository, takes
 
 
@@ -100,3 +100,40 @@ class BackupLedger(Repository):
     def started_by_us(self, job_id: str) -> bool:
         # BatchGetItem even for one item: the verifier's only read of the ledger (one grant fewer).
         return bool(read_items(self.client, self.table, [keys.restore_job(job_id)]))
+
+
+class Coverage(Repository):
+    """Each member account × Region the spokes report from: the last heartbeat (and the spoke's
+    version), the last coverage check (heard lately, role assumable), heartbeats refused."""
+
+    @takes("UpdateItem")
+    def heartbeat(self, account: str, region: str, at: str, version: str, *, configured: bool) -> None:
+        """A heartbeat of the pair at `at`; a late or redelivered one never moves the time back.
+        A pair the config does not watch is counted (`refused`), not believed."""
+        names = {"#at": "last_heartbeat_at", "#version": "spoke_version", "#configured": "configured"}
+        values = {":at": at, ":version": version, ":configured": configured}
+        update = "SET #at = :at, #version = :version, #configured = :configured"
+        if not configured:
+            names["#refused"], values[":one"] = "refused", 1
+            update += " ADD #refused :one"
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=key_item(keys.coverage(account, region)), UpdateExpression=update,
+                ConditionExpression="attribute_not_exists(#at) OR #at < :at", ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item(values))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass  # a newer heartbeat is recorded already
+
+    @takes("Query")
+    def pairs(self) -> list[dict[str, Any]]:
+        """Every pair heard from or checked, each with its `account` and `region`."""
+        return [keys.public(item) | dict(zip(("account", "region"), keys.key_of(item).sk.split("#", 1), strict=True))
+                for item in read_partition(self.client, self.table, keys.COVERAGE)]
+
+    @takes("UpdateItem")
+    def checked(self, account: str, region: str, fields: dict[str, Any]) -> None:
+        self.client.update_item(
+            TableName=self.table, Key=key_item(keys.coverage(account, region)),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            ExpressionAttributeNames={f"#{k}": k for k in fields},
+            ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))

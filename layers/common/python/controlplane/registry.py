@@ -19,11 +19,13 @@ from controlplane.deployments import DeploymentLedger
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger, Outbox
 from controlplane.policy import Policy
-from controlplane.records import BackupLedger, Baselines, Runs, Webhooks
+from controlplane.records import BackupLedger, Baselines, Coverage, Runs, Webhooks
 from controlplane.repository import INDEX_QUERY, actions_of
 from controlplane.windows import WindowLedger
 
-DEFAULT_BUS, OPS_BUS = "default", "ops"
+# AWS's events of this account (default), ours (ops), and, with an organization, the hub's intake
+# bus, where every member account's spokes forward their AWS events and heartbeats.
+DEFAULT_BUS, OPS_BUS, INTAKE_BUS = "default", "ops", "intake"
 # Schedule groups: the standing calendar (reports, checklists, backup checks, the drill) and the
 # follow-up checks functions create for themselves (which also holds the WAF's hourly baseline).
 CALENDAR_GROUP, CHECKS_GROUP = "calendar", "checks"
@@ -35,7 +37,7 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 @dataclass(frozen=True)
 class Rule:
     id: str  # the rule's construct id
-    bus: str  # DEFAULT_BUS (AWS's events) or OPS_BUS (ours)
+    bus: str  # DEFAULT_BUS (AWS's events), OPS_BUS (ours) or INTAKE_BUS (the spokes')
     pattern: Callable[[Policy, str], dict[str, Any]]  # (policy, stack name) → the event pattern
     description: str
     deployed: Callable[[Policy], bool] = lambda policy: True  # whether this config deploys it
@@ -123,6 +125,17 @@ def _pagerduty_rule(policy: Policy, stack_name: str) -> dict[str, Any]:
     return events.pagerduty_pattern(list(policy.pagerduty.services))
 
 
+def _organization(policy: Policy) -> bool:
+    return policy.organization.enabled
+
+
+def _coverage_schedules(policy: Policy) -> tuple[Schedule, ...]:
+    return (Schedule("CoverageCheck", "coverage-check", f"rate({policy.organization.heartbeat_minutes} minutes)",
+                     {"task": "coverage-check"}, "Every member account × Region: heard from lately, its role assumable",
+                     retries=0, max_age_minutes=policy.organization.heartbeat_minutes, group=CHECKS_GROUP,
+                     local_time=False),)
+
+
 REMEDIATION_LEDGER = (Guardrails.decide, Guardrails.intend, Guardrails.record, Guardrails.mark_done,
                       Guardrails.record_outcome, Guardrails.decision, Guardrails.request, IncidentLedger.get_incident)
 
@@ -136,8 +149,12 @@ CAPABILITIES = (
                     "Every CloudWatch alarm state change in this account and Region → triage"),
                Rule("RecheckAfterWindow", OPS_BUS, _constant(events.MAINTENANCE_ENDED_PATTERN),
                     "Maintenance window ended → triage re-checks the alarms it covered"),
-               Rule("FindingsToTriage", OPS_BUS, _constant(events.BACKUP_CHECK_PATTERN),
-                    "Backup check findings (virtual alarms) → triage"),
+               Rule("FindingsToTriage", OPS_BUS,
+                    lambda policy, stack_name: events.findings_pattern(policy.organization.enabled),
+                    "Backup and coverage check findings (virtual alarms) → triage"),
+               Rule("MemberAlarmStateChanges", INTAKE_BUS, _constant(events.ALARM_STATE_CHANGE_PATTERN),
+                    "Every CloudWatch alarm state change the member accounts' spokes forward → triage",
+                    deployed=_organization),
                Rule("GuardDutyFindings", DEFAULT_BUS, _constant(events.GUARDDUTY_PATTERN),
                     "GuardDuty findings (virtual alarms: Security Breach P0, Security Threat P1) → triage"),
                Rule("SecurityHubFindings", DEFAULT_BUS, _constant(events.SECURITY_HUB_PATTERN),
@@ -204,6 +221,11 @@ CAPABILITIES = (
         deployed=_pagerduty_configured),
     Capability("drill", ledger=(Runs.claim_drill, Runs.record_drill, Outbox.since, IncidentLedger.get_incident),
                tasks=("drill",), schedules=_drill_schedules),
+    Capability(
+        "coverage", ledger=(Coverage.heartbeat, Coverage.pairs, Coverage.checked, IncidentLedger.alarm_states),
+        rules=(Rule("Heartbeats", INTAKE_BUS, _constant(events.HEARTBEAT_PATTERN),
+                    "The spokes' heartbeats, one per member account × Region → coverage"),),
+        schedules=_coverage_schedules, deployed=_organization),
 )
 BY_FUNCTION = {capability.function: capability for capability in CAPABILITIES}
 
@@ -238,3 +260,9 @@ def routes(bus: str, policy: Policy, stack_name: str) -> tuple[tuple[str, dict[s
     """(function, pattern) of every rule on `bus`."""
     return tuple((entry.function, rule.pattern(policy, stack_name))
                  for entry in deployed(policy) for rule in entry.rules if rule.bus == bus and rule.deployed(policy))
+
+
+def forwarded_by_spokes(policy: Policy) -> dict[str, dict[str, Any]]:
+    """Rule id → pattern of what each spoke forwards to the hub: what the intake bus's rules take."""
+    return {rule.id: rule.pattern(policy, "") for entry in deployed(policy) for rule in entry.rules
+            if rule.bus == INTAKE_BUS and rule.deployed(policy)}

@@ -28,10 +28,19 @@ class Remediation:
         self.policy = deps.policy
         self.guardrails = deps.repository(Guardrails)
 
-    def alarm_now(self, alarm_arn: str) -> tuple[str | None, datetime | None]:
+    def alarm_now(self, alarm_arn: str, *, session_name: str = "hub") -> tuple[str | None, datetime | None]:
         """CloudWatch's view, the truth for acting and for checking what an action did (the ledger
-        only records)."""
-        return current_state(self.deps.client("cloudwatch"), alarm_arn.split(":alarm:", 1)[-1])
+        only records), asked in the alarm's own account and Region: a member account's through its
+        spoke role, under `session_name` (raises Unreachable when the role cannot be assumed)."""
+        _, _, _, region, account, _, name = alarm_arn.split(":", 6)
+        cloudwatch = self.deps.client_in("cloudwatch", account, region, session_name=session_name)
+        return current_state(cloudwatch, name)
+
+    def can_ask(self, alarm_arn: str) -> bool:
+        """Whether our credentials can ask CloudWatch about this alarm: the hub's own, or a watched
+        member account's (through its spoke). An alarm of another allowed account cannot be asked."""
+        _, _, _, region, account, _ = alarm_arn.split(":", 5)
+        return self.policy.is_local(alarm_arn) or self.policy.organization.watches(account, region)
 
     def unrequested(self, event: dict[str, Any], action: str) -> str | None:
         """Why a `manual` task is not a human's request (None: it is): the ledger must hold the
@@ -56,9 +65,9 @@ class Remediation:
             return f"incident {incident['id']} is on {incident.get('alarm_arn')}, not {detail.get('alarm_arn')}"
         if incident["status"] == "RESOLVED":
             return f"incident {incident['id']} is resolved"
-        if not self.deps.policy.is_local(incident["alarm_arn"]):
+        if not self.can_ask(incident["alarm_arn"]):
             return None  # another account's alarm: our credentials cannot look (its claim was accepted)
-        state, since = self.alarm_now(incident["alarm_arn"])
+        state, since = self.alarm_now(incident["alarm_arn"], session_name=incident["id"])
         if state != "ALARM":
             if state is None:
                 return f"CloudWatch has no alarm {incident['alarm_name']}"

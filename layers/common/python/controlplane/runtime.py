@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
+from botocore.exceptions import ClientError
 
 from controlplane.clock import Clock, SystemClock
+from controlplane.errors import Unreachable
 from controlplane.policy import Policy, load_policy
 from controlplane.settings import Settings, lambda_settings
 
@@ -39,6 +41,11 @@ def http_status(url: str) -> int:
         return 0
 
 
+# How long a spoke role's credentials last (AssumeRole's minimum), and how close to their end they are
+# no longer used: one remediation's calls take seconds.
+ASSUMED_SECONDS = 900
+ASSUMED_MARGIN = timedelta(minutes=2)
+
 # Scheduler's own delivery retries for follow-ups: a missed check is worse than a late one.
 SCHEDULE_RETRY_POLICY = {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 6 * 3600}
 
@@ -49,6 +56,7 @@ class Dependencies:
     clock: Clock = field(default_factory=SystemClock)
     session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
+    _assumed: dict[tuple[str, str, str, str], tuple[Any, datetime]] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     _last_write: dict[str, float] = field(default_factory=dict)
@@ -66,6 +74,31 @@ class Dependencies:
             session = self.session or boto3.session.Session()
             self._clients[service] = session.client(service)
         return self._clients[service]
+
+    def client_in(self, service: str, account: str, region: str, *, session_name: str) -> Any:
+        """A client that looks or acts in `account` and `region`: this function's own credentials in
+        the hub's account, elsewhere the spoke's remediation role assumed under `session_name` (the
+        decision's or incident's id), which CloudTrail records with every call made there."""
+        if account == self.policy.account:
+            if region == self.policy.region:
+                return self.client(service)
+            return (self.session or boto3.session.Session()).client(service, region_name=region)
+        key = (service, account, region, session_name)
+        cached = self._assumed.get(key)
+        if cached is not None and cached[1] - ASSUMED_MARGIN > datetime.now(cached[1].tzinfo):
+            return cached[0]
+        role = self.policy.organization.role_arn(account)
+        try:
+            credentials = self.client("sts").assume_role(
+                RoleArn=role, RoleSessionName=session_name[:64], DurationSeconds=ASSUMED_SECONDS)["Credentials"]
+        except ClientError as error:
+            raise Unreachable(f"the hub cannot assume {role} ({error.response['Error']['Code']}: "
+                              f"{error.response['Error'].get('Message', '')})") from error
+        client = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"], region_name=region).client(service)
+        self._assumed[key] = (client, credentials["Expiration"])
+        return client
 
     @property
     def policy(self) -> Policy:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controlplane.events import DRILL_ALARM_KEY, DRILL_COMPONENT, drift_rule_name, stack_name
+from controlplane.events import DRILL_ALARM_KEY, DRILL_COMPONENT, drift_rule_name, remediation_role_name, stack_name
+from controlplane.policy import alarm_arn
 
 if TYPE_CHECKING:
     from controlplane.config.model import ControlPlaneConfig
@@ -39,8 +40,10 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "guardrails": config.guardrails,
         "capabilities": config.capabilities,
         "intake": {
-            # This deployment's own account always; the others only as configured.
-            "allowed_accounts": {config.account: {"trust_tags": True}} | config.intake["allowed_accounts"],
+            # This deployment's own account always, the organization's members (whose spokes we
+            # deploy); the others only as configured.
+            "allowed_accounts": {config.account: {"trust_tags": True}} | config.intake["allowed_accounts"]
+                                | {account: {"trust_tags": True} for account in config.organization["accounts"]},
             "suspicious_claims_per_hour": config.intake["suspicious_claims_per_hour"],
         },
         "waf": config.waf | {"traffic_alarm": config.alarm("traffic-spike").name,
@@ -51,7 +54,7 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
                            # Alarms our own block sets off: they join the incident, they do not page.
                            "side_effect_alarms": [f"{config.prefix}-waf-blocked-requests"]},
         "rollback": config.rollback | {"targets": {
-            name: spec | {"alarm_arns": [config.alarm_arn(alarm) for alarm in spec["alarms"]]}
+            name: spec | {"alarm_arns": [alarm_arn(spec["region"], spec["account"], alarm) for alarm in spec["alarms"]]}
             for name, spec in config.rollback["targets"].items()}},
         "timezone": config.timezone,
         "schedules": config.schedules,
@@ -66,6 +69,7 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
         "noise": config.noise,
         "pagerduty": {"services": config.notifications["pagerduty"], "region": config.notifications["pagerduty_region"]},
         "synthetics": config.synthetics,
+        "organization": config.organization | {"role_name": remediation_role_name(config.prefix)},
         "drift": {"enabled": config.drift["enabled"], "stacks": [stack_name(config.prefix), *config.drift["stacks"]],
                   "frequency": config.drift["frequency"], "rule_name": drift_rule_name(config.prefix)},
     }

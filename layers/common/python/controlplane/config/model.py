@@ -130,6 +130,8 @@ class ControlPlaneConfig:
     notifications: dict[str, Any]
     drift: dict[str, Any]  # {"enabled", "stacks": the application's stacks to watch, "frequency": AWS Config's}
     synthetics: dict[str, Any]  # {"enabled", "canary_name", "url", "every_minutes", "timeout_seconds"}
+    # {"enabled", "id", "units", "regions", "accounts": {id: name}, "heartbeat_minutes", "quiet_minutes"}
+    organization: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -137,6 +139,12 @@ class ControlPlaneConfig:
 
     def alarm_arn(self, name: str) -> str:
         return alarm_arn(self.region, self.account, name)
+
+    @property
+    def other_accounts(self) -> list[str]:
+        """The accounts besides the hub's whose alarms and forwarded events we take: the intake's
+        allowed accounts and the organization's members."""
+        return [*self.intake["allowed_accounts"], *self.organization["accounts"]]
 
     def policy(self) -> dict[str, Any]:
         """What the Lambdas read at run time; its hash is the config version in decision records."""

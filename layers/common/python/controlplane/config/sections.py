@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controlplane.config import metrics
 from controlplane.config.model import AlarmSpec, ControlPlaneConfig, MetricInput
+from controlplane.config.organization import parse_organization, target_location
 from controlplane.config.readers import (
     _NAME,
     _int,
@@ -38,7 +39,7 @@ SMS_SEVERITIES = ("P0",)
 TOP_LEVEL = {"app", "environment", "account", "region", "timezone", "runbook_url", "severities", "contacts",
              "alarms", "classification", "triage", "schedules", "guardrails", "capabilities", "waf", "rollback",
              "maintenance", "escalation", "status_page", "reports", "backup", "intake", "deployers", "drill",
-             "investigate", "noise", "notifications", "drift", "synthetics"}
+             "investigate", "noise", "notifications", "drift", "synthetics", "organization"}
 INTAKE_KEYS = {"allowed_accounts", "suspicious_claims_per_hour"}
 DEFAULT_SUSPICIOUS_CLAIMS_PER_HOUR = 5
 GUARDRAIL_KEYS = {"max_event_age_minutes", "action_budget_per_hour", "outcome_check_minutes"}
@@ -125,6 +126,9 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
     classification = _classification(_mapping(root.get("classification"), "classification"))
     components = {spec.component for spec in alarms} | {rule["component"] for rule in classification["rules"]
                                                          if rule.get("component")} | {BACKUP_COMPONENT}
+    intake = _intake(_mapping(root.get("intake") or {}, "intake"), account)
+    organization = parse_organization(root.get("organization"), hub_account=account,
+                                      allowed=intake["allowed_accounts"], check_region=_region)
     return ControlPlaneConfig(
         app=app,
         environment=environment,
@@ -141,13 +145,15 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         guardrails=_positive_ints(_mapping(root.get("guardrails"), "guardrails"), GUARDRAIL_KEYS, "guardrails"),
         capabilities=_capabilities(_mapping(root.get("capabilities"), "capabilities")),
         waf=_waf(_mapping(root.get("waf"), "waf"), alarms, region),
-        rollback=_rollback(_mapping(root.get("rollback"), "rollback"), {spec.name for spec in alarms}),
+        rollback=_rollback(_mapping(root.get("rollback"), "rollback"), {spec.name for spec in alarms},
+                           hub=(account, region), organization=organization),
         maintenance=_maintenance(_mapping(root.get("maintenance"), "maintenance"), schedules, components),
         escalation=_escalation(_mapping(root.get("escalation"), "escalation"), severities),
         status_page=_status_page(_mapping(root.get("status_page"), "status_page")),
         reports=_reports(_mapping(root.get("reports"), "reports")),
         backup=_backup(_mapping(root.get("backup"), "backup")),
-        intake=_intake(_mapping(root.get("intake") or {}, "intake"), account),
+        intake=intake,
+        organization=organization,
         deployers=_deployers(root.get("deployers") or []),
         drill=_drill(_mapping(root.get("drill") or {}, "drill")),
         investigate=_investigate(_mapping(root.get("investigate") or {}, "investigate")),
@@ -610,7 +616,8 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], region: str) -> dic
             "block_action": action, "trigger_alarms": list(triggers), **numbers}
 
 
-def _rollback(raw: dict[str, Any], alarm_names: set[str]) -> dict[str, Any]:
+def _rollback(raw: dict[str, Any], alarm_names: set[str], *, hub: tuple[str, str],
+              organization: dict[str, Any]) -> dict[str, Any]:
     _no_unknown(raw, {"severities", "bake_minutes", "outcome_minutes", "targets"}, "rollback")
     severities = raw.get("severities")
     if not isinstance(severities, list) or not severities or any(s not in SEVERITIES for s in severities):
@@ -620,14 +627,15 @@ def _rollback(raw: dict[str, Any], alarm_names: set[str]) -> dict[str, Any]:
         result[key] = _int(raw, key, "rollback")
         if result[key] < 1:
             raise ConfigError(f"rollback.{key}: must be at least 1")
-    seen_alarms: dict[str, str] = {}
+    seen_alarms: dict[tuple[str, str, str], str] = {}
     for name, spec in _mapping(raw.get("targets"), "rollback.targets").items():
         where = f"rollback.targets.{name}"
         spec = _mapping(spec, where)
         kind = spec.get("kind")
         if kind not in ROLLBACK_KINDS:
             raise ConfigError(f"{where}.kind: must be one of {', '.join(ROLLBACK_KINDS)}")
-        _no_unknown(spec, ROLLBACK_KINDS[kind] | {"kind", "alarms"}, where)
+        _no_unknown(spec, ROLLBACK_KINDS[kind] | {"kind", "alarms", "account", "region"}, where)
+        account, region = target_location(spec, where, hub_account=hub[0], hub_region=hub[1], organization=organization)
         for key in ROLLBACK_KINDS[kind] - {"entry_paths"}:
             _str(spec, key, where)
         if kind == "static-site":
@@ -639,14 +647,18 @@ def _rollback(raw: dict[str, Any], alarm_names: set[str]) -> dict[str, Any]:
         if not isinstance(alarms, list) or not alarms:
             raise ConfigError(f"{where}.alarms: the alarms whose incidents may roll this target back")
         for alarm in alarms:
-            if alarm not in alarm_names:
+            if (account, region) == hub and alarm not in alarm_names:
                 # A name no configured alarm has would never trigger: this target's rollback would be dead.
+                # (A member account's alarms are its own: the hub hears them through its spoke.)
                 raise ConfigError(f"{where}.alarms: {alarm!r} is not one of the configured alarms "
                                   f"({', '.join(sorted(alarm_names))})")
-            if alarm in seen_alarms:
-                raise ConfigError(f"{where}.alarms: {alarm} already rolls back {seen_alarms[alarm]}")
-            seen_alarms[alarm] = name
-        result["targets"][name] = dict(spec)
+            if not isinstance(alarm, str) or not 0 < len(alarm) <= 255:
+                raise ConfigError(f"{where}.alarms: {alarm!r} is not an alarm name")
+            # The same name in two accounts is two alarms: each may roll back its own account's target.
+            if (account, region, alarm) in seen_alarms:
+                raise ConfigError(f"{where}.alarms: {alarm} already rolls back {seen_alarms[account, region, alarm]}")
+            seen_alarms[account, region, alarm] = name
+        result["targets"][name] = dict(spec) | {"account": account, "region": region}
     return result
 
 

@@ -1,0 +1,149 @@
+"""The organization's shape in the templates (config/production-api.example.yaml has one): the hub's
+intake bus admits the organization only, the hub's functions may assume exactly the members'
+remediation roles, a service-managed StackSet with automatic deployment carries the spoke, and the
+spoke's template (cdk-nag checked in the hub's synth) is asserted statement by statement. Without
+`organization:` (the demo) none of it is there."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from controlplane.events import ALARM_STATE_CHANGE_PATTERN, HEARTBEAT_PATTERN
+from stacks.constructs.organization import TEMPLATE_BODY_LIMIT
+
+MEMBERS = ["222233334444", "333344445555", "444455556666"]
+ROLE = "financeanalyst-api-production-remediation"
+
+
+def only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
+    [(logical_id, resource)] = template.find_resources(kind).items()
+    return logical_id, resource
+
+
+@pytest.fixture(scope="module")
+def stack_set(org_template: Template) -> dict[str, Any]:
+    return only(org_template, "AWS::CloudFormation::StackSet")[1]["Properties"]
+
+
+@pytest.fixture(scope="module")
+def spoke(stack_set: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(stack_set["TemplateBody"]))
+
+
+def role_statements(template: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
+    return [statement for resource in template["Resources"].values() if resource["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role_logical_id} in resource["Properties"]["Roles"]
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_the_stack_set_is_service_managed_and_deploys_itself_to_new_accounts(stack_set: dict[str, Any]) -> None:
+    assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
+    assert stack_set["CallAs"] == "DELEGATED_ADMIN"
+    assert stack_set["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert stack_set["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+    assert stack_set["StackInstancesGroup"] == [{"DeploymentTargets": {"OrganizationalUnitIds": ["ou-a1b2-11111111"]},
+                                                 "Regions": ["eu-west-1", "eu-central-1"]}]
+    assert len(stack_set["TemplateBody"]) <= TEMPLATE_BODY_LIMIT
+    # The hub's function roles that may assume the spoke role, given when the hub deploys.
+    [parameter] = stack_set["Parameters"]
+    assert parameter["ParameterKey"] == "HubPrincipals"
+    roles = parameter["ParameterValue"]["Fn::Join"][1]
+    assert [role["Fn::GetAtt"][0].split("HandlerRole")[0] for role in roles] == ["Triage", "Rollback", "Coverage"]
+
+
+def test_the_intake_bus_admits_the_organization_only(org_template: Template) -> None:
+    _, bus = only_bus(org_template, "financeanalyst-api-production-intake")
+    assert bus["Properties"]["Policy"]["Statement"] == [{
+        "Sid": "OrganizationSpokesForward", "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents",
+        "Resource": "arn:aws:events:eu-west-1:111122223333:event-bus/financeanalyst-api-production-intake",
+        "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}]
+
+
+def only_bus(template: Template, name: str) -> tuple[str, dict[str, Any]]:
+    [(logical_id, bus)] = [(k, v) for k, v in template.find_resources("AWS::Events::EventBus").items()
+                           if v["Properties"]["Name"] == name]
+    return logical_id, bus
+
+
+def test_the_intake_bus_rules_reach_triage_and_coverage(org_template: Template) -> None:
+    bus_id, _ = only_bus(org_template, "financeanalyst-api-production-intake")
+    rules = [r["Properties"] for r in org_template.find_resources("AWS::Events::Rule").values()
+             if r["Properties"].get("EventBusName") == {"Ref": bus_id}]
+    by_target = {rule["Targets"][0]["Arn"]["Fn::GetAtt"][0].split("Handler")[0]: rule["EventPattern"] for rule in rules}
+    assert by_target == {"Triage": ALARM_STATE_CHANGE_PATTERN, "Coverage": HEARTBEAT_PATTERN}
+
+
+def test_the_hub_functions_may_assume_exactly_the_members_roles(org_template: Template) -> None:
+    assumers = {}
+    for policy in org_template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Action"] == "sts:AssumeRole":
+                assumers[policy["Properties"]["Roles"][0]["Ref"].split("HandlerRole")[0]] = statement["Resource"]
+    wanted = [f"arn:aws:iam::{account}:role/{ROLE}" for account in MEMBERS]
+    assert assumers == {"Triage": wanted, "Rollback": wanted, "Coverage": wanted}
+
+
+def test_the_spoke_role_trusts_the_hub_roles_inside_the_organization_only(spoke: dict[str, Any]) -> None:
+    [role] = [v for v in spoke["Resources"].values() if v["Properties"].get("RoleName") == ROLE]
+    assert role["Condition"] == "RoleRegion"  # IAM is global: one Region of each account makes it
+    assert spoke["Conditions"]["RoleRegion"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]}
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::111122223333:root"]]}},
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": {"Ref": "HubPrincipals"}},
+                      "StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}
+    assert role["Properties"]["MaxSessionDuration"] == 3600
+
+
+def test_the_spoke_role_may_read_alarms_and_switch_its_own_accounts_targets_only(spoke: dict[str, Any]) -> None:
+    [role_id] = [k for k, v in spoke["Resources"].items() if v["Properties"].get("RoleName") == ROLE]
+    policies = {k: v for k, v in spoke["Resources"].items()
+                if v["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in v["Properties"]["Roles"]}
+    by_condition = {policy["Condition"]: policy["Properties"]["PolicyDocument"]["Statement"] for policy in policies.values()}
+    assert by_condition["RoleRegion"] == [{
+        "Action": "cloudwatch:DescribeAlarms", "Effect": "Allow",
+        "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:*:", {"Ref": "AWS::AccountId"},
+                                       ":alarm:*"]]}}]
+    # The checkout target lives in 222233334444 eu-central-1: only that account's role may switch it.
+    assert spoke["Conditions"]["Targets222233334444"] == {"Fn::And": [
+        {"Condition": "RoleRegion"}, {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "222233334444"]}]}
+    assert by_condition["Targets222233334444"] == [
+        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow",
+         "Resource": "arn:aws:cloudwatch:eu-central-1:222233334444:alarm:checkout-production-error-rate"},
+        {"Action": ["lambda:GetAlias", "lambda:UpdateAlias"], "Effect": "Allow",
+         "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                                        ":lambda:eu-central-1:222233334444:function:checkout-production-api"]]}}]
+    assert set(by_condition) == {"RoleRegion", "Targets222233334444"}
+
+
+def test_the_spoke_forwards_alarms_and_heartbeats_to_the_hub_bus_with_a_dead_letter_queue(spoke: dict[str, Any]) -> None:
+    resources = spoke["Resources"]
+    rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules) == sorted(
+        json.dumps(p, sort_keys=True) for p in (ALARM_STATE_CHANGE_PATTERN, HEARTBEAT_PATTERN))
+    hub_bus = "arn:aws:events:eu-west-1:111122223333:event-bus/financeanalyst-api-production-intake"
+    for rule in rules:
+        [target] = rule["Targets"]
+        assert target["Arn"] == hub_bus and "Arn" in target["DeadLetterConfig"]
+    [forward_role] = {rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0] for rule in rules}
+    assert role_statements(spoke, forward_role) == [
+        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": hub_bus}]
+    [heartbeat] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert heartbeat["ScheduleExpression"] == "rate(5 minutes)"
+    assert heartbeat["Target"]["EventBridgeParameters"] == {"DetailType": "Spoke Heartbeat", "Source": "ops.spoke"}
+    assert json.loads(heartbeat["Target"]["Input"])["spoke_version"]
+    # A spoke references nothing the hub's bootstrap made: a StackSet template is its body alone.
+    assert "BootstrapVersion" not in spoke.get("Parameters", {}) and "Rules" not in spoke
+
+
+def test_one_account_has_no_spoke_no_stack_set_no_intake_bus(template: Template) -> None:
+    assert not template.find_resources("AWS::CloudFormation::StackSet")
+    assert [bus["Properties"]["Name"] for bus in template.find_resources("AWS::Events::EventBus").values()] == [
+        "financeanalyst-pro-demo-ops"]
+    assert not [s for p in template.find_resources("AWS::IAM::Policy").values()
+                for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "sts:AssumeRole"]
