@@ -79,6 +79,13 @@ def config() -> ControlPlaneConfig:
     return load_config(DEMO_CONFIG)
 
 
+@pytest.fixture(scope="session")
+def org_config() -> ControlPlaneConfig:
+    """config/production-api.example.yaml: eu-west-1, a regional WAF, and an organization (the hub
+    of three member accounts in two Regions)."""
+    return load_config(DEMO_CONFIG.parent / "production-api.example.yaml")
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     use_fake_credentials()

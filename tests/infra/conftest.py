@@ -36,16 +36,6 @@ def template_path(assembly_dir: Path, config) -> Path:
 
 
 @pytest.fixture(scope="session")
-def org_config():
-    """config/production-api.example.yaml: eu-west-1, a regional WAF, and an organization (the hub
-    of three member accounts in two Regions)."""
-    from controlplane.config import load_config
-    from paths import ROOT
-
-    return load_config(ROOT / "config" / "production-api.example.yaml")
-
-
-@pytest.fixture(scope="session")
 def org_stack(tmp_path_factory: pytest.TempPathFactory, org_config):
     """Its synthesized hub stack (cdk-nag registered on the hub and on the spoke template)."""
     from app import build_app

@@ -1,0 +1,232 @@
+"""One control plane for an organization (config/production-api.example.yaml): the hub in
+111122223333 eu-west-1, three member accounts watched in eu-west-1 and eu-central-1 through their
+spokes. moto keeps each account's resources apart; the local world plays AWS's STS (a role that does
+not exist or does not trust the hub is refused). The events are those of examples/multi-account.jsonl."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import pytest
+from moto.sts.models import sts_backends
+
+from controlplane import keys
+from controlplane.guardrails import Guardrails
+from controlplane.ledger import read_partition
+from controlplane.records import Coverage
+from faults import LambdaDied, crash_after
+from opsctl.main import main
+from opsctl.replay import Replay
+from opsctl.context import write_state
+from opsctl.world import member_session, provision
+from paths import ROOT
+
+R = TypeVar("R")
+CHECKOUT, REPORTING, SHARED, FOREIGN = "222233334444", "333344445555", "444455556666", "999988887777"
+ROLE = "financeanalyst-api-production-remediation"
+EXAMPLE = [json.loads(line) for line in (ROOT / "examples" / "multi-account.jsonl").read_text().splitlines()]
+
+
+def lines(*, until: str | None = None, accounts: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """The example's events up to `until` (its time, exclusive), of these accounts only (then without
+    the scheduled tasks: a coverage check would find the other accounts silent)."""
+    return [event for event in EXAMPLE
+            if (until is None or (event.get("time") or event.get("at")) < until)
+            and (accounts is None or event.get("account") in accounts)]
+
+
+class Org:
+    """The organization's world, driven as the replay drives it (every rule, the relay, schedules)."""
+
+    def __init__(self, config, tmp_path) -> None:
+        self.config = config
+        self.world = provision(config, config.policy(), workdir=tmp_path)
+        self.replay = Replay(config, out=io.StringIO())
+        self.replay.attach(self.world, datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc))
+        self.replay.seed_history(datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc))
+
+    def deliver(self, *events: dict[str, Any]) -> None:
+        for event in events:
+            self.replay.report.received += 1
+            self.replay.deliver(self.replay.report.received, event)
+
+    def member(self, account: str, region: str, service: str) -> Any:
+        return member_session(self.world.session, account, region).client(service)
+
+    def checkout_alias(self) -> str:
+        lambda_ = self.member(CHECKOUT, "eu-central-1", "lambda")
+        return str(lambda_.get_alias(FunctionName="checkout-production-api", Name="live")["FunctionVersion"])
+
+    def items(self, partition: str) -> list[dict[str, Any]]:
+        return read_partition(self.world.client("dynamodb"), self.world.settings.ledger_table, partition)
+
+    def repository(self, kind: type[R]) -> R:
+        return self.world.dependencies("coverage", self.replay.clock).repository(kind)
+
+    def incidents(self) -> list[dict[str, Any]]:
+        self.replay.report.incidents.clear()
+        self.replay.collect_incidents()
+        return self.replay.report.incidents
+
+    def subjects(self, severity: str) -> list[str]:
+        return [n["subject"] for n in self.replay.report.notifications if n["severity"] == severity]
+
+
+@pytest.fixture
+def org(aws, org_config, tmp_path) -> Org:
+    return Org(org_config, tmp_path)
+
+
+def test_a_rollback_in_a_member_account_is_confirmed_there_and_attributable(org: Org) -> None:
+    """The checkout account's alarm reaches triage through its spoke: a P1 incident that says where.
+    The rollback confirms the alarm in that account's CloudWatch and switches the alias there, with
+    the spoke role assumed under the decision's id (CloudTrail's session name)."""
+    org.deliver(*lines(until="2026-11-24T09:11", accounts=(CHECKOUT, "111122223333")))
+    [incident] = org.incidents()
+    assert (incident["alarm"], incident["severity"], incident["account"], incident["region"]) == (
+        "checkout-production-error-rate", "P1", CHECKOUT, "eu-central-1")
+    assert org.checkout_alias() == "1"
+    [decision] = org.repository(Guardrails).decisions()
+    assert (decision["target"], decision["result"], decision["incident"]) == ("checkout", "executed", incident["id"])
+    # Every session the hub opened in the checkout account: the confirmation under the incident's id,
+    # the switch under the decision's.
+    sessions = {r.session_name for r in sts_backends[CHECKOUT]["aws"].assumed_roles
+                if r.role_arn == f"arn:aws:iam::{CHECKOUT}:role/{ROLE}"}
+    assert sessions == {incident["id"], decision["id"]}
+    assert "[ROLLBACK] checkout: 2 -> 1" in org.subjects("P1")
+    # The hub's own target is untouched: the same function name is another function there.
+    hub_alias = org.world.client("lambda").get_alias(FunctionName="financeanalyst-api-production-api", Name="live")
+    assert hub_alias["FunctionVersion"] == "2"
+
+
+def test_the_same_alarm_name_in_two_accounts_is_two_incidents_and_only_one_rolls_back(org: Org) -> None:
+    org.deliver(*lines(until="2026-11-24T09:13"))
+    incidents = org.incidents()
+    assert [(i["alarm"], i["account"], i["region"], i["severity"]) for i in incidents] == [
+        ("checkout-production-error-rate", CHECKOUT, "eu-central-1", "P1"),
+        ("checkout-production-error-rate", REPORTING, "eu-west-1", "P2")]
+    assert [a["target"] for a in org.replay.report.actions if a["type"] == "rollback"] == ["checkout"]
+    # Two applications, not one storm: each account's unconfigured alarms are a component of their own.
+    assert not [s for s in org.subjects("P1") if "Storm" in s]
+
+
+def test_a_missing_spoke_role_fails_the_rollback_closed_and_pages_a_blind_spot(org: Org) -> None:
+    org.member(CHECKOUT, "eu-west-1", "iam").delete_role(RoleName=ROLE)
+    org.deliver(*lines(until="2026-11-24T09:11", accounts=(CHECKOUT, "111122223333")))
+    assert org.checkout_alias() == "2"  # nothing moved
+    [action] = [a for a in org.replay.report.actions if a["type"] == "rollback"]
+    assert action["result"] == "skipped"
+    assert f"cannot assume arn:aws:iam::{CHECKOUT}:role/{ROLE}" in action["reason"]
+    assert "[P1] Blind spot: cannot roll back checkout" in org.subjects("P1")
+
+
+def test_a_crash_right_after_the_switch_in_the_member_account_is_finished_by_the_retry(org: Org, monkeypatch) -> None:
+    """Lambda dies after UpdateAlias in the checkout account: the retry resumes from the decision
+    record (assuming the role again, same session name) and switches nothing twice."""
+    import strategies
+
+    org.deliver(*lines(until="2026-11-24T09:06", accounts=(CHECKOUT, "111122223333")))
+    crash_after(monkeypatch, strategies.LambdaAlias, "switch")
+    [alarm] = [e for e in lines(until="2026-11-24T09:11", accounts=(CHECKOUT,)) if e["source"] == "aws.cloudwatch"]
+    with pytest.raises(LambdaDied):
+        org.deliver(alarm)
+    assert org.checkout_alias() == "1"
+    monkeypatch.undo()
+    # Lambda's retry of the same ops-bus event, as the outbox relay put it.
+    [opened] = [item["event"] for item in org.items(keys.OUTBOX) if item["event"]["DetailType"] == "Incident Opened"]
+    retry = {"version": "0", "id": "retry", "detail-type": opened["DetailType"], "source": opened["Source"],
+             "time": opened["Time"], "account": "111122223333", "region": "eu-west-1",
+             "detail": json.loads(opened["Detail"])}
+    org.replay.run_function("rollback", retry)
+    org.replay.collect_side_effects()
+    [decision] = org.repository(Guardrails).decisions()
+    assert decision["result"] == "executed" and decision["done_follow_through"]
+    assert org.checkout_alias() == "1"
+    assert org.subjects("P1").count("[ROLLBACK] checkout: 2 -> 1") == 1
+
+
+def test_a_quiet_region_and_an_unassumable_role_are_blind_spots_until_heard_again(org: Org) -> None:
+    org.deliver(*lines(until="2026-11-24T09:02"))
+    assert [i["alarm"] for i in org.incidents()] == []  # every pair heard from, every role assumable
+    org.member(SHARED, "eu-west-1", "iam").delete_role(RoleName=ROLE)
+    org.deliver(*[e for e in lines(until="2026-11-24T09:36") if e.get("source") == "ops.spoke"])
+    org.deliver({"task": "coverage-check", "at": "2026-11-24T09:36:00Z"})
+    incidents = org.incidents()
+    blind = {(i["account"], i["region"]): i for i in incidents if i["alarm"] == "financeanalyst-api-production-blind-spot"}
+    assert set(blind) == {(REPORTING, "eu-central-1"), (SHARED, "eu-west-1"), (SHARED, "eu-central-1")}
+    assert {i["severity"] for i in blind.values()} == {"P1"}
+    # Three at once are a storm of the Coverage component: one more page, not three.
+    assert [i["alarm"] for i in incidents if i not in blind.values()] == ["storm on Coverage"]
+    states = {(p["account"], p["region"]): p for p in org.repository(Coverage).pairs()}
+    assert states[REPORTING, "eu-central-1"]["reason"] == "no heartbeat since 2026-11-24T09:00 UTC"
+    assert "cannot be assumed (AccessDenied)" in states[SHARED, "eu-west-1"]["role_check"]
+    # Heard again, and the role restored: the next check closes all three.
+    provision_role = org.member(SHARED, "eu-west-1", "iam")
+    provision_role.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": "arn:aws:iam::111122223333:root"}}]}))
+    org.deliver({"version": "0", "id": "hb-back", "detail-type": "Spoke Heartbeat", "source": "ops.spoke",
+                 "account": REPORTING, "region": "eu-central-1", "time": "2026-11-24T09:40:00Z", "resources": [],
+                 "detail": {"spoke_version": "3f1c2a9b7d0e"}},
+                {"task": "coverage-check", "at": "2026-11-24T09:41:00Z"})
+    assert {i["status"] for i in org.incidents()} == {"RESOLVED"}
+
+
+def test_a_heartbeat_or_alarm_from_outside_the_configured_pairs_is_refused_and_counted(org: Org) -> None:
+    heartbeat = {"version": "0", "id": "hb-foreign", "detail-type": "Spoke Heartbeat", "source": "ops.spoke",
+                 "account": FOREIGN, "region": "eu-west-1", "time": "2026-11-24T09:00:00Z", "resources": [],
+                 "detail": {"spoke_version": "x"}}
+    unwatched_region = json.loads(json.dumps(lines(until="2026-11-24T09:11", accounts=(CHECKOUT,))[-1]))
+    unwatched_region["region"] = "ap-southeast-2"
+    unwatched_region["resources"] = [r.replace("eu-central-1", "ap-southeast-2") for r in unwatched_region["resources"]]
+    [foreign_alarm] = [e for e in EXAMPLE if e.get("account") == FOREIGN]
+    org.deliver(heartbeat, heartbeat | {"id": "hb-foreign-2", "time": "2026-11-24T09:05:00Z"}, unwatched_region,
+                foreign_alarm)
+    reasons = [r["reason"] for r in org.replay.report.rejections]
+    assert reasons[:2] == [f"{FOREIGN} eu-west-1: not an account × Region of organization.accounts and .regions: "
+                           "counted, not believed"] * 2
+    assert "watched in eu-west-1, eu-central-1 only (organization.regions), not ap-southeast-2" in reasons[2]
+    assert f"account {FOREIGN} is not in intake.allowed_accounts or organization.accounts" in reasons[3]
+    assert org.incidents() == []
+    # The two alarm claims are counted in their hour (a burst of them pages a Security Threat).
+    [hour] = org.items(keys.SUSPICIOUS)
+    assert hour["claims"] == 2
+
+
+def test_the_day_of_examples_multi_account(tmp_path, capsys) -> None:
+    """`opsctl replay examples/multi-account.jsonl --config config/production-api.example.yaml`."""
+    report_path = tmp_path / "report.json"
+    assert main(["replay", str(ROOT / "examples" / "multi-account.jsonl"), "--config",
+                 str(ROOT / "config" / "production-api.example.yaml"), "--report", str(report_path),
+                 "--state", str(tmp_path / "state.json")]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["events"]["rejected"] == 2
+    assert [(i["alarm"], i["account"], i["region"], i["severity"], i["status"]) for i in report["incidents"]] == [
+        ("checkout-production-error-rate", CHECKOUT, "eu-central-1", "P1", "RESOLVED"),
+        ("checkout-production-error-rate", REPORTING, "eu-west-1", "P2", "OPEN"),
+        ("financeanalyst-api-production-traffic-spike", "111122223333", "eu-west-1", "P1", "RESOLVED"),
+        ("financeanalyst-api-production-blind-spot", REPORTING, "eu-central-1", "P1", "OPEN")]
+    assert report["rejections"][0]["reason"].startswith("555566667777 eu-west-1: not an account × Region")
+    assert [(a["type"], a["target"], a["result"]) for a in report["actions"]
+            if a["type"] in ("rollback", "waf.block", "outcome-check")] == [
+        ("rollback", "checkout", "executed"), ("waf.block", "financeanalyst-api-production-edge/runbook-rate-limit",
+                                               "executed"),
+        ("outcome-check", "checkout", "succeeded"),
+        ("outcome-check", "financeanalyst-api-production-edge/runbook-rate-limit", "succeeded")]
+    # `opsctl org status`: every configured pair, when it was last heard from, its role check; and the
+    # account the organizational unit has but the config does not list, with its refused heartbeat.
+    capsys.readouterr()
+    assert main(["org", "status", "--config", str(ROOT / "config" / "production-api.example.yaml"),
+                 "--state", str(tmp_path / "state.json"), "--json"]) == 1  # a blind spot
+    rows = {row["where"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {where: row["state"] for where, row in rows.items()} == {
+        f"checkout-prod ({CHECKOUT}) eu-west-1": "watched", f"checkout-prod ({CHECKOUT}) eu-central-1": "watched",
+        f"reporting-prod ({REPORTING}) eu-west-1": "watched", f"reporting-prod ({REPORTING}) eu-central-1": "blind spot",
+        f"shared-services ({SHARED}) eu-west-1": "watched", f"shared-services ({SHARED}) eu-central-1": "watched",
+        "555566667777 eu-west-1": "not configured"}
+    assert rows["555566667777 eu-west-1"]["refused"] == 1
+    assert {row["role_check"] for row in rows.values() if row["configured"]} == {"ok"}
+    assert rows[f"reporting-prod ({REPORTING}) eu-central-1"]["last_heartbeat_at"] == "2026-11-24T09:00:00.000Z"
