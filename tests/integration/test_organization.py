@@ -20,7 +20,6 @@ from controlplane.records import Coverage
 from faults import LambdaDied, crash_after
 from opsctl.main import main
 from opsctl.replay import Replay
-from opsctl.context import write_state
 from opsctl.world import member_session, provision
 from paths import ROOT
 
