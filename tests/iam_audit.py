@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from botocore.client import BaseClient
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
+from controlplane import runtime
 from controlplane.events import function_name
 from opsctl import lambda_host
 
@@ -48,6 +49,9 @@ class Call:
     service: str
     operation: str
     params: str  # JSON, so calls are hashable and comparable
+    deployment: str = ""  # the prefix of the config the function ran with (its stack's names)
+    principal: str = ""  # the role assumed for it (a spoke's remediation role); "": the function's own
+    region: str = ""  # the client's Region
 
 
 @dataclass
@@ -56,6 +60,7 @@ class CallRecorder:
     world's session, a Stubber'd client, a fresh one)."""
 
     calls: set[Call] = field(default_factory=set)
+    assumed: dict[str, str] = field(default_factory=dict)  # access key id → the role AssumeRole gave it for
 
     def install(self) -> None:
         original = BaseClient._make_api_call
@@ -64,9 +69,16 @@ class CallRecorder:
         def recording(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
             function = lambda_host.running_function()
             if function is not None:
-                recorder.calls.add(Call(function, client.meta.service_model.service_name, operation_name,
-                                        json.dumps(api_params, sort_keys=True, default=str)))
-            return original(client, operation_name, api_params)
+                credentials = client._request_signer._credentials  # noqa: SLF001 - whose keys sign the call
+                recorder.calls.add(Call(
+                    function, client.meta.service_model.service_name, operation_name,
+                    json.dumps(api_params, sort_keys=True, default=str), deployment=runtime.dependencies().policy.prefix,
+                    principal=recorder.assumed.get(credentials.access_key, "") if credentials else "",
+                    region=client.meta.region_name or ""))
+            result = original(client, operation_name, api_params)
+            if operation_name == "AssumeRole" and function is not None:  # a function's, not the world's set-up
+                recorder.assumed[result["Credentials"]["AccessKeyId"]] = api_params["RoleArn"]
+            return result
 
         BaseClient._make_api_call = recording  # type: ignore[method-assign]
         self._original = original
@@ -89,7 +101,7 @@ def needs(call: Call, account: str, region: str) -> list[Need]:
     found = [Need(f"{prefix}:{op}", resource)]
     for role_key, service in (("RoleArn", "scheduler.amazonaws.com"), ("IamRoleArn", "backup.amazonaws.com")):
         role = (params.get("Target") or {}).get(role_key) if call.service == "scheduler" else params.get(role_key)
-        if role:
+        if role and call.service != "sts":  # AssumeRole's RoleArn is the role assumed, not one handed over
             found.append(Need("iam:PassRole", role, (("iam:PassedToService", service),)))
     return found
 
@@ -143,6 +155,8 @@ SECRET_SUFFIX = "AbC123"  # a secret ARN's six random characters, as a call's re
 def _resource(service: str, op: str, params: dict[str, Any], arn: _Arns) -> str:
     if service == "sns":
         return str(params.get("TopicArn") or "*")
+    if service == "sts":
+        return str(params.get("RoleArn") or "*")
     if service == "sqs":
         path = urlparse(params["QueueUrl"]).path.strip("/").split("/") if "QueueUrl" in params else None
         return arn("sqs", path[-1], account=path[-2]) if path else "*"
@@ -207,6 +221,7 @@ class Template:
 
     def __init__(self, body: dict[str, Any], account: str, region: str) -> None:
         self.resources = body["Resources"]
+        self.conditions = body.get("Conditions", {})
         self.account, self.region = account, region
         self.arn = _Arns(account, region)
 
@@ -247,7 +262,8 @@ class Template:
             "AWS::S3::Bucket": {"Arn": f"arn:aws:s3:::{name}"},
             "AWS::CloudWatch::Alarm": {"Arn": self.arn("cloudwatch", f"alarm:{name}")},
             # Ids AWS assigns at deploy time: any id, under this resource's name.
-            "AWS::WAFv2::WebACL": {"Arn": self.arn("wafv2", f"global/webacl/{name}/*", region="us-east-1")},
+            "AWS::WAFv2::WebACL": {"Arn": self.arn("wafv2", f"regional/webacl/{name}/*") if self.resources[target].get(
+                "Properties", {}).get("Scope") == "REGIONAL" else self.arn("wafv2", f"global/webacl/{name}/*", region="us-east-1")},
             "AWS::Backup::BackupVault": {"BackupVaultArn": self.arn("backup", f"backup-vault:{name}"), "BackupVaultName": name},
             "AWS::Backup::BackupPlan": {"BackupPlanArn": self.arn("backup", "backup-plan:*")},
         }
@@ -280,10 +296,37 @@ class Template:
 
     def role_statements(self, function_name: str) -> list[dict[str, Any]]:
         """Every statement of the role the function named `function_name` runs with."""
-        role = self.function(function_name)["Properties"]["Role"]["Fn::GetAtt"][0]
+        return self._statements_of(self.function(function_name)["Properties"]["Role"]["Fn::GetAtt"][0])
+
+    def named_role_statements(self, role_name: str) -> list[dict[str, Any]]:
+        """Every statement of the role named `role_name`, in this account and Region (its policies'
+        CloudFormation conditions evaluated)."""
+        [role] = [logical_id for logical_id, resource in self.resources.items()
+                  if resource["Type"] == "AWS::IAM::Role" and resource["Properties"].get("RoleName") == role_name]
+        return self._statements_of(role)
+
+    def holds(self, condition: str | None) -> bool:
+        """A CloudFormation condition of the template, evaluated here (Fn::Equals, Fn::And)."""
+        if condition is None:
+            return True
+
+        def evaluate(expression: dict[str, Any]) -> bool:
+            [(function, argument)] = expression.items()
+            if function == "Condition":
+                return evaluate(self.conditions[argument])
+            if function == "Fn::Equals":
+                return bool(self.resolve(argument[0]) == self.resolve(argument[1]))
+            if function == "Fn::And":
+                return all(evaluate(each) for each in argument)
+            raise ValueError(f"condition function {function} not evaluated here")
+
+        return evaluate(self.conditions[condition])
+
+    def _statements_of(self, role: str) -> list[dict[str, Any]]:
         statements = []
         for resource in self.resources.values():
-            if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"]:
+            if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"] \
+                    and self.holds(resource.get("Condition")):
                 statements += self.resolve(resource["Properties"]["PolicyDocument"]["Statement"])
         for policy in self.resources[role].get("Properties", {}).get("Policies", []):
             statements += self.resolve(policy["PolicyDocument"]["Statement"])
@@ -308,8 +351,9 @@ def split_grants(function: str, statements: list[dict[str, Any]]) -> list[tuple[
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         for action in actions:
             for resource in resources:
-                if resource.startswith("arn:") and resource.split(":")[2] != action.split(":")[0]:
-                    continue  # an action applies to its own service's resources only
+                if resource.startswith("arn:") and resource.split(":")[2] != action.split(":")[0] \
+                        and (action.split(":")[0], resource.split(":")[2]) != ("sts", "iam"):
+                    continue  # an action applies to its own service's resources only (STS's to IAM's roles)
                 single = {**statement, "Action": action, "Resource": resource}
                 grants.append((Grant(function, action, resource), single))
     return grants
@@ -330,7 +374,7 @@ def audit(calls: set[Call], template: Template, prefix: str,
     denied: dict[str, list[str]] = defaultdict(list)
     used: set[Grant] = set()
     grants_of: dict[str, list[tuple[Grant, dict[str, Any]]]] = {}
-    for call in sorted(calls, key=lambda c: (c.function, c.service, c.operation, c.params)):
+    for call in sorted(of_deployment(calls, prefix), key=lambda c: (c.function, c.service, c.operation, c.params)):
         if call.function not in grants_of:
             name = function_name(prefix, call.function)
             grants_of[call.function] = split_grants(call.function, template.role_statements(name))
@@ -343,6 +387,33 @@ def audit(calls: set[Call], template: Template, prefix: str,
                 denied[call.function].append(f"{need.action} on {resource} ({call.service}.{call.operation})")
             used.update(allowing)
     every_grant = {grant for grants in grants_of.values() for grant, _ in grants}
+    return dict(denied), every_grant - used
+
+
+def of_deployment(calls: set[Call], prefix: str) -> list[Call]:
+    """The calls the functions of one deployment made with their own roles."""
+    return [call for call in calls if call.deployment == prefix and not call.principal]
+
+
+def audit_assumed(calls: set[Call], template: dict[str, Any], role_name: str,
+                  home_region: str) -> tuple[dict[str, list[str]], set[Grant]]:
+    """(principal → calls the role does not allow, grants no call used) for the calls made with a
+    spoke's remediation role (`template`: the spoke's, deployed in every member account; the role's
+    instance is the home Region's). Each account's role has the statements its conditions give it."""
+    denied: dict[str, list[str]] = defaultdict(list)
+    used: set[Grant] = set()
+    every_grant: set[Grant] = set()
+    for call in sorted(calls, key=lambda c: (c.principal, c.service, c.operation, c.params)):
+        if not call.principal.endswith(f":role/{role_name}"):
+            continue
+        account = call.principal.split(":")[4]
+        grants = split_grants(call.principal, Template(template, account, home_region).named_role_statements(role_name))
+        every_grant.update(grant for grant, _ in grants)
+        for need in needs(call, account, call.region):
+            allowing = allowed_by(need, grants)
+            if not allowing:
+                denied[call.principal].append(f"{need.action} on {need.resource} ({call.function}: {call.service}.{call.operation})")
+            used.update(allowing)
     return dict(denied), every_grant - used
 
 

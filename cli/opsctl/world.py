@@ -162,11 +162,12 @@ class LocalWorld:
         def refuse_unknown_roles(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
             role = str(asked.get("RoleArn", ""))
             account, name = role.split(":")[4], role.rsplit("/", 1)[-1]
-            try:
-                trust = member_session(self.session, account, self.config.region).client("iam").get_role(
-                    RoleName=name)["Role"]["AssumeRolePolicyDocument"]
-            except ClientError:
-                trust = None
+            with lambda_host.outside_functions():  # AWS's own look, not the calling function's
+                try:
+                    trust = member_session(self.session, account, self.config.region).client("iam").get_role(
+                        RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+                except ClientError:
+                    trust = None
             if trust is not None and f"arn:aws:iam::{self.config.account}:root" in json.dumps(trust):
                 return None
             message = (f"User: arn:aws:sts::{self.config.account}:assumed-role/{lambda_host.running_function()} "

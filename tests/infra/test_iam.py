@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from iam_audit import Template, all_grants, audit
+from controlplane.config import load_config
+from controlplane.policy import Policy
+from iam_audit import Template, all_grants, audit, audit_assumed, of_deployment
 from opsctl import deployment
 from opsctl.replay import Replay
 from opsctl.world import provision, use_fake_credentials
-from paths import ROOT
+from paths import DEMO_CONFIG, ROOT
 
-FUNCTIONS = deployment.functions()
+FUNCTIONS = deployment.functions(Policy(load_config(DEMO_CONFIG).policy()))
+ORG_EXAMPLE = ROOT / "examples" / "multi-account.jsonl"
 
 # Grants no test can exercise, with the reason, per (function, action). The audit fails when a grant is
 # neither used nor listed (drop the grant, or say here why it stays), and when every grant of a listed
@@ -59,7 +62,7 @@ def deployed(template_path: Path, config) -> Template:
 def replay_everything(config) -> None:
     """A partial run (one file, -k) recorded too little to judge: replay every example and every
     event of AWS's own shapes, which reaches each function."""
-    for example in sorted((ROOT / "examples").glob("*.jsonl")):
+    for example in sorted(set((ROOT / "examples").glob("*.jsonl")) - {ORG_EXAMPLE}):  # that one is the org config's
         Replay(config, out=io.StringIO()).run(iter(example.read_text().splitlines()))
     corpus = [json.dumps(json.loads(p.read_text())) for p in sorted((ROOT / "tests" / "events").glob("*.json"))]
     Replay(config, traffic_history=False, out=io.StringIO()).run(iter(corpus))
@@ -70,24 +73,28 @@ def replay_everything(config) -> None:
         json.dumps(json.loads((ROOT / "tests" / "events" / "pagerduty" / "function-url-request.json").read_text()))]))
 
 
-@pytest.fixture(scope="module")
-def local_names(deployed: Template, config, tmp_path_factory) -> dict[str, str]:
+def world_names(deployed: Template, config, workdir: Path) -> dict[str, str]:
     """Names and ids the local world uses → what the deployed stack has in their place. Functions
     learn resources from their environment: each setting of the world is mapped to what the
     template's environment variable resolves to; and ids AWS assigns at deploy (CloudFront
     distributions) to the ones the config names."""
     use_fake_credentials()
     with mock_aws():
-        world = provision(config, config.policy(), workdir=tmp_path_factory.mktemp("iam"))
+        world = provision(config, config.policy(), workdir=workdir)
     deployed_env = deployed.function_environment(f"{config.prefix}-reporting")
     local_env = {"STATUS_BUCKET": world.settings.status_bucket, "REPORTS_BUCKET": world.settings.reports_bucket,
                  "LEDGER_TABLE": world.settings.ledger_table, "OPS_BUS_NAME": world.settings.ops_bus_name}
     names = {re.escape(local): str(deployed_env[key]) for key, local in local_env.items()
              if local and deployed_env.get(key) != local}
-    # moto assigns each world's distributions new ids; the demo config names one static site.
-    [site] = [spec for spec in config.policy()["rollback"]["targets"].values() if "distribution_id" in spec]
-    names[r"distribution/[A-Z0-9]+$"] = f"distribution/{site['distribution_id']}"
+    # moto assigns each world's distributions new ids; a config names each static site's.
+    for site in (spec for spec in config.policy()["rollback"]["targets"].values() if "distribution_id" in spec):
+        names[r"distribution/[A-Z0-9]+$"] = f"distribution/{site['distribution_id']}"
     return names
+
+
+@pytest.fixture(scope="module")
+def local_names(deployed: Template, config, tmp_path_factory) -> dict[str, str]:
+    return world_names(deployed, config, tmp_path_factory.mktemp("iam"))
 
 
 @pytest.mark.iam_audit
@@ -95,7 +102,8 @@ def test_every_call_is_allowed_by_its_functions_role(recorded_calls, deployed: T
     recorder, whole_run = recorded_calls
     if not whole_run:
         replay_everything(config)
-    assert {call.function for call in recorder.calls} == set(FUNCTIONS), "every function was exercised"
+    assert {call.function for call in of_deployment(recorder.calls, config.prefix)} == set(FUNCTIONS), \
+        "every function was exercised"
     denied, _ = audit(recorder.calls, deployed, config.prefix, local_names)
     assert denied == {}, "calls the role does not allow:\n" + json.dumps(denied, indent=1)
 
@@ -115,3 +123,35 @@ def test_every_grant_is_used_or_explained(recorded_calls, deployed: Template, co
     if whole_run:
         used_after_all = sorted(set(UNEXERCISED) - {(g.function, g.action) for g in unused})
         assert used_after_all == [], f"listed as unexercised but every grant of it was used: drop {used_after_all}"
+
+
+# --- the organization (config/production-api.example.yaml): the hub's roles and the spokes' ----------
+
+def replay_the_organization(org_config) -> None:
+    """A partial run: the multi-account day, which reaches the coverage function and the spoke roles."""
+    Replay(org_config, out=io.StringIO()).run(iter(ORG_EXAMPLE.read_text().splitlines()))
+
+
+@pytest.mark.iam_audit
+def test_the_organizations_calls_are_allowed_by_the_hub_roles_and_the_spoke_role(recorded_calls, org_stack,
+                                                                                 org_config, tmp_path) -> None:
+    """Under the organization's config: every hub function's call against its role in the hub's
+    template, and every call made with a member account's remediation role against that role as the
+    spoke template (the StackSet's body) gives it in that account."""
+    recorder, whole_run = recorded_calls
+    if not whole_run:
+        replay_the_organization(org_config)
+    hub = Template(org_stack.template, org_config.account, org_config.region)
+    denied, _ = audit(recorder.calls, hub, org_config.prefix, world_names(hub, org_config, tmp_path))
+    assert denied == {}, "calls the hub roles do not allow:\n" + json.dumps(denied, indent=1)
+    assert "coverage" in {call.function for call in of_deployment(recorder.calls, org_config.prefix)}
+    policy = Policy(org_config.policy())
+    [stack_set] = [r["Properties"] for r in org_stack.template["Resources"].values()
+                   if r["Type"] == "AWS::CloudFormation::StackSet"]
+    spoke = json.loads(stack_set["TemplateBody"])
+    denied, unused = audit_assumed(recorder.calls, spoke, policy.organization.role_name, policy.organization.regions[0])
+    assert denied == {}, "calls the spoke role does not allow:\n" + json.dumps(denied, indent=1)
+    principals = {call.principal.split(":")[4] for call in recorder.calls if call.principal}
+    assert "222233334444" in principals, "the rollback in the checkout account ran with its spoke role"
+    # Every grant of the checkout account's role was used: its alarms read, its alias switched.
+    assert sorted(f"{g.action} on {g.resource}" for g in unused if g.function.split(":")[4] == "222233334444") == []
