@@ -23,7 +23,9 @@ sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT), str(ROOT 
 from controlplane.config import load_config  # noqa: E402
 from faults import COUNTS, FaultLog, FaultPlan, Outcome, divergence, run  # noqa: E402
 
-EXAMPLES = ("incident-day", "bad-deploy", "traffic-spike", "maintenance-window", "stale-backup")
+EXAMPLES = ("incident-day", "bad-deploy", "traffic-spike", "maintenance-window", "stale-backup", "multi-account")
+# The config each example is replayed with (config/demo.yaml unless named here).
+CONFIG_OF = {"multi-account": "production-api.example"}
 THROTTLE_RATE = 0.2  # per SDK attempt: a call fails when all three attempts are throttled (0.8 %)
 CRASH_RATE = 0.05  # after each write
 
@@ -32,20 +34,22 @@ def lines_of(example: str) -> list[str]:
     return (ROOT / "examples" / f"{example}.jsonl").read_text(encoding="utf-8").splitlines()
 
 
-CONFIG = load_config(ROOT / "config" / "demo.yaml")
+@cache
+def config_of(example: str) -> Any:
+    return load_config(ROOT / "config" / f"{CONFIG_OF.get(example, 'demo')}.yaml")
 
 
 @cache
 def clean(example: str) -> tuple[Outcome, FaultLog]:
     """The example's clean run (its writes counted for the sweep). Made in the parent before the pool
     starts, so the forked workers inherit it rather than replaying it again."""
-    return run(CONFIG, lines_of(example))
+    return run(config_of(example), lines_of(example))
 
 
 def faulted(job: tuple[str, FaultPlan]) -> dict[str, Any]:
     """One faulted run of an example, compared with its clean run."""
     example, plan = job
-    outcome, log = run(CONFIG, lines_of(example), plan)
+    outcome, log = run(config_of(example), lines_of(example), plan)
     return {"example": example, "plan": plan.__dict__, "crashes": len(log.crashes),
             "throttled_calls": log.throttled_calls, "dead_letters": len(log.dead_letters)} | divergence(
         clean(example)[0], outcome, log)

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT / "functions" / "triage"), str(ROOT),
-                str(ROOT / "cli"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT / "functions" / "triage"),
+                str(ROOT / "functions" / "coverage"), str(ROOT), str(ROOT / "cli"), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import org_scale  # noqa: E402
 from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
@@ -377,19 +378,24 @@ def main() -> None:
     results |= in_world(rollback_calls)
     results |= in_world(backup_verify_run)
     results |= paging(load_config(ROOT / "config" / "demo.yaml"))
+    results |= org_scale.model(org_scale.measure())
     targets = {**{key: 1.3 for key in results if key.startswith("import_ratio_")},
                "critical_path_api_calls": 3, "flap_pages_8_cycles": 3, "storm_pages_25_alarms": 3,
                "storm_p0_pages_25_alarms": 0, "triage_cost_ratio_vs_put_item": 3,
                # The decision before the act, the act's outcome (one transaction), the follow-through mark.
                "waf_toggle_waf_calls": 2, "waf_toggle_ledger_writes": 3,
-               "restore_check_table_api_calls": 25, "restore_check_bucket_api_calls": 60}
-    print(f"{'metric':<32} {'value':>12}  target")
+               "restore_check_table_api_calls": 25, "restore_check_bucket_api_calls": 60,
+               # The hub at 500 accounts × 3 Regions × 20 alarms, in a Region-wide outage: at most half
+               # of any default quota; a coverage check of every pair in half the function's 30 s.
+               **{key: 0.5 for key in results if key.startswith("org_peak_use_of_")},
+               "org_coverage_check_seconds": 15}
+    print(f"{'metric':<36} {'value':>12}  target")
     for key, value in results.items():
         shown = f"{value:>12.2f}" if isinstance(value, float) else f"{value!s:>12}"
         target = ""
         if key in targets:
             target = f"≤ {targets[key]}" + ("  ok" if float(value) <= targets[key] else "  MISSED")
-        print(f"{key:<32} {shown}  {target}")
+        print(f"{key:<36} {shown}  {target}")
     out = ROOT / ".bench" / "results.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -69,7 +69,7 @@ class CallRecorder:
         def recording(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
             function = lambda_host.running_function()
             if function is not None:
-                credentials = client._request_signer._credentials  # noqa: SLF001 - whose keys sign the call
+                credentials = client._request_signer._credentials
                 recorder.calls.add(Call(
                     function, client.meta.service_model.service_name, operation_name,
                     json.dumps(api_params, sort_keys=True, default=str), deployment=runtime.dependencies().policy.prefix,

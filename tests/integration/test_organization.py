@@ -18,6 +18,7 @@ from controlplane.guardrails import Guardrails
 from controlplane.ledger import read_partition
 from controlplane.records import Coverage
 from faults import LambdaDied, crash_after
+from opsctl.lambda_host import function_module
 from opsctl.main import main
 from opsctl.replay import Replay
 from opsctl.world import member_session, provision
@@ -125,8 +126,7 @@ def test_a_missing_spoke_role_fails_the_rollback_closed_and_pages_a_blind_spot(o
 def test_a_crash_right_after_the_switch_in_the_member_account_is_finished_by_the_retry(org: Org, monkeypatch) -> None:
     """Lambda dies after UpdateAlias in the checkout account: the retry resumes from the decision
     record (assuming the role again, same session name) and switches nothing twice."""
-    import strategies
-
+    strategies = function_module("rollback", "strategies")
     org.deliver(*lines(until="2026-11-24T09:06", accounts=(CHECKOUT, "111122223333")))
     crash_after(monkeypatch, strategies.LambdaAlias, "switch")
     [alarm] = [e for e in lines(until="2026-11-24T09:11", accounts=(CHECKOUT,)) if e["source"] == "aws.cloudwatch"]
@@ -229,3 +229,28 @@ def test_the_day_of_examples_multi_account(tmp_path, capsys) -> None:
     assert rows["555566667777 eu-west-1"]["refused"] == 1
     assert {row["role_check"] for row in rows.values() if row["configured"]} == {"ok"}
     assert rows[f"reporting-prod ({REPORTING}) eu-central-1"]["last_heartbeat_at"] == "2026-11-24T09:00:00.000Z"
+
+
+def test_a_check_assumes_a_bounded_number_of_roles_failing_and_oldest_first(org: Org, monkeypatch) -> None:
+    """500 accounts' roles do not fit one check: each run assumes ROLE_CHECKS_PER_RUN of them, those
+    never checked or failing first, then the longest unchecked; the others keep their last result."""
+    monkeypatch.setattr(function_module("coverage", "coverage_service"), "ROLE_CHECKS_PER_RUN", 1)
+    org.deliver(*[e for e in lines(until="2026-11-24T09:01") if e.get("source") == "ops.spoke"])
+
+    def checked_at(minute: int) -> dict[str, str]:
+        org.deliver({"task": "coverage-check", "at": f"2026-11-24T09:{minute:02d}:00Z"})
+        return {p["account"]: p["role_checked_at"] for p in org.repository(Coverage).pairs()
+                if p["region"] == "eu-west-1" and p.get("role_checked_at")}
+
+    first = checked_at(1)
+    assert sorted(first) == [CHECKOUT]  # one role a run: the first never checked
+    second, third = checked_at(2), checked_at(3)
+    assert sorted(third) == [CHECKOUT, REPORTING, SHARED] and len(second) == 2
+    org.member(REPORTING, "eu-west-1", "iam").delete_role(RoleName=ROLE)
+    fourth = checked_at(4)  # the longest unchecked (checkout's): fine
+    assert fourth[CHECKOUT] == "2026-11-24T09:04:00.000Z"
+    fifth = checked_at(5)  # then reporting's, which fails: from then on, it is checked every run
+    assert fifth[REPORTING] == "2026-11-24T09:05:00.000Z"
+    assert checked_at(6)[REPORTING] == "2026-11-24T09:06:00.000Z"
+    states = {(p["account"], p["region"]): p.get("state") for p in org.repository(Coverage).pairs()}
+    assert states[REPORTING, "eu-west-1"] == states[REPORTING, "eu-central-1"] == "ALARM"

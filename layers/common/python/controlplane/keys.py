@@ -203,9 +203,17 @@ def drill(occurrence: str) -> Key:
 
 # --- organization coverage ------------------------------------------------------------------------
 
+COVERAGE_CHECK_PREFIX = "CHECK#"
+
+
 def coverage(account: str, region: str) -> Key:
-    """One member account × Region: its spoke's last heartbeat, its role check (partition COVERAGE)."""
+    """One member account × Region's spoke: its last heartbeat (partition COVERAGE)."""
     return Key(COVERAGE, f"{account}#{region}")
+
+
+def coverage_check(account: str, region: str) -> Key:
+    """One member account × Region as the last coverage check judged it (partition COVERAGE)."""
+    return Key(COVERAGE, f"{COVERAGE_CHECK_PREFIX}{account}#{region}")
 
 
 # --- PagerDuty ------------------------------------------------------------------------------------

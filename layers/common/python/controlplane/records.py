@@ -126,14 +126,20 @@ class Coverage(Repository):
 
     @takes("Query")
     def pairs(self) -> list[dict[str, Any]]:
-        """Every pair heard from or checked, each with its `account` and `region`."""
-        return [keys.public(item) | dict(zip(("account", "region"), keys.key_of(item).sk.split("#", 1), strict=True))
-                for item in read_partition(self.client, self.table, keys.COVERAGE)]
+        """Every pair heard from or checked, each with its `account` and `region`: its heartbeat's
+        fields and its last check's."""
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in read_partition(self.client, self.table, keys.COVERAGE):
+            account, region = keys.key_of(item).sk.removeprefix(keys.COVERAGE_CHECK_PREFIX).split("#", 1)
+            merged.setdefault((account, region), {"account": account, "region": region}).update(keys.public(item))
+        return list(merged.values())
 
-    @takes("UpdateItem")
-    def checked(self, account: str, region: str, fields: dict[str, Any]) -> None:
-        self.client.update_item(
-            TableName=self.table, Key=key_item(keys.coverage(account, region)),
-            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-            ExpressionAttributeNames={f"#{k}": k for k in fields},
-            ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+    @takes("BatchWriteItem")
+    def checked(self, verdicts: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Each pair's verdict, 25 to a request (a check of 1,500 pairs is 60 calls, not 1,500)."""
+        requests = [{"PutRequest": {"Item": to_item(keys.coverage_check(account, region).item(fields))}}
+                    for (account, region), fields in verdicts.items()]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[start:start + 25]}
+            while pending:
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
