@@ -179,7 +179,8 @@ def model(measured: dict[str, dict[str, float]], heartbeat_minutes: int = 5) -> 
         "org_peak_write_units_per_second": peak("write_units"),
         "org_peak_read_units_per_second": peak("read_units"),
         "org_peak_lambda_concurrency": concurrency_peak,
-        "org_peak_use_of_put_events_quota": (peak("ops_bus_events") + forwarded + outage) / quotas["eventbridge_put_events_per_second"],
+        "org_peak_use_of_put_events_quota":
+            (peak("ops_bus_events") + forwarded + outage) / quotas["eventbridge_put_events_per_second"],
         "org_peak_use_of_invocations_quota": peak("invocations") / quotas["eventbridge_invocations_per_second"],
         "org_peak_use_of_lambda_concurrency": concurrency_peak / quotas["lambda_concurrent_executions"],
         "org_peak_use_of_table_write_units": peak("write_units") / quotas["dynamodb_on_demand_table_write_units_per_second"],

@@ -412,7 +412,8 @@ def audit_assumed(calls: set[Call], template: dict[str, Any], role_name: str,
         for need in needs(call, account, call.region):
             allowing = allowed_by(need, grants)
             if not allowing:
-                denied[call.principal].append(f"{need.action} on {need.resource} ({call.function}: {call.service}.{call.operation})")
+                denied[call.principal].append(
+                    f"{need.action} on {need.resource} ({call.function}: {call.service}.{call.operation})")
             used.update(allowing)
     return dict(denied), every_grant - used
 

@@ -236,3 +236,50 @@ def test_the_load_balancer_example_is_valid_in_its_region() -> None:
     # Same example, any other Region the SDK knows: only its ARNs name the Region.
     moved = yaml.safe_load(yaml.safe_dump(API_RAW).replace("eu-west-1", "ap-southeast-2"))
     assert parse_config(moved).region == "ap-southeast-2"
+
+
+def _without_organization(raw: dict) -> None:
+    del raw["organization"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r["organization"].update(id="org-1"), "organization.id: 'org-1' is not an organization id"),
+    (lambda r: r["organization"].update(units=[]), "organization.units: the organizational units"),
+    (lambda r: r["organization"].update(units=["ou-bad"]), "organization.units"),
+    (lambda r: r["organization"].update(regions=["eu-west-1", "eu-west-1"]), "organization.regions: the Regions"),
+    (lambda r: r["organization"].update(regions=["mars-1"]), "organization.regions[0]: region: 'mars-1'"),
+    (lambda r: r["organization"]["accounts"].update({"111122223333": {"name": "hub"}}),
+     "organization.accounts.111122223333: the hub's own account"),
+    (lambda r: r["organization"]["accounts"].update({"12345": {"name": "short"}}), "must be a 12-digit"),
+    (lambda r: r["organization"]["accounts"].update({"555566667777": {"name": "checkout-prod"}}),
+     "two accounts have the same name"),
+    (lambda r: r["organization"].update(quiet_minutes=9), "organization.quiet_minutes: at least twice"),
+    (lambda r: r.update(intake={"allowed_accounts": ["222233334444"]}),
+     "organization.accounts.222233334444: also in intake.allowed_accounts"),
+    (lambda r: r["rollback"]["targets"]["checkout"].update(account="999988887777"),
+     "rollback.targets.checkout.account: 999988887777 is not one of organization.accounts"),
+    (lambda r: r["rollback"]["targets"]["checkout"].update(region="us-west-2"),
+     "rollback.targets.checkout.region: us-west-2 is not one of organization.regions"),
+    (lambda r: r["rollback"]["targets"]["api"].update(region="eu-central-1"),
+     "rollback.targets.api.region: the hub's own account is acted on in the hub's Region only"),
+    (_without_organization, "rollback.targets.checkout: a target in another account or Region needs the organization"),
+])
+def test_an_organization_is_validated_key_by_key(change, message: str) -> None:
+    changed = copy.deepcopy(API_RAW)
+    change(changed)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(changed)
+    assert message in str(raised.value)
+
+
+def test_without_an_organization_the_policy_says_so_and_allows_only_the_configured_accounts() -> None:
+    config = parse_config(copy.deepcopy(RAW))
+    policy = config.policy()
+    assert policy["organization"]["enabled"] is False and policy["organization"]["accounts"] == {}
+    assert set(policy["intake"]["allowed_accounts"]) == {config.account}
+    organization = parse_config(copy.deepcopy(API_RAW)).policy()
+    # The members are allowed (their tags believed); a target in one is matched by its own ARN there.
+    assert set(organization["intake"]["allowed_accounts"]) == {"111122223333", "210987654321", "222233334444", "333344445555",
+                                                                "444455556666"}
+    assert organization["rollback"]["targets"]["checkout"]["alarm_arns"] == [
+        "arn:aws:cloudwatch:eu-central-1:222233334444:alarm:checkout-production-error-rate"]
