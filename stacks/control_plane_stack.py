@@ -64,8 +64,10 @@ class ControlPlaneStack(Stack):
                       removal_policy=RemovalPolicy.RETAIN,
                       description="Encrypts the ledger and the control plane's SNS topics")
         # CloudWatch alarm actions publish to our encrypted topics (DLQ alarms, SNS intake), and so may
-        # the accounts we accept alarms from (their alarms and their forwarding rules).
-        accounts = [config.account, *config.other_accounts]
+        # the accounts we accept alarms from by SNS (their alarms and their forwarding rules). An
+        # organization's members forward through their spokes to the intake bus instead: not listed
+        # here, where 500 accounts would not fit the topic's and the key's policies.
+        accounts = [config.account, *config.intake["allowed_accounts"]]
         key.add_to_resource_policy(iam.PolicyStatement(
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],

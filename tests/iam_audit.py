@@ -120,9 +120,8 @@ def _dynamodb(op: str, params: dict[str, Any], arn: _Arns) -> Iterator[Need]:
     table = lambda name: arn("dynamodb", f"table/{name}")  # noqa: E731
     if op == "BatchGetItem":
         yield from (Need("dynamodb:BatchGetItem", table(name)) for name in params["RequestItems"])
-    elif op == "BatchWriteItem":
-        for name, writes in params["RequestItems"].items():
-            yield from (Need("dynamodb:" + ("PutItem" if "PutRequest" in w else "DeleteItem"), table(name)) for w in writes)
+    elif op == "BatchWriteItem":  # authorised as itself, on each table it writes
+        yield from (Need("dynamodb:BatchWriteItem", table(name)) for name in params["RequestItems"])
     elif op == "TransactWriteItems":
         for item in params["TransactItems"]:
             [(kind, body)] = item.items()

@@ -76,6 +76,11 @@ def period_metrics(incidents: list[dict[str, Any]], decisions: list[dict[str, An
     return {
         "period": {"start": lo, "end": hi},
         "opened": len(opened), "opened_by_severity": by_severity(opened),
+        # With an organization: where they opened, busiest first (the hub's own included).
+        **({"opened_by_account": dict(Counter(policy.organization.where(i.get("account", policy.account),
+                                                                        i.get("region", policy.region))
+                                              for i in opened).most_common())}
+           if policy.organization.enabled else {}),
         "resolved": len(resolved), "resolved_by_severity": by_severity(resolved),
         "still_open": sorted(i["id"] for i in incidents if i["opened_at"] < hi and i["status"] != "RESOLVED"),
         "mtta_seconds": seconds(acknowledged, "acknowledged_at"),
@@ -126,6 +131,8 @@ def render_period(period: str, metrics: dict[str, Any], app: str) -> str:
         f"- Opened: {m['opened']} ({', '.join(f'{s}: {n}' for s, n in m['opened_by_severity'].items())})",
         f"- Resolved: {m['resolved']} ({', '.join(f'{s}: {n}' for s, n in m['resolved_by_severity'].items())})",
         f"- Still open at the end: {', '.join(m['still_open']) or 'none'}",
+        *([f"- Opened by account and Region: {', '.join(f'{where}: {n}' for where, n in m['opened_by_account'].items())}"]
+          if m.get("opened_by_account") else []),
         f"- Fire drills of the paging pipeline (not counted here): {m['fire_drills']}",
         f"- MTTA (time to acknowledge): {_duration(m['mtta_seconds'])}",
         f"- MTTR (time to resolve): {_duration(m['mttr_seconds'])}",
@@ -179,7 +186,8 @@ def render_incident_report(incident: dict[str, Any]) -> str:
     if incident.get("acknowledged_at"):
         lines.append(f"- Acknowledged by {incident.get('acknowledged_by')} at "
                      f"{incident['acknowledged_at'][:16].replace('T', ' ')} UTC")
-    lines += [f"- Alarm: {quoted(incident.get('alarm_name'), 255)} ({incident.get('occurrences', 1)} occurrences)",
+    where = f" in account {incident['account']} {incident['region']}" if incident.get("account") else ""
+    lines += [f"- Alarm: {quoted(incident.get('alarm_name'), 255)}{where} ({incident.get('occurrences', 1)} occurrences)",
               f"- Classified by: {incident.get('classified_by')}; config version {incident.get('config_version')}",
               "", "### Timeline"]
     lines += [f"- {e['at'][:19].replace('T', ' ')} {e['event']}" + (f": {quoted(e['reason'], 500)}" if e.get("reason") else "")

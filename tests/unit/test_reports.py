@@ -95,3 +95,19 @@ def test_incident_report_follows_the_runbook_template() -> None:
                                      "**Status:** Resolved", "**Start Time:** 2026-11-25 10:00 UTC",
                                      "**Affected Systems:** Web Application", "**Impact:** Complete system outage"]
     assert "### Timeline" in text and "- 2026-11-25 10:00:00 opened" in text and "### Next Steps" in text
+
+
+def test_with_an_organization_the_report_says_where_incidents_opened(config, org_config) -> None:
+    """One account: no such line. The organization's hub: each account × Region's count, busiest first."""
+    assert "opened_by_account" not in metrics(config)
+    where = {"INC-2026-002": ("222233334444", "eu-central-1"), "INC-2026-003": ("222233334444", "eu-central-1"),
+             "INC-2026-004": ("111122223333", "eu-west-1")}
+    located = [i | dict(zip(("account", "region"), where[i["id"]], strict=True)) if i["id"] in where else i
+               for i in INCIDENTS]
+    start, end = period_bounds("daily", DAY, ZONE)
+    m = period_metrics(located, DECISIONS, start, end, Policy(org_config.policy()), None)
+    assert m["opened_by_account"] == {"checkout-prod (222233334444) eu-central-1": 2, "111122223333 eu-west-1": 1}
+    assert "- Opened by account and Region: checkout-prod (222233334444) eu-central-1: 2, 111122223333 eu-west-1: 1" \
+        in render_period("daily", m, "financeanalyst-api")
+    report = render_incident_report(located[1] | {"alarm_name": "checkout-production-error-rate"})
+    assert '- Alarm: "checkout-production-error-rate" in account 222233334444 eu-central-1 (1 occurrences)' in report

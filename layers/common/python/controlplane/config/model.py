@@ -140,12 +140,6 @@ class ControlPlaneConfig:
     def alarm_arn(self, name: str) -> str:
         return alarm_arn(self.region, self.account, name)
 
-    @property
-    def other_accounts(self) -> list[str]:
-        """The accounts besides the hub's whose alarms and forwarded events we take: the intake's
-        allowed accounts and the organization's members."""
-        return [*self.intake["allowed_accounts"], *self.organization["accounts"]]
-
     def policy(self) -> dict[str, Any]:
         """What the Lambdas read at run time; its hash is the config version in decision records."""
         return compile_policy(self)
