@@ -103,7 +103,11 @@ def measure() -> dict[str, dict[str, float]]:
         world = provision(config, config.policy())
         replay = Replay(config, out=io.StringIO())
         replay.attach(world, T0)
-        deliver = lambda *events: [replay.deliver(0, event) for event in events]  # noqa: E731
+
+        def deliver(*events: dict[str, Any]) -> None:
+            for event in events:
+                replay.deliver(0, event)
+
         heartbeats = [heartbeat(account, region, T0) for account, region in pairs]
         with Meter() as beats:
             deliver(*heartbeats)

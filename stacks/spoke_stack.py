@@ -17,9 +17,18 @@ deploys) and references no asset: a StackSet template is its body alone."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import ArnFormat, BootstraplessSynthesizer, CfnCondition, CfnParameter, Duration, Fn, Stack
+from aws_cdk import (
+    ArnFormat,
+    BootstraplessSynthesizer,
+    CfnCondition,
+    CfnParameter,
+    Duration,
+    Fn,
+    ICfnConditionExpression,
+    Stack,
+)
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -118,8 +127,9 @@ def remediation_role(scope: Stack, policy: Policy, hub_principals: list[str]) ->
         if spec.account in organization.accounts:
             by_account.setdefault(spec.account, []).append(spec)
     for account, specs in sorted(by_account.items()):
+        # A CfnCondition is a condition expression (jsii's typing does not say so).
         here = CfnCondition(scope, f"Targets{account}", expression=Fn.condition_and(
-            home, Fn.condition_equals(scope.account, account)))
+            cast(ICfnConditionExpression, home), Fn.condition_equals(scope.account, account)))
         switch = iam.Policy(scope, f"RollbackTargets{account}", roles=[role], statements=target_statements(scope, specs))
         switch.node.default_child.cfn_options.condition = here  # type: ignore[union-attr]
     return role

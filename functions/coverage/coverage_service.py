@@ -66,8 +66,8 @@ class CoverageService:
             at = isoformat(parse_timestamp(str(event["time"])))
         except (KeyError, ValueError) as error:
             raise MalformedEvent(f"heartbeat without its account, Region or time: {error}") from error
-        detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
-        version = str(detail.get("spoke_version") or "unknown")[:64]
+        detail = event.get("detail")
+        version = str((detail.get("spoke_version") if isinstance(detail, dict) else None) or "unknown")[:64]
         where = self.organization.where(account, region)
         watched = self.organization.watches(account, region)
         self.coverage.heartbeat(account, region, at, version, configured=watched)

@@ -19,7 +19,7 @@ MEMBERS = ["222233334444", "333344445555", "444455556666"]
 ROLE = "financeanalyst-api-production-remediation"
 
 
-def only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
+def only(template: Template, kind: str) -> tuple[str, Any]:
     [(logical_id, resource)] = template.find_resources(kind).items()
     return logical_id, resource
 
@@ -63,7 +63,7 @@ def test_the_intake_bus_admits_the_organization_only(org_template: Template) -> 
         "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}]
 
 
-def only_bus(template: Template, name: str) -> tuple[str, dict[str, Any]]:
+def only_bus(template: Template, name: str) -> tuple[str, Any]:
     [(logical_id, bus)] = [(k, v) for k, v in template.find_resources("AWS::Events::EventBus").items()
                            if v["Properties"]["Name"] == name]
     return logical_id, bus

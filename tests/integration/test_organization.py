@@ -17,6 +17,7 @@ from controlplane import keys
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import read_partition
 from controlplane.records import Coverage
+from controlplane.repository import Repository
 from faults import LambdaDied, crash_after
 from opsctl.lambda_host import function_module
 from opsctl.main import main
@@ -24,7 +25,7 @@ from opsctl.replay import Replay
 from opsctl.world import member_session, provision
 from paths import ROOT
 
-R = TypeVar("R")
+R = TypeVar("R", bound=Repository)
 CHECKOUT, REPORTING, SHARED, FOREIGN = "222233334444", "333344445555", "444455556666", "999988887777"
 ROLE = "financeanalyst-api-production-remediation"
 EXAMPLE = [json.loads(line) for line in (ROOT / "examples" / "multi-account.jsonl").read_text().splitlines()]
