@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.errors import MalformedEvent
+from controlplane.errors import MalformedEvent, is_transient
 from controlplane.events import BACKUP_COMPONENT, restore_copy_prefix, restore_testing_plan_name
 from controlplane.guardrails import ActionRequest, Decision, Guardrails, Plan
 from controlplane.records import BackupLedger
@@ -45,15 +45,8 @@ COPY_METADATA = {"S3": ("DestinationBucketName", {"NewBucket": "true"}),
                  "DynamoDB": ("targetTableName", {}),
                  "RDS": ("DBInstanceIdentifier", {})}
 API_ERRORS = (ClientError, BotoCoreError)
-# Errors that say "not now" (the SDK's own retries are spent): the run is retried by Lambda (then
-# dead-lettered, whose queue alarms) rather than reported as a blind spot that pages and resolves.
-TRANSIENT = ("Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
-             "RequestLimitExceeded", "ProvisionedThroughputExceededException", "ServiceUnavailable",
-             "InternalServerError", "InternalFailure")
-
-
 def retry_if_transient(error: Exception) -> None:
-    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in TRANSIENT:
+    if is_transient(error):
         raise error
 
 

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from controlplane.alarm_tags import format_tags
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.errors import MalformedEvent
+from controlplane.errors import MalformedEvent, is_transient
 from controlplane.events import COVERAGE_CHECK, OPS_SOURCE, SPOKE_HEARTBEAT, SPOKE_SOURCE, blind_spot_alarm
 from controlplane.ledger import IncidentLedger
 from controlplane.policy import alarm_arn
@@ -109,8 +109,15 @@ class CoverageService:
                 for (account, _), item in heard.items() if item.get("role_checked_at")}
         due = sorted(self.organization.accounts, key=lambda account: (
             account in last and last[account][0] == "ok", last.get(account, ("", ""))[1]))[:ROLE_CHECKS_PER_RUN]
-        return ({account: (ROLE_NOT_CHECKED, "") for account in self.organization.accounts} | last
-                | {account: (self._role_check(account) or "ok", now) for account in due})
+        roles = {account: (ROLE_NOT_CHECKED, "") for account in self.organization.accounts} | last
+        for account in due:
+            try:
+                roles[account] = (self._role_check(account) or "ok", now)
+            except ClientError as error:
+                if not is_transient(error):
+                    raise
+                # STS said "not now": this account keeps its last result until the next check.
+        return roles
 
     def _role_check(self, account: str) -> str | None:
         """Why the hub cannot act in `account` (None: its spoke role is assumable). Asked every time,
@@ -120,6 +127,8 @@ class CoverageService:
             self.deps.client("sts").assume_role(RoleArn=role, RoleSessionName=ROLE_CHECK_SESSION,
                                                 DurationSeconds=ASSUMED_SECONDS)
         except ClientError as error:
+            if is_transient(error):
+                raise
             return f"its role {role} cannot be assumed ({error.response['Error']['Code']})"
         return None
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto.sts.models import sts_backends
 
 from controlplane import keys
@@ -255,3 +256,33 @@ def test_a_check_assumes_a_bounded_number_of_roles_failing_and_oldest_first(org:
     assert checked_at(6)[REPORTING] == "2026-11-24T09:06:00.000Z"
     states = {(p["account"], p["region"]): p.get("state") for p in org.repository(Coverage).pairs()}
     assert states[REPORTING, "eu-west-1"] == states[REPORTING, "eu-central-1"] == "ALARM"
+
+
+def test_a_throttled_assume_role_is_retried_never_a_blind_spot(org: Org) -> None:
+    """STS saying "not now" (the SDK's retries spent) fails the invocation for Lambda to retry: the
+    rollback is neither decided nor paged as blind, and its retry rolls back; the coverage check
+    keeps each account's last role result rather than paging."""
+    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return (AWSResponse("https://sts.amazonaws.com/", 400, {}, None),
+                {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 400}})
+
+    for function in ("rollback", "coverage"):
+        org.world.dependencies(function, org.replay.clock).client("sts").meta.events.register(
+            "before-call.sts.AssumeRole", throttled, unique_id="throttled")
+    org.deliver(*lines(until="2026-11-24T09:11", accounts=(CHECKOUT, "111122223333")))
+    assert org.checkout_alias() == "2"
+    assert not [a for a in org.replay.report.actions if a["type"] == "rollback"]
+    assert org.repository(Guardrails).decisions() == []
+    org.deliver(*[e for e in lines(until="2026-11-24T09:02") if e.get("source") == "ops.spoke"],
+                {"task": "coverage-check", "at": "2026-11-24T09:02:00Z"})
+    assert not [s for s in org.subjects("P1") if "Blind spot" in s]
+    assert {p["role_check"] for p in org.repository(Coverage).pairs() if "role_check" in p} == {"not checked yet"}
+    # STS answers again: Lambda's retry of the same event rolls back.
+    for function in ("rollback", "coverage"):
+        org.world.dependencies(function, org.replay.clock).client("sts").meta.events.unregister(
+            "before-call.sts.AssumeRole", unique_id="throttled")
+    [opened] = [item["event"] for item in org.items(keys.OUTBOX) if item["event"]["DetailType"] == "Incident Opened"]
+    org.replay.run_function("rollback", {"version": "0", "id": "retry", "detail-type": opened["DetailType"],
+                                         "source": opened["Source"], "time": opened["Time"], "account": "111122223333",
+                                         "region": "eu-west-1", "detail": json.loads(opened["Detail"])})
+    assert org.checkout_alias() == "1"

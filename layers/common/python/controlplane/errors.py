@@ -38,3 +38,16 @@ class Unreachable(ControlPlaneError):
 
 class ConfigError(ControlPlaneError):
     """Configuration is invalid; the message names the offending key."""
+
+
+# Errors that say "not now" (the SDK's own retries are spent): retried by Lambda (then dead-lettered,
+# whose queue alarms) rather than reported as a blind spot that pages and resolves.
+TRANSIENT = ("Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+             "RequestLimitExceeded", "ProvisionedThroughputExceededException", "ServiceUnavailable",
+             "InternalServerError", "InternalFailure")
+
+
+def is_transient(error: Exception) -> bool:
+    """A botocore ClientError whose code says "not now" (duck-typed: no botocore import here)."""
+    response = getattr(error, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in TRANSIENT

@@ -16,7 +16,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from controlplane.clock import Clock, SystemClock
-from controlplane.errors import Unreachable
+from controlplane.errors import Unreachable, is_transient
 from controlplane.policy import Policy, load_policy
 from controlplane.settings import Settings, lambda_settings
 
@@ -92,12 +92,17 @@ class Dependencies:
             credentials = self.client("sts").assume_role(
                 RoleArn=role, RoleSessionName=session_name[:64], DurationSeconds=ASSUMED_SECONDS)["Credentials"]
         except ClientError as error:
+            if is_transient(error):
+                raise  # not now: Lambda retries the invocation, it is no blind spot
             raise Unreachable(f"the hub cannot assume {role} ({error.response['Error']['Code']}: "
                               f"{error.response['Error'].get('Message', '')})") from error
         client = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"], region_name=region).client(service)
-        self._assumed[key] = (client, credentials["Expiration"])
+        expires = credentials["Expiration"]
+        # A warm container keeps only clients whose credentials still hold (one per decision at most).
+        self._assumed = {k: v for k, v in self._assumed.items() if v[1] > datetime.now(expires.tzinfo)}
+        self._assumed[key] = (client, expires)
         return client
 
     @property
