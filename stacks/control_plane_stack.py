@@ -133,7 +133,6 @@ class ControlPlaneStack(Stack):
         ops_bus.grant_put(backups.handler.role, (BACKUP_CHECK,))  # findings go to triage through the ops bus
         if policy.drift.enabled:
             DriftDetection(self, "Drift", drift=policy.drift)
-        ops_bus.lock(config.deployers)
         # Each function as the registry declares it: its rules and standing schedules, its grants on
         # the ledger (derived from the repository operations it uses), its right to page by itself.
         # A capability with no resources of its own needs no construct of its own.
@@ -155,6 +154,8 @@ class ControlPlaneStack(Stack):
                 assumers=[built[function].handler.role for function in ("triage", "rollback", "coverage")])
             buses[INTAKE_BUS] = hub.bus
             ops_bus.grant_put(built["coverage"].handler.role, (COVERAGE_CHECK,))
+        # Last of the bus's grants: its policy admits exactly the putters granted so far.
+        ops_bus.lock(config.deployers)
         for capability in capabilities:
             part = built[capability.function]
             function = part.handler.function

@@ -77,6 +77,20 @@ def test_the_intake_bus_rules_reach_triage_and_coverage(org_template: Template) 
     assert by_target == {"Triage": ALARM_STATE_CHANGE_PATTERN, "Coverage": HEARTBEAT_PATTERN}
 
 
+def test_the_ops_bus_admits_the_coverage_function_for_its_findings_only(org_template: Template) -> None:
+    """The ops bus's own policy denies every putter it does not name: the coverage check's findings
+    would be refused by AWS if its role were granted after the policy was written."""
+    _, bus = only_bus(org_template, "financeanalyst-api-production-ops")
+    statements = {s["Sid"]: s for s in bus["Properties"]["Policy"]["Statement"]}
+    allowed = statements["OnlyOurFunctionsAndDeployers"]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    coverage_role = {"Fn::GetAtt": [next(k for k in org_template.find_resources("AWS::IAM::Role")
+                                         if k.startswith("CoverageHandlerRole")), "Arn"]}
+    assert coverage_role in allowed
+    [only_its_own] = [s for s in statements.values() if s["Condition"].get("ArnEquals", {}).get("aws:PrincipalArn")
+                      == coverage_role]
+    assert only_its_own["Condition"]["StringNotEquals"] == {"events:detail-type": ["Coverage Check"]}
+
+
 def test_the_hub_functions_may_assume_exactly_the_members_roles(org_template: Template) -> None:
     assumers = {}
     for policy in org_template.find_resources("AWS::IAM::Policy").values():
