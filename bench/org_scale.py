@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,35 +36,50 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 SECONDS_PER_MONTH = 30 * 86400
 
 
+@contextmanager
+def observing_calls(observe: Callable[[BaseClient, str, dict[str, Any]], None]) -> Iterator[None]:
+    """`observe(client, operation, params)` before every AWS API call made inside the block,
+    whoever's client makes it (bench/run.py's call lists and the Meter below)."""
+    original = BaseClient._make_api_call
+
+    def call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        observe(client, operation, params)
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
 class Meter:
     """The functions' invocations and AWS calls (not the local world's own), in request units."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self._stack = ExitStack()
 
     def __enter__(self) -> Meter:
         from opsctl import lambda_host
 
-        original_call, original_invoke, meter = BaseClient._make_api_call, lambda_host.invoke, self
-
-        def call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        def call(client: BaseClient, operation: str, params: dict[str, Any]) -> None:
             if lambda_host.running_function() is not None:
-                meter.count(client.meta.service_model.service_name, operation, params)
-            return original_call(client, operation, params)
+                self.count(client.meta.service_model.service_name, operation, params)
+
+        original_invoke = lambda_host.invoke
 
         def invoke(function: str, event: Any, dependencies: Any) -> Any:
-            meter.counts["invocations"] += 1
+            self.counts["invocations"] += 1
             return original_invoke(function, event, dependencies)
 
-        self._restore = (original_call, original_invoke)
-        BaseClient._make_api_call = call  # type: ignore[method-assign]
+        self._stack.enter_context(observing_calls(call))
         lambda_host.invoke = invoke  # type: ignore[assignment]
+        self._stack.callback(setattr, lambda_host, "invoke", original_invoke)
         return self
 
     def __exit__(self, *_: object) -> None:
-        from opsctl import lambda_host
-
-        BaseClient._make_api_call, lambda_host.invoke = self._restore  # type: ignore[method-assign,assignment]
+        self._stack.close()
 
     def count(self, service: str, operation: str, params: dict[str, Any]) -> None:
         self.counts["calls"] += 1

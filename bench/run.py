@@ -17,14 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python"), str(ROOT / "functions" / "triage"),
                 str(ROOT / "functions" / "coverage"), str(ROOT), str(ROOT / "cli"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import org_scale  # noqa: E402
-from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 
@@ -82,17 +80,9 @@ def recorded_calls() -> Iterator[list[str]]:
     """Every AWS API call made inside the block, as `service.Operation`, whoever's client made it.
     The benchmark's own counter: the functions carry none (a warm container would grow it forever)."""
     calls: list[str] = []
-    original = BaseClient._make_api_call
-
-    def record(client: BaseClient, operation: str, parameters: dict[str, Any]) -> Any:
-        calls.append(f"{client.meta.service_model.service_name}.{operation}")
-        return original(client, operation, parameters)
-
-    BaseClient._make_api_call = record  # type: ignore[method-assign]
-    try:
+    with org_scale.observing_calls(lambda client, operation, _: calls.append(
+            f"{client.meta.service_model.service_name}.{operation}")):
         yield calls
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 class EmulatorTime:

@@ -91,9 +91,16 @@ class LocalWorld:
     # PagerDuty: each service's routing key at the stand-in (this world's own), and the webhook's signing secrets.
     pagerduty_keys: dict[str, str] = field(default_factory=dict)
     pagerduty_signing_secrets: list[str] = field(default_factory=list)
+    _members: dict[tuple[str, str], Any] = field(default_factory=dict)  # member sessions (see member())
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
+
+    def member(self, account: str, region: str) -> Any:
+        """A session in a member account and Region (made once: each is an AssumeRole)."""
+        if (account, region) not in self._members:
+            self._members[account, region] = member_session(self.session, account, region)
+        return self._members[account, region]
 
     def function_arn(self, function: str) -> str:
         return str(self.settings_of(function).self_arn)
@@ -164,7 +171,7 @@ class LocalWorld:
             account, name = role.split(":")[4], role.rsplit("/", 1)[-1]
             with lambda_host.outside_functions():  # AWS's own look, not the calling function's
                 try:
-                    trust = member_session(self.session, account, self.config.region).client("iam").get_role(
+                    trust = self.member(account, self.config.region).client("iam").get_role(
                         RoleName=name)["Role"]["AssumeRolePolicyDocument"]
                 except ClientError:
                     trust = None
@@ -243,7 +250,7 @@ class LocalWorld:
         alarms = cloudwatch_backends[account][region].alarms
         if name not in alarms:
             # An alarm of someone else's in that account, known here only from what was said of it.
-            cloudwatch = self.client("cloudwatch") if here else member_session(self.session, account, region).client("cloudwatch")
+            cloudwatch = self.client("cloudwatch") if here else self.member(account, region).client("cloudwatch")
             cloudwatch.put_metric_alarm(
                 AlarmName=name, Namespace="Replay/Claimed", MetricName="State", Statistic="Maximum", Period=60,
                 EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")

@@ -57,12 +57,7 @@ class FindingSink:
         """Send the findings whose state differs from the ledger's record of their virtual alarm."""
         self.load(findings)
         changed = [f for f in findings if self.states[f.alarm_name(self.prefix)] != f.state]
-        events = self.deps.client("events")
-        for start in range(0, len(changed), 10):
-            entries = [self._entry(f) for f in changed[start:start + 10]]
-            response = events.put_events(Entries=entries)
-            if response.get("FailedEntryCount"):
-                raise RuntimeError(f"ops bus refused {response['FailedEntryCount']} backup findings; retrying")
+        self.deps.put_on_ops_bus([self._entry(f) for f in changed], "backup findings")
         for finding in changed:
             self.states[finding.alarm_name(self.prefix)] = finding.state
         return changed

@@ -19,13 +19,13 @@ from botocore.exceptions import ClientError
 
 from controlplane.alarm_tags import format_tags
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.errors import MalformedEvent, is_transient
+from controlplane.errors import MalformedEvent, Unreachable, is_transient
 from controlplane.events import COVERAGE_CHECK, OPS_SOURCE, SPOKE_HEARTBEAT, SPOKE_SOURCE, blind_spot_alarm
 from controlplane.ledger import IncidentLedger
 from controlplane.policy import alarm_arn
 from controlplane.records import Coverage
 from controlplane.remediation import action_note
-from controlplane.runtime import ASSUMED_SECONDS, Dependencies
+from controlplane.runtime import Dependencies
 
 # Roles assumed per check: 100 accounts' every 5 minutes, so 500 accounts' every 25 (a failing one
 # every time), in about 1.5 s of the function's 30.
@@ -122,14 +122,10 @@ class CoverageService:
     def _role_check(self, account: str) -> str | None:
         """Why the hub cannot act in `account` (None: its spoke role is assumable). Asked every time,
         never answered from credentials a warm container still holds."""
-        role = self.organization.role_arn(account)
         try:
-            self.deps.client("sts").assume_role(RoleArn=role, RoleSessionName=ROLE_CHECK_SESSION,
-                                                DurationSeconds=ASSUMED_SECONDS)
-        except ClientError as error:
-            if is_transient(error):
-                raise
-            return f"its role {role} cannot be assumed ({error.response['Error']['Code']})"
+            self.deps.assume(account, ROLE_CHECK_SESSION)
+        except Unreachable as error:
+            return f"its role {error.role} cannot be assumed ({error.code})"
         return None
 
     def _send_changes(self, verdicts: dict[tuple[str, str], str | None], observed_at: str) -> set[tuple[str, str]]:
@@ -140,12 +136,8 @@ class CoverageService:
         recorded = self.deps.repository(IncidentLedger).alarm_states(list(arns.values()))
         changed = [pair for pair, reason in verdicts.items()
                    if (recorded.get(arns[pair]) or "OK") != ("ALARM" if reason else "OK")]
-        entries = [self._entry(pair, verdicts[pair], name, observed_at) for pair in changed]
-        events = self.deps.client("events")
-        for start in range(0, len(entries), 10):
-            response = events.put_events(Entries=entries[start:start + 10])
-            if response.get("FailedEntryCount"):
-                raise RuntimeError(f"ops bus refused {response['FailedEntryCount']} coverage findings; retrying")
+        self.deps.put_on_ops_bus([self._entry(pair, verdicts[pair], name, observed_at) for pair in changed],
+                                 "coverage findings")
         return set(changed)
 
     def _entry(self, pair: tuple[str, str], reason: str | None, name: str, observed_at: str) -> dict[str, Any]:

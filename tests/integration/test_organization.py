@@ -23,7 +23,7 @@ from faults import LambdaDied, crash_after
 from opsctl.lambda_host import function_module
 from opsctl.main import main
 from opsctl.replay import Replay
-from opsctl.world import member_session, provision
+from opsctl.world import provision
 from paths import ROOT
 
 R = TypeVar("R", bound=Repository)
@@ -56,7 +56,7 @@ class Org:
             self.replay.deliver(self.replay.report.received, event)
 
     def member(self, account: str, region: str, service: str) -> Any:
-        return member_session(self.world.session, account, region).client(service)
+        return self.world.member(account, region).client(service)
 
     def checkout_alias(self) -> str:
         lambda_ = self.member(CHECKOUT, "eu-central-1", "lambda")

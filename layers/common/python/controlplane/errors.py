@@ -35,6 +35,10 @@ class Unreachable(ControlPlaneError):
     """A member account's spoke role could not be assumed: the hub can neither look nor act there
     (a blind spot, never a silent skip)."""
 
+    def __init__(self, role: str, code: str, message: str) -> None:
+        super().__init__(f"the hub cannot assume {role} ({code}: {message})")
+        self.role, self.code = role, code
+
 
 class ConfigError(ControlPlaneError):
     """Configuration is invalid; the message names the offending key."""

@@ -87,15 +87,7 @@ class Dependencies:
         cached = self._assumed.get(key)
         if cached is not None and cached[1] - ASSUMED_MARGIN > datetime.now(cached[1].tzinfo):
             return cached[0]
-        role = self.policy.organization.role_arn(account)
-        try:
-            credentials = self.client("sts").assume_role(
-                RoleArn=role, RoleSessionName=session_name[:64], DurationSeconds=ASSUMED_SECONDS)["Credentials"]
-        except ClientError as error:
-            if is_transient(error):
-                raise  # not now: Lambda retries the invocation, it is no blind spot
-            raise Unreachable(f"the hub cannot assume {role} ({error.response['Error']['Code']}: "
-                              f"{error.response['Error'].get('Message', '')})") from error
+        credentials = self.assume(account, session_name)
         client = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"], region_name=region).client(service)
@@ -104,6 +96,27 @@ class Dependencies:
         self._assumed = {k: v for k, v in self._assumed.items() if v[1] > datetime.now(expires.tzinfo)}
         self._assumed[key] = (client, expires)
         return client
+
+    def assume(self, account: str, session_name: str) -> dict[str, Any]:
+        """The credentials of `account`'s spoke role, assumed now under `session_name`. Raises
+        Unreachable when STS refuses it, and what is transient as it is (Lambda retries)."""
+        role = self.policy.organization.role_arn(account)
+        try:
+            return dict(self.client("sts").assume_role(
+                RoleArn=role, RoleSessionName=session_name[:64], DurationSeconds=ASSUMED_SECONDS)["Credentials"])
+        except ClientError as error:
+            if is_transient(error):
+                raise  # not now: Lambda retries the invocation, it is no blind spot
+            raise Unreachable(role, error.response["Error"]["Code"], error.response["Error"].get("Message", "")) from error
+
+    def put_on_ops_bus(self, entries: list[dict[str, Any]], what: str) -> None:
+        """Our checks' findings onto the ops bus, ten to a call (PutEvents' limit); an entry refused
+        fails the invocation, for Lambda to retry (triage dedups what was sent already)."""
+        events = self.client("events")
+        for start in range(0, len(entries), 10):
+            response = events.put_events(Entries=entries[start:start + 10])
+            if response.get("FailedEntryCount"):
+                raise RuntimeError(f"ops bus refused {response['FailedEntryCount']} {what}; retrying")
 
     @property
     def policy(self) -> Policy:
