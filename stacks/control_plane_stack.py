@@ -14,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from controlplane.config import ControlPlaneConfig
-from controlplane.events import BACKUP_CHECK, COVERAGE_CHECK, RELAYED_DETAIL_TYPES
+from controlplane.events import BACKUP_CHECK, COVERAGE_CHECK, MEMBER_BACKUPS_DUE, RELAYED_DETAIL_TYPES
 from controlplane.policy import Policy
 from controlplane.registry import CALENDAR_GROUP, CHECKS_GROUP, DEFAULT_BUS, INTAKE_BUS, OPS_BUS, deployed, forwarded_by_spokes
 from stacks.bytecode import REPO_ROOT
@@ -130,7 +130,10 @@ class ControlPlaneStack(Stack):
         drill = FireDrill(self, "Drill", prefix=prefix, shared=shared, drill=policy.drill,
                           environment=remediation["environment"],
                           page_topic=topics.topics["P1"], key=topics.key, max_event_age=remediation["max_event_age"])
-        ops_bus.grant_put(backups.handler.role, (BACKUP_CHECK,))  # findings go to triage through the ops bus
+        # Findings go to triage through the ops bus; with an organization, also the hourly fan-out to
+        # each member account's own verification.
+        ops_bus.grant_put(backups.handler.role,
+                          (BACKUP_CHECK, *((MEMBER_BACKUPS_DUE,) if policy.organization.enabled else ())))
         if policy.drift.enabled:
             DriftDetection(self, "Drift", drift=policy.drift)
         # Each function as the registry declares it: its rules and standing schedules, its grants on
@@ -151,7 +154,8 @@ class ControlPlaneStack(Stack):
             hub = OrganizationHub(
                 self, "Organization", policy=policy,
                 forwarded=forwarded_by_spokes(policy),
-                assumers=[built[function].handler.role for function in ("triage", "rollback", "coverage")])
+                assumers=[built[function].handler.role
+                          for function in ("triage", "rollback", "coverage", "backup_verify")])
             buses[INTAKE_BUS] = hub.bus
             ops_bus.grant_put(built["coverage"].handler.role, (COVERAGE_CHECK,))
         # Last of the bus's grants: its policy admits exactly the putters granted so far.

@@ -6,10 +6,14 @@ service-managed StackSet (stacks/constructs/organization.py), the same template 
   on that bus only, and a dead-letter queue whose alarm is itself forwarded.
 - Heartbeat: an EventBridge Scheduler schedule puts a heartbeat on the default bus every few minutes,
   so it travels the forwarding path the alarms travel: a pair that goes quiet is a blind spot.
+- Backups: the runbook's backup table in this account and Region, as the hub has it (a vault, a plan
+  with one rule per backup class, resources chosen by their tag); the hub verifies them hourly and
+  judges their jobs, which the forwarding sends it.
 - The remediation role the hub's functions assume (session name: the decision's or incident's id),
   trusting exactly those roles of the hub's account and requiring the organization, allowed only what
-  those functions need in this account: read its alarms, and switch the rollback targets the config
-  places in this account. IAM is global, so it is made in one Region of each account only.
+  those functions need in this account: read its alarms and its backups' state, and switch the
+  rollback targets the config places in this account. IAM is global, so it is made in one Region of
+  each account only.
 
 The template takes the hub's function roles as a parameter (their ARNs are known when the hub
 deploys) and references no asset: a StackSet template is its body alone."""
@@ -27,8 +31,10 @@ from aws_cdk import (
     Duration,
     Fn,
     ICfnConditionExpression,
+    RemovalPolicy,
     Stack,
 )
+from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -43,6 +49,7 @@ from controlplane.events import (
     remediation_role_name,
 )
 from controlplane.policy import Policy, RollbackTarget
+from stacks.constructs.backups import runbook_plan
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.ops_bus import rule_pattern
@@ -93,6 +100,12 @@ class SpokeStack(Stack):
                 dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=dead_letters.queue.queue_arn)))
         dead_letters.queue.grant_send_messages(heartbeat_role)
 
+        # AWS Backup's own key (aws/backup): a customer key in every account × Region would cost a
+        # dollar a month each, 1,500 of them at the scale bench/org_scale.py models.
+        vault = backup.BackupVault(self, "Vault", backup_vault_name=policy.backup.vault_name,
+                                   removal_policy=RemovalPolicy.RETAIN)
+        runbook_plan(self, prefix=prefix, config=policy.backup, timezone=policy.timezone, vault=vault, role_name=None)
+
         self.role = remediation_role(self, policy, hub_principals.value_as_list)
 
 
@@ -120,6 +133,22 @@ def remediation_role(scope: Stack, policy: Policy, hub_principals: list[str]) ->
         "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:*:<AWS::AccountId>:alarm:*]":
             "The hub confirms any alarm of this account it is told about (triage takes every alarm, as in the "
             "hub's own account). Read-only, this account only.",
+    })
+    # Backup verification reads what this account protects and how fresh it is (the listings take no
+    # resource), and its plan's rules, in any watched Region.
+    verifies = iam.Policy(scope, "VerifyBackups", roles=[role], statements=[
+        iam.PolicyStatement(actions=["tag:GetResources", "backup:ListRecoveryPointsByResource",
+                                     "backup:ListBackupPlans"], resources=["*"]),
+        iam.PolicyStatement(actions=["backup:GetBackupPlan"], resources=[scope.format_arn(
+            service="backup", region="*", resource="backup-plan", resource_name="*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)])])
+    verifies.node.default_child.cfn_options.condition = home  # type: ignore[union-attr]
+    acknowledge(verifies, {
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]":
+            "tag:GetResources, backup:ListRecoveryPointsByResource and backup:ListBackupPlans take no resource "
+            "(Service Authorization Reference). Read-only.",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:backup:*:<AWS::AccountId>:backup-plan:*]":
+            "The spoke's plan in each watched Region (its id is made at deploy time there). Read-only.",
     })
     # Each account's own targets only: the template is one, the statements are the account's.
     by_account: dict[str, list[RollbackTarget]] = {}

@@ -642,7 +642,7 @@ def run_backup(args: argparse.Namespace) -> int:
         if args.action == "list":
             rows = []
             for resource in service.protected():
-                newest = service.newest_point(resource.arn)
+                newest = service.newest_point(resource.arn, service.hub)
                 age = round((now - newest).total_seconds() / 60) if newest else None
                 rows.append({"resource": resource.arn, "class": resource.backup_class, "rpo_minutes": resource.rpo_minutes,
                              "newest": isoformat(newest) if newest else None, "age_minutes": age,

@@ -3,10 +3,18 @@ continuous and evidence-based. Fails closed: an API error or an empty listing is
 never "all good".
 
 Triggers:
-  {"task": "verify", "at", "resource"?}        hourly: freshness, retention (and the resource's only)
+  {"task": "verify", "at", "resource"?}        hourly: freshness, retention (and the resource's only);
+                                                with an organization, then one "Member Backups Due" per
+                                                member account onto the ops bus
+  ops "Member Backups Due" {account}            that account's protected resources and backup plan in
+                                                every watched Region, through its spoke role (the
+                                                spoke's vault and plan: stacks/spoke_stack.py)
   aws.backup "Backup Job State Change"          FAILED/ABORTED/EXPIRED/PARTIAL → incident; COMPLETED →
                                                 recheck; the others (CREATED, PENDING, RUNNING, …) and
-                                                events naming no resource are ignored with the reason
+                                                events naming no resource are ignored with the reason.
+                                                A member account's (forwarded by its spokes to the
+                                                intake bus) is judged there, through its spoke role;
+                                                an account × Region not watched is refused and counted
   aws.backup "Restore Job State Change"         COMPLETED → validate the content, RTO, clean up;
                                                 FAILED/ABORTED → incident
   other aws.backup events (Copy Job, …)         ignored with the reason
@@ -20,6 +28,7 @@ paused, run in dry-run, and stops inside a maintenance window covering backups (
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,9 +37,18 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.errors import MalformedEvent, is_transient
-from controlplane.events import BACKUP_COMPONENT, restore_copy_prefix, restore_testing_plan_name
+from controlplane.errors import MalformedEvent, Unreachable, is_transient
+from controlplane.events import (
+    BACKUP_COMPONENT,
+    BACKUP_JOB_STATE_CHANGE,
+    MEMBER_BACKUPS_DUE,
+    OPS_SOURCE,
+    restore_copy_prefix,
+    restore_testing_plan_name,
+)
 from controlplane.guardrails import ActionRequest, Decision, Guardrails, Plan
+from controlplane.ledger import IncidentLedger
+from controlplane.policy import OrganizationPolicy
 from controlplane.records import BackupLedger
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
@@ -45,9 +63,29 @@ COPY_METADATA = {"S3": ("DestinationBucketName", {"NewBucket": "true"}),
                  "DynamoDB": ("targetTableName", {}),
                  "RDS": ("DBInstanceIdentifier", {})}
 API_ERRORS = (ClientError, BotoCoreError)
+# The session name of the spoke role's look at a member's backups (CloudTrail shows it there).
+VERIFY_SESSION = "backup-verify"
+
+
 def retry_if_transient(error: Exception) -> None:
     if is_transient(error):
         raise error
+
+
+@dataclass(frozen=True)
+class Place:
+    """An account and Region whose backups are verified: the hub's own (its function's credentials),
+    or a member's, through that account's spoke role."""
+
+    account: str
+    region: str
+
+    def finding(self, check: str, subject: str, state: str, reason: str, observed_at: str) -> Finding:
+        return Finding(check, subject, state, reason, observed_at, self.account, self.region)
+
+    def named(self, subject: str, hub: Place, organization: OrganizationPolicy) -> str:
+        """A subject as the function's notes show it: a member's with its account and Region."""
+        return subject if self == hub else f"{subject} in {organization.where(self.account, self.region)}"
 
 
 @dataclass(frozen=True)
@@ -78,13 +116,22 @@ class Run:
 
     def as_dict(self, sent: list[Finding]) -> dict[str, Any]:
         return {"checks": self.notes, "findings": [f.__dict__ for f in self.findings],
-                "sent": [f.__dict__ for f in sent]}
+                "sent": [f.__dict__ for f in sent],
+                "outcomes": [{"result": "rejected", "reason": f"{note['target']}: {note['reason']}"}
+                             for note in self.notes if note["result"] == "rejected"]}
+
+    def add(self, other: Run) -> None:
+        self.findings += other.findings
+        self.metrics += other.metrics
+        self.notes += other.notes
 
 
 class BackupService:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self.policy = deps.policy
+        self.organization = self.policy.organization
+        self.hub = Place(self.policy.account, self.policy.region)
         self.config = self.policy.backup
         self.backup = deps.client("backup")
         self.validator = Validator(deps.client, self.config.sample_size, self.config.tolerance_percent)
@@ -106,14 +153,22 @@ class BackupService:
             detail = event.get("detail")
             if not isinstance(detail, dict):
                 raise MalformedEvent("aws.backup event without a detail object")
-            if event.get("detail-type") == "Backup Job State Change":
-                return self.on_backup_job(detail)
+            if event.get("detail-type") == BACKUP_JOB_STATE_CHANGE:
+                place = self.place_of(event)
+                return self.refused(event, place) if place is None else self.on_backup_job(detail, place)
             if event.get("detail-type") == "Restore Job State Change":
                 return self.on_restore_job(detail)
             return ignored(f"{event.get('detail-type')!r} is not a job this verifier judges")
+        if event.get("source") == OPS_SOURCE and event.get("detail-type") == MEMBER_BACKUPS_DUE:
+            detail = event.get("detail")
+            return self.verify_member(str(detail.get("account") if isinstance(detail, dict) else None))
         task = event.get("task")
         if task == "verify":
-            return self.verify(event.get("resource"))
+            if event.get("resource") is not None:
+                return self.verify(str(event["resource"]))
+            run = self.verify()
+            run.notes += self.request_members(str(event.get("at") or ""))
+            return run
         if task == "cleanup":
             return self.cleanup(dry_run=bool(event.get("dry_run")))
         if task == "test-restore":
@@ -125,11 +180,39 @@ class BackupService:
 
     # --- freshness ------------------------------------------------------------------------------
 
-    def protected(self, only: str | None = None) -> list[Protected]:
+    def client(self, service: str, place: Place) -> Any:
+        """A client in `place`: the hub's own, or a member's through its spoke role (Unreachable
+        when that cannot be assumed)."""
+        return self.deps.client_in(service, place.account, place.region, session_name=VERIFY_SESSION)
+
+    def place_of(self, event: dict[str, Any]) -> Place | None:
+        """Where an AWS Backup event happened: the hub, or a watched member account × Region (its
+        spoke forwards it; EventBridge sets `account` from the account that emitted it). None: a pair
+        the config does not watch, whose backups are not ours to judge."""
+        try:
+            place = Place(str(event["account"]), str(event["region"]))
+        except KeyError as error:
+            raise MalformedEvent(f"aws.backup event without its {error.args[0]}") from error
+        if place == self.hub or self.organization.watches(place.account, place.region):
+            return place
+        return None
+
+    def refused(self, event: dict[str, Any], place: Place) -> Run:
+        """A job event of an account × Region not watched (an account joined an organizational unit
+        but not the config): refused with the reason and counted with the hour's refused claims."""
+        reason = ("not the hub's nor an account × Region of organization.accounts and .regions: "
+                  "counted, not judged")
+        subject = str((event.get("detail") or {}).get("resourceArn") or f"{place.account}/{place.region}")
+        self.deps.repository(IncidentLedger).count_refused_claim(alarm_arn=subject, reason=reason,
+                                                                 at=self.deps.clock.now())
+        return Run([], [], [action_note("backup.job", self.organization.where(place.account, place.region),
+                                        "rejected", reason)])
+
+    def protected(self, only: str | None = None, place: Place | None = None) -> list[Protected]:
         """Every resource tagged with a backup class (or just `only`, if it is one): what should have
         backups, whether it has any."""
         tag_key = self.config.tag_key
-        tagging = self.deps.client("resourcegroupstaggingapi")
+        tagging = self.client("resourcegroupstaggingapi", place or self.hub)
         if only is not None:
             mappings = tagging.get_resources(ResourceARNList=[only])["ResourceTagMappingList"]
         else:
@@ -149,68 +232,97 @@ class BackupService:
                 rto_tier=tags.get(self.config.rto_tag_key) or (backup_class.rto_tier if backup_class else "full")))
         return sorted(found, key=lambda resource: resource.arn)
 
-    def recovery_points(self, listing: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def recovery_points(self, listing: str, place: Place | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every page of one of AWS Backup's recovery-point listings (it pages with NextToken)."""
+        backup = self.client("backup", place or self.hub)
         while True:
-            page = getattr(self.backup, listing)(**kwargs)
+            page = getattr(backup, listing)(**kwargs)
             yield from page.get("RecoveryPoints", [])
             if not page.get("NextToken"):
                 return
             kwargs["NextToken"] = page["NextToken"]
 
-    def newest_point(self, arn: str) -> datetime | None:
+    def newest_point(self, arn: str, place: Place) -> datetime | None:
         """Creation time of the newest COMPLETED recovery point (the moment its data is from)."""
-        return max((p["CreationDate"] for p in self.recovery_points("list_recovery_points_by_resource", ResourceArn=arn)
+        return max((p["CreationDate"] for p in self.recovery_points("list_recovery_points_by_resource", place,
+                                                                    ResourceArn=arn)
                     if p.get("Status") == "COMPLETED"), default=None)
 
-    def freshness(self, resource: Protected, now: datetime) -> tuple[Finding, float | None]:
+    def freshness(self, resource: Protected, now: datetime, place: Place) -> tuple[Finding, float | None]:
         at = isoformat(now)
         if resource.backup_class not in self.config.classes:
-            return Finding("freshness", resource.arn, "ALARM", f"unknown backup class {resource.backup_class!r} "
-                           f"(known: {', '.join(self.config.classes)}): it is backed up by no plan", at), None
-        newest = self.newest_point(resource.arn)
+            return place.finding("freshness", resource.arn, "ALARM", f"unknown backup class {resource.backup_class!r} "
+                                 f"(known: {', '.join(self.config.classes)}): it is backed up by no plan", at), None
+        newest = self.newest_point(resource.arn, place)
         if newest is None:
-            return Finding("freshness", resource.arn, "ALARM", f"no completed recovery point at all "
-                           f"(class {resource.backup_class}, RPO {resource.rpo_minutes} min)", at), None
+            return place.finding("freshness", resource.arn, "ALARM", f"no completed recovery point at all "
+                                 f"(class {resource.backup_class}, RPO {resource.rpo_minutes} min)", at), None
         age = (now - newest).total_seconds() / 60
         fresh = age <= resource.rpo_minutes
         reason = (f"newest recovery point {isoformat(newest)} is {age:.0f} min old; RPO {resource.rpo_minutes} min "
                   f"(class {resource.backup_class})")
-        return Finding("freshness", resource.arn, "OK" if fresh else "ALARM", reason, at), age
+        return place.finding("freshness", resource.arn, "OK" if fresh else "ALARM", reason, at), age
 
-    def verify(self, only: str | None = None) -> Run:
+    def verify(self, only: str | None = None, place: Place | None = None) -> Run:
+        place = place or self.hub
         now = self.deps.clock.now()
+        at = isoformat(now)
         run = Run([], [], [])
         try:
-            resources = self.protected(only)
-        except API_ERRORS as error:
+            resources = self.protected(only, place)
+        except (*API_ERRORS, Unreachable) as error:
             retry_if_transient(error)
-            run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
-                                        f"cannot list protected resources: {error}", isoformat(now)))
+            run.findings.append(place.finding("blind-spot", "protected-resources", "ALARM",
+                                              f"cannot list protected resources: {error}", at))
             return run
         if only is None and not resources:
-            run.findings.append(Finding("blind-spot", "protected-resources", "ALARM",
-                                        f"no resource carries the {self.config.tag_key} tag: nothing is verified, "
-                                        "so nothing is known to be backed up", isoformat(now)))
+            run.findings.append(place.finding("blind-spot", "protected-resources", "ALARM",
+                                              f"no resource carries the {self.config.tag_key} tag: nothing is "
+                                              "verified, so nothing is known to be backed up", at))
         elif only is None:
-            run.findings.append(Finding("blind-spot", "protected-resources", "OK",
-                                        f"{len(resources)} protected resources", isoformat(now)))
+            run.findings.append(place.finding("blind-spot", "protected-resources", "OK",
+                                              f"{len(resources)} protected resources", at))
         for resource in resources:
             try:
-                finding, age = self.freshness(resource, now)
-            except API_ERRORS as error:
+                finding, age = self.freshness(resource, now, place)
+            except (*API_ERRORS, Unreachable) as error:
                 retry_if_transient(error)
-                finding, age = Finding("freshness", resource.arn, "ALARM",
-                                       f"cannot list its recovery points ({error}): freshness unknown", isoformat(now)), None
+                finding, age = place.finding("freshness", resource.arn, "ALARM",
+                                             f"cannot list its recovery points ({error}): freshness unknown", at), None
             run.findings.append(finding)
-            if age is not None:
+            # The hub's resources only: one series per member resource would be thousands of metrics
+            # (and dollars) a month at organization scale; their findings say the same.
+            if age is not None and place == self.hub:
                 run.metrics.append(("BackupAgeMinutes", round(age, 1), "Count",
                                     {"Resource": name_of(resource.arn), "BackupClass": resource.backup_class}))
-            run.notes.append(action_note("backup.freshness", resource.arn, finding.state, finding.reason))
+            run.notes.append(action_note("backup.freshness", place.named(resource.arn, self.hub, self.organization),
+                                         finding.state, finding.reason))
         if only is None:
+            run.findings += self.retention(now, place)
+        if only is None and place == self.hub:
             # The latest full verification is what the reports quote; a one-resource re-check is not.
-            run.findings += self.retention(now)
             self._record_status(run, now)
+        return run
+
+    def request_members(self, scheduled_at: str) -> list[dict[str, Any]]:
+        """The hourly verification's fan-out: one "Member Backups Due" per member account, each its
+        own invocation (every Region of the account), so 500 accounts are 500 short runs."""
+        accounts = list(self.organization.accounts)
+        self.deps.put_on_ops_bus([{
+            "Source": OPS_SOURCE, "DetailType": MEMBER_BACKUPS_DUE, "EventBusName": self.deps.settings.ops_bus_name,
+            "Detail": json.dumps({"account": account, "scheduled_at": scheduled_at})} for account in accounts],
+            "member backup verifications")
+        return [action_note("backup.members", f"{len(accounts)} member accounts", "requested",
+                            "one verification each, in every watched Region")] if accounts else []
+
+    def verify_member(self, account: str) -> Run:
+        """A member account's backups in every watched Region: its spoke's vault and plan, the
+        resources tagged there (findings as virtual alarms in that account and Region)."""
+        if account not in self.organization.accounts:
+            raise MalformedEvent(f"{account!r} is not an account of organization.accounts: not ours to verify")
+        run = Run([], [], [])
+        for region in self.organization.regions:
+            run.add(self.verify(place=Place(account, region)))
         return run
 
     def _record_status(self, run: Run, now: datetime) -> None:
@@ -226,24 +338,28 @@ class BackupService:
 
     # --- retention ------------------------------------------------------------------------------
 
-    def retention(self, now: datetime) -> list[Finding]:
+    def retention(self, now: datetime, place: Place) -> list[Finding]:
+        """The backup plan's rules keep what the runbook says, and (the hub's own) the configuration
+        bucket's versions and the log groups."""
         at = isoformat(now)
         findings = []
+        backup = self.client("backup", place)
         try:
-            rules = {rule["RuleName"]: rule for plan in self.backup.list_backup_plans()["BackupPlansList"]
-                     for rule in self.backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]["Rules"]}
-        except API_ERRORS as error:
+            rules = {rule["RuleName"]: rule for plan in backup.list_backup_plans()["BackupPlansList"]
+                     for rule in backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]["Rules"]}
+        except (*API_ERRORS, Unreachable) as error:
             retry_if_transient(error)
-            return [Finding("retention", "backup-plans", "ALARM", f"cannot read the backup plans: {error}", at)]
+            return [place.finding("retention", "backup-plans", "ALARM", f"cannot read the backup plans: {error}", at)]
         for name, spec in self.config.classes.items():
             rule = rules.get(name)
             days = ((rule or {}).get("Lifecycle") or {}).get("DeleteAfterDays")
             ok = rule is not None and days == spec.retention_days
             reason = (f"rule {name} keeps recovery points {days} days (runbook: {spec.retention_days})" if rule
                       else f"no backup plan rule named {name}")
-            findings.append(Finding("retention", f"backup-rule:{name}", "OK" if ok else "ALARM", reason, at))
-        findings.append(self._configuration_retention(at))
-        findings.append(self._log_retention(at))
+            findings.append(place.finding("retention", f"backup-rule:{name}", "OK" if ok else "ALARM", reason, at))
+        if place == self.hub:
+            findings.append(self._configuration_retention(at))
+            findings.append(self._log_retention(at))
         return findings
 
     def _configuration_retention(self, at: str) -> Finding:
@@ -281,20 +397,21 @@ class BackupService:
 
     # --- jobs -----------------------------------------------------------------------------------
 
-    def on_backup_job(self, detail: dict[str, Any]) -> Run:
+    def on_backup_job(self, detail: dict[str, Any], place: Place) -> Run:
         arn, state = detail.get("resourceArn"), detail.get("state")
         at = isoformat(self.deps.clock.now())
         if not arn:
             # AWS sends CREATED with only the job id, state and creation date: nothing to judge yet.
             return ignored(f"backup job {detail.get('backupJobId')} {state or 'without a state'} names no resource")
+        arn = str(arn)
         if state in FAILED_JOB_STATES:
             reason = f"backup job {detail.get('backupJobId')} {state}: {detail.get('statusMessage') or 'no reason given'}"
-            return Run([Finding("job", arn, "ALARM", reason, at)], [],
-                       [action_note("backup.job", arn, state, reason)])
+            return Run([place.finding("job", arn, "ALARM", reason, at)], [],
+                       [action_note("backup.job", place.named(arn, self.hub, self.organization), state, reason)])
         if state == "COMPLETED":
             # A fresh point: the job is fine again and its resource may be fresh again, now.
-            run = self.verify(arn)
-            run.findings.append(Finding("job", arn, "OK", f"backup job {detail.get('backupJobId')} completed", at))
+            run = self.verify(arn, place)
+            run.findings.append(place.finding("job", arn, "OK", f"backup job {detail.get('backupJobId')} completed", at))
             return run
         return ignored(f"backup job {detail.get('backupJobId')} is {state}: nothing to judge until it ends")
 

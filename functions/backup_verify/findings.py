@@ -14,6 +14,7 @@ from typing import Any
 from controlplane.alarm_tags import format_tags
 from controlplane.events import BACKUP_CHECK, OPS_SOURCE
 from controlplane.ledger import IncidentLedger
+from controlplane.policy import alarm_arn
 from controlplane.runtime import Dependencies
 
 # integrity: a restore test's copy does not hold its source's data: the runbook's Data Loss (P0).
@@ -29,6 +30,9 @@ class Finding:
     state: str  # ALARM | OK
     reason: str
     observed_at: str
+    # Where the subject is: a member account's and Region's (its spoke's vault), or "" for the hub's.
+    account: str = ""
+    region: str = ""
 
     def alarm_name(self, prefix: str) -> str:
         return check_alarm_name(prefix, self.check, self.subject)
@@ -51,33 +55,41 @@ class FindingSink:
         self.deps = deps
         self.policy = deps.policy
         self.prefix = deps.policy.prefix
-        self.states: dict[str, str] = {}
+        self.states: dict[str, str] = {}  # virtual alarm ARN → its state as triage holds it
 
     def emit(self, findings: list[Finding]) -> list[Finding]:
         """Send the findings whose state differs from the ledger's record of their virtual alarm."""
         self.load(findings)
-        changed = [f for f in findings if self.states[f.alarm_name(self.prefix)] != f.state]
+        changed = [f for f in findings if self.states[self.arn(f)] != f.state]
         self.deps.put_on_ops_bus([self._entry(f) for f in changed], "backup findings")
         for finding in changed:
-            self.states[finding.alarm_name(self.prefix)] = finding.state
+            self.states[self.arn(finding)] = finding.state
         return changed
+
+    def where(self, finding: Finding) -> tuple[str, str]:
+        return finding.account or self.policy.account, finding.region or self.policy.region
+
+    def arn(self, finding: Finding) -> str:
+        """Its virtual alarm's ARN, in the subject's account and Region: the same check of two
+        accounts' same-named tables is two alarms."""
+        account, region = self.where(finding)
+        return alarm_arn(region, account, finding.alarm_name(self.prefix))
 
     def load(self, findings: list[Finding]) -> None:
         """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
-        names = sorted({f.alarm_name(self.prefix) for f in findings} - set(self.states))
-        recorded = self.deps.repository(IncidentLedger).alarm_states([self.policy.alarm_arn(name) for name in names])
-        self.states |= {arn.rsplit(":alarm:", 1)[1]: str(state) for arn, state in recorded.items()}
-        for name in names:
-            self.states.setdefault(name, "OK")  # never in ALARM: an OK finding changes nothing
+        arns = sorted({self.arn(f) for f in findings} - set(self.states))
+        recorded = self.deps.repository(IncidentLedger).alarm_states(arns)
+        self.states |= {arn: str(recorded.get(arn) or "OK") for arn in arns}  # never in ALARM: OK changes nothing
 
     def _entry(self, finding: Finding) -> dict[str, Any]:
         severity = SEVERITY[finding.check]
         description = format_tags(f"Backup check {finding.check} of {finding.subject}", severity=severity,
                                    remediation="verify-backups", runbook=RUNBOOK_SECTION)
+        account, region = self.where(finding)
         return {"Source": OPS_SOURCE, "DetailType": BACKUP_CHECK, "EventBusName": self.deps.settings.ops_bus_name,
                 "Resources": [finding.subject] if finding.subject.startswith("arn:") else [],
                 "Detail": json.dumps({"check": finding.check, "resource_arn": finding.subject,
                                       "alarm_name": finding.alarm_name(self.prefix), "state": finding.state,
                                       "reason": finding.reason[:1000], "observed_at": finding.observed_at,
                                       "description": description, "severity": severity,
-                                      "account": self.policy.account, "region": self.policy.region})}
+                                      "account": account, "region": region})}

@@ -32,6 +32,32 @@ RESTORE_TESTED_TYPES = ("S3", "DynamoDB", "RDS")
 
 # On every recovery point our plan makes: what the verifier may restore and delete (IAM conditions on it).
 OWNER_TAG = "ops-control-plane"
+BACKUP_POLICIES = ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores",
+                   "AWSBackupServiceRolePolicyForS3Backup", "AWSBackupServiceRolePolicyForS3Restore")
+
+
+def runbook_plan(scope: Construct, *, prefix: str, config: BackupPolicy, timezone: str, vault: backup.IBackupVault,
+                 role_name: str | None) -> tuple[iam.Role, backup.BackupPlan]:
+    """The runbook's backup table as AWS Backup's plan: one rule per backup class into `vault`, the
+    resources chosen by their tag, and the service role AWS Backup works with. The hub's, and every
+    spoke's (where `role_name` is None: IAM is global, and one name in every Region would collide)."""
+    role = iam.Role(scope, "Role", role_name=role_name,
+                    assumed_by=iam.ServicePrincipal("backup.amazonaws.com"), managed_policies=[
+                        iam.ManagedPolicy.from_aws_managed_policy_name(f"service-role/{name}") for name in BACKUP_POLICIES])
+    acknowledge(role, {f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{name}]":
+                       "AWS Backup's own service-role policies: what it needs to back up and restore the resources "
+                       "our tag selections choose." for name in BACKUP_POLICIES})
+    plan = backup.BackupPlan(scope, "Plan", backup_plan_name=backup_plan_name(prefix), backup_vault=vault)
+    for name, spec in config.classes.items():
+        plan.add_rule(backup.BackupPlanRule(
+            rule_name=name, delete_after=Duration.days(spec.retention_days),
+            enable_continuous_backup=spec.continuous or None, schedule_expression_timezone=TimeZone.of(timezone),
+            schedule_expression=events.Schedule.expression(spec.schedule),
+            start_window=Duration.hours(1), completion_window=Duration.hours(4),
+            recovery_point_tags={OWNER_TAG: prefix}))
+        plan.add_selection(f"Select-{name}", backup_selection_name=f"{prefix}-{name}", role=role,
+                           resources=[backup.BackupResource.from_tag(config.tag_key, name)])
+    return role, plan
 
 
 class BackupVerification(Construct):
@@ -42,32 +68,12 @@ class BackupVerification(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         config = policy.backup
-        zone = TimeZone.of(policy.timezone)
         key = kms.Key(self, "VaultKey", alias=f"alias/{prefix}-backups", enable_key_rotation=True,
                       removal_policy=RemovalPolicy.RETAIN, description="Encrypts the backup vault")
         self.vault = backup.BackupVault(self, "Vault", backup_vault_name=config.vault_name, encryption_key=key,
                                         removal_policy=RemovalPolicy.RETAIN)
-        self.role = iam.Role(self, "Role", role_name=f"{prefix}-backup",
-                             assumed_by=iam.ServicePrincipal("backup.amazonaws.com"), managed_policies=[
-                                 iam.ManagedPolicy.from_aws_managed_policy_name(f"service-role/{name}") for name in (
-                                     "AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores",
-                                     "AWSBackupServiceRolePolicyForS3Backup", "AWSBackupServiceRolePolicyForS3Restore")])
-        acknowledge(self.role, {"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-                                f"service-role/{name}]": "AWS Backup's own service-role policies: what it needs to back "
-                                                         "up and restore the resources our tag selections choose."
-                                for name in ("AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores",
-                                             "AWSBackupServiceRolePolicyForS3Backup",
-                                             "AWSBackupServiceRolePolicyForS3Restore")})
-        self.plan = backup.BackupPlan(self, "Plan", backup_plan_name=backup_plan_name(prefix), backup_vault=self.vault)
-        for name, spec in config.classes.items():
-            self.plan.add_rule(backup.BackupPlanRule(
-                rule_name=name, delete_after=Duration.days(spec.retention_days),
-                enable_continuous_backup=spec.continuous or None, schedule_expression_timezone=zone,
-                schedule_expression=events.Schedule.expression(spec.schedule),
-                start_window=Duration.hours(1), completion_window=Duration.hours(4),
-                recovery_point_tags={OWNER_TAG: prefix}))
-            self.plan.add_selection(f"Select-{name}", backup_selection_name=f"{prefix}-{name}", role=self.role,
-                                    resources=[backup.BackupResource.from_tag(config.tag_key, name)])
+        self.role, self.plan = runbook_plan(self, prefix=prefix, config=config, timezone=policy.timezone,
+                                            vault=self.vault, role_name=f"{prefix}-backup")
 
         testing_name = restore_testing_plan_name(prefix)
         testing = backup.CfnRestoreTestingPlan(

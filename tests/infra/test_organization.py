@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from controlplane.events import ALARM_STATE_CHANGE_PATTERN, HEARTBEAT_PATTERN
+from controlplane.events import ALARM_STATE_CHANGE_PATTERN, HEARTBEAT_PATTERN, MEMBER_BACKUP_JOB_PATTERN
 from stacks.constructs.organization import TEMPLATE_BODY_LIMIT
 
 MEMBERS = ["222233334444", "333344445555", "444455556666"]
@@ -52,7 +52,8 @@ def test_the_stack_set_is_service_managed_and_deploys_itself_to_new_accounts(sta
     [parameter] = stack_set["Parameters"]
     assert parameter["ParameterKey"] == "HubPrincipals"
     roles = parameter["ParameterValue"]["Fn::Join"][1]
-    assert [role["Fn::GetAtt"][0].split("HandlerRole")[0] for role in roles] == ["Triage", "Rollback", "Coverage"]
+    assert [role["Fn::GetAtt"][0].split("HandlerRole")[0] for role in roles] == ["Triage", "Rollback", "Coverage",
+                                                                                  "Backups"]
 
 
 def test_the_intake_bus_admits_the_organization_only(org_template: Template) -> None:
@@ -69,26 +70,31 @@ def only_bus(template: Template, name: str) -> tuple[str, Any]:
     return logical_id, bus
 
 
-def test_the_intake_bus_rules_reach_triage_and_coverage(org_template: Template) -> None:
+def test_the_intake_bus_rules_reach_triage_coverage_and_backup_verification(org_template: Template) -> None:
     bus_id, _ = only_bus(org_template, "financeanalyst-api-production-intake")
     rules = [r["Properties"] for r in org_template.find_resources("AWS::Events::Rule").values()
              if r["Properties"].get("EventBusName") == {"Ref": bus_id}]
     by_target = {rule["Targets"][0]["Arn"]["Fn::GetAtt"][0].split("Handler")[0]: rule["EventPattern"] for rule in rules}
-    assert by_target == {"Triage": ALARM_STATE_CHANGE_PATTERN, "Coverage": HEARTBEAT_PATTERN}
+    assert by_target == {"Triage": ALARM_STATE_CHANGE_PATTERN, "Coverage": HEARTBEAT_PATTERN,
+                         "Backups": MEMBER_BACKUP_JOB_PATTERN}
 
 
-def test_the_ops_bus_admits_the_coverage_function_for_its_findings_only(org_template: Template) -> None:
+@pytest.mark.parametrize(("function", "detail_types"), [("Coverage", ["Coverage Check"]),
+                                                        ("Backups", ["Backup Check", "Member Backups Due"])])
+def test_the_ops_bus_admits_the_organizations_putters_for_their_own_events_only(
+        org_template: Template, function: str, detail_types: list[str]) -> None:
     """The ops bus's own policy denies every putter it does not name: the coverage check's findings
-    would be refused by AWS if its role were granted after the policy was written."""
+    (and backup verification's fan-out) would be refused by AWS if a role were granted after the
+    policy was written."""
     _, bus = only_bus(org_template, "financeanalyst-api-production-ops")
     statements = {s["Sid"]: s for s in bus["Properties"]["Policy"]["Statement"]}
     allowed = statements["OnlyOurFunctionsAndDeployers"]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
-    coverage_role = {"Fn::GetAtt": [next(k for k in org_template.find_resources("AWS::IAM::Role")
-                                         if k.startswith("CoverageHandlerRole")), "Arn"]}
-    assert coverage_role in allowed
+    role = {"Fn::GetAtt": [next(k for k in org_template.find_resources("AWS::IAM::Role")
+                                if k.startswith(f"{function}HandlerRole")), "Arn"]}
+    assert role in allowed
     [only_its_own] = [s for s in statements.values() if s["Condition"].get("ArnEquals", {}).get("aws:PrincipalArn")
-                      == coverage_role]
-    assert only_its_own["Condition"]["StringNotEquals"] == {"events:detail-type": ["Coverage Check"]}
+                      == role]
+    assert only_its_own["Condition"]["StringNotEquals"] == {"events:detail-type": detail_types}
 
 
 def test_the_hub_functions_may_assume_exactly_the_members_roles(org_template: Template) -> None:
@@ -98,7 +104,7 @@ def test_the_hub_functions_may_assume_exactly_the_members_roles(org_template: Te
             if statement["Action"] == "sts:AssumeRole":
                 assumers[policy["Properties"]["Roles"][0]["Ref"].split("HandlerRole")[0]] = statement["Resource"]
     wanted = [f"arn:aws:iam::{account}:role/{ROLE}" for account in MEMBERS]
-    assert assumers == {"Triage": wanted, "Rollback": wanted, "Coverage": wanted}
+    assert assumers == {"Triage": wanted, "Rollback": wanted, "Coverage": wanted, "Backups": wanted}
 
 
 def test_the_spoke_role_trusts_the_hub_roles_inside_the_organization_only(spoke: dict[str, Any]) -> None:
@@ -114,32 +120,57 @@ def test_the_spoke_role_trusts_the_hub_roles_inside_the_organization_only(spoke:
     assert role["Properties"]["MaxSessionDuration"] == 3600
 
 
-def test_the_spoke_role_may_read_alarms_and_switch_its_own_accounts_targets_only(spoke: dict[str, Any]) -> None:
+def test_the_spoke_role_may_read_alarms_and_backups_and_switch_its_own_accounts_targets_only(
+        spoke: dict[str, Any]) -> None:
     [role_id] = [k for k, v in spoke["Resources"].items() if v["Properties"].get("RoleName") == ROLE]
     policies = {k: v for k, v in spoke["Resources"].items()
                 if v["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in v["Properties"]["Roles"]}
-    by_condition = {policy["Condition"]: policy["Properties"]["PolicyDocument"]["Statement"] for policy in policies.values()}
-    assert by_condition["RoleRegion"] == [{
-        "Action": "cloudwatch:DescribeAlarms", "Effect": "Allow",
-        "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:*:", {"Ref": "AWS::AccountId"},
-                                       ":alarm:*"]]}}]
+    by_name = {k[:-8]: (v["Condition"], v["Properties"]["PolicyDocument"]["Statement"]) for k, v in policies.items()}
+    account_arn = lambda service, resource: {"Fn::Join": ["", [  # noqa: E731
+        "arn:", {"Ref": "AWS::Partition"}, f":{service}:*:", {"Ref": "AWS::AccountId"}, resource]]}
+    assert by_name["LookAtAlarms"] == ("RoleRegion", [{
+        "Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": account_arn("cloudwatch", ":alarm:*")}])
+    assert by_name["VerifyBackups"] == ("RoleRegion", [
+        {"Action": ["backup:ListBackupPlans", "backup:ListRecoveryPointsByResource", "tag:GetResources"],
+         "Effect": "Allow", "Resource": "*"},
+        {"Action": "backup:GetBackupPlan", "Effect": "Allow", "Resource": account_arn("backup", ":backup-plan:*")}])
     # The checkout target lives in 222233334444 eu-central-1: only that account's role may switch it.
     assert spoke["Conditions"]["Targets222233334444"] == {"Fn::And": [
         {"Condition": "RoleRegion"}, {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "222233334444"]}]}
-    assert by_condition["Targets222233334444"] == [
+    assert by_name["RollbackTargets222233334444"] == ("Targets222233334444", [
         {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow",
          "Resource": "arn:aws:cloudwatch:eu-central-1:222233334444:alarm:checkout-production-error-rate"},
         {"Action": ["lambda:GetAlias", "lambda:UpdateAlias"], "Effect": "Allow",
          "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
-                                        ":lambda:eu-central-1:222233334444:function:checkout-production-api"]]}}]
-    assert set(by_condition) == {"RoleRegion", "Targets222233334444"}
+                                        ":lambda:eu-central-1:222233334444:function:checkout-production-api"]]}}])
+    assert set(by_name) == {"LookAtAlarms", "VerifyBackups", "RollbackTargets222233334444"}
+
+
+def test_the_spoke_holds_the_runbooks_vault_and_plan(spoke: dict[str, Any]) -> None:
+    """Each member account × Region backs up what it tags as the hub does: one rule per backup class
+    (the runbook's table), resources chosen by the tag, AWS Backup's role unnamed (IAM is global)."""
+    resources = spoke["Resources"]
+    [vault] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Backup::BackupVault"]
+    assert vault["BackupVaultName"] == "financeanalyst-api-production-backups" and "EncryptionKeyArn" not in vault
+    [plan] = [r["Properties"]["BackupPlan"] for r in resources.values() if r["Type"] == "AWS::Backup::BackupPlan"]
+    assert plan["BackupPlanName"] == "financeanalyst-api-production-backups"
+    assert {rule["RuleName"]: rule["Lifecycle"]["DeleteAfterDays"] for rule in plan["BackupPlanRule"]} == {
+        "full": 30, "database": 7}
+    selections = [r["Properties"]["BackupSelection"] for r in resources.values()
+                  if r["Type"] == "AWS::Backup::BackupSelection"]
+    assert sorted((s["ListOfTags"][0]["ConditionKey"], s["ListOfTags"][0]["ConditionValue"]) for s in selections) == [
+        ("backup-class", "database"), ("backup-class", "full")]
+    [backup_role] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Role"
+                     and r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service")
+                     == "backup.amazonaws.com"]
+    assert "RoleName" not in backup_role
 
 
 def test_the_spoke_forwards_alarms_and_heartbeats_to_the_hub_bus_with_a_dead_letter_queue(spoke: dict[str, Any]) -> None:
     resources = spoke["Resources"]
     rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
     assert sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules) == sorted(
-        json.dumps(p, sort_keys=True) for p in (ALARM_STATE_CHANGE_PATTERN, HEARTBEAT_PATTERN))
+        json.dumps(p, sort_keys=True) for p in (ALARM_STATE_CHANGE_PATTERN, HEARTBEAT_PATTERN, MEMBER_BACKUP_JOB_PATTERN))
     hub_bus = "arn:aws:events:eu-west-1:111122223333:event-bus/financeanalyst-api-production-intake"
     for rule in rules:
         [target] = rule["Targets"]

@@ -86,6 +86,14 @@ def backups(harness) -> Backups:
     return Backups(harness)
 
 
+def job(ident: str, state: str, **detail: str) -> dict[str, Any]:
+    """A "Backup Job State Change" of the orders table, in the envelope AWS puts it in (its account
+    and Region say whose backup it was)."""
+    return {"source": "aws.backup", "detail-type": "Backup Job State Change", "account": "123456789012",
+            "region": "us-east-1", "detail": {"backupJobId": ident, "resourceArn": ORDERS, "resourceType": "DynamoDB",
+                                              "state": state, **detail}}
+
+
 def incidents(harness) -> list[tuple[str, str, str]]:
     """The findings' incidents (not the storm parent grouping several findings of one run)."""
     return [(i["alarm_name"].removeprefix(f"{PREFIX}-backup-"), i["severity"], i["status"])
@@ -111,9 +119,7 @@ def test_a_stale_backup_opens_a_p1_that_resolves_when_a_fresh_point_appears(back
     assert harness.notifications("P1") == []
     # A backup completes: the job event re-checks that resource at once.
     backups.points(ORDERS, point(ORDERS, NOW + timedelta(hours=1, minutes=30), ident="3"))
-    backups.run({"source": "aws.backup", "detail-type": "Backup Job State Change", "detail": {
-        "backupJobId": "J-3", "resourceArn": ORDERS, "resourceType": "DynamoDB", "state": "COMPLETED"}},
-        NOW + timedelta(hours=1, minutes=35))
+    backups.run(job("J-3", "COMPLETED"), NOW + timedelta(hours=1, minutes=35))
     assert incidents(harness) == [("freshness-dynamodb-table-financeanalyst-pro-demo-orders", "P1", "RESOLVED")]
 
 
@@ -143,17 +149,12 @@ def test_no_recovery_point_at_all_and_failed_points_do_not_count(backups, harnes
 
 
 def test_a_failed_job_opens_an_incident_with_its_reason_and_the_next_success_resolves_it(backups, harness) -> None:
-    failed = {"source": "aws.backup", "detail-type": "Backup Job State Change", "detail": {
-        "backupJobId": "J-1", "resourceArn": ORDERS, "resourceType": "DynamoDB", "state": "FAILED",
-        "statusMessage": "Insufficient privileges to perform this action."}}
-    backups.run(failed)
+    backups.run(job("J-1", "FAILED", statusMessage="Insufficient privileges to perform this action."))
     [incident] = harness.incidents()
     assert (incident["severity"], incident["status"]) == ("P2", "OPEN")
     assert "J-1 FAILED: Insufficient privileges" in incident["reason"]
     backups.points(ORDERS, point(ORDERS, NOW + timedelta(minutes=30)))
-    backups.run({"source": "aws.backup", "detail-type": "Backup Job State Change", "detail": {
-        "backupJobId": "J-2", "resourceArn": ORDERS, "resourceType": "DynamoDB", "state": "COMPLETED"}},
-        NOW + timedelta(minutes=35))
+    backups.run(job("J-2", "COMPLETED"), NOW + timedelta(minutes=35))
     assert [i["status"] for i in harness.incidents()] == ["RESOLVED"]
 
 

@@ -23,8 +23,15 @@ ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 BACKUP_CHECK = "Backup Check"
 BACKUP_COMPONENT = "Backups"  # the component backup findings (and restore tests) belong to
 # AWS Backup's own events (default bus) that backup verification judges.
+BACKUP_JOB_STATE_CHANGE = "Backup Job State Change"
 BACKUP_JOB_PATTERN: dict[str, Any] = {"source": ["aws.backup"],
-                                      "detail-type": ["Backup Job State Change", "Restore Job State Change"]}
+                                      "detail-type": [BACKUP_JOB_STATE_CHANGE, "Restore Job State Change"]}
+# A member account's backup jobs, forwarded by its spokes (restore tests are the hub's own).
+MEMBER_BACKUP_JOB_PATTERN: dict[str, Any] = {"source": ["aws.backup"], "detail-type": [BACKUP_JOB_STATE_CHANGE]}
+# The hourly verification asks for each member account's own, one invocation each (fan-out through
+# the ops bus: 500 accounts' recovery points would not fit one invocation's time).
+MEMBER_BACKUPS_DUE = "Member Backups Due"
+MEMBER_BACKUPS_DUE_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [MEMBER_BACKUPS_DUE]}
 
 # The control plane's fire drill (`opsctl drill`, weekly): its own alarm, on a component of its own
 # that is never public (status page) nor counted with the application's incidents (reports).
