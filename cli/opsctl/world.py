@@ -49,7 +49,7 @@ from controlplane.events import (
 )
 from controlplane.ledger import to_item
 from controlplane.policy import OrganizationPolicy, Policy, WafPolicy
-from controlplane.runtime import Dependencies
+from controlplane.runtime import Dependencies, session_of
 from controlplane.settings import SEVERITIES, Settings
 from opsctl import deployment, lambda_host
 from opsctl.pagerduty_standin import stand_in
@@ -92,6 +92,7 @@ class LocalWorld:
     pagerduty_keys: dict[str, str] = field(default_factory=dict)
     pagerduty_signing_secrets: list[str] = field(default_factory=list)
     _members: dict[tuple[str, str], Any] = field(default_factory=dict)  # member sessions (see member())
+    _member_backups: dict[tuple[str, str], LocalBackup] = field(default_factory=dict)  # see backup_in()
 
     def client(self, service: str) -> Any:
         return self.session.client(service)
@@ -101,6 +102,24 @@ class LocalWorld:
         if (account, region) not in self._members:
             self._members[account, region] = member_session(self.session, account, region)
         return self._members[account, region]
+
+    def backup_in(self, account: str, region: str) -> LocalBackup | None:
+        """AWS Backup's jobs and recovery points in an account and Region: the hub's, or a member's
+        (its spoke's vault)."""
+        if (account, region) == (self.config.account, self.config.region):
+            return self.backup
+        if not Policy(self.policy).organization.watches(account, region):
+            return None
+        return self._member_backups.setdefault((account, region), LocalBackup(None, region, account))
+
+    def _assumed_session(self, account: str, region: str, credentials: dict[str, Any]) -> Any:
+        """A member account's session from its spoke role's credentials, as the functions get it,
+        answering what moto lacks there (AWS Backup's recovery points) from that account's jobs."""
+        session = session_of(credentials, region)
+        backup = self.backup_in(account, region)
+        if backup is not None:
+            backup.answer(session)
+        return session
 
     def function_arn(self, function: str) -> str:
         return str(self.settings_of(function).self_arn)
@@ -126,7 +145,8 @@ class LocalWorld:
                                   monotonic=lambda: clock.now().timestamp(),
                                   http_status=lambda url: self.http_answers.get(url, 200),
                                   _clients={"backup": self.backup, "synthetics": self._canary_client(clock),
-                                            "sts": self._sts_client()})
+                                            "sts": self._sts_client()},
+                                  assumed_session=self._assumed_session)
             self._containers[function] = cached
         return cached
 
@@ -201,8 +221,9 @@ class LocalWorld:
         claims no longer move it, so a claim CloudWatch contradicts is refused as in AWS."""
         if not isinstance(event, dict):
             return
-        if event.get("source") == "aws.backup" and self.backup is not None and isinstance(event.get("detail"), dict):
-            self.backup.record(str(event.get("detail-type")), event["detail"])
+        backup = self.backup_in(str(event.get("account")), str(event.get("region")))
+        if event.get("source") == "aws.backup" and backup is not None and isinstance(event.get("detail"), dict):
+            backup.record(str(event.get("detail-type")), event["detail"])
         # Read as triage reads it (every intake path), so the world and triage never disagree on what
         # an event says.
         for change in alarm_parsing().parse_delivery(event):
@@ -380,6 +401,23 @@ class LocalBackup:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
+    def answer(self, session: Any) -> None:
+        """Answer ListRecoveryPointsByResource for the clients `session` makes (a member account's),
+        as AWS would: the call is still made, so what a function calls there is recorded."""
+        asked: dict[str, Any] = {}
+
+        def remember(params: dict[str, Any], **_: Any) -> None:
+            asked.clear()
+            asked.update(params)
+
+        def points(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+            listing = self.list_recovery_points_by_resource(ResourceArn=str(asked["ResourceArn"]))
+            return AWSResponse("https://backup.amazonaws.com/", 200, {}, None), listing | {
+                "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+        session.events.register("before-parameter-build.backup.ListRecoveryPointsByResource", remember)
+        session.events.register("before-call.backup.ListRecoveryPointsByResource", points)
+
     def record(self, detail_type: str, detail: dict[str, Any]) -> None:
         if detail_type == "Restore Job State Change":
             self._record_restore_job(detail)
@@ -446,15 +484,43 @@ class LocalBackup:
 DEMO_PROTECTED = {"s3": ("data", "full"), "dynamodb": ("orders", "database")}
 
 
+# Every member account's application keeps one table in the organization's first Region, tagged
+# with this backup class (for `opsctl replay` of an organization).
+MEMBER_PROTECTED = ("orders", "database")
+
+
+def _provision_vault_and_plan(session: Any, config: ControlPlaneConfig) -> Any:
+    """The vault and the runbook's plan, as the hub's stack and every spoke deploy them."""
+    backup_config = config.backup
+    backup = session.client("backup")
+    backup.create_backup_vault(BackupVaultName=backup_config["vault_name"])
+    backup.create_backup_plan(BackupPlan={"BackupPlanName": backup_plan_name(config.prefix), "Rules": [
+        {"RuleName": name, "TargetBackupVaultName": backup_config["vault_name"], "ScheduleExpression": spec["schedule"],
+         "Lifecycle": {"DeleteAfterDays": spec["retention_days"]}} for name, spec in backup_config["classes"].items()]})
+    return backup
+
+
+def _create_protected_table(session: Any, name: str, tag: str, backup_class: str) -> None:
+    session.client("dynamodb").create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], Tags=[{"Key": tag, "Value": backup_class}])
+
+
+def provision_member_backups(session: Any, config: ControlPlaneConfig, organization: OrganizationPolicy) -> None:
+    """Each member account × Region's vault and plan (its spoke's), and each member application's
+    protected table in the first Region."""
+    for account, name in organization.accounts.items():
+        for region in organization.regions:
+            _provision_vault_and_plan(member_session(session, account, region), config)
+        _create_protected_table(member_session(session, account, organization.regions[0]),
+                                f"{name}-{MEMBER_PROTECTED[0]}", config.backup["tag_key"], MEMBER_PROTECTED[1])
+
+
 def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
     """The vault and plan the stacks deploy, the configuration bucket and log groups the verifier
     checks, and the demo application's protected resources."""
     backup_config, prefix = config.backup, config.prefix
-    backup = session.client("backup")
-    backup.create_backup_vault(BackupVaultName=backup_config["vault_name"])
-    backup.create_backup_plan(BackupPlan={"BackupPlanName": backup_plan_name(prefix), "Rules": [
-        {"RuleName": name, "TargetBackupVaultName": backup_config["vault_name"], "ScheduleExpression": spec["schedule"],
-         "Lifecycle": {"DeleteAfterDays": spec["retention_days"]}} for name, spec in backup_config["classes"].items()]})
+    backup = _provision_vault_and_plan(session, config)
     s3 = session.client("s3")
     bucket = backup_config["configuration"]["bucket"]
     create_bucket(s3, bucket)
@@ -472,10 +538,7 @@ def _provision_backups(session: Any, config: ControlPlaneConfig) -> LocalBackup:
     create_bucket(s3, f"{prefix}-{DEMO_PROTECTED['s3'][0]}")
     s3.put_bucket_tagging(Bucket=f"{prefix}-{DEMO_PROTECTED['s3'][0]}",
                           Tagging={"TagSet": [{"Key": tag, "Value": DEMO_PROTECTED["s3"][1]}]})
-    session.client("dynamodb").create_table(
-        TableName=f"{prefix}-{DEMO_PROTECTED['dynamodb'][0]}", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], Tags=[{"Key": tag, "Value": DEMO_PROTECTED["dynamodb"][1]}])
+    _create_protected_table(session, f"{prefix}-{DEMO_PROTECTED['dynamodb'][0]}", tag, DEMO_PROTECTED["dynamodb"][1])
     return LocalBackup(backup, config.region, config.account)
 
 
@@ -548,6 +611,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     if organization.enabled:
         events.create_event_bus(Name=intake_bus_name(prefix))
         provision_spoke_roles(session, config.account, organization)
+        provision_member_backups(session, config, organization)
     policy = _provision_rollback_targets(session, config, policy)
     route_queues, stand_ins = [], {}
     for number, rule in enumerate(deployment.deployed_rules(config, Policy(policy))):
@@ -615,9 +679,7 @@ def member_session(session: Any, account: str, region: str) -> Any:
     calls made with a role's credentials in that role's account)."""
     credentials = session.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{ORGANIZATION_ACCESS_ROLE}", RoleSessionName="local-world")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"], region_name=region)
+    return session_of(credentials, region)
 
 
 def provision_spoke_roles(session: Any, hub_account: str, organization: OrganizationPolicy) -> None:

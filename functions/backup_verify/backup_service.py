@@ -155,7 +155,7 @@ class BackupService:
                 raise MalformedEvent("aws.backup event without a detail object")
             if event.get("detail-type") == BACKUP_JOB_STATE_CHANGE:
                 place = self.place_of(event)
-                return self.refused(event, place) if place is None else self.on_backup_job(detail, place)
+                return self.on_backup_job(detail, place) if self.judges(place) else self.refused(event, place)
             if event.get("detail-type") == "Restore Job State Change":
                 return self.on_restore_job(detail)
             return ignored(f"{event.get('detail-type')!r} is not a job this verifier judges")
@@ -185,17 +185,18 @@ class BackupService:
         when that cannot be assumed)."""
         return self.deps.client_in(service, place.account, place.region, session_name=VERIFY_SESSION)
 
-    def place_of(self, event: dict[str, Any]) -> Place | None:
-        """Where an AWS Backup event happened: the hub, or a watched member account × Region (its
-        spoke forwards it; EventBridge sets `account` from the account that emitted it). None: a pair
-        the config does not watch, whose backups are not ours to judge."""
+    @staticmethod
+    def place_of(event: dict[str, Any]) -> Place:
+        """Where an AWS Backup event happened (EventBridge sets `account` from the account that
+        emitted it; a member's spoke forwards it as it is)."""
         try:
-            place = Place(str(event["account"]), str(event["region"]))
+            return Place(str(event["account"]), str(event["region"]))
         except KeyError as error:
             raise MalformedEvent(f"aws.backup event without its {error.args[0]}") from error
-        if place == self.hub or self.organization.watches(place.account, place.region):
-            return place
-        return None
+
+    def judges(self, place: Place) -> bool:
+        """The hub's own backups, and a watched member account × Region's: none other is ours."""
+        return place == self.hub or self.organization.watches(place.account, place.region)
 
     def refused(self, event: dict[str, Any], place: Place) -> Run:
         """A job event of an account × Region not watched (an account joined an organizational unit
@@ -276,9 +277,12 @@ class BackupService:
                                               f"cannot list protected resources: {error}", at))
             return run
         if only is None and not resources:
-            run.findings.append(place.finding("blind-spot", "protected-resources", "ALARM",
-                                              f"no resource carries the {self.config.tag_key} tag: nothing is "
-                                              "verified, so nothing is known to be backed up", at))
+            # The hub's application must have data to protect; a member account × Region may hold
+            # nothing worth backing up (its application team tags what is).
+            run.findings.append(place.finding(
+                "blind-spot", "protected-resources", "ALARM" if place == self.hub else "OK",
+                f"no resource carries the {self.config.tag_key} tag: nothing is verified, so nothing is known to be "
+                "backed up" if place == self.hub else f"nothing here carries the {self.config.tag_key} tag", at))
         elif only is None:
             run.findings.append(place.finding("blind-spot", "protected-resources", "OK",
                                               f"{len(resources)} protected resources", at))

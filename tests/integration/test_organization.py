@@ -16,7 +16,7 @@ from moto.sts.models import sts_backends
 
 from controlplane import keys
 from controlplane.guardrails import Guardrails
-from controlplane.ledger import read_partition
+from controlplane.ledger import IncidentLedger, read_partition
 from controlplane.records import Coverage
 from controlplane.repository import Repository
 from faults import LambdaDied, crash_after
@@ -28,7 +28,8 @@ from paths import ROOT
 
 R = TypeVar("R", bound=Repository)
 CHECKOUT, REPORTING, SHARED, FOREIGN = "222233334444", "333344445555", "444455556666", "999988887777"
-ROLE = "financeanalyst-api-production-remediation"
+PREFIX = "financeanalyst-api-production"
+ROLE = f"{PREFIX}-remediation"
 EXAMPLE = [json.loads(line) for line in (ROOT / "examples" / "multi-account.jsonl").read_text().splitlines()]
 
 
@@ -72,6 +73,11 @@ class Org:
         self.replay.report.incidents.clear()
         self.replay.collect_incidents()
         return self.replay.report.incidents
+
+    def reasons(self) -> dict[str, str]:
+        """Each incident's reason (what its alarm said), by its id."""
+        ledger = IncidentLedger(self.world.client("dynamodb"), self.world.settings.ledger_table)
+        return {incident["id"]: str(incident.get("reason")) for incident in ledger.iter_incidents(newest_first=False)}
 
     def subjects(self, severity: str) -> list[str]:
         return [n["subject"] for n in self.replay.report.notifications if n["severity"] == severity]
@@ -204,13 +210,17 @@ def test_the_day_of_examples_multi_account(tmp_path, capsys) -> None:
                  str(ROOT / "config" / "production-api.example.yaml"), "--report", str(report_path),
                  "--state", str(tmp_path / "state.json")]) == 0
     report = json.loads(report_path.read_text())
-    assert report["events"]["rejected"] == 2
+    assert report["events"]["rejected"] == 3
     assert [(i["alarm"], i["account"], i["region"], i["severity"], i["status"]) for i in report["incidents"]] == [
         ("checkout-production-error-rate", CHECKOUT, "eu-central-1", "P1", "RESOLVED"),
         ("checkout-production-error-rate", REPORTING, "eu-west-1", "P2", "OPEN"),
         ("financeanalyst-api-production-traffic-spike", "111122223333", "eu-west-1", "P1", "RESOLVED"),
-        ("financeanalyst-api-production-blind-spot", REPORTING, "eu-central-1", "P1", "OPEN")]
+        ("financeanalyst-api-production-blind-spot", REPORTING, "eu-central-1", "P1", "OPEN"),
+        # reporting-prod's backup job failed, and at the hourly verification it has no recovery point.
+        (f"{PREFIX}-backup-job-dynamodb-table-reporting-prod-orders", REPORTING, "eu-west-1", "P2", "OPEN"),
+        (f"{PREFIX}-backup-freshness-dynamodb-table-reporting-prod-orders", REPORTING, "eu-west-1", "P1", "OPEN")]
     assert report["rejections"][0]["reason"].startswith("555566667777 eu-west-1: not an account × Region")
+    assert report["rejections"][2]["reason"].startswith("555566667777 eu-west-1: not the hub's nor an account")
     assert [(a["type"], a["target"], a["result"]) for a in report["actions"]
             if a["type"] in ("rollback", "waf.block", "outcome-check")] == [
         ("rollback", "checkout", "executed"), ("waf.block", "financeanalyst-api-production-edge/runbook-rate-limit",
@@ -286,3 +296,89 @@ def test_a_throttled_assume_role_is_retried_never_a_blind_spot(org: Org) -> None
                                          "source": opened["Source"], "time": opened["Time"], "account": "111122223333",
                                          "region": "eu-west-1", "detail": json.loads(opened["Detail"])})
     assert org.checkout_alias() == "1"
+
+
+# --- backups per member account: each spoke's vault, judged from the hub --------------------------
+
+BACKUP_JOBS = [e for e in EXAMPLE if e.get("source") == "aws.backup"]
+HOURLY_VERIFY = {"task": "verify", "at": "2026-11-24T10:00:00Z"}
+
+
+def table(account: str, name: str) -> str:
+    return f"arn:aws:dynamodb:eu-west-1:{account}:table/{name}"
+
+
+def backup_sessions(account: str) -> set[str]:
+    return {r.session_name for r in sts_backends[account]["aws"].assumed_roles
+            if r.role_arn == f"arn:aws:iam::{account}:role/{ROLE}"}
+
+
+def test_the_hourly_backup_verification_judges_every_member_account_in_its_own_account(org: Org) -> None:
+    """The hub's hourly run verifies its own backups and asks for each member account's, one
+    invocation each; each looks in its account's every watched Region through the spoke role (session
+    "backup-verify"). A member table without a completed recovery point is a P1 there."""
+    fresh = [e for e in BACKUP_JOBS if e["detail"]["state"] == "COMPLETED"]
+    org.deliver(*fresh, HOURLY_VERIFY)
+    [incident] = org.incidents()
+    assert (incident["alarm"], incident["account"], incident["region"], incident["severity"]) == (
+        f"{PREFIX}-backup-freshness-dynamodb-table-reporting-prod-orders", REPORTING, "eu-west-1", "P1")
+    assert "no completed recovery point at all" in org.reasons()[incident["id"]]
+    for account in (CHECKOUT, REPORTING, SHARED):
+        assert backup_sessions(account) == {"backup-verify"}
+    # A member account's run reports what it looked at, and where.
+    result = org.replay.invoke("backup_verify", {
+        "version": "0", "id": "due", "detail-type": "Member Backups Due", "source": "ops.control-plane",
+        "account": "111122223333", "region": "eu-west-1", "time": "2026-11-24T10:05:00Z",
+        "detail": {"account": CHECKOUT}})
+    assert [(c["target"], c["result"]) for c in result["checks"]] == [
+        (f"{table(CHECKOUT, 'checkout-prod-orders')} in checkout-prod ({CHECKOUT}) eu-west-1", "OK")]
+    assert {(f["check"], f["subject"], f["region"], f["state"]) for f in result["findings"]} == {
+        ("blind-spot", "protected-resources", "eu-west-1", "OK"),
+        ("freshness", table(CHECKOUT, "checkout-prod-orders"), "eu-west-1", "OK"),
+        ("blind-spot", "protected-resources", "eu-central-1", "OK"),  # nothing tagged there: none to verify
+        *(("retention", f"backup-rule:{rule}", region, "OK") for rule in ("full", "database")
+          for region in ("eu-west-1", "eu-central-1"))}
+    # Its next completed job, forwarded by the spoke, resolves it there at once.
+    completed = json.loads(json.dumps(fresh[2]))
+    completed |= {"id": "reporting-fresh", "account": REPORTING, "time": "2026-11-24T10:20:00Z",
+                  "resources": [table(REPORTING, "reporting-prod-orders")]}
+    completed["detail"] |= {"resourceArn": table(REPORTING, "reporting-prod-orders"), "backupJobId": "R-2",
+                            "creationDate": "2026-11-24T10:10:00.000Z", "completionDate": "2026-11-24T10:20:00.000Z"}
+    org.deliver(completed)
+    assert [i["status"] for i in org.incidents()] == ["RESOLVED"]
+
+
+def test_a_members_failed_job_is_an_incident_there_and_an_unwatched_accounts_is_refused_and_counted(org: Org) -> None:
+    failed = [e for e in BACKUP_JOBS if e["detail"]["state"] == "FAILED"]
+    org.deliver(*failed)
+    [incident] = org.incidents()
+    assert (incident["alarm"], incident["account"], incident["region"], incident["severity"]) == (
+        f"{PREFIX}-backup-job-dynamodb-table-reporting-prod-orders", REPORTING, "eu-west-1", "P2")
+    assert "FAILED: Insufficient privileges" in org.reasons()[incident["id"]]
+    [refused] = org.replay.report.rejections
+    assert refused["reason"] == ("555566667777 eu-west-1: not the hub's nor an account × Region of "
+                                 "organization.accounts and .regions: counted, not judged")
+    [hour] = org.items(keys.SUSPICIOUS)
+    assert hour["claims"] == 1
+
+
+def test_a_member_whose_role_cannot_be_assumed_is_a_backup_blind_spot_there(org: Org) -> None:
+    """Fail closed: the hub cannot look at shared-services' backups, so nothing there is known to be
+    backed up: a blind spot in each of its Regions (and the coverage check pages its role too)."""
+    org.member(SHARED, "eu-west-1", "iam").delete_role(RoleName=ROLE)
+    org.deliver(*[e for e in BACKUP_JOBS if e["detail"]["state"] == "COMPLETED"], HOURLY_VERIFY)
+    blind = [i for i in org.incidents() if i["account"] == SHARED]
+    assert [(i["alarm"], i["region"], i["severity"]) for i in blind] == [
+        (f"{PREFIX}-backup-blind-spot-protected-resources", region, "P2") for region in ("eu-west-1", "eu-central-1")]
+    assert all(f"cannot assume arn:aws:iam::{SHARED}:role/{ROLE}" in org.reasons()[i["id"]] for i in blind)
+
+
+def test_member_backups_due_for_an_account_not_configured_is_refused(org: Org) -> None:
+    """Our own bus's events are claims: the fan-out's account must be a configured member."""
+    [outcome] = org.replay.run_function("backup_verify", {
+        "version": "0", "id": "due", "detail-type": "Member Backups Due", "source": "ops.control-plane",
+        "account": "111122223333", "region": "eu-west-1", "time": "2026-11-24T10:00:00Z",
+        "detail": {"account": FOREIGN}})
+    assert outcome == {"result": "rejected", "reason": f"backup_verify raised MalformedEvent: '{FOREIGN}' is not an "
+                                                      "account of organization.accounts: not ours to verify"}
+    assert sts_backends[FOREIGN]["aws"].assumed_roles == []

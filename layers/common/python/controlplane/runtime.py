@@ -63,6 +63,10 @@ class Dependencies:
     http_status: Callable[[str], int] = http_status
     # The ledger repositories the services use, made on first use; a test may put a fake in first.
     repositories: dict[type, Any] = field(default_factory=dict)
+    # (account, Region, a spoke role's credentials) → the session that looks and acts there (the local
+    # world's adds what its emulator lacks in member accounts).
+    assumed_session: Callable[[str, str, dict[str, Any]], Any] = field(default=lambda account, region, credentials:
+                                                                       session_of(credentials, region))
 
     def repository(self, kind: type[R]) -> R:
         if kind not in self.repositories:
@@ -88,9 +92,7 @@ class Dependencies:
         if cached is not None and cached[1] - ASSUMED_MARGIN > datetime.now(cached[1].tzinfo):
             return cached[0]
         credentials = self.assume(account, session_name)
-        client = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"], region_name=region).client(service)
+        client = self.assumed_session(account, region, credentials).client(service)
         expires = credentials["Expiration"]
         # A warm container keeps only clients whose credentials still hold (one per decision at most).
         self._assumed = {k: v for k, v in self._assumed.items() if v[1] > datetime.now(expires.tzinfo)}
@@ -152,6 +154,13 @@ class Dependencies:
             )
         except scheduler.exceptions.ConflictException:
             pass
+
+
+def session_of(credentials: dict[str, Any], region: str) -> boto3.session.Session:
+    """A session with STS's credentials (AssumeRole's `Credentials`)."""
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"], region_name=region)
 
 
 _installed: Dependencies | None = None
