@@ -5,8 +5,9 @@ of bench/prices.json (dated).
 
 Measured (the organization example's config in the local world, every function as deployed): the
 functions' invocations and AWS calls for one alarm's day (ALARM, OK, and the follow-ups they arm),
-for one heartbeat, and for one account × Region of a coverage check. The rest is arithmetic on the
-assumptions below, each named where it is used."""
+for one heartbeat, for one account × Region of a coverage check, and for one member account's hourly
+backup verification (its every Region; the world's members protect one table each). The rest is
+arithmetic on the assumptions below, each named where it is used."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ CYCLES_PER_ALARM_PER_DAY = 1
 OUTAGE_SECONDS = 60
 INVOCATION_MS, PER_CALL_MS, MEMORY_GB = 20, 15, 0.5
 INCIDENT_KB, KEPT_MONTHS = 4, 12
+# A member account's protected resources per Region (tagged with a backup class): each one more
+# ListRecoveryPointsByResource in its hourly verification.
+PROTECTED_PER_PAIR = 10
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 SECONDS_PER_MONTH = 30 * 86400
 
@@ -130,6 +134,10 @@ def measure() -> dict[str, dict[str, float]]:
             deliver(*heartbeats)
         with Meter() as check:
             deliver({"task": "coverage-check", "at": _at(T0 + timedelta(minutes=1))})
+        members = list(config.organization["accounts"])
+        with Meter() as verification:
+            for account in members:
+                replay.run_function("backup_verify", member_backups_due(account, T0 + timedelta(minutes=2)))
         cycles = 10
         with Meter() as alarms:
             for index in range(cycles):  # apart by more than the storm window: each its own incident
@@ -138,7 +146,10 @@ def measure() -> dict[str, dict[str, float]]:
                 deliver(member_alarm(account, region, f"service-{index}-errors", "ALARM", fired),
                         member_alarm(account, region, f"service-{index}-errors", "OK", fired + timedelta(minutes=1)))
             replay.fire_schedules(until=T0 + timedelta(days=2))  # the follow-ups they armed
-    return {"alarm_day": alarms.per(cycles), "heartbeat": beats.per(len(heartbeats)), "pair_checked": check.per(len(pairs))}
+    return {"alarm_day": alarms.per(cycles), "heartbeat": beats.per(len(heartbeats)), "pair_checked": check.per(len(pairs)),
+            "member_verified": verification.per(len(members)),
+            "measured": {"regions": len(config.organization["regions"]),
+                         "protected_per_account": 1}}  # one table each (opsctl.world.MEMBER_PROTECTED)
 
 
 def model(measured: dict[str, dict[str, float]], heartbeat_minutes: int = 5) -> dict[str, float]:
@@ -146,10 +157,19 @@ def model(measured: dict[str, dict[str, float]], heartbeat_minutes: int = 5) -> 
     pairs = ACCOUNTS * REGIONS
     alarms = pairs * ALARMS_PER_PAIR
     per_alarm_day, per_beat, per_pair = measured["alarm_day"], measured["heartbeat"], measured["pair_checked"]
-    # Steady: alarm days, heartbeats, and a coverage check of every pair each heartbeat interval.
+    # One member account's hourly backup verification at this scale: as measured, with its Regions'
+    # fixed calls (the tagged resources, the plan's rules) for REGIONS Regions, and one listing per
+    # protected resource (the world's members protect one table each, in one of their Regions).
+    measured_regions, measured_protected = measured["measured"]["regions"], measured["measured"]["protected_per_account"]
+    member = dict(measured["member_verified"])
+    fixed = (member["calls"] - measured_protected) / measured_regions
+    member["calls"] = fixed * REGIONS + PROTECTED_PER_PAIR * REGIONS
+    # Steady: alarm days, heartbeats, a coverage check of every pair each heartbeat interval, and
+    # every member account's backups each hour.
     rate = {"alarm_days": alarms * CYCLES_PER_ALARM_PER_DAY / 86400, "beats": pairs / (heartbeat_minutes * 60),
-            "pairs_checked": pairs / (heartbeat_minutes * 60)}
-    units = [(per_alarm_day, rate["alarm_days"]), (per_beat, rate["beats"]), (per_pair, rate["pairs_checked"])]
+            "pairs_checked": pairs / (heartbeat_minutes * 60), "members_verified": ACCOUNTS / 3600}
+    units = [(per_alarm_day, rate["alarm_days"]), (per_beat, rate["beats"]), (per_pair, rate["pairs_checked"]),
+             (member, rate["members_verified"])]
 
     def steady(key: str) -> float:
         return sum(measured_unit.get(key, 0.0) * per_second for measured_unit, per_second in units)
@@ -164,7 +184,8 @@ def model(measured: dict[str, dict[str, float]], heartbeat_minutes: int = 5) -> 
     forwarded = 2 * rate["alarm_days"] + rate["beats"]  # what the spokes put on the intake bus
     seconds_per_invocation = {
         name: (INVOCATION_MS + PER_CALL_MS * unit.get("calls", 0.0) / max(unit.get("invocations", 1.0), 1.0)) / 1000
-        for name, unit in (("alarm_day", per_alarm_day), ("heartbeat", per_beat), ("pair_checked", per_pair))}
+        for name, unit in (("alarm_day", per_alarm_day), ("heartbeat", per_beat), ("pair_checked", per_pair),
+                           ("member_verified", member))}
     concurrency_peak = peak("invocations") * seconds_per_invocation["alarm_day"]
     monthly = {key: steady(key) * SECONDS_PER_MONTH for key in
                ("invocations", "write_units", "read_units", "ops_bus_events", "publishes", "schedules")}
@@ -195,6 +216,8 @@ def model(measured: dict[str, dict[str, float]], heartbeat_minutes: int = 5) -> 
     return {
         "org_pairs": pairs, "org_alarms": alarms,
         "org_coverage_check_seconds": (INVOCATION_MS + PER_CALL_MS * check_calls) / 1000,
+        "org_member_backup_verification_calls": member["calls"],
+        "org_member_backup_verification_seconds": seconds_per_invocation["member_verified"],
         "org_steady_events_per_second": forwarded,
         "org_peak_events_per_second": forwarded + outage,
         "org_peak_write_units_per_second": peak("write_units"),
@@ -215,6 +238,13 @@ def heartbeat(account: str, region: str, at: datetime) -> dict[str, Any]:
     return {"version": "0", "id": f"hb-{account}-{region}-{at:%H%M}", "detail-type": "Spoke Heartbeat",
             "source": "ops.spoke", "account": account, "region": region, "time": _at(at), "resources": [],
             "detail": {"spoke_version": "bench"}}
+
+
+def member_backups_due(account: str, at: datetime) -> dict[str, Any]:
+    """The hourly verification's request for one member account's backups, as it puts it on the ops bus."""
+    return {"version": "0", "id": f"due-{account}-{at:%H%M}", "detail-type": "Member Backups Due",
+            "source": "ops.control-plane", "account": "111122223333", "region": "eu-west-1", "time": _at(at),
+            "resources": [], "detail": {"account": account, "scheduled_at": _at(at)}}
 
 
 def member_alarm(account: str, region: str, name: str, state: str, at: datetime) -> dict[str, Any]:

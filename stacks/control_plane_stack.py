@@ -190,6 +190,7 @@ class ControlPlaneStack(Stack):
             functions=[built[c.function].handler.function for c in capabilities],
             dead_letter_queues=[queue.queue for queue in dead_letters],
             alarms=list(app_alarms.alarms.values()),
+            triage_logs=triage.handler.log_group, backup_logs=backups.handler.log_group,
         )
         self.ledger, self.topics, self.ops_bus, self.triage, self.app_alarms = ledger, topics, ops_bus, triage, app_alarms
         self.calendar, self.reporting = calendar, reporting

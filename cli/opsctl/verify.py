@@ -3,7 +3,8 @@
 Each check reads the account as it is (not the template): the runbook's alarms with their metric
 and threshold, the rules and schedules enabled and reaching the right functions, the contacts'
 subscriptions confirmed, every dead-letter queue empty, the WebACL's rate rule, the backup vault
-and plan, PagerDuty's secrets put, AWS Config recording for the drift check. A check that cannot
+and plan, PagerDuty's secrets put, AWS Config recording for the drift check, and with an
+organization the spoke StackSet's instance in every member account × Region. A check that cannot
 read (no permission, a throttle) is a finding too: "unknown" is not "fine"."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from controlplane.events import (
     intake_topic,
     pagerduty_secret_name,
     pagerduty_signing_secret_name,
+    spoke_stack_set_name,
 )
 from controlplane.settings import SEVERITIES
 from opsctl import deployment
@@ -38,13 +40,14 @@ class Check:
         return not self.problem
 
 
-AREAS = ("alarms", "rules", "schedules", "subscriptions", "dead-letters", "waf", "backup", "pagerduty", "drift")
+AREAS = ("alarms", "rules", "schedules", "subscriptions", "dead-letters", "waf", "backup", "pagerduty", "drift",
+         "spokes")
 
 
 def verify(context: OperatorContext) -> list[Check]:
     checks: list[Check] = []
     for area, run in zip(AREAS, (_alarms, _rules, _schedules, _subscriptions, _dead_letters, _waf, _backup, _pagerduty,
-                                 _drift), strict=True):
+                                 _drift, _spokes), strict=True):
         try:
             checks += run(context)
         except (ClientError, BotoCoreError) as error:
@@ -286,6 +289,31 @@ def _drift(context: OperatorContext) -> Iterator[Check]:
                  if r.get("recording")]
     yield Check("drift", "configuration recorder", "" if recording else
                 "AWS Config records nothing in this Region: the drift rule never runs (docs/deploy.md)")
+
+
+def _spokes(context: OperatorContext) -> Iterator[Check]:
+    """With an organization: the spoke StackSet's instance in every configured member account and
+    watched Region is current and succeeded (automatic deployment adds them; a failed or missing one
+    is an account the hub cannot see, which the coverage check would page in `quiet_minutes`)."""
+    organization = context.deps.policy.organization
+    if not organization.enabled:
+        return
+    name = spoke_stack_set_name(context.config.prefix)
+    instances = {(i["Account"], i["Region"]): i for i in _all(
+        context.deps.client("cloudformation"), "list_stack_instances", "Summaries", StackSetName=name,
+        CallAs="DELEGATED_ADMIN")}
+    for account in organization.accounts:
+        for region in organization.regions:
+            subject = f"{name} in {organization.where(account, region)}"
+            instance = instances.get((account, region))
+            detailed = ((instance or {}).get("StackInstanceStatus") or {}).get("DetailedStatus")
+            if instance is None:
+                yield Check("spokes", subject, "no stack instance (is the account in organization.units?)")
+            elif instance.get("Status") != "CURRENT" or detailed != "SUCCEEDED":
+                yield Check("spokes", subject, f"instance {instance.get('Status')} ({detailed}): "
+                                               f"{instance.get('StatusReason') or 'no reason given'}")
+            else:
+                yield Check("spokes", subject)
 
 
 def _all(client: Any, operation: str, key: str, **parameters: Any) -> list[dict[str, Any]]:

@@ -46,6 +46,7 @@ from controlplane.events import (
     pagerduty_secret_name,
     pagerduty_signing_secret_name,
     scheduler_role_arn,
+    spoke_stack_set_name,
 )
 from controlplane.ledger import to_item
 from controlplane.policy import OrganizationPolicy, Policy, WafPolicy
@@ -612,6 +613,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         events.create_event_bus(Name=intake_bus_name(prefix))
         provision_spoke_roles(session, config.account, organization)
         provision_member_backups(session, config, organization)
+        _provision_spoke_stack_set(session, config, organization)
     policy = _provision_rollback_targets(session, config, policy)
     route_queues, stand_ins = [], {}
     for number, rule in enumerate(deployment.deployed_rules(config, Policy(policy))):
@@ -680,6 +682,26 @@ def member_session(session: Any, account: str, region: str) -> Any:
     credentials = session.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{ORGANIZATION_ACCESS_ROLE}", RoleSessionName="local-world")["Credentials"]
     return session_of(credentials, region)
+
+
+def _provision_spoke_stack_set(session: Any, config: ControlPlaneConfig, organization: OrganizationPolicy) -> None:
+    """The hub stack's service-managed StackSet and its instances in every member account × Region
+    (what `opsctl verify` reads). Its template here is a stand-in: the spokes' resources the functions
+    use are provisioned above, in each member account. moto resolves an organizational unit's
+    accounts from its own organization, whose accounts it names itself: the instances name ours."""
+    organizations = session.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    unit = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    cloudformation = session.client("cloudformation")
+    name = spoke_stack_set_name(config.prefix)
+    cloudformation.create_stack_set(
+        StackSetName=name, PermissionModel="SERVICE_MANAGED", CallAs="DELEGATED_ADMIN",
+        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
+        TemplateBody=json.dumps({"Description": "stand-in for the spoke template", "Resources": {}}))
+    cloudformation.create_stack_instances(StackSetName=name, Accounts=list(organization.accounts),
+                                          DeploymentTargets={"OrganizationalUnitIds": [unit]},
+                                          Regions=list(organization.regions), CallAs="DELEGATED_ADMIN")
 
 
 def provision_spoke_roles(session: Any, hub_account: str, organization: OrganizationPolicy) -> None:

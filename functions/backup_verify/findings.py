@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controlplane.alarm_tags import format_tags
@@ -58,7 +58,10 @@ class FindingSink:
         self.states: dict[str, str] = {}  # virtual alarm ARN → its state as triage holds it
 
     def emit(self, findings: list[Finding]) -> list[Finding]:
-        """Send the findings whose state differs from the ledger's record of their virtual alarm."""
+        """Send the findings whose state differs from the ledger's record of their virtual alarm
+        (each placed in its account and Region: the hub's, unless it names a member's)."""
+        findings = [replace(f, account=f.account or self.policy.account, region=f.region or self.policy.region)
+                    for f in findings]
         self.load(findings)
         changed = [f for f in findings if self.states[self.arn(f)] != f.state]
         self.deps.put_on_ops_bus([self._entry(f) for f in changed], "backup findings")
@@ -66,14 +69,10 @@ class FindingSink:
             self.states[self.arn(finding)] = finding.state
         return changed
 
-    def where(self, finding: Finding) -> tuple[str, str]:
-        return finding.account or self.policy.account, finding.region or self.policy.region
-
     def arn(self, finding: Finding) -> str:
         """Its virtual alarm's ARN, in the subject's account and Region: the same check of two
         accounts' same-named tables is two alarms."""
-        account, region = self.where(finding)
-        return alarm_arn(region, account, finding.alarm_name(self.prefix))
+        return alarm_arn(finding.region, finding.account, finding.alarm_name(self.prefix))
 
     def load(self, findings: list[Finding]) -> None:
         """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
@@ -85,11 +84,10 @@ class FindingSink:
         severity = SEVERITY[finding.check]
         description = format_tags(f"Backup check {finding.check} of {finding.subject}", severity=severity,
                                    remediation="verify-backups", runbook=RUNBOOK_SECTION)
-        account, region = self.where(finding)
         return {"Source": OPS_SOURCE, "DetailType": BACKUP_CHECK, "EventBusName": self.deps.settings.ops_bus_name,
                 "Resources": [finding.subject] if finding.subject.startswith("arn:") else [],
                 "Detail": json.dumps({"check": finding.check, "resource_arn": finding.subject,
                                       "alarm_name": finding.alarm_name(self.prefix), "state": finding.state,
                                       "reason": finding.reason[:1000], "observed_at": finding.observed_at,
                                       "description": description, "severity": severity,
-                                      "account": account, "region": region})}
+                                      "account": finding.account, "region": finding.region})}

@@ -62,6 +62,9 @@ class TriageOutcome:
     suppressed_by: str | None = None  # the maintenance window that held the notification back
     held_back_by: str | None = None  # what held the notification back: a window, or CloudWatch itself
     clock_skew_seconds: int | None = None  # how far ahead of its delivery the reported change time was
+    # Where its alarm is (the dashboard counts incidents by these, from the outcome's log line).
+    account: str | None = None
+    region: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +143,7 @@ def triage_transition(transition: AlarmTransition, deps: Dependencies,
             continue
         planned.outcome.stale = stale
         planned.outcome.clock_skew_seconds = transition.clock_skew_seconds
+        planned.outcome.account, planned.outcome.region = transition.account, transition.region
         return planned.outcome
     raise ConcurrentUpdate(f"gave up after {MAX_COMMIT_ATTEMPTS} conflicting writes on {transition.alarm_arn}")
 

@@ -5,16 +5,29 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 NAMESPACE = "OpsControlPlane"
 TRIAGE_RESULTS = ("opened", "updated", "resolved", "joined", "blind_spot", "duplicate", "rejected")
+# Where incidents open and backups fail, from the functions' own structured logs (Logs Insights):
+# triage's outcome and a sent backup finding carry their account and Region. A metric per account ×
+# Region would be thousands of series at organization scale; a query costs nothing idle.
+INCIDENTS_BY_WHERE = """fields @timestamp
+| filter message = "triage outcome" and result in ["opened", "reopened"]
+| stats count(*) as incidents by account, region
+| sort incidents desc"""
+BACKUP_FINDINGS_BY_WHERE = """fields @timestamp
+| filter message = "backup finding sent"
+| stats count(*) as findings by account, region, check, state
+| sort account, region"""
 
 
 class ControlPlaneDashboard(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, functions: list[lambda_.IFunction],
-                 dead_letter_queues: list[sqs.IQueue], alarms: list[cloudwatch.IAlarm]) -> None:
+                 dead_letter_queues: list[sqs.IQueue], alarms: list[cloudwatch.IAlarm],
+                 triage_logs: logs.ILogGroup, backup_logs: logs.ILogGroup) -> None:
         super().__init__(scope, construct_id)
         five_minutes = Duration.minutes(5)
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{prefix}-control-plane")
@@ -49,6 +62,16 @@ class ControlPlaneDashboard(Construct):
                 label="RestoreDurationSeconds", period=Duration.days(1),
                 expression=f"MAX(SEARCH('{{{NAMESPACE}}} MetricName=\"RestoreDurationSeconds\"', "
                            "'Maximum', 86400))")]),
+        )
+        dashboard.add_widgets(
+            cloudwatch.LogQueryWidget(title="Where: incidents opened, by account and Region", width=12,
+                                      log_group_names=[triage_logs.log_group_name],
+                                      query_lines=INCIDENTS_BY_WHERE.splitlines(),
+                                      view=cloudwatch.LogQueryVisualizationType.TABLE),
+            cloudwatch.LogQueryWidget(title="Where: backup findings sent, by account and Region", width=12,
+                                      log_group_names=[backup_logs.log_group_name],
+                                      query_lines=BACKUP_FINDINGS_BY_WHERE.splitlines(),
+                                      view=cloudwatch.LogQueryVisualizationType.TABLE),
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Function errors and throttles", width=12,

@@ -17,6 +17,7 @@ from aws_cdk.assertions import Match, Template
 from controlplane import registry
 from controlplane.events import ALARM_STATE_CHANGE_PATTERN
 from controlplane.policy import Policy
+from opsctl.lambda_host import function_module
 from paths import ROOT
 
 FUNCTION_NAMES = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
@@ -219,6 +220,29 @@ def test_runbook_alarms(template, config, key: str, severity: str, threshold: fl
 
 def test_dashboard_exists(template, config) -> None:
     template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": f"{config.prefix}-control-plane"})
+
+
+def test_the_dashboard_shows_where_incidents_open_and_backups_fail(template) -> None:
+    """Two Logs Insights tables, over triage's and backup verification's own log groups, grouped by
+    fields those functions log (their outcome's and their sent finding's)."""
+    [dashboard] = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = json.loads("".join(p if isinstance(p, str) else json.dumps(p).replace('"', "'") for p in parts))
+    queries = {w["properties"]["title"]: w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"}
+    triage_logs, backup_logs = (next(k for k in template.find_resources("AWS::Logs::LogGroup") if k.startswith(name))
+                                for name in ("TriageHandlerLogs", "BackupsHandlerLogs"))
+    incidents = queries["Where: incidents opened, by account and Region"]
+    assert f"SOURCE '{{'Ref': '{triage_logs}'}}'" in incidents
+    assert 'filter message = "triage outcome" and result in ["opened", "reopened"]' in incidents
+    assert "stats count(*) as incidents by account, region" in incidents
+    findings = queries["Where: backup findings sent, by account and Region"]
+    assert f"SOURCE '{{'Ref': '{backup_logs}'}}'" in findings
+    assert "stats count(*) as findings by account, region, check, state" in findings
+    # The fields grouped by are what the functions log: the outcome's and the finding's own.
+    outcome = function_module("triage", "triage_service").TriageOutcome(result="opened", reason="")
+    assert {"result", "account", "region"} <= set(outcome.as_dict())
+    finding = function_module("backup_verify", "findings").Finding("job", "arn", "ALARM", "why", "now")
+    assert {"account", "region", "check", "state"} <= set(finding.__dict__)
 
 
 def test_cfn_lint_reports_no_error(template_path: Path) -> None:

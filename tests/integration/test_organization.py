@@ -110,6 +110,13 @@ def test_a_rollback_in_a_member_account_is_confirmed_there_and_attributable(org:
     assert hub_alias["FunctionVersion"] == "2"
 
 
+def test_triage_says_where_each_incident_opened(org: Org) -> None:
+    """Its outcome (the log line the dashboard's "where" table counts) names the alarm's account and Region."""
+    [alarm] = [e for e in lines(until="2026-11-24T09:13", accounts=(REPORTING,)) if e["source"] == "aws.cloudwatch"]
+    [outcome] = org.replay.invoke("triage", alarm)["outcomes"]
+    assert (outcome["result"], outcome["account"], outcome["region"]) == ("opened", REPORTING, "eu-west-1")
+
+
 def test_the_same_alarm_name_in_two_accounts_is_two_incidents_and_only_one_rolls_back(org: Org) -> None:
     org.deliver(*lines(until="2026-11-24T09:13"))
     incidents = org.incidents()

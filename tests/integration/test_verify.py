@@ -34,7 +34,7 @@ def problems(world: LocalWorld, config: ControlPlaneConfig) -> dict[str, str]:
 def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
     checks = checks_of(world, config)
     assert problems(world, config) == {}
-    assert {c.area for c in checks} == set(AREAS)
+    assert {c.area for c in checks} == set(AREAS) - {"spokes"}  # no organization: no spokes
     counts = {area: sum(c.area == area for c in checks) for area in AREAS}
     assert counts == {"alarms": len(config.deployed_alarms),
                       "rules": len(deployment.deployed_rules(config, Policy(world.policy))) + 1,  # + the SNS intake
@@ -193,6 +193,15 @@ def test_the_load_balancer_example_deploys_and_verifies_in_its_own_region(aws, t
     config = load_config(ROOT / "config" / "production-api.example.yaml")
     world = provision(config, config.policy(), workdir=tmp_path)
     assert problems(world, config) == {}
+    # It is an organization's hub: the spoke StackSet's every member account × Region is checked.
+    spokes = [c.subject for c in checks_of(world, config) if c.area == "spokes"]
+    assert len(spokes) == 6 and "financeanalyst-api-production-spoke in checkout-prod (222233334444) eu-central-1" in spokes
+    world.client("cloudformation").delete_stack_instances(
+        StackSetName="financeanalyst-api-production-spoke", Accounts=["333344445555"], Regions=["eu-central-1"],
+        RetainStacks=False)
+    assert problems(world, config) == {
+        "spokes financeanalyst-api-production-spoke in reporting-prod (333344445555) eu-central-1":
+            "no stack instance (is the account in organization.units?)"}
     regional = world.session.client("wafv2", region_name="eu-west-1").list_web_acls(Scope="REGIONAL")["WebACLs"]
     assert [acl["Name"] for acl in regional] == ["financeanalyst-api-production-edge"]
     assert world.session.client("wafv2", region_name="us-east-1").list_web_acls(Scope="CLOUDFRONT")["WebACLs"] == []

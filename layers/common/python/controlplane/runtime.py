@@ -51,12 +51,21 @@ SCHEDULE_RETRY_POLICY = {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds":
 
 
 @dataclass
+class Assumed:
+    """A spoke role's credentials, held for one session name, and the clients made with them."""
+
+    credentials: dict[str, Any]
+    expires: datetime
+    clients: dict[tuple[str, str], Any] = field(default_factory=dict)  # (service, Region) → client
+
+
+@dataclass
 class Dependencies:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
-    _assumed: dict[tuple[str, str, str, str], tuple[Any, datetime]] = field(default_factory=dict)
+    _assumed: dict[tuple[str, str], Assumed] = field(default_factory=dict)  # (account, session name) → its role
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     _last_write: dict[str, float] = field(default_factory=dict)
@@ -87,17 +96,18 @@ class Dependencies:
             if region == self.policy.region:
                 return self.client(service)
             return (self.session or boto3.session.Session()).client(service, region_name=region)
-        key = (service, account, region, session_name)
-        cached = self._assumed.get(key)
-        if cached is not None and cached[1] - ASSUMED_MARGIN > datetime.now(cached[1].tzinfo):
-            return cached[0]
-        credentials = self.assume(account, session_name)
-        client = self.assumed_session(account, region, credentials).client(service)
-        expires = credentials["Expiration"]
-        # A warm container keeps only clients whose credentials still hold (one per decision at most).
-        self._assumed = {k: v for k, v in self._assumed.items() if v[1] > datetime.now(expires.tzinfo)}
-        self._assumed[key] = (client, expires)
-        return client
+        # One AssumeRole per account and session name (IAM is global): its clients, per service and
+        # Region, share the credentials while they hold.
+        held = self._assumed.get((account, session_name))
+        if held is None or held.expires - ASSUMED_MARGIN <= datetime.now(held.expires.tzinfo):
+            credentials = self.assume(account, session_name)
+            expires = credentials["Expiration"]
+            # A warm container keeps only credentials that still hold (one set per decision at most).
+            self._assumed = {k: v for k, v in self._assumed.items() if v.expires > datetime.now(expires.tzinfo)}
+            held = self._assumed[account, session_name] = Assumed(credentials, expires)
+        if (service, region) not in held.clients:
+            held.clients[service, region] = self.assumed_session(account, region, held.credentials).client(service)
+        return held.clients[service, region]
 
     def assume(self, account: str, session_name: str) -> dict[str, Any]:
         """The credentials of `account`'s spoke role, assumed now under `session_name`. Raises
