@@ -134,10 +134,6 @@ def measure() -> dict[str, dict[str, float]]:
             deliver(*heartbeats)
         with Meter() as check:
             deliver({"task": "coverage-check", "at": _at(T0 + timedelta(minutes=1))})
-        members = list(config.organization["accounts"])
-        with Meter() as verification:
-            for account in members:
-                replay.run_function("backup_verify", member_backups_due(account, T0 + timedelta(minutes=2)))
         cycles = 10
         with Meter() as alarms:
             for index in range(cycles):  # apart by more than the storm window: each its own incident
@@ -146,6 +142,15 @@ def measure() -> dict[str, dict[str, float]]:
                 deliver(member_alarm(account, region, f"service-{index}-errors", "ALARM", fired),
                         member_alarm(account, region, f"service-{index}-errors", "OK", fired + timedelta(minutes=1)))
             replay.fire_schedules(until=T0 + timedelta(days=2))  # the follow-ups they armed
+        # The steady hour: every member's table backed up in time, so the verification finds it fresh.
+        members = list(config.organization["accounts"])
+        verified_at = T0 + timedelta(days=2, hours=1)
+        deliver(*(member_backup_completed(account, name, config.organization["regions"][0], verified_at)
+                  for account, name in config.organization["accounts"].items()))
+        with Meter() as verification:
+            for account in members:
+                replay.run_function("backup_verify", member_backups_due(account, verified_at))
+            replay.collect_side_effects()
     return {"alarm_day": alarms.per(cycles), "heartbeat": beats.per(len(heartbeats)), "pair_checked": check.per(len(pairs)),
             "member_verified": verification.per(len(members)),
             "measured": {"regions": len(config.organization["regions"]),
@@ -245,6 +250,17 @@ def member_backups_due(account: str, at: datetime) -> dict[str, Any]:
     return {"version": "0", "id": f"due-{account}-{at:%H%M}", "detail-type": "Member Backups Due",
             "source": "ops.control-plane", "account": "111122223333", "region": "eu-west-1", "time": _at(at),
             "resources": [], "detail": {"account": account, "scheduled_at": _at(at)}}
+
+
+def member_backup_completed(account: str, name: str, region: str, at: datetime) -> dict[str, Any]:
+    """AWS Backup's "Backup Job State Change" (COMPLETED) of a member's protected table, as its spoke
+    forwards it (the world's members each protect `<name>-orders`: opsctl.world.MEMBER_PROTECTED)."""
+    table = f"arn:aws:dynamodb:{region}:{account}:table/{name}-orders"
+    return {"version": "0", "id": f"job-{account}-{at:%H%M}", "detail-type": "Backup Job State Change",
+            "source": "aws.backup", "account": account, "region": region, "time": _at(at), "resources": [table],
+            "detail": {"backupJobId": f"bench-{account}", "state": "COMPLETED", "resourceArn": table,
+                       "resourceType": "DynamoDB", "backupVaultName": "bench", "creationDate": _at(at - timedelta(minutes=10)),
+                       "completionDate": _at(at), "recoveryPointArn": f"arn:aws:backup:{region}:{account}:recovery-point:bench"}}
 
 
 def member_alarm(account: str, region: str, name: str, state: str, at: datetime) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def test_a_deployment_as_configured_passes_every_check(world, config) -> None:
                       "subscriptions": sum(len(emails) for emails in config.contacts.values()),
                       "dead-letters": len(deployment.dead_letter_queues(config.prefix, Policy(config.policy()))),
                       "waf": 1, "backup": 2, "pagerduty": 2,  # a routing key, the signing secrets
-                      "drift": 2}  # the rule, the recorder
+                      "drift": 2, "spokes": 0}  # the rule, the recorder; no organization
 
 
 def _delete_alarm(world: LocalWorld) -> None:
