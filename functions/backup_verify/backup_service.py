@@ -48,7 +48,6 @@ from controlplane.events import (
 )
 from controlplane.guardrails import ActionRequest, Decision, Guardrails, Plan
 from controlplane.ledger import IncidentLedger
-from controlplane.policy import OrganizationPolicy
 from controlplane.records import BackupLedger
 from controlplane.remediation import action_note
 from controlplane.runtime import Dependencies
@@ -82,10 +81,6 @@ class Place:
 
     def finding(self, check: str, subject: str, state: str, reason: str, observed_at: str) -> Finding:
         return Finding(check, subject, state, reason, observed_at, self.account, self.region)
-
-    def named(self, subject: str, hub: Place, organization: OrganizationPolicy) -> str:
-        """A subject as the function's notes show it: a member's with its account and Region."""
-        return subject if self == hub else f"{subject} in {organization.where(self.account, self.region)}"
 
 
 @dataclass(frozen=True)
@@ -194,6 +189,10 @@ class BackupService:
         except KeyError as error:
             raise MalformedEvent(f"aws.backup event without its {error.args[0]}") from error
 
+    def named(self, subject: str, place: Place) -> str:
+        """A subject as the function's notes show it: a member's with its account and Region."""
+        return subject if place == self.hub else f"{subject} in {self.organization.where(place.account, place.region)}"
+
     def judges(self, place: Place) -> bool:
         """The hub's own backups, and a watched member account × Region's: none other is ours."""
         return place == self.hub or self.organization.watches(place.account, place.region)
@@ -299,7 +298,7 @@ class BackupService:
             if age is not None and place == self.hub:
                 run.metrics.append(("BackupAgeMinutes", round(age, 1), "Count",
                                     {"Resource": name_of(resource.arn), "BackupClass": resource.backup_class}))
-            run.notes.append(action_note("backup.freshness", place.named(resource.arn, self.hub, self.organization),
+            run.notes.append(action_note("backup.freshness", self.named(resource.arn, place),
                                          finding.state, finding.reason))
         if only is None:
             run.findings += self.retention(now, place)
@@ -411,7 +410,7 @@ class BackupService:
         if state in FAILED_JOB_STATES:
             reason = f"backup job {detail.get('backupJobId')} {state}: {detail.get('statusMessage') or 'no reason given'}"
             return Run([place.finding("job", arn, "ALARM", reason, at)], [],
-                       [action_note("backup.job", place.named(arn, self.hub, self.organization), state, reason)])
+                       [action_note("backup.job", self.named(arn, place), state, reason)])
         if state == "COMPLETED":
             # A fresh point: the job is fine again and its resource may be fresh again, now.
             run = self.verify(arn, place)
