@@ -4,6 +4,9 @@ unacknowledged finding) and hand its template to the infra tests."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,20 @@ def org_template(org_stack):
     from aws_cdk.assertions import Template
 
     return Template.from_json(org_stack.template)
+
+
+@pytest.fixture(scope="session")
+def cfn_lint() -> Callable[[Path], None]:
+    """Lint a template with cfn-lint, failing on anything it reports (.cfnlintrc.yaml's one deliberate
+    ignore, with its reason, applies: it runs from the repository)."""
+    from paths import ROOT
+
+    def lint(path: Path) -> None:
+        result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path), "--format", "parseable"],
+                                cwd=ROOT, capture_output=True, text=True, check=False)
+        # cfn-lint's exit code is a bit field: 1 it could not run, 2 errors, 4 warnings, 8 informational.
+        assert result.returncode & 1 == 0, f"cfn-lint did not run: {result.stderr}"
+        assert result.returncode & 2 == 0, f"cfn-lint errors:\n{result.stdout}"
+        assert result.returncode == 0, f"cfn-lint warnings (none expected):\n{result.stdout}"
+
+    return lint

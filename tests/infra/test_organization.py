@@ -146,6 +146,13 @@ def test_the_spoke_role_may_read_alarms_and_backups_and_switch_its_own_accounts_
     assert set(by_name) == {"LookAtAlarms", "VerifyBackups", "RollbackTargets222233334444"}
 
 
+def test_cfn_lint_reports_nothing_on_the_spoke_template(spoke: dict[str, Any], tmp_path, cfn_lint) -> None:
+    """The template every member account gets (the StackSet's body) is linted as the hub's is."""
+    path = tmp_path / "spoke.template.json"
+    path.write_text(json.dumps(spoke), encoding="utf-8")
+    cfn_lint(path)
+
+
 def test_the_spoke_holds_the_runbooks_vault_and_plan(spoke: dict[str, Any]) -> None:
     """Each member account × Region backs up what it tags as the hub does: one rule per backup class
     (the runbook's table), resources chosen by the tag, AWS Backup's role unnamed (IAM is global)."""
