@@ -124,26 +124,22 @@ def remediation_role(scope: Stack, policy: Policy, hub_principals: list[str]) ->
             "StringEquals": {"aws:PrincipalOrgID": organization.id}}))
     role.node.default_child.cfn_options.condition = home  # type: ignore[union-attr]
     # Triage confirms an alarm claim, rollback its trigger and outcome: any alarm of this account.
-    looks = iam.Policy(scope, "LookAtAlarms", roles=[role], statements=[iam.PolicyStatement(
+    read_policy(scope, "LookAtAlarms", role, home, [iam.PolicyStatement(
         actions=["cloudwatch:DescribeAlarms"],
         resources=[scope.format_arn(service="cloudwatch", region="*", resource="alarm", resource_name="*",
-                                    arn_format=ArnFormat.COLON_RESOURCE_NAME)])])
-    looks.node.default_child.cfn_options.condition = home  # type: ignore[union-attr]
-    acknowledge(looks, {
+                                    arn_format=ArnFormat.COLON_RESOURCE_NAME)])], {
         "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:*:<AWS::AccountId>:alarm:*]":
             "The hub confirms any alarm of this account it is told about (triage takes every alarm, as in the "
             "hub's own account). Read-only, this account only.",
     })
     # Backup verification reads what this account protects and how fresh it is (the listings take no
     # resource), and its plan's rules, in any watched Region.
-    verifies = iam.Policy(scope, "VerifyBackups", roles=[role], statements=[
+    read_policy(scope, "VerifyBackups", role, home, [
         iam.PolicyStatement(actions=["tag:GetResources", "backup:ListRecoveryPointsByResource",
                                      "backup:ListBackupPlans"], resources=["*"]),
         iam.PolicyStatement(actions=["backup:GetBackupPlan"], resources=[scope.format_arn(
             service="backup", region="*", resource="backup-plan", resource_name="*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME)])])
-    verifies.node.default_child.cfn_options.condition = home  # type: ignore[union-attr]
-    acknowledge(verifies, {
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)])], {
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]":
             "tag:GetResources, backup:ListRecoveryPointsByResource and backup:ListBackupPlans take no resource "
             "(Service Authorization Reference). Read-only.",
@@ -162,3 +158,12 @@ def remediation_role(scope: Stack, policy: Policy, hub_principals: list[str]) ->
         switch = iam.Policy(scope, f"RollbackTargets{account}", roles=[role], statements=target_statements(scope, specs))
         switch.node.default_child.cfn_options.condition = here  # type: ignore[union-attr]
     return role
+
+
+def read_policy(scope: Stack, construct_id: str, role: iam.Role, home: CfnCondition,
+                statements: list[iam.PolicyStatement], reasons: dict[str, str]) -> None:
+    """A read-only policy of the remediation role, made where the role is (`home`), with cdk-nag's
+    findings on its wildcards acknowledged for the reasons given."""
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=statements)
+    policy.node.default_child.cfn_options.condition = home  # type: ignore[union-attr]
+    acknowledge(policy, reasons)
