@@ -214,6 +214,7 @@ def model(measured: dict[str, dict[str, float]], heartbeat_minutes: int = 5) -> 
     # One coverage check of every pair, in one invocation: the roles it assumes, its batched verdicts,
     # the recorded states it reads (100 keys a call), the partition it queries (1 MB pages, 300 bytes
     # a pair), the changes it sends (10 a call; assume 1 % of pairs changed).
+    from controlplane.registry import BACKUP_VERIFY_CONCURRENCY
     from coverage_service import ROLE_CHECKS_PER_RUN
 
     check_calls = (min(ACCOUNTS, ROLE_CHECKS_PER_RUN) + -(-pairs // 25) + -(-pairs // 100)
@@ -223,6 +224,9 @@ def model(measured: dict[str, dict[str, float]], heartbeat_minutes: int = 5) -> 
         "org_coverage_check_seconds": (INVOCATION_MS + PER_CALL_MS * check_calls) / 1000,
         "org_member_backup_verification_calls": member["calls"],
         "org_member_backup_verification_seconds": seconds_per_invocation["member_verified"],
+        # The hourly fan-out drained through the verifier's reserved concurrency.
+        "org_member_backups_fanout_seconds":
+            ACCOUNTS * seconds_per_invocation["member_verified"] / BACKUP_VERIFY_CONCURRENCY,
         "org_steady_events_per_second": forwarded,
         "org_peak_events_per_second": forwarded + outage,
         "org_peak_write_units_per_second": peak("write_units"),

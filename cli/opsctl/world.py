@@ -222,9 +222,10 @@ class LocalWorld:
         claims no longer move it, so a claim CloudWatch contradicts is refused as in AWS."""
         if not isinstance(event, dict):
             return
-        backup = self.backup_in(str(event.get("account")), str(event.get("region")))
-        if event.get("source") == "aws.backup" and backup is not None and isinstance(event.get("detail"), dict):
-            backup.record(str(event.get("detail-type")), event["detail"])
+        if event.get("source") == "aws.backup" and isinstance(event.get("detail"), dict):
+            backup = self.backup_in(str(event.get("account")), str(event.get("region")))
+            if backup is not None:  # the hub's, or a watched member's: the others are refused
+                backup.record(str(event.get("detail-type")), event["detail"])
         # Read as triage reads it (every intake path), so the world and triage never disagree on what
         # an event says.
         for change in alarm_parsing().parse_delivery(event):

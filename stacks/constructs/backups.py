@@ -20,6 +20,7 @@ from controlplane.events import (
     restore_testing_plan_name,
 )
 from controlplane.policy import BackupPolicy, Policy
+from controlplane.registry import BACKUP_VERIFY_CONCURRENCY
 from stacks.constructs.capability import capability_function
 from stacks.constructs.lambda_factory import SharedLayers
 from stacks.constructs.nag import acknowledge
@@ -106,7 +107,7 @@ class BackupVerification(Construct):
         self.dead_letters, self.handler = capability_function(
             self, name="backup_verify", prefix=prefix, shared=shared, environment=environment,
             retry_attempts=retry_attempts, max_event_age=max_event_age,
-            timeout_seconds=300,
+            timeout_seconds=300, reserved_concurrency=BACKUP_VERIFY_CONCURRENCY,
             unscoped_actions=("tag:GetResources", "backup:ListRecoveryPointsByResource", "backup:ListBackupPlans",
                               "backup:DescribeRestoreJob", "backup:PutRestoreValidationResult"),
         )

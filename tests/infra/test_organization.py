@@ -13,6 +13,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from controlplane.events import ALARM_STATE_CHANGE_PATTERN, HEARTBEAT_PATTERN, MEMBER_BACKUP_JOB_PATTERN
+from controlplane.registry import BACKUP_VERIFY_CONCURRENCY
 from stacks.constructs.organization import TEMPLATE_BODY_LIMIT
 
 MEMBERS = ["222233334444", "333344445555", "444455556666"]
@@ -95,6 +96,14 @@ def test_the_ops_bus_admits_the_organizations_putters_for_their_own_events_only(
     [only_its_own] = [s for s in statements.values() if s["Condition"].get("ArnEquals", {}).get("aws:PrincipalArn")
                       == role]
     assert only_its_own["Condition"]["StringNotEquals"] == {"events:detail-type": detail_types}
+
+
+def test_backup_verification_runs_a_bounded_number_at_once(org_template: Template) -> None:
+    """The hourly fan-out (one invocation per member account) queues behind the verifier's reserved
+    concurrency rather than taking the hub's executions and STS's rate in one second."""
+    [verifier] = [f["Properties"] for f in org_template.find_resources("AWS::Lambda::Function").values()
+                  if f["Properties"].get("FunctionName") == "financeanalyst-api-production-backup-verify"]
+    assert verifier["ReservedConcurrentExecutions"] == BACKUP_VERIFY_CONCURRENCY == 10
 
 
 def test_the_hub_functions_may_assume_exactly_the_members_roles(org_template: Template) -> None:

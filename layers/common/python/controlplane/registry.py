@@ -32,6 +32,10 @@ CALENDAR_GROUP, CHECKS_GROUP = "calendar", "checks"
 # AWS's scheduled time, substituted by EventBridge Scheduler at each firing: a retried delivery
 # carries the same occurrence, which the ledger then refuses twice.
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+# Backup verification runs at most this many at once: the hourly fan-out's one invocation per member
+# account waits in Lambda's queue (throttled events are retried, within the rule target's maximum age)
+# instead of taking hundreds of the hub's concurrent executions and AssumeRoles in the same second.
+BACKUP_VERIFY_CONCURRENCY = 10
 
 
 @dataclass(frozen=True)
