@@ -92,7 +92,7 @@ class LocalWorld:
     # PagerDuty: each service's routing key at the stand-in (this world's own), and the webhook's signing secrets.
     pagerduty_keys: dict[str, str] = field(default_factory=dict)
     pagerduty_signing_secrets: list[str] = field(default_factory=list)
-    _members: dict[tuple[str, str], Any] = field(default_factory=dict)  # member sessions (see member())
+    _members: MemberSessions | None = None  # provision's, so the world reuses the sessions it made
     _member_backups: dict[tuple[str, str], LocalBackup] = field(default_factory=dict)  # see backup_in()
 
     def client(self, service: str) -> Any:
@@ -100,9 +100,9 @@ class LocalWorld:
 
     def member(self, account: str, region: str) -> Any:
         """A session in a member account and Region (made once: each is an AssumeRole)."""
-        if (account, region) not in self._members:
-            self._members[account, region] = member_session(self.session, account, region)
-        return self._members[account, region]
+        if self._members is None:
+            self._members = MemberSessions(self.session)
+        return self._members(account, region)
 
     def backup_in(self, account: str, region: str) -> LocalBackup | None:
         """AWS Backup's jobs and recovery points in an account and Region: the hub's, or a member's
@@ -508,13 +508,13 @@ def _create_protected_table(session: Any, name: str, tag: str, backup_class: str
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], Tags=[{"Key": tag, "Value": backup_class}])
 
 
-def provision_member_backups(session: Any, config: ControlPlaneConfig, organization: OrganizationPolicy) -> None:
+def provision_member_backups(members: MemberSessions, config: ControlPlaneConfig, organization: OrganizationPolicy) -> None:
     """Each member account × Region's vault and plan (its spoke's), and each member application's
     protected table in the first Region."""
     for account, name in organization.accounts.items():
         for region in organization.regions:
-            _provision_vault_and_plan(member_session(session, account, region), config)
-        _create_protected_table(member_session(session, account, organization.regions[0]),
+            _provision_vault_and_plan(members(account, region), config)
+        _create_protected_table(members(account, organization.regions[0]),
                                 f"{name}-{MEMBER_PROTECTED[0]}", config.backup["tag_key"], MEMBER_PROTECTED[1])
 
 
@@ -586,6 +586,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         # (not MOTO_ACCOUNT_ID, which would put every account's resources in that one).
         session = member_session(session, config.account, config.region)
     prefix = config.prefix
+    members = MemberSessions(session)
     dynamodb, sns, sqs, events = (session.client(s) for s in ("dynamodb", "sns", "sqs", "events"))
 
     create_ledger_table(dynamodb, ledger_table_name(prefix))
@@ -612,10 +613,10 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     organization = Policy(policy).organization
     if organization.enabled:
         events.create_event_bus(Name=intake_bus_name(prefix))
-        provision_spoke_roles(session, config.account, organization)
-        provision_member_backups(session, config, organization)
+        provision_spoke_roles(members, config.account, organization)
+        provision_member_backups(members, config, organization)
         _provision_spoke_stack_set(session, config, organization)
-    policy = _provision_rollback_targets(session, config, policy)
+    policy = _provision_rollback_targets(session, members, config, policy)
     route_queues, stand_ins = [], {}
     for number, rule in enumerate(deployment.deployed_rules(config, Policy(policy))):
         name = f"route-{number}-{rule.function}"
@@ -664,7 +665,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         reports_bucket=f"{prefix}-reports",
         pagerduty_events_url=stand_in().url if pagerduty_keys else None,
     )
-    world = LocalWorld(config=config, policy=policy, settings=settings, session=session,
+    world = LocalWorld(config=config, policy=policy, settings=settings, session=session, _members=members,
                        notification_queues=capture, ops_event_queue=ops_queue, route_queues=route_queues,
                        stand_ins=stand_ins, backup=local_backup,
                        dead_letter_urls=dead_letters,
@@ -705,11 +706,24 @@ def _provision_spoke_stack_set(session: Any, config: ControlPlaneConfig, organiz
                                           Regions=list(organization.regions), CallAs="DELEGATED_ADMIN")
 
 
-def provision_spoke_roles(session: Any, hub_account: str, organization: OrganizationPolicy) -> None:
+@dataclass
+class MemberSessions:
+    """Sessions in member accounts and Regions, each made once (each is an AssumeRole)."""
+
+    session: Any
+    made: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def __call__(self, account: str, region: str) -> Any:
+        if (account, region) not in self.made:
+            self.made[account, region] = member_session(self.session, account, region)
+        return self.made[account, region]
+
+
+def provision_spoke_roles(members: MemberSessions, hub_account: str, organization: OrganizationPolicy) -> None:
     """Each member account's remediation role, as its spoke creates it (stacks/spoke_stack.py): the
     hub's account trusted (the world's STS checks this before handing out credentials)."""
     for account in organization.accounts:
-        member_session(session, account, organization.regions[0]).client("iam").create_role(
+        members(account, organization.regions[0]).client("iam").create_role(
             RoleName=organization.role_name, AssumeRolePolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [{
                     "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{hub_account}:root"},
@@ -759,7 +773,8 @@ def _provision_waf(session: Any, waf: WafPolicy) -> str:
     return str(wafv2.create_web_acl(**properties)["Summary"]["Id"])
 
 
-def _provision_rollback_targets(session: Any, config: ControlPlaneConfig, policy: dict[str, Any]) -> dict[str, Any]:
+def _provision_rollback_targets(session: Any, members: MemberSessions, config: ControlPlaneConfig,
+                                policy: dict[str, Any]) -> dict[str, Any]:
     """The application's deployable targets: a Lambda function with two published versions and its
     alias on the newest, and a static site whose distribution serves `releases/v2/` from S3.
     CloudFront assigns distribution ids, so the policy gets the one it assigned."""
@@ -767,7 +782,7 @@ def _provision_rollback_targets(session: Any, config: ControlPlaneConfig, policy
     roles: dict[str, str] = {}
     for spec in policy["rollback"]["targets"].values():
         # A member account's target lives there (its spoke's role switches it).
-        here = session if spec["account"] == config.account else member_session(session, spec["account"], spec["region"])
+        here = session if spec["account"] == config.account else members(spec["account"], spec["region"])
         if spec["account"] not in roles:
             roles[spec["account"]] = here.client("iam").create_role(
                 RoleName=f"{config.prefix}-app-role", AssumeRolePolicyDocument=json.dumps({

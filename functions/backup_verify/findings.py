@@ -55,30 +55,22 @@ class FindingSink:
         self.deps = deps
         self.policy = deps.policy
         self.prefix = deps.policy.prefix
-        self.states: dict[str, str] = {}  # virtual alarm ARN → its state as triage holds it
 
     def emit(self, findings: list[Finding]) -> list[Finding]:
         """Send the findings whose state differs from the ledger's record of their virtual alarm
-        (each placed in its account and Region: the hub's, unless it names a member's)."""
+        (each placed in its account and Region: the hub's, unless it names a member's). A virtual
+        alarm triage never recorded was never in ALARM: an OK finding of it changes nothing."""
         findings = [replace(f, account=f.account or self.policy.account, region=f.region or self.policy.region)
                     for f in findings]
-        self.load(findings)
-        changed = [f for f in findings if self.states[self.arn(f)] != f.state]
+        recorded = self.deps.repository(IncidentLedger).alarm_states(sorted({self.arn(f) for f in findings}))
+        changed = [f for f in findings if (recorded.get(self.arn(f)) or "OK") != f.state]
         self.deps.put_on_ops_bus([self._entry(f) for f in changed], "backup findings")
-        for finding in changed:
-            self.states[self.arn(finding)] = finding.state
         return changed
 
     def arn(self, finding: Finding) -> str:
         """Its virtual alarm's ARN, in the subject's account and Region: the same check of two
         accounts' same-named tables is two alarms."""
         return alarm_arn(finding.region, finding.account, finding.alarm_name(self.prefix))
-
-    def load(self, findings: list[Finding]) -> None:
-        """What triage recorded for these virtual alarms (None: never seen, so OK needs no event)."""
-        arns = sorted({self.arn(f) for f in findings} - set(self.states))
-        recorded = self.deps.repository(IncidentLedger).alarm_states(arns)
-        self.states |= {arn: str(recorded.get(arn) or "OK") for arn in arns}  # never in ALARM: OK changes nothing
 
     def _entry(self, finding: Finding) -> dict[str, Any]:
         severity = SEVERITY[finding.check]
