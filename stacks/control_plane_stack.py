@@ -119,7 +119,7 @@ class ControlPlaneStack(Stack):
             alarms={spec.name: (app_alarms.alarms[spec.key], spec.component) for spec in config.deployed_alarms},
             follow_ups=follow_ups, **remediation)
         reporting = Reporting(self, "Reporting", prefix=prefix,
-                              # A REGIONAL WebACL cannot front a distribution.
+                              # A REGIONAL WebACL cannot front a distribution, nor can another account's.
                               web_acl_arn=waf.web_acl_arn if policy.waf.scope == "CLOUDFRONT" else None,
                               baseline_alarms=[spec.name for spec in config.alarms if spec.multiplier is not None],
                               **remediation)
@@ -155,7 +155,8 @@ class ControlPlaneStack(Stack):
                 self, "Organization", policy=policy,
                 forwarded=forwarded_by_spokes(policy),
                 assumers=[built[function].handler.role
-                          for function in ("triage", "rollback", "coverage", "backup_verify")])
+                          for function in ("triage", "rollback", "coverage", "backup_verify")]
+                + ([waf.handler.role] if waf.in_member else []))
             buses[INTAKE_BUS] = hub.bus
             ops_bus.grant_put(built["coverage"].handler.role, (COVERAGE_CHECK,))
         # Last of the bus's grants: its policy admits exactly the putters granted so far.

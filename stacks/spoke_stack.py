@@ -11,9 +11,9 @@ service-managed StackSet (stacks/constructs/organization.py), the same template 
   judges their jobs, which the forwarding sends it.
 - The remediation role the hub's functions assume (session name: the decision's or incident's id),
   trusting exactly those roles of the hub's account and requiring the organization, allowed only what
-  those functions need in this account: read its alarms and its backups' state, and switch the
-  rollback targets the config places in this account. IAM is global, so it is made in one Region of
-  each account only.
+  those functions need in this account: read its alarms and its backups' state, switch the rollback
+  targets the config places in this account, and flip the rate rule of the WAF's WebACL if it is
+  here. IAM is global, so it is made in one Region of each account only.
 
 The template takes the hub's function roles as a parameter (their ARNs are known when the hub
 deploys) and references no asset: a StackSet template is its body alone."""
@@ -54,6 +54,7 @@ from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.ops_bus import rule_pattern
 from stacks.constructs.rollback import target_statements
+from stacks.constructs.waf import web_acl_arn
 
 HUB_PRINCIPALS = "HubPrincipals"  # the parameter: the hub's function roles that may assume ours
 SCHEDULER = "scheduler.amazonaws.com"
@@ -152,12 +153,25 @@ def remediation_role(scope: Stack, policy: Policy, hub_principals: list[str]) ->
         if spec.account in organization.accounts:
             by_account.setdefault(spec.account, []).append(spec)
     for account, specs in sorted(by_account.items()):
-        # A CfnCondition is a condition expression (jsii's typing does not say so).
-        here = CfnCondition(scope, f"Targets{account}", expression=Fn.condition_and(
-            cast(ICfnConditionExpression, home), Fn.condition_equals(scope.account, account)))
-        switch = iam.Policy(scope, f"RollbackTargets{account}", roles=[role], statements=target_statements(scope, specs))
-        switch.node.default_child.cfn_options.condition = here  # type: ignore[union-attr]
+        account_policy(scope, f"RollbackTargets{account}", role, home, account, target_statements(scope, specs),
+                       condition_id=f"Targets{account}")
+    # The WAF's WebACL, when the config places it in a member account: read it and flip its rule.
+    if policy.waf.account in organization.accounts:
+        account_policy(scope, "WafTarget", role, home, policy.waf.account, [iam.PolicyStatement(
+            actions=["wafv2:GetWebACL", "wafv2:UpdateWebACL"], resources=[web_acl_arn(scope, policy.waf)])],
+            condition_id="WafAccount")
     return role
+
+
+def account_policy(scope: Stack, construct_id: str, role: iam.Role, home: CfnCondition, account: str,
+                   statements: list[iam.PolicyStatement], *, condition_id: str) -> None:
+    """A policy of the remediation role made in one member account only: the template is the same
+    everywhere, the statements are that account's own targets."""
+    # A CfnCondition is a condition expression (jsii's typing does not say so).
+    here = CfnCondition(scope, condition_id, expression=Fn.condition_and(
+        cast(ICfnConditionExpression, home), Fn.condition_equals(scope.account, account)))
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=statements)
+    policy.node.default_child.cfn_options.condition = here  # type: ignore[union-attr]
 
 
 def read_policy(scope: Stack, construct_id: str, role: iam.Role, home: CfnCondition,

@@ -273,7 +273,7 @@ def remediation_state(replay: FaultyReplay) -> dict[str, str]:
     waf = lambda_host.function_module("waf_toggle", "waf_service").WafService(world.dependencies("waf_toggle", replay.clock))
     rollback = lambda_host.function_module("rollback", "rollback_service").RollbackService(
         world.dependencies("rollback", replay.clock))
-    state = {f"WebACL rule {waf.target} ({waf.waf.traffic_alarm})": waf.rule.current_action()}
+    state = {f"WebACL rule {waf.target} ({waf.waf.traffic_alarm})": waf.rule("faults").current_action()}
     for target, spec in rollback.config.targets.items():
         state[f"{target} ({', '.join(spec.alarms)})"] = rollback.strategy(target, "faults").current()
     return state

@@ -98,6 +98,8 @@ def _real(args: Any, config: ControlPlaneConfig) -> OperatorContext:
 
 
 def _web_acl_id(session: Any, waf: dict[str, Any]) -> str | None:
+    if waf["existing_web_acl_id"]:
+        return str(waf["existing_web_acl_id"])  # its owner's (a member account's is only known so)
     try:
         acls = session.client("wafv2").list_web_acls(Scope=waf["scope"])["WebACLs"]
     except Exception:  # noqa: BLE001 - without WAF access the incident commands still work
@@ -137,7 +139,7 @@ def _local(state: Path, config: ControlPlaneConfig, *, save: bool) -> Iterator[O
 def _restore_waf(world: Any, rules: list[dict[str, Any]] | None) -> None:
     if not rules:
         return
-    wafv2 = world.client("wafv2")
+    wafv2 = world.web_acl_client()
     name, scope, acl_id = world.config.waf["web_acl_name"], world.config.waf["scope"], world.settings.web_acl_id
     current = wafv2.get_web_acl(Name=name, Scope=scope, Id=acl_id)
     acl = current["WebACL"]
@@ -148,8 +150,8 @@ def _restore_waf(world: Any, rules: list[dict[str, Any]] | None) -> None:
 def write_state(state: Path, world: Any) -> None:
     """The replay's ledger, WebACL rules and recovery points, for `opsctl` to work on afterwards."""
     pages = world.client("dynamodb").get_paginator("scan").paginate(TableName=world.settings.ledger_table)
-    acl = world.client("wafv2").get_web_acl(Name=world.config.waf["web_acl_name"], Scope=world.config.waf["scope"],
-                                            Id=world.settings.web_acl_id)
+    acl = world.web_acl_client().get_web_acl(Name=world.config.waf["web_acl_name"], Scope=world.config.waf["scope"],
+                                             Id=world.settings.web_acl_id)
     state.parent.mkdir(parents=True, exist_ok=True)
     points = [p | {"CreationDate": isoformat(p["CreationDate"])} for p in (world.backup.points if world.backup else [])]
     state.write_text(json.dumps({"ledger": [i for page in pages for i in page["Items"]],

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat, parse_timestamp
 from controlplane.config import CAPABILITIES, load_config
-from controlplane.errors import ConfigError, MalformedEvent, NotFound
+from controlplane.errors import ConfigError, MalformedEvent, NotFound, Unreachable
 from controlplane.guardrails import Guardrails
 from controlplane.logs_insights import top_errors
 from controlplane.policy import Policy
@@ -500,7 +500,8 @@ def run_waf(args: argparse.Namespace) -> int:
         service = _service(context, "waf_toggle", "waf_service", "WafService")
         if args.action == "status":
             state = service.guardrails.target_state(service.target)
-            status = {"target": service.target, "rule_action": service.rule.current_action(),
+            status = {"target": service.target, "where": service.where or "hub",
+                      "rule_action": _rule_action(service),
                       "ledger_last_action": state.get("last_action"), "since": state.get("last_action_at"),
                       "baseline": context.deps.repository(Baselines).read(service.waf.traffic_alarm),
                       "controls": _guardrails(context).controls()}
@@ -514,6 +515,15 @@ def run_waf(args: argparse.Namespace) -> int:
         for action in actions:
             emit(args, action, f"{action['type']} {action['result']}: {action['reason']} ({action.get('decision')})")
         return 0 if all(a["result"] in ("executed", "dry_run") for a in actions) else 1
+
+
+def _rule_action(service: Any) -> str:
+    """The rate rule's action as WAF has it; a member account's read through its spoke role, which
+    an operator's credentials may not be trusted by."""
+    try:
+        return str(service.rule("opsctl-waf-status").current_action())
+    except Unreachable as error:
+        return f"unknown: {error}"
 
 
 def _guardrails(context: OperatorContext) -> Guardrails:

@@ -295,8 +295,9 @@ class Replay:
         """The demo application's normal traffic before the replay starts (see README)."""
         assert self.world is not None
         spec = self.config.alarm("traffic-spike")
-        baseline = spec.threshold / self.compiled.waf.traffic_multiplier
-        assert spec.baseline_weeks is not None  # config validation: a baseline × multiplier alarm has its weeks
+        # Config validation: a baseline × multiplier alarm has its multiplier and weeks.
+        assert spec.multiplier is not None and spec.baseline_weeks is not None
+        baseline = spec.threshold / spec.multiplier
         seed_traffic_history(self.world.session, self.config, first_event, spec.baseline_weeks, baseline)
         self.world.traffic_seeded = True
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from controlplane.errors import Unreachable
 from controlplane.events import (
     backup_plan_name,
     function_name,
@@ -227,7 +228,13 @@ def _waf(context: OperatorContext) -> Iterator[Check]:
     if not acl_id:
         yield Check("waf", subject, f"no {waf.scope} WebACL of this name in {context.config.region}")
         return
-    wafv2 = context.deps.client("wafv2")
+    if waf.account != context.config.account:
+        subject += f" in {context.deps.policy.organization.where(waf.account, waf.region)}"
+    try:  # a member account's through its spoke role, which trusts the hub's functions only
+        wafv2 = context.deps.client_in("wafv2", waf.account, waf.region, session_name="opsctl-verify")
+    except Unreachable as error:
+        yield Check("waf", subject, f"cannot be read from here: {error}")
+        return
     acl = wafv2.get_web_acl(Name=waf.web_acl_name, Scope=waf.scope, Id=acl_id)["WebACL"]
     rule = next((r for r in acl["Rules"] if r["Name"] == waf.rule_name), None)
     if rule is None:

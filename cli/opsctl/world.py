@@ -98,6 +98,13 @@ class LocalWorld:
     def client(self, service: str) -> Any:
         return self.session.client(service)
 
+    def web_acl_client(self) -> Any:
+        """wafv2 where the WAF's WebACL is: the hub's, or a member account's (config waf.account)."""
+        waf = self.config.waf
+        if waf["account"] == self.config.account:
+            return self.client("wafv2")
+        return self.member(waf["account"], waf["region"]).client("wafv2")
+
     def member(self, account: str, region: str) -> Any:
         """A session in a member account and Region (made once: each is an AssumeRole)."""
         if self._members is None:
@@ -609,7 +616,9 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     ops_queue = sqs.create_queue(QueueName=f"{prefix}-capture-ops")["QueueUrl"]
     events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
     events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, ops_queue)}])
-    web_acl_id = _provision_waf(session, Policy(policy).waf)
+    waf = Policy(policy).waf
+    # A member account's WebACL is its owner's (config: existing_web_acl_id); moto assigns the Id.
+    web_acl_id = _provision_waf(session if waf.account == config.account else members(waf.account, waf.region), waf)
     organization = Policy(policy).organization
     if organization.enabled:
         events.create_event_bus(Name=intake_bus_name(prefix))

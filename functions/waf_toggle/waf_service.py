@@ -6,7 +6,12 @@ Triggers (all through the guardrails, each decision recorded in the ledger):
 - task "recovery-check" → back to COUNT once held long enough and traffic has been normal M periods;
 - task "outcome-check" → did the traffic alarm clear after we blocked? If not, escalate;
 - "CloudFormation Stack Status Change" → a deploy reset the rule to COUNT mid-spike? Re-apply the block;
-- task "manual" → `opsctl waf block|unblock`, a human decision recorded as such."""
+- task "manual" → `opsctl waf block|unblock`, a human decision recorded as such.
+
+The WebACL may be in a member account (config `waf.account`, `waf.region`): then every call to it
+and to its alarms is made there through that account's spoke role, assumed under the decision's id
+(the incident's for a check), so CloudTrail ties each change to its decision record. A role that
+cannot be assumed fails the action closed with a P1 blind spot, never a silent skip."""
 
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ from typing import Any
 
 from controlplane import keys
 from controlplane.clock import isoformat, parse_timestamp
-from controlplane.errors import MalformedEvent
+from controlplane.errors import MalformedEvent, Unreachable
 from controlplane.events import INCIDENT_OPENED, INCIDENT_RESOLVED, OPS_SOURCE
-from controlplane.guardrails import ActionRequest, Decision, Plan
+from controlplane.guardrails import ActionRequest, Decision, Plan, decision_id
 from controlplane.keys import Key
 from controlplane.remediation import Remediation
 from controlplane.runtime import Dependencies
@@ -40,9 +45,8 @@ class WafService(Remediation):
             raise RuntimeError("WEB_ACL_ID is not set: the WAF toggle does not know its WebACL")
         self.acl = WebAcl(name=self.waf.web_acl_name, id=deps.settings.web_acl_id, scope=self.waf.scope)
         self.target = f"{self.acl.name}/{self.waf.rule_name}"
-        interval = self.policy.capabilities[CAPABILITY].min_write_interval_seconds
-        self.rule = RateLimitRule(deps.client("wafv2"), self.acl, self.waf.rule_name, sleep=deps.sleep,
-                                  pace=lambda: deps.pacer("wafv2", interval))
+        self.in_member = self.waf.account != self.policy.account
+        self.where = self.policy.organization.where(self.waf.account, self.waf.region) if self.in_member else None
         self.plan: Plan[dict[str, Any]] = Plan(
             execute=lambda decision, intended, resumed: self._flip(decision, intended["wanted"], resumed=resumed),
             report=lambda decision, result: self.report(decision, self.target, result),
@@ -77,10 +81,16 @@ class WafService(Remediation):
             incident=detail["incident_id"], scope={"alarm": detail["alarm_name"], "component": detail.get("component")},
             thresholds={"multiplier": self.waf.traffic_multiplier, "limit": self.waf.limit,
                         "evaluation_window_seconds": self.waf.evaluation_window_seconds},
-            unconfirmed=self._not_a_trigger(detail) or self.unconfirmed(detail),
         )
-        requires = {"baseline": (keys.baseline(self.waf.traffic_alarm),
-                                 "no traffic baseline yet: cannot tell a spike from normal traffic")}
+        try:
+            request.unconfirmed = self._not_a_trigger(detail) or self.unconfirmed(detail)
+        except Unreachable as error:
+            # The alarm's account cannot be asked: not confirmed, and not a spoof either.
+            request.missing_data, request.blind_severity = f"{error}: its alarm cannot be confirmed", "P1"
+        # The hub's traffic alarm's threshold is ours (multiplier × baseline): without a baseline it
+        # cannot tell a spike from normal traffic. A member account's alarm's threshold is its owner's.
+        requires = None if self.in_member else {"baseline": (
+            keys.baseline(self.waf.traffic_alarm), "no traffic baseline yet: cannot tell a spike from normal traffic")}
         return self._act(request, self.waf.block_action, requires=requires)
 
     def schedule_recovery(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -114,10 +124,17 @@ class WafService(Remediation):
             return [self._note("waf.count", "skipped", f"recovery: the block is {state['decided_by']}'s, left to "
                                "them (or its expiry)", event.get("incident"))]
         # CloudWatch, not the ledger: a claim that the alarm is OK must not lift a block mid-attack.
-        alarm, since = self.alarm_now(self.deps.policy.alarm_arn(self.waf.traffic_alarm))
+        # Nor does an alarm that cannot be read: the block stays until it can be (the coverage
+        # check pages the unassumable role).
+        try:
+            alarm, since = self.alarm_now(self.waf.traffic_alarm_arn,
+                                          session_name=event.get("incident") or "waf-recovery")
+            unknown = ""
+        except Unreachable as error:
+            alarm, since, unknown = None, None, f"traffic alarm cannot be read ({error})"
         normal_since = since if alarm == "OK" else None
         if normal_since is None or now - normal_since < self._normal_window():
-            reason = "traffic not yet normal long enough" if normal_since else "traffic alarm is not OK"
+            reason = ("traffic not yet normal long enough" if normal_since else unknown or "traffic alarm is not OK")
             if state.get("last_action") != "waf.block":
                 return [self._note("waf.count", "skipped", f"recovery: {reason}, and the rule is not blocking",
                                    event.get("incident"))]
@@ -140,13 +157,20 @@ class WafService(Remediation):
         nothing_to_check = self.unfinished(event, self.target, "P1")
         if nothing_to_check is not None:
             return [nothing_to_check]
-        state, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf.traffic_alarm))
+        try:
+            state, _ = self.alarm_now(self.waf.traffic_alarm_arn, session_name=event["decision"])
+        except Unreachable as error:
+            self.guardrails.record_outcome(event["decision"], "unknown", {"error": str(error)})
+            self.page("P1", f"[P1] Blind spot: cannot check rate limiting on {self.target}",
+                      f"Decision {event['decision']} set {self.target} to {self.waf.block_action}{self._in()}, but "
+                      f"{error}, so whether {self.waf.traffic_alarm} cleared is unknown. Check it in the account.")
+            return [self._note("outcome-check", "failed", str(error), event.get("incident"))]
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
                                        {"alarm_state": state or "unknown"})
         if not cleared:
             self.page("P1", f"[P1] Rate limiting did not clear {self.waf.traffic_alarm}",
-                       f"Decision {event['decision']} set {self.target} to {self.waf.block_action}, but the "
+                       f"Decision {event['decision']} set {self.target}{self._in()} to {self.waf.block_action}, but the "
                        f"traffic alarm is still {state or 'unknown'} "
                        f"{self.policy.guardrails.outcome_check_minutes} minutes later. A human is needed.")
         return [self._note("outcome-check", "succeeded" if cleared else "failed",
@@ -156,13 +180,13 @@ class WafService(Remediation):
     def reconcile(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """A deploy writes the template's COUNT back over a live block: put the block back."""
         status = (event.get("detail") or {}).get("status-details", {}).get("status")
-        if status not in ("UPDATE_COMPLETE", "CREATE_COMPLETE"):
-            return []
+        if status not in ("UPDATE_COMPLETE", "CREATE_COMPLETE") or self.in_member:
+            return []  # (our stack's deploys never write a member account's WebACL)
         state = self.guardrails.target_state(self.target)
         if state.get("last_action") != "waf.block":
             return []  # the ledger holds no completed block to restore
         if not _a_humans_block(state):
-            alarm, _ = self.alarm_now(self.deps.policy.alarm_arn(self.waf.traffic_alarm))
+            alarm, _ = self.alarm_now(self.waf.traffic_alarm_arn)
             if alarm != "ALARM":
                 return [self._note("waf.block", "skipped", f"stack update: the traffic alarm is {alarm}, so the "
                                    "automation's block is no longer wanted (its recovery check lifts it)", None)]
@@ -197,11 +221,18 @@ class WafService(Remediation):
 
     def _act(self, request: ActionRequest, waf_action: str, *, force_dry_run: bool = False,
              requires: dict[str, tuple[Key, str]] | None = None) -> dict[str, Any]:
+        rule = None
+        if request.missing_data is None and not request.unconfirmed:  # (a possible spoof assumes nothing)
+            try:  # in a member account, the spoke role assumed now under the decision's id: the flip uses it
+                rule = self.rule(decision_id(request))
+            except Unreachable as error:
+                request.missing_data, request.blind_severity = f"{error}: {self.target} is not toggled", "P1"
+
         def dry_run_details(result: str) -> dict[str, Any]:
-            if result != "dry_run":
+            if result != "dry_run" or rule is None:
                 return {}
             try:
-                current = self.rule.current_action()
+                current = rule.current_action()
             except RuleMissing as missing:
                 current = f"unknown ({missing})"
             return {"current_action": current, "would_set": waf_action}
@@ -209,9 +240,17 @@ class WafService(Remediation):
         return self.guardrails.act(request, self.plan, {"wanted": waf_action}, details=dry_run_details,
                                    dry_run=force_dry_run, requires=requires)
 
+    def rule(self, session_name: str) -> RateLimitRule:
+        """The rate rule, with a wafv2 client where the WebACL is (see the module's docstring)."""
+        interval = self.policy.capabilities[CAPABILITY].min_write_interval_seconds
+        client = self.deps.client_in("wafv2", self.waf.account, self.waf.region, session_name=session_name)
+        return RateLimitRule(client, self.acl, self.waf.rule_name, sleep=self.deps.sleep,
+                             pace=lambda: self.deps.pacer("wafv2", interval))
+
     def _blind_spot(self, request: ActionRequest) -> None:
-        self.page("P3", f"[P3] Blind spot: WAF rate limiting is blind ({self.target})",
-                  f"{request.missing_data}. Incident {request.incident}: no automated action was taken.")
+        severity = request.blind_severity
+        self.page(severity, f"[{severity}] Blind spot: WAF rate limiting is blind ({self.target})",
+                  f"{request.missing_data}{self._in()}. Incident {request.incident}: no automated action was taken.")
 
     def _arm(self, decision: Decision) -> None:
         """The follow-ups of a flip, scheduled before it (again on a retry: a schedule of the same
@@ -239,11 +278,11 @@ class WafService(Remediation):
         request = decision.request
         self._arm(decision)
         try:
-            flip = self.rule.set_action(waf_action)
+            flip = self.rule(decision.id).set_action(waf_action)
         except RuleMissing as missing:
             decision.reason = f"fail closed: {missing}"
             self.guardrails.record(decision, "failed", intended=True)
-            self.page("P3", f"[P3] Blind spot: {self.target} cannot be toggled", f"{missing}. Incident "
+            self.page("P3", f"[P3] Blind spot: {self.target} cannot be toggled", f"{missing}{self._in()}. Incident "
                        f"{request.incident or '-'}: no automated action was taken. Decision {decision.id}.")
             return self.report(decision, self.target, "failed")
         if not flip.changed and not resumed:
@@ -271,13 +310,17 @@ class WafService(Remediation):
         block = record["action"] == "waf.block"
         details = record["details"]
         self.page("P1" if block else "P2", f"[WAF] {self.target}: {details['previous']} -> {details['now']}",
-                  f"{record['action']} on {self.target} ({record['decided_by']}).\nWhy: {record['reason']}; trigger "
+                  f"{record['action']} on {self.target}{self._in()} ({record['decided_by']}).\nWhy: {record['reason']}; trigger "
                   f"{json.dumps(record['trigger'])}.\nIncident: {record['incident'] or '-'}. Decision: {record['id']}. "
                   f"Config version {record['config_version']}. Undo: `opsctl waf {'unblock' if block else 'block'}`.")
         self.guardrails.mark_done(record["id"], "follow_through")
 
     def _note(self, kind: str, result: str, reason: str, incident: str | None) -> dict[str, Any]:
         return self.note(kind, self.target, result, reason, incident)
+
+    def _in(self) -> str:
+        """Where the WebACL is, for a page: said only when it is not the hub's."""
+        return f" in {self.where}" if self.where else ""
 
     def _normal_window(self) -> timedelta:
         return timedelta(seconds=self.waf.alarm_period_seconds * self.waf.normal_periods)

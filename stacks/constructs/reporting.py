@@ -55,8 +55,9 @@ class Reporting(Construct):
         if web_acl_arn is None:
             acknowledge(self.distribution, {
                 "AwsSolutions::AwsSolutions-CFR2": "This deployment's WebACL is REGIONAL (it protects the application's "
-                                                   "load balancer or API) and cannot front a distribution; the status "
-                                                   "page is static objects from a private bucket."})
+                                                   "load balancer or API) or a member account's, and cannot front this "
+                                                   "account's distribution; the status page is static objects from a "
+                                                   "private bucket."})
         acknowledge(self.distribution, {
             "AwsSolutions::AwsSolutions-CFR1": "The status page is for every user, wherever they are.",
             "AwsSolutions::AwsSolutions-CFR4": "Served on the CloudFront domain with its default certificate; a "

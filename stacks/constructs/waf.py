@@ -1,10 +1,11 @@
 """WAF rate limiting: the WebACL with its pre-provisioned rate rule (COUNT), the toggle Lambda on
 ops-bus incident events and on our own stack's deploys, its follow-up schedules and the hourly
-traffic baseline job."""
+traffic baseline job. A member account's WebACL is its owner's: the toggle reaches it through that
+account's spoke role (stacks/spoke_stack.py), and the hub holds nothing of it but the toggle."""
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnResource, Duration, Stack
+from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -32,20 +33,21 @@ class WafRateLimiting(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.in_member = waf.account != stack.account
         if waf.existing_web_acl_id:
             # Someone else's WebACL: its owner pre-provisions the rate rule (in COUNT), and our deploys
             # never write it. Without that rule the toggle fails closed with a blind-spot notice.
             self.web_acl_id = waf.existing_web_acl_id
-            self.web_acl_arn = stack.format_arn(
-                service="wafv2", resource="global/webacl" if waf.scope == "CLOUDFRONT" else "regional/webacl",
-                resource_name=f"{waf.web_acl_name}/{self.web_acl_id}")
+            arn = web_acl_arn(stack, waf)
         else:
             web_acl = CfnResource(self, "WebAcl", type="AWS::WAFv2::WebACL", properties=web_acl_properties(waf))
             self.web_acl_id = web_acl.get_att("Id").to_string()
-            self.web_acl_arn = web_acl.get_att("Arn").to_string()
+            arn = web_acl.get_att("Arn").to_string()
             for index, resource_arn in enumerate(waf.protects):
                 CfnResource(self, f"Protects{index}", type="AWS::WAFv2::WebACLAssociation",
-                            properties={"ResourceArn": resource_arn, "WebACLArn": self.web_acl_arn})
+                            properties={"ResourceArn": resource_arn, "WebACLArn": arn})
+        # This account's distribution can take it, unless it is a member account's.
+        self.web_acl_arn = None if self.in_member else arn
 
         self.dead_letters, self.handler = capability_function(
             self, name="waf_toggle", prefix=prefix, shared=shared, environment={"WEB_ACL_ID": self.web_acl_id, **environment},
@@ -54,18 +56,16 @@ class WafRateLimiting(Construct):
             reserved_concurrency=1,
         )
 
+        if self.in_member:
+            return  # what it reads and writes there, the spoke role allows (the organization's grants)
         # What the toggle does, and nothing else.
         role = self.handler.role
-        role.add_to_policy(iam.PolicyStatement(actions=["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
-                                               resources=[self.web_acl_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["wafv2:GetWebACL", "wafv2:UpdateWebACL"], resources=[arn]))
         # Confirm before act: the trigger alarms' state, from CloudWatch; and the traffic alarm's,
         # which says when the spike is over.
-        traffic_alarm = stack.format_arn(service="cloudwatch", resource="alarm", resource_name=waf.traffic_alarm,
-                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role.add_to_policy(iam.PolicyStatement(
             actions=["cloudwatch:DescribeAlarms"],
-            resources=[traffic_alarm, *(arn for arn in waf.trigger_alarm_arns
-                                        if not arn.endswith(f":alarm:{waf.traffic_alarm}"))]))
+            resources=sorted({waf.traffic_alarm_arn, *waf.trigger_alarm_arns})))
 
         self.blocked_requests = cloudwatch.Alarm(
             self, "BlockedRequests",
@@ -80,6 +80,14 @@ class WafRateLimiting(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
+
+def web_acl_arn(stack: Stack, waf: WafPolicy) -> str:
+    """The ARN of the WebACL of a known Id (`existing_web_acl_id`), in the account and Region the
+    config places it: a CLOUDFRONT one is global, and lives in us-east-1."""
+    return stack.format_arn(
+        service="wafv2", account=waf.account, region=waf.region,
+        resource="global/webacl" if waf.scope == "CLOUDFRONT" else "regional/webacl",
+        resource_name=f"{waf.web_acl_name}/{waf.existing_web_acl_id}")
 
 
 def _blocked_requests_dimensions(waf: WafPolicy, region: str) -> dict[str, str]:

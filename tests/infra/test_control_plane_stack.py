@@ -726,12 +726,28 @@ def test_the_health_canary_asks_the_url_every_minute_on_the_python_runtime(templ
     assert runs["Resource"] == "arn:aws:synthetics:us-east-1:123456789012:canary:financeanalyst-pro-demo-health"
 
 
-def test_the_load_balancer_example_synthesizes_in_its_region_with_a_regional_web_acl(org_stack, org_config) -> None:
-    """config/production-api.example.yaml through cdk-nag: eu-west-1, the WebACL REGIONAL and associated
-    with the load balancer, its blocked-requests alarm on the Region's series, and the toggle allowed
-    that WebACL only."""
-    config, template = org_config, Template.from_json(org_stack.template)
-    assert org_stack.environment.region == "eu-west-1"
+@pytest.fixture(scope="module")
+def regional_hub(tmp_path_factory: pytest.TempPathFactory):
+    """config/production-api.example.yaml with its WAF in the hub and one account (no organization,
+    so no member target): its synthesized stack."""
+    from app import build_app
+    from controlplane.config import parse_config
+    from variants import API_RAW, with_hub_waf
+
+    raw = with_hub_waf(API_RAW)
+    del raw["organization"], raw["rollback"]["targets"]["checkout"]
+    config = parse_config(raw)
+    [stack] = build_app(config, outdir=str(tmp_path_factory.mktemp("cdk.out.regional"))).synth().stacks
+    return config, stack
+
+
+def test_the_load_balancer_example_synthesizes_in_its_region_with_a_regional_web_acl(regional_hub) -> None:
+    """config/production-api.example.yaml, its WAF in the hub, through cdk-nag: eu-west-1, the WebACL
+    REGIONAL and associated with the load balancer, its blocked-requests alarm on the Region's series,
+    and the toggle allowed that WebACL only."""
+    config, stack = regional_hub
+    template = Template.from_json(stack.template)
+    assert stack.environment.region == "eu-west-1"
     [(acl_id, acl)] = resources(template, "AWS::WAFv2::WebACL").items()
     assert acl["Properties"]["Scope"] == "REGIONAL"
     [association] = resources(template, "AWS::WAFv2::WebACLAssociation").values()

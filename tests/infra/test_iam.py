@@ -155,3 +155,6 @@ def test_the_organizations_calls_are_allowed_by_the_hub_roles_and_the_spoke_role
     assert "222233334444" in principals, "the rollback in the checkout account ran with its spoke role"
     # Every grant of the checkout account's role was used: its alarms read, its alias switched.
     assert sorted(f"{g.action} on {g.resource}" for g in unused if g.function.split(":")[4] == "222233334444") == []
+    # The WAF block and its lifting in the shared-services account ran with its role: its WebACL grants used.
+    assert "444455556666" in principals
+    assert [g.action for g in unused if g.function.split(":")[4] == "444455556666" and g.action.startswith("wafv2:")] == []

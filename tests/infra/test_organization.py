@@ -54,7 +54,7 @@ def test_the_stack_set_is_service_managed_and_deploys_itself_to_new_accounts(sta
     assert parameter["ParameterKey"] == "HubPrincipals"
     roles = parameter["ParameterValue"]["Fn::Join"][1]
     assert [role["Fn::GetAtt"][0].split("HandlerRole")[0] for role in roles] == ["Triage", "Rollback", "Coverage",
-                                                                                  "Backups"]
+                                                                                  "Backups", "Waf"]
 
 
 def test_the_intake_bus_admits_the_organization_only(org_template: Template) -> None:
@@ -113,7 +113,24 @@ def test_the_hub_functions_may_assume_exactly_the_members_roles(org_template: Te
             if statement["Action"] == "sts:AssumeRole":
                 assumers[policy["Properties"]["Roles"][0]["Ref"].split("HandlerRole")[0]] = statement["Resource"]
     wanted = [f"arn:aws:iam::{account}:role/{ROLE}" for account in MEMBERS]
-    assert assumers == {"Triage": wanted, "Rollback": wanted, "Coverage": wanted, "Backups": wanted}
+    assert assumers == {"Triage": wanted, "Rollback": wanted, "Coverage": wanted, "Backups": wanted, "Waf": wanted}
+
+
+def test_the_waf_toggle_of_a_members_web_acl_has_no_waf_or_alarm_grant_in_the_hub(org_template: Template) -> None:
+    """The example's WebACL is the shared-services account's: the hub makes no WebACL and no
+    blocked-requests alarm, and the toggle's own role reads and writes neither WAF nor alarms (the
+    spoke role does, there); its status page's distribution takes no WebACL of another account."""
+    assert org_template.find_resources("AWS::WAFv2::WebACL") == {}
+    assert org_template.find_resources("AWS::WAFv2::WebACLAssociation") == {}
+    waf_role = [statement for policy in org_template.find_resources("AWS::IAM::Policy").values()
+                if policy["Properties"]["Roles"][0]["Ref"].startswith("WafHandlerRole")
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
+    actions = {action for statement in waf_role for action in
+               (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])}
+    assert "sts:AssumeRole" in actions
+    assert not {action for action in actions if action.startswith(("wafv2:", "cloudwatch:"))}
+    [distribution] = org_template.find_resources("AWS::CloudFront::Distribution").values()
+    assert "WebACLId" not in distribution["Properties"]["DistributionConfig"]
 
 
 def test_the_spoke_role_trusts_the_hub_roles_inside_the_organization_only(spoke: dict[str, Any]) -> None:
@@ -152,7 +169,14 @@ def test_the_spoke_role_may_read_alarms_and_backups_and_switch_its_own_accounts_
         {"Action": ["lambda:GetAlias", "lambda:UpdateAlias"], "Effect": "Allow",
          "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
                                         ":lambda:eu-central-1:222233334444:function:checkout-production-api"]]}}])
-    assert set(by_name) == {"LookAtAlarms", "VerifyBackups", "RollbackTargets222233334444"}
+    # The WAF's WebACL is in 444455556666 eu-west-1: only that account's role may read it and flip its rule.
+    assert spoke["Conditions"]["WafAccount"] == {"Fn::And": [
+        {"Condition": "RoleRegion"}, {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "444455556666"]}]}
+    assert by_name["WafTarget"] == ("WafAccount", [
+        {"Action": ["wafv2:GetWebACL", "wafv2:UpdateWebACL"], "Effect": "Allow",
+         "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":wafv2:eu-west-1:444455556666:regional/webacl/"
+                                        "shared-edge/7b2f1c9e-4d3a-4e8b-9f61-2a5c8d0e3b14"]]}}])
+    assert set(by_name) == {"LookAtAlarms", "VerifyBackups", "RollbackTargets222233334444", "WafTarget"}
 
 
 def test_cfn_lint_reports_nothing_on_the_spoke_template(spoke: dict[str, Any], tmp_path, cfn_lint) -> None:

@@ -30,6 +30,7 @@ R = TypeVar("R", bound=Repository)
 CHECKOUT, REPORTING, SHARED, FOREIGN = "222233334444", "333344445555", "444455556666", "999988887777"
 PREFIX = "financeanalyst-api-production"
 ROLE = f"{PREFIX}-remediation"
+EDGE = "shared-edge/runbook-rate-limit"  # the WAF's target: the shared-services account's WebACL and rule
 EXAMPLE = [json.loads(line) for line in (ROOT / "examples" / "multi-account.jsonl").read_text().splitlines()]
 
 
@@ -162,6 +163,80 @@ def test_a_crash_right_after_the_switch_in_the_member_account_is_finished_by_the
     assert org.subjects("P1").count("[ROLLBACK] checkout: 2 -> 1") == 1
 
 
+def edge_rule_action(org: Org) -> str:
+    """The rate rule's action on the shared-services account's WebACL, as WAF has it there."""
+    wafv2 = org.member(SHARED, "eu-west-1", "wafv2")
+    acl = wafv2.get_web_acl(Name="shared-edge", Scope="REGIONAL", Id=org.world.settings.web_acl_id)["WebACL"]
+    [rule] = [r for r in acl["Rules"] if r["Name"] == "runbook-rate-limit"]
+    return next(iter(rule["Action"])).upper()
+
+
+def test_a_waf_block_in_a_member_account_flips_its_rule_there_under_the_decisions_id(org: Org) -> None:
+    """The shared-services account's traffic alarm reaches triage through its spoke; the toggle
+    confirms it in that account's CloudWatch and blocks on that account's WebACL, through its spoke
+    role assumed under the incident's id (the confirmation) and the decision's (the flip). The hub
+    has no WebACL; after the spike, the recovery check puts the rule back to COUNT there."""
+    org.deliver(*lines(until="2026-11-24T09:15", accounts=(SHARED, "111122223333")))
+    [incident] = org.incidents()
+    assert (incident["alarm"], incident["account"], incident["region"]) == ("shared-edge-traffic-spike", SHARED,
+                                                                             "eu-west-1")
+    assert edge_rule_action(org) == "BLOCK"
+    assert org.world.client("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] == []
+    [decision] = org.repository(Guardrails).decisions()
+    assert (decision["action"], decision["target"], decision["result"]) == ("waf.block", EDGE, "executed")
+    sessions = {r.session_name for r in sts_backends[SHARED]["aws"].assumed_roles
+                if r.role_arn == f"arn:aws:iam::{SHARED}:role/{ROLE}"}
+    assert sessions == {incident["id"], decision["id"]}
+    assert f"[WAF] {EDGE}: COUNT -> BLOCK" in org.subjects("P1")
+    # The spike ends (09:24), the hold time passes: the recovery check lifts the block there.
+    [*_, spike_over] = [e for e in lines(until="2026-11-24T09:25", accounts=(SHARED,)) if e["source"] == "aws.cloudwatch"]
+    org.deliver(spike_over,
+                {"version": "0", "id": "later", "detail-type": "Spoke Heartbeat", "source": "ops.spoke",
+                 "account": SHARED, "region": "eu-west-1", "time": "2026-11-24T09:50:00Z", "resources": [],
+                 "detail": {"spoke_version": "3f1c2a9b7d0e"}})
+    assert edge_rule_action(org) == "COUNT"
+    assert [(d["action"], d["result"]) for d in org.repository(Guardrails).decisions()] == [
+        ("waf.block", "executed"), ("waf.count", "executed")]
+
+
+def test_an_unassumable_member_role_fails_the_waf_block_closed_with_a_p1_blind_spot(org: Org) -> None:
+    org.member(SHARED, "eu-west-1", "iam").delete_role(RoleName=ROLE)
+    org.deliver(*lines(until="2026-11-24T09:15", accounts=(SHARED, "111122223333")))
+    assert edge_rule_action(org) == "COUNT"  # nothing moved
+    [action] = [a for a in org.replay.report.actions if a["type"] == "waf.block"]
+    assert action["result"] == "skipped"
+    assert f"cannot assume arn:aws:iam::{SHARED}:role/{ROLE}" in action["reason"]
+    assert f"[P1] Blind spot: WAF rate limiting is blind ({EDGE})" in org.subjects("P1")
+
+
+def test_a_crash_right_after_the_flip_in_the_member_account_is_finished_by_the_retry(org: Org, monkeypatch) -> None:
+    """Lambda dies after UpdateWebACL in the shared-services account: the retry resumes from the
+    decision record (the role assumed again under the same session name), writes nothing twice and
+    pages once."""
+    rate_limit = function_module("waf_toggle", "rate_limit")
+    org.deliver(*lines(until="2026-11-24T09:14", accounts=(SHARED, "111122223333")))
+    crash_after(monkeypatch, rate_limit.RateLimitRule, "set_action")
+    [spike] = [e for e in lines(until="2026-11-24T09:15", accounts=(SHARED,)) if e["source"] == "aws.cloudwatch"]
+    with pytest.raises(LambdaDied):
+        org.deliver(spike)
+    assert edge_rule_action(org) == "BLOCK"
+    monkeypatch.undo()
+    [opened] = [item["event"] for item in org.items(keys.OUTBOX) if item["event"]["DetailType"] == "Incident Opened"]
+    retry = {"version": "0", "id": "retry", "detail-type": opened["DetailType"], "source": opened["Source"],
+             "time": opened["Time"], "account": "111122223333", "region": "eu-west-1",
+             "detail": json.loads(opened["Detail"])}
+    org.replay.run_function("waf_toggle", retry)
+    org.replay.collect_side_effects()
+    [decision] = org.repository(Guardrails).decisions()
+    assert decision["result"] == "executed" and decision["done_follow_through"]
+    assert decision["details"]["previous"] == "COUNT"
+    assert edge_rule_action(org) == "BLOCK"
+    assert org.subjects("P1").count(f"[WAF] {EDGE}: COUNT -> BLOCK") == 1
+    sessions = {r.session_name for r in sts_backends[SHARED]["aws"].assumed_roles
+                if r.role_arn == f"arn:aws:iam::{SHARED}:role/{ROLE}"}
+    assert sessions == {retry["detail"]["incident_id"], decision["id"]}
+
+
 def test_a_quiet_region_and_an_unassumable_role_are_blind_spots_until_heard_again(org: Org) -> None:
     org.deliver(*lines(until="2026-11-24T09:02"))
     assert [i["alarm"] for i in org.incidents()] == []  # every pair heard from, every role assumable
@@ -221,7 +296,7 @@ def test_the_day_of_examples_multi_account(tmp_path, capsys) -> None:
     assert [(i["alarm"], i["account"], i["region"], i["severity"], i["status"]) for i in report["incidents"]] == [
         ("checkout-production-error-rate", CHECKOUT, "eu-central-1", "P1", "RESOLVED"),
         ("checkout-production-error-rate", REPORTING, "eu-west-1", "P2", "OPEN"),
-        ("financeanalyst-api-production-traffic-spike", "111122223333", "eu-west-1", "P1", "RESOLVED"),
+        ("shared-edge-traffic-spike", SHARED, "eu-west-1", "P1", "RESOLVED"),
         ("financeanalyst-api-production-blind-spot", REPORTING, "eu-central-1", "P1", "OPEN"),
         # reporting-prod's backup job failed, and at the hourly verification it has no recovery point.
         (f"{PREFIX}-backup-job-dynamodb-table-reporting-prod-orders", REPORTING, "eu-west-1", "P2", "OPEN"),
@@ -229,11 +304,10 @@ def test_the_day_of_examples_multi_account(tmp_path, capsys) -> None:
     assert report["rejections"][0]["reason"].startswith("555566667777 eu-west-1: not an account × Region")
     assert report["rejections"][2]["reason"].startswith("555566667777 eu-west-1: not the hub's nor an account")
     assert [(a["type"], a["target"], a["result"]) for a in report["actions"]
-            if a["type"] in ("rollback", "waf.block", "outcome-check")] == [
-        ("rollback", "checkout", "executed"), ("waf.block", "financeanalyst-api-production-edge/runbook-rate-limit",
-                                               "executed"),
-        ("outcome-check", "checkout", "succeeded"),
-        ("outcome-check", "financeanalyst-api-production-edge/runbook-rate-limit", "succeeded")]
+            if a["type"] in ("rollback", "waf.block", "waf.count", "outcome-check")] == [
+        ("rollback", "checkout", "executed"), ("waf.block", EDGE, "executed"),
+        ("waf.count", EDGE, "scheduled"), ("outcome-check", "checkout", "succeeded"),
+        ("outcome-check", EDGE, "succeeded"), ("waf.count", EDGE, "executed")]
     # `opsctl org status`: every configured pair, when it was last heard from, its role check; and the
     # account the organizational unit has but the config does not list, with its refused heartbeat.
     capsys.readouterr()

@@ -185,8 +185,9 @@ def test_verify_on_the_replay_state_exits_by_its_findings(tmp_path, capsys) -> N
 
 def test_the_load_balancer_example_deploys_and_verifies_in_its_own_region(aws, tmp_path) -> None:
     """config/production-api.example.yaml: eu-west-1, metric-math alarms over what the load balancer and
-    RDS publish, a REGIONAL WebACL. Provisioned as deployed, every check passes, and the WebACL the
-    toggle flips is in eu-west-1, not us-east-1."""
+    RDS publish, a REGIONAL WebACL in the shared-services account. Provisioned as deployed, every check
+    passes (the WebACL read there through the spoke role), and the WebACL the toggle flips is in that
+    account's eu-west-1: none in the hub, none in us-east-1."""
     from controlplane.config import load_config
     from opsctl.world import provision
 
@@ -202,8 +203,11 @@ def test_the_load_balancer_example_deploys_and_verifies_in_its_own_region(aws, t
     assert problems(world, config) == {
         "spokes financeanalyst-api-production-spoke in reporting-prod (333344445555) eu-central-1":
             "no stack instance (is the account in organization.units?)"}
-    regional = world.session.client("wafv2", region_name="eu-west-1").list_web_acls(Scope="REGIONAL")["WebACLs"]
-    assert [acl["Name"] for acl in regional] == ["financeanalyst-api-production-edge"]
+    [waf] = [c.subject for c in checks_of(world, config) if c.area == "waf"]
+    assert waf == "shared-edge/runbook-rate-limit in shared-services (444455556666) eu-west-1"
+    shared = world.member("444455556666", "eu-west-1").client("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"]
+    assert [acl["Name"] for acl in shared] == ["shared-edge"]
+    assert world.session.client("wafv2", region_name="eu-west-1").list_web_acls(Scope="REGIONAL")["WebACLs"] == []
     assert world.session.client("wafv2", region_name="us-east-1").list_web_acls(Scope="CLOUDFRONT")["WebACLs"] == []
     alarm = world.client("cloudwatch").describe_alarms(AlarmNames=["financeanalyst-api-production-availability"])
     [formula] = [m for m in alarm["MetricAlarms"][0]["Metrics"] if "Expression" in m]

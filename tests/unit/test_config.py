@@ -7,6 +7,7 @@ import yaml
 from controlplane.config import parse_config, validate_cron
 from controlplane.errors import ConfigError
 from paths import DEMO_CONFIG
+from variants import API_RAW, with_hub_waf
 
 RAW = yaml.safe_load(DEMO_CONFIG.read_text())
 
@@ -201,8 +202,8 @@ def test_trust_settings_compile_to_identities(config) -> None:
     assert policy["rollback"]["targets"]["api"]["alarm_arns"][0].startswith("arn:aws:cloudwatch:us-east-1:123456789012:")
 
 
-API_RAW = yaml.safe_load((DEMO_CONFIG.parent / "production-api.example.yaml").read_text())
 LOAD_BALANCER = "arn:aws:elasticloadbalancing:{region}:111122223333:loadbalancer/app/api/50dc6c495c0c9188"
+API_HUB_RAW = with_hub_waf(API_RAW)  # the example's WAF is a member account's: these test the hub's
 
 
 @pytest.mark.parametrize(("raw", "change", "message"), [
@@ -212,15 +213,15 @@ LOAD_BALANCER = "arn:aws:elasticloadbalancing:{region}:111122223333:loadbalancer
      "would watch nothing"),
     (RAW, lambda r: r["waf"].update(protects=[LOAD_BALANCER.format(region="us-east-1")]),
      "waf.protects: for scope REGIONAL"),
-    (API_RAW, lambda r: r["waf"].update(scope="CLOUDFRONT", protects=[]),
+    (API_HUB_RAW, lambda r: r["waf"].update(scope="CLOUDFRONT", protects=[]),
      "waf.scope: CLOUDFRONT WebACLs live in us-east-1"),
-    (API_RAW, lambda r: r["waf"].update(scope="GLOBAL"), "waf.scope: CLOUDFRONT (a distribution) or REGIONAL"),
-    (API_RAW, lambda r: r["waf"].update(protects=[]), "waf.protects: the ARNs of the resources"),
-    (API_RAW, lambda r: r["waf"].update(protects=[LOAD_BALANCER.format(region="eu-central-1")]),
+    (API_HUB_RAW, lambda r: r["waf"].update(scope="GLOBAL"), "waf.scope: CLOUDFRONT (a distribution) or REGIONAL"),
+    (API_HUB_RAW, lambda r: r["waf"].update(protects=[]), "waf.protects: the ARNs of the resources"),
+    (API_HUB_RAW, lambda r: r["waf"].update(protects=[LOAD_BALANCER.format(region="eu-central-1")]),
      "is not in eu-west-1: a REGIONAL WebACL protects resources in its own Region"),
-    (API_RAW, lambda r: r["waf"].update(protects=["arn:aws:s3:::financeanalyst-api"]),
+    (API_HUB_RAW, lambda r: r["waf"].update(protects=["arn:aws:s3:::financeanalyst-api"]),
      "is not the ARN of a load balancer, API stage"),
-    (API_RAW, lambda r: r["waf"].update(existing_web_acl_id="0a1b2c3d-4e5f-6789-abcd-ef0123456789"),
+    (API_HUB_RAW, lambda r: r["waf"].update(existing_web_acl_id="0a1b2c3d-4e5f-6789-abcd-ef0123456789"),
      "waf.protects: not with existing_web_acl_id"),
 ])
 def test_regions_are_any_the_sdk_knows_or_refused_with_the_reason(raw, change, message: str) -> None:
@@ -234,6 +235,46 @@ def test_the_load_balancer_example_is_valid_in_its_region() -> None:
     # Same example, any other Region the SDK knows: only its ARNs name the Region.
     moved = yaml.safe_load(yaml.safe_dump(API_RAW).replace("eu-west-1", "ap-southeast-2"))
     assert parse_config(moved).region == "ap-southeast-2"
+
+
+def test_a_member_accounts_waf_is_its_owners_named_by_id_and_triggered_by_its_own_alarms() -> None:
+    """The example's WAF is the shared-services account's: the policy names its alarms there, has no
+    baseline multiplier of ours and no side-effect alarm of ours (the account's alarms are its own)."""
+    waf = parse_config(copy.deepcopy(API_RAW)).policy()["waf"]
+    assert (waf["account"], waf["region"], waf["existing_web_acl_id"]) == (
+        "444455556666", "eu-west-1", "7b2f1c9e-4d3a-4e8b-9f61-2a5c8d0e3b14")
+    arn = "arn:aws:cloudwatch:eu-west-1:444455556666:alarm:shared-edge-traffic-spike"
+    assert (waf["traffic_alarm_arn"], waf["trigger_alarm_arns"]) == (arn, [arn])
+    assert (waf["traffic_multiplier"], waf["alarm_period_seconds"], waf["side_effect_alarms"]) == (None, 300, [])
+    # The hub's own WAF: its trigger alarms are keys of alarms:, named in the hub.
+    hub = parse_config(with_hub_waf(API_RAW)).policy()["waf"]
+    assert (hub["account"], hub["traffic_multiplier"], hub["trigger_alarm_arns"]) == (
+        "111122223333", 10, ["arn:aws:cloudwatch:eu-west-1:111122223333:alarm:financeanalyst-api-production-traffic-spike"])
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r["waf"].pop("existing_web_acl_id"),
+     "waf.existing_web_acl_id: the WebACL in 444455556666 is that account's own"),
+    (lambda r: r["waf"].pop("traffic_alarm"), "waf.traffic_alarm: "),
+    (lambda r: r["waf"]["traffic_alarm"].update(period_seconds=5), "waf.traffic_alarm.period_seconds: the alarm's period"),
+    (lambda r: r["waf"].update(trigger_alarms=[""]), "waf.trigger_alarms: names of the account's alarms"),
+    (lambda r: r["waf"].update(account="999988887777"), "waf.account: 999988887777 is not one of organization.accounts"),
+    (lambda r: r["waf"].update(region="ap-southeast-2"), "waf.region: ap-southeast-2 is not one of organization.regions"),
+    (lambda r: r["waf"].update(scope="CLOUDFRONT"),
+     "waf.scope: CLOUDFRONT WebACLs live in us-east-1, so in a member account give waf.region: us-east-1"),
+    (lambda r: r["waf"].update(protects=[LOAD_BALANCER.format(region="eu-west-1")]),
+     "waf.protects: not with existing_web_acl_id"),
+    (lambda r: r.pop("organization"), "waf: a target in another account or Region needs the organization: section"),
+])
+def test_a_member_accounts_waf_is_refused_with_the_reason(change, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(broken(change, API_RAW))
+
+
+def test_the_hubs_waf_takes_no_traffic_alarm_name() -> None:
+    with pytest.raises(ConfigError, match=re.escape("waf.traffic_alarm: for a member account's WAF")):
+        parse_config(broken(lambda r: r["waf"].update(traffic_alarm={"name": "x", "period_seconds": 60}),
+                            with_hub_waf(API_RAW)))
 
 
 def _without_organization(raw: dict) -> None:
@@ -264,7 +305,7 @@ def _without_organization(raw: dict) -> None:
 ])
 def test_an_organization_is_validated_key_by_key(change, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
-        parse_config(broken(change, API_RAW))
+        parse_config(broken(change, API_HUB_RAW))
 
 
 def test_without_an_organization_the_policy_says_so_and_allows_only_the_configured_accounts() -> None:

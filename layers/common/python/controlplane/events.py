@@ -82,16 +82,6 @@ STATUS_PAGE_PATTERN: dict[str, Any] = {"source": [OPS_SOURCE], "detail-type": [
     *INCIDENT_DETAIL_TYPES, MAINTENANCE_STARTED, MAINTENANCE_ENDED]}
 
 
-def incident_pattern(detail_types: tuple[str, ...], remediation: str, alarm_arns: list[str]) -> dict[str, Any]:
-    """Ops-bus pattern for a remediation: only actionable incident events carrying its hint, on the
-    alarms configured to trigger it (by ARN: a name alone may be anyone's)."""
-    return {
-        "source": [OPS_SOURCE],
-        "detail-type": list(detail_types),
-        "detail": {"actionable": [True], "remediation": [remediation], "alarm_arn": sorted(alarm_arns)},
-    }
-
-
 def stack_status_pattern(stack_name: str) -> dict[str, Any]:
     """Our own stack finished deploying: remediations re-assert state a deploy may have reset."""
     return {
@@ -276,5 +266,11 @@ def rollback_pattern(rollback: RollbackPolicy) -> dict[str, Any]:
 
 
 def waf_pattern(waf: WafPolicy) -> dict[str, Any]:
-    """Incidents that turn rate limiting on and off: the compiled policy's `waf` section names them."""
-    return incident_pattern((INCIDENT_OPENED, INCIDENT_RESOLVED), "waf-rate-limit", list(waf.trigger_alarm_arns))
+    """Incidents that turn rate limiting on and off: actionable, on the alarms the compiled policy's
+    `waf` section names as its triggers (by ARN: a name alone may be anyone's). The ARN is the whole
+    test, as for rollback: a member account's alarm carries no remediation hint of our config's."""
+    return {
+        "source": [OPS_SOURCE],
+        "detail-type": [INCIDENT_OPENED, INCIDENT_RESOLVED],
+        "detail": {"actionable": [True], "alarm_arn": sorted(waf.trigger_alarm_arns)},
+    }

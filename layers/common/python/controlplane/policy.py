@@ -62,14 +62,20 @@ class WafPolicy(Section):
     evaluation_window_seconds: int
     aggregate_key: str
     block_action: str  # BLOCK | CHALLENGE | CAPTCHA
-    trigger_alarms: tuple[str, ...]
+    trigger_alarms: tuple[str, ...]  # alarm names, in the WebACL's account and Region
     hold_minutes: int
     normal_periods: int
     traffic_alarm: str
-    traffic_multiplier: float  # the traffic alarm's threshold is this × the baseline
+    traffic_alarm_arn: str
+    # The hub's traffic alarm's threshold is this × the baseline; None: a member account's own alarm,
+    # whose threshold its owner sets.
+    traffic_multiplier: float | None
     trigger_alarm_arns: tuple[str, ...]
     alarm_period_seconds: int
     side_effect_alarms: tuple[str, ...]  # alarms our own block sets off: they join, never page
+    # Where the WebACL is: the hub's account and Region, or a member's (acted on through its spoke role).
+    account: str
+    region: str
 
 
 class RollbackTarget(Section):

@@ -46,13 +46,14 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
                                 | {account: {"trust_tags": True} for account in config.organization["accounts"]},
             "suspicious_claims_per_hour": config.intake["suspicious_claims_per_hour"],
         },
-        "waf": config.waf | {"traffic_alarm": config.alarm("traffic-spike").name,
-                           "traffic_multiplier": config.alarm("traffic-spike").multiplier,
-                           "trigger_alarm_arns": [config.alarm_arn(config.alarm(key).name)
-                                                  for key in config.waf["trigger_alarms"]],
-                           "alarm_period_seconds": config.alarm("traffic-spike").period_seconds,
-                           # Alarms our own block sets off: they join the incident, they do not page.
-                           "side_effect_alarms": [f"{config.prefix}-waf-blocked-requests"]},
+        "waf": config.waf | {
+            "traffic_alarm_arn": alarm_arn(config.waf["region"], config.waf["account"], config.waf["traffic_alarm"]),
+            "trigger_alarm_arns": [alarm_arn(config.waf["region"], config.waf["account"], name)
+                                   for name in config.waf["trigger_alarms"]],
+            # Alarms our own block sets off: they join the incident, they do not page. A member
+            # account's WebACL has none of ours (its owner's alarms are its own).
+            "side_effect_alarms": [f"{config.prefix}-waf-blocked-requests"]
+            if config.waf["account"] == config.account else []},
         "rollback": config.rollback | {"targets": {
             name: spec | {"alarm_arns": [alarm_arn(spec["region"], spec["account"], alarm) for alarm in spec["alarms"]]}
             for name, spec in config.rollback["targets"].items()}},

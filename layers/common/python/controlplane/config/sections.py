@@ -48,7 +48,8 @@ CAPABILITIES = ("waf", "rollback", "restore_test")
 ROLLBACK_KINDS = {"lambda-alias": {"function", "alias"},
                   "static-site": {"distribution_id", "origin_id", "bucket", "entry_paths"}}
 WAF_KEYS = {"scope", "protects", "web_acl_name", "existing_web_acl_id", "rule_name", "limit", "evaluation_window_seconds",
-            "aggregate_key", "block_action", "hold_minutes", "normal_periods", "trigger_alarms"}
+            "aggregate_key", "block_action", "hold_minutes", "normal_periods", "trigger_alarms", "account", "region",
+            "traffic_alarm"}
 ALARM_KEYS = {"description", "metric", "expression", "comparison", "threshold", "baseline", "multiplier", "baseline_weeks",
               "min_threshold", "evaluation_periods",
               "severity", "bands", "remediation", "component", "impact", "runbook_section"}
@@ -144,7 +145,7 @@ def parse_config(raw: Any) -> ControlPlaneConfig:
         schedules=schedules,
         guardrails=_positive_ints(_mapping(root.get("guardrails"), "guardrails"), GUARDRAIL_KEYS, "guardrails"),
         capabilities=_capabilities(_mapping(root.get("capabilities"), "capabilities")),
-        waf=_waf(_mapping(root.get("waf"), "waf"), alarms, region),
+        waf=_waf(_mapping(root.get("waf"), "waf"), alarms, hub=(account, region), organization=organization),
         rollback=_rollback(_mapping(root.get("rollback"), "rollback"), {spec.name for spec in alarms},
                            hub=(account, region), organization=organization),
         maintenance=_maintenance(_mapping(root.get("maintenance"), "maintenance"), schedules, components),
@@ -556,15 +557,24 @@ def _capabilities(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], region: str) -> dict[str, Any]:
+def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], *, hub: tuple[str, str],
+         organization: dict[str, Any]) -> dict[str, Any]:
     _no_unknown(raw, WAF_KEYS, "waf")
+    account, region = target_location(raw, "waf", hub_account=hub[0], hub_region=hub[1], organization=organization)
+    member = account != hub[0]
     scope = raw.get("scope", "CLOUDFRONT")
     if scope not in ("CLOUDFRONT", "REGIONAL"):
         raise ConfigError(f"waf.scope: CLOUDFRONT (a distribution) or REGIONAL (a load balancer, an API stage, …), "
                           f"got {scope!r}")
     if scope == "CLOUDFRONT" and region != WAF_REGION:
-        raise ConfigError(f"waf.scope: CLOUDFRONT WebACLs live in {WAF_REGION}, and the stack that owns one is "
-                          f"deployed there: deploy in {WAF_REGION}, or protect a resource in {region} (scope REGIONAL)")
+        raise ConfigError(f"waf.scope: CLOUDFRONT WebACLs live in {WAF_REGION}" + (
+            f", so in a member account give waf.region: {WAF_REGION}" if member else
+            f", and the stack that owns one is deployed there: deploy in {WAF_REGION}, or protect a resource in "
+            f"{region} (scope REGIONAL)"))
+    if member and not raw.get("existing_web_acl_id"):
+        raise ConfigError(f"waf.existing_web_acl_id: the WebACL in {account} is that account's own (its owner "
+                          "associates it and pre-provisions the rate rule in COUNT); the hub only flips that rule, "
+                          "through the account's spoke role, and needs its Id")
     protects = raw.get("protects", [])
     if scope == "CLOUDFRONT" and protects:
         raise ConfigError("waf.protects: for scope REGIONAL; a distribution names its WebACL itself (WebACLId)")
@@ -582,11 +592,7 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], region: str) -> dic
                                   "in its own Region")
     elif protects:
         raise ConfigError("waf.protects: not with existing_web_acl_id (its owner associates it)")
-    if not any(spec.key == "traffic-spike" and spec.remediation == "waf-rate-limit" for spec in alarms):
-        raise ConfigError("waf: needs the alarms.traffic-spike alarm with remediation waf-rate-limit to trigger it")
-    if next(spec for spec in alarms if spec.key == "traffic-spike").multiplier is None:
-        raise ConfigError("alarms.traffic-spike: give baseline and multiplier (not threshold): the hourly baseline job "
-                          "recomputes the baseline and sets the threshold to multiplier × baseline")
+    traffic = _member_traffic(raw) if member else _hub_traffic(raw, alarms)
     action = _str(raw, "block_action", "waf")
     if action not in ("BLOCK", "CHALLENGE", "CAPTCHA"):
         raise ConfigError(f"waf.block_action: must be BLOCK, CHALLENGE or CAPTCHA (got {action!r})")
@@ -604,16 +610,46 @@ def _waf(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...], region: str) -> dic
     existing = raw.get("existing_web_acl_id")
     if existing is not None and not re.fullmatch(r"[0-9a-f-]{36}", str(existing)):
         raise ConfigError(f"waf.existing_web_acl_id: the Id of a {scope} WebACL (36 characters)")
-    triggers = raw.get("trigger_alarms", ["traffic-spike"])
-    keys = {spec.key for spec in alarms}
-    if not isinstance(triggers, list) or not triggers or any(t not in keys for t in triggers):
-        raise ConfigError(f"waf.trigger_alarms: keys of alarms (known: {', '.join(sorted(keys))}) whose incidents "
-                          "turn rate limiting on")
-    return {"scope": scope, "protects": list(protects),
+    return {"scope": scope, "protects": list(protects), "account": account, "region": region,
             "web_acl_name": _str(raw, "web_acl_name", "waf"), "rule_name": _str(raw, "rule_name", "waf"),
             "existing_web_acl_id": existing,
             "limit": limit, "evaluation_window_seconds": window, "aggregate_key": raw["aggregate_key"],
-            "block_action": action, "trigger_alarms": list(triggers), **numbers}
+            "block_action": action, **traffic, **numbers}
+
+
+def _hub_traffic(raw: dict[str, Any], alarms: tuple[AlarmSpec, ...]) -> dict[str, Any]:
+    """The hub's WAF is triggered by alarms this config makes (keys of `alarms:`), and knows a spike
+    by the traffic-spike alarm, whose threshold the baseline job keeps at multiplier × normal."""
+    if "traffic_alarm" in raw:
+        raise ConfigError("waf.traffic_alarm: for a member account's WAF; the hub's is alarms.traffic-spike")
+    spike = next((spec for spec in alarms if spec.key == "traffic-spike" and spec.remediation == "waf-rate-limit"), None)
+    if spike is None:
+        raise ConfigError("waf: needs the alarms.traffic-spike alarm with remediation waf-rate-limit to trigger it")
+    if spike.multiplier is None:
+        raise ConfigError("alarms.traffic-spike: give baseline and multiplier (not threshold): the hourly baseline job "
+                          "recomputes the baseline and sets the threshold to multiplier × baseline")
+    by_key = {spec.key: spec for spec in alarms}
+    triggers = raw.get("trigger_alarms", ["traffic-spike"])
+    if not isinstance(triggers, list) or not triggers or any(t not in by_key for t in triggers):
+        raise ConfigError(f"waf.trigger_alarms: keys of alarms (known: {', '.join(sorted(by_key))}) whose incidents "
+                          "turn rate limiting on")
+    return {"trigger_alarms": [by_key[key].name for key in triggers], "traffic_alarm": spike.name,
+            "traffic_multiplier": spike.multiplier, "alarm_period_seconds": spike.period_seconds}
+
+
+def _member_traffic(raw: dict[str, Any]) -> dict[str, Any]:
+    """A member account's WAF is triggered by that account's own alarms (as its rollback targets
+    are): its owner sets their thresholds, so there is no baseline or multiplier of ours."""
+    traffic = _mapping(raw.get("traffic_alarm"), "waf.traffic_alarm")
+    _no_unknown(traffic, {"name", "period_seconds"}, "waf.traffic_alarm")
+    name, period = _str(traffic, "name", "waf.traffic_alarm"), _int(traffic, "period_seconds", "waf.traffic_alarm")
+    if period < 10:
+        raise ConfigError(f"waf.traffic_alarm.period_seconds: the alarm's period, at least 10 (got {period})")
+    triggers = raw.get("trigger_alarms", [name])
+    if not isinstance(triggers, list) or not triggers or not all(isinstance(t, str) and t for t in triggers):
+        raise ConfigError("waf.trigger_alarms: names of the account's alarms whose incidents turn rate limiting on")
+    return {"trigger_alarms": list(triggers), "traffic_alarm": name, "traffic_multiplier": None,
+            "alarm_period_seconds": period}
 
 
 def _rollback(raw: dict[str, Any], alarm_names: set[str], *, hub: tuple[str, str],
