@@ -378,9 +378,7 @@ def audit(calls: set[Call], template: Template, prefix: str,
             name = function_name(prefix, call.function)
             grants_of[call.function] = split_grants(call.function, template.role_statements(name))
         for need in needs(call, template.account, template.region):
-            resource = need.resource
-            for local in sorted(aliases, key=len, reverse=True):
-                resource = re.sub(local, aliases[local], resource)
+            resource = deployed_name(need.resource, aliases)
             allowing = allowed_by(Need(need.action, resource, need.context), grants_of[call.function])
             if not allowing:
                 denied[call.function].append(f"{need.action} on {resource} ({call.service}.{call.operation})")
@@ -389,16 +387,24 @@ def audit(calls: set[Call], template: Template, prefix: str,
     return dict(denied), every_grant - used
 
 
+def deployed_name(resource: str, aliases: dict[str, str]) -> str:
+    """`resource` with each local name or id (`aliases`' regular expressions) made the deployed one."""
+    for local in sorted(aliases, key=len, reverse=True):
+        resource = re.sub(local, aliases[local], resource)
+    return resource
+
+
 def of_deployment(calls: set[Call], prefix: str) -> list[Call]:
     """The calls the functions of one deployment made with their own roles."""
     return [call for call in calls if call.deployment == prefix and not call.principal]
 
 
-def audit_assumed(calls: set[Call], template: dict[str, Any], role_name: str,
-                  home_region: str) -> tuple[dict[str, list[str]], set[Grant]]:
+def audit_assumed(calls: set[Call], template: dict[str, Any], role_name: str, home_region: str,
+                  aliases: dict[str, str]) -> tuple[dict[str, list[str]], set[Grant]]:
     """(principal → calls the role does not allow, grants no call used) for the calls made with a
     spoke's remediation role (`template`: the spoke's, deployed in every member account; the role's
-    instance is the home Region's). Each account's role has the statements its conditions give it."""
+    instance is the home Region's). Each account's role has the statements its conditions give it.
+    `aliases` as for audit()."""
     denied: dict[str, list[str]] = defaultdict(list)
     used: set[Grant] = set()
     every_grant: set[Grant] = set()
@@ -409,10 +415,11 @@ def audit_assumed(calls: set[Call], template: dict[str, Any], role_name: str,
         grants = split_grants(call.principal, Template(template, account, home_region).named_role_statements(role_name))
         every_grant.update(grant for grant, _ in grants)
         for need in needs(call, account, call.region):
-            allowing = allowed_by(need, grants)
+            resource = deployed_name(need.resource, aliases)
+            allowing = allowed_by(Need(need.action, resource, need.context), grants)
             if not allowing:
                 denied[call.principal].append(
-                    f"{need.action} on {need.resource} ({call.function}: {call.service}.{call.operation})")
+                    f"{need.action} on {resource} ({call.function}: {call.service}.{call.operation})")
             used.update(allowing)
     return dict(denied), every_grant - used
 

@@ -86,9 +86,13 @@ def world_names(deployed: Template, config, workdir: Path) -> dict[str, str]:
                  "LEDGER_TABLE": world.settings.ledger_table, "OPS_BUS_NAME": world.settings.ops_bus_name}
     names = {re.escape(local): str(deployed_env[key]) for key, local in local_env.items()
              if local and deployed_env.get(key) != local}
-    # moto assigns each world's distributions new ids; a config names each static site's.
+    # moto assigns each world's distributions and WebACLs new ids; a config names each static site's,
+    # and an existing WebACL's.
     for site in (spec for spec in config.policy()["rollback"]["targets"].values() if "distribution_id" in spec):
         names[r"distribution/[A-Z0-9]+$"] = f"distribution/{site['distribution_id']}"
+    if config.waf["existing_web_acl_id"]:
+        names[f"webacl/{config.waf['web_acl_name']}/[0-9a-f-]{{36}}$"] = (
+            f"webacl/{config.waf['web_acl_name']}/{config.waf['existing_web_acl_id']}")
     return names
 
 
@@ -142,14 +146,16 @@ def test_the_organizations_calls_are_allowed_by_the_hub_roles_and_the_spoke_role
     if not whole_run:
         replay_the_organization(org_config)
     hub = Template(org_stack.template, org_config.account, org_config.region)
-    denied, _ = audit(recorder.calls, hub, org_config.prefix, world_names(hub, org_config, tmp_path))
+    names = world_names(hub, org_config, tmp_path)
+    denied, _ = audit(recorder.calls, hub, org_config.prefix, names)
     assert denied == {}, "calls the hub roles do not allow:\n" + json.dumps(denied, indent=1)
     assert "coverage" in {call.function for call in of_deployment(recorder.calls, org_config.prefix)}
     policy = Policy(org_config.policy())
     [stack_set] = [r["Properties"] for r in org_stack.template["Resources"].values()
                    if r["Type"] == "AWS::CloudFormation::StackSet"]
     spoke = json.loads(stack_set["TemplateBody"])
-    denied, unused = audit_assumed(recorder.calls, spoke, policy.organization.role_name, policy.organization.regions[0])
+    denied, unused = audit_assumed(recorder.calls, spoke, policy.organization.role_name, policy.organization.regions[0],
+                                   names)
     assert denied == {}, "calls the spoke role does not allow:\n" + json.dumps(denied, indent=1)
     principals = {call.principal.split(":")[4] for call in recorder.calls if call.principal}
     assert "222233334444" in principals, "the rollback in the checkout account ran with its spoke role"
