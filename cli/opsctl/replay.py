@@ -292,13 +292,15 @@ class Replay:
                 if any(pattern.matches_event(each) for each in _per_array_object(event))]  # type: ignore[arg-type]
 
     def seed_history(self, first_event: datetime) -> None:
-        """The demo application's normal traffic before the replay starts (see README)."""
+        """The demo application's normal traffic before the replay starts (see README), for the hub's
+        traffic-spike alarm when it follows a baseline (a config whose WAF is a member account's may
+        have no such alarm)."""
         assert self.world is not None
-        spec = self.config.alarm("traffic-spike")
-        # Config validation: a baseline × multiplier alarm has its multiplier and weeks.
-        assert spec.multiplier is not None and spec.baseline_weeks is not None
-        baseline = spec.threshold / spec.multiplier
-        seed_traffic_history(self.world.session, self.config, first_event, spec.baseline_weeks, baseline)
+        spec = next((spec for spec in self.config.alarms if spec.key == "traffic-spike" and spec.multiplier), None)
+        if spec is not None:
+            assert spec.multiplier is not None and spec.baseline_weeks is not None  # (config validation)
+            seed_traffic_history(self.world.session, self.config, first_event, spec.baseline_weeks,
+                                 spec.threshold / spec.multiplier)
         self.world.traffic_seeded = True
 
     def reject(self, number: int, reason: str) -> None:

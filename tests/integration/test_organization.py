@@ -5,6 +5,7 @@ not exist or does not trust the hub is refused). The events are those of example
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from botocore.awsrequest import AWSResponse
 from moto.sts.models import sts_backends
 
 from controlplane import keys
+from controlplane.config import parse_config
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger, read_partition
 from controlplane.records import Coverage
@@ -25,6 +27,7 @@ from opsctl.main import main
 from opsctl.replay import Replay
 from opsctl.world import provision
 from paths import ROOT
+from variants import API_RAW
 
 R = TypeVar("R", bound=Repository)
 CHECKOUT, REPORTING, SHARED, FOREIGN = "222233334444", "333344445555", "444455556666", "999988887777"
@@ -197,6 +200,16 @@ def test_a_waf_block_in_a_member_account_flips_its_rule_there_under_the_decision
     assert edge_rule_action(org) == "COUNT"
     assert [(d["action"], d["result"]) for d in org.repository(Guardrails).decisions()] == [
         ("waf.block", "executed"), ("waf.count", "executed")]
+
+
+def test_a_member_accounts_waf_needs_no_traffic_alarm_of_the_hubs(aws, tmp_path) -> None:
+    """Its trigger is the account's own alarm: without the hub's traffic-spike alarm (nor its
+    baseline history) the block happens there all the same."""
+    raw = copy.deepcopy(API_RAW)
+    del raw["alarms"]["traffic-spike"]
+    org = Org(parse_config(raw), tmp_path)
+    org.deliver(*lines(until="2026-11-24T09:15", accounts=(SHARED, "111122223333")))
+    assert edge_rule_action(org) == "BLOCK"
 
 
 def test_an_unassumable_member_role_fails_the_waf_block_closed_with_a_p1_blind_spot(org: Org) -> None:
