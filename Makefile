@@ -47,11 +47,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-test: setup cli browser
-	$(BIN)/pytest
+test: setup cli browser  ## the whole suite, as two pytest processes at once, then the IAM audit on both's calls
+	$(BIN)/python tools/run_tests.py
 
 test-fast: setup cli browser  ## the same suite with a smaller fuzz budget, for the edit loop
-	FUZZ_EXAMPLES=500 $(BIN)/pytest -x
+	FUZZ_EXAMPLES=500 $(BIN)/python tools/run_tests.py -x
 
 test-unit test-integration: setup  ## one tier (tests/<tier>/)
 	$(BIN)/pytest -m $(@:test-%=%)

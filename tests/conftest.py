@@ -20,7 +20,7 @@ from controlplane.clock import FixedClock
 from controlplane.config import ControlPlaneConfig, load_config
 from controlplane.guardrails import Guardrails
 from controlplane.ledger import IncidentLedger, from_item
-from iam_audit import CallRecorder
+from iam_audit import Call, CallRecorder
 from opsctl import lambda_host
 from opsctl.world import LocalWorld, drain, provision, use_fake_credentials
 from paths import DEMO_CONFIG
@@ -37,10 +37,26 @@ TIERS = {"unit": "pure functions, no AWS", "integration": "handlers against the 
          "e2e": "opsctl replay, fuzzing, AWS's own event shapes, the status page in a browser"}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # `make test` runs the suite as two pytest processes at once (tools/run_tests.py), then the audit
+    # in a third, on the calls both recorded.
+    group = parser.getgroup("IAM audit")
+    group.addoption("--calls-out", type=Path, help="write the AWS calls this run records, and the test files it "
+                                                   "ran whole, to this file (for an audit in a later run)")
+    group.addoption("--calls-in", type=Path, action="append", default=[],
+                    help="audit the calls an earlier run wrote (--calls-out) as well; repeatable")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "iam_audit: runs after every other test, on the calls they recorded")
     for tier, what in TIERS.items():
         config.addinivalue_line("markers", f"{tier}: {what}")
+    config.stash[RAN_BEFORE] = set()
+    for path in config.getoption("calls_in"):
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        CALLS.calls.update(Call(**call) for call in recorded["calls"])
+        config.stash[RAN_BEFORE].update(Path(file) for file in recorded["files"])
+    config.stash[PARTLY_RUN] = set()
     CALLS.install()
 
 
@@ -54,12 +70,40 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.add_marker(getattr(pytest.mark, Path(str(item.fspath)).resolve().relative_to(tests).parts[0]))
     audits = [item for item in items if item.get_closest_marker("iam_audit")]
     items[:] = [item for item in items if not item.get_closest_marker("iam_audit")] + audits
-    collected = {Path(str(item.fspath)) for item in items}
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """A file some of whose tests are left out (-k, -m) did not make all its calls in this run."""
+    if items:
+        items[0].config.stash[PARTLY_RUN].update(Path(str(item.fspath)) for item in items
+                                                 if not item.get_closest_marker("iam_audit"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Whether the calls the audit will see are every integration and e2e test's (WHOLE_RUN): each
+    of their files ran whole, in this run or in one whose calls it was given (--calls-in)."""
+    config, tests = session.config, Path(__file__).resolve().parent
+    partly_run, ran_before = config.stash[PARTLY_RUN], config.stash[RAN_BEFORE]
+    ran_whole = {Path(str(item.fspath)) for item in session.items} - partly_run
+    config.stash[RAN_WHOLE] = ran_whole
     needed = {path for tier in TIERS_THE_AUDIT_NEEDS for path in (tests / tier).glob("test_*.py")}
-    config.stash[WHOLE_RUN] = needed <= collected and not config.option.keyword and not config.option.markexpr
+    config.stash[WHOLE_RUN] = needed <= ran_whole | ran_before
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    out = session.config.getoption("calls_out")
+    if out is not None:
+        # A run that failed may have stopped early (-x): none of its files counts as run whole.
+        ran_whole: set[Path] = session.config.stash.get(RAN_WHOLE, set()) if exitstatus == 0 else set()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"calls": [dataclasses.asdict(call) for call in CALLS.calls],
+                                   "files": sorted(map(str, ran_whole))}), encoding="utf-8")
 
 
 WHOLE_RUN = pytest.StashKey[bool]()
+RAN_WHOLE = pytest.StashKey[set[Path]]()  # the test files this run runs every test of
+RAN_BEFORE = pytest.StashKey[set[Path]]()  # those of the runs whose calls it was given
+PARTLY_RUN = pytest.StashKey[set[Path]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
