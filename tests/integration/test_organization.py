@@ -83,6 +83,21 @@ class Org:
         ledger = IncidentLedger(self.world.client("dynamodb"), self.world.settings.ledger_table)
         return {incident["id"]: str(incident.get("reason")) for incident in ledger.iter_incidents(newest_first=False)}
 
+    def sessions(self, account: str) -> set[str]:
+        """The session names under which the hub assumed `account`'s spoke role (CloudTrail's)."""
+        return {role.session_name for role in sts_backends[account]["aws"].assumed_roles
+                if role.role_arn == f"arn:aws:iam::{account}:role/{ROLE}"}
+
+    def retry_incident_opened(self, function: str) -> dict[str, Any]:
+        """Lambda's retry of the "Incident Opened" ops-bus event to `function`, as the outbox relay put it."""
+        [opened] = [item["event"] for item in self.items(keys.OUTBOX) if item["event"]["DetailType"] == "Incident Opened"]
+        retry = {"version": "0", "id": "retry", "detail-type": opened["DetailType"], "source": opened["Source"],
+                 "time": opened["Time"], "account": "111122223333", "region": "eu-west-1",
+                 "detail": json.loads(opened["Detail"])}
+        self.replay.run_function(function, retry)
+        self.replay.collect_side_effects()
+        return retry
+
     def subjects(self, severity: str) -> list[str]:
         return [n["subject"] for n in self.replay.report.notifications if n["severity"] == severity]
 
@@ -105,9 +120,7 @@ def test_a_rollback_in_a_member_account_is_confirmed_there_and_attributable(org:
     assert (decision["target"], decision["result"], decision["incident"]) == ("checkout", "executed", incident["id"])
     # Every session the hub opened in the checkout account: the confirmation under the incident's id,
     # the switch under the decision's.
-    sessions = {r.session_name for r in sts_backends[CHECKOUT]["aws"].assumed_roles
-                if r.role_arn == f"arn:aws:iam::{CHECKOUT}:role/{ROLE}"}
-    assert sessions == {incident["id"], decision["id"]}
+    assert org.sessions(CHECKOUT) == {incident["id"], decision["id"]}
     assert "[ROLLBACK] checkout: 2 -> 1" in org.subjects("P1")
     # The hub's own target is untouched: the same function name is another function there.
     hub_alias = org.world.client("lambda").get_alias(FunctionName="financeanalyst-api-production-api", Name="live")
@@ -153,13 +166,7 @@ def test_a_crash_right_after_the_switch_in_the_member_account_is_finished_by_the
         org.deliver(alarm)
     assert org.checkout_alias() == "1"
     monkeypatch.undo()
-    # Lambda's retry of the same ops-bus event, as the outbox relay put it.
-    [opened] = [item["event"] for item in org.items(keys.OUTBOX) if item["event"]["DetailType"] == "Incident Opened"]
-    retry = {"version": "0", "id": "retry", "detail-type": opened["DetailType"], "source": opened["Source"],
-             "time": opened["Time"], "account": "111122223333", "region": "eu-west-1",
-             "detail": json.loads(opened["Detail"])}
-    org.replay.run_function("rollback", retry)
-    org.replay.collect_side_effects()
+    org.retry_incident_opened("rollback")
     [decision] = org.repository(Guardrails).decisions()
     assert decision["result"] == "executed" and decision["done_follow_through"]
     assert org.checkout_alias() == "1"
@@ -187,9 +194,7 @@ def test_a_waf_block_in_a_member_account_flips_its_rule_there_under_the_decision
     assert org.world.client("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] == []
     [decision] = org.repository(Guardrails).decisions()
     assert (decision["action"], decision["target"], decision["result"]) == ("waf.block", EDGE, "executed")
-    sessions = {r.session_name for r in sts_backends[SHARED]["aws"].assumed_roles
-                if r.role_arn == f"arn:aws:iam::{SHARED}:role/{ROLE}"}
-    assert sessions == {incident["id"], decision["id"]}
+    assert org.sessions(SHARED) == {incident["id"], decision["id"]}
     assert f"[WAF] {EDGE}: COUNT -> BLOCK" in org.subjects("P1")
     # The spike ends (09:24), the hold time passes: the recovery check lifts the block there.
     [*_, spike_over] = [e for e in lines(until="2026-11-24T09:25", accounts=(SHARED,)) if e["source"] == "aws.cloudwatch"]
@@ -234,20 +239,13 @@ def test_a_crash_right_after_the_flip_in_the_member_account_is_finished_by_the_r
         org.deliver(spike)
     assert edge_rule_action(org) == "BLOCK"
     monkeypatch.undo()
-    [opened] = [item["event"] for item in org.items(keys.OUTBOX) if item["event"]["DetailType"] == "Incident Opened"]
-    retry = {"version": "0", "id": "retry", "detail-type": opened["DetailType"], "source": opened["Source"],
-             "time": opened["Time"], "account": "111122223333", "region": "eu-west-1",
-             "detail": json.loads(opened["Detail"])}
-    org.replay.run_function("waf_toggle", retry)
-    org.replay.collect_side_effects()
+    retry = org.retry_incident_opened("waf_toggle")
     [decision] = org.repository(Guardrails).decisions()
     assert decision["result"] == "executed" and decision["done_follow_through"]
     assert decision["details"]["previous"] == "COUNT"
     assert edge_rule_action(org) == "BLOCK"
     assert org.subjects("P1").count(f"[WAF] {EDGE}: COUNT -> BLOCK") == 1
-    sessions = {r.session_name for r in sts_backends[SHARED]["aws"].assumed_roles
-                if r.role_arn == f"arn:aws:iam::{SHARED}:role/{ROLE}"}
-    assert sessions == {retry["detail"]["incident_id"], decision["id"]}
+    assert org.sessions(SHARED) == {retry["detail"]["incident_id"], decision["id"]}
 
 
 def test_a_quiet_region_and_an_unassumable_role_are_blind_spots_until_heard_again(org: Org) -> None:
@@ -402,11 +400,6 @@ def table(account: str, name: str) -> str:
     return f"arn:aws:dynamodb:eu-west-1:{account}:table/{name}"
 
 
-def backup_sessions(account: str) -> set[str]:
-    return {r.session_name for r in sts_backends[account]["aws"].assumed_roles
-            if r.role_arn == f"arn:aws:iam::{account}:role/{ROLE}"}
-
-
 def test_the_hourly_backup_verification_judges_every_member_account_in_its_own_account(org: Org) -> None:
     """The hub's hourly run verifies its own backups and asks for each member account's, one
     invocation each; each looks in its account's every watched Region through the spoke role (session
@@ -418,7 +411,7 @@ def test_the_hourly_backup_verification_judges_every_member_account_in_its_own_a
         f"{PREFIX}-backup-freshness-dynamodb-table-reporting-prod-orders", REPORTING, "eu-west-1", "P1")
     assert "no completed recovery point at all" in org.reasons()[incident["id"]]
     for account in (CHECKOUT, REPORTING, SHARED):
-        assert backup_sessions(account) == {"backup-verify"}
+        assert org.sessions(account) == {"backup-verify"}
     # A member account's run reports what it looked at, and where.
     result = org.replay.invoke("backup_verify", {
         "version": "0", "id": "due", "detail-type": "Member Backups Due", "source": "ops.control-plane",
