@@ -45,6 +45,11 @@ def lines(*, until: str | None = None, accounts: tuple[str, ...] | None = None) 
             and (accounts is None or event.get("account") in accounts)]
 
 
+def alarm_of(account: str, *, until: str) -> dict[str, Any]:
+    """The account's last alarm state change in the example before `until`."""
+    return [e for e in lines(until=until, accounts=(account,)) if e["source"] == "aws.cloudwatch"][-1]
+
+
 class Org:
     """The organization's world, driven as the replay drives it (every rule, the relay, schedules)."""
 
@@ -88,6 +93,13 @@ class Org:
         return {role.session_name for role in sts_backends[account]["aws"].assumed_roles
                 if role.role_arn == f"arn:aws:iam::{account}:role/{ROLE}"}
 
+    def die_after(self, monkeypatch: pytest.MonkeyPatch, owner: type, method: str, event: dict[str, Any]) -> None:
+        """Deliver `event`, with Lambda dying right after `owner.method` (then it lives again)."""
+        crash_after(monkeypatch, owner, method)
+        with pytest.raises(LambdaDied):
+            self.deliver(event)
+        monkeypatch.undo()
+
     def retry_incident_opened(self, function: str) -> dict[str, Any]:
         """Lambda's retry of the "Incident Opened" ops-bus event to `function`, as the outbox relay put it."""
         [opened] = [item["event"] for item in self.items(keys.OUTBOX) if item["event"]["DetailType"] == "Incident Opened"]
@@ -129,7 +141,7 @@ def test_a_rollback_in_a_member_account_is_confirmed_there_and_attributable(org:
 
 def test_triage_says_where_each_incident_opened(org: Org) -> None:
     """Its outcome (the log line the dashboard's "where" table counts) names the alarm's account and Region."""
-    [alarm] = [e for e in lines(until="2026-11-24T09:13", accounts=(REPORTING,)) if e["source"] == "aws.cloudwatch"]
+    alarm = alarm_of(REPORTING, until="2026-11-24T09:13")
     [outcome] = org.replay.invoke("triage", alarm)["outcomes"]
     assert (outcome["result"], outcome["account"], outcome["region"]) == ("opened", REPORTING, "eu-west-1")
 
@@ -160,12 +172,8 @@ def test_a_crash_right_after_the_switch_in_the_member_account_is_finished_by_the
     record (assuming the role again, same session name) and switches nothing twice."""
     strategies = function_module("rollback", "strategies")
     org.deliver(*lines(until="2026-11-24T09:06", accounts=(CHECKOUT, "111122223333")))
-    crash_after(monkeypatch, strategies.LambdaAlias, "switch")
-    [alarm] = [e for e in lines(until="2026-11-24T09:11", accounts=(CHECKOUT,)) if e["source"] == "aws.cloudwatch"]
-    with pytest.raises(LambdaDied):
-        org.deliver(alarm)
+    org.die_after(monkeypatch, strategies.LambdaAlias, "switch", alarm_of(CHECKOUT, until="2026-11-24T09:11"))
     assert org.checkout_alias() == "1"
-    monkeypatch.undo()
     org.retry_incident_opened("rollback")
     [decision] = org.repository(Guardrails).decisions()
     assert decision["result"] == "executed" and decision["done_follow_through"]
@@ -197,7 +205,7 @@ def test_a_waf_block_in_a_member_account_flips_its_rule_there_under_the_decision
     assert org.sessions(SHARED) == {incident["id"], decision["id"]}
     assert f"[WAF] {EDGE}: COUNT -> BLOCK" in org.subjects("P1")
     # The spike ends (09:24), the hold time passes: the recovery check lifts the block there.
-    [*_, spike_over] = [e for e in lines(until="2026-11-24T09:25", accounts=(SHARED,)) if e["source"] == "aws.cloudwatch"]
+    spike_over = alarm_of(SHARED, until="2026-11-24T09:25")
     org.deliver(spike_over,
                 {"version": "0", "id": "later", "detail-type": "Spoke Heartbeat", "source": "ops.spoke",
                  "account": SHARED, "region": "eu-west-1", "time": "2026-11-24T09:50:00Z", "resources": [],
@@ -233,12 +241,8 @@ def test_a_crash_right_after_the_flip_in_the_member_account_is_finished_by_the_r
     pages once."""
     rate_limit = function_module("waf_toggle", "rate_limit")
     org.deliver(*lines(until="2026-11-24T09:14", accounts=(SHARED, "111122223333")))
-    crash_after(monkeypatch, rate_limit.RateLimitRule, "set_action")
-    [spike] = [e for e in lines(until="2026-11-24T09:15", accounts=(SHARED,)) if e["source"] == "aws.cloudwatch"]
-    with pytest.raises(LambdaDied):
-        org.deliver(spike)
+    org.die_after(monkeypatch, rate_limit.RateLimitRule, "set_action", alarm_of(SHARED, until="2026-11-24T09:15"))
     assert edge_rule_action(org) == "BLOCK"
-    monkeypatch.undo()
     retry = org.retry_incident_opened("waf_toggle")
     [decision] = org.repository(Guardrails).decisions()
     assert decision["result"] == "executed" and decision["done_follow_through"]
