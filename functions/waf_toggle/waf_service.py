@@ -261,7 +261,8 @@ class WafService(Remediation):
         if request.action == "waf.block" and trigger.get("kind") == INCIDENT_OPENED:
             due = decided + timedelta(minutes=self.policy.guardrails.outcome_check_minutes)
             self.deps.schedule(f"waf-outcome-{decision.id}", due, {"task": "outcome-check", "decision": decision.id,
-                                                                   "incident": request.incident, "at": isoformat(due)})
+                                                                   "incident": request.incident, "at": isoformat(due),
+                                                                   **self._about()})
             self._arm_recovery(request.incident, decided + timedelta(minutes=self.waf.hold_minutes))
         if trigger.get("kind") == "opsctl" and trigger.get("for_minutes"):
             due = decided + timedelta(minutes=int(trigger["for_minutes"]))
@@ -272,7 +273,12 @@ class WafService(Remediation):
 
     def _arm_recovery(self, incident: str | None, due: datetime) -> None:
         self.deps.schedule(f"waf-recovery-{incident or 'manual'}-{int(due.timestamp())}", due,
-                           {"task": "recovery-check", "incident": incident, "at": isoformat(due)})
+                           {"task": "recovery-check", "incident": incident, "at": isoformat(due), **self._about()})
+
+    def _about(self) -> dict[str, str]:
+        """What a check is about, in its payload: a dead-lettered one says which rule and alarm to
+        look at before it is redriven (the checks themselves read both from the config)."""
+        return {"target": self.target, "alarm": self.waf.traffic_alarm}
 
     def _flip(self, decision: Decision, waf_action: str, *, resumed: bool) -> dict[str, Any]:
         request = decision.request
