@@ -108,8 +108,10 @@ PARTLY_RUN = pytest.StashKey[set[Path]]()
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     functions = sorted({call.function for call in CALLS.calls})
+    whole = terminalreporter.config.stash.get(WHOLE_RUN, False)
     terminalreporter.write_line(f"IAM audit: {len(CALLS.calls)} distinct AWS calls recorded from {len(functions)} "
-                                f"functions ({', '.join(functions)})")
+                                f"functions ({', '.join(functions)}), "
+                                + ("every integration and e2e test's" if whole else "not every test's"))
 
 
 @pytest.fixture(scope="session")
