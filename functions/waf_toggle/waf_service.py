@@ -10,8 +10,9 @@ Triggers (all through the guardrails, each decision recorded in the ledger):
 
 The WebACL may be in a member account (config `waf.account`, `waf.region`): then every call to it
 and to its alarms is made there through that account's spoke role, assumed under the decision's id
-(the incident's for a check), so CloudTrail ties each change to its decision record. A role that
-cannot be assumed fails the action closed with a P1 blind spot, never a silent skip."""
+(for the flip and its outcome check) or the incident's (for confirming the trigger and the recovery
+check), so CloudTrail ties each change to its decision record. A role that cannot be assumed fails
+the action closed with a P1 blind spot, never a silent skip."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class WafRateLimiting(Construct):
         prefix: str,
         waf: WafPolicy,
         shared: SharedLayers,
-                follow_ups: FollowUpSchedules,
+        follow_ups: FollowUpSchedules,
         environment: dict[str, str],
         retry_attempts: int,
         max_event_age: Duration,
