@@ -24,6 +24,7 @@ def main(options: list[str]) -> int:
     pytest = [sys.executable, "-m", "pytest"]
     running = {}
     for half, paths in HALVES.items():
+        (WORK / f"{half}.json").unlink(missing_ok=True)  # an earlier run's calls are not this one's
         log = (WORK / f"{half}.log").open("w", encoding="utf-8")
         running[half] = (subprocess.Popen(
             [*pytest, *paths, "-m", "not iam_audit", "--calls-out", str(WORK / f"{half}.json"), *options],
