@@ -100,16 +100,16 @@ class LocalWorld:
 
     def web_acl_client(self) -> Any:
         """wafv2 where the WAF's WebACL is: the hub's, or a member account's (config waf.account)."""
-        waf = self.config.waf
-        if waf["account"] == self.config.account:
-            return self.client("wafv2")
-        return self.member(waf["account"], waf["region"]).client("wafv2")
+        return self._sessions().where(self.config.waf["account"], self.config.waf["region"]).client("wafv2")
 
     def member(self, account: str, region: str) -> Any:
         """A session in a member account and Region (made once: each is an AssumeRole)."""
+        return self._sessions()(account, region)
+
+    def _sessions(self) -> MemberSessions:
         if self._members is None:
-            self._members = MemberSessions(self.session)
-        return self._members(account, region)
+            self._members = MemberSessions(self.session, self.config.account)
+        return self._members
 
     def backup_in(self, account: str, region: str) -> LocalBackup | None:
         """AWS Backup's jobs and recovery points in an account and Region: the hub's, or a member's
@@ -593,7 +593,7 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
         # (not MOTO_ACCOUNT_ID, which would put every account's resources in that one).
         session = member_session(session, config.account, config.region)
     prefix = config.prefix
-    members = MemberSessions(session)
+    members = MemberSessions(session, config.account)
     dynamodb, sns, sqs, events = (session.client(s) for s in ("dynamodb", "sns", "sqs", "events"))
 
     create_ledger_table(dynamodb, ledger_table_name(prefix))
@@ -618,14 +618,14 @@ def provision(config: ControlPlaneConfig, policy: dict[str, Any], workdir: Path 
     events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": _queue_arn(sqs, ops_queue)}])
     waf = Policy(policy).waf
     # A member account's WebACL is its owner's (config: existing_web_acl_id); moto assigns the Id.
-    web_acl_id = _provision_waf(session if waf.account == config.account else members(waf.account, waf.region), waf)
+    web_acl_id = _provision_waf(members.where(waf.account, waf.region), waf)
     organization = Policy(policy).organization
     if organization.enabled:
         events.create_event_bus(Name=intake_bus_name(prefix))
         provision_spoke_roles(members, config.account, organization)
         provision_member_backups(members, config, organization)
         _provision_spoke_stack_set(session, config, organization)
-    policy = _provision_rollback_targets(session, members, config, policy)
+    policy = _provision_rollback_targets(members, config, policy)
     route_queues, stand_ins = [], {}
     for number, rule in enumerate(deployment.deployed_rules(config, Policy(policy))):
         name = f"route-{number}-{rule.function}"
@@ -719,13 +719,19 @@ def _provision_spoke_stack_set(session: Any, config: ControlPlaneConfig, organiz
 class MemberSessions:
     """Sessions in member accounts and Regions, each made once (each is an AssumeRole)."""
 
-    session: Any
+    session: Any  # the hub's
+    hub_account: str
     made: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def __call__(self, account: str, region: str) -> Any:
         if (account, region) not in self.made:
             self.made[account, region] = member_session(self.session, account, region)
         return self.made[account, region]
+
+    def where(self, account: str, region: str) -> Any:
+        """The session a target in `account` and `region` lives in: the hub's own (config validation
+        keeps the hub's targets in its Region), else the member's."""
+        return self.session if account == self.hub_account else self(account, region)
 
 
 def provision_spoke_roles(members: MemberSessions, hub_account: str, organization: OrganizationPolicy) -> None:
@@ -782,7 +788,7 @@ def _provision_waf(session: Any, waf: WafPolicy) -> str:
     return str(wafv2.create_web_acl(**properties)["Summary"]["Id"])
 
 
-def _provision_rollback_targets(session: Any, members: MemberSessions, config: ControlPlaneConfig,
+def _provision_rollback_targets(members: MemberSessions, config: ControlPlaneConfig,
                                 policy: dict[str, Any]) -> dict[str, Any]:
     """The application's deployable targets: a Lambda function with two published versions and its
     alias on the newest, and a static site whose distribution serves `releases/v2/` from S3.
@@ -791,7 +797,7 @@ def _provision_rollback_targets(session: Any, members: MemberSessions, config: C
     roles: dict[str, str] = {}
     for spec in policy["rollback"]["targets"].values():
         # A member account's target lives there (its spoke's role switches it).
-        here = session if spec["account"] == config.account else members(spec["account"], spec["region"])
+        here = members.where(spec["account"], spec["region"])
         if spec["account"] not in roles:
             roles[spec["account"]] = here.client("iam").create_role(
                 RoleName=f"{config.prefix}-app-role", AssumeRolePolicyDocument=json.dumps({

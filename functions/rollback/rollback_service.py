@@ -149,11 +149,8 @@ class RollbackService(Remediation):
         try:
             state, _ = self.alarm_now(arn, session_name=event["decision"])
         except Unreachable as error:
-            self.guardrails.record_outcome(event["decision"], "unknown", {"error": str(error)})
-            self.page("P1", f"[P1] Blind spot: cannot check the rollback of {event['target']}",
-                      f"Decision {event['decision']} rolled {event['target']} back, but {error}, so whether "
-                      f"{event['alarm']} cleared is unknown. Check it in the account.")
-            return self.note("outcome-check", event["target"], "failed", str(error), event.get("incident"))
+            return self.outcome_unknown(event, event["target"], error, checking=f"the rollback of {event['target']}",
+                                        did=f"rolled {event['target']} back", alarm=event["alarm"])
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed", {"alarm_state": state})
         if not cleared:

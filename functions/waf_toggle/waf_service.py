@@ -161,11 +161,9 @@ class WafService(Remediation):
         try:
             state, _ = self.alarm_now(self.waf.traffic_alarm_arn, session_name=event["decision"])
         except Unreachable as error:
-            self.guardrails.record_outcome(event["decision"], "unknown", {"error": str(error)})
-            self.page("P1", f"[P1] Blind spot: cannot check rate limiting on {self.target}",
-                      f"Decision {event['decision']} set {self.target} to {self.waf.block_action}{self._in()}, but "
-                      f"{error}, so whether {self.waf.traffic_alarm} cleared is unknown. Check it in the account.")
-            return [self._note("outcome-check", "failed", str(error), event.get("incident"))]
+            return [self.outcome_unknown(event, self.target, error, checking=f"rate limiting on {self.target}",
+                                         did=f"set {self.target} to {self.waf.block_action}{self._in()}",
+                                         alarm=self.waf.traffic_alarm)]
         cleared = state == "OK"
         self.guardrails.record_outcome(event["decision"], "succeeded" if cleared else "failed",
                                        {"alarm_state": state or "unknown"})

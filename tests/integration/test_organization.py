@@ -215,6 +215,22 @@ def test_a_waf_block_in_a_member_account_flips_its_rule_there_under_the_decision
         ("waf.block", "executed"), ("waf.count", "executed")]
 
 
+def test_a_blocks_outcome_that_cannot_be_read_in_the_member_account_is_unknown_and_said_at_p1(org: Org) -> None:
+    """The role goes away after the block: the outcome check cannot ask the account's CloudWatch, so
+    the decision's outcome is `unknown` (never a success or a failure) and a human hears it at P1."""
+    org.deliver(*lines(until="2026-11-24T09:15", accounts=(SHARED, "111122223333")))
+    org.member(SHARED, "eu-west-1", "iam").delete_role(RoleName=ROLE)
+    org.world._containers.pop("waf_toggle")  # a cold container: the flip's credentials are not held
+    org.deliver({"version": "0", "id": "after-the-check", "detail-type": "Spoke Heartbeat", "source": "ops.spoke",
+                 "account": SHARED, "region": "eu-west-1", "time": "2026-11-24T09:30:00Z", "resources": [],
+                 "detail": {"spoke_version": "3f1c2a9b7d0e"}})
+    [decision] = org.repository(Guardrails).decisions()
+    assert decision["outcome"]["status"] == "unknown"
+    assert f"cannot assume arn:aws:iam::{SHARED}:role/{ROLE}" in decision["outcome"]["error"]
+    assert f"[P1] Blind spot: cannot check rate limiting on {EDGE}" in org.subjects("P1")
+    assert edge_rule_action(org) == "BLOCK"
+
+
 def test_a_member_accounts_waf_needs_no_traffic_alarm_of_the_hubs(aws, tmp_path) -> None:
     """Its trigger is the account's own alarm: without the hub's traffic-spike alarm (nor its
     baseline history) the block happens there all the same."""

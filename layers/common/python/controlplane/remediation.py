@@ -7,7 +7,7 @@ from typing import Any
 
 from controlplane.alarms import current_state
 from controlplane.clock import isoformat
-from controlplane.errors import IncidentNotFound
+from controlplane.errors import IncidentNotFound, Unreachable
 from controlplane.guardrails import EXECUTING, Decision, Guardrails
 from controlplane.ledger import IncidentLedger
 from controlplane.notify import PAGE_ID, content_id, publish_page
@@ -90,6 +90,16 @@ class Remediation:
             return self.note("outcome-check", target, "failed", "the action never completed: a human is paged", incident)
         return self.note("outcome-check", target, "skipped",
                          f"decision {event['decision']} ended {record['result']}: nothing to check", incident)
+
+    def outcome_unknown(self, event: dict[str, Any], target: str, error: Unreachable, *, checking: str, did: str,
+                        alarm: str) -> dict[str, Any]:
+        """An outcome check whose alarm's account cannot be asked: recorded `unknown` and said at P1,
+        never taken for a success or a failure. `checking`: what the page's subject checks; `did`:
+        what the decision did."""
+        self.guardrails.record_outcome(event["decision"], "unknown", {"error": str(error)})
+        self.page("P1", f"[P1] Blind spot: cannot check {checking}", f"Decision {event['decision']} {did}, but "
+                  f"{error}, so whether {alarm} cleared is unknown. Check it in the account.")
+        return self.note("outcome-check", target, "failed", str(error), event.get("incident"))
 
     def page(self, severity: str, subject: str, message: str) -> None:
         publish_page(self.deps.client("sns"), self.deps.settings.notify_topics[severity], subject=subject,

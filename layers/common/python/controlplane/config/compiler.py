@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
     """What the Lambdas read at run time; its hash is the config version in decision records."""
+
+    def waf_alarm_arn(name: str) -> str:  # the WAF's alarms are in its WebACL's account and Region
+        return alarm_arn(config.waf["region"], config.waf["account"], name)
+
     body = {
         "app": config.app,
         "environment": config.environment,
@@ -47,9 +51,8 @@ def compile_policy(config: ControlPlaneConfig) -> dict[str, Any]:
             "suspicious_claims_per_hour": config.intake["suspicious_claims_per_hour"],
         },
         "waf": config.waf | {
-            "traffic_alarm_arn": alarm_arn(config.waf["region"], config.waf["account"], config.waf["traffic_alarm"]),
-            "trigger_alarm_arns": [alarm_arn(config.waf["region"], config.waf["account"], name)
-                                   for name in config.waf["trigger_alarms"]],
+            "traffic_alarm_arn": waf_alarm_arn(config.waf["traffic_alarm"]),
+            "trigger_alarm_arns": [waf_alarm_arn(name) for name in config.waf["trigger_alarms"]],
             # Alarms our own block sets off: they join the incident, they do not page. A member
             # account's WebACL has none of ours (its owner's alarms are its own).
             "side_effect_alarms": [f"{config.prefix}-waf-blocked-requests"]
